@@ -1,0 +1,301 @@
+"""Where records go: the run file in the local store and, when configured, an OTLP collector.
+
+The store is written first and always; the collector gets the same batches from a
+background thread through the OpenTelemetry SDK's own OTLP exporters. A collector that
+is down, never answers, or answers 500 costs at most ``export_timeout`` seconds at the
+end of the run: after the first failed batch nothing more is sent (the spans are all in
+the store), and the final wait is bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from otel_pytest.options import Endpoint
+from otel_pytest.otlp_json import OtlpJsonEncoder
+from otel_pytest.records import AttributeValue, Event, Link, SpanRecord
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+BATCH_SIZE = 512
+_QUEUE_BATCHES = 256
+_EXPORTER_LOGGERS = ("opentelemetry.exporter.otlp", "opentelemetry.exporter.otlp.proto")
+
+
+class ExportSetupError(ValueError):
+    """The exporter cannot be built (a missing extra); the message is the line to show."""
+
+
+def build_exporter(endpoint: Endpoint, timeout: float) -> SpanExporter:
+    """The SDK's OTLP exporter for the endpoint; headers come from the standard variables.
+
+    The exporter reads ``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`` itself; otel-pytest never
+    reads, stores or prints them.
+    """
+    if endpoint.protocol == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcExporter,
+            )
+        except ImportError:
+            raise ExportSetupError(
+                "OTLP protocol 'grpc' needs the gRPC exporter: pip install 'otel-pytest[grpc]'"
+            ) from None
+        insecure = endpoint.url.startswith("http://")
+        return GrpcExporter(endpoint=endpoint.url, insecure=insecure, timeout=timeout)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    url = endpoint.url if endpoint.signal_specific else endpoint.url.rstrip("/") + "/v1/traces"
+    return OTLPSpanExporter(endpoint=url, timeout=timeout)
+
+
+class _LastMessage(logging.Handler):
+    """Keeps the exporter's last complaint for the one warning line, instead of letting
+    the SDK print it (and pytest attach it to whichever test happens to be running)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.message: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.message = record.getMessage().splitlines()[0][:200]
+
+
+class ReadableSpans:
+    """Converts records into the SDK's ``ReadableSpan`` for its exporters (export path only)."""
+
+    def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, version: str) -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+        self._readable = ReadableSpan
+        self._context = SpanContext
+        self._kind = SpanKind
+        self._status = Status
+        self._code = StatusCode
+        self._flags = TraceFlags(TraceFlags.SAMPLED)
+        self._resource = Resource(dict(resource))
+        self._scope_type = InstrumentationScope
+        self._scopes: dict[str, Any] = {}
+        self._run_id = run_id
+        self._version = version
+
+    def _scope(self, name: str) -> Any:
+        scope = self._scopes.get(name)
+        if scope is None:
+            version = self._version if name.startswith("otel_pytest") else None
+            scope = self._scopes[name] = self._scope_type(name, version)
+        return scope
+
+    def convert(self, record: SpanRecord) -> ReadableSpan:
+        from opentelemetry.sdk.trace import Event as SdkEvent
+        from opentelemetry.trace import Link as SdkLink
+
+        attributes = record.all_attributes()
+        attributes["pytest.run.id"] = self._run_id
+        ctx = self._context
+        return self._readable(
+            name=record.name,
+            context=ctx(record.trace_id, record.span_id, False, self._flags),
+            parent=ctx(record.trace_id, record.parent_id, False, self._flags) if record.parent_id else None,
+            resource=self._resource,
+            attributes=attributes,
+            events=[SdkEvent(e.name, dict(e.attributes), e.time) for e in record.events or ()],
+            links=[SdkLink(ctx(link.trace_id, link.span_id, False, self._flags)) for link in record.links or ()],
+            kind=self._kind(record.kind - 1),
+            status=self._status(self._code(record.status), record.status_message or None),
+            start_time=record.start,
+            end_time=record.end,
+            instrumentation_scope=self._scope(record.scope),
+        )
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """How the collector fared, for the summary line and the warning."""
+
+    endpoint: str
+    sent: int
+    delivered: int
+    problem: str | None
+
+
+class BackgroundExporter:
+    """Sends batches from a daemon thread; gives up on the first failure.
+
+    A daemon thread is what keeps a black-hole collector from holding the process at
+    exit: the final wait is bounded by ``timeout`` and whatever is still in flight then
+    is counted as not delivered.
+    """
+
+    def __init__(self, exporter: SpanExporter, converter: ReadableSpans, endpoint: str, timeout: float) -> None:
+        self._exporter = exporter
+        self._converter = converter
+        self._endpoint = endpoint
+        self._timeout = timeout
+        self._queue: queue.Queue[list[SpanRecord] | None] = queue.Queue(_QUEUE_BATCHES)
+        self._sent = 0
+        self._delivered = 0
+        self._problem: str | None = None
+        self._log = _LastMessage()
+        self._loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
+        self._saved = [(logger.propagate, logger.level) for logger in self._loggers]
+        for logger in self._loggers:
+            logger.addHandler(self._log)
+            logger.propagate = False
+        self._thread = threading.Thread(target=self._run, name="otel-pytest-export", daemon=True)
+        self._thread.start()
+
+    def submit(self, records: list[SpanRecord]) -> None:
+        self._sent += len(records)
+        if self._problem is not None:
+            return
+        try:
+            self._queue.put_nowait(records)
+        except queue.Full:
+            self._problem = f"the collector fell behind (more than {_QUEUE_BATCHES} batches waiting)"
+
+    def _run(self) -> None:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._problem is not None:
+                continue
+            try:
+                result = self._exporter.export([self._converter.convert(record) for record in batch])
+            except Exception as error:  # an exporter bug must not kill the thread silently
+                self._problem = f"{type(error).__name__}: {error}"[:200]
+                continue
+            if result is SpanExportResult.SUCCESS:
+                self._delivered += len(batch)
+            else:
+                self._problem = self._log.message or "the export failed"
+
+    def close(self) -> DeliveryReport:
+        deadline = time.monotonic() + self._timeout
+        try:
+            self._queue.put(None, timeout=self._timeout)
+        except queue.Full:
+            pass
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            self._problem = self._problem or f"no answer within {self._timeout:g} s"
+        else:
+            self._exporter.shutdown()
+        for logger, (propagate, _level) in zip(self._loggers, self._saved):
+            logger.removeHandler(self._log)
+            logger.propagate = propagate
+        return DeliveryReport(self._endpoint, self._sent, self._delivered, self._problem)
+
+
+class RunSink:
+    """Buffers records, writes them as OTLP JSON lines, and forwards them to the exporter.
+
+    Records are encoded in batches of :data:`BATCH_SIZE` so memory stays flat however
+    many tests run. A store that cannot be written costs one warning; export goes on.
+    """
+
+    def __init__(self, encoder: OtlpJsonEncoder, path: Path | None, exporter: BackgroundExporter | None) -> None:
+        self._encoder = encoder
+        self._exporter = exporter
+        self._buffer: list[SpanRecord] = []
+        # Application threads may end SDK spans while the main thread flushes.
+        self._lock = threading.Lock()
+        self.path = path
+        self.store_problem: str | None = None
+        self.written = 0
+        self._file: BinaryIO | None = None
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = path.open("ab")
+            except OSError as error:
+                self.store_problem = f"cannot write the trace store at {path.parent} ({error.strerror or error})"
+
+    def add(self, records: list[SpanRecord]) -> None:
+        with self._lock:
+            self._buffer.extend(records)
+            full = len(self._buffer) >= BATCH_SIZE
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        if not batch:
+            return
+        if self._file is not None:
+            try:
+                self._file.write(self._encoder.line(batch))
+                self.written += len(batch)
+            except OSError as error:
+                self.store_problem = f"stopped writing {self.path} ({error.strerror or error})"
+                self._close_file()
+        if self._exporter is not None:
+            self._exporter.submit(batch)
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+
+    def close(self) -> DeliveryReport | None:
+        self.flush()
+        self._close_file()
+        return self._exporter.close() if self._exporter is not None else None
+
+
+def event_from_sdk(event: Any) -> Event:
+    return Event(event.name, event.timestamp, dict(event.attributes or {}))
+
+
+def record_from_sdk(span: ReadableSpan) -> SpanRecord:
+    """An SDK span (database, application) in the plugin's record form."""
+    context = span.context
+    parent = span.parent
+    record = SpanRecord(
+        span.name,
+        context.trace_id if context else 0,
+        context.span_id if context else 0,
+        parent.span_id if parent else 0,
+        span.start_time or 0,
+        dict(span.attributes or {}),
+        scope=span.instrumentation_scope.name if span.instrumentation_scope else "unknown",
+        kind=span.kind.value + 1,
+    )
+    record.end = span.end_time or record.start
+    record.status = span.status.status_code.value
+    record.status_message = span.status.description or ""
+    if span.events:
+        record.events = [event_from_sdk(event) for event in span.events]
+    if span.links:
+        record.links = [Link(link.context.trace_id, link.context.span_id) for link in span.links]
+    return record
+
+
+def merge_parts(target: Path, parts: Sequence[Path]) -> None:
+    """Append xdist workers' part files to the run file and remove them."""
+    with target.open("ab") as out:
+        for part in parts:
+            with part.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    out.write(chunk)
+            part.unlink()

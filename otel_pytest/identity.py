@@ -1,0 +1,274 @@
+"""Who and where a run is: stable test identity, run id, environment fingerprint, VCS and CI.
+
+Everything here is computed once per process from plain inputs (environment mapping,
+paths), so it can be tested without pytest and without touching the real environment.
+Nothing here ever copies the command line or the environment wholesale: secrets live there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import secrets
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+_MEMORY_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
+
+
+def stable_test_id(nodeid: str) -> str:
+    """The node id with memory addresses removed, so a test keeps its identity across runs.
+
+    Parameter ids built from ``repr`` of objects carry ``at 0x7f...``, which changes
+    every run and would split one test's history into one-run series.
+    """
+    return _MEMORY_ADDRESS.sub("", nodeid)
+
+
+def new_run_id() -> str:
+    """A random 16-hex-digit run id, shared by every span of one run (and its xdist workers)."""
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What makes two runs comparable: the interpreter, the platform and the CPU count."""
+
+    python: str
+    implementation: str
+    platform: str
+    cpu_count: int
+
+    @property
+    def fingerprint(self) -> str:
+        """A short digest the analyzer groups runs by."""
+        text = f"{self.implementation}|{self.python}|{self.platform}|{self.cpu_count}"
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @classmethod
+    def current(cls) -> Environment:
+        return cls(
+            python=platform.python_version(),
+            implementation=sys.implementation.name,
+            platform=f"{platform.system().lower()}-{platform.machine().lower()}",
+            cpu_count=os.cpu_count() or 1,
+        )
+
+    def attributes(self) -> dict[str, str | int]:
+        return {
+            "process.runtime.name": self.implementation,
+            "process.runtime.version": self.python,
+            "os.type": platform.system().lower(),
+            "host.arch": platform.machine().lower(),
+            "host.cpu.count": self.cpu_count,
+            "pytest.env.fingerprint": self.fingerprint,
+        }
+
+
+def strip_credentials(url: str) -> str:
+    """Remove ``user:password@`` from a URL: repository URLs in CI often carry a token."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class _CIProvider:
+    """Where one CI system keeps each fact, as environment variable names.
+
+    A field may name several variables; the first one set wins.
+    """
+
+    name: str
+    marker: str
+    pipeline: tuple[str, ...]
+    run_id: tuple[str, ...]
+    run_url: tuple[str, ...]
+    revision: tuple[str, ...]
+    branch: tuple[str, ...]
+    repository: tuple[str, ...]
+    change: tuple[str, ...]
+
+
+_CI_PROVIDERS = (
+    _CIProvider(
+        "github_actions",
+        "GITHUB_ACTIONS",
+        pipeline=("GITHUB_WORKFLOW",),
+        run_id=("GITHUB_RUN_ID",),
+        run_url=(),  # built from three variables below
+        revision=("GITHUB_SHA",),
+        branch=("GITHUB_HEAD_REF", "GITHUB_REF_NAME"),
+        repository=(),
+        change=(),
+    ),
+    _CIProvider(
+        "gitlab_ci",
+        "GITLAB_CI",
+        pipeline=("CI_PIPELINE_NAME", "CI_PROJECT_PATH"),
+        run_id=("CI_PIPELINE_ID",),
+        run_url=("CI_PIPELINE_URL",),
+        revision=("CI_COMMIT_SHA",),
+        branch=("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "CI_COMMIT_REF_NAME"),
+        repository=("CI_PROJECT_URL",),
+        change=("CI_MERGE_REQUEST_IID",),
+    ),
+    _CIProvider(
+        "jenkins",
+        "JENKINS_URL",
+        pipeline=("JOB_NAME",),
+        run_id=("BUILD_ID", "BUILD_NUMBER"),
+        run_url=("BUILD_URL",),
+        revision=("GIT_COMMIT",),
+        branch=("CHANGE_BRANCH", "BRANCH_NAME", "GIT_BRANCH"),
+        repository=("GIT_URL",),
+        change=("CHANGE_ID",),
+    ),
+    _CIProvider(
+        "circleci",
+        "CIRCLECI",
+        pipeline=("CIRCLE_JOB",),
+        run_id=("CIRCLE_WORKFLOW_ID", "CIRCLE_BUILD_NUM"),
+        run_url=("CIRCLE_BUILD_URL",),
+        revision=("CIRCLE_SHA1",),
+        branch=("CIRCLE_BRANCH",),
+        repository=("CIRCLE_REPOSITORY_URL",),
+        change=("CIRCLE_PR_NUMBER",),
+    ),
+    _CIProvider(
+        "buildkite",
+        "BUILDKITE",
+        pipeline=("BUILDKITE_PIPELINE_SLUG",),
+        run_id=("BUILDKITE_BUILD_ID",),
+        run_url=("BUILDKITE_BUILD_URL",),
+        revision=("BUILDKITE_COMMIT",),
+        branch=("BUILDKITE_BRANCH",),
+        repository=("BUILDKITE_REPO",),
+        change=("BUILDKITE_PULL_REQUEST",),
+    ),
+)
+
+
+def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = env.get(name)
+        if value and value != "false":
+            return value
+    return None
+
+
+def _github_extras(env: Mapping[str, str]) -> dict[str, str]:
+    extras: dict[str, str] = {}
+    server, repo, run = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
+    if server and repo:
+        extras["vcs.repository.url.full"] = f"{server}/{repo}"
+        if run:
+            extras["cicd.pipeline.run.url.full"] = f"{server}/{repo}/actions/runs/{run}"
+    match = re.fullmatch(r"refs/pull/(\d+)/merge", env.get("GITHUB_REF", ""))
+    if match:
+        extras["vcs.change.id"] = match.group(1)
+    return extras
+
+
+def ci_attributes(env: Mapping[str, str]) -> dict[str, str]:
+    """``cicd.*`` and ``vcs.*`` attributes of the CI system this process runs under, if any."""
+    for provider in _CI_PROVIDERS:
+        if not env.get(provider.marker):
+            continue
+        fields = {
+            "cicd.pipeline.name": provider.pipeline,
+            "cicd.pipeline.run.id": provider.run_id,
+            "cicd.pipeline.run.url.full": provider.run_url,
+            "vcs.ref.head.revision": provider.revision,
+            "vcs.ref.head.name": provider.branch,
+            "vcs.repository.url.full": provider.repository,
+            "vcs.change.id": provider.change,
+        }
+        found = {key: value for key, names in fields.items() if (value := _first(env, names))}
+        if provider.name == "github_actions":
+            found.update(_github_extras(env))
+        found = {key: strip_credentials(value) if key.endswith("url.full") else value
+                 for key, value in found.items()}
+        found["cicd.system"] = provider.name
+        return found
+    return {}
+
+
+def _git_dir(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / ".git"
+        if candidate.is_dir():
+            return candidate
+        if candidate.is_file():  # a worktree or submodule: "gitdir: <path>"
+            text = candidate.read_text(encoding="utf-8").strip()
+            if text.startswith("gitdir:"):
+                return (folder / text.split(":", 1)[1].strip()).resolve()
+    return None
+
+
+def _resolve_ref(git_dir: Path, ref: str) -> str | None:
+    """Read a ref the way git does: loose file first, then packed-refs (also in the common dir)."""
+    common = git_dir
+    commondir = git_dir / "commondir"
+    if commondir.is_file():
+        common = (git_dir / commondir.read_text(encoding="utf-8").strip()).resolve()
+    for base in (git_dir, common):
+        loose = base / ref
+        if loose.is_file():
+            return loose.read_text(encoding="utf-8").strip()
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            sha, _, name = line.partition(" ")
+            if name == ref:
+                return sha
+    return None
+
+
+def git_attributes(rootdir: Path) -> dict[str, str]:
+    """Revision and branch read from ``.git`` files directly.
+
+    Reading files costs microseconds; spawning ``git`` would add milliseconds to every
+    pytest start-up.
+    """
+    try:
+        git_dir = _git_dir(rootdir)
+        if git_dir is None:
+            return {}
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+        if head.startswith("ref:"):
+            ref = head.split(":", 1)[1].strip()
+            attrs = {"vcs.ref.head.name": ref.removeprefix("refs/heads/")}
+            revision = _resolve_ref(git_dir, ref)
+            if revision:
+                attrs["vcs.ref.head.revision"] = revision
+            return attrs
+        return {"vcs.ref.head.revision": head}
+    except OSError:
+        return {}
+
+
+def service_name(env: Mapping[str, str], rootdir: Path) -> str:
+    """``OTEL_SERVICE_NAME``, else the project name in ``pyproject.toml``, else the rootdir name."""
+    if env.get("OTEL_SERVICE_NAME"):
+        return env["OTEL_SERVICE_NAME"]
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file():
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - exercised on 3.10 only
+            import tomli as tomllib
+        try:
+            name = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("name")
+        except (OSError, ValueError):
+            name = None
+        if isinstance(name, str) and name:
+            return name
+    return rootdir.name or "pytest"

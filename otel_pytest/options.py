@@ -1,0 +1,245 @@
+"""The plugin's settings: command-line flags, ini keys and environment, resolved once.
+
+Flags are checked by their ``type=`` functions as argparse reads them; ini values and
+environment variables are checked in :func:`resolve`, which raises :class:`pytest.UsageError`
+with one line naming the setting, the offending value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import pytest
+
+TRACE_PER = ("test", "session")
+PROTOCOLS = ("http/protobuf", "grpc")
+DEFAULT_KEEP_RUNS = 100
+DEFAULT_STORE = ".otel-pytest"
+DEFAULT_EXPORT_TIMEOUT = 1.5
+
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+T = TypeVar("T")
+
+
+class SettingError(ValueError):
+    """A setting has a value we cannot use; the message is the one line the user sees."""
+
+
+@dataclass(frozen=True)
+class TraceParent:
+    """An incoming W3C trace context that the run's session span becomes a child of."""
+
+    trace_id: int
+    span_id: int
+    sampled: bool
+    tracestate: str
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to send OTLP, already validated; ``url`` is what the summary line shows."""
+
+    url: str
+    protocol: str
+    # True when the user gave the full traces URL (…/v1/traces), which is used as is.
+    signal_specific: bool
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything the plugin needs to know, fixed for the whole run."""
+
+    trace_per: str
+    store: Path
+    keep_runs: int
+    endpoint: Endpoint | None
+    export_timeout: float
+    traceparent: TraceParent | None
+    capture_app: bool
+
+
+def parse_traceparent(value: str, tracestate: str = "", *, setting: str = "TRACEPARENT") -> TraceParent:
+    """Parse a W3C ``traceparent`` header value, rejecting the forms the spec calls invalid."""
+    match = _TRACEPARENT.fullmatch(value.strip().lower())
+    problem = None
+    if match is None:
+        problem = "is not a W3C traceparent"
+    else:
+        version, trace_id, span_id, flags, rest = match.groups()
+        if version == "ff" or (version == "00" and rest):
+            problem = "has an unsupported version"
+        elif int(trace_id, 16) == 0 or int(span_id, 16) == 0:
+            problem = "has an all-zero trace or span id"
+    if problem or match is None:
+        raise SettingError(
+            f"{setting}={value!r} {problem}: expected 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"
+        )
+    return TraceParent(int(trace_id, 16), int(span_id, 16), bool(int(flags, 16) & 1), tracestate)
+
+
+def _check_url(setting: str, value: str) -> str:
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise SettingError(
+            f"{setting}={value!r} is not an OTLP endpoint: expected http://host:port or https://host:port"
+        )
+    return value
+
+
+def _check_protocol(setting: str, value: str) -> str:
+    if value not in PROTOCOLS:
+        accepted = ", ".join(PROTOCOLS)
+        raise SettingError(f"{setting}={value!r} is not supported: use one of {accepted}")
+    return value
+
+
+def _check_positive_int(setting: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise SettingError(f"{setting}={value!r} must be a whole number of runs, 1 or more")
+    return number
+
+
+def _check_seconds(setting: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number <= 60:
+        raise SettingError(f"{setting}={value!r} must be a number of seconds between 0 and 60")
+    return number
+
+
+def _check_trace_per(setting: str, value: str) -> str:
+    if value not in TRACE_PER:
+        raise SettingError(f"{setting}={value!r} is not valid: use one of {', '.join(TRACE_PER)}")
+    return value
+
+
+def _argparse_type(check: Callable[[str, str], T], flag: str) -> Callable[[str], T]:
+    """Adapt a checker to argparse, which prints its message as a usage error."""
+
+    def convert(value: str) -> T:
+        try:
+            return check(flag, value)
+        except SettingError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("otel", "OpenTelemetry tracing (otel-pytest)")
+    group.addoption("--otel", action="store_true", default=None,
+                    help="Record an OpenTelemetry trace of this run (also: ini otel=true, env OTEL_PYTEST=1).")
+    group.addoption("--no-otel", action="store_true", default=False,
+                    help="Do not record traces, whatever the ini file or environment says.")
+    group.addoption("--otel-trace-per", default=None, metavar="test|session",
+                    type=_argparse_type(_check_trace_per, "--otel-trace-per"),
+                    help="One trace per test (default) or one trace for the whole session.")
+    group.addoption("--otel-endpoint", default=None, metavar="URL",
+                    type=_argparse_type(_check_url, "--otel-endpoint"),
+                    help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none: store only).")
+    group.addoption("--otel-traceparent", default=None, metavar="TRACEPARENT",
+                    type=_argparse_type(parse_traceparent, "--otel-traceparent"),
+                    help="W3C traceparent of a pipeline span to parent the run (default: env TRACEPARENT).")
+    group.addoption("--otel-capture-app", action="store_true", default=False,
+                    help="Also record spans of an application that installed its own tracer provider.")
+    group.addoption("--otel-store", default=None, metavar="DIR",
+                    help=f"Folder of the local trace store (default: {DEFAULT_STORE} in the rootdir).")
+    group.addoption("--otel-keep-runs", default=None, metavar="N",
+                    type=_argparse_type(_check_positive_int, "--otel-keep-runs"),
+                    help=f"How many runs the local store keeps (default {DEFAULT_KEEP_RUNS}).")
+    group.addoption("--otel-export-timeout", default=None, metavar="SECONDS",
+                    type=_argparse_type(_check_seconds, "--otel-export-timeout"),
+                    help=f"Longest wait for the collector at the end of the run (default {DEFAULT_EXPORT_TIMEOUT}).")
+    parser.addini("otel", "Record OpenTelemetry traces (like --otel).", type="bool", default=False)
+    parser.addini("otel_trace_per", "test or session (like --otel-trace-per).", default="test")
+    parser.addini("otel_store", "Folder of the local trace store.", default=DEFAULT_STORE)
+    parser.addini("otel_keep_runs", "How many runs the local store keeps.", default=str(DEFAULT_KEEP_RUNS))
+    parser.addini("otel_capture_app", "Like --otel-capture-app.", type="bool", default=False)
+
+
+def is_enabled(config: pytest.Config, env: Mapping[str, str]) -> bool:
+    """``--no-otel`` wins; then ``--otel``; then ``OTEL_PYTEST``; then the ini key."""
+    if config.getoption("no_otel"):
+        return False
+    if config.getoption("otel"):
+        return True
+    flag = env.get("OTEL_PYTEST", "").strip().lower()
+    if flag in _TRUE:
+        return True
+    if flag not in _FALSE:
+        raise SettingError(f"OTEL_PYTEST={flag!r} is not a switch: use 1 or 0")
+    return bool(config.getini("otel"))
+
+
+def _endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
+    protocol_setting = next(
+        (name for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") if env.get(name)),
+        None,
+    )
+    protocol = "http/protobuf"
+    if protocol_setting:
+        protocol = _check_protocol(protocol_setting, env[protocol_setting].strip())
+    flag = config.getoption("otel_endpoint")
+    if flag:
+        return Endpoint(flag, protocol, signal_specific=False)
+    for name, specific in (("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", True), ("OTEL_EXPORTER_OTLP_ENDPOINT", False)):
+        value = env.get(name, "").strip()
+        if value:
+            return Endpoint(_check_url(name, value), protocol, signal_specific=specific)
+    return None
+
+
+def _traceparent(config: pytest.Config, env: Mapping[str, str]) -> TraceParent | None:
+    flag: TraceParent | None = config.getoption("otel_traceparent")
+    if flag is not None:
+        return flag
+    value = env.get("TRACEPARENT", "").strip()
+    if not value:
+        return None
+    return parse_traceparent(value, env.get("TRACESTATE", ""))
+
+
+def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
+    """Merge flags, ini and environment into one :class:`Options`, or raise ``SettingError``."""
+    trace_per = config.getoption("otel_trace_per") or _check_trace_per(
+        "otel_trace_per (ini)", str(config.getini("otel_trace_per")).strip()
+    )
+    keep_runs = config.getoption("otel_keep_runs") or _check_positive_int(
+        "otel_keep_runs (ini)", str(config.getini("otel_keep_runs")).strip()
+    )
+    flag_store = config.getoption("otel_store")
+    # A path on the command line is relative to where pytest was started; one in the
+    # ini file is relative to the rootdir, like pytest's own ini paths.
+    if flag_store:
+        store = config.invocation_params.dir / flag_store
+    else:
+        store = config.rootpath / str(config.getini("otel_store"))
+    timeout = config.getoption("otel_export_timeout") or DEFAULT_EXPORT_TIMEOUT
+    return Options(
+        trace_per=trace_per,
+        store=store,
+        keep_runs=keep_runs,
+        endpoint=_endpoint(config, env),
+        export_timeout=timeout,
+        traceparent=_traceparent(config, env),
+        capture_app=bool(config.getoption("otel_capture_app") or config.getini("otel_capture_app")),
+    )

@@ -1,0 +1,234 @@
+"""pytest hooks: translate pytest events into calls on the recorder.
+
+Only ``pytest_addoption`` and ``pytest_configure`` live at module level, and importing this
+module imports nothing from OpenTelemetry. When tracing is on, ``pytest_configure``
+registers a :class:`TracingHooks` instance (and :class:`XdistControllerHooks` where xdist
+is installed); when it is off, pytest calls no otel-pytest hook per test at all.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from otel_pytest import options as opts
+
+if TYPE_CHECKING:
+    from otel_pytest.recorder import FixtureInfo, Recorder, TestInfo
+    from otel_pytest.run import RunSummary, TracedRun
+
+PLUGIN_NAME = "otel-pytest-tracing"
+_run_key = pytest.StashKey["TracedRun"]()
+_summary_key = pytest.StashKey["RunSummary"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    opts.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        if not opts.is_enabled(config, os.environ):
+            return
+        options = opts.resolve(config, os.environ)
+        from otel_pytest.export import ExportSetupError
+        from otel_pytest.run import TracedRun
+
+        try:
+            run = TracedRun(options, config.rootpath, os.environ, getattr(config, "workerinput", None))
+        except ExportSetupError as error:
+            raise opts.SettingError(str(error)) from None
+    except opts.SettingError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[_run_key] = run
+    config.pluginmanager.register(TracingHooks(run, config), PLUGIN_NAME)
+    if config.pluginmanager.hasplugin("xdist") and not run.is_worker:
+        config.pluginmanager.register(XdistControllerHooks(run), PLUGIN_NAME + "-xdist")
+
+
+def _test_info(item: pytest.Item) -> TestInfo:
+    from otel_pytest.recorder import TestInfo
+
+    path, line, domain = item.location
+    nodeid = item.nodeid
+    module = nodeid.split("::", 1)[0]
+    suite = nodeid.rsplit("::", 1)[0] if "::" in nodeid else module
+    function = domain.split("[", 1)[0]
+    return TestInfo(nodeid, module, suite, path, (line or 0) + 1, function)
+
+
+def _is_direct_parameter(fixturedef: pytest.FixtureDef[Any]) -> bool:
+    """``@pytest.mark.parametrize`` arguments are set up as pseudo-fixtures: not real ones."""
+    return getattr(fixturedef.func, "__name__", "") == "get_direct_param_fixture_func"
+
+
+def _module_of(item: pytest.Item | None) -> str | None:
+    return item.nodeid.split("::", 1)[0] if item is not None else None
+
+
+class TracingHooks:
+    """The per-run hooks; every recorder call is guarded so a plugin bug never fails a test."""
+
+    def __init__(self, run: TracedRun, config: pytest.Config) -> None:
+        self.run = run
+        self.recorder: Recorder = run.recorder
+        self.config = config
+        self._fixtures: dict[pytest.FixtureDef[Any], FixtureInfo] = {}
+
+    def _guard(self, call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except Exception as error:
+            self.recorder.failed(error)
+            return None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+        self._guard(self.run.binding.join_app_provider)
+        self._guard(self.recorder.test_start, _test_info(item))
+        try:
+            return (yield)
+        finally:
+            self._guard(self.recorder.test_end, _module_of(nextitem))
+
+    def _phase(self, when: str) -> Generator[None, object, object]:
+        self._guard(self.recorder.phase_start, when)
+        try:
+            return (yield)
+        finally:
+            self._guard(self.recorder.phase_end)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
+        return (yield from self._phase("setup"))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        return (yield from self._phase("call"))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+        return (yield from self._phase("teardown"))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        error = call.excinfo.value if call.excinfo is not None and report.failed else None
+        stacktrace = report.longreprtext if error is not None else ""
+        self._guard(self.recorder.phase_report, report, error, stacktrace)
+        return report
+
+    def _fixture_info(self, fixturedef: pytest.FixtureDef[Any]) -> FixtureInfo:
+        info = self._fixtures.get(fixturedef)
+        if info is None:
+            from otel_pytest.recorder import FixtureInfo
+
+            func = inspect.unwrap(fixturedef.func)
+            code = getattr(func, "__code__", None)
+            attributes: dict[str, str | int] = {
+                "pytest.fixture.name": fixturedef.argname,
+                "pytest.fixture.scope": fixturedef.scope,
+                "code.function.name": getattr(func, "__qualname__", fixturedef.argname),
+            }
+            if code is not None:
+                attributes["code.file.path"] = os.path.relpath(code.co_filename, self.config.rootpath)
+                attributes["code.line.number"] = code.co_firstlineno
+            info = self._fixtures[fixturedef] = FixtureInfo(fixturedef.argname, fixturedef.scope, attributes)
+        return info
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, object, object]:
+        if _is_direct_parameter(fixturedef):
+            return (yield)
+        info = self._guard(self._fixture_info, fixturedef)
+        record = None
+        if info is not None:
+            param = getattr(request, "param", None)
+            param_text = None if param is None else _param_text(param)
+            record = self._guard(self.recorder.fixture_setup_start, info, param_text)
+        try:
+            result = yield
+        except BaseException as error:
+            if record is not None:
+                self._guard(self.recorder.fixture_setup_end, record, error)
+            raise
+        if record is not None:
+            self._guard(self.recorder.fixture_setup_end, record, None)
+            fixturedef.addfinalizer(lambda: self._guard(self.recorder.fixture_teardown_start, id(fixturedef), info))
+        return result
+
+    @pytest.hookimpl
+    def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> None:
+        self._guard(self.recorder.fixture_teardown_end, id(fixturedef))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+        # trylast makes this wrapper the innermost: session-scoped fixtures are torn down
+        # before it ends the session span, and the terminal summary and xdist's report to
+        # the controller come after it.
+        try:
+            yield
+        finally:
+            summary = self.run.finish(int(exitstatus))
+            self.config.stash[_summary_key] = summary
+            if self.run.is_worker:
+                self.config.workeroutput.update(self.run.worker_output(summary))  # type: ignore[attr-defined]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # Written at unconfigure so the line comes after pytest's own closing summary.
+        terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
+        summary = config.stash.get(_summary_key, None)
+        if summary is None or terminalreporter is None:
+            return
+        from otel_pytest.run import display_path
+
+        base = config.invocation_params.dir
+        where = display_path(self.run.options.store, base) if summary.store_file else None
+        line = f"otel: {summary.tests} tests traced, run {summary.run_id}"
+        if where:
+            line += f" in {where}"
+        exported = [d for d in summary.deliveries if not d.problem]
+        if exported and len(exported) == len(summary.deliveries):
+            line += f" (exported {sum(d.delivered for d in exported)} spans to {exported[0].endpoint})"
+        terminalreporter.write_line(line)
+        failed = [d for d in summary.deliveries if d.problem]
+        if failed:
+            sent = sum(d.sent for d in summary.deliveries)
+            lost = sent - sum(d.delivered for d in summary.deliveries)
+            kept = (f"they are in {display_path(summary.store_file, base)}" if summary.store_file
+                    else "and the local store could not be written either")
+            terminalreporter.write_line(
+                f"otel: warning: {lost} of {sent} spans not delivered to {failed[0].endpoint} "
+                f"({failed[0].problem}); {kept}",
+                yellow=True,
+            )
+        for problem in dict.fromkeys(summary.problems):
+            terminalreporter.write_line(f"otel: warning: {problem}", yellow=True)
+
+
+def _param_text(param: object) -> str:
+    from otel_pytest.identity import stable_test_id
+
+    return stable_test_id(str(param))[:200]
+
+
+class XdistControllerHooks:
+    """Registered only on an xdist controller: hands workers the run, collects their counts."""
+
+    def __init__(self, run: TracedRun) -> None:
+        self.run = run
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput.update(self.run.worker_input())
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        self.run.add_worker_output(getattr(node, "workeroutput", {}) or {})

@@ -1,0 +1,153 @@
+"""The run's own TracerProvider and how spans made through the OTel API find their parent.
+
+Two rules from the design: otel-pytest never replaces a provider the code under test
+installed (pytest-opentelemetry did, and such apps then recorded nothing), and spans made
+through the OTel API nest under the current test, phase or fixture.
+
+Parenting uses one context entry attached for the whole run whose span is a *view* of the
+recorder's current span. Attaching a fresh context per span would cost microseconds per
+fixture and break where pytest-asyncio runs a fixture's teardown in the context copied at
+its setup; a view is always right, wherever the context was copied.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, TraceFlags
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+
+    from otel_pytest.recorder import Recorder
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+
+class RunTracerProvider(trace.TracerProvider):
+    """Creates the SDK provider on first use: most runs without a database never need it,
+    and importing the SDK costs ~90 ms."""
+
+    def __init__(self, recorder: Recorder, resource: dict[str, Any]) -> None:
+        self._recorder = recorder
+        self._resource = resource
+        self._sdk: TracerProvider | None = None
+
+    @property
+    def sdk(self) -> TracerProvider:
+        if self._sdk is None:
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+
+            self._sdk = TracerProvider(resource=Resource(self._resource))
+            self._sdk.add_span_processor(RecordingProcessor(self._recorder))
+        return self._sdk
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return self.sdk.get_tracer(*args, **kwargs)
+
+    def shutdown(self) -> None:
+        if self._sdk is not None:
+            self._sdk.shutdown()
+
+
+class RecordingProcessor:
+    """A span processor that hands ended SDK spans to the recorder as records."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        # An app's provider outlives the run (the SDK cannot remove a processor), so the
+        # processor is switched off instead.
+        self.active = True
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        from otel_pytest.export import record_from_sdk
+
+        if self.active:
+            self._recorder.add_finished(record_from_sdk(span))
+
+    def _on_ending(self, span: Any) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class CurrentSpanView(NonRecordingSpan):
+    """The recorder's current span as the OTel API's current span.
+
+    When the application installed its own global provider and the user did not pass
+    ``--otel-capture-app``, the view shows no span, so the application's traces stay its
+    own; otel-pytest's instrumentation asks the recorder directly.
+    """
+
+    def __init__(self, recorder: Recorder, provider: RunTracerProvider, capture_app: bool) -> None:
+        super().__init__(INVALID_SPAN_CONTEXT)
+        self.recorder = recorder
+        self._provider = provider
+        self._capture_app = capture_app
+        self._cached_id = 0
+        self._cached: SpanContext = INVALID_SPAN_CONTEXT
+
+    def get_span_context(self) -> SpanContext:
+        if not self._capture_app and not self._shared():
+            return INVALID_SPAN_CONTEXT
+        return self.recorder_context()
+
+    def recorder_context(self) -> SpanContext:
+        record = self.recorder.current
+        if record.span_id != self._cached_id:
+            self._cached = SpanContext(record.trace_id, record.span_id, False, _SAMPLED)
+            self._cached_id = record.span_id
+        return self._cached
+
+    def _shared(self) -> bool:
+        current = trace.get_tracer_provider()
+        return current is self._provider or isinstance(current, trace.ProxyTracerProvider)
+
+
+class ContextBinding:
+    """Installs the view (and, if nobody else did, our provider as the global fallback)
+    for the run, and undoes exactly that at the end."""
+
+    def __init__(self, recorder: Recorder, provider: RunTracerProvider, capture_app: bool) -> None:
+        self.view = CurrentSpanView(recorder, provider, capture_app)
+        self._provider = provider
+        self._token = otel_context.attach(trace.set_span_in_context(self.view))
+        # Set the global without taking the set-once latch: an application that calls
+        # trace.set_tracer_provider() later still succeeds and replaces ours.
+        self._installed = trace._TRACER_PROVIDER is None
+        if self._installed:
+            trace._TRACER_PROVIDER = provider
+        self._capture_app = capture_app
+        self._joined: dict[int, RecordingProcessor] = {}
+
+    def join_app_provider(self) -> None:
+        """With ``--otel-capture-app``, also record the spans of an app-installed SDK provider."""
+        if not self._capture_app:
+            return
+        current = trace.get_tracer_provider()
+        if current is self._provider or id(current) in self._joined:
+            return
+        add = getattr(current, "add_span_processor", None)
+        if add is not None:
+            processor = self._joined[id(current)] = RecordingProcessor(self.view.recorder)
+            add(processor)
+
+    def close(self) -> None:
+        for processor in self._joined.values():
+            processor.active = False
+        try:
+            otel_context.detach(self._token)
+        except Exception:  # a test may have left the context in another state; not our failure
+            pass
+        if self._installed and trace._TRACER_PROVIDER is self._provider:
+            trace._TRACER_PROVIDER = None

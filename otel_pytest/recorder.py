@@ -1,0 +1,335 @@
+"""The span tree of a run: session, modules, tests, phases and fixtures.
+
+The recorder knows nothing of pytest's hook machinery: the plugin calls it with the few
+facts it needs (names, scopes, reports). It keeps a stack of open spans whose top is the
+"current" span that database and application spans parent under, and hands finished
+records to a sink. A test's records are held until the test ends (its phase spans get
+their status from reports made after the phase ended); session-trace records go to the
+sink as they end. Nothing per test outlives the test.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from otel_pytest.identity import stable_test_id
+from otel_pytest.records import (
+    STATUS_ERROR,
+    AttributeValue,
+    Attributes,
+    Event,
+    Link,
+    SpanRecord,
+)
+
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+_FAILING = ("failed", "error")
+_MAX_TEXT = 4096
+
+class Sink(Protocol):
+    """Where finished records go (the store writer and, when configured, the exporter)."""
+
+    def add(self, records: list[SpanRecord]) -> None: ...
+
+
+class PhaseReport(Protocol):
+    """The part of ``pytest.TestReport`` the recorder reads."""
+
+    when: str
+    outcome: str
+    longrepr: Any
+
+    @property
+    def failed(self) -> bool: ...
+
+    @property
+    def skipped(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class TestInfo:
+    """What the recorder needs to know about a test item, extracted by the plugin."""
+
+    nodeid: str
+    module: str
+    suite: str
+    file: str
+    line: int
+    function: str
+
+
+@dataclass(frozen=True)
+class FixtureInfo:
+    """A fixture definition's static facts; built once per definition by the plugin."""
+
+    name: str
+    scope: str
+    attributes: Attributes
+
+
+@dataclass
+class RecorderStats:
+    tests: int = 0
+    spans: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    internal_error: str | None = None
+
+
+def exception_event(error: BaseException, stacktrace: str = "") -> Event:
+    """The semantic-convention ``exception`` event, with bounded text."""
+    attributes: dict[str, AttributeValue] = {
+        "exception.type": type(error).__qualname__,
+        "exception.message": str(error)[:_MAX_TEXT],
+    }
+    if stacktrace:
+        attributes["exception.stacktrace"] = stacktrace[-_MAX_TEXT:]
+    return Event("exception", time.time_ns(), attributes)
+
+
+def merge_outcome(reports: Mapping[str, PhaseReport]) -> tuple[str, str | None]:
+    """The test's outcome, worst of its phases, and the skip or xfail reason if any.
+
+    A failing setup or teardown is an ``error`` (as pytest counts it) and outranks a
+    failing call; ``xfailed``/``xpassed`` come from the ``wasxfail`` pytest puts on the
+    report of the phase that decided them.
+    """
+    setup, call, teardown = reports.get("setup"), reports.get("call"), reports.get("teardown")
+    outcome, reason = "passed", None
+    decisive = setup if setup is not None and not _passed(setup) else call
+    if decisive is not None:
+        xfail = getattr(decisive, "wasxfail", None)
+        if decisive.failed:
+            outcome = "error" if decisive.when != "call" else "failed"
+        elif decisive.skipped:
+            outcome, reason = ("xfailed", xfail) if xfail is not None else ("skipped", _skip_reason(decisive))
+        elif xfail is not None:
+            outcome, reason = "xpassed", xfail
+    if teardown is not None and teardown.failed:
+        outcome = "error"
+    return outcome, reason or None
+
+
+def _passed(report: PhaseReport) -> bool:
+    return report.outcome == "passed"
+
+
+def _skip_reason(report: PhaseReport) -> str | None:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return None
+
+
+def _traceparent(trace_id: int, span_id: int) -> str:
+    return f"00-{trace_id:032x}-{span_id:016x}-01"
+
+
+class Recorder:
+    """Builds the run's span records; see the module docstring for the lifecycle."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        trace_per_test: bool,
+        session_parent: tuple[int, int] | None,
+        session_attributes: Attributes,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self._sink = sink
+        self._trace_per_test = trace_per_test
+        self._environ = os.environ if environ is None else environ
+        self._random = random.Random()
+        self.stats = RecorderStats()
+        trace_id = session_parent[0] if session_parent else self._random.getrandbits(128) or 1
+        parent_id = session_parent[1] if session_parent else 0
+        self.session = SpanRecord("pytest session", trace_id, self._new_id(), parent_id,
+                                  time.time_ns(), session_attributes)
+        self._stack: list[SpanRecord] = [self.session]
+        self._module: SpanRecord | None = None
+        self._test: SpanRecord | None = None
+        self._test_records: list[SpanRecord] = []
+        self._reports: dict[str, PhaseReport] = {}
+        self._phase: SpanRecord | None = None
+        self._teardowns: dict[int, SpanRecord] = {}
+        self._saved_traceparent: str | None = None
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _new_id(self) -> int:
+        return self._random.getrandbits(64) or 1
+
+    @property
+    def current(self) -> SpanRecord:
+        """The span that new database and application spans should be children of."""
+        return self._stack[-1]
+
+    def _start(self, name: str, parent: SpanRecord, attributes: Attributes) -> SpanRecord:
+        record = SpanRecord(name, parent.trace_id, self._new_id(), parent.span_id, time.time_ns(), attributes)
+        self._stack.append(record)
+        return record
+
+    def _finish(self, record: SpanRecord, error: BaseException | None = None) -> None:
+        record.end = time.time_ns()
+        if error is not None:
+            record.status = STATUS_ERROR
+            record.status_message = f"{type(error).__qualname__}: {error}"[:_MAX_TEXT]
+            record.add_event(exception_event(error))
+        if self._stack and self._stack[-1] is record:
+            self._stack.pop()
+        elif record in self._stack:
+            self._stack.remove(record)
+        self._emit(record)
+
+    def _emit(self, record: SpanRecord) -> None:
+        """Hold whatever ends during a test until the test ends, so reports made after a
+        phase ended can still mark its span; everything else goes out at once."""
+        if self._test is not None:
+            self._test_records.append(record)
+        else:
+            self.stats.spans += 1
+            self._sink.add([record])
+
+    def add_finished(self, record: SpanRecord) -> None:
+        """A span recorded elsewhere (database, application) that has just ended."""
+        self._emit(record)
+
+    def failed(self, error: BaseException) -> None:
+        """Remember the first internal failure; the plugin reports it once."""
+        if self.stats.internal_error is None:
+            self.stats.internal_error = f"{type(error).__name__}: {error}"
+
+    # -- modules and tests -------------------------------------------------------------
+
+    def test_start(self, test: TestInfo) -> None:
+        if self._module is None or self._module.name != test.module:
+            self._end_module()
+            self._module = self._start(test.module, self.session, {"code.file.path": test.file})
+        attributes: dict[str, AttributeValue] = {
+            "test.case.name": test.nodeid,
+            "test.suite.name": test.suite,
+            "pytest.test.id": stable_test_id(test.nodeid),
+            "code.file.path": test.file,
+            "code.line.number": test.line,
+            "code.function.name": test.function,
+        }
+        if self._trace_per_test:
+            root = SpanRecord(test.nodeid, self._random.getrandbits(128) or 1, self._new_id(), 0,
+                              time.time_ns(), attributes)
+            root.links = [Link(self.session.trace_id, self.session.span_id)]
+            self._stack.append(root)
+        else:
+            root = self._start(test.nodeid, self._module, attributes)
+        self._test = root
+        self._test_records = []
+        self._reports = {}
+        self._saved_traceparent = self._environ.get("TRACEPARENT")
+
+    def test_end(self, next_module: str | None) -> None:
+        root = self._test
+        if root is None:
+            return
+        outcome, reason = merge_outcome(self._reports)
+        root.set("pytest.outcome", outcome)
+        root.set("test.case.result.status", "fail" if outcome in _FAILING else "pass")
+        if reason:
+            root.set("pytest.skip.reason" if outcome == "skipped" else "pytest.xfail.reason", reason[:_MAX_TEXT])
+        if outcome in _FAILING:
+            root.status = STATUS_ERROR
+        self._finish(root)
+        self._test = None
+        records, self._test_records = self._test_records, []
+        self.stats.spans += len(records)
+        self.stats.tests += 1
+        self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
+        self._sink.add(records)
+        self._restore_traceparent()
+        if next_module != (self._module.name if self._module else None):
+            self._end_module()
+
+    def _end_module(self) -> None:
+        if self._module is not None:
+            self._finish(self._module)
+            self._module = None
+
+    def _restore_traceparent(self) -> None:
+        if self._saved_traceparent is None:
+            self._environ.pop("TRACEPARENT", None)
+        else:
+            self._environ["TRACEPARENT"] = self._saved_traceparent
+
+    # -- phases ------------------------------------------------------------------------
+
+    def phase_start(self, when: str) -> None:
+        if self._test is None:
+            return
+        self._phase = self._start(when, self._test, {})
+        self._environ["TRACEPARENT"] = _traceparent(self._phase.trace_id, self._phase.span_id)
+
+    def phase_end(self) -> None:
+        if self._phase is not None:
+            self._finish(self._phase)
+
+    def phase_report(self, report: PhaseReport, error: BaseException | None, stacktrace: str) -> None:
+        """Attach pytest's verdict on a phase to its (already finished) span."""
+        self._reports[report.when] = report
+        phase = self._phase
+        if phase is None or phase.name != report.when:
+            return
+        if report.failed:
+            phase.status = STATUS_ERROR
+            if error is not None:
+                phase.status_message = f"{type(error).__qualname__}: {error}"[:_MAX_TEXT]
+                phase.add_event(exception_event(error, stacktrace))
+        self._phase = None
+
+    # -- fixtures ----------------------------------------------------------------------
+
+    def _fixture_parent(self, scope: str) -> SpanRecord:
+        if scope == "function":
+            return self.current
+        if scope in ("module", "class") and self._module is not None:
+            return self._module
+        return self.session
+
+    def fixture_setup_start(self, fixture: FixtureInfo, param: str | None) -> SpanRecord:
+        record = self._start(f"fixture {fixture.name}", self._fixture_parent(fixture.scope), fixture.attributes)
+        if param is not None:
+            record.set("pytest.fixture.param", param)
+        if fixture.scope != "function" and self._test is not None:
+            record.set("pytest.fixture.requested_by", self._test.attributes["test.case.name"])
+        return record
+
+    def fixture_setup_end(self, record: SpanRecord, error: BaseException | None) -> None:
+        self._finish(record, error)
+
+    def fixture_teardown_start(self, key: int, fixture: FixtureInfo) -> None:
+        """Called by a finalizer that runs just before the fixture's own teardown code."""
+        self._teardowns[key] = self._start(f"fixture {fixture.name} teardown",
+                                           self._fixture_parent(fixture.scope), fixture.attributes)
+
+    def fixture_teardown_end(self, key: int) -> None:
+        record = self._teardowns.pop(key, None)
+        if record is not None:
+            self._finish(record)
+
+    # -- session -----------------------------------------------------------------------
+
+    def session_end(self, exit_status: int) -> None:
+        self._end_module()
+        for record in list(self._teardowns.values()):
+            self._finish(record)
+        self._teardowns.clear()
+        statuses = {0: "success", 1: "failure", 2: "aborted", 5: "success"}
+        self.session.set("test.suite.run.status", statuses.get(exit_status, "failure"))
+        self.session.set("pytest.exit_status", exit_status)
+        self.session.set("pytest.tests", self.stats.tests)
+        if exit_status not in (0, 5):
+            self.session.status = STATUS_ERROR
+        self._stack = [self.session]
+        self._finish(self.session)

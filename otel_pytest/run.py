@@ -1,0 +1,212 @@
+"""One traced pytest process: builds the recorder, sink, exporter and provider, and closes them.
+
+On an xdist controller it also owns what is shared by the whole run (run id, the session
+span workers hang under, the run file workers' parts are folded into, the index entry);
+workers receive those as plain values in ``workerinput`` and send their counts back in
+``workeroutput``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from otel_pytest import identity
+from otel_pytest.export import (
+    BackgroundExporter,
+    DeliveryReport,
+    ReadableSpans,
+    RunSink,
+    build_exporter,
+    merge_parts,
+)
+from otel_pytest.options import Options, parse_traceparent
+from otel_pytest.otlp_json import OtlpJsonEncoder
+from otel_pytest.provider import ContextBinding, RunTracerProvider
+from otel_pytest.records import AttributeValue
+from otel_pytest.recorder import Recorder
+from otel_pytest.store.index import RunEntry, RunIndex, run_file_name, worker_part_name
+
+_WORKER_KEYS = ("otel_run_id", "otel_session", "otel_run_file", "otel_start")
+
+
+def package_version() -> str:
+    try:
+        return version("otel-pytest")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def resource_attributes(env: Mapping[str, str], rootdir: Path) -> dict[str, AttributeValue]:
+    """Detected facts, then ``OTEL_RESOURCE_ATTRIBUTES`` over them, then ``service.name``."""
+    attributes: dict[str, AttributeValue] = {
+        "telemetry.sdk.language": "python",
+        "telemetry.distro.name": "otel-pytest",
+        "telemetry.distro.version": package_version(),
+    }
+    attributes.update(identity.Environment.current().attributes())
+    attributes.update(identity.git_attributes(rootdir))
+    attributes.update(identity.ci_attributes(env))
+    for item in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            attributes[unquote(key.strip())] = unquote(value.strip())
+    if env.get("OTEL_SERVICE_NAME") or "service.name" not in attributes:
+        attributes["service.name"] = identity.service_name(env, rootdir)
+    return attributes
+
+
+@dataclass
+class RunSummary:
+    """What the terminal line and the warnings are made of; summed over xdist workers."""
+
+    run_id: str
+    store_file: Path | None
+    tests: int = 0
+    spans: int = 0
+    deliveries: list[DeliveryReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class TracedRun:
+    def __init__(self, options: Options, rootdir: Path, env: MutableMapping[str, str],
+                 worker_input: Mapping[str, Any] | None = None) -> None:
+        self.options = options
+        self.rootdir = rootdir
+        self.is_worker = worker_input is not None
+        self.worker_id = str(worker_input.get("workerid", "")) if worker_input else ""
+        if worker_input is not None and all(key in worker_input for key in _WORKER_KEYS):
+            self.run_id = str(worker_input["otel_run_id"])
+            self.start_ns = int(worker_input["otel_start"])
+            controller = parse_traceparent(str(worker_input["otel_session"]))
+            session_parent: tuple[int, int] | None = (controller.trace_id, controller.span_id)
+            self.run_file = Path(worker_input["otel_run_file"])
+            store_path: Path | None = Path(worker_part_name(str(self.run_file), self.worker_id))
+        else:
+            self.run_id = identity.new_run_id()
+            self.start_ns = time.time_ns()
+            parent = options.traceparent
+            session_parent = (parent.trace_id, parent.span_id) if parent else None
+            self.run_file = options.store / "runs" / run_file_name(self.start_ns, self.run_id)
+            store_path = self.run_file
+        self.resource = resource_attributes(env, rootdir)
+        scope_version = package_version()
+        exporter = None
+        if options.endpoint is not None:
+            exporter = BackgroundExporter(
+                build_exporter(options.endpoint, options.export_timeout),
+                ReadableSpans(self.resource, self.run_id, scope_version),
+                identity.strip_credentials(options.endpoint.url),
+                options.export_timeout,
+            )
+        self.sink = RunSink(OtlpJsonEncoder(self.resource, self.run_id, scope_version), store_path, exporter)
+        session_attributes: dict[str, AttributeValue] = {"test.suite.name": str(self.resource["service.name"])}
+        if self.worker_id:
+            session_attributes["pytest.xdist.worker"] = self.worker_id
+        self.recorder = Recorder(
+            self.sink,
+            trace_per_test=options.trace_per == "test",
+            session_parent=session_parent,
+            session_attributes=session_attributes,
+            environ=env if isinstance(env, dict) else None,
+        )
+        self.provider = RunTracerProvider(self.recorder, dict(self.resource))
+        self.binding = ContextBinding(self.recorder, self.provider, options.capture_app)
+        self.summary = RunSummary(self.run_id, None if self.sink.store_problem else self.run_file)
+        self._worker_outputs: list[Mapping[str, Any]] = []
+
+    def worker_input(self) -> dict[str, Any]:
+        """Plain values an xdist worker needs to join this run."""
+        session = self.recorder.session
+        return {
+            "otel_run_id": self.run_id,
+            "otel_session": f"00-{session.trace_id:032x}-{session.span_id:016x}-01",
+            "otel_run_file": str(self.run_file),
+            "otel_start": self.start_ns,
+        }
+
+    def add_worker_output(self, output: Mapping[str, Any]) -> None:
+        if "otel_tests" in output:
+            self._worker_outputs.append(output)
+
+    def finish(self, exit_status: int) -> RunSummary:
+        self.recorder.session_end(exit_status)
+        self.binding.close()
+        self.provider.shutdown()
+        delivery = self.sink.close()
+        summary = self.summary
+        stats = self.recorder.stats
+        summary.tests += stats.tests
+        summary.spans += stats.spans
+        if delivery is not None:
+            summary.deliveries.append(delivery)
+        if self.sink.store_problem:
+            summary.problems.append(self.sink.store_problem)
+            summary.store_file = None
+        if stats.internal_error:
+            summary.problems.append(
+                f"otel-pytest hit an internal error ({stats.internal_error}); the trace may be incomplete"
+            )
+        for output in self._worker_outputs:
+            summary.tests += int(output["otel_tests"])
+            summary.spans += int(output["otel_spans"])
+            summary.problems.extend(output["otel_problems"])
+            if output.get("otel_delivery"):
+                summary.deliveries.append(DeliveryReport(*output["otel_delivery"]))
+        if not self.is_worker and summary.store_file is not None:
+            self._store_run(exit_status)
+        return summary
+
+    def worker_output(self, summary: RunSummary) -> dict[str, Any]:
+        delivery = summary.deliveries[0] if summary.deliveries else None
+        return {
+            "otel_tests": summary.tests,
+            "otel_spans": summary.spans,
+            "otel_problems": summary.problems,
+            "otel_delivery": (delivery.endpoint, delivery.sent, delivery.delivered, delivery.problem)
+            if delivery else None,
+        }
+
+    def _store_run(self, exit_status: int) -> None:
+        parts = sorted(self.run_file.parent.glob(f"{self.run_file.name}.*.part"))
+        try:
+            merge_parts(self.run_file, parts)
+            environment = identity.Environment.current()
+            vcs = {k: str(v) for k, v in self.resource.items() if k.startswith("vcs.")}
+            ci = {k: str(v) for k, v in self.resource.items() if k.startswith("cicd.")}
+            index = RunIndex(self.options.store)
+            index.append(RunEntry(
+                run_id=self.run_id,
+                file=self.run_file.name,
+                start_time_unix_nano=self.start_ns,
+                end_time_unix_nano=time.time_ns(),
+                service_name=str(self.resource["service.name"]),
+                exit_status=exit_status,
+                tests=self.summary.tests,
+                spans=self.summary.spans,
+                environment={
+                    "python": environment.python,
+                    "implementation": environment.implementation,
+                    "platform": environment.platform,
+                    "cpu_count": environment.cpu_count,
+                    "fingerprint": environment.fingerprint,
+                },
+                vcs=vcs,
+                ci=ci,
+            ))
+            index.retain(self.options.keep_runs)
+        except OSError as error:
+            self.summary.problems.append(f"cannot update the trace store index ({error.strerror or error})")
+
+
+def display_path(path: Path, base: Path) -> str:
+    try:
+        return os.path.relpath(path, base)
+    except ValueError:  # another drive on Windows
+        return str(path)

@@ -1,0 +1,1 @@
+"""The embedded trace store: run files (OTLP JSON Lines) and the run index."""
