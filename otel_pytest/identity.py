@@ -35,6 +35,22 @@ def new_run_id() -> str:
     return secrets.token_hex(8)
 
 
+# ``platform.machine()`` names to the semantic conventions' ``host.arch`` values.
+_HOST_ARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "i386": "x86",
+    "i686": "x86",
+    "x86": "x86",
+    "armv7l": "arm32",
+    "ppc64le": "ppc64",
+    "ppc64": "ppc64",
+    "s390x": "s390x",
+}
+
+
 @dataclass(frozen=True)
 class Environment:
     """What makes two runs comparable: the interpreter, the platform and the CPU count."""
@@ -60,11 +76,13 @@ class Environment:
         )
 
     def attributes(self) -> dict[str, str | int]:
+        """Resource attributes of this environment (not of the machine running the code)."""
+        system, _, machine = self.platform.partition("-")
         return {
             "process.runtime.name": self.implementation,
             "process.runtime.version": self.python,
-            "os.type": platform.system().lower(),
-            "host.arch": platform.machine().lower(),
+            "os.type": system,
+            "host.arch": _HOST_ARCH.get(machine, machine),
             "host.cpu.count": self.cpu_count,
             "pytest.env.fingerprint": self.fingerprint,
         }
@@ -251,7 +269,7 @@ def git_attributes(rootdir: Path) -> dict[str, str]:
                 attrs["vcs.ref.head.revision"] = revision
             return attrs
         return {"vcs.ref.head.revision": head}
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or not UTF-8
         return {}
 
 
@@ -266,9 +284,11 @@ def service_name(env: Mapping[str, str], rootdir: Path) -> str:
         else:  # pragma: no cover - exercised on 3.10 only
             import tomli as tomllib
         try:
-            name = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("name")
+            project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project")
         except (OSError, ValueError):
-            name = None
+            project = None
+        # A hand-written pyproject may have ``project = "x"``: only a table has a name.
+        name = project.get("name") if isinstance(project, dict) else None
         if isinstance(name, str) and name:
             return name
     return rootdir.name or "pytest"

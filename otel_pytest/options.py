@@ -157,7 +157,8 @@ def add_options(parser: pytest.Parser) -> None:
                     type=_argparse_type(_check_url, "--otel-endpoint"),
                     help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none: store only).")
     group.addoption("--otel-traceparent", default=None, metavar="TRACEPARENT",
-                    type=_argparse_type(parse_traceparent, "--otel-traceparent"),
+                    type=_argparse_type(lambda setting, value: parse_traceparent(value, setting=setting),
+                                        "--otel-traceparent"),
                     help="W3C traceparent of a pipeline span to parent the run (default: env TRACEPARENT).")
     group.addoption("--otel-capture-app", action="store_true", default=False,
                     help="Also record spans of an application that installed its own tracer provider.")

@@ -1,0 +1,1 @@
+"""The otel-pytest demo: a small async shop, its slow and fast test suites, and the runner."""

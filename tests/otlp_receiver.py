@@ -1,0 +1,265 @@
+"""In-process OTLP receivers for the export tests: real protobuf in, real answers out.
+
+Every receiver listens on 127.0.0.1 on a port the kernel picks, is a context manager,
+and stops its threads and closes its sockets on exit. What a receiver got is kept as
+decoded ``ExportTraceServiceRequest`` messages with the headers (HTTP) or invocation
+metadata (gRPC) they came with, so tests compare spans field by field.
+
+Failure modes a collector can show an exporter:
+
+* :class:`HttpReceiver` with ``status=500``: answers every export with an error;
+* :class:`BlackHole`: accepts connections, never reads, never answers;
+* :class:`DownPort`: a port nobody listens on (connections are refused).
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import selectors
+import socket
+import threading
+import zlib
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import grpc  # type: ignore[import-untyped]
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+HOST = "127.0.0.1"
+TRACES_PATH = "/v1/traces"
+
+
+@dataclass(frozen=True)
+class Received:
+    """One export request as the receiver decoded it; header names are lower case."""
+
+    headers: dict[str, str]
+    request: ExportTraceServiceRequest
+
+
+class _Recording:
+    """What a receiver got, shared between its server threads and the test."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+
+    def record(self, headers: dict[str, str], request: ExportTraceServiceRequest) -> None:
+        with self._lock:
+            self._received.append(Received(headers, request))
+
+    @property
+    def received(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    def spans(self) -> list[Span]:
+        """Every span of every request, in arrival order."""
+        return [
+            span
+            for item in self.received
+            for resource_spans in item.request.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        ]
+
+    def resource_spans(self) -> Iterator[ResourceSpans]:
+        for item in self.received:
+            yield from item.request.resource_spans
+
+
+def _decode_body(encoding: str, body: bytes) -> bytes:
+    encoding = encoding.strip().lower()
+    if encoding == "gzip":
+        return gzip.decompress(body)
+    if encoding == "deflate":
+        return zlib.decompress(body)
+    if encoding in ("", "identity"):
+        return body
+    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+
+
+class _HttpHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HttpServer
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path != TRACES_PATH:
+            self._answer(404, b"", "text/plain")
+            return
+        if self.server.status != 200:
+            self._answer(self.server.status, b"collector failure", "text/plain")
+            return
+        try:
+            request = ExportTraceServiceRequest.FromString(
+                _decode_body(self.headers.get("Content-Encoding", ""), body)
+            )
+        except ValueError as error:  # protobuf's DecodeError is a ValueError, so is ours
+            self._answer(400, str(error).encode(), "text/plain")
+            return
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.server.recording.record(headers, request)
+        answer = ExportTraceServiceResponse().SerializeToString()
+        self._answer(200, answer, "application/x-protobuf")
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the test output is what is under test."""
+
+
+class _HttpServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, status: int, recording: _Recording) -> None:
+        super().__init__((HOST, 0), _HttpHandler)
+        self.status = status
+        self.recording = recording
+
+
+class HttpReceiver(_Recording):
+    """OTLP/HTTP (``POST /v1/traces``, binary protobuf) answering ``status``.
+
+    With 200 it decodes and records each request and answers with a serialized
+    ``ExportTraceServiceResponse``; with anything else it records nothing.
+    """
+
+    def __init__(self, status: int = 200) -> None:
+        super().__init__()
+        self._server = _HttpServer(status, self)
+        self.port = int(self._server.server_address[1])
+        self.endpoint = f"http://{HOST}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-http")
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._server.shutdown()  # returns once serve_forever has returned
+        self._thread.join()
+        self._server.server_close()
+
+
+class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, recording: _Recording) -> None:
+        self._recording = recording
+
+    def Export(  # the generated servicer's method name
+        self, request: ExportTraceServiceRequest, context: Any
+    ) -> ExportTraceServiceResponse:
+        metadata = {str(key).lower(): str(value) for key, value in context.invocation_metadata()}
+        self._recording.record(metadata, request)
+        return ExportTraceServiceResponse()
+
+
+class GrpcReceiver(_Recording):
+    """OTLP/gRPC ``TraceService/Export`` on a plain-text port; records requests and metadata."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            _TraceService(self), self._server
+        )
+        self.port = int(self._server.add_insecure_port(f"{HOST}:0"))
+        self.endpoint = f"http://{HOST}:{self.port}"
+
+    def __enter__(self) -> Self:
+        self._server.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._server.stop(grace=None).wait()
+
+
+class BlackHole:
+    """A TCP listener that accepts every connection and then neither reads nor answers.
+
+    The accepted sockets are held open until exit, so the peer sees an established
+    connection that never makes progress (for HTTP: no response; for gRPC: no HTTP/2
+    settings frame). ``accepted`` counts the connections, as proof something came.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server((HOST, 0))
+        self._listener.setblocking(False)
+        self.port = int(self._listener.getsockname()[1])
+        self.endpoint = f"http://{HOST}:{self.port}"
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept_loop, name="otlp-black-hole")
+
+    @property
+    def accepted(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def _accept_loop(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_read, selectors.EVENT_READ)
+            while True:
+                for key, _events in selector.select():
+                    if key.fileobj is self._wake_read:
+                        return
+                    try:
+                        connection, _address = self._listener.accept()
+                    except BlockingIOError:  # the peer gave up between select and accept
+                        continue
+                    with self._lock:
+                        self._connections.append(connection)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._wake_write.send(b"x")
+        self._thread.join()
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        for sock in (self._listener, self._wake_read, self._wake_write):
+            sock.close()
+
+
+class DownPort:
+    """A port with nothing listening: the socket is bound (so no one else gets the port)
+    but never listens, so every connection attempt is refused."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind((HOST, 0))
+        self.port = int(self._socket.getsockname()[1])
+        self.endpoint = f"http://{HOST}:{self.port}"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._socket.close()
