@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -45,16 +46,22 @@ def pytest_configure(config: pytest.Config) -> None:
     except opts.SettingError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[_run_key] = run
-    config.pluginmanager.register(TracingHooks(run, config), PLUGIN_NAME)
-    if config.pluginmanager.hasplugin("xdist") and not run.is_worker:
+    if _is_xdist_controller(config):
+        config.pluginmanager.register(SessionHooks(run, config), PLUGIN_NAME)
         config.pluginmanager.register(XdistControllerHooks(run), PLUGIN_NAME + "-xdist")
+    else:
+        config.pluginmanager.register(TracingHooks(run, config), PLUGIN_NAME)
 
 
-def _test_info(item: pytest.Item) -> TestInfo:
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """xdist has already turned ``-n N`` into a ``dist`` mode by the time we configure."""
+    return not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no"
+
+
+def _test_info(nodeid: str, location: tuple[str, int | None, str]) -> TestInfo:
     from otel_pytest.recorder import TestInfo
 
-    path, line, domain = item.location
-    nodeid = item.nodeid
+    path, line, domain = location
     module = nodeid.split("::", 1)[0]
     suite = nodeid.rsplit("::", 1)[0] if "::" in nodeid else module
     function = domain.split("[", 1)[0]
@@ -66,18 +73,17 @@ def _is_direct_parameter(fixturedef: pytest.FixtureDef[Any]) -> bool:
     return getattr(fixturedef.func, "__name__", "") == "get_direct_param_fixture_func"
 
 
-def _module_of(item: pytest.Item | None) -> str | None:
-    return item.nodeid.split("::", 1)[0] if item is not None else None
+class SessionHooks:
+    """Session-level hooks: end the run, hand xdist its output, print the summary.
 
-
-class TracingHooks:
-    """The per-run hooks; every recorder call is guarded so a plugin bug never fails a test."""
+    An xdist controller gets only these: it runs no test itself, and the per-test hooks
+    it receives are replays of its workers' reports.
+    """
 
     def __init__(self, run: TracedRun, config: pytest.Config) -> None:
         self.run = run
         self.recorder: Recorder = run.recorder
         self.config = config
-        self._fixtures: dict[pytest.FixtureDef[Any], FixtureInfo] = {}
 
     def _guard(self, call: Any, *args: Any) -> Any:
         try:
@@ -86,21 +92,57 @@ class TracingHooks:
             self.recorder.failed(error)
             return None
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
-        self._guard(self.run.binding.join_app_provider)
-        self._guard(self.recorder.test_start, _test_info(item))
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+        # trylast makes this wrapper the innermost: session-scoped fixtures are torn down
+        # before it ends the session span, and the terminal summary and xdist's report to
+        # the controller come after it.
         try:
-            return (yield)
+            yield
         finally:
-            self._guard(self.recorder.test_end, _module_of(nextitem))
+            summary = self.run.finish(int(exitstatus))
+            self.config.stash[_summary_key] = summary
+            if self.run.is_worker:
+                self.config.workeroutput.update(self.run.worker_output(summary))  # type: ignore[attr-defined]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # Written at unconfigure so the line comes after pytest's own closing summary.
+        terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
+        summary = config.stash.get(_summary_key, None)
+        if summary is None or terminalreporter is None:
+            return
+        for line, warning in summary_lines(summary, self.run.options.store, config.invocation_params.dir):
+            terminalreporter.write_line(line, yellow=warning)
+
+
+class TracingHooks(SessionHooks):
+    """Per-test hooks. Plain hooks where pytest already computes what is needed (the
+    node id and location in ``logstart``, the report in ``logreport``); wrappers only
+    where a span must enclose work (phases, fixture setup)."""
+
+    def __init__(self, run: TracedRun, config: pytest.Config) -> None:
+        super().__init__(run, config)
+        self._fixtures: dict[pytest.FixtureDef[Any], FixtureInfo] = {}
+        self._next_module: str | None = None
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._guard(self.run.binding.join_app_provider)
+        self._guard(self.recorder.test_start, _test_info(nodeid, location))
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._guard(self.recorder.test_end, self._next_module)
 
     def _phase(self, when: str) -> Generator[None, object, object]:
         self._guard(self.recorder.phase_start, when)
+        error = None
         try:
             return (yield)
+        except BaseException as raised:
+            error = raised
+            raise
         finally:
-            self._guard(self.recorder.phase_end)
+            self._guard(self.recorder.phase_end, error)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
@@ -112,17 +154,12 @@ class TracingHooks:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+        self._next_module = nextitem.nodeid.split("::", 1)[0] if nextitem is not None else None
         return (yield from self._phase("teardown"))
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        error = call.excinfo.value if call.excinfo is not None and report.failed else None
-        stacktrace = report.longreprtext if error is not None else ""
-        self._guard(self.recorder.phase_report, report, error, stacktrace)
-        return report
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        stacktrace = report.longreprtext if report.failed else ""
+        self._guard(self.recorder.phase_report, report, stacktrace)
 
     def _fixture_info(self, fixturedef: pytest.FixtureDef[Any]) -> FixtureInfo:
         info = self._fixtures.get(fixturedef)
@@ -169,51 +206,6 @@ class TracingHooks:
     def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> None:
         self._guard(self.recorder.fixture_teardown_end, id(fixturedef))
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
-        # trylast makes this wrapper the innermost: session-scoped fixtures are torn down
-        # before it ends the session span, and the terminal summary and xdist's report to
-        # the controller come after it.
-        try:
-            yield
-        finally:
-            summary = self.run.finish(int(exitstatus))
-            self.config.stash[_summary_key] = summary
-            if self.run.is_worker:
-                self.config.workeroutput.update(self.run.worker_output(summary))  # type: ignore[attr-defined]
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        # Written at unconfigure so the line comes after pytest's own closing summary.
-        terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
-        summary = config.stash.get(_summary_key, None)
-        if summary is None or terminalreporter is None:
-            return
-        from otel_pytest.run import display_path
-
-        base = config.invocation_params.dir
-        where = display_path(self.run.options.store, base) if summary.store_file else None
-        line = f"otel: {summary.tests} tests traced, run {summary.run_id}"
-        if where:
-            line += f" in {where}"
-        exported = [d for d in summary.deliveries if not d.problem]
-        if exported and len(exported) == len(summary.deliveries):
-            line += f" (exported {sum(d.delivered for d in exported)} spans to {exported[0].endpoint})"
-        terminalreporter.write_line(line)
-        failed = [d for d in summary.deliveries if d.problem]
-        if failed:
-            sent = sum(d.sent for d in summary.deliveries)
-            lost = sent - sum(d.delivered for d in summary.deliveries)
-            kept = (f"they are in {display_path(summary.store_file, base)}" if summary.store_file
-                    else "and the local store could not be written either")
-            terminalreporter.write_line(
-                f"otel: warning: {lost} of {sent} spans not delivered to {failed[0].endpoint} "
-                f"({failed[0].problem}); {kept}",
-                yellow=True,
-            )
-        for problem in dict.fromkeys(summary.problems):
-            terminalreporter.write_line(f"otel: warning: {problem}", yellow=True)
-
 
 def _param_text(param: object) -> str:
     from otel_pytest.identity import stable_test_id
@@ -232,3 +224,27 @@ class XdistControllerHooks:
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         self.run.add_worker_output(getattr(node, "workeroutput", {}) or {})
+
+
+def summary_lines(summary: RunSummary, store: Path, base: Path) -> list[tuple[str, bool]]:
+    """The closing line and any warnings, as ``(text, is_warning)``."""
+    from otel_pytest.run import display_path
+
+    where = display_path(store, base) if summary.store_file else None
+    line = f"otel: {summary.tests} tests traced, run {summary.run_id}"
+    if where:
+        line += f" in {where}"
+    exported = [d for d in summary.deliveries if not d.problem]
+    if exported and len(exported) == len(summary.deliveries):
+        line += f" (exported {sum(d.delivered for d in exported)} spans to {exported[0].endpoint})"
+    lines = [(line, False)]
+    failed = [d for d in summary.deliveries if d.problem]
+    if failed:
+        sent = sum(d.sent for d in summary.deliveries)
+        lost = sent - sum(d.delivered for d in summary.deliveries)
+        kept = (f"they are in {display_path(summary.store_file, base)}" if summary.store_file
+                else "and the local store could not be written either")
+        lines.append((f"otel: warning: {lost} of {sent} spans not delivered to {failed[0].endpoint} "
+                      f"({failed[0].problem}); {kept}", True))
+    lines.extend((f"otel: warning: {problem}", True) for problem in dict.fromkeys(summary.problems))
+    return lines

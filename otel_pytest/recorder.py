@@ -27,6 +27,7 @@ from otel_pytest.records import (
     SpanRecord,
 )
 
+_NO_ATTRIBUTES: Attributes = {}
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 _FAILING = ("failed", "error")
 _MAX_TEXT = 4096
@@ -156,6 +157,7 @@ class Recorder:
         self._test_records: list[SpanRecord] = []
         self._reports: dict[str, PhaseReport] = {}
         self._phase: SpanRecord | None = None
+        self._phase_error: BaseException | None = None
         self._teardowns: dict[int, SpanRecord] = {}
         self._saved_traceparent: str | None = None
 
@@ -268,25 +270,31 @@ class Recorder:
     def phase_start(self, when: str) -> None:
         if self._test is None:
             return
-        self._phase = self._start(when, self._test, {})
+        self._phase = self._start(when, self._test, _NO_ATTRIBUTES)
+        self._phase_error = None
         self._environ["TRACEPARENT"] = _traceparent(self._phase.trace_id, self._phase.span_id)
 
-    def phase_end(self) -> None:
+    def phase_end(self, error: BaseException | None) -> None:
+        """End the phase; an exception is kept until the report says whether it failed
+        the phase (a skip or an expected failure raises too)."""
         if self._phase is not None:
+            self._phase_error = error
             self._finish(self._phase)
 
-    def phase_report(self, report: PhaseReport, error: BaseException | None, stacktrace: str) -> None:
+    def phase_report(self, report: PhaseReport, stacktrace: str) -> None:
         """Attach pytest's verdict on a phase to its (already finished) span."""
-        self._reports[report.when] = report
         phase = self._phase
-        if phase is None or phase.name != report.when:
+        if self._test is None or phase is None or phase.name != report.when:
             return
+        self._reports[report.when] = report
         if report.failed:
             phase.status = STATUS_ERROR
+            error = self._phase_error
             if error is not None:
                 phase.status_message = f"{type(error).__qualname__}: {error}"[:_MAX_TEXT]
                 phase.add_event(exception_event(error, stacktrace))
         self._phase = None
+        self._phase_error = None
 
     # -- fixtures ----------------------------------------------------------------------
 
