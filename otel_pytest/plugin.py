@@ -134,6 +134,7 @@ class TracingHooks(SessionHooks):
         self._guard(self.recorder.test_end, self._next_module)
 
     def _phase(self, when: str) -> Generator[None, object, object]:
+        __tracebackhide__ = True
         self._guard(self.recorder.phase_start, when)
         error = None
         try:
@@ -146,14 +147,17 @@ class TracingHooks(SessionHooks):
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
+        __tracebackhide__ = True
         return (yield from self._phase("setup"))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        __tracebackhide__ = True
         return (yield from self._phase("call"))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+        __tracebackhide__ = True
         self._next_module = nextitem.nodeid.split("::", 1)[0] if nextitem is not None else None
         return (yield from self._phase("teardown"))
 
@@ -183,6 +187,7 @@ class TracingHooks(SessionHooks):
     def pytest_fixture_setup(
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
     ) -> Generator[None, object, object]:
+        __tracebackhide__ = True
         if _is_direct_parameter(fixturedef):
             return (yield)
         info = self._guard(self._fixture_info, fixturedef)

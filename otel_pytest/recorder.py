@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from otel_pytest.identity import stable_test_id
 from otel_pytest.records import (
+    KIND_CLIENT,
     STATUS_ERROR,
     AttributeValue,
     Attributes,
@@ -126,6 +127,17 @@ def _skip_reason(report: PhaseReport) -> str | None:
     return None
 
 
+def _subtree(root: SpanRecord, records: list[SpanRecord]) -> list[SpanRecord]:
+    """The records under ``root``: a session fixture set up during the test is not its own."""
+    inside = {root.span_id}
+    own = []
+    for record in sorted(records, key=lambda r: r.start):
+        if record.parent_id in inside:
+            inside.add(record.span_id)
+            own.append(record)
+    return own
+
+
 def _traceparent(trace_id: int, span_id: int) -> str:
     return f"00-{trace_id:032x}-{span_id:016x}-01"
 
@@ -159,7 +171,13 @@ class Recorder:
         self._phase: SpanRecord | None = None
         self._phase_error: BaseException | None = None
         self._teardowns: dict[int, SpanRecord] = {}
+        # Open fixture spans of a scope wider than the test, innermost last.
+        self._shared: list[SpanRecord] = []
+        self._shared_ns = 0
         self._saved_traceparent: str | None = None
+        # Functions of a test's own records returning attributes for its root span
+        # (the database summary); records of other scopes' fixtures are left out.
+        self.summarizers: list[Callable[[list[SpanRecord]], Mapping[str, AttributeValue]]] = []
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -196,6 +214,15 @@ class Recorder:
         else:
             self.stats.spans += 1
             self._sink.add([record])
+
+    def start_span(self, name: str, attributes: Attributes, kind: int = KIND_CLIENT) -> SpanRecord:
+        """Open a span under the current one (database work); it becomes current."""
+        record = self._start(name, self._stack[-1], attributes)
+        record.kind = kind
+        return record
+
+    def end_span(self, record: SpanRecord, error: BaseException | None = None) -> None:
+        self._finish(record, error)
 
     def add_finished(self, record: SpanRecord) -> None:
         """A span recorded elsewhere (database, application) that has just ended."""
@@ -239,6 +266,9 @@ class Recorder:
         outcome, reason = merge_outcome(self._reports)
         root.set("pytest.outcome", outcome)
         root.set("test.case.result.status", "fail" if outcome in _FAILING else "pass")
+        if self._shared_ns:
+            root.set("pytest.shared_fixtures.duration", self._shared_ns / 1e9)
+            self._shared_ns = 0
         if reason:
             root.set("pytest.skip.reason" if outcome == "skipped" else "pytest.xfail.reason", reason[:_MAX_TEXT])
         if outcome in _FAILING:
@@ -246,6 +276,11 @@ class Recorder:
         self._finish(root)
         self._test = None
         records, self._test_records = self._test_records, []
+        if self.summarizers:
+            own = _subtree(root, records)
+            for summarize in self.summarizers:
+                for key, value in summarize(own).items():
+                    root.set(key, value)
         self.stats.spans += len(records)
         self.stats.tests += 1
         self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
@@ -299,14 +334,37 @@ class Recorder:
     # -- fixtures ----------------------------------------------------------------------
 
     def _fixture_parent(self, scope: str) -> SpanRecord:
+        """A function fixture nests under whatever is current; a wider one under the wider
+        fixture that requested it, if any, else its module or the session."""
         if scope == "function":
             return self.current
+        if self._shared:
+            return self._shared[-1]
         if scope in ("module", "class") and self._module is not None:
             return self._module
         return self.session
 
+    def _start_fixture(self, name: str, fixture: FixtureInfo) -> SpanRecord:
+        record = self._start(name, self._fixture_parent(fixture.scope), fixture.attributes)
+        if fixture.scope != "function":
+            self._shared.append(record)
+        return record
+
+    def _finish_fixture(self, record: SpanRecord, error: BaseException | None = None) -> None:
+        self._finish(record, error)
+        if self._shared and self._shared[-1] is record:
+            self._shared.pop()
+            phase = self._phase
+            if phase is not None and not self._shared:
+                # The test's phase waited for this other-scope fixture: link to it and
+                # count the time, so the gap in the test's trace is explained.
+                if phase.links is None:
+                    phase.links = []
+                phase.links.append(Link(record.trace_id, record.span_id))
+                self._shared_ns += record.end - record.start
+
     def fixture_setup_start(self, fixture: FixtureInfo, param: str | None) -> SpanRecord:
-        record = self._start(f"fixture {fixture.name}", self._fixture_parent(fixture.scope), fixture.attributes)
+        record = self._start_fixture(f"fixture {fixture.name}", fixture)
         if param is not None:
             record.set("pytest.fixture.param", param)
         if fixture.scope != "function" and self._test is not None:
@@ -314,17 +372,16 @@ class Recorder:
         return record
 
     def fixture_setup_end(self, record: SpanRecord, error: BaseException | None) -> None:
-        self._finish(record, error)
+        self._finish_fixture(record, error)
 
     def fixture_teardown_start(self, key: int, fixture: FixtureInfo) -> None:
         """Called by a finalizer that runs just before the fixture's own teardown code."""
-        self._teardowns[key] = self._start(f"fixture {fixture.name} teardown",
-                                           self._fixture_parent(fixture.scope), fixture.attributes)
+        self._teardowns[key] = self._start_fixture(f"fixture {fixture.name} teardown", fixture)
 
     def fixture_teardown_end(self, key: int) -> None:
         record = self._teardowns.pop(key, None)
         if record is not None:
-            self._finish(record)
+            self._finish_fixture(record)
 
     # -- session -----------------------------------------------------------------------
 
@@ -333,6 +390,7 @@ class Recorder:
         for record in list(self._teardowns.values()):
             self._finish(record)
         self._teardowns.clear()
+        self._shared.clear()
         statuses = {0: "success", 1: "failure", 2: "aborted", 5: "success"}
         self.session.set("test.suite.run.status", statuses.get(exit_status, "failure"))
         self.session.set("pytest.exit_status", exit_status)

@@ -80,11 +80,26 @@ def test_session_and_module_fixtures_live_in_the_session_trace_not_in_a_test(pyt
         ("fixture engine teardown", ()),
     ))
     engine = run.session.child("fixture engine")
+    module = run.session.child("test_one.py")
     assert engine.attributes["pytest.fixture.requested_by"] == "test_one.py::test_first"
+    # The tests' phases link to the other-scope work they waited for, and count its time.
+    first, second = run.root("test_one.py::test_first"), run.root("test_one.py::test_second")
+    setup_links = {link.span_id.hex() for link in first.child("setup").read.span.links}
+    assert setup_links == {engine.span_id, module.child("fixture schema").span_id}
+    teardown_links = {link.span_id.hex() for link in second.child("teardown").read.span.links}
+    # pytest tears the session down inside the last test's teardown phase.
+    assert teardown_links == {
+        module.child("fixture schema teardown").span_id,
+        run.session.child("fixture engine teardown").span_id,
+    }
+    shared = engine.duration_ns + module.child("fixture schema").duration_ns
+    assert first.attributes["pytest.shared_fixtures.duration"] == shared / 1e9
+    assert "pytest.shared_fixtures.duration" not in run.root("test_one.py::test_first").child("call").attributes
     for name in ("test_one.py::test_first", "test_one.py::test_second"):
         test = run.root(name)
         assert test.shape() == (name, (("setup", ()), ("call", ()), ("teardown", ())))
         assert test.read.span.links[0].span_id == run.session.read.span.span_id
+        assert test.duration_ns >= test.child("setup").duration_ns
         assert test.trace_id != run.session.trace_id
 
 
@@ -345,3 +360,15 @@ def test_the_store_keeps_only_the_newest_runs(pytester: pytest.Pytester) -> None
     index = (pytester.path / ".otel-pytest" / "index.jsonl").read_text().splitlines()
     assert len(runs) == 2
     assert len(index) == 2
+
+
+def test_importing_the_plugin_loads_no_opentelemetry_code() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, otel_pytest.plugin; "
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(('opentelemetry', 'orjson'))}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
