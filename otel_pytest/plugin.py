@@ -127,7 +127,7 @@ class TracingHooks(SessionHooks):
         self._next_module: str | None = None
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self._guard(self.run.binding.join_app_provider)
+        self._guard(self.run.before_test)
         self._guard(self.recorder.test_start, _test_info(nodeid, location))
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from otel_pytest import identity
+from otel_pytest.db import DbInstrumentation
 from otel_pytest.export import (
     BackgroundExporter,
     DeliveryReport,
@@ -118,6 +119,10 @@ class TracedRun:
         )
         self.provider = RunTracerProvider(self.recorder, dict(self.resource))
         self.binding = ContextBinding(self.recorder, self.provider, options.capture_app)
+        self.db: DbInstrumentation | None = None
+        if options.db:
+            self.db = DbInstrumentation(self.recorder)
+            self.db.refresh()
         self.summary = RunSummary(self.run_id, None if self.sink.store_problem else self.run_file)
         self._worker_outputs: list[Mapping[str, Any]] = []
 
@@ -135,8 +140,17 @@ class TracedRun:
         if "otel_tests" in output:
             self._worker_outputs.append(output)
 
+    def before_test(self) -> None:
+        """Cheap checks before each test: an app provider to join, a database library
+        imported since the last test."""
+        self.binding.join_app_provider()
+        if self.db is not None:
+            self.db.refresh()
+
     def finish(self, exit_status: int) -> RunSummary:
         self.recorder.session_end(exit_status)
+        if self.db is not None:
+            self.db.close()
         self.binding.close()
         self.provider.shutdown()
         delivery = self.sink.close()

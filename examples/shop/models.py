@@ -38,16 +38,15 @@ class Product(Base):
 
 class Order(Base):
     __tablename__ = "order"
-    # Fetch created_at in the INSERT's RETURNING: an async session cannot lazy-load it later.
-    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
-
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
     status: Mapped[str] = mapped_column(String(20), default="placed")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     customer: Mapped[Customer] = relationship(back_populates="orders")
-    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", cascade="all, delete-orphan")
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan"
+    )
 
 
 class OrderLine(Base):

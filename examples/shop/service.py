@@ -51,8 +51,11 @@ async def restock(session: AsyncSession, sku: str, quantity: int) -> int:
     """Add ``quantity`` to a product's stock in one UPDATE; return the new stock."""
     if quantity <= 0:
         raise ShopError(f"cannot restock {quantity} units: the quantity must be positive")
-    stock = await session.scalar(
-        update(Product).where(Product.sku == sku).values(stock=Product.stock + quantity).returning(Product.stock)
+    stock: int | None = await session.scalar(
+        update(Product)
+        .where(Product.sku == sku)
+        .values(stock=Product.stock + quantity)
+        .returning(Product.stock)
     )
     if stock is None:
         raise UnknownProduct(f"no product with SKU {sku!r}")
@@ -67,7 +70,7 @@ async def place_order(session: AsyncSession, customer_id: int, items: Mapping[st
     last unit; nothing is written unless every line can be served.
     """
     if not items or any(quantity <= 0 for quantity in items.values()):
-        raise ShopError(f"an order needs at least one line and positive quantities, got {dict(items)}")
+        raise ShopError(f"an order needs at least one line and positive quantities: {dict(items)}")
     rows = await session.scalars(
         select(Product).where(Product.sku.in_(items)).order_by(Product.id).with_for_update()
     )
@@ -94,11 +97,11 @@ async def place_order(session: AsyncSession, customer_id: int, items: Mapping[st
 
 async def order_total(session: AsyncSession, order_id: int) -> Decimal:
     total = await session.scalar(
-        select(func.coalesce(func.sum(OrderLine.quantity * OrderLine.unit_price), 0)).where(
+        select(func.sum(OrderLine.unit_price * OrderLine.quantity)).where(
             OrderLine.order_id == order_id
         )
     )
-    return Decimal(total)
+    return total or Decimal(0)
 
 
 async def customer_orders(session: AsyncSession, customer_id: int) -> Sequence[Order]:
@@ -115,7 +118,10 @@ async def customer_orders(session: AsyncSession, customer_id: int) -> Sequence[O
 async def cancel_order(session: AsyncSession, order_id: int) -> Order:
     """Cancel a placed order and put its items back in stock."""
     order = await session.scalar(
-        select(Order).where(Order.id == order_id).options(selectinload(Order.lines)).with_for_update()
+        select(Order)
+        .where(Order.id == order_id)
+        .options(selectinload(Order.lines))
+        .with_for_update()
     )
     if order is None:
         raise ShopError(f"no order {order_id}")
@@ -123,7 +129,9 @@ async def cancel_order(session: AsyncSession, order_id: int) -> Order:
         raise ShopError(f"order {order_id} is {order.status}: only a placed order can be cancelled")
     for line in order.lines:
         await session.execute(
-            update(Product).where(Product.id == line.product_id).values(stock=Product.stock + line.quantity)
+            update(Product)
+            .where(Product.id == line.product_id)
+            .values(stock=Product.stock + line.quantity)
         )
     order.status = "cancelled"
     await session.commit()
@@ -142,4 +150,4 @@ async def best_sellers(session: AsyncSession, limit: int = 3) -> list[tuple[str,
         .order_by(sold.desc(), Product.sku)
         .limit(limit)
     )
-    return [(sku, int(units)) for sku, units in rows.tuples()]
+    return [(sku, int(units)) for sku, units in rows]

@@ -1,0 +1,170 @@
+"""Run the shop's tests the slow way and the fast way under ``pytest --otel``, then say where
+the time went in each, from the spans the plugin stored.
+
+Run from the repository root: ``python -m examples.demo``. It uses ``DATABASE_URL`` when set
+(``postgresql://`` or ``postgresql+asyncpg://``), otherwise a throwaway local PostgreSQL.
+Exit status: 0 when both suites pass, 1 when a suite fails or left no run in the store,
+2 when ``DATABASE_URL`` is unusable.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from examples.postgres import DatabaseURLError, database_url, safe
+from otel_pytest.records import PLUGIN_SCOPE
+from otel_pytest.store.index import RunEntry, RunIndex
+from otel_pytest.store.reader import ReadSpan, read_spans
+
+ROOT = Path(__file__).resolve().parent.parent
+# The plugin's default store: .otel-pytest in the rootdir, which is the shop's (its pytest.ini).
+STORE = ROOT / "examples" / "shop" / ".otel-pytest"
+SUITES = ("slow", "fast")
+PHASES = ("setup", "call", "teardown")
+TOP_FIXTURES = 5
+
+
+@dataclass(frozen=True)
+class FixtureCost:
+    """What one fixture's setups (or teardowns) cost over a run."""
+
+    name: str
+    step: str  # "setup" or "teardown"
+    scope: str
+    calls: int
+    total: float
+
+
+@dataclass(frozen=True)
+class SuiteSummary:
+    """Where a run's time went, in seconds."""
+
+    run_id: str
+    outcomes: Counter[str]
+    wall: float
+    phases: dict[str, float]
+    fixtures: list[FixtureCost]
+
+    @property
+    def tests(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def setup_teardown_per_test(self) -> float:
+        return (self.phases["setup"] + self.phases["teardown"]) / max(self.tests, 1)
+
+
+def _seconds(span: ReadSpan) -> float:
+    return ((span.span.end_time_unix_nano or 0) - (span.span.start_time_unix_nano or 0)) / 1e9
+
+
+def summarize(run_id: str, spans: Iterable[ReadSpan]) -> SuiteSummary:
+    """Add up the plugin's spans: test roots, phases, fixture setups and teardowns.
+
+    A session-scoped fixture's span sits in the session trace, but it runs inside some
+    test's setup or teardown phase, so the phase totals include it.
+    """
+    outcomes: Counter[str] = Counter()
+    phases = dict.fromkeys(PHASES, 0.0)
+    fixtures: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    wall = 0.0
+    for span in spans:
+        if span.scope != PLUGIN_SCOPE:
+            continue
+        name, attributes = span.span.name or "", span.attributes
+        if name == "pytest session":
+            wall = _seconds(span)
+        elif "test.case.name" in attributes and name == attributes["test.case.name"]:
+            outcomes[str(attributes.get("pytest.outcome", "unknown"))] += 1
+        elif name in phases:
+            phases[name] += _seconds(span)
+        elif "pytest.fixture.name" in attributes:
+            step = "teardown" if name.endswith(" teardown") else "setup"
+            fixture, scope = attributes["pytest.fixture.name"], attributes["pytest.fixture.scope"]
+            fixtures[str(fixture), step, str(scope)].append(_seconds(span))
+    costs = [FixtureCost(name, step, scope, len(times), sum(times))
+             for (name, step, scope), times in fixtures.items()]
+    costs.sort(key=lambda cost: cost.total, reverse=True)
+    return SuiteSummary(run_id, outcomes, wall, phases, costs)
+
+
+def render(suite: str, summary: SuiteSummary) -> list[str]:
+    outcomes = ", ".join(f"{count} {outcome}" for outcome, count in summary.outcomes.most_common())
+    lines = [
+        f"{suite} suite (run {summary.run_id}): {summary.tests} tests ({outcomes}) "
+        f"in {summary.wall:.2f} s",
+        "  phases:    " + "   ".join(f"{phase} {summary.phases[phase]:.2f} s" for phase in PHASES),
+        f"  setup+teardown per test: {summary.setup_teardown_per_test:.3f} s (mean)",
+        f"  costliest fixtures        {'scope':<10}{'calls':>6}{'total':>10}{'mean':>11}",
+    ]
+    for cost in summary.fixtures[:TOP_FIXTURES]:
+        label = f"{cost.name} {cost.step}"
+        mean_ms = cost.total / cost.calls * 1000
+        lines.append(f"    {label:<22}{cost.scope:<10}{cost.calls:>6}{cost.total:>8.3f} s"
+                     f"{mean_ms:>8.1f} ms")
+    return lines
+
+
+def compare(slow: SuiteSummary, fast: SuiteSummary) -> str:
+    before, after = slow.setup_teardown_per_test, fast.setup_teardown_per_test
+    ratio = f"{before / after:.1f}x less" if 0 < after <= before else "no less"
+    return (f"fast suite: setup+teardown per test {after:.3f} s vs {before:.3f} s ({ratio}); "
+            f"whole run {fast.wall:.2f} s vs {slow.wall:.2f} s")
+
+
+def _run_ids(index: RunIndex) -> set[str]:
+    entries, _ = index.entries()
+    return {entry.run_id for entry in entries}
+
+
+def run_suite(suite: str, url: str) -> tuple[int, RunEntry | None]:
+    """Run one suite in a child pytest; return its exit status and the run it stored."""
+    index = RunIndex(STORE)
+    before = _run_ids(index)
+    arguments = ["--otel", "-p", f"examples.shop.fixtures_{suite}",
+                 "-c", "examples/shop/pytest.ini", "-q", "examples/shop/tests"]
+    print(f"\n== {suite} suite: python -m pytest {' '.join(arguments)}", flush=True)
+    # From the repository root, so that `python -m pytest` can import `examples`.
+    command = [sys.executable, "-m", "pytest", *arguments]
+    status = subprocess.run(command, cwd=ROOT, env={**os.environ, "DATABASE_URL": url}).returncode
+    entries, _ = index.entries()
+    new = [entry for entry in entries if entry.run_id not in before]
+    return status, (new[-1] if new else None)
+
+
+def main() -> int:
+    where = "DATABASE_URL" if os.environ.get("DATABASE_URL", "").strip() else "a throwaway server"
+    try:
+        with database_url() as url:
+            print(f"PostgreSQL from {where}: {safe(url)}")
+            runs = {suite: run_suite(suite, url.render_as_string(hide_password=False))
+                    for suite in SUITES}
+    except DatabaseURLError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 2
+    runs_dir = RunIndex(STORE).runs_dir
+    summaries = {suite: summarize(entry.run_id, read_spans(runs_dir / entry.file))
+                 for suite, (_, entry) in runs.items() if entry is not None}
+    if summaries:
+        print("\nWhere the time went")
+    for suite, summary in summaries.items():
+        print("\n".join(["", *render(suite, summary)]))
+    failed = False
+    for suite, (status, entry) in runs.items():
+        if status or entry is None:
+            problem = f"pytest exited with {status}" if status else f"it left no new run in {STORE}"
+            print(f"demo: the {suite} suite failed: {problem}", file=sys.stderr)
+            failed = True
+    if failed:
+        return 1
+    print("\n" + compare(summaries["slow"], summaries["fast"]))
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())

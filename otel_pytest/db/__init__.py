@@ -1,0 +1,47 @@
+"""Database instrumentation, switched on as the database libraries appear.
+
+Importing SQLAlchemy costs ~100 ms: a run that never uses it must not pay for it. So
+nothing is imported here; :meth:`DbInstrumentation.refresh` instruments a library once it
+is in ``sys.modules`` (checked at start-up, after collection, and before each test, a
+dictionary lookup each), and :meth:`close` removes every hook.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from otel_pytest.db.spans import DbSpans, summarize
+
+if TYPE_CHECKING:
+    from otel_pytest.db.asyncpg import AsyncpgInstrumentation
+    from otel_pytest.db.metrics import DbMetrics
+    from otel_pytest.db.sqlalchemy import SqlAlchemyInstrumentation
+    from otel_pytest.recorder import Recorder
+
+
+class DbInstrumentation:
+    def __init__(self, recorder: Recorder, metrics: DbMetrics | None = None) -> None:
+        self.spans = DbSpans(recorder, metrics)
+        self.sqlalchemy: SqlAlchemyInstrumentation | None = None
+        self.asyncpg: AsyncpgInstrumentation | None = None
+        recorder.summarizers.append(summarize)
+
+    def refresh(self) -> None:
+        """Instrument whichever supported library has been imported since the last call."""
+        modules = sys.modules
+        if self.asyncpg is None and "asyncpg" in modules:
+            from otel_pytest.db.asyncpg import AsyncpgInstrumentation
+
+            self.asyncpg = AsyncpgInstrumentation(self.spans)
+            self.asyncpg.instrument()
+        if self.sqlalchemy is None and "sqlalchemy" in modules:
+            from otel_pytest.db.sqlalchemy import SqlAlchemyInstrumentation
+
+            self.sqlalchemy = SqlAlchemyInstrumentation(self.spans, self.refresh)
+            self.sqlalchemy.instrument()
+
+    def close(self) -> None:
+        for layer in (self.sqlalchemy, self.asyncpg):
+            if layer is not None:
+                layer.uninstrument()

@@ -1,0 +1,126 @@
+"""asyncpg instrumentation: statements and connects of code that uses asyncpg directly.
+
+Under SQLAlchemy the same round trips would be recorded twice (the stock instrumentations
+do exactly that), so a statement is skipped when a SQLAlchemy span already covers it:
+inside a SQLAlchemy query span only transaction steps are kept (the asyncpg adapter sends
+its BEGIN lazily, inside the first query: the only place that round trip can be seen),
+and inside a SQLAlchemy transaction span or physical connect nothing is added.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from otel_pytest.db.spans import DbSpans, EngineInfo, never_raises
+from otel_pytest.db.statements import describe
+from otel_pytest.records import SpanRecord
+
+_SERVER = EngineInfo("postgresql", "asyncpg", None, None, None)
+_QUERY_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
+# asyncpg connections have __slots__: their facts are kept beside them, not on them.
+_INFOS: weakref.WeakKeyDictionary[Any, EngineInfo] = weakref.WeakKeyDictionary()
+
+
+def connection_info(connection: Any) -> EngineInfo:
+    info = _INFOS.get(connection)
+    if info is None:
+        address = getattr(connection, "_addr", None)
+        params = getattr(connection, "_params", None)
+        host, port = (address if isinstance(address, tuple) else (address, None))
+        info = EngineInfo(
+            system="postgresql",
+            driver="asyncpg",
+            namespace=getattr(params, "database", None),
+            address=str(host) if host else None,
+            port=int(port) if port else None,
+        )
+        _INFOS[connection] = info
+    return info
+
+
+class AsyncpgInstrumentation:
+    def __init__(self, spans: DbSpans) -> None:
+        self.spans = spans
+        self.recorder = spans.recorder  # never_raises reports here
+        self._patches: list[tuple[Any, str, Any]] = []
+        self.installed = False
+
+    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
+        self._patches.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, replacement)
+
+    def instrument(self) -> None:
+        if self.installed:
+            return
+        import asyncpg
+        import asyncpg.connection
+
+        for method in _QUERY_METHODS:
+            self._patch(asyncpg.connection.Connection, method,
+                        self._wrap_query(getattr(asyncpg.connection.Connection, method)))
+        connect = self._wrap_connect(asyncpg.connection.connect)
+        self._patch(asyncpg.connection, "connect", connect)
+        self._patch(asyncpg, "connect", connect)
+        self.installed = True
+
+    def uninstrument(self) -> None:
+        for owner, name, original in reversed(self._patches):
+            setattr(owner, name, original)
+        self._patches.clear()
+        self.installed = False
+
+    def _covered(self, statement: str) -> bool:
+        """True when a SQLAlchemy span already stands for this round trip."""
+        current = self.spans.recorder.current
+        if current.attributes.get("pytest.db.layer") != "sqlalchemy":
+            return current.name == "connect"
+        step = describe(statement).transaction_step
+        if "pytest.db.transaction.step" in current.attributes:
+            # The step's own SQL is covered; a BEGIN the adapter sends first is not.
+            return step is None or step == current.attributes["pytest.db.transaction.step"]
+        return step is None
+
+    @never_raises
+    def _start(self, connection: Any, query: str) -> SpanRecord | None:
+        if self._covered(query):
+            return None
+        return self.spans.start_query(query, connection_info(connection), layer="asyncpg", connection=connection)
+
+    def _wrap_query(self, original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+        spans = self.spans
+
+        @functools.wraps(original)
+        async def traced(connection: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            record = self._start(connection, query)
+            if record is None:
+                return await original(connection, query, *args, **kwargs)
+            try:
+                result = await original(connection, query, *args, **kwargs)
+            except BaseException as error:
+                spans.end_query(record, error)
+                raise
+            spans.end_query(record)
+            return result
+
+        return traced
+
+    def _wrap_connect(self, original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+        spans = self.spans
+
+        @functools.wraps(original)
+        async def connect(*args: Any, **kwargs: Any) -> Any:
+            if spans.covered_by_connect():  # SQLAlchemy's connect span covers it
+                return await original(*args, **kwargs)
+            spans.start_physical_connect(_SERVER)
+            try:
+                connection = await original(*args, **kwargs)
+            except BaseException as error:
+                spans.end_physical_connect(error)
+                raise
+            spans.end_physical_connect()
+            return connection
+
+        return connect

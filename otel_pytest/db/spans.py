@@ -1,0 +1,357 @@
+"""Database spans and the per-test database summary, shared by the SQLAlchemy and asyncpg layers.
+
+Spans are the recorder's plain records (a query span costs a few microseconds, an SDK span
+25-35), named and attributed by the semantic conventions: ``db.system.name``,
+``db.namespace``, ``db.query.text`` (placeholders only: bound values never reach this
+module), ``db.operation.name``, ``db.collection.name``, ``db.query.summary``,
+``server.address``/``server.port``, plus ``pytest.db.*`` for what the conventions lack
+(fingerprint, transaction step and depth, new physical connection).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from otel_pytest.db.statements import DDL_VERBS, describe
+from otel_pytest.records import AttributeValue, SpanRecord
+
+if TYPE_CHECKING:
+    from otel_pytest.db.metrics import DbMetrics
+    from otel_pytest.recorder import Recorder
+
+_MAX_CACHED_STATEMENTS = 4096
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def never_raises(method: F) -> F:
+    """Instrumentation runs inside the user's database calls: a bug here must cost a
+    warning (reported once by the recorder), never the user's query or test."""
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as error:
+            self.recorder.failed(error)
+            return None
+
+    return guarded  # type: ignore[return-value]
+_SECONDS = 1e-9
+
+
+@dataclass
+class EngineInfo:
+    """Static attributes of one database (an engine, or an asyncpg connection's target)."""
+
+    system: str
+    driver: str
+    namespace: str | None
+    address: str | None
+    port: int | None
+    _base: dict[str, AttributeValue] | None = field(default=None, repr=False)
+    _statements: dict[str, dict[str, AttributeValue]] = field(default_factory=dict, repr=False)
+
+    @property
+    def base(self) -> dict[str, AttributeValue]:
+        if self._base is None:
+            base: dict[str, AttributeValue] = {"db.system.name": self.system}
+            if self.namespace:
+                base["db.namespace"] = self.namespace
+            if self.address:
+                base["server.address"] = self.address
+            if self.port:
+                base["server.port"] = self.port
+            self._base = base
+        return self._base
+
+    def statement_attributes(self, statement: str, layer: str) -> dict[str, AttributeValue]:
+        """Shared, never-mutated attributes of one statement text on this database."""
+        key = layer + statement
+        cached = self._statements.get(key)
+        if cached is None:
+            facts = describe(statement)
+            cached = dict(self.base)
+            cached.update({
+                "db.query.text": statement,
+                "db.query.summary": facts.summary,
+                "db.operation.name": facts.operation,
+                "pytest.db.fingerprint": facts.fingerprint,
+                "pytest.db.fingerprint.id": facts.fingerprint_id,
+                "pytest.db.layer": layer,
+            })
+            if facts.collection:
+                cached["db.collection.name"] = facts.collection
+            if facts.transaction_step:
+                cached["pytest.db.transaction.step"] = facts.transaction_step
+            if len(self._statements) < _MAX_CACHED_STATEMENTS:
+                self._statements[key] = cached
+        return cached
+
+    def step_attributes(self, step: str) -> dict[str, AttributeValue]:
+        return self.statement_attributes(step, "sqlalchemy")
+
+
+_NO_INFO = EngineInfo("other_sql", "unknown", None, None, None)
+
+
+class DbSpans:
+    """Makes database spans on the recorder; both instrumentation layers go through it."""
+
+    def __init__(self, recorder: Recorder, metrics: DbMetrics | None = None) -> None:
+        self.recorder = recorder
+        self.metrics = metrics
+        # >0 while a transaction step we time runs its own SQL (SAVEPOINT …) through the
+        # cursor: that statement is the step, not another query.
+        self.suppress_depth = 0
+        self._connect: SpanRecord | None = None
+        self._checkin: SpanRecord | None = None
+        self._depths: dict[int, int] = {}
+
+    @property
+    def suppressed(self) -> bool:
+        return self.suppress_depth > 0
+
+    @never_raises
+    def end(self, record: SpanRecord | None, error: BaseException | None = None) -> None:
+        if record is None:
+            return
+        if error is not None:
+            record.set("error.type", type(error).__qualname__)
+        self.recorder.end_span(record, error)
+
+    # -- queries -----------------------------------------------------------------------
+
+    @never_raises
+    def start_query(self, statement: str, info: EngineInfo | None, layer: str,
+                    connection: Any = None) -> SpanRecord:
+        """A query span; a transaction-control statement sent as SQL becomes a step span."""
+        attributes = (info or _NO_INFO).statement_attributes(statement, layer)
+        step = attributes.get("pytest.db.transaction.step")
+        if step is not None:
+            return self._start_step(str(step), attributes, connection)
+        return self.recorder.start_span(str(attributes["db.query.summary"]), attributes)
+
+    @never_raises
+    def end_query(self, record: SpanRecord | None, error: BaseException | None = None) -> None:
+        if record is None:
+            return
+        self.end(record, error)
+        if self.metrics is not None:
+            self.metrics.operation(record, error)
+
+    # -- transactions ------------------------------------------------------------------
+
+    def transaction_wrapper(self, original: Callable[..., Any], step: str, info: EngineInfo) -> Callable[..., Any]:
+        """Wrap a dialect's ``do_<step>``: one span with the step's real duration."""
+        attributes = info.step_attributes(step)
+
+        def timed(connection: Any, *args: Any) -> Any:
+            record = self._start_step(step, attributes, connection)
+            self.suppress_depth += 1
+            try:
+                result = original(connection, *args)
+            except BaseException as error:
+                self.end(record, error)
+                raise
+            finally:
+                self.suppress_depth -= 1
+            self.end(record)
+            return result
+
+        return timed
+
+    @never_raises
+    def _start_step(self, step: str, attributes: Mapping[str, AttributeValue], connection: Any) -> SpanRecord:
+        reset = self.recorder.current.name == "pool checkin"
+        depth = self._depth(connection, step)  # before the span opens: nothing may fail after
+        record = self.recorder.start_span(step, attributes)
+        record.set("pytest.db.transaction.depth", depth)
+        if reset:  # the pool's rollback-on-return, not the application's
+            record.set("pytest.db.transaction.reset", True)
+        return record
+
+    def _depth(self, connection: Any, step: str) -> int:
+        """The nesting level the step acts at: 1 for the outer transaction, 2 for the
+        first savepoint, and so on; kept per DBAPI connection."""
+        key = _connection_key(connection)
+        depth = self._depths.get(key, 0)
+        if step == "BEGIN":
+            depth = self._depths[key] = 1
+        elif step == "SAVEPOINT":
+            depth = self._depths[key] = max(depth, 1) + 1
+        elif step in ("RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT"):
+            self._depths[key] = max(depth - 1, 1)
+        else:  # COMMIT, ROLLBACK end the transaction
+            self._depths.pop(key, None)
+            depth = max(depth, 1)
+        return depth
+
+    # -- connections -------------------------------------------------------------------
+
+    @never_raises
+    def covered_by_connect(self) -> bool:
+        return self.recorder.current.name == "connect"
+
+    @never_raises
+    def start_physical_connect(self, info: EngineInfo | None) -> None:
+        self._connect = self.recorder.start_span("connect", (info or _NO_INFO).base)
+
+    @never_raises
+    def end_physical_connect(self, error: BaseException | None = None) -> None:
+        record, self._connect = self._connect, None
+        if record is None:
+            return
+        record.set("pytest.db.connection.new", True)
+        self.end(record, error)
+        parent = self.recorder.current
+        if parent.name == "pool checkout":
+            parent.set("pytest.db.connection.new", True)
+            parent.set("pytest.db.connection.create_time", (record.end - record.start) * _SECONDS)
+        if self.metrics is not None:
+            self.metrics.connection_time("db.client.connection.create_time", record)
+
+    @never_raises
+    def start_checkout(self, info: EngineInfo | None) -> SpanRecord:
+        return self.recorder.start_span("pool checkout", (info or _NO_INFO).base)
+
+    @never_raises
+    def end_checkout(self, record: SpanRecord | None, error: BaseException | None = None) -> None:
+        if record is None:
+            return
+        if self._connect is not None:  # the physical connect failed inside the checkout
+            self.end_physical_connect(error)
+        self.end(record, error)
+        extra = record.extra or {}
+        created = extra.get("pytest.db.connection.create_time", 0.0)
+        waited = max((record.end - record.start) * _SECONDS - float(created), 0.0)  # type: ignore[arg-type]
+        record.set("pytest.db.connection.wait_time", waited)
+        if "pytest.db.connection.new" not in extra:
+            record.set("pytest.db.connection.new", False)
+        if self.metrics is not None:
+            self.metrics.seconds("db.client.connection.wait_time", waited)
+
+    @never_raises
+    def start_checkin(self) -> None:
+        if self._checkin is None:
+            self._checkin = self.recorder.start_span("pool checkin", _NO_INFO_EMPTY)
+
+    @never_raises
+    def end_checkin(self, checked_out_at: int | None) -> None:
+        self.start_checkin()
+        record, self._checkin = self._checkin, None
+        assert record is not None
+        self.end(record)
+        if checked_out_at is not None:
+            used = (record.end - checked_out_at) * _SECONDS
+            record.set("pytest.db.connection.use_time", used)
+            if self.metrics is not None:
+                self.metrics.seconds("db.client.connection.use_time", used)
+
+    # -- engines -----------------------------------------------------------------------
+
+    @never_raises
+    def start_engine_span(self, name: str, info: EngineInfo | None = None) -> SpanRecord:
+        return self.recorder.start_span(name, info.base if info else _NO_INFO_EMPTY)
+
+    @never_raises
+    def end_engine_span(self, record: SpanRecord | None, info: EngineInfo) -> None:
+        if record is None:
+            return
+        for key, value in info.base.items():
+            record.set(key, value)
+        self.end(record)
+
+
+_NO_INFO_EMPTY: dict[str, AttributeValue] = {}
+
+
+def _connection_key(connection: Any) -> int:
+    """do_begin/commit/rollback get the pool's proxied connection, the savepoint methods
+    a SQLAlchemy Connection, the asyncpg layer its own connection: one key per DBAPI one."""
+    dbapi = getattr(connection, "dbapi_connection", None)
+    if dbapi is None:
+        engine_base = sys.modules.get("sqlalchemy.engine.base")
+        if engine_base is not None and isinstance(connection, engine_base.Connection):
+            dbapi = connection.connection.dbapi_connection
+    return id(dbapi if dbapi is not None else connection)
+
+SUMMARY_KEYS = (
+    "db.summary.queries",
+    "db.summary.query_time",
+    "db.summary.transactions",
+    "db.summary.commits",
+    "db.summary.rollbacks",
+    "db.summary.rollback_time",
+    "db.summary.savepoints",
+    "db.summary.pool_resets",
+    "db.summary.ddl",
+    "db.summary.ddl_time",
+    "db.summary.connections",
+    "db.summary.connection_time",
+    "db.summary.checkouts",
+    "db.summary.pool_wait_time",
+    "db.summary.engines_created",
+    "db.summary.engines_disposed",
+    "db.summary.engine_time",
+)
+
+
+def summarize(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
+    """The per-test database summary, folded from the test's own records at its end.
+
+    Counting from the records rather than keeping counters means the summary can never
+    disagree with the spans it summarises. Times are seconds.
+    """
+    counts = dict.fromkeys(SUMMARY_KEYS, 0)
+    times = {"db.summary.query_time": 0, "db.summary.rollback_time": 0, "db.summary.ddl_time": 0,
+             "db.summary.connection_time": 0, "db.summary.engine_time": 0}
+    wait = 0.0
+    seen = False
+    for record in records:
+        attributes = record.attributes
+        name = record.name
+        duration = record.end - record.start
+        step = attributes.get("pytest.db.transaction.step")
+        if step is not None:
+            seen = True
+            if step == "BEGIN":
+                counts["db.summary.transactions"] += 1
+            elif step == "COMMIT":
+                counts["db.summary.commits"] += 1
+            elif (record.extra or {}).get("pytest.db.transaction.reset"):
+                counts["db.summary.pool_resets"] += 1
+            elif step in ("ROLLBACK", "ROLLBACK TO SAVEPOINT"):
+                counts["db.summary.rollbacks"] += 1
+                times["db.summary.rollback_time"] += duration
+            elif step == "SAVEPOINT":
+                counts["db.summary.savepoints"] += 1
+        elif "db.query.text" in attributes:
+            seen = True
+            counts["db.summary.queries"] += 1
+            times["db.summary.query_time"] += duration
+            if attributes.get("db.operation.name") in DDL_VERBS:
+                counts["db.summary.ddl"] += 1
+                times["db.summary.ddl_time"] += duration
+        elif name == "connect":
+            seen = True
+            counts["db.summary.connections"] += 1
+            times["db.summary.connection_time"] += duration
+        elif name == "pool checkout":
+            seen = True
+            counts["db.summary.checkouts"] += 1
+            wait += float((record.extra or {}).get("pytest.db.connection.wait_time", 0.0))  # type: ignore[arg-type]
+        elif name in ("engine create", "engine dispose"):
+            seen = True
+            counts["db.summary.engines_created" if name == "engine create" else "db.summary.engines_disposed"] += 1
+            times["db.summary.engine_time"] += duration
+    if not seen:
+        return {}
+    summary: dict[str, AttributeValue] = {key: value for key, value in counts.items() if key not in times}
+    summary.update({key: value * _SECONDS for key, value in times.items()})
+    summary["db.summary.pool_wait_time"] = wait
+    return summary
