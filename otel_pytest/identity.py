@@ -184,7 +184,8 @@ def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
 
 def _github_extras(env: Mapping[str, str]) -> dict[str, str]:
     extras: dict[str, str] = {}
-    server, repo, run = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
+    server, repo = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY")
+    run = env.get("GITHUB_RUN_ID")
     if server and repo:
         extras["vcs.repository.url.full"] = f"{server}/{repo}"
         if run:
@@ -282,7 +283,7 @@ def service_name(env: Mapping[str, str], rootdir: Path) -> str:
         if sys.version_info >= (3, 11):
             import tomllib
         else:  # pragma: no cover - exercised on 3.10 only
-            import tomli as tomllib
+            import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
         try:
             project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project")
         except (OSError, ValueError):

@@ -8,6 +8,7 @@ encoding is written out here and checked against ``opentelemetry-proto-json``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,6 +26,10 @@ def any_value(value: AttributeValue) -> dict[str, Any]:
     if isinstance(value, int):
         return {"intValue": str(value)}
     if isinstance(value, float):
+        # orjson writes NaN and infinities as null; proto3 JSON spells them as strings.
+        if not math.isfinite(value):
+            special = "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+            return {"doubleValue": special}
         return {"doubleValue": value}
     return {"arrayValue": {"values": [any_value(item) for item in value]}}
 
@@ -36,15 +41,23 @@ def key_values(attributes: Mapping[str, AttributeValue]) -> list[dict[str, Any]]
 class OtlpJsonEncoder:
     """Encodes batches for one process: its resource and run id are fixed at construction."""
 
-    def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, scope_version: str) -> None:
+    def __init__(
+        self, resource: Mapping[str, AttributeValue], run_id: str, scope_version: str
+    ) -> None:
         self._resource = orjson.Fragment(orjson.dumps({"attributes": key_values(resource)}))
         self._run_id = {"key": "pytest.run.id", "value": {"stringValue": run_id}}
         self._scope_version = scope_version
 
     def span(self, record: SpanRecord) -> dict[str, Any]:
-        attributes = key_values(record.attributes)
-        if record.extra:
-            attributes.extend(key_values(record.extra))
+        extra = record.extra
+        if not extra:
+            attributes = key_values(record.attributes)
+        elif extra.keys() & record.attributes.keys():
+            # OTLP keys must be unique: a per-span value replaces the shared one.
+            attributes = key_values(record.all_attributes())
+        else:
+            attributes = key_values(record.attributes)
+            attributes.extend(key_values(extra))
         attributes.append(self._run_id)
         span: dict[str, Any] = {
             "traceId": f"{record.trace_id:032x}",
@@ -59,17 +72,30 @@ class OtlpJsonEncoder:
             span["parentSpanId"] = f"{record.parent_id:016x}"
         if record.events:
             span["events"] = [
-                {"timeUnixNano": str(event.time), "name": event.name, "attributes": key_values(event.attributes)}
+                {
+                    "timeUnixNano": str(event.time),
+                    "name": event.name,
+                    "attributes": key_values(event.attributes),
+                }
                 for event in record.events
             ]
         if record.links:
             span["links"] = [
-                {"traceId": f"{link.trace_id:032x}", "spanId": f"{link.span_id:016x}"} for link in record.links
+                {"traceId": f"{link.trace_id:032x}", "spanId": f"{link.span_id:016x}"}
+                for link in record.links
             ]
         if record.status:
-            span["status"] = {"code": record.status, "message": record.status_message} if record.status_message \
-                else {"code": record.status}
+            status: dict[str, Any] = {"code": record.status}
+            if record.status_message:
+                status["message"] = record.status_message
+            span["status"] = status
         return span
+
+    def _scope(self, name: str) -> dict[str, str]:
+        """Our own scopes carry the plugin's version; an application's scope is named only."""
+        if name.startswith("otel_pytest"):
+            return {"name": name, "version": self._scope_version}
+        return {"name": name}
 
     def line(self, records: Iterable[SpanRecord]) -> bytes:
         """One ``TracesData`` as a JSON line (newline included)."""
@@ -80,9 +106,7 @@ class OtlpJsonEncoder:
                 spans = by_scope[record.scope] = []
             spans.append(self.span(record))
         scope_spans = [
-            {"scope": {"name": scope, "version": self._scope_version} if scope.startswith("otel_pytest")
-             else {"name": scope}, "spans": spans}
-            for scope, spans in by_scope.items()
+            {"scope": self._scope(scope), "spans": spans} for scope, spans in by_scope.items()
         ]
         data = {"resourceSpans": [{"resource": self._resource, "scopeSpans": scope_spans}]}
         return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)

@@ -9,6 +9,7 @@ first, so they never open span files just to list runs.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -53,9 +54,39 @@ class RunEntry:
         return orjson.dumps(asdict(self), option=orjson.OPT_APPEND_NEWLINE)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RunEntry:
-        known = {name for name in cls.__dataclass_fields__}
-        return cls(**{key: value for key, value in data.items() if key in known})
+    def from_json(cls, data: object) -> RunEntry:
+        """An entry from a decoded index line; ``TypeError`` names what is wrong with it.
+
+        Unknown keys (from a newer writer) are ignored; a missing key or a value of the
+        wrong type is an error, so a damaged line cannot reach the sorting or the listing.
+        """
+        if not isinstance(data, dict):
+            raise TypeError(f"expected an object, found {type(data).__name__}")
+        known = {key: value for key, value in data.items() if key in cls.__dataclass_fields__}
+        for key, value in known.items():
+            expected = _FIELD_TYPES[key]
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise TypeError(f"{key} is {type(value).__name__}, expected {expected.__name__}")
+        for key in ("vcs", "ci"):
+            if not all(isinstance(item, str) for item in known.get(key, {}).values()):
+                raise TypeError(f"{key} has a value that is not a string")
+        return cls(**known)
+
+
+_FIELD_TYPES: dict[str, type] = {
+    "run_id": str,
+    "file": str,
+    "start_time_unix_nano": int,
+    "end_time_unix_nano": int,
+    "service_name": str,
+    "exit_status": int,
+    "tests": int,
+    "spans": int,
+    "environment": dict,
+    "vcs": dict,
+    "ci": dict,
+    "schema": int,
+}
 
 
 class RunIndex:
@@ -79,7 +110,7 @@ class RunIndex:
                 continue
             try:
                 entries.append(RunEntry.from_json(orjson.loads(line)))
-            except (orjson.JSONDecodeError, TypeError) as error:
+            except (ValueError, TypeError) as error:  # orjson.JSONDecodeError is a ValueError
                 problems.append(f"{self.path}:{number}: skipped an unreadable index line ({error})")
         entries.sort(key=lambda entry: entry.start_time_unix_nano)
         return entries, problems
@@ -95,15 +126,25 @@ class RunIndex:
         The index is rewritten through a temporary file and ``os.replace`` so a reader
         never sees half of it.
         """
+        if keep < 1:
+            raise ValueError(f"keep={keep}: a store keeps at least one run")
         entries, _ = self.entries()
         if len(entries) <= keep:
             return []
         removed, kept = entries[:-keep], entries[-keep:]
         for entry in removed:
-            (self.runs_dir / entry.file).unlink(missing_ok=True)
+            # The index is a plain file anyone can edit: never follow it out of runs/.
+            if entry.file.endswith(RUN_SUFFIX) and Path(entry.file).name == entry.file:
+                (self.runs_dir / entry.file).unlink(missing_ok=True)
+        mode = stat.S_IMODE(self.path.stat().st_mode)
         handle, temporary = tempfile.mkstemp(dir=self.store, prefix=".index-")
-        with os.fdopen(handle, "wb") as out:
-            for entry in kept:
-                out.write(entry.to_json())
-        os.replace(temporary, self.path)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                for entry in kept:
+                    out.write(entry.to_json())
+            os.chmod(temporary, mode)  # mkstemp makes it owner-only
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
         return removed

@@ -7,10 +7,11 @@ classes, so anything a spec-following writer produced is read the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from opentelemetry.proto_json.common.v1.common import AnyValue, KeyValue
 from opentelemetry.proto_json.trace.v1.trace import Span, TracesData
 
 
@@ -27,19 +28,23 @@ class ReadSpan:
         return attribute_dict(self.span.attributes)
 
 
-def _plain(value: object) -> object:
-    for name in ("string_value", "bool_value", "int_value", "double_value"):
-        item = getattr(value, name, None)
+def _plain(value: AnyValue | None) -> object:
+    """The Python value of an ``AnyValue``: str, bool, int, float, bytes, list or dict."""
+    if value is None:
+        return None
+    for item in (value.string_value, value.bool_value, value.int_value, value.double_value,
+                 value.bytes_value):
         if item is not None:
             return item
-    array = getattr(value, "array_value", None)
-    if array is not None:
-        return [_plain(item) for item in array.values]
+    if value.array_value is not None:
+        return [_plain(item) for item in value.array_value.values]
+    if value.kvlist_value is not None:
+        return attribute_dict(value.kvlist_value.values)
     return None
 
 
-def attribute_dict(key_values: list[object]) -> dict[str, object]:
-    return {kv.key: _plain(kv.value) for kv in key_values}  # type: ignore[attr-defined]
+def attribute_dict(key_values: Sequence[KeyValue]) -> dict[str, object]:
+    return {kv.key or "": _plain(kv.value) for kv in key_values}
 
 
 def read_spans(path: Path, problems: list[str] | None = None) -> Iterator[ReadSpan]:
@@ -59,8 +64,9 @@ def read_spans(path: Path, problems: list[str] | None = None) -> Iterator[ReadSp
                     problems.append(f"{path}:{number}: skipped an unreadable line ({error})")
                 continue
             for resource_spans in data.resource_spans:
-                resource = attribute_dict(resource_spans.resource.attributes) if resource_spans.resource else {}
+                resource = (attribute_dict(resource_spans.resource.attributes)
+                            if resource_spans.resource else {})
                 for scope_spans in resource_spans.scope_spans:
-                    scope = scope_spans.scope.name if scope_spans.scope else ""
+                    scope = (scope_spans.scope.name or "") if scope_spans.scope else ""
                     for span in scope_spans.spans:
                         yield ReadSpan(span, resource, scope)

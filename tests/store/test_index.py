@@ -1,0 +1,234 @@
+"""The run index: one self-describing line per run, read oldest first, and retention."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import orjson
+import pytest
+
+from otel_pytest.store.index import (
+    SCHEMA_VERSION,
+    RunEntry,
+    RunIndex,
+    run_file_name,
+    worker_part_name,
+)
+
+BASE = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
+
+
+def entry(number: int, **changes: object) -> RunEntry:
+    """The ``number``-th run: started ``number`` seconds after BASE."""
+    start = BASE + number * 1_000_000_000
+    run_id = f"{number:016x}"
+    fields: dict[str, object] = {
+        "run_id": run_id,
+        "file": run_file_name(start, run_id),
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": start + 500_000_000,
+        "service_name": "shop",
+        "exit_status": 0,
+        "tests": 10 + number,
+        "spans": 100 + number,
+        "environment": {"python": "3.11.7", "cpu_count": 8, "fingerprint": "1c73d99587fa"},
+        "vcs": {"vcs.ref.head.revision": "0123456789abcdef", "vcs.ref.head.name": "main"},
+        "ci": {},
+        **changes,
+    }
+    return RunEntry(**fields)  # type: ignore[arg-type]
+
+
+def store_with(tmp_path: Path, *entries: RunEntry) -> RunIndex:
+    index = RunIndex(tmp_path / "store")
+    for item in entries:
+        index.append(item)
+        (index.runs_dir).mkdir(parents=True, exist_ok=True)
+        (index.runs_dir / item.file).write_text("{}\n")
+    return index
+
+
+def test_run_file_names_start_with_the_utc_start_time() -> None:
+    assert (
+        run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c")
+        == "20231114T221320Z_5f2b0c9d1e3a4b6c.otlp.jsonl"
+    )
+    assert (
+        worker_part_name("20231114T221320Z_x.otlp.jsonl", "gw3")
+        == "20231114T221320Z_x.otlp.jsonl.gw3.part"
+    )
+
+
+def test_an_entry_is_one_json_line_and_reads_back_equal() -> None:
+    original = entry(1, ci={"cicd.system": "github_actions"})
+    line = original.to_json()
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    assert orjson.loads(line) == {
+        "run_id": "0000000000000001",
+        "file": "20231114T221321Z_0000000000000001.otlp.jsonl",
+        "start_time_unix_nano": BASE + 1_000_000_000,
+        "end_time_unix_nano": BASE + 1_500_000_000,
+        "service_name": "shop",
+        "exit_status": 0,
+        "tests": 11,
+        "spans": 101,
+        "environment": {"python": "3.11.7", "cpu_count": 8, "fingerprint": "1c73d99587fa"},
+        "vcs": {"vcs.ref.head.revision": "0123456789abcdef", "vcs.ref.head.name": "main"},
+        "ci": {"cicd.system": "github_actions"},
+        "schema": SCHEMA_VERSION,
+    }
+    assert RunEntry.from_json(orjson.loads(line)) == original
+
+
+def test_keys_a_newer_writer_added_are_ignored_and_missing_optional_ones_default() -> None:
+    data = orjson.loads(entry(1).to_json())
+    del data["vcs"], data["ci"], data["schema"]
+    data["written_by_the_future"] = True
+    assert RunEntry.from_json(data) == entry(1, vcs={}, ci={})
+
+
+def test_a_missing_index_is_an_empty_list_without_problems(tmp_path: Path) -> None:
+    assert RunIndex(tmp_path / "nowhere").entries() == ([], [])
+
+
+def test_entries_are_sorted_oldest_first_whatever_the_order_of_the_lines(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(3), entry(1), entry(2))
+    entries, problems = index.entries()
+    assert [item.run_id for item in entries] == [
+        "0000000000000001",
+        "0000000000000002",
+        "0000000000000003",
+    ]
+    assert problems == []
+
+
+def test_unreadable_lines_are_skipped_and_named_by_file_and_line(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(1))
+    with index.path.open("ab") as handle:
+        handle.write(b"\n")  # blank lines are not problems
+        handle.write(b"[1, 2]\n")
+        handle.write(entry(2).to_json().replace(b'"tests":12', b'"tests":"twelve"'))
+        handle.write(entry(3).to_json())
+        handle.write(b'{"run_id": "ab')  # a run cut off mid-write
+    entries, problems = index.entries()
+    assert [item.run_id for item in entries] == ["0000000000000001", "0000000000000003"]
+    assert problems == [
+        f"{index.path}:3: skipped an unreadable index line (expected an object, found list)",
+        f"{index.path}:4: skipped an unreadable index line (tests is str, expected int)",
+        f"{index.path}:6: skipped an unreadable index line "
+        "(unexpected end of data: line 1 column 15 (char 14))",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"start_time_unix_nano": "soon"}, "start_time_unix_nano is str, expected int"),
+        ({"exit_status": True}, "exit_status is bool, expected int"),
+        ({"environment": None}, "environment is NoneType, expected dict"),
+        ({"vcs": {"vcs.ref.head.revision": 12}}, "vcs has a value that is not a string"),
+        ({"run_id": 7}, "run_id is int, expected str"),
+    ],
+)
+def test_a_value_of_the_wrong_type_makes_the_line_unreadable(
+    change: dict[str, object], problem: str
+) -> None:
+    data = {**orjson.loads(entry(1).to_json()), **change}
+    with pytest.raises(TypeError) as raised:
+        RunEntry.from_json(data)
+    assert str(raised.value) == problem
+
+
+def test_a_line_without_a_required_key_is_skipped(tmp_path: Path) -> None:
+    index = RunIndex(tmp_path)
+    data = orjson.loads(entry(1).to_json())
+    del data["tests"]
+    index.path.write_bytes(orjson.dumps(data) + b"\n")
+    entries, problems = index.entries()
+    assert entries == []
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{index.path}:1: skipped an unreadable index line (")
+    assert "'tests'" in problems[0]
+
+
+def test_append_creates_the_store_folder(tmp_path: Path) -> None:
+    index = RunIndex(tmp_path / "a" / "b")
+    index.append(entry(1))
+    assert index.path.read_bytes() == entry(1).to_json()
+
+
+def test_retention_keeps_the_newest_runs_and_deletes_the_files_of_the_others(
+    tmp_path: Path,
+) -> None:
+    index = store_with(tmp_path, entry(2), entry(4), entry(1), entry(3), entry(5))
+    removed = index.retain(2)
+    assert removed == [entry(1), entry(2), entry(3)]
+    assert index.entries() == ([entry(4), entry(5)], [])
+    assert sorted(path.name for path in index.runs_dir.iterdir()) == [entry(4).file, entry(5).file]
+    assert sorted(path.name for path in index.store.iterdir()) == ["index.jsonl", "runs"]
+
+
+def test_retention_below_the_limit_changes_nothing(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(2), entry(1))
+    before = index.path.read_bytes()
+    assert index.retain(2) == []
+    assert index.path.read_bytes() == before
+    assert len(list(index.runs_dir.iterdir())) == 2
+
+
+def test_retention_of_zero_runs_is_refused(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(1))
+    with pytest.raises(ValueError, match=r"^keep=0: a store keeps at least one run$"):
+        index.retain(0)
+    assert index.entries() == ([entry(1)], [])
+
+
+def test_retention_tolerates_a_run_file_already_gone(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(1), entry(2))
+    (index.runs_dir / entry(1).file).unlink()
+    assert index.retain(1) == [entry(1)]
+    assert index.entries() == ([entry(2)], [])
+
+
+def test_retention_never_deletes_outside_the_runs_folder(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(2))
+    precious = index.store / "precious.otlp.jsonl"
+    precious.write_text("keep me")
+    index.append(entry(1, file="../precious.otlp.jsonl"))
+    assert index.retain(1) == [entry(1, file="../precious.otlp.jsonl")]
+    assert precious.read_text() == "keep me"
+
+
+def test_the_rewritten_index_keeps_the_file_mode(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(1), entry(2))
+    os.chmod(index.path, 0o644)
+    index.retain(1)
+    assert stat.S_IMODE(index.path.stat().st_mode) == 0o644
+
+
+def test_a_failed_rewrite_leaves_the_old_index_whole_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = store_with(tmp_path, entry(1), entry(2), entry(3))
+    before = index.path.read_bytes()
+
+    def disk_full(source: object, target: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        index.retain(1)
+    assert index.path.read_bytes() == before
+    assert sorted(path.name for path in index.store.iterdir()) == ["index.jsonl", "runs"]
+
+
+def test_the_index_is_replaced_whole_not_rewritten_in_place(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(1), entry(2), entry(3))
+    before = index.path.stat().st_ino
+    index.retain(2)
+    # os.replace puts a new file in place: a reader that opened the old one still sees it whole.
+    assert index.path.stat().st_ino != before
+    assert index.path.read_bytes() == entry(2).to_json() + entry(3).to_json()

@@ -1,0 +1,491 @@
+"""Settings: the traceparent parser, resolution of flags, ini and environment, and the
+one-line usage errors a configuration mistake produces in a real pytest run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from otel_pytest import options as opts
+from otel_pytest.options import Endpoint, Options, SettingError, TraceParent, parse_traceparent
+
+# pytest-asyncio adds a session fixture to every run; these runs do not need it.
+NO_ASYNC = ("-p", "no:asyncio", "-p", "no:anyio")
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+SPAN_ID = "b7ad6b7169203331"
+VALID = f"00-{TRACE_ID}-{SPAN_ID}-01"
+EXPECTED_FORM = "expected 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"
+
+# --- parse_traceparent ----------------------------------------------------------------
+
+
+def test_a_valid_traceparent_gives_its_ids_flags_and_tracestate() -> None:
+    assert parse_traceparent(VALID, "vendor=value") == TraceParent(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=0xB7AD6B7169203331,
+        sampled=True,
+        tracestate="vendor=value",
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "sampled"), [("00", False), ("01", True), ("02", False), ("03", True)]
+)
+def test_only_the_lowest_flag_bit_means_sampled(flags: str, sampled: bool) -> None:
+    assert parse_traceparent(f"00-{TRACE_ID}-{SPAN_ID}-{flags}").sampled is sampled
+
+
+def test_uppercase_hex_and_surrounding_whitespace_are_accepted() -> None:
+    # The spec asks writers for lowercase; a value pasted by hand is accepted as meant.
+    assert parse_traceparent(
+        f"  00-{TRACE_ID.upper()}-{SPAN_ID.upper()}-01\n"
+    ) == parse_traceparent(VALID)
+
+
+def test_a_later_version_may_carry_more_fields() -> None:
+    # The spec: parse the four known fields of a higher version and ignore what follows.
+    parsed = parse_traceparent(f"cc-{TRACE_ID}-{SPAN_ID}-01-what-the-future-will-be")
+    assert (parsed.trace_id, parsed.span_id, parsed.sampled) == (
+        int(TRACE_ID, 16),
+        int(SPAN_ID, 16),
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "is not a W3C traceparent"),
+        ("garbage", "is not a W3C traceparent"),
+        (f"00-{TRACE_ID[:-1]}-{SPAN_ID}-01", "is not a W3C traceparent"),
+        (f"00-{TRACE_ID}0-{SPAN_ID}-01", "is not a W3C traceparent"),
+        (f"00-{TRACE_ID}-{SPAN_ID[:-1]}-01", "is not a W3C traceparent"),
+        (f"00-{TRACE_ID}-{SPAN_ID}-1", "is not a W3C traceparent"),
+        (f"0-{TRACE_ID}-{SPAN_ID}-01", "is not a W3C traceparent"),
+        (f"00-{TRACE_ID[:-1]}g-{SPAN_ID}-01", "is not a W3C traceparent"),
+        (f"00_{TRACE_ID}_{SPAN_ID}_01", "is not a W3C traceparent"),
+        (f"01-{TRACE_ID}-{SPAN_ID}-01x", "is not a W3C traceparent"),
+        (f"ff-{TRACE_ID}-{SPAN_ID}-01", "has an unsupported version"),
+        (
+            f"00-{TRACE_ID}-{SPAN_ID}-01-extra",
+            "has fields after the flags, which version 00 does not allow",
+        ),
+        (f"00-{'0' * 32}-{SPAN_ID}-01", "has an all-zero trace or span id"),
+        (f"00-{TRACE_ID}-{'0' * 16}-01", "has an all-zero trace or span id"),
+    ],
+)
+def test_an_invalid_traceparent_is_rejected_with_one_line_naming_the_value(
+    value: str, problem: str
+) -> None:
+    with pytest.raises(SettingError) as raised:
+        parse_traceparent(value)
+    assert str(raised.value) == f"TRACEPARENT={value!r} {problem}: {EXPECTED_FORM}"
+
+
+def test_the_error_names_the_setting_it_was_given() -> None:
+    with pytest.raises(
+        SettingError, match=r"^--otel-traceparent='nope' is not a W3C traceparent: "
+    ):
+        parse_traceparent("nope", setting="--otel-traceparent")
+
+
+# --- resolution, on a parsed (not configured) pytest config ---------------------------
+
+
+def resolve(pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = None) -> Options:
+    return opts.resolve(pytester.parseconfig(*args), env or {})
+
+
+def test_defaults(pytester: pytest.Pytester) -> None:
+    assert resolve(pytester) == Options(
+        trace_per="test",
+        store=pytester.path / ".otel-pytest",
+        keep_runs=100,
+        endpoint=None,
+        export_timeout=1.5,
+        traceparent=None,
+        capture_app=False,
+    )
+
+
+def test_flags_set_every_option(pytester: pytest.Pytester) -> None:
+    options = resolve(
+        pytester,
+        "--otel-trace-per=session",
+        "--otel-store=traces",
+        "--otel-keep-runs=7",
+        "--otel-export-timeout=0.25",
+        "--otel-endpoint=http://collector:4318",
+        f"--otel-traceparent={VALID}",
+        "--otel-capture-app",
+    )
+    assert options == Options(
+        trace_per="session",
+        store=pytester.path / "traces",
+        keep_runs=7,
+        endpoint=Endpoint("http://collector:4318", "http/protobuf", signal_specific=False),
+        export_timeout=0.25,
+        traceparent=TraceParent(int(TRACE_ID, 16), int(SPAN_ID, 16), True, ""),
+        capture_app=True,
+    )
+
+
+def test_ini_keys_set_their_options(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        otel_trace_per = session
+        otel_store = .cache/otel
+        otel_keep_runs = 3
+        otel_capture_app = true
+        """
+    )
+    options = resolve(pytester)
+    assert (options.trace_per, options.store, options.keep_runs, options.capture_app) == (
+        "session",
+        pytester.path / ".cache" / "otel",
+        3,
+        True,
+    )
+
+
+def test_flags_win_over_ini_keys(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\notel_trace_per = session\notel_keep_runs = 3\n")
+    options = resolve(pytester, "--otel-trace-per=test", "--otel-keep-runs=9")
+    assert (options.trace_per, options.keep_runs) == ("test", 9)
+
+
+def test_a_store_flag_is_relative_to_the_start_folder_and_the_ini_key_to_the_rootdir(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\notel_store = from-ini\n")
+    start = pytester.mkdir("sub")
+    monkeypatch.chdir(start)
+    assert resolve(pytester, str(pytester.path)).store == pytester.path / "from-ini"
+    assert (
+        resolve(pytester, str(pytester.path), "--otel-store=from-flag").store == start / "from-flag"
+    )
+
+
+def test_the_traces_endpoint_variable_is_used_as_is_and_wins_over_the_general_one(
+    pytester: pytest.Pytester,
+) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://traces.example:443/custom/v1/traces",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://general:4318",
+    }
+    assert resolve(pytester, env=env).endpoint == Endpoint(
+        "https://traces.example:443/custom/v1/traces", "http/protobuf", signal_specific=True
+    )
+    del env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    assert resolve(pytester, env=env).endpoint == Endpoint(
+        "http://general:4318", "http/protobuf", signal_specific=False
+    )
+
+
+def test_the_endpoint_flag_wins_over_the_environment(pytester: pytest.Pytester) -> None:
+    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://env:4318/v1/traces"}
+    endpoint = resolve(pytester, "--otel-endpoint=http://flag:4318", env=env).endpoint
+    assert endpoint == Endpoint("http://flag:4318", "http/protobuf", signal_specific=False)
+
+
+def test_an_endpoint_flag_that_already_names_the_traces_path_is_used_as_is(
+    pytester: pytest.Pytester,
+) -> None:
+    endpoint = resolve(pytester, "--otel-endpoint=http://flag:4318/v1/traces").endpoint
+    assert endpoint == Endpoint("http://flag:4318/v1/traces", "http/protobuf", signal_specific=True)
+
+
+def test_the_traces_protocol_variable_wins_over_the_general_one(pytester: pytest.Pytester) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    }
+    endpoint = resolve(pytester, env=env).endpoint
+    assert endpoint is not None
+    assert endpoint.protocol == "grpc"
+
+
+def test_traceparent_and_tracestate_come_from_the_environment_unless_the_flag_is_given(
+    pytester: pytest.Pytester,
+) -> None:
+    env = {"TRACEPARENT": f" {VALID} ", "TRACESTATE": "rojo=00f067aa0ba902b7"}
+    assert resolve(pytester, env=env).traceparent == TraceParent(
+        int(TRACE_ID, 16), int(SPAN_ID, 16), True, "rojo=00f067aa0ba902b7"
+    )
+    other = f"00-{'1' * 32}-{'2' * 16}-00"
+    assert resolve(pytester, f"--otel-traceparent={other}", env=env).traceparent == TraceParent(
+        int("1" * 32, 16), int("2" * 16, 16), False, ""
+    )
+
+
+# --- is_enabled ------------------------------------------------------------------------
+
+
+def enabled(pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = None) -> bool:
+    return opts.is_enabled(pytester.parseconfig(*args), env or {})
+
+
+def test_the_plugin_is_off_by_default(pytester: pytest.Pytester) -> None:
+    assert enabled(pytester) is False
+    assert enabled(pytester, env={"OTEL_PYTEST": ""}) is False
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES", " on "])
+def test_otel_pytest_switches_the_plugin_on(pytester: pytest.Pytester, value: str) -> None:
+    assert enabled(pytester, env={"OTEL_PYTEST": value}) is True
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", "off"])
+def test_otel_pytest_switches_off_what_the_ini_file_switches_on(
+    pytester: pytest.Pytester, value: str
+) -> None:
+    pytester.makeini("[pytest]\notel = true\n")
+    assert enabled(pytester) is True
+    assert enabled(pytester, env={"OTEL_PYTEST": value}) is False
+
+
+def test_the_otel_flag_wins_over_the_environment(pytester: pytest.Pytester) -> None:
+    assert enabled(pytester, "--otel", env={"OTEL_PYTEST": "0"}) is True
+    assert enabled(pytester, "--otel", env={"OTEL_PYTEST": "maybe"}) is True
+
+
+def test_the_no_otel_flag_wins_over_everything(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\notel = true\n")
+    assert enabled(pytester, "--no-otel", "--otel", env={"OTEL_PYTEST": "1"}) is False
+
+
+# --- configuration mistakes in a real run ---------------------------------------------
+
+
+def setting_error(result: pytest.RunResult) -> str:
+    """The one error line of a run stopped by a setting checked at configure time."""
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.outlines + result.errlines
+    assert not any("Traceback" in line or "INTERNALERROR" in line for line in output), output
+    lines = [line for line in output if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("ERROR: ")
+    return lines[0].removeprefix("ERROR: ")
+
+
+def flag_error(result: pytest.RunResult) -> str:
+    """The message of a run stopped by argparse: pytest's usage line, then the message."""
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.outlines + result.errlines
+    assert not any("Traceback" in line or "INTERNALERROR" in line for line in output), output
+    errors = [line for line in output if line.startswith("ERROR:")]
+    assert len(errors) == 1, output
+    assert errors[0].startswith("ERROR: usage: ")
+    messages = [line.split(": error: ", 1)[1] for line in output if ": error: " in line]
+    assert len(messages) == 1, output
+    return messages[0]
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile("def test_nothing(): pass")
+    return pytester
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        (
+            "--otel-trace-per=bogus",
+            "argument --otel-trace-per: 'bogus' is not valid: use one of test, session",
+        ),
+        (
+            "--otel-endpoint=localhost:4318",
+            "argument --otel-endpoint: 'localhost:4318' is not an OTLP endpoint: "
+            "expected http://host:port or https://host:port",
+        ),
+        (
+            "--otel-endpoint=http://collector:99999",
+            "argument --otel-endpoint: 'http://collector:99999' is not an OTLP endpoint: "
+            "expected http://host:port or https://host:port",
+        ),
+        (
+            "--otel-endpoint=http://:4318",
+            "argument --otel-endpoint: 'http://:4318' is not an OTLP endpoint: "
+            "expected http://host:port or https://host:port",
+        ),
+        (
+            "--otel-traceparent=00-abc-def-01",
+            "argument --otel-traceparent: '00-abc-def-01' is not a W3C traceparent: "
+            f"{EXPECTED_FORM}",
+        ),
+        (
+            "--otel-keep-runs=0",
+            "argument --otel-keep-runs: '0' must be a whole number of runs, 1 or more",
+        ),
+        (
+            "--otel-keep-runs=ten",
+            "argument --otel-keep-runs: 'ten' must be a whole number of runs, 1 or more",
+        ),
+        (
+            "--otel-export-timeout=61",
+            "argument --otel-export-timeout: '61' must be a number of seconds between 0 and 60",
+        ),
+        (
+            "--otel-export-timeout=nan",
+            "argument --otel-export-timeout: 'nan' must be a number of seconds between 0 and 60",
+        ),
+    ],
+)
+def test_a_bad_flag_is_one_usage_error_naming_flag_value_and_accepted_values(
+    suite: pytest.Pytester, flag: str, message: str
+) -> None:
+    assert flag_error(suite.runpytest("--otel", *NO_ASYNC, flag)) == message
+    assert not (suite.path / ".otel-pytest").exists()
+
+
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        (
+            "otel_trace_per = bogus",
+            "otel_trace_per (ini)='bogus' is not valid: use one of test, session",
+        ),
+        (
+            "otel_keep_runs = 0",
+            "otel_keep_runs (ini)='0' must be a whole number of runs, 1 or more",
+        ),
+        (
+            "otel_capture_app = sometimes",
+            "otel_capture_app (ini): invalid truth value 'sometimes': use true or false",
+        ),
+    ],
+)
+def test_a_bad_ini_value_is_one_error_line_naming_the_key(
+    suite: pytest.Pytester, ini: str, message: str
+) -> None:
+    suite.makeini(f"[pytest]\n{ini}\n")
+    assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == message
+
+
+def test_a_bad_otel_ini_switch_is_one_error_line_naming_the_key(suite: pytest.Pytester) -> None:
+    suite.makeini("[pytest]\notel = maybe\n")
+    assert (
+        setting_error(suite.runpytest(*NO_ASYNC))
+        == "otel (ini): invalid truth value 'maybe': use true or false"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "collector:4318",
+            "OTEL_EXPORTER_OTLP_ENDPOINT='collector:4318' is not an OTLP endpoint: "
+            "expected http://host:port or https://host:port",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "ftp://collector/v1/traces",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT='ftp://collector/v1/traces' "
+            "is not an OTLP endpoint: expected http://host:port or https://host:port",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "http/json",
+            "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not supported: "
+            "use one of http/protobuf, grpc",
+        ),
+        (
+            "TRACEPARENT",
+            f"00-{TRACE_ID}-{SPAN_ID}",
+            f"TRACEPARENT='00-{TRACE_ID}-{SPAN_ID}' is not a W3C traceparent: {EXPECTED_FORM}",
+        ),
+        (
+            "TRACEPARENT",
+            f"00-{'0' * 32}-{SPAN_ID}-01",
+            f"TRACEPARENT='00-{'0' * 32}-{SPAN_ID}-01' has an all-zero trace or span id: "
+            f"{EXPECTED_FORM}",
+        ),
+    ],
+)
+def test_a_bad_environment_variable_is_one_error_line_naming_it(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == message
+    assert not (suite.path / ".otel-pytest").exists()
+
+
+def test_a_bad_otel_pytest_switch_is_one_error_line_listing_the_accepted_values(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_PYTEST", "Maybe")
+    assert setting_error(suite.runpytest(*NO_ASYNC)) == (
+        "OTEL_PYTEST='Maybe' is not a switch: use one of 1, true, yes, on, 0, false, no, off"
+    )
+
+
+def test_setting_errors_look_the_same_from_the_real_command_line(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    assert setting_error(suite.runpytest_subprocess("--otel", *NO_ASYNC)) == (
+        "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not supported: use one of http/protobuf, grpc"
+    )
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+    assert flag_error(
+        suite.runpytest_subprocess("--otel", *NO_ASYNC, "--otel-trace-per=module")
+    ) == ("argument --otel-trace-per: 'module' is not valid: use one of test, session")
+
+
+def test_with_the_plugin_off_its_environment_is_not_read(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACEPARENT", "not-a-traceparent")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    suite.makeini("[pytest]\notel_trace_per = bogus\n")
+    result = suite.runpytest(*NO_ASYNC)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    assert not (suite.path / ".otel-pytest").exists()
+
+
+def test_the_otel_flag_records_a_run(suite: pytest.Pytester) -> None:
+    # The control for the tests below: the same suite, switched on, makes the store.
+    suite.runpytest("--otel", *NO_ASYNC).assert_outcomes(passed=1)
+    assert (suite.path / ".otel-pytest" / "index.jsonl").is_file()
+
+
+def test_the_ini_switch_records_a_run(suite: pytest.Pytester) -> None:
+    suite.makeini("[pytest]\notel = true\n")
+    suite.runpytest(*NO_ASYNC).assert_outcomes(passed=1)
+    assert (suite.path / ".otel-pytest" / "index.jsonl").is_file()
+
+
+def test_the_environment_switch_records_a_run(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_PYTEST", "1")
+    suite.runpytest(*NO_ASYNC).assert_outcomes(passed=1)
+    assert (suite.path / ".otel-pytest" / "index.jsonl").is_file()
+
+
+def test_no_otel_wins_over_the_flag_the_ini_switch_and_the_environment(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite.makeini("[pytest]\notel = true\n")
+    monkeypatch.setenv("OTEL_PYTEST", "1")
+    result = suite.runpytest("--otel", "--no-otel", *NO_ASYNC)
+    result.assert_outcomes(passed=1)
+    assert not (suite.path / ".otel-pytest").exists()
+    assert not any(line.startswith("otel:") for line in result.outlines)
+
+
+def test_otel_pytest_zero_wins_over_the_ini_switch_in_a_real_run(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite.makeini("[pytest]\notel = true\n")
+    monkeypatch.setenv("OTEL_PYTEST", "0")
+    suite.runpytest(*NO_ASYNC).assert_outcomes(passed=1)
+    assert not Path(suite.path, ".otel-pytest").exists()
