@@ -50,6 +50,7 @@ class SuiteSummary:
     wall: float
     phases: dict[str, float]
     fixtures: list[FixtureCost]
+    database: dict[str, float]  # db.summary.* summed over the tests
 
     @property
     def tests(self) -> int:
@@ -73,6 +74,7 @@ def summarize(run_id: str, spans: Iterable[ReadSpan]) -> SuiteSummary:
     outcomes: Counter[str] = Counter()
     phases = dict.fromkeys(PHASES, 0.0)
     fixtures: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    database: dict[str, float] = defaultdict(float)
     wall = 0.0
     for span in spans:
         if span.scope != PLUGIN_SCOPE:
@@ -82,6 +84,9 @@ def summarize(run_id: str, spans: Iterable[ReadSpan]) -> SuiteSummary:
             wall = _seconds(span)
         elif "test.case.name" in attributes and name == attributes["test.case.name"]:
             outcomes[str(attributes.get("pytest.outcome", "unknown"))] += 1
+            for key, value in attributes.items():
+                if key.startswith("db.summary.") and isinstance(value, int | float):
+                    database[key.removeprefix("db.summary.")] += value
         elif name in phases:
             phases[name] += _seconds(span)
         elif "pytest.fixture.name" in attributes:
@@ -91,7 +96,20 @@ def summarize(run_id: str, spans: Iterable[ReadSpan]) -> SuiteSummary:
     costs = [FixtureCost(name, step, scope, len(times), sum(times))
              for (name, step, scope), times in fixtures.items()]
     costs.sort(key=lambda cost: cost.total, reverse=True)
-    return SuiteSummary(run_id, outcomes, wall, phases, costs)
+    return SuiteSummary(run_id, outcomes, wall, phases, costs, dict(database))
+
+
+# (label, count key, time key) of the per-test database picture.
+DATABASE_ROWS = (
+    ("engines created", "engines_created", "engine_time"),
+    ("physical connects", "connections", "connection_time"),
+    ("pool checkouts (wait)", "checkouts", "pool_wait_time"),
+    ("DDL statements", "ddl", "ddl_time"),
+    ("queries (all)", "queries", "query_time"),
+    ("commits", "commits", None),
+    ("rollbacks", "rollbacks", "rollback_time"),
+    ("savepoints", "savepoints", None),
+)
 
 
 def render(suite: str, summary: SuiteSummary) -> list[str]:
@@ -108,6 +126,12 @@ def render(suite: str, summary: SuiteSummary) -> list[str]:
         mean_ms = cost.total / cost.calls * 1000
         lines.append(f"    {label:<22}{cost.scope:<10}{cost.calls:>6}{cost.total:>8.3f} s"
                      f"{mean_ms:>8.1f} ms")
+    tests = max(summary.tests, 1)
+    lines.append("  database work in each test (mean; from the db.summary.* of the test spans)")
+    for label, count, duration in DATABASE_ROWS:
+        per_test = summary.database.get(count, 0.0) / tests
+        spent = f"{summary.database.get(duration, 0.0) / tests * 1000:>8.2f} ms" if duration else ""
+        lines.append(f"    {label:<22}{per_test:>6.1f}{spent}")
     return lines
 
 

@@ -156,7 +156,9 @@ class TracingHooks(SessionHooks):
         return (yield from self._phase("call"))
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
         __tracebackhide__ = True
         self._next_module = nextitem.nodeid.split("::", 1)[0] if nextitem is not None else None
         return (yield from self._phase("teardown"))

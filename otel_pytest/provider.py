@@ -12,14 +12,15 @@ its setup; a view is always right, wherever the context was copied.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, TraceFlags
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
     from otel_pytest.recorder import Recorder
 
@@ -42,7 +43,8 @@ class RunTracerProvider(trace.TracerProvider):
             from opentelemetry.sdk.trace import TracerProvider
 
             self._sdk = TracerProvider(resource=Resource(self._resource))
-            self._sdk.add_span_processor(RecordingProcessor(self._recorder))
+            # Duck-typed: subclassing the SDK's SpanProcessor would import the SDK with the module.
+            self._sdk.add_span_processor(cast("SpanProcessor", RecordingProcessor(self._recorder)))
         return self._sdk
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
@@ -145,9 +147,8 @@ class ContextBinding:
     def close(self) -> None:
         for processor in self._joined.values():
             processor.active = False
-        try:
+        # A test may have left the context in another state; not our failure.
+        with contextlib.suppress(Exception):
             otel_context.detach(self._token)
-        except Exception:  # a test may have left the context in another state; not our failure
-            pass
         if self._installed and trace._TRACER_PROVIDER is self._provider:
             trace._TRACER_PROVIDER = None

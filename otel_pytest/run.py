@@ -8,9 +8,10 @@ workers receive those as plain values in ``workerinput`` and send their counts b
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -19,19 +20,21 @@ from urllib.parse import unquote
 
 from otel_pytest import identity
 from otel_pytest.db import DbInstrumentation
+from otel_pytest.db.metrics import DbMetrics, metrics_json_line
 from otel_pytest.export import (
     BackgroundExporter,
     DeliveryReport,
     ReadableSpans,
     RunSink,
     build_exporter,
+    build_metric_exporter,
     merge_parts,
 )
 from otel_pytest.options import Options, parse_traceparent
 from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.provider import ContextBinding, RunTracerProvider
-from otel_pytest.records import AttributeValue
 from otel_pytest.recorder import Recorder
+from otel_pytest.records import AttributeValue
 from otel_pytest.store.index import RunEntry, RunIndex, run_file_name, worker_part_name
 
 _WORKER_KEYS = ("otel_run_id", "otel_session", "otel_run_file", "otel_start")
@@ -105,6 +108,7 @@ class TracedRun:
                 ReadableSpans(self.resource, self.run_id, scope_version),
                 identity.strip_credentials(options.endpoint.url),
                 options.export_timeout,
+                functools.partial(build_metric_exporter, options.endpoint, options.export_timeout),
             )
         self.sink = RunSink(OtlpJsonEncoder(self.resource, self.run_id, scope_version), store_path, exporter)
         session_attributes: dict[str, AttributeValue] = {"test.suite.name": str(self.resource["service.name"])}
@@ -119,9 +123,11 @@ class TracedRun:
         )
         self.provider = RunTracerProvider(self.recorder, dict(self.resource))
         self.binding = ContextBinding(self.recorder, self.provider, options.capture_app)
+        # Metrics go beside the spans: <store>/metrics/<same file name>.
+        self.metrics_file = self.run_file.parent.parent / "metrics" / self.run_file.name
         self.db: DbInstrumentation | None = None
         if options.db:
-            self.db = DbInstrumentation(self.recorder)
+            self.db = DbInstrumentation(self.recorder, lambda: DbMetrics(self.resource, scope_version))
             self.db.refresh()
         self.summary = RunSummary(self.run_id, None if self.sink.store_problem else self.run_file)
         self._worker_outputs: list[Mapping[str, Any]] = []
@@ -147,22 +153,25 @@ class TracedRun:
         if self.db is not None:
             self.db.refresh()
 
+    def _step(self, what: str, action: Callable[[], object]) -> None:
+        """Run one finishing step; a failure is a warning, and the other steps still run."""
+        try:
+            action()
+        except Exception as error:
+            self.summary.problems.append(f"otel-pytest failed while {what} ({type(error).__name__}: {error})")
+
     def finish(self, exit_status: int) -> RunSummary:
-        self.recorder.session_end(exit_status)
-        if self.db is not None:
-            self.db.close()
-        self.binding.close()
-        self.provider.shutdown()
-        delivery = self.sink.close()
         summary = self.summary
+        self._step("ending the session span", lambda: self.recorder.session_end(exit_status))
+        if self.db is not None:
+            self._step("removing the database hooks", self.db.close)
+            self._step("writing the metrics", self._write_metrics)
+        self._step("restoring the OpenTelemetry context", self.binding.close)
+        self._step("shutting the tracer provider down", self.provider.shutdown)
+        self._step("closing the trace file and the exporter", lambda: self._close_sink(summary))
         stats = self.recorder.stats
         summary.tests += stats.tests
         summary.spans += stats.spans
-        if delivery is not None:
-            summary.deliveries.append(delivery)
-        if self.sink.store_problem:
-            summary.problems.append(self.sink.store_problem)
-            summary.store_file = None
         if stats.internal_error:
             summary.problems.append(
                 f"otel-pytest hit an internal error ({stats.internal_error}); the trace may be incomplete"
@@ -174,8 +183,32 @@ class TracedRun:
             if output.get("otel_delivery"):
                 summary.deliveries.append(DeliveryReport(*output["otel_delivery"]))
         if not self.is_worker and summary.store_file is not None:
-            self._store_run(exit_status)
+            self._step("updating the store index", lambda: self._store_run(exit_status))
         return summary
+
+    def _close_sink(self, summary: RunSummary) -> None:
+        delivery = self.sink.close()
+        if delivery is not None:
+            summary.deliveries.append(delivery)
+        if self.sink.store_problem:
+            summary.problems.append(self.sink.store_problem)
+            summary.store_file = None
+
+    def _write_metrics(self) -> None:
+        metrics = self.db.spans.metrics if self.db is not None else None
+        data = metrics.collect() if metrics is not None else None
+        if data is None:
+            return
+        path = self.metrics_file
+        if self.is_worker:
+            path = Path(worker_part_name(str(path), self.worker_id))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("ab") as out:
+                out.write(metrics_json_line(data))
+        except OSError as error:
+            self.summary.problems.append(f"cannot write the run's metrics to {path} ({error.strerror or error})")
+        self.sink.submit_metrics(data)
 
     def worker_output(self, summary: RunSummary) -> dict[str, Any]:
         delivery = summary.deliveries[0] if summary.deliveries else None
@@ -188,9 +221,11 @@ class TracedRun:
         }
 
     def _store_run(self, exit_status: int) -> None:
-        parts = sorted(self.run_file.parent.glob(f"{self.run_file.name}.*.part"))
         try:
-            merge_parts(self.run_file, parts)
+            for target in (self.run_file, self.metrics_file):
+                parts = sorted(target.parent.glob(f"{target.name}.*.part"))
+                if parts:
+                    merge_parts(target, parts)
             environment = identity.Environment.current()
             vcs = {k: str(v) for k, v in self.resource.items() if k.startswith("vcs.")}
             ci = {k: str(v) for k, v in self.resource.items() if k.startswith("cicd.")}

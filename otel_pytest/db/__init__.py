@@ -9,6 +9,7 @@ dictionary lookup each), and :meth:`close` removes every hook.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from otel_pytest.db.spans import DbSpans, summarize
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
 
 
 class DbInstrumentation:
-    def __init__(self, recorder: Recorder, metrics: DbMetrics | None = None) -> None:
-        self.spans = DbSpans(recorder, metrics)
+    def __init__(self, recorder: Recorder, metrics: Callable[[], DbMetrics] | None = None) -> None:
+        self.spans = DbSpans(recorder)
+        self._make_metrics = metrics
         self.sqlalchemy: SqlAlchemyInstrumentation | None = None
         self.asyncpg: AsyncpgInstrumentation | None = None
         recorder.summarizers.append(summarize)
@@ -30,6 +32,10 @@ class DbInstrumentation:
     def refresh(self) -> None:
         """Instrument whichever supported library has been imported since the last call."""
         modules = sys.modules
+        if self.spans.metrics is None and self._make_metrics is not None and (
+            "asyncpg" in modules or "sqlalchemy" in modules
+        ):
+            self.spans.metrics = self._make_metrics()
         if self.asyncpg is None and "asyncpg" in modules:
             from otel_pytest.db.asyncpg import AsyncpgInstrumentation
 

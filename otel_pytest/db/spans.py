@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -233,24 +232,27 @@ class DbSpans:
         if "pytest.db.connection.new" not in extra:
             record.set("pytest.db.connection.new", False)
         if self.metrics is not None:
-            self.metrics.seconds("db.client.connection.wait_time", waited)
+            self.metrics.seconds("db.client.connection.wait_time", waited, record.attributes)
 
     @never_raises
-    def start_checkin(self) -> None:
+    def start_checkin(self, attributes: Mapping[str, AttributeValue] | None) -> None:
         if self._checkin is None:
-            self._checkin = self.recorder.start_span("pool checkin", _NO_INFO_EMPTY)
+            self._checkin = self.recorder.start_span("pool checkin", attributes or _NO_INFO_EMPTY)
 
     @never_raises
-    def end_checkin(self, checked_out_at: int | None) -> None:
-        self.start_checkin()
+    def end_checkin(self, checked_out_at: int | None, attributes: Mapping[str, AttributeValue] | None) -> None:
+        """End the checkin span (begun at the pool's reset, if it resets) and record how
+        long the connection was out of the pool."""
+        self.start_checkin(attributes)
         record, self._checkin = self._checkin, None
-        assert record is not None
+        if record is None:
+            return
         self.end(record)
         if checked_out_at is not None:
             used = (record.end - checked_out_at) * _SECONDS
             record.set("pytest.db.connection.use_time", used)
             if self.metrics is not None:
-                self.metrics.seconds("db.client.connection.use_time", used)
+                self.metrics.seconds("db.client.connection.use_time", used, record.attributes)
 
     # -- engines -----------------------------------------------------------------------
 

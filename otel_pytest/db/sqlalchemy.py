@@ -40,6 +40,7 @@ _TRANSACTION_METHODS = (
 _INFO = "_otel_pytest_info"
 _SPAN = "_otel_pytest_span"
 _CHECKOUT_AT = "otel_pytest_checkout_ns"
+_POOL_ATTRIBUTES = "otel_pytest_pool_attributes"
 
 
 def engine_info(engine: Any) -> EngineInfo:
@@ -231,13 +232,17 @@ class SqlAlchemyInstrumentation:
         spans = self.spans
 
         def connect(pool: Any) -> Any:
-            record = spans.start_checkout(getattr(pool, _INFO, None))
+            info: EngineInfo | None = getattr(pool, _INFO, None)
+            record = spans.start_checkout(info)
             try:
                 connection = original(pool)
             except BaseException as error:
                 spans.end_checkout(record, error)
                 raise
             spans.end_checkout(record)
+            if info is not None:
+                # Kept with the DBAPI connection, for its checkin spans and use time.
+                connection.info.setdefault(_POOL_ATTRIBUTES, info.base)
             return connection
 
         return connect
@@ -252,11 +257,12 @@ class SqlAlchemyInstrumentation:
         connection_record.info[_CHECKOUT_AT] = time.time_ns()
 
     def _on_reset(self, **kw: Any) -> None:
-        self.spans.start_checkin()
+        record = kw.get("connection_record")
+        self.spans.start_checkin(record.info.get(_POOL_ATTRIBUTES) if record is not None else None)
 
     def _on_checkin(self, dbapi_connection: Any, connection_record: Any) -> None:
-        started = connection_record.info.pop(_CHECKOUT_AT, None) if connection_record is not None else None
-        self.spans.end_checkin(started)
+        info = connection_record.info if connection_record is not None else {}
+        self.spans.end_checkin(info.pop(_CHECKOUT_AT, None), info.get(_POOL_ATTRIBUTES))
 
 
 def statement_name(statement: str) -> str:

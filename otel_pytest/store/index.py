@@ -136,6 +136,7 @@ class RunIndex:
             # The index is a plain file anyone can edit: never follow it out of runs/.
             if entry.file.endswith(RUN_SUFFIX) and Path(entry.file).name == entry.file:
                 (self.runs_dir / entry.file).unlink(missing_ok=True)
+                (self.store / "metrics" / entry.file).unlink(missing_ok=True)
         mode = stat.S_IMODE(self.path.stat().st_mode)
         handle, temporary = tempfile.mkstemp(dir=self.store, prefix=".index-")
         try:
