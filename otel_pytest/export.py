@@ -9,20 +9,22 @@ the store), and the final wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from otel_pytest.options import Endpoint
 from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.records import AttributeValue, Event, Link, SpanRecord
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -56,6 +58,22 @@ def build_exporter(endpoint: Endpoint, timeout: float) -> SpanExporter:
 
     url = endpoint.url if endpoint.signal_specific else endpoint.url.rstrip("/") + "/v1/traces"
     return OTLPSpanExporter(endpoint=url, timeout=timeout)
+
+
+def build_metric_exporter(endpoint: Endpoint, timeout: float) -> MetricExporter:
+    """The SDK's OTLP metric exporter for the same collector as the spans."""
+    if endpoint.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcMetricExporter,
+        )
+
+        return GrpcMetricExporter(endpoint=endpoint.url, insecure=endpoint.url.startswith("http://"),
+                                  timeout=timeout)
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    base = endpoint.url.rstrip("/")
+    url = base.removesuffix("/v1/traces") + "/v1/metrics" if endpoint.signal_specific else base + "/v1/metrics"
+    return OTLPMetricExporter(endpoint=url, timeout=timeout)
 
 
 class _LastMessage(logging.Handler):
@@ -140,12 +158,14 @@ class BackgroundExporter:
     is counted as not delivered.
     """
 
-    def __init__(self, exporter: SpanExporter, converter: ReadableSpans, endpoint: str, timeout: float) -> None:
+    def __init__(self, exporter: SpanExporter, converter: ReadableSpans, endpoint: str, timeout: float,
+                 metric_exporter: Callable[[], MetricExporter] | None = None) -> None:
         self._exporter = exporter
+        self._metric_exporter = metric_exporter
         self._converter = converter
         self._endpoint = endpoint
         self._timeout = timeout
-        self._queue: queue.Queue[list[SpanRecord] | None] = queue.Queue(_QUEUE_BATCHES)
+        self._queue: queue.Queue[list[SpanRecord] | MetricsData | None] = queue.Queue(_QUEUE_BATCHES)
         self._sent = 0
         self._delivered = 0
         self._problem: str | None = None
@@ -155,6 +175,10 @@ class BackgroundExporter:
         for logger in self._loggers:
             logger.addHandler(self._log)
             logger.propagate = False
+        # Who puts the loggers back: close(), or the thread itself when close() gave up on it.
+        self._loggers_lock = threading.Lock()
+        self._finished = False
+        self._abandoned = False
         self._thread = threading.Thread(target=self._run, name="otel-pytest-export", daemon=True)
         self._thread.start()
 
@@ -168,6 +192,36 @@ class BackgroundExporter:
             self._problem = f"the collector fell behind (more than {_QUEUE_BATCHES} batches waiting)"
 
     def _run(self) -> None:
+        try:
+            self._export_batches()
+        finally:
+            with self._loggers_lock:
+                self._finished = True
+                if self._abandoned:
+                    self._restore_loggers()
+
+    def _restore_loggers(self) -> None:
+        for logger, (propagate, _level) in zip(self._loggers, self._saved, strict=True):
+            logger.removeHandler(self._log)
+            logger.propagate = propagate
+
+    def submit_metrics(self, data: MetricsData) -> None:
+        if self._problem is None and self._metric_exporter is not None:
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(data)
+
+    def _export_metrics(self, data: MetricsData) -> None:
+        from opentelemetry.sdk.metrics.export import MetricExportResult
+
+        assert self._metric_exporter is not None
+        exporter = self._metric_exporter()
+        try:
+            if exporter.export(data, timeout_millis=self._timeout * 1000) is not MetricExportResult.SUCCESS:
+                self._problem = self._log.message or "the metrics export failed"
+        finally:
+            exporter.shutdown()
+
+    def _export_batches(self) -> None:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
         while True:
@@ -175,6 +229,12 @@ class BackgroundExporter:
             if batch is None:
                 return
             if self._problem is not None:
+                continue
+            if not isinstance(batch, list):
+                try:
+                    self._export_metrics(batch)
+                except Exception as error:
+                    self._problem = f"{type(error).__name__}: {error}"[:200]
                 continue
             try:
                 result = self._exporter.export([self._converter.convert(record) for record in batch])
@@ -188,18 +248,19 @@ class BackgroundExporter:
 
     def close(self) -> DeliveryReport:
         deadline = time.monotonic() + self._timeout
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=self._timeout)
-        except queue.Full:
-            pass
         self._thread.join(max(0.0, deadline - time.monotonic()))
-        if self._thread.is_alive():
-            self._problem = self._problem or f"no answer within {self._timeout:g} s"
-        else:
+        with self._loggers_lock:
+            if self._finished:
+                self._restore_loggers()
+            else:
+                # The request still in flight will log its own failure when it times out,
+                # after the summary: the loggers stay captured until the thread ends.
+                self._abandoned = True
+                self._problem = self._problem or f"no answer within {self._timeout:g} s"
+        if not self._abandoned:
             self._exporter.shutdown()
-        for logger, (propagate, _level) in zip(self._loggers, self._saved):
-            logger.removeHandler(self._log)
-            logger.propagate = propagate
         return DeliveryReport(self._endpoint, self._sent, self._delivered, self._problem)
 
 
@@ -251,11 +312,14 @@ class RunSink:
 
     def _close_file(self) -> None:
         if self._file is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._file.close()
-            except OSError:
-                pass
             self._file = None
+
+    def submit_metrics(self, data: Any) -> None:
+        """Send the run's metrics (collected at its end) through the same exporter thread."""
+        if self._exporter is not None:
+            self._exporter.submit_metrics(data)
 
     def close(self) -> DeliveryReport | None:
         self.flush()
@@ -277,7 +341,7 @@ def record_from_sdk(span: ReadableSpan) -> SpanRecord:
         context.span_id if context else 0,
         parent.span_id if parent else 0,
         span.start_time or 0,
-        dict(span.attributes or {}),
+        cast("dict[str, AttributeValue]", dict(span.attributes or {})),
         scope=span.instrumentation_scope.name if span.instrumentation_scope else "unknown",
         kind=span.kind.value + 1,
     )

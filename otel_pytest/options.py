@@ -24,6 +24,7 @@ DEFAULT_STORE = ".otel-pytest"
 DEFAULT_EXPORT_TIMEOUT = 1.5
 
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_CREDENTIALS = re.compile(r"//[^/@]*@")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -99,8 +100,9 @@ def _check_url(setting: str, value: str) -> str:
     except ValueError:
         port_ok = False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        shown = _CREDENTIALS.sub("//***@", value)  # a URL may carry a token: never echo it
         raise SettingError(
-            f"{setting}={value!r} is not an OTLP endpoint: expected http://host:port or https://host:port"
+            f"{setting}={shown!r} is not an OTLP endpoint: expected http://host:port or https://host:port"
         )
     return value
 
@@ -244,24 +246,27 @@ def _ini_bool(config: pytest.Config, name: str) -> bool:
         raise SettingError(f"{name} (ini): {error}: use true or false") from None
 
 
-def _endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
+def _protocol(env: Mapping[str, str]) -> str:
     protocol_names = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-    protocol_setting = next((name for name in protocol_names if env.get(name)), None)
-    protocol = "http/protobuf"
-    if protocol_setting:
-        protocol = _check_protocol(protocol_setting, env[protocol_setting].strip())
+    setting = next((name for name in protocol_names if env.get(name)), None)
+    return _check_protocol(setting, env[setting].strip()) if setting else "http/protobuf"
+
+
+def _endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
+    """The collector to export to, if any. The protocol is only checked when there is
+    one: other SDKs sharing the environment may use values we don't (http/json)."""
     flag = config.getoption("otel_endpoint")
     if flag:
         # Given on the command line, a URL that already ends in the traces path is used as is.
         specific = urlsplit(flag).path.rstrip("/").endswith("/v1/traces")
-        return Endpoint(flag, protocol, signal_specific=specific)
+        return Endpoint(flag, _protocol(env), signal_specific=specific)
     for name, specific in (
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", True),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", False),
     ):
         value = env.get(name, "").strip()
         if value:
-            return Endpoint(_check_url(name, value), protocol, signal_specific=specific)
+            return Endpoint(_check_url(name, value), _protocol(env), signal_specific=specific)
     return None
 
 

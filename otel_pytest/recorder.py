@@ -21,8 +21,8 @@ from otel_pytest.identity import stable_test_id
 from otel_pytest.records import (
     KIND_CLIENT,
     STATUS_ERROR,
-    AttributeValue,
     Attributes,
+    AttributeValue,
     Event,
     Link,
     SpanRecord,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from otel_pytest.store.reader import ReadSpan, read_spans
+from otel_pytest.store.reader import ReadSpan, attribute_dict, read_spans
 
 
 @dataclass
@@ -18,7 +18,7 @@ class Node:
 
     @property
     def name(self) -> str:
-        return self.read.span.name
+        return self.read.span.name or ""
 
     @property
     def attributes(self) -> dict[str, object]:
@@ -26,20 +26,41 @@ class Node:
 
     @property
     def span_id(self) -> str:
-        return self.read.span.span_id.hex()
+        return (self.read.span.span_id or b"").hex()
 
     @property
     def trace_id(self) -> str:
-        return self.read.span.trace_id.hex()
+        return (self.read.span.trace_id or b"").hex()
+
+    @property
+    def parent_id(self) -> str:
+        return (self.read.span.parent_span_id or b"").hex()
+
+    @property
+    def links(self) -> list[str]:
+        """The span ids this span links to."""
+        return [(link.span_id or b"").hex() for link in self.read.span.links]
 
     @property
     def status_code(self) -> int:
         status = self.read.span.status
-        return int(status.code) if status is not None else 0
+        return int(status.code or 0) if status is not None else 0
+
+    @property
+    def status_message(self) -> str:
+        status = self.read.span.status
+        return (status.message or "") if status is not None else ""
+
+    def events(self) -> list[tuple[str, dict[str, object]]]:
+        return [(event.name or "", attribute_dict(event.attributes)) for event in self.read.span.events]
+
+    @property
+    def start_ns(self) -> int:
+        return int(self.read.span.start_time_unix_nano or 0)
 
     @property
     def duration_ns(self) -> int:
-        return int(self.read.span.end_time_unix_nano) - int(self.read.span.start_time_unix_nano)
+        return int(self.read.span.end_time_unix_nano or 0) - self.start_ns
 
     def shape(self) -> tuple[str, tuple[object, ...]]:
         """``(name, (child shapes...))``: the whole subtree's names, for exact comparison."""
@@ -63,7 +84,7 @@ class Run:
         self.spans = spans
         nodes = {span.span.span_id: Node(span) for span in spans}
         self.roots: list[Node] = []
-        for node in sorted(nodes.values(), key=lambda n: int(n.read.span.start_time_unix_nano)):
+        for node in sorted(nodes.values(), key=lambda n: n.start_ns):
             parent = nodes.get(node.read.span.parent_span_id or b"")
             (parent.children if parent is not None else self.roots).append(node)
 

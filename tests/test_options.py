@@ -413,8 +413,27 @@ def test_a_bad_environment_variable_is_one_error_line_naming_it(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
 ) -> None:
     monkeypatch.setenv(name, value)
+    if "PROTOCOL" in name:  # the protocol only matters, and is only checked, with an endpoint
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == message
     assert not (suite.path / ".otel-pytest").exists()
+
+
+def test_an_unsupported_protocol_without_an_endpoint_is_ignored(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    suite.runpytest("--otel", *NO_ASYNC).assert_outcomes(passed=1)
+
+
+def test_a_malformed_endpoint_error_never_shows_its_credentials(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://ci:s3cr3t@collector.example.com:notaport")
+    assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == (
+        "OTEL_EXPORTER_OTLP_ENDPOINT='https://***@collector.example.com:notaport' is not an OTLP endpoint: "
+        "expected http://host:port or https://host:port"
+    )
 
 
 def test_a_bad_otel_pytest_switch_is_one_error_line_listing_the_accepted_values(
@@ -430,10 +449,12 @@ def test_setting_errors_look_the_same_from_the_real_command_line(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     assert setting_error(suite.runpytest_subprocess("--otel", *NO_ASYNC)) == (
         "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not supported: use one of http/protobuf, grpc"
     )
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
     assert flag_error(
         suite.runpytest_subprocess("--otel", *NO_ASYNC, "--otel-trace-per=module")
     ) == ("argument --otel-trace-per: 'module' is not valid: use one of test, session")

@@ -15,11 +15,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 _STRING = re.compile(r"'(?:[^']|'')*'")
-_DOLLAR_QUOTED = re.compile(r"\$([A-Za-z_]*)\$.*?\$\1\$", re.S)
+# A dollar-quote tag is empty or an identifier without "$" ($body1$); $1 is a placeholder.
+_DOLLAR_QUOTED = re.compile(r"\$((?:[A-Za-z_]\w*)?)\$.*?\$\1\$", re.S)
 _NUMBER = re.compile(r"(?<![\w$.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b")
-_PLACEHOLDER = re.compile(r"\$\d+|%\(\w+\)s|%s|:\w+|\?")
-_IN_LIST = re.compile(r"\bIN\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.I)
-_VALUES_ROWS = re.compile(r"(\(\s*\?(?:\s*,\s*\?)*\s*\))(?:\s*,\s*\(\s*\?(?:\s*,\s*\?)*\s*\))+")
+# ":name" is a bind parameter, but "::type" is a cast (SQLAlchemy's asyncpg dialect writes
+# "$1::VARCHAR"): the type name stays.
+_PLACEHOLDER = re.compile(r"\$\d+|%\(\w+\)s|%s|(?<!:):\w+|\?")
+# One value in a list, with the cast SQLAlchemy's PostgreSQL dialects add to every bind
+# ("?::INTEGER", "?::TIMESTAMP WITHOUT TIME ZONE", "?::NUMERIC(?, ?)"): lists of casts collapse too.
+_ITEM = r"\?(?:\s*::[^,()]+(?:\([^()]*\))?)?"
+_ROW = rf"\(\s*{_ITEM}(?:\s*,\s*{_ITEM})*\s*\)"
+_IN_LIST = re.compile(rf"\bIN\s*{_ROW}", re.I)
+_VALUES_ROWS = re.compile(rf"({_ROW})(?:\s*,\s*{_ROW})+")
 _SPACE = re.compile(r"\s+")
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 _SAVEPOINT_NAME = re.compile(r"\b(SAVEPOINT|RELEASE(?:\s+SAVEPOINT)?|ROLLBACK\s+TO(?:\s+SAVEPOINT)?)\s+\"?\w+\"?", re.I)

@@ -1,0 +1,473 @@
+"""Export over OTLP: what a collector receives, and what a run costs when it cannot receive.
+
+Each test runs a small generated suite in a subprocess (the exporter is a background
+thread, and its settings come from the environment) against an in-process receiver from
+:mod:`tests.otlp_receiver`, then compares what came over the wire with the local store.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from otel_pytest.store.reader import attribute_dict, read_spans
+from tests.otlp_receiver import BlackHole, DownPort, GrpcReceiver, HttpReceiver
+
+SUITE = """
+import pytest
+
+
+@pytest.fixture(scope="module")
+def database():
+    yield {"rows": 1}
+
+
+@pytest.fixture
+def row(database):
+    yield database["rows"]
+
+
+def test_reads_a_row(row):
+    assert row == 1
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_compares(row, limit):
+    assert row <= limit
+
+
+def test_fails(row):
+    assert row == 2
+"""
+ROOTS = [
+    "pytest session",
+    "test_suite.py::test_compares[1]",
+    "test_suite.py::test_compares[2]",
+    "test_suite.py::test_fails",
+    "test_suite.py::test_reads_a_row",
+]
+# pytest-asyncio, when installed, adds session fixtures of its own: keep the span set fixed.
+ARGS = ("--otel", "-p", "no:asyncio", "-p", "no:cacheprovider")
+SECRET = "s3cr3t-token"
+ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+# The default export budget (1.5 s) plus importing the exporter: the one timing bound these
+# tests allow themselves, against the same suite without an endpoint.
+MAX_EXTRA_SECONDS = 2.0
+SUBPROCESS_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: pytest.RunResult
+    seconds: float
+
+    @property
+    def otel_lines(self) -> list[str]:
+        return [line for line in self.result.outlines if line.startswith("otel:")]
+
+
+def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+              env: Mapping[str, str], *args: str) -> Outcome:
+    pytester.makepyfile(test_suite=SUITE)
+    with monkeypatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        start = time.monotonic()
+        result = pytester.runpytest_subprocess(*ARGS, *args, timeout=SUBPROCESS_TIMEOUT)
+        seconds = time.monotonic() - start
+    return Outcome(result, seconds)
+
+
+def run_file(store: Path) -> Path:
+    files = sorted((store / "runs").glob("*.otlp.jsonl"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+# --- one comparable form for a span read from the store (OTLP JSON) or the wire (protobuf)
+
+
+def _wire_value(value: AnyValue) -> object:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_wire_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return {item.key: _wire_value(item.value) for item in value.kvlist_value.values}
+    return None if kind is None else getattr(value, kind)
+
+
+def _wire_attributes(items: Iterable[KeyValue]) -> dict[str, object]:
+    return {item.key: _wire_value(item.value) for item in items}
+
+
+def _stored_attributes(items: Iterable[Any]) -> dict[str, object]:
+    return attribute_dict(list(items))
+
+
+def _view(span: Any, attributes: Callable[[Iterable[Any]], dict[str, object]],
+          resource: dict[str, object], scope: str) -> dict[str, object]:
+    """Every field of a span, ids as hex. ``flags`` is left out: the SDK's encoder sets its
+    "has is_remote" bit on the wire and the store does not write the field."""
+    status = span.status
+    return {
+        "trace_id": bytes(span.trace_id or b"").hex(),
+        "span_id": bytes(span.span_id or b"").hex(),
+        "parent_span_id": bytes(span.parent_span_id or b"").hex(),
+        "trace_state": span.trace_state or "",
+        "name": span.name,
+        "kind": int(span.kind or 0),
+        "start_time_unix_nano": int(span.start_time_unix_nano or 0),
+        "end_time_unix_nano": int(span.end_time_unix_nano or 0),
+        "attributes": attributes(span.attributes),
+        "events": [
+            (event.name, int(event.time_unix_nano or 0), attributes(event.attributes))
+            for event in span.events
+        ],
+        "links": [
+            (bytes(link.trace_id).hex(), bytes(link.span_id).hex(), attributes(link.attributes))
+            for link in span.links
+        ],
+        "status": (int(status.code or 0), status.message or "") if status is not None else (0, ""),
+        "dropped": (int(span.dropped_attributes_count or 0), int(span.dropped_events_count or 0),
+                    int(span.dropped_links_count or 0)),
+        "resource": resource,
+        "scope": scope,
+    }
+
+
+def stored_views(store: Path) -> list[dict[str, object]]:
+    return [
+        _view(read.span, _stored_attributes, read.resource, read.scope)
+        for read in read_spans(run_file(store))
+    ]
+
+
+def wire_views(receiver: HttpReceiver | GrpcReceiver) -> list[dict[str, object]]:
+    return [
+        _view(span, _wire_attributes, _wire_attributes(resource_spans.resource.attributes),
+              scope_spans.scope.name)
+        for resource_spans in receiver.resource_spans()
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    ]
+
+
+def by_span_id(views: list[dict[str, object]]) -> dict[object, dict[str, object]]:
+    indexed = {view["span_id"]: view for view in views}
+    assert len(indexed) == len(views), "a span id appears twice"
+    return indexed
+
+
+def run_id_of(store: Path) -> str:
+    name = run_file(store).name
+    match = re.fullmatch(r"\d{8}T\d{6}Z_([0-9a-f]{16})\.otlp\.jsonl", name)
+    assert match is not None, name
+    return match.group(1)
+
+
+def assert_suite_outcome(outcome: Outcome) -> None:
+    assert outcome.result.ret == pytest.ExitCode.TESTS_FAILED
+    outcome.result.assert_outcomes(passed=3, failed=1)
+
+
+def assert_delivered_exactly(outcome: Outcome, store: Path,
+                             receiver: HttpReceiver | GrpcReceiver, shown_endpoint: str) -> None:
+    """The receiver got the store's spans, field for field, each once; the line says so."""
+    assert_suite_outcome(outcome)
+    assert outcome.result.errlines == []
+    stored = stored_views(store)
+    wire = wire_views(receiver)
+    assert len(wire) == len(stored)
+    assert by_span_id(wire) == by_span_id(stored)
+    run_id = run_id_of(store)
+    run_ids = {str(view["attributes"]["pytest.run.id"])  # type: ignore[index]
+               for view in stored}
+    assert run_ids == {run_id}
+    span_ids = {view["span_id"] for view in stored}
+    roots = [str(view["name"]) for view in stored if view["parent_span_id"] not in span_ids]
+    assert sorted(roots) == ROOTS
+    assert outcome.otel_lines == [
+        f"otel: 4 tests traced, run {run_id} in .otel-pytest "
+        f"(exported {len(stored)} spans to {shown_endpoint})"
+    ]
+
+
+# --- delivery
+
+
+@pytest.mark.parametrize(
+    ("variables", "flags", "shown_path", "content_encoding"),
+    [
+        pytest.param({ENDPOINT: "{url}"}, (), "", None, id="endpoint-variable"),
+        pytest.param({TRACES_ENDPOINT: "{url}/v1/traces"}, (), "/v1/traces", None,
+                     id="traces-endpoint-variable"),
+        pytest.param({}, ("--otel-endpoint={url}",), "", None, id="endpoint-flag"),
+        pytest.param({ENDPOINT: "{url}", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"}, (), "", "gzip",
+                     id="gzip"),
+    ],
+)
+def test_an_http_collector_receives_exactly_the_spans_of_the_store(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str],
+    flags: tuple[str, ...], shown_path: str, content_encoding: str | None,
+) -> None:
+    with HttpReceiver() as receiver:
+        env = {name: value.format(url=receiver.endpoint) for name, value in variables.items()}
+        args = [flag.format(url=receiver.endpoint) for flag in flags]
+        outcome = run_suite(pytester, monkeypatch, env, *args)
+    assert_delivered_exactly(outcome, pytester.path / ".otel-pytest", receiver,
+                             receiver.endpoint + shown_path)
+    assert [(item.headers["content-type"], item.headers.get("content-encoding"))
+            for item in receiver.received] == [("application/x-protobuf", content_encoding)]
+
+
+def test_a_grpc_collector_receives_exactly_the_spans_of_the_store(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with GrpcReceiver() as receiver:
+        env = {ENDPOINT: receiver.endpoint, PROTOCOL: "grpc"}
+        outcome = run_suite(pytester, monkeypatch, env)
+    assert_delivered_exactly(outcome, pytester.path / ".otel-pytest", receiver, receiver.endpoint)
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_headers_reach_the_collector_and_the_secret_is_written_nowhere(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    receiver_type = GrpcReceiver if protocol == "grpc" else HttpReceiver
+    with receiver_type() as receiver:
+        env = {
+            ENDPOINT: receiver.endpoint,
+            PROTOCOL: protocol,
+            "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer {SECRET}",
+        }
+        outcome = run_suite(pytester, monkeypatch, env)
+    store = pytester.path / ".otel-pytest"
+    assert_delivered_exactly(outcome, store, receiver, receiver.endpoint)
+    assert [item.headers["authorization"] for item in receiver.received] == [f"Bearer {SECRET}"]
+    assert SECRET not in "\n".join(outcome.result.outlines + outcome.result.errlines)
+    written = sorted(path for path in store.rglob("*") if path.is_file())
+    assert [path.relative_to(store).parts[0] for path in written] == ["index.jsonl", "runs"]
+    for path in written:
+        assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_credentials_in_the_endpoint_url_are_used_but_never_shown(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with HttpReceiver() as receiver:
+        url = receiver.endpoint.replace("http://", f"http://ci:{SECRET}@")
+        outcome = run_suite(pytester, monkeypatch, {ENDPOINT: url})
+    assert_delivered_exactly(outcome, pytester.path / ".otel-pytest", receiver, receiver.endpoint)
+    # requests sends URL credentials as basic auth: "ci:s3cr3t-token" in base64.
+    assert [item.headers["authorization"] for item in receiver.received] == [
+        "Basic Y2k6czNjcjN0LXRva2Vu"
+    ]
+    assert SECRET not in "\n".join(outcome.result.outlines + outcome.result.errlines)
+
+
+# --- a collector that cannot take the spans
+
+
+@dataclass(frozen=True)
+class Failure:
+    protocol: str
+    collector: Callable[[], AbstractContextManager[HttpReceiver | BlackHole | DownPort]]
+    # What the parenthesis of the warning says; a black hole races the exporter's own
+    # timeout against the end-of-run budget (both 1.5 s), so either may be the one named.
+    problem: str
+
+
+FAILURES = {
+    "http-down": Failure(
+        "http/protobuf", DownPort,
+        r"Failed to export spans batch due to timeout, max retries or shutdown\.",
+    ),
+    "http-black-hole": Failure(
+        "http/protobuf", BlackHole,
+        r"no answer within 1\.5 s|Failed to export spans batch .*(timeout|timed out).*",
+    ),
+    "http-500": Failure(
+        "http/protobuf", lambda: HttpReceiver(status=500),
+        r"Failed to export spans batch code: 500, reason: Internal Server Error",
+    ),
+    "grpc-down": Failure(
+        "grpc", DownPort,
+        r"Failed to export traces to 127\.0\.0\.1:\d+, error code: StatusCode\.UNAVAILABLE, .*",
+    ),
+    "grpc-black-hole": Failure(
+        "grpc", BlackHole,
+        r"no answer within 1\.5 s|Failed to export traces to 127\.0\.0\.1:\d+, "
+        r"error code: StatusCode\.DEADLINE_EXCEEDED, .*",
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES.values()), ids=list(FAILURES))
+def test_a_collector_that_cannot_take_the_spans_costs_one_warning_and_a_bounded_wait(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, failure: Failure
+) -> None:
+    baseline = run_suite(pytester, monkeypatch, {}, "--otel-store=baseline")
+    with failure.collector() as collector:
+        env = {ENDPOINT: collector.endpoint, PROTOCOL: failure.protocol}
+        outcome = run_suite(pytester, monkeypatch, env)
+        extra = outcome.seconds - baseline.seconds
+        if extra > MAX_EXTRA_SECONDS:
+            # The budget leaves ~0.5 s for everything else, and another process on a busy
+            # machine can take that from one run; a run that really waits too long (the
+            # exporter sitting out its retries) is too slow both times.
+            again = run_suite(pytester, monkeypatch, env, "--otel-store=again")
+            again_baseline = run_suite(pytester, monkeypatch, {}, "--otel-store=baseline-again")
+            extra = min(extra, again.seconds - again_baseline.seconds)
+        if isinstance(collector, BlackHole):  # it was reached (the HTTP exporter may retry)
+            assert collector.accepted >= 1
+        if isinstance(collector, HttpReceiver):
+            assert collector.received == []
+
+    assert_suite_outcome(baseline)
+    assert_suite_outcome(outcome)
+    assert extra <= MAX_EXTRA_SECONDS, (outcome, baseline)
+
+    store = pytester.path / ".otel-pytest"
+    names = Counter(read.span.name for read in read_spans(run_file(store)))
+    baseline_store = pytester.path / "baseline"
+    assert names == Counter(read.span.name for read in read_spans(run_file(baseline_store)))
+    spans = sum(names.values())
+    run_id = run_id_of(store)
+    summary, warning = outcome.otel_lines
+    assert summary == f"otel: 4 tests traced, run {run_id} in .otel-pytest"
+    match = re.fullmatch(
+        rf"otel: warning: {spans} of {spans} spans not delivered to "
+        rf"{re.escape(collector.endpoint)} "
+        rf"\((?P<problem>.+)\); they are in \.otel-pytest/runs/{re.escape(run_file(store).name)}",
+        warning,
+    )
+    assert match is not None, warning
+    assert re.fullmatch(failure.problem, match.group("problem")), match.group("problem")
+    # Nothing from the exporter leaks out around the one warning line.
+    assert outcome.result.errlines == []
+
+
+ABANDONED_EXPORT = """
+import sys
+import threading
+import time
+
+from otel_pytest.export import BackgroundExporter, ReadableSpans, build_exporter
+from otel_pytest.options import Endpoint
+from otel_pytest.records import SpanRecord
+
+url, protocol, exporter_timeout, budget, then = sys.argv[1:]
+endpoint = Endpoint(url, protocol, signal_specific=False)
+exporter = BackgroundExporter(
+    build_exporter(endpoint, float(exporter_timeout)),
+    ReadableSpans({"service.name": "suite"}, "0123456789abcdef", "0"),
+    url,
+    float(budget),
+)
+record = SpanRecord("span", 1, 2, 0, time.time_ns(), {})
+record.end = record.start + 1
+exporter.submit([record])
+print(exporter.close(), flush=True)
+if then == "wait":
+    threads = [t for t in threading.enumerate() if t.name == "otel-pytest-export"]
+    for thread in threads:
+        thread.join()
+    print(f"waited for {len(threads)} thread", flush=True)
+"""
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+@pytest.mark.parametrize(
+    ("exporter_timeout", "then", "last_line"),
+    [
+        # The request in flight outlives the process by far: exit must not wait for it.
+        pytest.param("30", "exit", [], id="exit-with-the-request-in-flight"),
+        # The request fails after close() gave up on it: its complaint stays unprinted.
+        pytest.param("1", "wait", ["waited for 1 thread"], id="request-fails-after-close"),
+    ],
+)
+def test_an_export_abandoned_at_close_neither_holds_the_process_nor_prints_later(
+    pytester: pytest.Pytester, protocol: str, exporter_timeout: str, then: str,
+    last_line: list[str],
+) -> None:
+    script = pytester.makepyfile(abandoned_export=ABANDONED_EXPORT)
+    with BlackHole() as hole:
+        # A stuck process runs into this timeout (an error), well before the 30 s deadline.
+        result = pytester.run(sys.executable, str(script), hole.endpoint, protocol,
+                              exporter_timeout, "0.3", then, timeout=15)
+    assert result.ret == 0
+    assert result.outlines == [
+        f"DeliveryReport(endpoint='{hole.endpoint}', sent=1, delivered=0, "
+        "problem='no answer within 0.3 s')",
+        *last_line,
+    ]
+    assert result.errlines == []
+
+
+# --- settings the exporter cannot use
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        pytest.param(
+            {ENDPOINT: "http://127.0.0.1:4318", PROTOCOL: "http/json"},
+            f"{PROTOCOL}='http/json' is not supported: use one of http/protobuf, grpc",
+            id="protocol",
+        ),
+        pytest.param(
+            {ENDPOINT: "http://127.0.0.1:4318", TRACES_PROTOCOL: "json"},
+            f"{TRACES_PROTOCOL}='json' is not supported: use one of http/protobuf, grpc",
+            id="traces-protocol",
+        ),
+        pytest.param(
+            {ENDPOINT: "127.0.0.1:4318"},
+            "OTEL_EXPORTER_OTLP_ENDPOINT='127.0.0.1:4318' is not an OTLP endpoint: "
+            "expected http://host:port or https://host:port",
+            id="endpoint-without-scheme",
+        ),
+        pytest.param(
+            {TRACES_ENDPOINT: "http://127.0.0.1:99999/v1/traces"},
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT='http://127.0.0.1:99999/v1/traces' is not an OTLP "
+            "endpoint: expected http://host:port or https://host:port",
+            id="traces-endpoint-port-out-of-range",
+        ),
+    ],
+)
+def test_an_unusable_export_setting_is_one_usage_error_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str],
+    message: str,
+) -> None:
+    outcome = run_suite(pytester, monkeypatch, variables)
+    assert outcome.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in outcome.result.errlines if line.strip()] == [f"ERROR: {message}"]
+    assert outcome.result.outlines == []
+    assert not (pytester.path / ".otel-pytest").exists()
+
+
+def test_an_unusable_endpoint_flag_is_rejected_as_pytest_rejects_any_flag(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcome = run_suite(pytester, monkeypatch, {}, "--otel-endpoint=localhost:4318")
+    assert outcome.result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = "\n".join(outcome.result.errlines)
+    assert errors.startswith("ERROR: usage: ")
+    assert (
+        "error: argument --otel-endpoint: 'localhost:4318' is not an OTLP endpoint: "
+        "expected http://host:port or https://host:port"
+    ) in errors
+    assert "Traceback" not in errors
