@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from otel_pytest.records import AttributeValue, SpanRecord
+from otel_pytest.records import AttributeValue, SharedAttributes, SpanRecord
 
 
 def any_value(value: AttributeValue) -> dict[str, Any]:
@@ -45,20 +45,31 @@ class OtlpJsonEncoder:
         self, resource: Mapping[str, AttributeValue], run_id: str, scope_version: str
     ) -> None:
         self._resource = orjson.Fragment(orjson.dumps({"attributes": key_values(resource)}))
-        self._run_id = {"key": "pytest.run.id", "value": {"stringValue": run_id}}
+        self._run_id = orjson.dumps({"key": "pytest.run.id", "value": {"stringValue": run_id}})
         self._scope_version = scope_version
 
-    def span(self, record: SpanRecord) -> dict[str, Any]:
+    @staticmethod
+    def _members(attributes: Mapping[str, AttributeValue]) -> bytes:
+        """The key-values as JSON array members, without the brackets ("" when empty)."""
+        if isinstance(attributes, SharedAttributes):
+            if attributes.encoded is None:
+                attributes.encoded = orjson.dumps(key_values(attributes))[1:-1]
+            return attributes.encoded
+        return orjson.dumps(key_values(attributes))[1:-1] if attributes else b""
+
+    def _attributes(self, record: SpanRecord) -> orjson.Fragment:
         extra = record.extra
-        if not extra:
-            attributes = key_values(record.attributes)
-        elif extra.keys() & record.attributes.keys():
-            # OTLP keys must be unique: a per-span value replaces the shared one.
-            attributes = key_values(record.all_attributes())
+        if extra and not extra.keys() & record.attributes.keys():
+            members = [self._members(record.attributes), self._members(extra)]
+        elif extra:  # OTLP keys must be unique: a per-span value replaces the shared one.
+            members = [self._members(record.all_attributes())]
         else:
-            attributes = key_values(record.attributes)
-            attributes.extend(key_values(extra))
-        attributes.append(self._run_id)
+            members = [self._members(record.attributes)]
+        members.append(self._run_id)
+        return orjson.Fragment(b"[" + b",".join(member for member in members if member) + b"]")
+
+    def span(self, record: SpanRecord) -> dict[str, Any]:
+        attributes = self._attributes(record)
         span: dict[str, Any] = {
             "traceId": f"{record.trace_id:032x}",
             "spanId": f"{record.span_id:016x}",

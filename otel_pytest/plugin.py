@@ -126,24 +126,40 @@ class TracingHooks(SessionHooks):
         self._fixtures: dict[pytest.FixtureDef[Any], FixtureInfo] = {}
         self._next_module: str | None = None
 
+    # The hook bodies below catch errors inline rather than through _guard: they run
+    # several times per test, and a call layer there costs measurable CPU on big suites.
+
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self._guard(self.run.before_test)
-        self._guard(self.recorder.test_start, _test_info(nodeid, location))
+        try:
+            self.run.before_test()
+            self.recorder.test_start(_test_info(nodeid, location))
+        except Exception as error:
+            self.recorder.failed(error)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self._guard(self.recorder.test_end, self._next_module)
+        try:
+            self.recorder.test_end(self._next_module)
+        except Exception as error:
+            self.recorder.failed(error)
 
     def _phase(self, when: str) -> Generator[None, object, object]:
         __tracebackhide__ = True
-        self._guard(self.recorder.phase_start, when)
-        error = None
+        recorder = self.recorder
+        try:
+            recorder.phase_start(when)
+        except Exception as error:
+            recorder.failed(error)
+        raised = None
         try:
             return (yield)
-        except BaseException as raised:
-            error = raised
+        except BaseException as exception:
+            raised = exception
             raise
         finally:
-            self._guard(self.recorder.phase_end, error)
+            try:
+                recorder.phase_end(raised)
+            except Exception as error:
+                recorder.failed(error)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
@@ -164,13 +180,16 @@ class TracingHooks(SessionHooks):
         return (yield from self._phase("teardown"))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        stacktrace = report.longreprtext if report.failed else ""
-        self._guard(self.recorder.phase_report, report, stacktrace)
+        try:
+            self.recorder.phase_report(report, report.longreprtext if report.failed else "")
+        except Exception as error:
+            self.recorder.failed(error)
 
     def _fixture_info(self, fixturedef: pytest.FixtureDef[Any]) -> FixtureInfo:
         info = self._fixtures.get(fixturedef)
         if info is None:
             from otel_pytest.recorder import FixtureInfo
+            from otel_pytest.records import SharedAttributes
 
             func = inspect.unwrap(fixturedef.func)
             code = getattr(func, "__code__", None)
@@ -182,7 +201,9 @@ class TracingHooks(SessionHooks):
             if code is not None:
                 attributes["code.file.path"] = os.path.relpath(code.co_filename, self.config.rootpath)
                 attributes["code.line.number"] = code.co_firstlineno
-            info = self._fixtures[fixturedef] = FixtureInfo(fixturedef.argname, fixturedef.scope, attributes)
+            info = self._fixtures[fixturedef] = FixtureInfo(
+                fixturedef.argname, fixturedef.scope, SharedAttributes(attributes)
+            )
         return info
 
     @pytest.hookimpl(wrapper=True)
@@ -192,26 +213,35 @@ class TracingHooks(SessionHooks):
         __tracebackhide__ = True
         if _is_direct_parameter(fixturedef):
             return (yield)
-        info = self._guard(self._fixture_info, fixturedef)
-        record = None
-        if info is not None:
+        recorder = self.recorder
+        try:
+            info = self._fixture_info(fixturedef)
             param = getattr(request, "param", None)
-            param_text = None if param is None else _param_text(param)
-            record = self._guard(self.recorder.fixture_setup_start, info, param_text)
+            record = recorder.fixture_setup_start(info, None if param is None else _param_text(param))
+        except Exception as error:
+            recorder.failed(error)
+            return (yield)
         try:
             result = yield
-        except BaseException as error:
-            if record is not None:
-                self._guard(self.recorder.fixture_setup_end, record, error)
+        except BaseException as exception:
+            self._guard(recorder.fixture_setup_end, record, exception)
             raise
-        if record is not None:
-            self._guard(self.recorder.fixture_setup_end, record, None)
-            fixturedef.addfinalizer(lambda: self._guard(self.recorder.fixture_teardown_start, id(fixturedef), info))
+        try:
+            recorder.fixture_setup_end(record, None)
+            key = id(fixturedef)
+            # Runs first among the fixture's finalizers: the teardown span starts here
+            # and ends in pytest_fixture_post_finalizer, after the fixture's own code.
+            fixturedef.addfinalizer(lambda: self._guard(recorder.fixture_teardown_start, key, info))
+        except Exception as error:
+            recorder.failed(error)
         return result
 
     @pytest.hookimpl
     def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> None:
-        self._guard(self.recorder.fixture_teardown_end, id(fixturedef))
+        try:
+            self.recorder.fixture_teardown_end(id(fixturedef))
+        except Exception as error:
+            self.recorder.failed(error)
 
 
 def _param_text(param: object) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from otel_pytest.identity import stable_test_id
 from otel_pytest.records import (
     KIND_CLIENT,
+    NO_ATTRIBUTES,
     STATUS_ERROR,
     Attributes,
     AttributeValue,
@@ -28,7 +29,6 @@ from otel_pytest.records import (
     SpanRecord,
 )
 
-_NO_ATTRIBUTES: Attributes = {}
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 _FAILING = ("failed", "error")
 _MAX_TEXT = 4096
@@ -42,9 +42,13 @@ class Sink(Protocol):
 class PhaseReport(Protocol):
     """The part of ``pytest.TestReport`` the recorder reads."""
 
-    when: str
-    outcome: str
     longrepr: Any
+
+    @property
+    def when(self) -> str: ...
+
+    @property
+    def outcome(self) -> str: ...
 
     @property
     def failed(self) -> bool: ...
@@ -257,7 +261,10 @@ class Recorder:
         self._test = root
         self._test_records = []
         self._reports = {}
+        # Subprocesses the test starts join its trace (set once per test: every phase
+        # would cost three environment writes per test).
         self._saved_traceparent = self._environ.get("TRACEPARENT")
+        self._environ["TRACEPARENT"] = _traceparent(root.trace_id, root.span_id)
 
     def test_end(self, next_module: str | None) -> None:
         root = self._test
@@ -305,9 +312,8 @@ class Recorder:
     def phase_start(self, when: str) -> None:
         if self._test is None:
             return
-        self._phase = self._start(when, self._test, _NO_ATTRIBUTES)
+        self._phase = self._start(when, self._test, NO_ATTRIBUTES)
         self._phase_error = None
-        self._environ["TRACEPARENT"] = _traceparent(self._phase.trace_id, self._phase.span_id)
 
     def phase_end(self, error: BaseException | None) -> None:
         """End the phase; an exception is kept until the report says whether it failed

@@ -149,7 +149,8 @@ class TracedRun:
     def before_test(self) -> None:
         """Cheap checks before each test: an app provider to join, a database library
         imported since the last test."""
-        self.binding.join_app_provider()
+        if self.options.capture_app:
+            self.binding.join_app_provider()
         if self.db is not None:
             self.db.refresh()
 

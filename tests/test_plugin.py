@@ -292,8 +292,8 @@ def test_subprocesses_started_by_a_test_see_its_traceparent_and_it_is_restored(
     run = Run.from_store(pytester.path / ".otel-pytest")
     child = run.root("test_tp.py::test_child").child("call")
     after = run.root("test_tp.py::test_after").child("call")
-    assert (pytester.path / "seen.txt").read_text() == f"00-{child.trace_id}-{child.span_id}-01"
-    assert (pytester.path / "seen_after.txt").read_text() == f"00-{after.trace_id}-{after.span_id}-01"
+    assert (pytester.path / "seen.txt").read_text() == f"00-{child.trace_id}-{child.parent_id}-01"
+    assert (pytester.path / "seen_after.txt").read_text() == f"00-{after.trace_id}-{after.parent_id}-01"
     assert (pytester.path / "after.txt").read_text() == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 

@@ -27,15 +27,17 @@ class DbInstrumentation:
         self._make_metrics = metrics
         self.sqlalchemy: SqlAlchemyInstrumentation | None = None
         self.asyncpg: AsyncpgInstrumentation | None = None
-        recorder.summarizers.append(summarize)
 
     def refresh(self) -> None:
         """Instrument whichever supported library has been imported since the last call."""
         modules = sys.modules
-        if self.spans.metrics is None and self._make_metrics is not None and (
+        if (self.sqlalchemy is None or self.asyncpg is None) and (
             "asyncpg" in modules or "sqlalchemy" in modules
-        ):
-            self.spans.metrics = self._make_metrics()
+        ) and summarize not in self.spans.recorder.summarizers:
+            # Only a run that uses a database pays for its summary and metrics.
+            self.spans.recorder.summarizers.append(summarize)
+            if self._make_metrics is not None:
+                self.spans.metrics = self._make_metrics()
         if self.asyncpg is None and "asyncpg" in modules:
             from otel_pytest.db.asyncpg import AsyncpgInstrumentation
 

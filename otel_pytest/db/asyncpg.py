@@ -4,7 +4,9 @@ Under SQLAlchemy the same round trips would be recorded twice (the stock instrum
 do exactly that), so a statement is skipped when a SQLAlchemy span already covers it:
 inside a SQLAlchemy query span only transaction steps are kept (the asyncpg adapter sends
 its BEGIN lazily, inside the first query: the only place that round trip can be seen),
-and inside a SQLAlchemy transaction span or physical connect nothing is added.
+and inside a SQLAlchemy transaction span, physical connect or pool checkout nothing is
+added (in a checkout the adapter runs the pool's own work: the dialect's first-connect
+checks, ``pool_pre_ping``; like psycopg's, it is part of the checkout's time, not queries).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class AsyncpgInstrumentation:
         """True when a SQLAlchemy span already stands for this round trip."""
         current = self.spans.recorder.current
         if current.attributes.get("pytest.db.layer") != "sqlalchemy":
-            return current.name == "connect"
+            return current.name in ("connect", "pool checkout")
         step = describe(statement).transaction_step
         if "pytest.db.transaction.step" in current.attributes:
             # The step's own SQL is covered; a BEGIN the adapter sends first is not.

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from otel_pytest.db.statements import DDL_VERBS, describe
-from otel_pytest.records import AttributeValue, SpanRecord
+from otel_pytest.records import NO_ATTRIBUTES, AttributeValue, SharedAttributes, SpanRecord
 
 if TYPE_CHECKING:
     from otel_pytest.db.metrics import DbMetrics
@@ -52,13 +52,13 @@ class EngineInfo:
     namespace: str | None
     address: str | None
     port: int | None
-    _base: dict[str, AttributeValue] | None = field(default=None, repr=False)
-    _statements: dict[str, dict[str, AttributeValue]] = field(default_factory=dict, repr=False)
+    _base: SharedAttributes | None = field(default=None, repr=False)
+    _statements: dict[str, SharedAttributes] = field(default_factory=dict, repr=False)
 
     @property
-    def base(self) -> dict[str, AttributeValue]:
+    def base(self) -> SharedAttributes:
         if self._base is None:
-            base: dict[str, AttributeValue] = {"db.system.name": self.system}
+            base = SharedAttributes({"db.system.name": self.system})
             if self.namespace:
                 base["db.namespace"] = self.namespace
             if self.address:
@@ -68,13 +68,13 @@ class EngineInfo:
             self._base = base
         return self._base
 
-    def statement_attributes(self, statement: str, layer: str) -> dict[str, AttributeValue]:
+    def statement_attributes(self, statement: str, layer: str) -> SharedAttributes:
         """Shared, never-mutated attributes of one statement text on this database."""
         key = layer + statement
         cached = self._statements.get(key)
         if cached is None:
             facts = describe(statement)
-            cached = dict(self.base)
+            cached = SharedAttributes(self.base)
             cached.update({
                 "db.query.text": statement,
                 "db.query.summary": facts.summary,
@@ -91,7 +91,7 @@ class EngineInfo:
                 self._statements[key] = cached
         return cached
 
-    def step_attributes(self, step: str) -> dict[str, AttributeValue]:
+    def step_attributes(self, step: str) -> SharedAttributes:
         return self.statement_attributes(step, "sqlalchemy")
 
 
@@ -166,11 +166,13 @@ class DbSpans:
 
     @never_raises
     def _start_step(self, step: str, attributes: Mapping[str, AttributeValue], connection: Any) -> SpanRecord:
-        reset = self.recorder.current.name == "pool checkin"
+        # The pool's own rollbacks: on return, and after a new connection's first-connect
+        # checks (inside the checkout); not the application's.
+        reset = self.recorder.current.name in ("pool checkin", "pool checkout")
         depth = self._depth(connection, step)  # before the span opens: nothing may fail after
         record = self.recorder.start_span(step, attributes)
         record.set("pytest.db.transaction.depth", depth)
-        if reset:  # the pool's rollback-on-return, not the application's
+        if reset:
             record.set("pytest.db.transaction.reset", True)
         return record
 
@@ -237,7 +239,7 @@ class DbSpans:
     @never_raises
     def start_checkin(self, attributes: Mapping[str, AttributeValue] | None) -> None:
         if self._checkin is None:
-            self._checkin = self.recorder.start_span("pool checkin", attributes or _NO_INFO_EMPTY)
+            self._checkin = self.recorder.start_span("pool checkin", attributes or NO_ATTRIBUTES)
 
     @never_raises
     def end_checkin(self, checked_out_at: int | None, attributes: Mapping[str, AttributeValue] | None) -> None:
@@ -258,7 +260,7 @@ class DbSpans:
 
     @never_raises
     def start_engine_span(self, name: str, info: EngineInfo | None = None) -> SpanRecord:
-        return self.recorder.start_span(name, info.base if info else _NO_INFO_EMPTY)
+        return self.recorder.start_span(name, info.base if info else NO_ATTRIBUTES)
 
     @never_raises
     def end_engine_span(self, record: SpanRecord | None, info: EngineInfo) -> None:
@@ -269,7 +271,7 @@ class DbSpans:
         self.end(record)
 
 
-_NO_INFO_EMPTY: dict[str, AttributeValue] = {}
+
 
 
 def _connection_key(connection: Any) -> int:
@@ -290,6 +292,7 @@ SUMMARY_KEYS = (
     "db.summary.rollbacks",
     "db.summary.rollback_time",
     "db.summary.savepoints",
+    "db.summary.savepoint_rollbacks",
     "db.summary.pool_resets",
     "db.summary.ddl",
     "db.summary.ddl_time",
@@ -327,9 +330,11 @@ def summarize(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
                 counts["db.summary.commits"] += 1
             elif (record.extra or {}).get("pytest.db.transaction.reset"):
                 counts["db.summary.pool_resets"] += 1
-            elif step in ("ROLLBACK", "ROLLBACK TO SAVEPOINT"):
+            elif step == "ROLLBACK":  # a ROLLBACK TO SAVEPOINT ends no transaction
                 counts["db.summary.rollbacks"] += 1
                 times["db.summary.rollback_time"] += duration
+            elif step == "ROLLBACK TO SAVEPOINT":
+                counts["db.summary.savepoint_rollbacks"] += 1
             elif step == "SAVEPOINT":
                 counts["db.summary.savepoints"] += 1
         elif "db.query.text" in attributes:
