@@ -10,6 +10,7 @@ the store), and the final wait is bounded.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import queue
 import threading
@@ -37,6 +38,16 @@ class ExportSetupError(ValueError):
     """The exporter cannot be built (a missing extra); the message is the line to show."""
 
 
+def check_exporter(endpoint: Endpoint) -> None:
+    """Fail at start-up, not in the export thread, when the protocol's exporter is missing.
+
+    Only looks the module up: importing it (100-150 ms) happens in the export thread,
+    while the tests already run.
+    """
+    if endpoint.protocol == "grpc" and importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
+        raise ExportSetupError("OTLP protocol 'grpc' needs the gRPC exporter: pip install 'otel-pytest[grpc]'")
+
+
 def build_exporter(endpoint: Endpoint, timeout: float) -> SpanExporter:
     """The SDK's OTLP exporter for the endpoint; headers come from the standard variables.
 
@@ -44,14 +55,10 @@ def build_exporter(endpoint: Endpoint, timeout: float) -> SpanExporter:
     reads, stores or prints them.
     """
     if endpoint.protocol == "grpc":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-                OTLPSpanExporter as GrpcExporter,
-            )
-        except ImportError:
-            raise ExportSetupError(
-                "OTLP protocol 'grpc' needs the gRPC exporter: pip install 'otel-pytest[grpc]'"
-            ) from None
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
         insecure = endpoint.url.startswith("http://")
         return GrpcExporter(endpoint=endpoint.url, insecure=insecure, timeout=timeout)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -158,11 +165,14 @@ class BackgroundExporter:
     is counted as not delivered.
     """
 
-    def __init__(self, exporter: SpanExporter, converter: ReadableSpans, endpoint: str, timeout: float,
+    def __init__(self, make_exporter: Callable[[], SpanExporter], make_converter: Callable[[], ReadableSpans],
+                 endpoint: str, timeout: float,
                  metric_exporter: Callable[[], MetricExporter] | None = None) -> None:
-        self._exporter = exporter
+        # Built in the thread: the exporter and SDK imports then overlap the tests.
+        self._make_exporter = make_exporter
+        self._make_converter = make_converter
+        self._exporter: SpanExporter | None = None
         self._metric_exporter = metric_exporter
-        self._converter = converter
         self._endpoint = endpoint
         self._timeout = timeout
         self._queue: queue.Queue[list[SpanRecord] | MetricsData | None] = queue.Queue(_QUEUE_BATCHES)
@@ -224,11 +234,18 @@ class BackgroundExporter:
     def _export_batches(self) -> None:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
+        exporter: SpanExporter | None = None
+        converter: ReadableSpans | None = None
+        try:
+            exporter, converter = self._make_exporter(), self._make_converter()
+        except Exception as error:
+            self._problem = f"cannot set up the exporter ({type(error).__name__}: {error})"[:200]
+        self._exporter = exporter
         while True:
             batch = self._queue.get()
             if batch is None:
                 return
-            if self._problem is not None:
+            if self._problem is not None or exporter is None or converter is None:
                 continue
             if not isinstance(batch, list):
                 try:
@@ -237,7 +254,7 @@ class BackgroundExporter:
                     self._problem = f"{type(error).__name__}: {error}"[:200]
                 continue
             try:
-                result = self._exporter.export([self._converter.convert(record) for record in batch])
+                result = exporter.export([converter.convert(record) for record in batch])
             except Exception as error:  # an exporter bug must not kill the thread silently
                 self._problem = f"{type(error).__name__}: {error}"[:200]
                 continue
@@ -259,7 +276,7 @@ class BackgroundExporter:
                 # after the summary: the loggers stay captured until the thread ends.
                 self._abandoned = True
                 self._problem = self._problem or f"no answer within {self._timeout:g} s"
-        if not self._abandoned:
+        if not self._abandoned and self._exporter is not None:
             self._exporter.shutdown()
         return DeliveryReport(self._endpoint, self._sent, self._delivered, self._problem)
 

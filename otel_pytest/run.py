@@ -28,6 +28,7 @@ from otel_pytest.export import (
     RunSink,
     build_exporter,
     build_metric_exporter,
+    check_exporter,
     merge_parts,
 )
 from otel_pytest.options import Options, parse_traceparent
@@ -103,9 +104,10 @@ class TracedRun:
         scope_version = package_version()
         exporter = None
         if options.endpoint is not None:
+            check_exporter(options.endpoint)
             exporter = BackgroundExporter(
-                build_exporter(options.endpoint, options.export_timeout),
-                ReadableSpans(self.resource, self.run_id, scope_version),
+                functools.partial(build_exporter, options.endpoint, options.export_timeout),
+                functools.partial(ReadableSpans, self.resource, self.run_id, scope_version),
                 identity.strip_credentials(options.endpoint.url),
                 options.export_timeout,
                 functools.partial(build_metric_exporter, options.endpoint, options.export_timeout),

@@ -373,8 +373,8 @@ from otel_pytest.records import SpanRecord
 url, protocol, exporter_timeout, budget, then = sys.argv[1:]
 endpoint = Endpoint(url, protocol, signal_specific=False)
 exporter = BackgroundExporter(
-    build_exporter(endpoint, float(exporter_timeout)),
-    ReadableSpans({"service.name": "suite"}, "0123456789abcdef", "0"),
+    lambda: build_exporter(endpoint, float(exporter_timeout)),
+    lambda: ReadableSpans({"service.name": "suite"}, "0123456789abcdef", "0"),
     url,
     float(budget),
 )
