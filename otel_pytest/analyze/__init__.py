@@ -1,0 +1,1 @@
+"""The analyzer: history model, readers, detectors, statistics and reports. Never imports pytest."""

@@ -1,0 +1,1 @@
+"""Detectors: pure functions of a history and options returning findings."""

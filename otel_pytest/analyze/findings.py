@@ -1,0 +1,117 @@
+"""What detectors return, and the options they read.
+
+A detector is a pure function ``detect(history, options) -> list[Finding]``: no I/O, no
+hidden randomness, no state between calls. Renderers consume findings; they never
+recompute them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from otel_pytest.analyze.model import History
+
+# Finding kinds, which are also the names the CI gate (--fail-on) accepts.
+KINDS = (
+    "regression",  # a duration got slower (statistical)
+    "count",  # queries, transactions, connections or commits per test went up (exact)
+    "connection",  # connection churn, engine per test, pool waits
+    "schema",  # DDL in a function-scoped fixture
+    "cleanup",  # commit-and-delete instead of rollback, leaked transactions
+    "n+1",  # repeated statements under one parent
+    "fixture",  # slow fixtures, setup-dominated tests
+    "flaky",  # outcome flips on one revision
+)
+SEVERITIES = ("high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding points: a test, a fixture (with its definition site), a statement."""
+
+    test: str | None = None
+    fixture: str | None = None
+    file: str | None = None
+    line: int | None = None
+    fingerprint: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.test:
+            parts.append(self.test)
+        if self.fixture:
+            site = f" ({self.file}:{self.line})" if self.file else ""
+            parts.append(f"fixture {self.fixture}{site}")
+        elif self.file and not self.test:
+            parts.append(f"{self.file}:{self.line}")
+        if self.fingerprint:
+            parts.append(f"statement {self.fingerprint}")
+        return ", ".join(parts) or "the suite"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One number behind a finding, with its unit and, when there is one, its baseline."""
+
+    name: str
+    value: float
+    unit: str  # "s", "count", "%", "ratio", "p"
+    baseline: float | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    severity: str
+    title: str  # one line: what happened
+    location: Location
+    measurements: tuple[Measurement, ...]
+    confidence: str  # how sure, in words a reader can check ("p=0.0004, 5 vs 20 runs", "exact count")
+    suggestion: str  # the concrete change to make
+    saving: float = 0.0  # estimated seconds saved per run by the suggestion
+    # Run ids (and revisions) the finding rests on: e.g. the change point's run.
+    evidence: Mapping[str, str] = field(default_factory=dict)
+    # Series for charts: run id -> value (e.g. a test's duration per run).
+    history: tuple[tuple[str, float], ...] = ()
+    # Set when the finding comes from too little history and used the simple fallback.
+    provisional: bool = False
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Thresholds, all in one place; defaults are the ones measured in bench/accuracy.py."""
+
+    current_runs: int = 5
+    baseline_runs: int = 20
+    min_ratio: float = 1.10
+    p_value: float = 0.01
+    false_discovery_rate: float = 0.05
+    floor_test: float = 0.005  # seconds: below this a test/fixture change is noise
+    floor_statement: float = 0.001
+    persistence: int = 2  # consecutive analyses a duration regression must hold for
+    count_min_increase: int = 1
+    count_min_ratio: float = 1.10
+    n_plus_one_min: int = 5
+    slow_fixture_share: float = 0.05  # of the suite's setup time
+    change_point_window: int = 50
+    change_point_p: float = 0.001
+    seed: int = 0  # for the permutation tests of change-point detection
+    any_environment: bool = False
+
+
+Detector = Callable[[History, AnalysisOptions], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One analysis result: what every renderer draws from."""
+
+    findings: Sequence[Finding]
+    runs_analyzed: int
+    current_run: str | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def total_saving(self) -> float:
+        return sum(finding.saving for finding in self.findings)
