@@ -27,6 +27,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import grpc  # type: ignore[import-untyped]
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 TRACES_PATH = "/v1/traces"
+METRICS_PATH = "/v1/metrics"
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,23 @@ class _Recording:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._received: list[Received] = []
+        self._metrics: list[ExportMetricsServiceRequest] = []
+
+    def record_metrics(self, request: ExportMetricsServiceRequest) -> None:
+        with self._lock:
+            self._metrics.append(request)
+
+    def metric_names(self) -> list[str]:
+        """The names of every metric received, in arrival order."""
+        with self._lock:
+            requests = list(self._metrics)
+        return [
+            metric.name
+            for request in requests
+            for resource_metrics in request.resource_metrics
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+        ]
 
     def record(self, headers: dict[str, str], request: ExportTraceServiceRequest) -> None:
         with self._lock:
@@ -97,11 +120,18 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.path != TRACES_PATH:
+        if self.path not in (TRACES_PATH, METRICS_PATH):
             self._answer(404, b"", "text/plain")
             return
         if self.server.status != 200:
             self._answer(self.server.status, b"collector failure", "text/plain")
+            return
+        if self.path == METRICS_PATH:
+            metrics = ExportMetricsServiceRequest.FromString(
+                _decode_body(self.headers.get("Content-Encoding", ""), body)
+            )
+            self.server.recording.record_metrics(metrics)
+            self._answer(200, ExportMetricsServiceResponse().SerializeToString(), "application/x-protobuf")
             return
         try:
             request = ExportTraceServiceRequest.FromString(
@@ -172,6 +202,17 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return ExportTraceServiceResponse()
 
 
+class _MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, recording: _Recording) -> None:
+        self._recording = recording
+
+    def Export(  # the generated servicer's method name
+        self, request: ExportMetricsServiceRequest, context: Any
+    ) -> ExportMetricsServiceResponse:
+        self._recording.record_metrics(request)
+        return ExportMetricsServiceResponse()
+
+
 class GrpcReceiver(_Recording):
     """OTLP/gRPC ``TraceService/Export`` on a plain-text port; records requests and metadata."""
 
@@ -180,6 +221,9 @@ class GrpcReceiver(_Recording):
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
             _TraceService(self), self._server
+        )
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            _MetricsService(self), self._server
         )
         self.port = int(self._server.add_insecure_port(f"{HOST}:0"))
         self.endpoint = f"http://{HOST}:{self.port}"
