@@ -13,7 +13,9 @@ plugin started, and the sync engine inside every ``AsyncEngine``):
 - each dialect's ``do_begin``/``do_commit``/``do_rollback``/``do_savepoint``/
   ``do_rollback_to_savepoint``/``do_release_savepoint`` wrapped on the dialect instance:
   transaction spans with their real duration. The stock instrumentation has none of these.
-- ``Engine.__init__`` and ``Engine.dispose`` wrapped: engine creation and disposal.
+- ``Engine.__init__`` and ``Engine.dispose`` wrapped: engine creation and disposal;
+  ``Engine.raw_connection`` wrapped: an engine created before instrumentation gets its
+  attributes and transaction spans before its pool's first checkout and connect.
 
 Every listener and wrapper is registered through one method that remembers it, and
 :meth:`SqlAlchemyInstrumentation.uninstrument` removes them all.
@@ -118,6 +120,7 @@ class SqlAlchemyInstrumentation:
         self._listen(Pool, "checkin", self._on_checkin)
         self._patch(Engine, "__init__", self._wrap_engine_init)
         self._patch(Engine, "dispose", self._wrap_engine_dispose)
+        self._patch(Engine, "raw_connection", self._wrap_raw_connection)
         self._patch(Pool, "connect", self._wrap_pool_connect)
         self.installed = True
 
@@ -184,6 +187,17 @@ class SqlAlchemyInstrumentation:
         except Exception as error:
             self.spans.recorder.failed(error)
             return None
+
+    def _wrap_raw_connection(self, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def raw_connection(engine: Any) -> Any:
+            # Every checkout of an engine comes through here; one created before
+            # instrumentation is met here first, before its pool (whose checkout and
+            # connect spans take the engine's attributes) and its dialect are used.
+            if _INFO not in engine.dialect.__dict__:
+                self._guarded_info(engine)
+            return original(engine)
+
+        return raw_connection
 
     def _on_engine_connect(self, connection: Any) -> None:
         # Engines created before instrumentation get their dialect wrapped on first use.

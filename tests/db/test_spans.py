@@ -1,0 +1,263 @@
+"""The instrumentation layers in process: installing and removing them is symmetric, each
+engine gets one listener, transaction depths and the per-test summary are computed right,
+and a failure inside the instrumentation never reaches the user's query."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import asyncpg.connection
+import pytest
+from sqlalchemy import create_engine as make_engine
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import Pool
+
+from otel_pytest.db import DbInstrumentation
+from otel_pytest.db.asyncpg import AsyncpgInstrumentation
+from otel_pytest.db.spans import DbSpans, summarize
+from otel_pytest.db.sqlalchemy import SqlAlchemyInstrumentation
+from otel_pytest.recorder import Recorder
+from otel_pytest.records import SpanRecord
+from tests.db import Database
+
+_ENGINE_METHODS = ("__init__", "dispose", "raw_connection")
+_QUERY_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
+_DIALECT_METHODS = ("do_begin", "do_commit", "do_rollback", "do_savepoint", "do_rollback_to_savepoint",
+                    "do_release_savepoint")
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.records: list[SpanRecord] = []
+
+    def add(self, records: list[SpanRecord]) -> None:
+        self.records.extend(records)
+
+    @property
+    def names(self) -> list[str]:
+        """Names in the order the spans ended."""
+        return [record.name for record in self.records]
+
+
+@pytest.fixture
+def sink() -> ListSink:
+    return ListSink()
+
+
+@pytest.fixture
+def recorder(sink: ListSink) -> Recorder:
+    """A real recorder between tests: database spans go under its session span, to the sink."""
+    return Recorder(sink, trace_per_test=True, session_parent=None, session_attributes={})
+
+
+@pytest.fixture
+def spans(recorder: Recorder) -> DbSpans:
+    return DbSpans(recorder)
+
+
+@pytest.fixture
+def engines() -> Iterator[list[Engine]]:
+    """Engines a test makes through the ``from sqlalchemy import create_engine`` alias,
+    disposed at the end."""
+    made: list[Engine] = []
+    yield made
+    for engine in made:
+        engine.dispose()
+
+
+def select_one(engine: Engine) -> None:
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_sqlalchemy_instrumentation_is_symmetric_and_gives_each_engine_one_listener(
+    database: Database, spans: DbSpans, sink: ListSink, engines: list[Engine],
+) -> None:
+    originals = {name: Engine.__dict__[name] for name in _ENGINE_METHODS}
+    pool_connect = Pool.__dict__["connect"]
+    before = make_engine(database.sync_url)  # created before instrumentation, through the alias
+    engines.append(before)
+    assert len(before.dispatch.before_cursor_execute) == 0
+    dialects_wrapped: list[int] = []
+    layer = SqlAlchemyInstrumentation(spans, lambda: dialects_wrapped.append(1))
+    try:
+        layer.instrument()
+        listeners = list(layer._listeners)
+        patched = {name: Engine.__dict__[name] for name in _ENGINE_METHODS}
+        layer.instrument()  # a second time: nothing more
+        assert layer.listener_count == len(listeners) == 9
+        assert layer._listeners == listeners
+        assert {name: Engine.__dict__[name] for name in _ENGINE_METHODS} == patched
+        assert all(patched[name] is not originals[name] for name in _ENGINE_METHODS)
+        assert all(event.contains(target, name, fn) for target, name, fn in listeners)
+
+        # The engine made before instrumentation: one listener, one span per statement, and
+        # the same spans as any engine (its first connect included).
+        assert len(before.dispatch.before_cursor_execute) == 1
+        select_one(before)
+        assert sink.names == ["connect", "ROLLBACK", "pool checkout", "BEGIN", "SELECT", "ROLLBACK", "pool checkin"]
+        namespace = make_url(database.url).database
+        assert [record.attributes.get("db.namespace") for record in sink.records] == [namespace] * 7
+        sink.records.clear()
+        after = make_engine(database.sync_url)
+        engines.append(after)
+        select_one(after)
+        select_one(before)
+        assert sink.names == [
+            "engine create",
+            "connect", "ROLLBACK", "pool checkout", "BEGIN", "SELECT", "ROLLBACK", "pool checkin",
+            "pool checkout", "BEGIN", "SELECT", "ROLLBACK", "pool checkin",
+        ]
+        assert len(after.dispatch.before_cursor_execute) == 1
+        assert dialects_wrapped == [1, 1]
+        for engine in (before, after):
+            assert set(engine.dialect.__dict__) >= set(_DIALECT_METHODS)
+    finally:
+        layer.uninstrument()
+
+    assert layer.listener_count == 0
+    assert not any(event.contains(target, name, fn) for target, name, fn in listeners)
+    assert all(Engine.__dict__[name] is originals[name] for name in _ENGINE_METHODS)
+    assert Pool.__dict__["connect"] is pool_connect
+    for engine in (before, after):
+        assert not set(engine.dialect.__dict__) & {*_DIALECT_METHODS, "_otel_pytest_info"}
+        assert len(engine.dispatch.before_cursor_execute) == 0
+    sink.records.clear()
+    select_one(before)
+    engines.append(make_engine(database.sync_url))
+    select_one(engines[-1])
+    assert sink.records == []
+    layer.uninstrument()  # a second time: harmless
+
+
+async def _select_one(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        assert await connection.fetchval("SELECT 1") == 1
+    finally:
+        await connection.close()
+
+
+def test_asyncpg_instrumentation_is_symmetric(database: Database, spans: DbSpans, sink: ListSink) -> None:
+    cls = asyncpg.connection.Connection
+    originals: dict[str, Any] = {name: cls.__dict__[name] for name in _QUERY_METHODS}
+    connects = (asyncpg.connect, asyncpg.connection.connect)
+    layer = AsyncpgInstrumentation(spans)
+    try:
+        layer.instrument()
+        patched = {name: cls.__dict__[name] for name in _QUERY_METHODS}
+        layer.instrument()  # a second time: nothing more
+        assert {name: cls.__dict__[name] for name in _QUERY_METHODS} == patched
+        assert all(patched[name] is not originals[name] for name in _QUERY_METHODS)
+        assert asyncpg.connect is asyncpg.connection.connect is not connects[0]
+        asyncio.run(_select_one(database.dsn))
+        assert sink.names == ["connect", "SELECT"]
+        assert sink.records[1].attributes["db.query.text"] == "SELECT 1"
+    finally:
+        layer.uninstrument()
+    assert all(cls.__dict__[name] is originals[name] for name in _QUERY_METHODS)
+    assert (asyncpg.connect, asyncpg.connection.connect) == connects
+    sink.records.clear()
+    asyncio.run(_select_one(database.dsn))
+    assert sink.records == []
+    layer.uninstrument()  # a second time: harmless
+
+
+def test_db_instrumentation_instruments_imported_libraries_once_and_closes_them(recorder: Recorder) -> None:
+    originals = (Engine.__dict__["__init__"], asyncpg.connection.Connection.__dict__["execute"])
+    db = DbInstrumentation(recorder)
+    try:
+        db.refresh()  # both libraries are imported in this process
+        assert recorder.summarizers == [summarize]
+        layers = (db.sqlalchemy, db.asyncpg)
+        assert layers[0] is not None
+        assert layers[1] is not None
+        assert layers[0].installed
+        assert layers[1].installed
+        db.refresh()
+        assert (db.sqlalchemy, db.asyncpg) == layers
+        assert recorder.summarizers == [summarize]
+        assert layers[0].listener_count == 9
+    finally:
+        db.close()
+    assert (Engine.__dict__["__init__"], asyncpg.connection.Connection.__dict__["execute"]) == originals
+    assert not layers[0].installed
+    assert not layers[1].installed
+
+
+def test_a_failing_recorder_never_fails_the_query(
+    database: Database, recorder: Recorder, spans: DbSpans, sink: ListSink, engines: list[Engine],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> SpanRecord:
+        raise RuntimeError("recorder is broken")
+
+    layer = SqlAlchemyInstrumentation(spans, lambda: None)
+    layer.instrument()
+    try:
+        monkeypatch.setattr(recorder, "start_span", broken)
+        engine = make_engine(database.sync_url)
+        engines.append(engine)
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT 2")).scalar() == 2
+    finally:
+        layer.uninstrument()
+    assert recorder.stats.internal_error == "RuntimeError: recorder is broken"
+    assert sink.records == []
+
+
+class Connection:
+    """Stands for a driver connection: transaction depth is kept per connection."""
+
+
+def test_transaction_depth_is_kept_per_connection_and_steps_are_told_apart(
+    recorder: Recorder, spans: DbSpans, sink: ListSink,
+) -> None:
+    first, second = Connection(), Connection()
+
+    def run(statement: str, connection: Connection) -> None:
+        spans.end_query(spans.start_query(statement, None, "asyncpg", connection))
+
+    for statement, connection in [
+        ("BEGIN", first), ("SAVEPOINT a", first), ("BEGIN", second), ("SAVEPOINT b", first),
+        ("SELECT 1", first), ("ROLLBACK TO SAVEPOINT b", first), ("RELEASE SAVEPOINT a", first),
+        ("COMMIT", second), ("CREATE TABLE t (id int)", first), ("ROLLBACK", first),
+    ]:
+        run(statement, connection)
+    spans.start_checkin(None)  # the pool's rollback-on-return is a reset, not a rollback
+    run("ROLLBACK", first)
+    spans.end_checkin(None, None)
+    assert [(record.name, (record.extra or {}).get("pytest.db.transaction.depth")) for record in sink.records] == [
+        ("BEGIN", 1), ("SAVEPOINT", 2), ("BEGIN", 1), ("SAVEPOINT", 3), ("SELECT", None),
+        ("ROLLBACK TO SAVEPOINT", 3), ("RELEASE SAVEPOINT", 2), ("COMMIT", 1), ("CREATE t", None),
+        ("ROLLBACK", 1), ("ROLLBACK", 1), ("pool checkin", None),
+    ]
+    assert (sink.records[-2].extra or {})["pytest.db.transaction.reset"] is True
+    assert recorder.current is recorder.session  # every span ended
+    summary = summarize(sink.records)
+    counts = {key: value for key, value in summary.items() if not key.endswith("_time")}
+    assert counts == {
+        "db.summary.queries": 2,
+        "db.summary.transactions": 2,
+        "db.summary.commits": 1,
+        "db.summary.rollbacks": 1,
+        "db.summary.savepoints": 2,
+        "db.summary.savepoint_rollbacks": 1,
+        "db.summary.pool_resets": 1,
+        "db.summary.ddl": 1,
+        "db.summary.connections": 0,
+        "db.summary.checkouts": 0,
+        "db.summary.engines_created": 0,
+        "db.summary.engines_disposed": 0,
+    }
+    rollback = next(record for record in sink.records if record.name == "ROLLBACK")
+    assert summary["db.summary.rollback_time"] == (rollback.end - rollback.start) * 1e-9
+
+
+def test_a_test_without_database_work_gets_no_summary() -> None:
+    assert summarize([]) == {}
+    assert summarize([SpanRecord("fixture client", 1, 2, 0, 0, {})]) == {}
