@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from otel_pytest.db.statements import hide_sql_parameters, redact_message
 from otel_pytest.identity import stable_test_id
 from otel_pytest.records import (
     KIND_CLIENT,
@@ -32,6 +33,7 @@ from otel_pytest.records import (
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 _FAILING = ("failed", "error")
 _MAX_TEXT = 4096
+_DATABASE_MODULES = ("sqlalchemy", "asyncpg", "psycopg", "psycopg2")
 
 class Sink(Protocol):
     """Where finished records go (the store writer and, when configured, the exporter)."""
@@ -86,15 +88,24 @@ class RecorderStats:
     internal_error: str | None = None
 
 
-def exception_event(error: BaseException, stacktrace: str = "") -> Event:
-    """The semantic-convention ``exception`` event, with bounded text."""
+def exception_event(error: BaseException, stacktrace: str = "", message: str | None = None) -> Event:
+    """The semantic-convention ``exception`` event, with bounded text and without the
+    bound SQL parameters SQLAlchemy prints into its error messages; a database driver's
+    error also loses the values it quotes back."""
+    clean = redact_message if type(error).__module__.startswith(_DATABASE_MODULES) else hide_sql_parameters
     attributes: dict[str, AttributeValue] = {
         "exception.type": type(error).__qualname__,
-        "exception.message": str(error)[:_MAX_TEXT],
+        "exception.message": clean(str(error) if message is None else message)[:_MAX_TEXT],
     }
     if stacktrace:
-        attributes["exception.stacktrace"] = stacktrace[-_MAX_TEXT:]
+        attributes["exception.stacktrace"] = clean(stacktrace)[-_MAX_TEXT:]
     return Event("exception", time.time_ns(), attributes)
+
+
+def _mark_error(record: SpanRecord, error: BaseException, event: Event) -> None:
+    record.status = STATUS_ERROR
+    record.status_message = f"{type(error).__qualname__}: {event.attributes['exception.message']}"[:_MAX_TEXT]
+    record.add_event(event)
 
 
 def merge_outcome(reports: Mapping[str, PhaseReport]) -> tuple[str, str | None]:
@@ -198,12 +209,10 @@ class Recorder:
         self._stack.append(record)
         return record
 
-    def _finish(self, record: SpanRecord, error: BaseException | None = None) -> None:
+    def _finish(self, record: SpanRecord, error: BaseException | None = None, message: str | None = None) -> None:
         record.end = time.time_ns()
         if error is not None:
-            record.status = STATUS_ERROR
-            record.status_message = f"{type(error).__qualname__}: {error}"[:_MAX_TEXT]
-            record.add_event(exception_event(error))
+            _mark_error(record, error, exception_event(error, message=message))
         if self._stack and self._stack[-1] is record:
             self._stack.pop()
         elif record in self._stack:
@@ -225,8 +234,10 @@ class Recorder:
         record.kind = kind
         return record
 
-    def end_span(self, record: SpanRecord, error: BaseException | None = None) -> None:
-        self._finish(record, error)
+    def end_span(self, record: SpanRecord, error: BaseException | None = None, message: str | None = None) -> None:
+        """End a span opened with :meth:`start_span`; ``message`` replaces the error's own
+        text (database errors quote values back, so their callers redact them)."""
+        self._finish(record, error, message)
 
     def add_finished(self, record: SpanRecord) -> None:
         """A span recorded elsewhere (database, application) that has just ended."""
@@ -332,8 +343,7 @@ class Recorder:
             phase.status = STATUS_ERROR
             error = self._phase_error
             if error is not None:
-                phase.status_message = f"{type(error).__qualname__}: {error}"[:_MAX_TEXT]
-                phase.add_event(exception_event(error, stacktrace))
+                _mark_error(phase, error, exception_event(error, stacktrace))
         self._phase = None
         self._phase_error = None
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from otel_pytest.db.statements import DDL_VERBS, describe
+from otel_pytest.db.statements import DDL_VERBS, describe, redact_message, sanitize
 from otel_pytest.records import NO_ATTRIBUTES, AttributeValue, SharedAttributes, SpanRecord
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class EngineInfo:
             facts = describe(statement)
             cached = SharedAttributes(self.base)
             cached.update({
-                "db.query.text": statement,
+                "db.query.text": sanitize(statement),
                 "db.query.summary": facts.summary,
                 "db.operation.name": facts.operation,
                 "pytest.db.fingerprint": facts.fingerprint,
@@ -119,9 +119,11 @@ class DbSpans:
     def end(self, record: SpanRecord | None, error: BaseException | None = None) -> None:
         if record is None:
             return
-        if error is not None:
-            record.set("error.type", type(error).__qualname__)
-        self.recorder.end_span(record, error)
+        if error is None:
+            self.recorder.end_span(record)
+            return
+        record.set("error.type", type(error).__qualname__)
+        self.recorder.end_span(record, error, redact_message(str(error)))
 
     # -- queries -----------------------------------------------------------------------
 

@@ -28,6 +28,8 @@ _ROW = rf"\(\s*{_ITEM}(?:\s*,\s*{_ITEM})*\s*\)"
 _IN_LIST = re.compile(rf"\bIN\s*{_ROW}", re.I)
 _VALUES_ROWS = re.compile(rf"({_ROW})(?:\s*,\s*{_ROW})+")
 _SPACE = re.compile(r"\s+")
+_PARAMETERS = re.compile(r"\[parameters: .*?\](?=\s*(?:\n|\(Background|$))", re.S)
+_QUOTED_VALUE = re.compile(r'"[^"\n]*"')
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 _SAVEPOINT_NAME = re.compile(r"\b(SAVEPOINT|RELEASE(?:\s+SAVEPOINT)?|ROLLBACK\s+TO(?:\s+SAVEPOINT)?)\s+\"?\w+\"?", re.I)
 _TABLE = re.compile(
@@ -71,6 +73,28 @@ class Statement:
         if self.collection:
             return f"{self.operation} {self.collection}"
         return self.operation or "query"
+
+
+def sanitize(sql: str) -> str:
+    """The statement as written, but with every literal as ``?``: what ``db.query.text``
+    holds. Bound parameters never reach us; literals typed into SQL text might be secrets
+    (the semantic conventions ask for the same sanitisation)."""
+    text = _DOLLAR_QUOTED.sub("?", sql)
+    text = _STRING.sub("?", text)
+    return _NUMBER.sub("?", text)
+
+
+def hide_sql_parameters(text: str) -> str:
+    """Text without the ``[parameters: …]`` dump SQLAlchemy puts in its error messages
+    (and so in tracebacks): those are the bound values, which may be secrets."""
+    return _PARAMETERS.sub("[parameters hidden]", text) if "[parameters: " in text else text
+
+
+def redact_message(message: str) -> str:
+    """A driver's error message without the values it quotes back (PostgreSQL says
+    ``invalid input syntax for type integer: "hunter2"``) nor the parameter dump."""
+    message = _QUOTED_VALUE.sub('"?"', hide_sql_parameters(message))
+    return _STRING.sub("?", message)
 
 
 def normalise(sql: str) -> str:

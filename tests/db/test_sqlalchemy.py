@@ -337,7 +337,7 @@ def test_queue_pool_connects_on_the_first_checkout_only_and_null_pool_on_every_o
             assert_each_round_trip_once(run.root(nodeid))
     lazy = run.root(asyn + "test_queue_pool_connects_on_first_checkout").child("call").child("SELECT")
     assert lazy.attributes["pytest.db.layer"] == "sqlalchemy"
-    assert lazy.attributes["db.query.text"] == "SELECT 1"
+    assert lazy.attributes["db.query.text"] == "SELECT ?"  # literals are sanitized out of db.query.text
     assert lazy.child("BEGIN").attributes["pytest.db.layer"] == "asyncpg"
     assert lazy.child("BEGIN").attributes["db.query.text"] == "BEGIN;"
 
@@ -443,7 +443,8 @@ def test_savepoint_fixture_rolls_back_every_test_and_steps_carry_their_depth(sui
         assert statement.status_code == 2
         assert statement.attributes["error.type"] == error_type
         assert statement.attributes["db.query.text"] == "SELECT * FROM missing_table"
-        assert 'relation "missing_table" does not exist' in statement.status_message
+        # Quoted words in database errors are redacted: PostgreSQL quotes values the same way.
+        assert 'relation "?" does not exist' in statement.status_message
         assert [name for name, _ in statement.events()] == ["exception"]
         errors_elsewhere = [node.name for node in test.walk() if node.status_code and node is not statement]
         assert errors_elsewhere == []
@@ -518,3 +519,37 @@ def test_db_off_records_no_database_spans(suite: Suite) -> None:
         assert test.shape() == trace(test.name)
         assert not [key for key in test.attributes if key.startswith("db.")]
     assert db_nodes(node for root in run.roots for node in root.walk()) == []
+
+
+SECRET_IN_ERRORS = {
+    "test_secret_errors": """
+        import pytest
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.exc import DataError
+
+        from dburls import SECRET, SYNC_URL
+
+        engine = create_engine(SYNC_URL)
+
+        def test_the_database_quotes_the_value_back():
+            with engine.connect() as connection, pytest.raises(DataError):
+                connection.execute(text("SELECT CAST(:p AS INTEGER)"), {"p": SECRET})
+
+        def test_a_failing_test_shows_the_parameters_in_its_traceback():
+            with engine.connect() as connection:
+                connection.execute(text("SELECT CAST(:p AS INTEGER)"), {"p": SECRET})
+    """
+}
+
+
+def test_bound_values_quoted_back_in_errors_and_tracebacks_never_reach_the_store(suite: Suite) -> None:
+    suite.pytester.makepyfile(**SECRET_IN_ERRORS)
+    result, run = suite.run()  # also checks that neither secret is anywhere in the store
+    result.assert_outcomes(passed=1, failed=1)
+    assert SECRET_PARAMETER in result.stdout.str()  # pytest itself shows it: the store must not
+    quoted = run.root("test_secret_errors.py::test_the_database_quotes_the_value_back").child("call")
+    (statement,) = [node for node in quoted.walk() if node.status_code == 2]
+    assert 'invalid input syntax for type integer: "?"' in statement.status_message
+    failed = run.root("test_secret_errors.py::test_a_failing_test_shows_the_parameters_in_its_traceback")
+    ((_, event),) = failed.child("call").events()
+    assert "[parameters hidden]" in str(event["exception.stacktrace"])
