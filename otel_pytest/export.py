@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, cast
 
 from otel_pytest.options import Endpoint
 from otel_pytest.otlp_json import OtlpJsonEncoder
+from otel_pytest.otlp_proto import OtlpProtoEncoder
 from otel_pytest.records import AttributeValue, Event, Link, SpanRecord
 
 if TYPE_CHECKING:
@@ -48,23 +49,72 @@ def check_exporter(endpoint: Endpoint) -> None:
         raise ExportSetupError("OTLP protocol 'grpc' needs the gRPC exporter: pip install 'otel-pytest[grpc]'")
 
 
+class EncodedBatch(NamedTuple):
+    """Records already encoded as an ``ExportTraceServiceRequest`` by our encoder."""
+
+    data: bytes
+    spans: int
+
+
 def build_exporter(endpoint: Endpoint, timeout: float) -> SpanExporter:
     """The SDK's OTLP exporter for the endpoint; headers come from the standard variables.
 
     The exporter reads ``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`` itself; otel-pytest never
-    reads, stores or prints them.
+    reads, stores or prints them. The gRPC one also takes an :class:`EncodedBatch`
+    through its request-translation hook, so it sends our encoder's bytes.
     """
     if endpoint.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcExporter,
-        )
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        class EncodedGrpcExporter(GrpcExporter):
+            def _translate_data(self, data: Any) -> ExportTraceServiceRequest:
+                if isinstance(data, EncodedBatch):
+                    return cast(ExportTraceServiceRequest, ExportTraceServiceRequest.FromString(data.data))
+                return super()._translate_data(data)
+
+            def _count_data(self, data: Any) -> int:
+                return data.spans if isinstance(data, EncodedBatch) else int(super()._count_data(data))
 
         insecure = endpoint.url.startswith("http://")
-        return GrpcExporter(endpoint=endpoint.url, insecure=insecure, timeout=timeout)
+        return EncodedGrpcExporter(endpoint=endpoint.url, insecure=insecure, timeout=timeout)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     url = endpoint.url if endpoint.signal_specific else endpoint.url.rstrip("/") + "/v1/traces"
     return OTLPSpanExporter(endpoint=url, timeout=timeout)
+
+
+class SpanSender:
+    """One export call per batch of records, through the SDK exporter's own transport
+    (retries, headers, compression, TLS) with the request encoded by :class:`OtlpProtoEncoder`
+    (~4 µs a span instead of ~35 through ``ReadableSpan`` and the SDK's encoder).
+
+    The HTTP exporter has no public entry for encoded bytes: its client's ``export`` is
+    used when present, and an exporter without one (another SDK version) gets
+    ``ReadableSpan``s through its public ``export``.
+    """
+
+    def __init__(self, exporter: SpanExporter, encoder: OtlpProtoEncoder,
+                 converter: Callable[[], ReadableSpans]) -> None:
+        self.exporter = exporter
+        self._encoder = encoder
+        self._make_converter = converter
+        self._converter: ReadableSpans | None = None
+        client_export = getattr(getattr(exporter, "_client", None), "export", None)
+        self._http_send = client_export if callable(client_export) and hasattr(exporter, "_endpoint") else None
+        self._grpc = hasattr(exporter, "_translate_data") and type(exporter).__name__ == "EncodedGrpcExporter"
+
+    def send(self, records: list[SpanRecord]) -> bool:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        if self._http_send is not None:
+            return bool(getattr(self._http_send(self._encoder.request(records)), "success", False))
+        if self._grpc:
+            batch = EncodedBatch(self._encoder.request(records), len(records))
+            return self.exporter.export(batch) is SpanExportResult.SUCCESS  # type: ignore[arg-type]
+        if self._converter is None:
+            self._converter = self._make_converter()
+        return self.exporter.export([self._converter.convert(r) for r in records]) is SpanExportResult.SUCCESS
 
 
 def build_metric_exporter(endpoint: Endpoint, timeout: float) -> MetricExporter:
@@ -165,12 +215,10 @@ class BackgroundExporter:
     is counted as not delivered.
     """
 
-    def __init__(self, make_exporter: Callable[[], SpanExporter], make_converter: Callable[[], ReadableSpans],
-                 endpoint: str, timeout: float,
+    def __init__(self, make_sender: Callable[[], SpanSender], endpoint: str, timeout: float,
                  metric_exporter: Callable[[], MetricExporter] | None = None) -> None:
         # Built in the thread: the exporter and SDK imports then overlap the tests.
-        self._make_exporter = make_exporter
-        self._make_converter = make_converter
+        self._make_sender = make_sender
         self._exporter: SpanExporter | None = None
         self._metric_exporter = metric_exporter
         self._endpoint = endpoint
@@ -232,20 +280,18 @@ class BackgroundExporter:
             exporter.shutdown()
 
     def _export_batches(self) -> None:
-        from opentelemetry.sdk.trace.export import SpanExportResult
 
-        exporter: SpanExporter | None = None
-        converter: ReadableSpans | None = None
+        sender: SpanSender | None = None
         try:
-            exporter, converter = self._make_exporter(), self._make_converter()
+            sender = self._make_sender()
+            self._exporter = sender.exporter
         except Exception as error:
             self._problem = f"cannot set up the exporter ({type(error).__name__}: {error})"[:200]
-        self._exporter = exporter
         while True:
             batch = self._queue.get()
             if batch is None:
                 return
-            if self._problem is not None or exporter is None or converter is None:
+            if self._problem is not None or sender is None:
                 continue
             if not isinstance(batch, list):
                 try:
@@ -254,11 +300,11 @@ class BackgroundExporter:
                     self._problem = f"{type(error).__name__}: {error}"[:200]
                 continue
             try:
-                result = exporter.export([converter.convert(record) for record in batch])
+                delivered = sender.send(batch)
             except Exception as error:  # an exporter bug must not kill the thread silently
                 self._problem = f"{type(error).__name__}: {error}"[:200]
                 continue
-            if result is SpanExportResult.SUCCESS:
+            if delivered:
                 self._delivered += len(batch)
             else:
                 self._problem = self._log.message or "the export failed"

@@ -28,11 +28,12 @@ class SharedAttributes(dict[str, AttributeValue]):
     mutated once built. The encoder caches their encoded form on them, so a fixture
     used by 2,000 tests is encoded once, not 2,000 times."""
 
-    __slots__ = ("encoded",)
+    __slots__ = ("encoded", "proto")
 
     def __init__(self, *args: Attributes, **kwargs: AttributeValue) -> None:
         super().__init__(*args, **kwargs)
-        self.encoded: bytes | None = None
+        self.encoded: bytes | None = None  # OTLP JSON key-values (otlp_json)
+        self.proto: bytes | None = None  # OTLP protobuf attributes field (otlp_proto)
 
 
 NO_ATTRIBUTES = SharedAttributes()

@@ -26,6 +26,7 @@ from otel_pytest.export import (
     DeliveryReport,
     ReadableSpans,
     RunSink,
+    SpanSender,
     build_exporter,
     build_metric_exporter,
     check_exporter,
@@ -33,6 +34,7 @@ from otel_pytest.export import (
 )
 from otel_pytest.options import Options, parse_traceparent
 from otel_pytest.otlp_json import OtlpJsonEncoder
+from otel_pytest.otlp_proto import OtlpProtoEncoder
 from otel_pytest.provider import ContextBinding, RunTracerProvider
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import AttributeValue
@@ -105,12 +107,16 @@ class TracedRun:
         exporter = None
         if options.endpoint is not None:
             check_exporter(options.endpoint)
+            endpoint = options.endpoint
             exporter = BackgroundExporter(
-                functools.partial(build_exporter, options.endpoint, options.export_timeout),
-                functools.partial(ReadableSpans, self.resource, self.run_id, scope_version),
-                identity.strip_credentials(options.endpoint.url),
+                lambda: SpanSender(
+                    build_exporter(endpoint, options.export_timeout),
+                    OtlpProtoEncoder(self.resource, self.run_id, scope_version),
+                    functools.partial(ReadableSpans, self.resource, self.run_id, scope_version),
+                ),
+                identity.strip_credentials(endpoint.url),
                 options.export_timeout,
-                functools.partial(build_metric_exporter, options.endpoint, options.export_timeout),
+                functools.partial(build_metric_exporter, endpoint, options.export_timeout),
             )
         self.sink = RunSink(OtlpJsonEncoder(self.resource, self.run_id, scope_version), store_path, exporter)
         session_attributes: dict[str, AttributeValue] = {"test.suite.name": str(self.resource["service.name"])}

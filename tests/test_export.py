@@ -366,15 +366,19 @@ import sys
 import threading
 import time
 
-from otel_pytest.export import BackgroundExporter, ReadableSpans, build_exporter
+from otel_pytest.export import BackgroundExporter, ReadableSpans, SpanSender, build_exporter
+from otel_pytest.otlp_proto import OtlpProtoEncoder
 from otel_pytest.options import Endpoint
 from otel_pytest.records import SpanRecord
 
 url, protocol, exporter_timeout, budget, then = sys.argv[1:]
 endpoint = Endpoint(url, protocol, signal_specific=False)
 exporter = BackgroundExporter(
-    lambda: build_exporter(endpoint, float(exporter_timeout)),
-    lambda: ReadableSpans({"service.name": "suite"}, "0123456789abcdef", "0"),
+    lambda: SpanSender(
+        build_exporter(endpoint, float(exporter_timeout)),
+        OtlpProtoEncoder({"service.name": "suite"}, "0123456789abcdef", "0"),
+        lambda: ReadableSpans({"service.name": "suite"}, "0123456789abcdef", "0"),
+    ),
     url,
     float(budget),
 )

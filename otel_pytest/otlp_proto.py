@@ -1,0 +1,132 @@
+"""Span records to an OTLP ``ExportTraceServiceRequest`` in protobuf: the export path's encoder.
+
+Going through the SDK (records to ``ReadableSpan``, then the SDK's encoder) costs ~35 µs
+per span here, which made exporting cost more than running the tests. This encoder uses
+the OTel protobuf classes for every message, serialises each shared attribute set once
+(a fixture's, a statement's), and joins serialised messages. Protobuf defines
+concatenating two serialised messages as merging them (repeated fields append), and a
+repeated sub-message on the wire is its tag, its length and its bytes; that is all the
+framing done by hand here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from otel_pytest.records import AttributeValue, SharedAttributes, SpanRecord
+
+_RESOURCE_SPANS = 1  # ExportTraceServiceRequest.resource_spans
+_RESOURCE = 1  # ResourceSpans.resource
+_SCOPE_SPANS = 2  # ResourceSpans.scope_spans
+_SCOPE = 1  # ScopeSpans.scope
+_SPANS = 2  # ScopeSpans.spans
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """One length-delimited field: tag, length, payload."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def any_value(value: AttributeValue) -> AnyValue:
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    return AnyValue(array_value=ArrayValue(values=[any_value(item) for item in value]))
+
+
+def key_values(attributes: Mapping[str, AttributeValue]) -> list[KeyValue]:
+    return [KeyValue(key=key, value=any_value(value)) for key, value in attributes.items()]
+
+
+def _attribute_bytes(attributes: Mapping[str, AttributeValue]) -> bytes:
+    """The attributes as the serialised ``attributes`` field of a Span (to be joined)."""
+    if not attributes:
+        return b""
+    if isinstance(attributes, SharedAttributes):
+        if attributes.proto is None:
+            attributes.proto = _serialize(Span(attributes=key_values(attributes)))
+        return attributes.proto
+    return _serialize(Span(attributes=key_values(attributes)))
+
+
+def _serialize(span: Span) -> bytes:
+    data: bytes = span.SerializeToString()
+    return data
+
+
+class OtlpProtoEncoder:
+    """Encodes export requests for one process: resource and run id fixed at construction."""
+
+    def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, scope_version: str) -> None:
+        self._resource = _field(_RESOURCE, Resource(attributes=key_values(resource)).SerializeToString())
+        self._run_id = _serialize(Span(attributes=[KeyValue(key="pytest.run.id", value=AnyValue(string_value=run_id))]))
+        self._scope_version = scope_version
+        self._scopes: dict[str, bytes] = {}
+
+    def _scope(self, name: str) -> bytes:
+        scope = self._scopes.get(name)
+        if scope is None:
+            version = self._scope_version if name.startswith("otel_pytest") else ""
+            scope = self._scopes[name] = _field(_SCOPE, InstrumentationScope(name=name, version=version)
+                                                .SerializeToString())
+        return scope
+
+    def span(self, record: SpanRecord) -> bytes:
+        span = Span(
+            trace_id=record.trace_id.to_bytes(16, "big"),
+            span_id=record.span_id.to_bytes(8, "big"),
+            parent_span_id=record.parent_id.to_bytes(8, "big") if record.parent_id else b"",
+            name=record.name,
+            kind=record.kind,  # type: ignore[arg-type]
+            start_time_unix_nano=record.start,
+            end_time_unix_nano=record.end,
+        )
+        if record.events:
+            span.events.extend(
+                Span.Event(time_unix_nano=event.time, name=event.name, attributes=key_values(event.attributes))
+                for event in record.events
+            )
+        if record.links:
+            span.links.extend(
+                Span.Link(trace_id=link.trace_id.to_bytes(16, "big"), span_id=link.span_id.to_bytes(8, "big"))
+                for link in record.links
+            )
+        if record.status:
+            span.status.CopyFrom(Status(code=record.status, message=record.status_message))  # type: ignore[arg-type]
+        extra = record.extra
+        if extra and extra.keys() & record.attributes.keys():  # a per-span value replaces the shared one
+            attributes = _attribute_bytes(record.all_attributes())
+        else:
+            attributes = _attribute_bytes(record.attributes) + (_attribute_bytes(extra) if extra else b"")
+        return _serialize(span) + attributes + self._run_id
+
+    def request(self, records: Iterable[SpanRecord]) -> bytes:
+        """A serialised ``ExportTraceServiceRequest`` holding every record."""
+        by_scope: dict[str, list[bytes]] = {}
+        for record in records:
+            spans = by_scope.get(record.scope)
+            if spans is None:
+                spans = by_scope[record.scope] = []
+            spans.append(_field(_SPANS, self.span(record)))
+        scope_spans = b"".join(
+            _field(_SCOPE_SPANS, self._scope(scope) + b"".join(spans)) for scope, spans in by_scope.items()
+        )
+        return _field(_RESOURCE_SPANS, self._resource + scope_spans)
