@@ -291,6 +291,7 @@ SUMMARY_KEYS = (
     "db.summary.query_time",
     "db.summary.transactions",
     "db.summary.commits",
+    "db.summary.commit_time",
     "db.summary.rollbacks",
     "db.summary.rollback_time",
     "db.summary.savepoints",
@@ -315,7 +316,8 @@ def summarize(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
     disagree with the spans it summarises. Times are seconds.
     """
     counts = dict.fromkeys(SUMMARY_KEYS, 0)
-    times = {"db.summary.query_time": 0, "db.summary.rollback_time": 0, "db.summary.ddl_time": 0,
+    times = {"db.summary.query_time": 0, "db.summary.commit_time": 0, "db.summary.rollback_time": 0,
+             "db.summary.ddl_time": 0,
              "db.summary.connection_time": 0, "db.summary.engine_time": 0}
     wait = 0.0
     seen = False
@@ -330,6 +332,7 @@ def summarize(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
                 counts["db.summary.transactions"] += 1
             elif step == "COMMIT":
                 counts["db.summary.commits"] += 1
+                times["db.summary.commit_time"] += duration
             elif (record.extra or {}).get("pytest.db.transaction.reset"):
                 counts["db.summary.pool_resets"] += 1
             elif step == "ROLLBACK":  # a ROLLBACK TO SAVEPOINT ends no transaction
