@@ -1,7 +1,8 @@
 """A tiny OTLP/HTTP trace receiver for the overhead benchmark, meant to run in its own process.
 
-``--mode ok`` accepts ``POST /v1/traces``, decodes the protobuf ``ExportTraceServiceRequest``
-(gzip or not), counts its spans and answers 200 with an ``ExportTraceServiceResponse``.
+``--mode ok`` accepts ``POST /v1/traces``, decodes the ``ExportTraceServiceRequest`` (protobuf,
+or OTLP JSON when the content type is ``application/json``; gzip or not), counts its spans
+and answers 200 with an ``ExportTraceServiceResponse`` in the same encoding.
 ``GET /stats`` answers the counts as JSON; ``POST /reset`` sets them to zero.
 
 ``--mode blackhole`` accepts TCP connections and never reads or answers: a collector that
@@ -42,8 +43,12 @@ class Counts:
 
     def as_dict(self) -> dict[str, int]:
         with self.lock:
-            return {"requests": self.requests, "spans": self.spans, "bytes": self.bytes,
-                    "errors": self.errors}
+            return {
+                "requests": self.requests,
+                "spans": self.spans,
+                "bytes": self.bytes,
+                "errors": self.errors,
+            }
 
     def reset(self) -> None:
         with self.lock:
@@ -56,11 +61,21 @@ def count_spans(body: bytes) -> int:
     return sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
 
 
+def count_json_spans(body: bytes) -> int:
+    """OTLP/HTTP with JSON encoding (``http/json``): the same request, as OTLP JSON."""
+    request = json.loads(body)
+    return sum(
+        len(scope.get("spans", ()))
+        for resource in request.get("resourceSpans", ())
+        for scope in resource.get("scopeSpans", ())
+    )
+
+
 class Handler(BaseHTTPRequestHandler):
     counts = Counts()
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: object) -> None:
         return None
 
     def _answer(self, status: int, body: bytes, content_type: str) -> None:
@@ -89,7 +104,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if self.headers.get("Content-Encoding", "").lower() == "gzip":
                 body = gzip.decompress(body)
-            spans = count_spans(body)
+            is_json = self.headers.get("Content-Type", "").startswith("application/json")
+            spans = count_json_spans(body) if is_json else count_spans(body)
         except Exception:
             with self.counts.lock:
                 self.counts.errors += 1
@@ -99,7 +115,11 @@ class Handler(BaseHTTPRequestHandler):
             self.counts.requests += 1
             self.counts.spans += spans
             self.counts.bytes += length
-        self._answer(200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
+        if is_json:
+            self._answer(200, b"{}", "application/json")
+        else:
+            answer = ExportTraceServiceResponse().SerializeToString()
+            self._answer(200, answer, "application/x-protobuf")
 
 
 def serve_ok(host: str, port: int) -> None:

@@ -1,37 +1,104 @@
 """The ``otel-pytest`` command.
 
-``main(argv) -> int``: parse, act, print. Exit codes: 0 success, 2 usage or input error.
-Every expected failure is a :class:`CliError` caught in one place and printed as one line.
+``main(argv) -> int``: parse → options → act (for ``analyze``: read → analyze → render →
+gate) → print. Exit codes: 0 success, 1 findings over the ``analyze --fail-on`` gate, 2
+usage or input error. Every expected failure is a :class:`CliError` caught in one place and
+printed as one line; argparse's own errors are one line too.
+
+The analyzer (numpy, scipy, rich) is imported only when ``analyze`` runs, so ``runs`` and
+``--help`` stay fast and work without the ``analyze`` extra.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
+import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NoReturn
 
+from otel_pytest.analyze.findings import KINDS, Analysis, AnalysisOptions
 from otel_pytest.options import DEFAULT_STORE
 from otel_pytest.store.index import RunIndex
 
 EXIT_OK = 0
+EXIT_GATE = 1
 EXIT_USAGE = 2
+FORMATS = ("terminal", "json", "markdown", "html")
+ANALYZE_EXTRA = ("numpy", "scipy", "rich")  # the ``analyze`` extra: imported only when analyze runs
+ANALYZE_EPILOG = """\
+Exit status: 0 when no finding breaks the gate, 1 when findings of a --fail-on kind
+exist (provisional ones, from too little history, never fail it), 2 for a usage or
+input error (a bad option value, a path that does not exist, no runs to analyze).
+
+Problems with the input (skipped lines, runs left out) are listed in the report's notes,
+and on stderr too unless the terminal report is being printed."""
 
 
 class CliError(Exception):
     """A user-facing problem; its message is the whole output."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"otel-pytest: error: {message}\n")
+
+
 def _store_path(value: str) -> Path:
     return Path(value)
 
 
+def _format(value: str) -> str:
+    if value not in FORMATS:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected one of {', '.join(FORMATS)}")
+    return value
+
+
+def _fail_on(value: str) -> frozenset[str]:
+    """``regression,n+1`` → its kinds; ``all`` → every kind. Unknown names are an error
+    that lists the known ones and suggests the nearest."""
+    kinds: set[str] = set()
+    for name in (part.strip().lower() for part in value.split(",")):
+        if not name:
+            continue
+        if name == "all":
+            kinds.update(KINDS)
+        elif name in KINDS:
+            kinds.add(name)
+        else:
+            near = difflib.get_close_matches(name, (*KINDS, "all"), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise argparse.ArgumentTypeError(
+                f"unknown finding kind {name!r}{hint}: expected a comma-separated list of "
+                f"{', '.join(KINDS)}, or all"
+            )
+    if not kinds:
+        raise argparse.ArgumentTypeError(f"{value!r}: name at least one finding kind ({', '.join(KINDS)}, or all)")
+    return frozenset(kinds)
+
+
+def _runs(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a whole number of runs, 1 or more")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="otel-pytest",
         description="Inspect otel-pytest trace stores.",
-        epilog="Exit status: 0 on success, 2 for a usage or input error.",
+        epilog="Exit status: 0 on success, 1 when analyze's --fail-on gate fails, 2 for a usage or input error.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     about = "List the runs in the local store, newest first."
@@ -40,7 +107,39 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"Store folder (default: {DEFAULT_STORE}).")
     runs.add_argument("--limit", type=int, default=20, metavar="N",
                       help="Show at most this many runs (default 20).")
+    _add_analyze(commands)
     return parser
+
+
+def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
+    about = ("Find what got slower since the last good runs, and why: duration and count regressions,\n"
+             "connection churn, schema work per test, commit-and-delete cleanup, N+1 queries, slow\n"
+             "fixtures and flaky tests, each with the change that fixes it and what it saves.")
+    defaults = AnalysisOptions()
+    analyze = commands.add_parser(
+        "analyze", help="Find regressions and wasted time in the stored runs.", description=about,
+        epilog=ANALYZE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    analyze.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                         help="OTLP JSON Lines files, folders of them, or store folders to read instead of "
+                              "the store (e.g. a collector's file exporter output or a CI artifact).")
+    analyze.add_argument("--store", type=_store_path, default=Path(DEFAULT_STORE), metavar="DIR",
+                         help=f"Store folder, read when no PATH is given (default: {DEFAULT_STORE}).")
+    analyze.add_argument("--format", type=_format, default="terminal", metavar="FORMAT",
+                         help=f"Report format: {', '.join(FORMATS)} (default: terminal). json is the "
+                              "stable, versioned form; html is one self-contained file.")
+    analyze.add_argument("--output", type=Path, metavar="FILE",
+                         help="Write the report to FILE instead of standard output.")
+    analyze.add_argument("--fail-on", type=_fail_on, default=frozenset(), metavar="KINDS",
+                         help=f"Exit with status 1 when findings of these kinds exist: a comma-separated list "
+                              f"of {', '.join(KINDS)}, or all (default: never).")
+    analyze.add_argument("--any-environment", action="store_true",
+                         help="Compare runs from every environment (Python, platform, CPU count), "
+                              "not only the current run's.")
+    analyze.add_argument("--current", type=_runs, default=defaults.current_runs, metavar="N",
+                         help=f"Judge the newest N runs (default {defaults.current_runs}) ...")
+    analyze.add_argument("--baseline", type=_runs, default=defaults.baseline_runs, metavar="N",
+                         help=f"... against the N runs before them (default {defaults.baseline_runs}).")
 
 
 def _format_time(unix_nano: int) -> str:
@@ -73,10 +172,101 @@ def list_runs(store: Path, limit: int) -> tuple[list[str], list[str]]:
     return lines, warnings
 
 
+@dataclass(frozen=True)
+class AnalyzeCommand:
+    """``otel-pytest analyze``'s options, resolved and checked."""
+
+    paths: tuple[Path, ...]
+    store: Path
+    format: str
+    output: Path | None
+    fail_on: frozenset[str]
+    options: AnalysisOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> AnalyzeCommand:
+        missing = [path for path in args.paths if not path.exists()]
+        if missing:
+            raise CliError(f"{missing[0]}: no such file or folder; give OTLP JSON Lines files, folders of them, "
+                           "or a store folder")
+        if not args.paths and not args.store.is_dir():
+            raise CliError(f"no trace store at {args.store}: run pytest with --otel first, or pass --store DIR "
+                           "or run files as PATHs")
+        output: Path | None = args.output
+        if output is not None:
+            if output.is_dir():
+                raise CliError(f"--output {output}: is a folder; give a file name")
+            if not output.parent.is_dir():
+                raise CliError(f"--output {output}: the folder {output.parent} does not exist")
+        options = AnalysisOptions(current_runs=args.current, baseline_runs=args.baseline,
+                                  any_environment=args.any_environment)
+        return cls(tuple(args.paths), args.store, args.format, output, args.fail_on, options)
+
+
+def _render(analysis: Analysis, command: AnalyzeCommand) -> str:
+    if command.format == "json":
+        from otel_pytest.analyze.report import json
+
+        return json.render(analysis)
+    if command.format == "markdown":
+        from otel_pytest.analyze.report import markdown
+
+        return markdown.render(analysis)
+    if command.format == "html":
+        from otel_pytest.analyze.report import html
+
+        return html.render(analysis)
+    from otel_pytest.analyze.report import terminal
+
+    to_terminal = command.output is None and sys.stdout.isatty()
+    width = shutil.get_terminal_size((100, 24)).columns if to_terminal else 100
+    color = to_terminal and "NO_COLOR" not in os.environ
+    return terminal.render(analysis, width=max(width, 60), color=color)
+
+
+def run_analyze(command: AnalyzeCommand) -> int:
+    """Read the history, analyze it, write the report; the exit status is the gate's."""
+    from otel_pytest.analyze.analysis import analyze, gating_findings
+    from otel_pytest.analyze.history import build_history
+    from otel_pytest.analyze.sources import open_sources
+
+    history = build_history(open_sources(list(command.paths), command.store), command.options)
+    if not history.runs:
+        raise CliError(f"no runs to analyze: {'; '.join(history.notes) or 'no runs found'}")
+    waterfall = None
+    if command.format in ("html", "json") and history.current is not None:
+        from otel_pytest.analyze.waterfall import read_waterfall
+
+        waterfall = read_waterfall(history.current)
+    analysis = analyze(history, command.options, waterfall=waterfall)
+    report = _render(analysis, command)
+    if command.output is not None:
+        try:
+            command.output.write_text(report, encoding="utf-8")
+        except OSError as error:
+            raise CliError(f"--output {command.output}: cannot write it: {error.strerror or error}") from None
+    else:
+        sys.stdout.write(report)
+        sys.stdout.flush()
+    if command.output is not None or command.format != "terminal":
+        for note in analysis.notes:
+            print(f"otel-pytest: warning: {note}", file=sys.stderr)
+    failing = gating_findings(analysis, command.fail_on)
+    if not failing:
+        return EXIT_OK
+    kinds = sorted({finding.kind for finding in failing})
+    counts = ", ".join(f"{sum(1 for f in failing if f.kind == kind)} {kind}" for kind in kinds)
+    print(f"otel-pytest: the gate failed: {len(failing)} finding(s) of a --fail-on kind ({counts})",
+          file=sys.stderr)
+    return EXIT_GATE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "analyze":
+            return run_analyze(AnalyzeCommand.from_args(args))
         if args.limit < 1:
             raise CliError(f"--limit {args.limit}: must be 1 or more")
         lines, warnings = list_runs(args.store, args.limit)
@@ -86,6 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line)
     except CliError as error:
         print(f"otel-pytest: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in ANALYZE_EXTRA:
+            raise
+        print(f"otel-pytest: error: {args.command} needs {error.name}, which is not installed: "
+              "pip install 'otel-pytest[analyze]'", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 

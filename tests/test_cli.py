@@ -1,17 +1,23 @@
-"""The ``otel-pytest`` command: listing the runs of a store."""
+"""The ``otel-pytest`` command: listing the runs of a store, and analyzing them."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from otel_pytest.cli import EXIT_OK, EXIT_USAGE, main
+from otel_pytest.analyze import analysis
+from otel_pytest.analyze.findings import AnalysisOptions, Detector, Finding, Location, Measurement
+from otel_pytest.analyze.model import History
+from otel_pytest.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from otel_pytest.store.index import RunEntry, RunIndex, run_file_name
 from otel_pytest.store.reader import read_spans
 
@@ -229,3 +235,316 @@ def test_the_installed_command_reports_a_missing_store_in_one_line(tmp_path: Pat
         f"otel-pytest: error: no trace store at {tmp_path / 'nowhere'}: "
         "run pytest with --otel first, or pass --store DIR"
     ]
+
+
+# -- otel-pytest analyze -------------------------------------------------------------------
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Run the command expecting a usage or input error; its single line on stderr."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exited:  # argparse rejects a bad option value while parsing
+        code = exited.code if isinstance(exited.code, int) else EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert (code, out) == (EXIT_USAGE, "")
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("otel-pytest: error: ")
+    return lines[0].removeprefix("otel-pytest: error: ")
+
+
+def test_analyze_help_matches_the_golden_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("PYTHON_COLORS", "0")
+    with pytest.raises(SystemExit) as exited:
+        main(["analyze", "--help"])
+    assert exited.value.code == EXIT_OK
+    assert capsys.readouterr().out == (GOLDEN / "cli_analyze_help.txt").read_text()
+
+
+def test_an_unknown_fail_on_kind_is_one_line_naming_the_kinds_and_the_nearest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert one_line_error(capsys, "analyze", "--fail-on", "regression,n+2") == (
+        "argument --fail-on: unknown finding kind 'n+2' (did you mean 'n+1'?): expected a comma-separated list of "
+        "regression, count, connection, schema, cleanup, n+1, fixture, flaky, or all"
+    )
+    assert one_line_error(capsys, "analyze", "--fail-on", ",").startswith(
+        "argument --fail-on: ',': name at least one finding kind (regression, count,")
+
+
+def test_an_unknown_format_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert one_line_error(capsys, "analyze", "--format", "xml") == (
+        "argument --format: 'xml': expected one of terminal, json, markdown, html"
+    )
+
+
+@pytest.mark.parametrize("option", ["--current", "--baseline"])
+@pytest.mark.parametrize("value", ["0", "-3", "five"])
+def test_window_sizes_must_be_whole_numbers_of_runs(
+    capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    assert one_line_error(capsys, "analyze", f"{option}={value}") == (
+        f"argument {option}: {value!r}: expected a whole number of runs, 1 or more"
+    )
+
+
+def test_an_unknown_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert one_line_error(capsys, "analyze", "--fail-fast") == "unrecognized arguments: --fail-fast"
+
+
+def test_a_path_that_does_not_exist_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "artifact.otlp.jsonl"
+    assert one_line_error(capsys, "analyze", str(missing)) == (
+        f"{missing}: no such file or folder; give OTLP JSON Lines files, folders of them, or a store folder"
+    )
+
+
+def test_analyze_without_a_store_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere"
+    assert one_line_error(capsys, "analyze", "--store", str(missing)) == (
+        f"no trace store at {missing}: run pytest with --otel first, or pass --store DIR or run files as PATHs"
+    )
+
+
+def test_analyze_of_an_empty_store_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = store_with(tmp_path)
+    assert one_line_error(capsys, "analyze", "--store", str(store)) == (
+        f"no runs to analyze: {store}: the store has no runs yet; run `pytest --otel` first"
+    )
+
+
+def test_analyze_of_a_file_without_spans_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.otlp.jsonl"
+    empty.write_text("")
+    assert one_line_error(capsys, "analyze", str(empty)) == f"no runs to analyze: {empty}: no spans in this file"
+
+
+def test_an_output_file_in_a_missing_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = store_with(tmp_path, entry(1))
+    target = tmp_path / "reports" / "analysis.json"
+    assert one_line_error(capsys, "analyze", "--store", str(store), "--output", str(target)) == (
+        f"--output {target}: the folder {target.parent} does not exist"
+    )
+    assert one_line_error(capsys, "analyze", "--store", str(store), "--output", str(tmp_path)) == (
+        f"--output {tmp_path}: is a folder; give a file name"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--fail-on", "speed"], "argument --fail-on: unknown finding kind 'speed'"),
+        (["--format", "pdf"], "argument --format: 'pdf': expected one of terminal, json, markdown, html"),
+        (["no/such/file.jsonl"], "no/such/file.jsonl: no such file or folder"),
+    ],
+)
+def test_the_installed_analyze_command_reports_bad_input_in_one_line_without_a_traceback(
+    tmp_path: Path, argv: list[str], message: str
+) -> None:
+    command = shutil.which("otel-pytest", path=str(Path(sys.executable).parent))
+    assert command is not None
+    done = subprocess.run([command, "analyze", *argv], capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (EXIT_USAGE, "")
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"otel-pytest: error: {message}")
+
+
+# A recorded store and fake detectors: the command's plumbing, not the detectors' judgement.
+
+SUITE = """
+    import time
+    import pytest
+
+    @pytest.fixture
+    def slow():
+        time.sleep(0.02)
+        yield
+
+    def test_slow(slow):
+        time.sleep(0.01)
+
+    def test_quick():
+        pass
+"""
+
+
+@pytest.fixture(scope="module")
+def recorded_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding three real runs of a small suite, recorded once for this module."""
+    folder = tmp_path_factory.mktemp("suite")
+    (folder / "test_x.py").write_text(textwrap.dedent(SUITE))
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_"))}
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "--otel", "-p", "no:cacheprovider", *NO_ASYNC, "-q", "test_x.py"],
+            cwd=folder, env=environment, capture_output=True, text=True, check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    return folder / ".otel-pytest"
+
+
+@pytest.fixture
+def recorded(recorded_once: Path, tmp_path: Path) -> Path:
+    """A copy of the recorded store that a test may change."""
+    return Path(shutil.copytree(recorded_once, tmp_path / "store"))
+
+
+def finding_about(history: History, *, kind: str = "fixture", provisional: bool = False) -> Finding:
+    current = history.current
+    assert current is not None
+    return Finding(kind, "medium", "test_slow is setup-dominated", Location(test="test_x.py::test_slow"),
+                   (Measurement("setup", 0.02, "s"),), "exact", "Share the fixture.", saving=0.02,
+                   history=tuple((run.run_id, 0.03) for run in history.runs), provisional=provisional)
+
+
+@pytest.fixture
+def detectors(monkeypatch: pytest.MonkeyPatch) -> list[Detector]:
+    """Replace the detectors with the ones a test puts in this list."""
+    chosen: list[Detector] = []
+    monkeypatch.setattr(analysis, "default_detectors", lambda: tuple(chosen))
+    return chosen
+
+
+def test_analyze_reads_the_store_and_prints_the_terminal_report(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str]
+) -> None:
+    histories: list[History] = []
+
+    def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+        histories.append(history)
+        return [finding_about(history)]
+
+    detectors.append(detect)
+    capsys.readouterr()
+    code, out, err = run(capsys, "analyze", "--store", str(recorded))
+    assert (code, err) == (EXIT_OK, [])
+    (history,) = histories
+    assert len(history.runs) == 3
+    assert out[0] == f"otel-pytest analyze: run {history.runs[-1].run_id}, 3 runs analyzed"
+    assert "Fixing this finding saves ~20 ms per run." in out
+    assert any("test_slow is setup-dominated" in line for line in out)
+
+
+def test_the_options_reach_the_detectors(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[AnalysisOptions] = []
+
+    def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+        seen.append(options)
+        return []
+
+    detectors.append(detect)
+    capsys.readouterr()
+    code, out, _ = run(capsys, "analyze", "--store", str(recorded), "--current", "2", "--baseline", "7",
+                       "--any-environment")
+    assert code == EXIT_OK
+    assert seen == [AnalysisOptions(current_runs=2, baseline_runs=7, any_environment=True)]
+    assert out[-1].startswith("No findings: run ")
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "kind", "provisional", "expected"),
+    [
+        (None, "fixture", False, EXIT_OK),
+        ("regression,n+1", "fixture", False, EXIT_OK),
+        ("regression,fixture", "fixture", False, EXIT_GATE),
+        ("all", "flaky", False, EXIT_GATE),
+        ("fixture", "fixture", True, EXIT_OK),
+    ],
+)
+def test_the_exit_status_is_the_gate_s(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str],
+    fail_on: str | None, kind: str, provisional: bool, expected: int,
+) -> None:
+    detectors.append(lambda history, options: [finding_about(history, kind=kind, provisional=provisional)])
+    capsys.readouterr()
+    gate_args = ["--fail-on", fail_on] if fail_on else []
+    code, out, err = run(capsys, "analyze", "--store", str(recorded), "--format", "json", *gate_args)
+    assert code == expected
+    assert json.loads("\n".join(out))["summary"]["findings"] == 1
+    if expected == EXIT_GATE:
+        assert err == [f"otel-pytest: the gate failed: 1 finding(s) of a --fail-on kind (1 {kind})"]
+    else:
+        assert err == []
+
+
+def test_a_json_report_written_to_a_file_carries_the_slowest_test_s_waterfall(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    detectors.append(lambda history, options: [finding_about(history)])
+    capsys.readouterr()
+    target = tmp_path / "analysis.json"
+    code, out, err = run(capsys, "analyze", "--store", str(recorded), "--format", "json", "--output", str(target))
+    assert (code, out, err) == (EXIT_OK, [], [])
+    report = json.loads(target.read_text(encoding="utf-8"))
+    waterfall = report["waterfall"]
+    assert waterfall["test"].endswith("::test_slow")
+    assert waterfall["run"] == report["current_run"]
+    names = [bar["name"] for bar in waterfall["bars"]]
+    assert names[:2] == ["setup", "fixture slow"]
+    assert "call" in names
+    assert [bar["depth"] for bar in waterfall["bars"]][:2] == [0, 1]
+
+
+def test_problems_with_the_input_are_notes_in_the_report_and_warnings_on_stderr(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str]
+) -> None:
+    oldest = sorted((recorded / "runs").iterdir())[0]
+    with oldest.open("ab") as handle:
+        handle.write(b'{"resourceSpans": [cut off\n')
+    capsys.readouterr()
+    code, out, err = run(capsys, "analyze", "--store", str(recorded), "--format", "json")
+    assert code == EXIT_OK
+    notes = json.loads("\n".join(out))["notes"]
+    assert any("skipped an unreadable line" in note for note in notes)
+    assert err == [f"otel-pytest: warning: {note}" for note in notes]
+    # The terminal report shows them itself, so they are not repeated on stderr.
+    code, out, err = run(capsys, "analyze", "--store", str(recorded))
+    assert (code, err) == (EXIT_OK, [])
+    assert any("skipped an unreadable line" in line for line in out)
+
+
+def test_run_files_given_as_paths_give_the_same_analysis_as_the_store(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    detectors.append(lambda history, options: [finding_about(history)])
+    artifact = tmp_path / "artifact"
+    shutil.copytree(recorded / "runs", artifact)
+    capsys.readouterr()
+    from_store = run(capsys, "analyze", "--store", str(recorded), "--format", "markdown")
+    from_files = run(capsys, "analyze", str(artifact), "--format", "markdown")
+    assert from_store == from_files
+    assert from_store[0] == EXIT_OK
+
+
+def test_an_html_report_is_one_self_contained_file(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    detectors.append(lambda history, options: [finding_about(history)])
+    capsys.readouterr()
+    target = tmp_path / "report.html"
+    assert run(capsys, "analyze", "--store", str(recorded), "--format", "html", "--output", str(target)) == (
+        EXIT_OK, [], [])
+    page = target.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "test_slow is setup-dominated" in page
+    assert 'class="waterfall"' in page
+    assert "<script" not in page
+
+
+def test_analyze_without_the_analyze_extra_says_what_to_install(
+    recorded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing() -> tuple[Detector, ...]:
+        raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
+
+    monkeypatch.setattr(analysis, "default_detectors", missing)
+    assert one_line_error(capsys, "analyze", "--store", str(recorded)) == (
+        "analyze needs scipy, which is not installed: pip install 'otel-pytest[analyze]'"
+    )

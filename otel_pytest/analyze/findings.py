@@ -86,7 +86,7 @@ class AnalysisOptions:
     baseline_runs: int = 20
     min_ratio: float = 1.10
     p_value: float = 0.01
-    false_discovery_rate: float = 0.05
+    false_discovery_rate: float = 0.20  # Benjamini-Hochberg q; why 0.20: docs/benchmarks.md
     floor_test: float = 0.005  # seconds: below this a test/fixture change is noise
     floor_statement: float = 0.001
     persistence: int = 2  # consecutive analyses a duration regression must hold for
@@ -98,9 +98,45 @@ class AnalysisOptions:
     change_point_p: float = 0.001
     seed: int = 0  # for the permutation tests of change-point detection
     any_environment: bool = False
+    # Pattern detectors (connection, schema, cleanup, n+1, fixture): a per-test pattern
+    # counts as the suite's when at least this share of the tests with database work shows it.
+    most_tests_share: float = 0.5
+    pool_wait_min: float = 0.001  # seconds per checkout; a pooled checkout costs 0.04-0.14 ms
+    # Severity of a pattern finding: its cost (or saving) as a share of the run's time.
+    severity_high_share: float = 0.10
+    severity_medium_share: float = 0.02
+    # Regression and count findings (detectors/regressions.py): severity by the seconds per
+    # run the regression costs; and, while the history is shorter than current_runs +
+    # baseline_runs, the provisional rule "newest run >= this x the median of the earlier
+    # runs" (no statistics possible yet, so only large jumps; see docs/benchmarks.md).
+    severity_high_seconds: float = 1.0
+    severity_medium_seconds: float = 0.1
+    provisional_min_ratio: float = 1.5
 
 
 Detector = Callable[[History, AnalysisOptions], list[Finding]]
+
+
+@dataclass(frozen=True)
+class WaterfallBar:
+    """One span of a test's trace, placed relative to the start of the test."""
+
+    name: str
+    start: float  # seconds after the test's root span started
+    duration: float  # seconds
+    depth: int = 0  # 0 for the test's phases, +1 per level of nesting below them
+    kind: str = "other"  # "phase", "fixture", "query", "transaction", "connection" or "other"
+
+
+@dataclass(frozen=True)
+class Waterfall:
+    """The spans of one test (the current run's slowest) for the HTML report's waterfall."""
+
+    test: str
+    run_id: str
+    duration: float
+    bars: tuple[WaterfallBar, ...]
+    omitted: int = 0  # spans left out to keep the chart readable (the deepest, latest ones)
 
 
 @dataclass(frozen=True)
@@ -111,6 +147,9 @@ class Analysis:
     runs_analyzed: int
     current_run: str | None
     notes: tuple[str, ...] = ()
+    current_revision: str | None = None
+    # The current run's slowest test, span by span, when its spans could be read.
+    waterfall: Waterfall | None = None
 
     @property
     def total_saving(self) -> float:

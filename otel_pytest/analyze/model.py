@@ -33,6 +33,7 @@ class Repetition:
 class TestSample:
     """One test in one run."""
 
+    __test__ = False  # not a pytest test class, whatever its name
     test_id: str  # stable identity: node id without memory addresses
     nodeid: str
     file: str

@@ -1,0 +1,120 @@
+"""Run the detectors over a history and gather their findings into one :class:`Analysis`.
+
+This is the only place that knows the set of detectors; renderers receive the
+:class:`Analysis` and nothing else, and the CLI decides the exit code with :func:`gate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from otel_pytest.analyze.findings import (
+    KINDS,
+    SEVERITIES,
+    Analysis,
+    AnalysisOptions,
+    Detector,
+    Finding,
+    Waterfall,
+)
+from otel_pytest.analyze.model import History
+
+_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+
+
+def default_detectors() -> tuple[Detector, ...]:
+    """Every detector, in a fixed order. Imported here, not at module level, so that this
+    module (and the CLI) load without numpy and scipy until an analysis actually runs."""
+    from otel_pytest.analyze.detectors import (
+        cleanup,
+        connections,
+        fixtures,
+        flaky,
+        n_plus_one,
+        regressions,
+        schema,
+    )
+
+    return (
+        regressions.detect,
+        connections.detect,
+        schema.detect,
+        cleanup.detect,
+        n_plus_one.detect,
+        fixtures.detect,
+        flaky.detect,
+    )
+
+
+def sort_key(finding: Finding) -> tuple[int, float, str, str, str]:
+    """Most severe first; within a severity, the largest saving first; then by kind,
+    location and title, so equal findings always come out in the same order."""
+    return (
+        _SEVERITY_RANK.get(finding.severity, len(SEVERITIES)),
+        -finding.saving,
+        finding.kind,
+        finding.location.describe(),
+        finding.title,
+    )
+
+
+def _check(finding: Finding, detector: Detector) -> None:
+    """A detector that returns an unknown kind or severity is a bug: say which one."""
+    name = getattr(detector, "__module__", None) or repr(detector)
+    if finding.kind not in KINDS:
+        raise ValueError(f"{name} returned a finding of unknown kind {finding.kind!r}; expected one of {KINDS}")
+    if finding.severity not in SEVERITIES:
+        raise ValueError(
+            f"{name} returned a finding of unknown severity {finding.severity!r}; expected one of {SEVERITIES}"
+        )
+
+
+def analyze(
+    history: History,
+    options: AnalysisOptions | None = None,
+    *,
+    detectors: Sequence[Detector] | None = None,
+    waterfall: Waterfall | None = None,
+) -> Analysis:
+    """Every detector's findings over ``history``, sorted by :func:`sort_key`.
+
+    ``detectors`` defaults to :func:`default_detectors`; tests pass their own. The
+    history's notes (inputs skipped, runs left out, each kept run's problems) become the
+    analysis's notes, so no report hides what was missing from its data.
+    """
+    options = options if options is not None else AnalysisOptions()
+    chosen = default_detectors() if detectors is None else tuple(detectors)
+    findings: list[Finding] = []
+    for detector in chosen:
+        for finding in detector(history, options):
+            _check(finding, detector)
+            findings.append(finding)
+    findings.sort(key=sort_key)
+
+    current = history.current
+    return Analysis(
+        findings=tuple(findings),
+        runs_analyzed=len(history.runs),
+        current_run=current.run_id if current else None,
+        notes=tuple(dict.fromkeys(history.notes)),  # in order, each once
+        current_revision=current.revision if current else None,
+        waterfall=waterfall,
+    )
+
+
+def gating_findings(analysis: Analysis, fail_on: Collection[str]) -> list[Finding]:
+    """The findings that break the CI gate: those of a kind in ``fail_on``.
+
+    Provisional findings (from too little history, judged by the simple fallback
+    comparison) are reported but never fail the gate: their false-alarm rate is several
+    times the full test's, and a gate that fails at random gets switched off.
+    """
+    unknown = set(fail_on) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown finding kinds {sorted(unknown)}; expected some of {KINDS}")
+    return [finding for finding in analysis.findings if finding.kind in fail_on and not finding.provisional]
+
+
+def gate(analysis: Analysis, fail_on: Collection[str]) -> bool:
+    """True when the analysis breaks the gate, i.e. the CLI must exit with status 1."""
+    return bool(gating_findings(analysis, fail_on))

@@ -1,0 +1,181 @@
+"""Cleanup strategy: tests that commit and then clean up (or never do) instead of rolling
+back, and transactions left open.
+
+Method (current run only; "tests" are the tests that ran with a database summary):
+
+- **Commit, then clean up** (one finding for the run). A test's data commits are its
+  COMMITs less those of the schema fixtures that ran once for every test (their DDL's own
+  commits, ``commits / setups`` each). Tests with at least one data commit are flagged when
+  there is at least one. The cleanup is named from what the run shows: DDL in a repeating
+  fixture (drop_all, TRUNCATE: the schema detector's fixtures, whose time that finding
+  counts), and DELETE statements run in at least ``most_tests_share`` of the committing
+  tests (their time is this finding's). Neither: the data stays for later tests.
+  Rollback cost per test: the run's mean ROLLBACK duration (``rollback_time / rollbacks``).
+  Saving: the DELETE time less one rollback per committing test; COMMIT time is not in the
+  summaries, so the saving leaves it out. Severity: the cleanup's time (the schema
+  fixtures' teardown plus the DELETE time) as a share of the run's time; at least
+  ``medium`` when nothing cleans up, since later tests then see the data.
+- **Leaked transactions** (one finding for the run): per test, BEGINs less COMMITs and
+  ROLLBACKs (``transactions - commits - rollbacks``) in its summary. Pool resets (the pool's
+  rollback when a connection is returned) are not counted as the code's rollbacks, so a
+  transaction ended only by the pool returning its connection counts as leaked, as does
+  one still open when the test ended. Severity ``medium``; no saving (it is isolation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from otel_pytest.analyze.detectors import db_work
+from otel_pytest.analyze.detectors.evidence import fixture_location, of_tests, run_evidence
+from otel_pytest.analyze.detectors.impact import severity
+from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.model import FixtureStats, History, RunSummary, StatementStats, TestSample
+from otel_pytest.analyze.report.wording import seconds
+
+_SAVEPOINT_PATTERN = (
+    "Roll back instead: per test, open a connection from the shared engine, begin a transaction, "
+    'bind the session to it with join_transaction_mode="create_savepoint" (the code\'s commit() then only '
+    "releases a savepoint) and roll the transaction back in the fixture's teardown. Nothing is committed, "
+    "so nothing needs deleting."
+)
+
+
+def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    run = history.current
+    if run is None:
+        return []
+    tests = db_work.tests_with_database_work(run)
+    if not tests:
+        return []
+    return [*_commit_then_clean(run, tests, options), *_leaked_transactions(run, tests)]
+
+
+def _data_commits(test: TestSample, schema_commits: float) -> float:
+    return max(db_work.amount(test.db, "commits") - schema_commits, 0.0)
+
+
+def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: AnalysisOptions) -> list[Finding]:
+    schema = db_work.schema_fixtures(run)
+    # The schema fixtures that ran for every test: their own commits are in every test's summary.
+    schema_commits = sum(db_work.amount(fixture.db, "commits") / fixture.setups
+                         for fixture in schema if fixture.setups >= len(tests))
+    committing = [test for test in tests if _data_commits(test, schema_commits) >= 1]
+    if not committing:
+        return []
+    commits = sum(_data_commits(test, schema_commits) for test in committing)
+    deletes = [statement for statement in sorted(run.statements.values(), key=lambda s: s.fingerprint_id)
+               if statement.operation.upper() == "DELETE"
+               and statement.tests >= options.most_tests_share * len(committing)]
+    delete_time = sum(statement.total_time for statement in deletes)
+    schema_cleanup = sum(fixture.teardown_time for fixture in schema)
+    rollbacks = db_work.total(tests, "rollbacks")
+    rollback = db_work.total(tests, "rollback_time") / rollbacks if rollbacks else None
+    saving = max(delete_time - len(committing) * (rollback or 0.0), 0.0)
+    cleanup = schema_cleanup + delete_time
+
+    measurements = [
+        Measurement("tests that commit data", len(committing), "count"),
+        Measurement("data commits", commits, "count"),
+        Measurement("commits per committing test", commits / len(committing), "count"),
+    ]
+    if schema:
+        measurements.append(Measurement("schema fixtures' teardown (counted by the schema finding)",
+                                        schema_cleanup, "s"))
+    if deletes:
+        measurements.append(Measurement("DELETE statements", sum(s.count for s in deletes), "count"))
+        measurements.append(Measurement("DELETE time", delete_time, "s"))
+    if rollback is not None:
+        measurements.append(Measurement("a ROLLBACK in this run (mean, the cost per test instead)", rollback, "s"))
+
+    level = severity(cleanup, run, options)
+    if not schema and not deletes:
+        level = "high" if level == "high" else "medium"
+    return [Finding(
+        kind="cleanup",
+        severity=level,
+        title=f"{of_tests(len(committing), len(tests))} commit their data, then {_how(run, schema, deletes)}",
+        location=_where(schema, deletes),
+        measurements=tuple(measurements),
+        confidence=_confidence(committing, tests, schema_commits, rollback is not None, bool(schema or deletes)),
+        suggestion=_SAVEPOINT_PATTERN + _then(run, schema, deletes),
+        saving=saving,
+        evidence=run_evidence(run),
+    )]
+
+
+def _how(run: RunSummary, schema: Sequence[FixtureStats], deletes: Sequence[StatementStats]) -> str:
+    ways = [f"fixture `{fixture.name}` {'truncates' if db_work.truncates_only(run, fixture) else 'drops'} the "
+            "tables (DDL on every setup)" for fixture in schema]
+    if deletes:
+        which = "1 DELETE statement removes" if len(deletes) == 1 else f"{len(deletes)} DELETE statements remove"
+        ways.append(f"{which} it ({seconds(sum(s.total_time for s in deletes))})")
+    if not ways:
+        return "nothing rolls it back: later tests see it"
+    return " and ".join(ways) + " instead of rolling back"
+
+
+def _where(schema: Sequence[FixtureStats], deletes: Sequence[StatementStats]) -> Location:
+    if schema:
+        return fixture_location(max(schema, key=lambda fixture: (fixture.teardown_time, fixture.key)))
+    if deletes:
+        return Location(fingerprint=max(deletes, key=lambda s: (s.total_time, s.fingerprint_id)).fingerprint)
+    return Location()
+
+
+def _confidence(committing: Sequence[TestSample], tests: Sequence[TestSample], schema_commits: float,
+                rollback_measured: bool, cleaner_seen: bool) -> str:
+    parts = [f"exact counts: COMMITs in {of_tests(len(committing), len(tests))}"]
+    if schema_commits:
+        parts.append(f"less the schema fixtures' {schema_commits:.3g} per test")
+    if not cleaner_seen:
+        parts.append("inferred: no DDL fixture and no DELETE in most committing tests were seen")
+    if not rollback_measured:
+        parts.append("no ROLLBACK in this run, so its cost is not measured")
+    parts.append("COMMIT time is not in the summaries and not in the saving")
+    return "; ".join(parts)
+
+
+def _then(run: RunSummary, schema: Sequence[FixtureStats], deletes: Sequence[StatementStats]) -> str:
+    rebuilding = [f"`{fixture.name}`" for fixture in schema if not db_work.truncates_only(run, fixture)]
+    truncating = [f"`{fixture.name}`" for fixture in schema if db_work.truncates_only(run, fixture)]
+    steps = []
+    if rebuilding:
+        steps.append(f" Then {', '.join(rebuilding)} can build the schema once per session (see the schema finding).")
+    if truncating:
+        steps.append(f" Then drop the TRUNCATE in {', '.join(truncating)}.")
+    if deletes:
+        steps.append(" Then drop the DELETE cleanup.")
+    return "".join(steps) or " Until then, tests depend on the order they run in."
+
+
+def _leaked(test: TestSample) -> float:
+    ended = db_work.amount(test.db, "commits") + db_work.amount(test.db, "rollbacks")
+    return max(db_work.amount(test.db, "transactions") - ended, 0.0)
+
+
+def _leaked_transactions(run: RunSummary, tests: list[TestSample]) -> list[Finding]:
+    leaking = [test for test in tests if _leaked(test) >= 1]
+    if not leaking:
+        return []
+    leaked = sum(_leaked(test) for test in leaking)
+    worst = max(leaking, key=lambda test: (_leaked(test), test.test_id))
+    return [Finding(
+        kind="cleanup",
+        severity="medium",
+        title=(f"{leaked:.0f} {'transaction' if leaked == 1 else 'transactions'} never committed or rolled back "
+               f"in {of_tests(len(leaking), len(tests))}"),
+        location=Location(test=worst.test_id) if len(leaking) == 1 else Location(),
+        measurements=(
+            Measurement("tests", len(leaking), "count"),
+            Measurement("transactions left open", leaked, "count"),
+            Measurement(f"most in one test ({worst.test_id})", _leaked(worst), "count"),
+        ),
+        confidence=("counts from the per-test summaries: BEGINs less COMMITs and ROLLBACKs; a transaction "
+                    "ended only by the pool's reset-on-return counts as left open"),
+        suggestion=("End every transaction the code opens: use `async with session.begin():` or "
+                    "`async with engine.begin():`, or roll back in the fixture's teardown. A transaction "
+                    "left to the pool's reset holds its locks until the connection goes back, and one left "
+                    "open past the test leaks its data into the next."),
+        evidence=run_evidence(run),
+    )]

@@ -1,0 +1,111 @@
+"""What the database summaries of one run say, shared by the database detectors.
+
+Summaries use the keys of ``db.summary.*`` without the prefix (``queries``, ``query_time``,
+``connections``, ``engines_created``, …); a missing key counts as 0 (a run recorded before
+the key existed, or a layer that does not record it). A test's summary covers its own
+phases and its function-scoped fixtures; a fixture's (:attr:`FixtureStats.db`) is the sum
+over all its setups and teardowns in the run.
+
+Which fixture a cost belongs to is decided here, once, so that two detectors never claim
+the same seconds: a fixture that creates an engine on every setup belongs to the
+connection detector, one that runs DDL on every setup to the schema detector (minus the
+connection set-up inside it, which is the connection detector's), and the fixture
+detector leaves both alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from otel_pytest.analyze.model import FixtureStats, RunSummary, TestSample
+from otel_pytest.db.statements import DDL_VERBS
+
+# Outcomes of tests that did not run their body: their (empty) summaries say nothing.
+NOT_RUN = frozenset({"skipped"})
+
+_Predicate = Callable[[FixtureStats], bool]
+
+
+def amount(db: Mapping[str, float], key: str) -> float:
+    """One value of a summary; 0 when the key is missing."""
+    return float(db.get(key, 0.0))
+
+
+def total(tests: Iterable[TestSample], key: str) -> float:
+    """A summary value added up over tests."""
+    return sum(amount(test.db, key) for test in tests)
+
+
+def database_time(db: Mapping[str, float]) -> float:
+    """Time spent on the database: queries (DDL included), rollbacks, physical connects,
+    waits for a pooled connection, and engine creation and disposal. COMMIT time is not in
+    the summary."""
+    return sum(amount(db, key) for key in
+               ("query_time", "rollback_time", "connection_time", "pool_wait_time", "engine_time"))
+
+
+def connection_setup_time(db: Mapping[str, float]) -> float:
+    """Time spent getting a connection that is not the pool's job when pooling works:
+    engines created and disposed, physical connects, and the checkouts of a summary that
+    made new connections (their wait beyond the connect is the driver's first-connect
+    initialisation, not a busy pool)."""
+    waits = amount(db, "pool_wait_time") if amount(db, "connections") > 0 else 0.0
+    return amount(db, "engine_time") + amount(db, "connection_time") + waits
+
+
+def tests_with_database_work(run: RunSummary) -> list[TestSample]:
+    """The tests that ran and have a database summary, in test-id order."""
+    return [run.tests[key] for key in sorted(run.tests)
+            if run.tests[key].db and run.tests[key].outcome not in NOT_RUN]
+
+
+def repeats(fixture: FixtureStats) -> bool:
+    """A fixture narrower than the session that ran more than once."""
+    return fixture.scope != "session" and fixture.setups >= 2
+
+
+def engine_fixtures(run: RunSummary) -> list[FixtureStats]:
+    """Repeating fixtures that create at least one engine on every setup."""
+    return _fixtures(run, lambda fixture: amount(fixture.db, "engines_created") >= fixture.setups)
+
+
+def schema_fixtures(run: RunSummary) -> list[FixtureStats]:
+    """Repeating fixtures that run DDL (``CREATE``/``DROP``/``TRUNCATE``/…)."""
+    return _fixtures(run, lambda fixture: amount(fixture.db, "ddl") > 0)
+
+
+def ddl_operations(run: RunSummary, fixture: FixtureStats) -> tuple[str, ...]:
+    """The DDL verbs (sorted) of the run's statements that ran at least as often as the
+    fixture was set up: what its DDL most likely is (``("CREATE", "DROP")`` for
+    create_all/drop_all, ``("TRUNCATE",)`` for emptying tables). A fixture summary counts its
+    DDL but not which; the run's statement totals have the verbs but not where they ran."""
+    verbs = {statement.operation.upper() for statement in run.statements.values()
+             if statement.operation.upper() in DDL_VERBS and statement.count >= fixture.setups}
+    return tuple(sorted(verbs))
+
+
+def truncates_only(run: RunSummary, fixture: FixtureStats) -> bool:
+    """Whether the fixture's repeated DDL is only TRUNCATE (it empties tables, not rebuilds them)."""
+    return ddl_operations(run, fixture) == ("TRUNCATE",)
+
+
+def _fixtures(run: RunSummary, wanted: _Predicate) -> list[FixtureStats]:
+    chosen = [fixture for fixture in run.fixtures.values() if repeats(fixture) and wanted(fixture)]
+    return sorted(chosen, key=lambda fixture: fixture.key)
+
+
+def connection_cost(tests: Iterable[TestSample]) -> float:
+    """The mean cost of one new physical connection in these tests: connect time plus the
+    checkout it happened in (see :func:`connection_setup_time`); 0 without connections."""
+    connecting = [test for test in tests if amount(test.db, "connections") > 0]
+    connections = total(connecting, "connections")
+    if connections == 0:
+        return 0.0
+    return (total(connecting, "connection_time") + total(connecting, "pool_wait_time")) / connections
+
+
+def connection_share(tests: Iterable[TestSample]) -> float:
+    """Connection set-up time as a share of these tests' database time (0 when there is none)."""
+    chosen = list(tests)
+    spent = sum(database_time(test.db) for test in chosen)
+    return sum(connection_setup_time(test.db) for test in chosen) / spent if spent > 0 else 0.0

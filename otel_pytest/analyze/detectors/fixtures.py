@@ -1,0 +1,144 @@
+"""Slow fixtures whose scope makes them repeat, and tests dominated by their setup.
+
+Method (current run only):
+
+- **Slow repeating fixtures** (one finding per fixture): a fixture narrower than the session
+  that ran at least twice, whose setup and teardown time is at least ``slow_fixture_share``
+  of the suite's setup and teardown time (the tests' setup and teardown phases added up)
+  and at least ``floor_test`` per setup. Left out: fixtures the connection detector (engine
+  on every setup) or the schema detector (DDL) reports, and fixtures that roll back on at
+  least ``most_tests_share`` of their setups (they give each test its clean transaction: a
+  wider scope would share it). The scope change proposed: function
+  or class to ``module`` when the fixture touches the database (its rows can then live in a
+  module-wide transaction), to ``session`` when it does not; module to ``session``. Saving:
+  the fixture's time except the setups left after the change (one per run for session, at
+  most one per test module of the run for module), at the mean cost of a setup: the
+  summary has no per-setup spread, so "similar time per setup" is assumed, and said.
+- **Setup-dominated tests** (one finding for the run): tests whose own setup (setup phase
+  less the time spent in wider-scoped fixtures) is longer than their call phase and at
+  least ``floor_test``, reported when they are at least ``most_tests_share`` of the tests
+  that ran or their excess of setup over call is at least ``severity_medium_share`` of the
+  run's time (a few slow setups are the fixture findings' business). Severity by that
+  excess as a share of the run's time; no saving of its own (the fixture, schema and
+  connection findings carry it).
+"""
+
+from __future__ import annotations
+
+from otel_pytest.analyze.detectors import db_work
+from otel_pytest.analyze.detectors.evidence import fixture_location, of_tests, run_evidence
+from otel_pytest.analyze.detectors.impact import run_time, severity
+from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.model import FixtureStats, History, RunSummary, TestSample
+from otel_pytest.analyze.report.wording import seconds
+
+NAMED_FIXTURES = 3  # fixtures named in the setup-dominated finding
+
+
+def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    run = history.current
+    if run is None or not run.tests:
+        return []
+    return [*_slow_fixtures(run, options), *_setup_dominated(run, options)]
+
+
+def _suite_fixture_time(run: RunSummary) -> float:
+    return sum(test.setup + test.teardown for test in run.tests.values())
+
+
+def _slow_fixtures(run: RunSummary, options: AnalysisOptions) -> list[Finding]:
+    suite = _suite_fixture_time(run)
+    if suite <= 0:
+        return []
+    reported = {fixture.key for fixture in (*db_work.engine_fixtures(run), *db_work.schema_fixtures(run))}
+    modules = len({test.file for test in run.tests.values()})
+    chosen = [fixture for fixture in sorted(run.fixtures.values(), key=lambda fixture: fixture.key)
+              if db_work.repeats(fixture) and fixture.key not in reported and not _isolates(fixture, options)
+              and fixture.total_time >= options.slow_fixture_share * suite
+              and fixture.total_time >= options.floor_test * fixture.setups]
+    return [_slow_fixture(run, fixture, suite, modules, options) for fixture in chosen]
+
+
+def _isolates(fixture: FixtureStats, options: AnalysisOptions) -> bool:
+    """Whether the fixture rolls back on most of its setups: a per-test transaction."""
+    rollbacks = db_work.amount(fixture.db, "rollbacks") + db_work.amount(fixture.db, "savepoint_rollbacks")
+    return rollbacks >= options.most_tests_share * fixture.setups
+
+
+def _slow_fixture(run: RunSummary, fixture: FixtureStats, suite: float, modules: int,
+                  options: AnalysisOptions) -> Finding:
+    uses_database = any(value > 0 for value in fixture.db.values())
+    target = "module" if fixture.scope in ("function", "class") and uses_database else "session"
+    after = min(fixture.setups, max(modules, 1)) if target == "module" else 1
+    mean = fixture.total_time / fixture.setups
+    saving = mean * (fixture.setups - after)
+    if target == "session":
+        advice = (f'Give `{fixture.name}` scope="session" so it is built once per run (per worker under xdist). '
+                  "If tests change what it returns, return an immutable value or hand each test a cheap copy.")
+    else:
+        advice = (f'Give `{fixture.name}` scope="module" so its rows are written once per test module (at most '
+                  f"{after} times here), inside a module-wide transaction, each test rolling back to a savepoint "
+                  "of its own. If tests must see fresh rows, keep it per test and make each setup cheaper "
+                  "(one bulk insert, the shared engine).")
+    return Finding(
+        kind="fixture",
+        severity=severity(saving, run, options),
+        title=(f"Fixture `{fixture.name}` ({fixture.scope} scope) runs {fixture.setups} times, {seconds(mean)} each: "
+               f"{fixture.total_time / suite:.0%} of the suite's setup and teardown time"),
+        location=fixture_location(fixture),
+        measurements=(
+            Measurement("setups", fixture.setups, "count"),
+            Measurement("setup and teardown per run", fixture.total_time, "s"),
+            Measurement("mean per setup", mean, "s"),
+            Measurement("share of the suite's setup and teardown", 100 * fixture.total_time / suite, "%"),
+            Measurement(f"setups with scope={target}", after, "count"),
+        ),
+        confidence=(f"exact: {fixture.setups} setups taking {seconds(fixture.total_time)}; per-setup spread is not "
+                    "in the summary, so the saving assumes each costs the mean"),
+        suggestion=advice,
+        saving=saving,
+        evidence=run_evidence(run),
+    )
+
+
+def _own_setup(test: TestSample) -> float:
+    return max(test.setup - test.shared_fixture_time, 0.0)
+
+
+def _setup_dominated(run: RunSummary, options: AnalysisOptions) -> list[Finding]:
+    ran = [run.tests[key] for key in sorted(run.tests) if run.tests[key].outcome not in db_work.NOT_RUN]
+    dominated = [test for test in ran if _own_setup(test) > test.call and _own_setup(test) >= options.floor_test]
+    if not dominated:
+        return []
+    setup = sum(_own_setup(test) for test in dominated)
+    call = sum(test.call for test in dominated)
+    if (len(dominated) < options.most_tests_share * len(ran)
+            and setup - call < options.severity_medium_share * run_time(run)):
+        return []
+    worst = max(dominated, key=lambda test: (_own_setup(test) - test.call, test.test_id))
+    costly = sorted((fixture for fixture in run.fixtures.values() if db_work.repeats(fixture)),
+                    key=lambda fixture: (-fixture.total_time, fixture.key))[:NAMED_FIXTURES]
+    if costly:
+        named = ", ".join(f"`{fixture.name}` ({seconds(fixture.total_time)})" for fixture in costly)
+        advice = (f"Most repeated fixture time is in {named}: the findings on those fixtures say what to "
+                  "share; a fixture that does the same work for every test can take a wider scope.")
+    else:
+        advice = ("Their setup is in wider-scoped fixtures or in hooks: look at the slowest test's trace "
+                  "to see which span takes the time.")
+    return [Finding(
+        kind="fixture",
+        severity=severity(setup - call, run, options),
+        title=(f"{of_tests(len(dominated), len(ran))} spend longer in setup than in the test: "
+               f"{seconds(setup)} of setup against {seconds(call)} of test bodies"),
+        location=Location(test=worst.test_id) if len(dominated) == 1 else Location(),
+        measurements=(
+            Measurement("tests", len(dominated), "count"),
+            Measurement("setup (own)", setup, "s"),
+            Measurement("call", call, "s"),
+            Measurement(f"largest gap ({worst.test_id})", _own_setup(worst) - worst.call, "s"),
+        ),
+        confidence=(f"measured phases of {of_tests(len(dominated), len(ran))}, setup without wider-scoped "
+                    f"fixtures, at least {seconds(options.floor_test)} each"),
+        suggestion=advice,
+        evidence=run_evidence(run),
+    )]

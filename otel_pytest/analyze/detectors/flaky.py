@@ -1,0 +1,73 @@
+"""Flaky outcomes: tests that both passed and failed on the same revision.
+
+Method: the runs of the history whose revision equals the current run's (at least two are
+needed; a run without a revision is never grouped). A test is flaky when among those runs
+it passed at least once and failed or errored at least once (skipped, xfailed and xpassed
+outcomes are left out). One finding per test; severity ``high`` when it failed in the
+current run, ``medium`` otherwise. No saving: the cost is re-runs and lost trust.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from otel_pytest.analyze.detectors import db_work
+from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.model import History, RunSummary, TestSample
+
+FAILED = frozenset({"failed", "error"})
+REVISION_SHOWN = 12  # characters of a revision in titles
+
+
+def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    current = history.current
+    if current is None or not current.revision:
+        return []
+    runs = [run for run in history.runs if run.revision == current.revision]
+    if len(runs) < 2:
+        return []
+    seen: dict[str, list[tuple[RunSummary, TestSample]]] = defaultdict(list)
+    for run in runs:
+        for sample in run.tests.values():
+            if sample.outcome == "passed" or sample.outcome in FAILED:
+                seen[sample.test_id].append((run, sample))
+    findings = []
+    for test_id in sorted(seen):
+        outcomes = seen[test_id]
+        failures = sum(1 for _, sample in outcomes if sample.outcome in FAILED)
+        if 0 < failures < len(outcomes):
+            findings.append(_finding(current, test_id, outcomes, failures))
+    return findings
+
+
+def _finding(current: RunSummary, test_id: str, outcomes: list[tuple[RunSummary, TestSample]],
+             failures: int) -> Finding:
+    revision = current.revision or ""
+    passes = len(outcomes) - failures
+    now = current.tests.get(test_id)
+    failing_now = now is not None and now.outcome in FAILED
+    latest = outcomes[-1][1]
+    commits = db_work.amount(latest.db, "commits")
+    advice = (f"Reproduce it: run `pytest '{latest.nodeid}'` repeatedly, alone and after the tests that run "
+              "before it in the suite. Look for state shared between tests (rows other tests committed, a "
+              "wider-scoped fixture's mutable value), assumptions about time or order, and tasks left running.")
+    if commits:
+        advice += (f" It commits ({commits:.0f} COMMITs in its latest run): rows left by other tests or by "
+                   "itself can change its result; roll back per test instead (a savepoint per test).")
+    return Finding(
+        kind="flaky",
+        severity="high" if failing_now else "medium",
+        title=(f"Flaky: {test_id} failed {failures} of {len(outcomes)} runs of revision "
+               f"{revision[:REVISION_SHOWN]}"),
+        location=Location(test=test_id, file=latest.file or None, line=latest.line or None),
+        measurements=(
+            Measurement("runs of the revision", len(outcomes), "count"),
+            Measurement("passed", passes, "count"),
+            Measurement("failed or error", failures, "count"),
+            Measurement("failure rate", 100 * failures / len(outcomes), "%"),
+        ),
+        confidence=(f"exact: outcomes in {len(outcomes)} runs of revision {revision}: {passes} passed, "
+                    f"{failures} failed or errored"),
+        suggestion=advice,
+        evidence={"revision": revision, **{run.run_id: sample.outcome for run, sample in outcomes}},
+    )

@@ -1,0 +1,404 @@
+"""The report as one self-contained HTML file: inline CSS, inline SVG charts drawn here,
+no script, no font, no external resource of any kind (a Content-Security-Policy in the
+page forbids them, so a report opened from a CI artifact cannot phone home or run code).
+
+Per finding: what, where, the numbers, how sure, the fix, and, when the finding carries
+a history, the series across runs with the change point marked. When the analysis
+carries the slowest test's spans, a waterfall of them. Every piece of text from the
+analysis goes through :func:`html.escape`.
+
+Evidence keys this view understands: ``change_point_run`` (the run id where a step
+started), ``change_point_revision``, and ``history_unit`` (the unit of
+``Finding.history``'s values; when absent, counts for a ``count`` finding, else seconds).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from html import escape
+
+from otel_pytest.analyze.findings import Analysis, Finding, Measurement, Waterfall
+from otel_pytest.analyze.report import wording
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+_STYLE = """
+:root {
+  --ink: #1d2330; --muted: #5b6476; --line: #d9dde5; --paper: #ffffff; --panel: #f6f7f9;
+  --high: #c62828; --medium: #e07b00; --low: #1e63b8; --good: #2e7d32;
+  --phase: #8a94a6; --fixture: #8e44ad; --query: #1e88e5; --transaction: #2e9d57;
+  --connection: #d84315; --other: #9e9e9e;
+}
+@media (prefers-color-scheme: dark) {
+  :root { --ink: #e4e7ee; --muted: #9aa3b5; --line: #3a4150; --paper: #161a22; --panel: #1f2430; }
+}
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--paper); color: var(--ink);
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main, body > header, body > footer { max-width: 1080px; margin: 0 auto; padding: 0 24px; }
+body > header { padding-top: 28px; }
+h1 { font-size: 22px; margin: 0 0 2px; }
+h2 { font-size: 18px; margin: 36px 0 12px; display: flex; gap: 12px; align-items: baseline; }
+h2 .count { font-size: 14px; font-weight: normal; color: var(--muted); }
+h3 { font-size: 16px; margin: 0; overflow-wrap: anywhere; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
+.meta { color: var(--muted); margin: 0 0 14px; }
+.summary p { margin: 2px 0; }
+.tiles { display: flex; flex-wrap: wrap; gap: 12px; margin: 18px 0 8px; }
+.tile { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px;
+  min-width: 120px; }
+.tile b { display: block; font-size: 22px; }
+.tile span { color: var(--muted); font-size: 13px; }
+.tile.high b { color: var(--high); } .tile.medium b { color: var(--medium); } .tile.low b { color: var(--low); }
+.tile.saving b { color: var(--good); }
+table.overview { width: 100%; border-collapse: collapse; margin: 8px 0; font-size: 14px; }
+table.overview th, table.overview td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line);
+  vertical-align: top; }
+table.overview td.num, table.overview th.num { text-align: right; white-space: nowrap; }
+table.overview a { color: inherit; }
+.badge { display: inline-block; border-radius: 4px; padding: 0 7px; font-size: 12px; font-weight: 600;
+  text-transform: uppercase; letter-spacing: .04em; color: #fff; white-space: nowrap; }
+.badge.high { background: var(--high); } .badge.medium { background: var(--medium); }
+.badge.low { background: var(--low); }
+.tag { display: inline-block; border: 1px solid var(--line); border-radius: 4px; padding: 0 6px; font-size: 12px;
+  color: var(--muted); white-space: nowrap; }
+.tag.provisional { border-color: var(--medium); color: var(--medium); }
+article.finding { border: 1px solid var(--line); border-left: 5px solid var(--low); border-radius: 8px;
+  padding: 14px 18px; margin: 0 0 16px; background: var(--paper); }
+article.finding.high { border-left-color: var(--high); }
+article.finding.medium { border-left-color: var(--medium); }
+.finding .labels { display: flex; gap: 8px; align-items: center; margin-bottom: 4px; }
+.finding .where { color: var(--muted); margin: 2px 0 10px; overflow-wrap: anywhere; }
+.finding .body { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1.25fr); gap: 20px; }
+.finding .body.wide { grid-template-columns: minmax(0, 1fr); }
+@media (max-width: 760px) { .finding .body { grid-template-columns: minmax(0, 1fr); } }
+table.numbers { border-collapse: collapse; font-size: 14px; margin-bottom: 8px; }
+table.numbers th { text-align: left; font-weight: normal; color: var(--muted); padding: 2px 14px 2px 0; }
+table.numbers td { padding: 2px 10px 2px 0; white-space: nowrap; font-variant-numeric: tabular-nums; }
+table.numbers td.baseline { color: var(--muted); }
+.confidence { color: var(--muted); font-size: 13px; margin: 4px 0; }
+.fix { background: var(--panel); border-radius: 6px; padding: 8px 12px; margin: 10px 0 4px; }
+.fix b { color: var(--good); }
+.saving { font-size: 14px; margin: 6px 0 0; }
+figure { margin: 0; }
+figcaption { color: var(--muted); font-size: 12px; margin-bottom: 2px; }
+svg { display: block; width: 100%; height: auto; overflow: visible; }
+svg text { fill: var(--muted); font-size: 11px; font-family: inherit; }
+svg .grid { stroke: var(--line); stroke-width: 1; }
+svg .series { fill: none; stroke: var(--muted); stroke-width: 1.5; }
+svg .point { fill: var(--muted); }
+svg .point.after { fill: var(--high); }
+svg .point.current { stroke: var(--ink); stroke-width: 1.5; }
+svg .change-point { stroke: var(--high); stroke-width: 1.5; stroke-dasharray: 5 3; }
+svg text.change-label { fill: var(--high); font-weight: 600; }
+svg .bar { rx: 2; }
+svg .bar.phase { fill: var(--phase); } svg .bar.fixture { fill: var(--fixture); }
+svg .bar.query { fill: var(--query); } svg .bar.transaction { fill: var(--transaction); }
+svg .bar.connection { fill: var(--connection); } svg .bar.other { fill: var(--other); }
+svg text.label { fill: var(--ink); }
+.legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: 12px; color: var(--muted); margin: 6px 0; }
+.legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px;
+  vertical-align: -1px; }
+.empty { background: var(--panel); border-radius: 8px; padding: 18px 20px; font-size: 16px; }
+.notes li { overflow-wrap: anywhere; }
+body > footer { color: var(--muted); font-size: 12px; padding: 30px 24px 40px; }
+"""
+
+_BACKTICKED = re.compile(r"`([^`]+)`")
+_KIND_LABEL = {"phase": "phase", "fixture": "fixture", "query": "query", "transaction": "transaction",
+               "connection": "connection", "other": "other"}
+
+
+def _number(value: float) -> str:
+    """A coordinate for SVG: short, and never in exponent form."""
+    return f"{value:.1f}".rstrip("0").rstrip(".") if math.isfinite(value) else "0"
+
+
+def _nice_step(span: float, target: int) -> float:
+    """A round tick step (1, 2 or 5 times a power of ten) giving about ``target`` ticks over ``span``."""
+    raw = span / max(target, 1)
+    if raw <= 0 or not math.isfinite(raw):
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(raw))
+    for multiple in (1, 2, 5, 10):
+        if raw <= multiple * power:
+            return multiple * power
+    return 10 * power  # pragma: no cover - the loop always returns
+
+
+def _ticks(low: float, high: float, target: int = 4) -> list[float]:
+    """Round values between ``low`` and ``high``, about ``target`` steps apart."""
+    step = _nice_step(high - low, target)
+    first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+    return [round(k * step, 12) for k in range(first, last + 1)]
+
+
+def _scale(values: Sequence[float]) -> tuple[float, float, list[float]]:
+    """An axis for ``values``: from zero when the data is near it, otherwise hugging the
+    data (so a 20 % step shows), with both ends on a round tick."""
+    low, high = min(values), max(values)
+    if high == low:
+        pad = abs(high) * 0.1 or 1.0
+        low, high = (max(low - pad, 0.0) if low >= 0 else low - pad), high + pad
+    elif 0 <= low <= 0.4 * high:
+        low = 0.0
+    step = _nice_step(high - low, 4)
+    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    ticks = [round(k * step, 12) for k in range(first, last + 1)]
+    return ticks[0], ticks[-1], ticks
+
+
+def history_unit(finding: Finding) -> str:
+    """The unit of ``finding.history``'s values (see the module docstring)."""
+    return finding.evidence.get("history_unit") or ("count" if finding.kind == "count" else "s")
+
+
+def history_chart(finding: Finding) -> str:
+    """An SVG line chart of ``finding.history``, with the change point marked when the
+    finding names one (``evidence["change_point_run"]``). Empty when there is no series."""
+    points = [(run, amount) for run, amount in finding.history if math.isfinite(amount)]
+    if len(points) < 2:
+        return ""
+    unit = history_unit(finding)
+    width, height = 560.0, 190.0
+    left, right, top, bottom = 64.0, 14.0, 22.0, 30.0
+    low, high, ticks = _scale([amount for _, amount in points])
+    span = (high - low) or 1.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(index: int) -> float:
+        return left + plot_w * index / (len(points) - 1)
+
+    def y(amount: float) -> float:
+        return top + plot_h * (1 - (amount - low) / span)
+
+    runs = [run for run, _ in points]
+    change_run = finding.evidence.get("change_point_run")
+    change = runs.index(change_run) if change_run in runs else None
+    parts = [
+        f'<svg class="history" viewBox="0 0 {_number(width)} {_number(height)}" role="img" '
+        f'aria-label="{escape(f"{finding.title}: value per run")}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for tick in ticks:
+        ty = y(tick)
+        parts.append(f'<line class="grid" x1="{_number(left)}" x2="{_number(width - right)}" '
+                     f'y1="{_number(ty)}" y2="{_number(ty)}"/>')
+        parts.append(f'<text x="{_number(left - 6)}" y="{_number(ty + 4)}" text-anchor="end">'
+                     f"{escape(wording.value(tick, unit))}</text>")
+    path = " ".join(f"{_number(x(i))},{_number(y(amount))}" for i, (_, amount) in enumerate(points))
+    parts.append(f'<polyline class="series" points="{path}"/>')
+    if change is not None:
+        cx = x(change) - (plot_w / (len(points) - 1) / 2 if change > 0 else 0)
+        revision = finding.evidence.get("change_point_revision")
+        label = f"change at run {runs[change][:8]}" + (f" ({revision[:8]})" if revision else "")
+        anchor = "end" if cx > left + plot_w * 0.6 else "start"
+        offset = -4 if anchor == "end" else 4
+        tooltip = f"change point: run {runs[change]}" + (f", revision {revision}" if revision else "")
+        parts.append(f'<line class="change-point" x1="{_number(cx)}" x2="{_number(cx)}" '
+                     f'y1="{_number(top - 6)}" y2="{_number(top + plot_h)}"><title>{escape(tooltip)}</title></line>')
+        parts.append(f'<text class="change-label" x="{_number(cx + offset)}" y="{_number(top - 9)}" '
+                     f'text-anchor="{anchor}">{escape(label)}</text>')
+    for index, (run, amount) in enumerate(points):
+        classes = ["point"]
+        if change is not None and index >= change:
+            classes.append("after")
+        if index == len(points) - 1:
+            classes.append("current")
+        radius = 3.6 if index == len(points) - 1 else 2.6
+        parts.append(f'<circle class="{" ".join(classes)}" cx="{_number(x(index))}" cy="{_number(y(amount))}" '
+                     f'r="{radius}"><title>{escape(f"run {run}: {wording.value(amount, unit)}")}</title></circle>')
+    baseline_y = top + plot_h + 18
+    parts.append(f'<text x="{_number(left)}" y="{_number(baseline_y)}">{escape(runs[0][:8])}</text>')
+    parts.append(f'<text x="{_number(width - right)}" y="{_number(baseline_y)}" text-anchor="end">'
+                 f"{escape(runs[-1][:8])} (current)</text>")
+    parts.append(f'<text x="{_number(left + plot_w / 2)}" y="{_number(baseline_y)}" text-anchor="middle">'
+                 f"{len(points)} runs, oldest to newest</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def waterfall_chart(waterfall: Waterfall) -> str:
+    """An SVG waterfall: one row per span, placed on the test's own time axis."""
+    bars = list(waterfall.bars)
+    if not bars:
+        return ""
+    row, label_w, right, top = 20.0, 230.0, 70.0, 26.0
+    width = 1000.0
+    height = top + row * len(bars) + 8
+    total = max([waterfall.duration, *(bar.start + bar.duration for bar in bars)]) or 1.0
+    plot_w = width - label_w - right
+
+    def x(at: float) -> float:
+        return label_w + plot_w * at / total
+
+    parts = [
+        f'<svg class="waterfall" viewBox="0 0 {_number(width)} {_number(height)}" role="img" '
+        f'aria-label="{escape(f"spans of {waterfall.test}")}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for tick in _ticks(0.0, total, 6):
+        tx = x(tick)
+        parts.append(f'<line class="grid" x1="{_number(tx)}" x2="{_number(tx)}" y1="{_number(top - 6)}" '
+                     f'y2="{_number(height - 4)}"/>')
+        parts.append(f'<text x="{_number(tx)}" y="{_number(top - 10)}" text-anchor="middle">'
+                     f"{escape(wording.seconds(tick))}</text>")
+    for index, bar in enumerate(bars):
+        ty = top + row * index
+        kind = bar.kind if bar.kind in _KIND_LABEL else "other"
+        name = bar.name if len(bar.name) <= 32 else bar.name[:31] + "…"
+        parts.append(f'<text class="label" x="{_number(8 + 14 * bar.depth)}" y="{_number(ty + 14)}">'
+                     f"{escape(name)}</text>")
+        bar_w = max(plot_w * bar.duration / total, 1.5)
+        tooltip = f"{bar.name}: {wording.seconds(bar.duration)}, from +{wording.seconds(bar.start)}"
+        parts.append(f'<rect class="bar {kind}" x="{_number(x(bar.start))}" y="{_number(ty + 3)}" '
+                     f'width="{_number(bar_w)}" height="{_number(row - 6)}"><title>{escape(tooltip)}</title></rect>')
+        parts.append(f'<text x="{_number(x(bar.start) + bar_w + 5)}" y="{_number(ty + 14)}">'
+                     f"{escape(wording.seconds(bar.duration))}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _prose(text: str) -> str:
+    """Escaped text in which `backticked` names (as detectors write them) become code."""
+    return _BACKTICKED.sub(r"<code>\1</code>", escape(text))
+
+
+def _measurements(items: Sequence[Measurement]) -> str:
+    if not items:
+        return ""
+    rows = []
+    for item in items:
+        baseline = "" if item.baseline is None else f"baseline {wording.value(item.baseline, item.unit)}"
+        rows.append(f"<tr><th>{escape(item.name)}</th><td>{escape(wording.value(item.value, item.unit))}</td>"
+                    f'<td class="baseline">{escape(baseline)}</td></tr>')
+    return f'<table class="numbers">{"".join(rows)}</table>'
+
+
+def _where(finding: Finding) -> str:
+    location = finding.location
+    parts = []
+    if location.test:
+        parts.append(f"<code>{escape(location.test)}</code>")
+    if location.fixture:
+        site = f" <code>{escape(f'{location.file}:{location.line}')}</code>" if location.file else ""
+        parts.append(f"fixture <code>{escape(location.fixture)}</code>{site}")
+    elif location.file and not location.test:
+        parts.append(f"<code>{escape(f'{location.file}:{location.line}')}</code>")
+    if location.fingerprint:
+        parts.append(f"statement <code>{escape(location.fingerprint)}</code>")
+    return " · ".join(parts) or "the suite"
+
+
+def _finding(number: int, finding: Finding) -> str:
+    severity = escape(finding.severity)
+    labels = [f'<span class="badge {severity}">{severity}</span>', f'<span class="tag">{escape(finding.kind)}</span>']
+    if finding.provisional:
+        labels.append('<span class="tag provisional" title="too little history for the statistical test">'
+                      "provisional</span>")
+    chart = history_chart(finding)
+    figure = ""
+    if chart:
+        unit = history_unit(finding)
+        caption = "duration per run" if unit == "s" else f"value per run ({unit})"
+        figure = f"<figure><figcaption>{escape(caption)}</figcaption>{chart}</figure>"
+    saving = (f'<p class="saving">Saves <b>{escape(wording.about_seconds(finding.saving))}</b> per run</p>'
+              if finding.saving > 0 else "")
+    return (
+        f'<article class="finding {severity}" id="finding-{number}">'
+        f'<div class="labels">{"".join(labels)}</div>'
+        f'<h3 class="title">{escape(finding.title)}</h3>'
+        f'<p class="where">{_where(finding)}</p>'
+        f'<div class="body{"" if figure else " wide"}"><div class="facts">'
+        f"{_measurements(finding.measurements)}"
+        f'<p class="confidence">{_prose(finding.confidence)}</p>'
+        f'<p class="fix"><b>Fix:</b> {_prose(finding.suggestion)}</p>{saving}</div>'
+        f"{figure}</div></article>"
+    )
+
+
+def _overview(findings: Sequence[Finding]) -> str:
+    rows = []
+    for number, finding in enumerate(findings, 1):
+        severity = escape(finding.severity)
+        saving = escape(wording.about_seconds(finding.saving)) if finding.saving > 0 else wording.DASH
+        provisional = ' <span class="tag provisional">provisional</span>' if finding.provisional else ""
+        rows.append(
+            f'<tr><td><span class="badge {severity}">{severity}</span></td><td>{escape(finding.kind)}</td>'
+            f'<td><a href="#finding-{number}">{escape(finding.title)}</a>{provisional}</td>'
+            f'<td class="num">{saving}</td></tr>'
+        )
+    return ('<table class="overview"><thead><tr><th>severity</th><th>kind</th><th>finding</th>'
+            f'<th class="num">saves/run</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _tiles(analysis: Analysis) -> str:
+    tiles = [f'<div class="tile"><b>{len(analysis.findings)}</b><span>findings</span></div>']
+    for severity, group in wording.by_severity(analysis.findings):
+        tiles.append(f'<div class="tile {escape(severity)}"><b>{len(group)}</b><span>{escape(severity)}</span></div>')
+    if analysis.total_saving > 0:
+        tiles.append(f'<div class="tile saving"><b>{escape(wording.about_seconds(analysis.total_saving))}</b>'
+                     "<span>to save per run</span></div>")
+    tiles.append(f'<div class="tile"><b>{analysis.runs_analyzed}</b><span>runs analyzed</span></div>')
+    return f'<div class="tiles">{"".join(tiles)}</div>'
+
+
+def _waterfall_section(waterfall: Waterfall) -> str:
+    chart = waterfall_chart(waterfall)
+    if not chart:
+        return ""
+    legend = "".join(f'<span><i style="background: var(--{kind})"></i>{label}</span>'
+                     for kind, label in _KIND_LABEL.items()
+                     if any(bar.kind == kind or (kind == "other" and bar.kind not in _KIND_LABEL)
+                            for bar in waterfall.bars))
+    omitted = (f'<p class="confidence">{escape(wording.plural(waterfall.omitted, "more span"))} not drawn.</p>'
+               if waterfall.omitted else "")
+    return (
+        '<section class="waterfall-section"><h2>Slowest test, span by span '
+        f'<span class="count">{escape(wording.seconds(waterfall.duration))} in run '
+        f"{escape(waterfall.run_id)}</span></h2>"
+        f"<p><code>{escape(waterfall.test)}</code></p>"
+        f'<div class="legend">{legend}</div>{chart}{omitted}</section>'
+    )
+
+
+def render(analysis: Analysis) -> str:
+    """The whole page."""
+    title = f"otel-pytest analyze: {wording.headline(analysis)}"
+    summary = "".join(f"<p>{escape(sentence)}</p>" for sentence in wording.summary(analysis))
+    body = []
+    if analysis.findings:
+        body.append(_tiles(analysis))
+        body.append("<h2>Findings</h2>")
+        body.append(_overview(wording.in_severity_order(analysis.findings)))  # numbered as the cards below
+        number = 0
+        for severity, group in wording.by_severity(analysis.findings):
+            saving = sum(finding.saving for finding in group)
+            extra = f", saves {wording.about_seconds(saving)} per run" if saving > 0 else ""
+            body.append(f'<section class="severity {escape(severity)}"><h2>{escape(severity.capitalize())} '
+                        f'<span class="count">{escape(wording.plural(len(group), "finding") + extra)}</span></h2>')
+            for finding in group:
+                number += 1
+                body.append(_finding(number, finding))
+            body.append("</section>")
+    else:
+        body.append(f'<div class="empty">{summary}</div>')
+    if analysis.waterfall is not None:
+        body.append(_waterfall_section(analysis.waterfall))
+    if analysis.notes:
+        notes = "".join(f"<li>{escape(note)}</li>" for note in analysis.notes)
+        body.append(f'<section class="notes"><h2>Notes on the input</h2><ul>{notes}</ul></section>')
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="generator" content="otel-pytest">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>\n"
+        f"<body><header><h1>otel-pytest analyze</h1>"
+        f'<p class="meta">{escape(wording.headline(analysis))}</p>'
+        f'<div class="summary">{summary if analysis.findings else ""}</div></header>\n'
+        f"<main>{''.join(body)}</main>\n"
+        "<footer>Generated by otel-pytest analyze. Self-contained: no scripts, fonts or network requests.</footer>"
+        "</body></html>\n"
+    )

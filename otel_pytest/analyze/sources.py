@@ -1,0 +1,567 @@
+"""Where runs come from: the local store, or OTLP JSON Lines files and folders.
+
+Every reader is a :class:`Source`: it yields :class:`RunSummary` objects and collects one
+line per problem it met (a missing path, an empty store, an unreadable line). Readers
+never judge; they say what they skipped. A reader for Jaeger's query API will be one
+more ``Source``; :func:`spans_of_traces_data` already reads the OTLP JSON its API returns.
+
+**Parsing.** Lines are parsed with orjson straight into :class:`Span` objects. The OTel
+project's ``opentelemetry-proto-json`` classes (``otel_pytest.store.reader``) read the same
+lines 3-4x slower (``bench/analyze_speed.py``, on a 25,000-span run), and the first
+summarisation of a 2,000-test run must take under 2 s. The tests check that both readers
+agree on real run files; nothing else in the analyzer parses spans.
+
+**Summary cache.** A run file's summaries are cached as the orjson of
+:func:`~otel_pytest.analyze.model.to_plain` (written by :func:`encode_runs`) together with
+the cache schema (the model's schema version and the summarizer's) and the run file's size
+and modification time; a cache whose schema or stamp differs is rebuilt, so the raw spans
+of an unchanged run are parsed once. In a store the cache is
+``<store>/summaries/<run file name>.json`` (a run file given as a path but lying in a
+store's ``runs/`` uses it too); summaries of runs the store no longer holds are deleted.
+Files outside a store are not cached unless a cache folder is given: they are usually CI
+artifacts read once, or a collector's output that grows between reads, and their folder
+may be read-only or shared, so writing beside them would litter someone else's folder for
+no gain.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gc
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from otel_pytest.analyze import summarize as summarizer
+from otel_pytest.analyze.model import SCHEMA_VERSION, RunSummary, run_from_plain
+from otel_pytest.analyze.summarize import RunMetadata, Span
+from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex
+
+CACHE_SCHEMA = f"{SCHEMA_VERSION}.{summarizer.VERSION}"
+SUMMARIES = "summaries"
+OTLP_SUFFIXES = (".jsonl", ".json")
+_MAX_LINE_PROBLEMS = 5
+_STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+
+
+class Source(Protocol):
+    """A reader of runs. ``problems`` is complete once ``runs()`` has been consumed."""
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def problems(self) -> Sequence[str]: ...
+
+    def runs(self) -> Iterator[RunSummary]: ...
+
+
+# -- OTLP JSON ---------------------------------------------------------------------------
+
+
+def _value(value: Mapping[str, Any]) -> object:
+    """The Python value of an OTLP JSON ``AnyValue`` (as ``store.reader`` reads it)."""
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "intValue" in value:
+        return int(value["intValue"])
+    if "doubleValue" in value:
+        return float(value["doubleValue"])  # also "NaN", "Infinity", "-Infinity"
+    if "boolValue" in value:
+        return bool(value["boolValue"])
+    if "arrayValue" in value:
+        return [_value(item) for item in (value["arrayValue"] or {}).get("values") or ()]
+    if "kvlistValue" in value:
+        return _attributes((value["kvlistValue"] or {}).get("values"))
+    if "bytesValue" in value:
+        return base64.b64decode(value["bytesValue"])
+    return None
+
+
+def _attributes(items: Iterable[Mapping[str, Any]] | None) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for item in items or ():
+        value = item.get("value")
+        if value:
+            string = value.get("stringValue")
+            result[item["key"]] = string if string is not None else _value(value)
+        else:
+            result[item["key"]] = None
+    return result
+
+
+def _status(status: Mapping[str, Any] | None) -> int:
+    code = (status or {}).get("code", 0)
+    return _STATUS_CODES.get(code, 0) if isinstance(code, str) else int(code)
+
+
+def spans_of_traces_data(data: Mapping[str, Any]) -> list[tuple[dict[str, object], list[Span]]]:
+    """``(resource attributes, spans)`` per ``resourceSpans`` of one OTLP JSON ``TracesData``.
+
+    Raises ``KeyError``, ``TypeError`` or ``ValueError`` when the data is not OTLP JSON
+    (a span without ids, a time that is not a number).
+    """
+    found = []
+    for resource_spans in data["resourceSpans"] or ():
+        resource = _attributes((resource_spans.get("resource") or {}).get("attributes"))
+        spans = []
+        for scope_spans in resource_spans.get("scopeSpans") or ():
+            for raw in scope_spans.get("spans") or ():
+                trace_id, span_id = raw["traceId"], raw["spanId"]
+                if not isinstance(trace_id, str) or not isinstance(span_id, str):
+                    raise TypeError("a span id is not a string")
+                start = int(raw.get("startTimeUnixNano") or 0)
+                spans.append(Span(
+                    trace_id, span_id, raw.get("parentSpanId") or "", raw.get("name") or "", start,
+                    int(raw.get("endTimeUnixNano") or start), _attributes(raw.get("attributes")),
+                    _status(raw.get("status")),
+                ))
+        found.append((resource, spans))
+    return found
+
+
+def read_otlp(path: Path, problems: list[str]) -> Iterator[tuple[dict[str, object], list[Span]]]:
+    """Every ``(resource, spans)`` of an OTLP JSON Lines file.
+
+    A line that is not JSON or not OTLP trace data (a run cut off mid-write, a corrupt
+    copy) is skipped and named in ``problems`` as ``file:line``; lines of metrics or logs
+    (a collector writing every signal to one file) are skipped with one line per file.
+    """
+    unreadable = 0
+    other: list[int] = []
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                data = orjson.loads(line)
+                if not isinstance(data, dict):
+                    raise TypeError(f"a JSON {type(data).__name__}, not an object")
+                if "resourceSpans" not in data:
+                    other.append(number)
+                    continue
+                batch = spans_of_traces_data(data)
+            except (ValueError, TypeError, KeyError, AttributeError) as error:  # JSONDecodeError is a ValueError
+                unreadable += 1
+                if unreadable <= _MAX_LINE_PROBLEMS:
+                    problems.append(f"{path}:{number}: skipped an unreadable line ({_reason(error)})")
+                continue
+            yield from batch
+    if unreadable > _MAX_LINE_PROBLEMS:
+        problems.append(f"{path}: skipped {unreadable - _MAX_LINE_PROBLEMS} more unreadable lines")
+    if other:
+        problems.append(f"{path}: skipped {len(other)} line(s) without trace data (from line {other[0]}: "
+                        "metrics or logs?)")
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"not OTLP trace data: no {error}"
+    if isinstance(error, orjson.JSONDecodeError):
+        return f"not JSON: {error}"
+    return f"not OTLP trace data: {error}"
+
+
+# -- one file -> summaries ---------------------------------------------------------------
+
+
+@dataclass
+class _Group:
+    resource: dict[str, object]
+    spans: list[Span] = field(default_factory=list)
+
+
+def _groups(paths: Sequence[Path], problems: list[str], only: str | None = None) -> dict[str | None, _Group]:
+    """Spans by ``pytest.run.id`` (``None``: spans without one)."""
+    groups: dict[str | None, _Group] = {}
+    for path in paths:
+        for resource, spans in read_otlp(path, problems):
+            for span in spans:
+                run_id = span.attributes.get("pytest.run.id")
+                key = run_id if isinstance(run_id, str) and run_id else None
+                if only is not None and key != only:
+                    continue
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = _Group(resource)
+                group.spans.append(span)
+    return groups
+
+
+def file_run_id(path: Path) -> str:
+    """The id given to the spans of a file that carry no run id: stable for that path."""
+    digest = hashlib.blake2b(str(path.resolve()).encode(), digest_size=6).hexdigest()
+    return f"file-{digest}"
+
+
+def summarize_file(path: Path) -> tuple[list[RunSummary], list[str]]:
+    """The runs in one OTLP JSON Lines file, and the file's problems when it holds none.
+
+    Problems met while reading (skipped lines) are also each run's: any run may have lost
+    spans to them.
+    """
+    problems: list[str] = []
+    with _collector_paused():
+        groups = _groups([path], problems)
+        runs = _summarize_groups(path, groups, problems)
+    if not groups:
+        problems.append(f"{path}: no spans in this file")
+    return runs, problems if not runs else []
+
+
+def _summarize_groups(path: Path, groups: Mapping[str | None, _Group], problems: list[str]) -> list[RunSummary]:
+    runs = []
+    for run_id, group in groups.items():
+        run_problems = list(problems)
+        if run_id is None:
+            run_problems.append(f"{len(group.spans)} spans carry no pytest.run.id (another tool's?): "
+                                f"grouped into one run by their file, {path.name}")
+        metadata = RunMetadata(run_id or file_run_id(path), str(path), group.resource, run_id is None, run_problems)
+        runs.append(summarizer.summarize(group.spans, metadata))
+    return runs
+
+
+# -- the cache ---------------------------------------------------------------------------
+
+
+def _stamp(stat: os.stat_result) -> dict[str, int]:
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _read_cache(cache: Path, stamp: Mapping[str, int]) -> tuple[list[RunSummary], list[str]] | None:
+    """The cached summaries, or ``None`` when missing, stale, of another schema or damaged."""
+    try:
+        data = orjson.loads(cache.read_bytes())
+        if data.get("schema") != CACHE_SCHEMA or data.get("source") != stamp:
+            return None
+        return [run_from_plain(run) for run in data["runs"]], [str(problem) for problem in data["problems"]]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _plain(value: object) -> object:
+    """What orjson cannot write itself, as :func:`~otel_pytest.analyze.model.to_plain` writes it."""
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot write {type(value).__name__} to a summary cache")
+
+
+def encode_runs(runs: Sequence[RunSummary]) -> bytes:
+    """``orjson.dumps([to_plain(run) ...])``, several times faster: orjson writes the
+    dataclasses itself (fields in order, tuples as lists); frozensets come out sorted."""
+    return orjson.dumps(list(runs), default=_plain)
+
+
+def _write_cache(cache: Path, stamp: Mapping[str, int], runs: Sequence[RunSummary], problems: Sequence[str]) -> None:
+    """Write through a temporary file and ``os.replace``: a reader never sees half of it."""
+    payload = orjson.dumps({"schema": CACHE_SCHEMA, "source": stamp, "problems": list(problems),
+                            "runs": orjson.Fragment(encode_runs(runs))})
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(payload)
+        os.replace(temporary, cache)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a run is parsed or loaded.
+
+    Parsing allocates hundreds of thousands of objects without a single cycle; each
+    allocation burst triggers collections that walk every live object, the history read
+    so far included, which measured here made loading 50 cached summaries 1.6x and
+    summarising 50 run files 2x slower. Reference counting still frees everything.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Summaries:
+    """Summaries of run files through the cache; remembers the first failure to write it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        self.cache_failed = False
+        self.built = 0  # files summarised from their spans (not from the cache)
+
+    def load(self, path: Path, cache: Path | None) -> tuple[list[RunSummary], list[str]]:
+        with _collector_paused():
+            return self._load(path, cache)
+
+    def _load(self, path: Path, cache: Path | None) -> tuple[list[RunSummary], list[str]]:
+        try:
+            stamp = _stamp(path.stat())
+        except OSError as error:
+            return [], [f"{path}: cannot read it ({error.strerror or error})"]
+        if cache is not None:
+            cached = _read_cache(cache, stamp)
+            if cached is not None:
+                runs, problems = cached
+                return [replace(run, source=str(path)) for run in runs], problems
+        try:
+            runs, problems = summarize_file(path)
+        except OSError as error:
+            return [], [f"{path}: cannot read it ({error.strerror or error})"]
+        self.built += 1
+        if cache is not None and not self.cache_failed:
+            try:
+                _write_cache(cache, stamp, runs, problems)
+            except OSError as error:
+                self.cache_failed = True
+                self.problems.append(f"cannot write run summaries to {cache.parent} ({error.strerror or error}): "
+                                     "they will be rebuilt from the spans next time")
+        return runs, problems
+
+
+def store_of(path: Path) -> Path | None:
+    """The store a run file lies in (``<store>/runs/<file>``), if it does."""
+    parent = path.parent
+    if parent.name == "runs" and (parent.parent / "index.jsonl").is_file():
+        return parent.parent
+    return None
+
+
+# -- the local store ---------------------------------------------------------------------
+
+
+class StoreSource:
+    """The runs of a local store, listed by its index; metadata (start time, revision,
+    branch, service, environment fingerprint) comes from the index."""
+
+    def __init__(self, store: Path, *, cache: bool = True) -> None:
+        self.store = store
+        self.cache = cache
+        self._problems: list[str] = []
+        self._summaries = _Summaries(self._problems)
+
+    @property
+    def description(self) -> str:
+        return f"the store {self.store}"
+
+    @property
+    def problems(self) -> Sequence[str]:
+        return self._problems
+
+    @property
+    def built(self) -> int:
+        """How many run files the last ``runs()`` summarised from their spans."""
+        return self._summaries.built
+
+    def _cache_path(self, path: Path) -> Path | None:
+        return self.store / SUMMARIES / f"{path.name}.json" if self.cache else None
+
+    def runs(self) -> Iterator[RunSummary]:
+        problems = self._problems
+        del problems[:]
+        self._summaries = _Summaries(problems)
+        if not self.store.is_dir():
+            what = "is not a folder" if self.store.exists() else "does not exist"
+            problems.append(f"{self.store}: the trace store {what}; run `pytest --otel` first, "
+                            "or give the store or run files as paths")
+            return
+        note = ("not in the store's index: the run was interrupted or is still running, "
+                "so its spans may be incomplete")
+        try:
+            entries, index_problems = RunIndex(self.store).entries()
+        except OSError as error:
+            entries, index_problems = [], [f"{self.store / 'index.jsonl'}: cannot read the index "
+                                           f"({error.strerror or error}): reading the run files without it"]
+            note = "read without the store's index: metadata from its spans"
+        problems.extend(index_problems)
+        runs_dir = self.store / "runs"
+        on_disk = {path.name for path in runs_dir.glob(f"*{RUN_SUFFIX}")} if runs_dir.is_dir() else set()
+        if not entries and not on_disk:
+            problems.append(f"{self.store}: the store has no runs yet; run `pytest --otel` first")
+            return
+        listed: set[str] = set()
+        for entry in entries:
+            run = self._indexed(entry, runs_dir, on_disk)
+            listed.add(entry.file)
+            if run is not None:
+                yield run
+        for name in sorted(on_disk - listed):
+            path = runs_dir / name
+            runs, file_problems = self._summaries.load(path, self._cache_path(path))
+            problems.extend(file_problems)
+            for run in runs:
+                yield replace(run, problems=(*run.problems, note))
+        if self.cache:
+            self._prune(on_disk)
+
+    def _indexed(self, entry: RunEntry, runs_dir: Path, on_disk: set[str]) -> RunSummary | None:
+        problems = self._problems
+        if Path(entry.file).name != entry.file or not entry.file.endswith(RUN_SUFFIX):
+            problems.append(f"{self.store / 'index.jsonl'}: run {entry.run_id} names {entry.file!r}, "
+                            f"not a run file in {runs_dir}: skipped")
+            return None
+        path = runs_dir / entry.file
+        if entry.file not in on_disk:
+            problems.append(f"{path}: the index lists run {entry.run_id} but its file is missing: skipped")
+            return None
+        runs, file_problems = self._summaries.load(path, self._cache_path(path))
+        problems.extend(file_problems)
+        matching = [run for run in runs if run.run_id == entry.run_id]
+        if not matching:
+            if runs:
+                problems.append(f"{path}: holds no spans of run {entry.run_id}, which the index says it holds: "
+                                "skipped")
+            return None
+        run = matching[0]
+        others = len(runs) - 1
+        extra = (f"its file also holds spans of {others} other run(s): ignored",) if others else ()
+        vcs = entry.vcs
+        fingerprint = entry.environment.get("fingerprint")
+        return replace(
+            run,
+            start_time=entry.start_time_unix_nano * 1e-9,
+            environment=fingerprint if isinstance(fingerprint, str) and fingerprint else run.environment,
+            revision=vcs.get("vcs.ref.head.revision") or run.revision,
+            branch=vcs.get("vcs.ref.head.name") or run.branch,
+            service=entry.service_name or run.service,
+            problems=(*run.problems, *extra),
+        )
+
+    def _prune(self, on_disk: set[str]) -> None:
+        """Delete the summaries of runs the store no longer holds (retention removed them)."""
+        folder = self.store / SUMMARIES
+        try:
+            cached = list(folder.glob(f"*{RUN_SUFFIX}.json"))
+        except OSError:
+            return
+        for path in cached:
+            if path.name.removesuffix(".json") not in on_disk:
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    return
+
+
+# -- OTLP JSON Lines files and folders ---------------------------------------------------
+
+
+class OtlpFileSource:
+    """Runs in OTLP JSON Lines files, or in the ``*.jsonl``/``*.json`` files under folders.
+
+    Spans are grouped into runs by ``pytest.run.id`` (a run spread over several files, as
+    a collector rotating its output leaves it, is read as one); spans without one are
+    grouped by file, and the run says so. Metadata comes from the resource attributes
+    (``pytest.env.fingerprint``, ``vcs.ref.head.revision``, ``vcs.ref.head.name``,
+    ``service.name``) and the session span's start.
+    """
+
+    def __init__(self, paths: Sequence[Path], *, cache_dir: Path | None = None) -> None:
+        self.paths = list(paths)
+        self.cache_dir = cache_dir
+        self._problems: list[str] = []
+        self._summaries = _Summaries(self._problems)
+
+    @property
+    def description(self) -> str:
+        return ", ".join(str(path) for path in self.paths)
+
+    @property
+    def problems(self) -> Sequence[str]:
+        return self._problems
+
+    @property
+    def built(self) -> int:
+        return self._summaries.built
+
+    def _files(self) -> list[Path]:
+        files: list[Path] = []
+        for path in self.paths:
+            if path.is_file():
+                files.append(path)
+            elif path.is_dir():
+                found = sorted(item for item in path.rglob("*")
+                               if item.name.endswith(OTLP_SUFFIXES) and item.is_file() and not self._skipped(item))
+                if not found:
+                    self._problems.append(f"{path}: no OTLP JSON Lines files ({', '.join(OTLP_SUFFIXES)}) "
+                                          "in this folder")
+                files.extend(found)
+            else:
+                self._problems.append(f"{path}: no such file or folder")
+        return list(dict.fromkeys(files))
+
+    def _skipped(self, item: Path) -> bool:
+        """Files in a folder that hold no spans: a store's index, metrics and summaries, and
+        our own cache."""
+        parent = item.parent
+        if self.cache_dir is not None and parent == self.cache_dir:
+            return True
+        if item.name == "index.jsonl" and (parent / "runs").is_dir():
+            return True
+        return parent.name in (SUMMARIES, "metrics") and (parent.parent / "index.jsonl").is_file()
+
+    def _cache_path(self, path: Path) -> Path | None:
+        store = store_of(path)
+        if store is not None:
+            return store / SUMMARIES / f"{path.name}.json"
+        if self.cache_dir is not None:
+            digest = hashlib.blake2b(str(path.resolve()).encode(), digest_size=6).hexdigest()
+            return self.cache_dir / f"{digest}-{path.name}.json"
+        return None
+
+    def runs(self) -> Iterator[RunSummary]:
+        problems = self._problems
+        del problems[:]
+        self._summaries = _Summaries(problems)
+        loaded: list[tuple[Path, list[RunSummary]]] = []
+        where: dict[str, list[Path]] = {}
+        for path in self._files():
+            runs, file_problems = self._summaries.load(path, self._cache_path(path))
+            problems.extend(file_problems)
+            loaded.append((path, runs))
+            for run in runs:
+                where.setdefault(run.run_id, []).append(path)
+        done: set[str] = set()
+        for _path, runs in loaded:
+            for run in runs:
+                if run.run_id in done:
+                    continue
+                done.add(run.run_id)
+                files = where[run.run_id]
+                yield run if len(files) == 1 else self._joined(run.run_id, files)
+
+    def _joined(self, run_id: str, files: list[Path]) -> RunSummary:
+        """A run whose spans are spread over several files, summarised from all of them."""
+        read_problems: list[str] = []
+        with _collector_paused():
+            group = _groups(files, read_problems, only=run_id)[run_id]
+        note = f"the run's spans are spread over {len(files)} files, read together: " + ", ".join(map(str, files))
+        metadata = RunMetadata(run_id, str(files[0]), group.resource, False, [*read_problems, note])
+        with _collector_paused():
+            return summarizer.summarize(group.spans, metadata)
+
+
+def open_sources(paths: Sequence[Path], store: Path, *, cache_dir: Path | None = None) -> list[Source]:
+    """The sources for the command line: the store when no path is given; a folder that is
+    a store (it has ``index.jsonl`` or ``runs/``) is read as one, everything else as OTLP."""
+    if not paths:
+        return [StoreSource(store)]
+    sources: list[Source] = []
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir() and ((path / "index.jsonl").is_file() or (path / "runs").is_dir()):
+            sources.append(StoreSource(path))
+        else:
+            files.append(path)
+    if files:
+        sources.append(OtlpFileSource(files, cache_dir=cache_dir))
+    return sources

@@ -1,0 +1,460 @@
+"""The spans of one run folded into its :class:`RunSummary`, in one pass and a few walks.
+
+The pass files every span under its parent (``(trace id, parent span id)``) and notes the
+test roots (spans with ``test.case.name``), the fixture spans (``pytest.fixture.name``),
+the session spans and the statements. Then each test's own tree is walked once (phases,
+statements, repetitions, and, for spans of a tool that writes no ``db.summary.*``, the
+database work), and each fixture span's tree down to, not into, nested fixtures.
+
+What counts as a **statement**: a span with ``db.query.text`` (or the older
+``db.statement``) that is not a transaction step (``BEGIN``, ``COMMIT``, ``ROLLBACK``,
+``SAVEPOINT``, …), the same spans the plugin counts as ``db.summary.queries``. Its
+fingerprint is the plugin's ``pytest.db.fingerprint(.id)``, or, for another tool's spans,
+computed from the text by :func:`otel_pytest.db.statements.describe`.
+
+**Repetitions** (Sentry's N+1 shape): under one parent span, the statements in start
+order, split into runs of one fingerprint; a run counts when a different statement came
+before it under that parent (the "source" query). Transaction steps neither break a run
+nor act as its source. Each test keeps, per fingerprint, its longest such run of at
+least :data:`MIN_REPETITION` (ties: the one that took longer); the N+1 detector applies
+its own threshold.
+
+Durations are summed in integer nanoseconds and converted to seconds once, so a summary's
+numbers equal the spans' exactly. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from otel_pytest.analyze.model import FixtureStats, Repetition, RunSummary, StatementStats, TestSample
+from otel_pytest.db.statements import DDL_VERBS, describe
+
+# Bump when what a summary holds or how it is computed changes: cached summaries are rebuilt.
+VERSION = 1
+MIN_REPETITION = 2
+SESSION_SPAN = "pytest session"
+PHASES = ("setup", "call", "teardown")
+_SUMMARY_PREFIX = "db.summary."
+_NS = 1e-9
+# As otel_pytest.identity.stable_test_id (the analyzer imports no plugin module).
+_MEMORY_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
+_STATUS_ERROR = 2
+
+# The database work folded from spans, named as the plugin's db.summary.* without the prefix.
+DB_COUNT_KEYS = (
+    "queries", "transactions", "commits", "rollbacks", "savepoints", "savepoint_rollbacks",
+    "pool_resets", "ddl", "connections", "checkouts", "engines_created", "engines_disposed",
+)
+DB_TIME_KEYS = ("query_time", "rollback_time", "ddl_time", "connection_time", "engine_time")
+
+
+class Span:
+    """One span as the analyzer needs it: ids as they appear in the file (hex strings),
+    times in Unix nanoseconds, attributes as plain Python values."""
+
+    __slots__ = ("attributes", "end", "name", "parent_id", "span_id", "start", "status", "trace_id")
+
+    def __init__(self, trace_id: str, span_id: str, parent_id: str, name: str, start: int, end: int,
+                 attributes: dict[str, object], status: int = 0) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.name = name
+        self.start = start
+        self.end = end
+        self.attributes = attributes
+        self.status = status
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end - self.start
+
+    def __repr__(self) -> str:
+        return f"<Span {self.name!r} {self.span_id} parent={self.parent_id or '-'}>"
+
+
+@dataclass(frozen=True)
+class RunMetadata:
+    """What a reader knows about a run besides its spans."""
+
+    run_id: str
+    source: str
+    resource: Mapping[str, object]
+    grouped_by_file: bool = False
+    problems: Sequence[str] = ()
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return value
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
+
+
+def statement_of(attributes: Mapping[str, object]) -> tuple[str, str, str] | None:
+    """``(fingerprint id, fingerprint, operation)`` of a statement span, else ``None``."""
+    fingerprint_id = attributes.get("pytest.db.fingerprint.id")
+    if isinstance(fingerprint_id, str):
+        if "pytest.db.transaction.step" in attributes:
+            return None
+        return (fingerprint_id, str(attributes.get("pytest.db.fingerprint", "")),
+                str(attributes.get("db.operation.name", "")))
+    text = attributes.get("db.query.text", attributes.get("db.statement"))
+    if not isinstance(text, str) or "pytest.db.transaction.step" in attributes:
+        return None
+    facts = describe(text)
+    if facts.transaction_step:
+        return None
+    return facts.fingerprint_id, facts.fingerprint, facts.operation
+
+
+def db_work(spans: Iterable[Span]) -> dict[str, float]:
+    """The database work in ``spans``, folded as the plugin folds ``db.summary.*``
+    (``otel_pytest.db.spans.summarize``); empty when there is none."""
+    counts = dict.fromkeys(DB_COUNT_KEYS, 0)
+    times = dict.fromkeys(DB_TIME_KEYS, 0)
+    wait = 0.0
+    seen = False
+    for span in spans:
+        attributes = span.attributes
+        name = span.name
+        duration = span.end - span.start
+        step = attributes.get("pytest.db.transaction.step")
+        text = attributes.get("db.query.text", attributes.get("db.statement"))
+        if step is None and isinstance(text, str) and "pytest.db.fingerprint.id" not in attributes:
+            step = describe(text).transaction_step  # another tool's span: read the step from the text
+        if step is not None:
+            seen = True
+            if step == "BEGIN":
+                counts["transactions"] += 1
+            elif step == "COMMIT":
+                counts["commits"] += 1
+            elif attributes.get("pytest.db.transaction.reset"):
+                counts["pool_resets"] += 1
+            elif step == "ROLLBACK":
+                counts["rollbacks"] += 1
+                times["rollback_time"] += duration
+            elif step == "ROLLBACK TO SAVEPOINT":
+                counts["savepoint_rollbacks"] += 1
+            elif step == "SAVEPOINT":
+                counts["savepoints"] += 1
+        elif isinstance(text, str):
+            seen = True
+            counts["queries"] += 1
+            times["query_time"] += duration
+            operation = attributes.get("db.operation.name")
+            if operation is None:
+                operation = describe(text).operation
+            if operation in DDL_VERBS:
+                counts["ddl"] += 1
+                times["ddl_time"] += duration
+        elif name == "connect":
+            seen = True
+            counts["connections"] += 1
+            times["connection_time"] += duration
+        elif name == "pool checkout":
+            seen = True
+            counts["checkouts"] += 1
+            wait += _number(attributes.get("pytest.db.connection.wait_time", 0.0))
+        elif name in ("engine create", "engine dispose"):
+            seen = True
+            counts["engines_created" if name == "engine create" else "engines_disposed"] += 1
+            times["engine_time"] += duration
+    if not seen:
+        return {}
+    work: dict[str, float] = dict(counts)
+    work.update({key: value * _NS for key, value in times.items()})
+    work["pool_wait_time"] = wait
+    return work
+
+
+def _outcome(root: Span) -> str:
+    attributes = root.attributes
+    outcome = attributes.get("pytest.outcome")
+    if isinstance(outcome, str):
+        return outcome
+    status = attributes.get("test.case.result.status")
+    if status in ("pass", "fail"):
+        return "passed" if status == "pass" else "failed"
+    return "failed" if root.status == _STATUS_ERROR else "passed"
+
+
+class _Totals:
+    __slots__ = ("count", "fingerprint", "ns", "operation")
+
+    def __init__(self, fingerprint: str, operation: str) -> None:
+        self.fingerprint = fingerprint
+        self.operation = operation
+        self.count = 0
+        self.ns = 0
+
+
+class _Best:
+    """The longest qualifying repetition per fingerprint in one test."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found: dict[str, tuple[int, int, str]] = {}  # fingerprint id -> (count, ns, parent)
+
+    def offer(self, fingerprint_id: str, count: int, total: int, parent: str) -> None:
+        if count < MIN_REPETITION:
+            return
+        known = self.found.get(fingerprint_id)
+        if known is None or (count, total) > known[:2]:
+            self.found[fingerprint_id] = (count, total, parent)
+
+    def repetitions(self) -> tuple[Repetition, ...]:
+        ordered = sorted(self.found.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
+        return tuple(Repetition(fid, parent, count, total * _NS) for fid, (count, total, parent) in ordered)
+
+
+def _repetitions(parent: Span, kids: list[Span], statements: Mapping[int, str], best: _Best) -> None:
+    """Offer every run of one fingerprint under ``parent`` that follows a different statement."""
+    current: str | None = None
+    count = total = 0
+    first = True  # the first run has no source statement before it
+    for kid in kids:
+        fingerprint_id = statements.get(id(kid))
+        if fingerprint_id is None:
+            continue
+        if fingerprint_id == current:
+            count += 1
+            total += kid.end - kid.start
+            continue
+        if current is not None and not first:
+            best.offer(current, count, total, parent.name)
+        first = current is None
+        current, count, total = fingerprint_id, 1, kid.end - kid.start
+    if current is not None and not first:
+        best.offer(current, count, total, parent.name)
+
+
+def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
+    """Fold one run's spans (in any order) into its summary."""
+    children: dict[tuple[str, str], list[Span]] = {}
+    known: set[tuple[str, str]] = set()
+    roots: list[Span] = []
+    fixture_spans: list[Span] = []
+    sessions: list[Span] = []
+    statements: dict[int, str] = {}  # id(span) -> fingerprint id
+    totals: dict[str, _Totals] = {}  # fingerprint id -> its executions in the whole run
+    first_start: int | None = None
+    last_end: int | None = None
+    count = 0
+    for span in spans:
+        count += 1
+        trace_id = span.trace_id
+        known.add((trace_id, span.span_id))
+        if span.parent_id:
+            siblings = children.get((trace_id, span.parent_id))
+            if siblings is None:
+                children[(trace_id, span.parent_id)] = [span]
+            else:
+                siblings.append(span)
+        if first_start is None or span.start < first_start:
+            first_start = span.start
+        if last_end is None or span.end > last_end:
+            last_end = span.end
+        attributes = span.attributes
+        if "test.case.name" in attributes:
+            roots.append(span)
+        elif "pytest.fixture.name" in attributes:
+            fixture_spans.append(span)
+        elif span.name == SESSION_SPAN:
+            sessions.append(span)
+        elif "db.query.text" in attributes or "db.statement" in attributes:
+            facts = statement_of(attributes)
+            if facts is not None:
+                fingerprint_id, fingerprint, operation = facts
+                statements[id(span)] = fingerprint_id
+                entry = totals.get(fingerprint_id)
+                if entry is None:
+                    entry = totals[fingerprint_id] = _Totals(fingerprint, operation)
+                entry.count += 1
+                entry.ns += span.end - span.start
+    for siblings in children.values():
+        if len(siblings) > 1:
+            siblings.sort(key=_start_key)
+
+    problems = list(metadata.problems)
+    tests, statement_tests = _tests(roots, children, statements, problems)
+    fixtures = _fixtures(fixture_spans, children)
+    statement_stats = {
+        fingerprint_id: StatementStats(fingerprint_id, entry.fingerprint, entry.operation, entry.count,
+                                       entry.ns * _NS, statement_tests.get(fingerprint_id, 0))
+        for fingerprint_id, entry in sorted(totals.items())
+    }
+
+    top = [session for session in sessions if (session.trace_id, session.parent_id) not in known]
+    if top:
+        start_ns = min(session.start for session in top)
+        wall_ns = max(session.end for session in top) - start_ns
+    else:
+        start_ns = first_start or 0
+        wall_ns = (last_end or 0) - start_ns
+        if count:
+            problems.append(f"no {SESSION_SPAN!r} span: the run did not finish or its file is incomplete; "
+                            "the wall time is that of the spans found")
+    if not tests:
+        problems.append("no test spans (spans with test.case.name) in this run: nothing to analyze")
+
+    resource = metadata.resource
+    return RunSummary(
+        run_id=metadata.run_id,
+        start_time=start_ns * _NS,
+        source=metadata.source,
+        environment=_text(resource.get("pytest.env.fingerprint")) or "",
+        revision=_text(resource.get("vcs.ref.head.revision")),
+        branch=_text(resource.get("vcs.ref.head.name")),
+        service=_text(resource.get("service.name")),
+        tests=tests,
+        fixtures=fixtures,
+        statements=statement_stats,
+        wall_time=wall_ns * _NS,
+        grouped_by_file=metadata.grouped_by_file,
+        problems=tuple(problems),
+    )
+
+
+def _start_key(span: Span) -> tuple[int, int]:
+    return span.start, span.end
+
+
+def _tests(roots: list[Span], children: Mapping[tuple[str, str], list[Span]], statements: Mapping[int, str],
+           problems: list[str]) -> tuple[dict[str, TestSample], dict[str, int]]:
+    tests: dict[str, TestSample] = {}
+    repeated: list[str] = []
+    statement_tests: dict[str, int] = {}
+    roots.sort(key=_start_key)
+    for root in roots:
+        sample = _test(root, children, statements)
+        if sample.test_id in tests:
+            repeated.append(sample.test_id)
+            for fingerprint_id in tests.pop(sample.test_id).statements:
+                statement_tests[fingerprint_id] -= 1
+        tests[sample.test_id] = sample
+        for fingerprint_id in sample.statements:
+            statement_tests[fingerprint_id] = statement_tests.get(fingerprint_id, 0) + 1
+    if repeated:
+        names = sorted(set(repeated))
+        problems.append(f"{len(names)} test(s) ran more than once in this run (e.g. {names[0]}): "
+                        "the last execution of each is kept")
+    return tests, statement_tests
+
+
+def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements: Mapping[int, str]) -> TestSample:
+    attributes = root.attributes
+    trace_id = root.trace_id
+    phases = dict.fromkeys(PHASES, 0)
+    for kid in children.get((trace_id, root.span_id), ()):
+        if kid.name in phases:
+            phases[kid.name] += kid.end - kid.start
+    own: list[Span] = []
+    executed: set[str] = set()
+    best = _Best()
+    stack = [root]
+    visited = {root.span_id}  # a damaged file may link spans in a circle
+    while stack:
+        node = stack.pop()
+        kids = children.get((trace_id, node.span_id))
+        if not kids:
+            continue
+        fresh = [kid for kid in kids if kid.span_id not in visited]
+        visited.update(kid.span_id for kid in fresh)
+        own.extend(fresh)
+        stack.extend(fresh)
+        _repetitions(node, kids, statements, best)
+        for kid in kids:
+            fingerprint_id = statements.get(id(kid))
+            if fingerprint_id is not None:
+                executed.add(fingerprint_id)
+    db = {key[len(_SUMMARY_PREFIX):]: _number(value) if not isinstance(value, int) else value
+          for key, value in attributes.items() if key.startswith(_SUMMARY_PREFIX)}
+    if not db:
+        db = db_work(own)  # a tool that writes no db.summary.*: fold the spans instead
+    nodeid = _text(attributes.get("test.case.name")) or root.name
+    return TestSample(
+        test_id=_text(attributes.get("pytest.test.id")) or _MEMORY_ADDRESS.sub("", nodeid),
+        nodeid=nodeid,
+        file=str(attributes.get("code.file.path", "")),
+        line=_int(attributes.get("code.line.number", 0)),
+        outcome=_outcome(root),
+        duration=(root.end - root.start) * _NS,
+        setup=phases["setup"] * _NS,
+        call=phases["call"] * _NS,
+        teardown=phases["teardown"] * _NS,
+        shared_fixture_time=_number(attributes.get("pytest.shared_fixtures.duration", 0.0)),
+        db=db,
+        statements=frozenset(executed),
+        repetitions=best.repetitions(),
+    )
+
+
+def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]]) -> dict[str, FixtureStats]:
+    """Per fixture definition: setups and teardowns, and the database work inside them
+    (down to, not into, the fixtures they set up themselves)."""
+    groups: dict[str, list[Span]] = {}
+    for span in spans:
+        attributes = span.attributes
+        key = (f"{attributes.get('code.file.path', '')}:{_int(attributes.get('code.line.number', 0))}:"
+               f"{attributes['pytest.fixture.name']}")
+        groups.setdefault(key, []).append(span)
+    fixtures: dict[str, FixtureStats] = {}
+    for key in sorted(groups):
+        group = groups[key]
+        attributes = group[0].attributes
+        name = str(attributes["pytest.fixture.name"])
+        teardown_name = f"fixture {name} teardown"
+        setups = teardowns = setup_ns = teardown_ns = 0
+        inside: list[Span] = []
+        for span in group:
+            if span.name == teardown_name:
+                teardowns += 1
+                teardown_ns += span.end - span.start
+            else:
+                setups += 1
+                setup_ns += span.end - span.start
+            stack = [span]
+            visited = {span.span_id}
+            while stack:
+                node = stack.pop()
+                for kid in children.get((node.trace_id, node.span_id), ()):
+                    if "pytest.fixture.name" not in kid.attributes and kid.span_id not in visited:
+                        visited.add(kid.span_id)
+                        inside.append(kid)
+                        stack.append(kid)
+        fixtures[key] = FixtureStats(
+            name=name,
+            scope=str(attributes.get("pytest.fixture.scope", "")),
+            file=str(attributes.get("code.file.path", "")),
+            line=_int(attributes.get("code.line.number", 0)),
+            setups=setups,
+            setup_time=setup_ns * _NS,
+            teardowns=teardowns,
+            teardown_time=teardown_ns * _NS,
+            db=db_work(inside),
+        )
+    return fixtures

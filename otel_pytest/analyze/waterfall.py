@@ -1,0 +1,132 @@
+"""The current run's slowest test, span by span, for the HTML report's waterfall.
+
+Summaries keep no spans, so this reads the slowest test's spans back from the run's file
+(``RunSummary.source``): one file, parsed once with the readers' own OTLP parser. It is
+optional decoration: when the spans cannot be read (the file is gone, the source is not a
+file) there is simply no waterfall. :func:`waterfall_of` is the pure part; it does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import orjson
+
+from otel_pytest.analyze.findings import Waterfall, WaterfallBar
+from otel_pytest.analyze.model import RunSummary, TestSample
+from otel_pytest.analyze.summarize import PHASES, Span
+
+MAX_BARS = 150  # beyond this a waterfall is unreadable, and the page grows without bound
+_CONNECTION_SPANS = frozenset({"connect", "pool checkout", "pool checkin", "engine create", "engine dispose"})
+_TRANSACTION_STEPS = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "ROLLBACK TO SAVEPOINT",
+                                "RELEASE SAVEPOINT"})
+_NS = 1e9  # nanoseconds per second: divide, which rounds exactly, rather than multiply
+
+
+def slowest_test(run: RunSummary) -> TestSample | None:
+    """The test that took longest in ``run`` (ties: the first by test id)."""
+    if not run.tests:
+        return None
+    return min(run.tests.values(), key=lambda sample: (-sample.duration, sample.test_id))
+
+
+def kind_of(span: Span) -> str:
+    """The waterfall's colour class of a span."""
+    attributes = span.attributes
+    if span.name in PHASES:
+        return "phase"
+    if "pytest.fixture.name" in attributes:
+        return "fixture"
+    if span.name in _CONNECTION_SPANS:
+        return "connection"
+    if "pytest.db.transaction.step" in attributes or span.name.upper() in _TRANSACTION_STEPS:
+        return "transaction"
+    if "db.query.text" in attributes or "db.statement" in attributes:
+        return "query"
+    return "other"
+
+
+def _is_test(span: Span, test: TestSample) -> bool:
+    attributes = span.attributes
+    if "test.case.name" not in attributes:
+        return False
+    return attributes.get("pytest.test.id") == test.test_id or attributes.get("test.case.name") == test.nodeid
+
+
+def waterfall_of(
+    spans: Iterable[Span], test: TestSample, run_id: str, *, grouped_by_file: bool = False
+) -> Waterfall | None:
+    """The waterfall of ``test`` in run ``run_id`` from a run's spans (any order), or ``None``
+    when its root span is not among them. Bars are in depth-first order, children by start
+    time; at most :data:`MAX_BARS`, the rest counted in ``Waterfall.omitted``."""
+    children: dict[tuple[str, str], list[Span]] = {}
+    root: Span | None = None
+    for span in spans:
+        span_run = span.attributes.get("pytest.run.id")
+        ours = span_run is None if grouped_by_file else span_run == run_id
+        if not ours:
+            continue
+        if span.parent_id:
+            children.setdefault((span.trace_id, span.parent_id), []).append(span)
+        if root is None and _is_test(span, test):
+            root = span
+    if root is None:
+        return None
+    bars: list[WaterfallBar] = []
+    total = 0
+    stack: list[tuple[Span, int]] = [
+        (kid, 0) for kid in sorted(children.get((root.trace_id, root.span_id), ()), key=_start, reverse=True)
+    ]
+    while stack:
+        span, depth = stack.pop()
+        total += 1
+        if len(bars) < MAX_BARS:
+            bars.append(WaterfallBar(span.name, (span.start - root.start) / _NS, (span.end - span.start) / _NS,
+                                     depth, kind_of(span)))
+        kids = children.get((span.trace_id, span.span_id), ())
+        stack.extend((kid, depth + 1) for kid in sorted(kids, key=_start, reverse=True))
+    return Waterfall(test=test.nodeid, run_id=run_id, duration=(root.end - root.start) / _NS, bars=tuple(bars),
+                     omitted=total - len(bars))
+
+
+def _start(span: Span) -> tuple[int, int]:
+    return span.start, span.end
+
+
+def _lines_with(path: Path, needle: bytes) -> Iterator[Span]:
+    """The spans of the lines of ``path`` that contain ``needle`` (a cheap byte search before
+    any JSON is parsed); lines that do not parse are skipped, the summary named them."""
+    from otel_pytest.analyze.sources import spans_of_traces_data
+
+    with path.open("rb") as handle:
+        for line in handle:
+            if needle not in line:
+                continue
+            try:
+                batches = spans_of_traces_data(orjson.loads(line))
+            except (ValueError, TypeError, KeyError, AttributeError):
+                continue
+            for _resource, spans in batches:
+                yield from spans
+
+
+def read_waterfall(run: RunSummary) -> Waterfall | None:
+    """The waterfall of ``run``'s slowest test, read from the run's file; ``None`` when the
+    run has no tests or its spans cannot be read.
+
+    Parsing a whole run file costs about as much as summarising it, so only lines that can
+    matter are parsed: those naming the test (to find its root span and trace id), then
+    those holding that trace id. A node id that the writer escaped differently in JSON is
+    not found by the byte search; then every line is read.
+    """
+    test = slowest_test(run)
+    path = Path(run.source)
+    if test is None or not path.is_file():
+        return None
+    try:
+        roots = [span for span in _lines_with(path, orjson.dumps(test.nodeid)[1:-1]) if _is_test(span, test)]
+        needle = roots[0].trace_id.encode() if roots else b""
+        return waterfall_of(_lines_with(path, needle), test, run.run_id, grouped_by_file=run.grouped_by_file)
+    except OSError:
+        return None

@@ -1,0 +1,167 @@
+"""The cleanup detector: commit-then-clean-up instead of a rollback, and leaked transactions."""
+
+from __future__ import annotations
+
+import pytest
+
+from otel_pytest.analyze.detectors import cleanup
+from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.model import History
+from tests.analyze.detectors.runs import (
+    SLOW_RUN_ID,
+    Sample,
+    fixture,
+    history,
+    rounded,
+    run,
+    sample,
+    slow_shop_run,
+    statement,
+)
+
+OPTIONS = AnalysisOptions()
+SAVEPOINT_PATTERN = (
+    "Roll back instead: per test, open a connection from the shared engine, begin a transaction, bind the "
+    'session to it with join_transaction_mode="create_savepoint" (the code\'s commit() then only releases a '
+    "savepoint) and roll the transaction back in the fixture's teardown. Nothing is committed, so nothing needs "
+    "deleting."
+)
+
+
+def committing_tests(count: int = 4, **db: float) -> list[Sample]:
+    return [sample(f"tests/test_a.py::test_{n}", call=0.02, db={"commits": 2, "transactions": 2, **db})
+            for n in range(count)]
+
+
+def test_the_slow_shop_suite_commits_then_drops_the_tables_in_fixture_schema() -> None:
+    # 23 tests commit 4 times, 5 only twice: the two COMMITs of the schema fixture's create_all
+    # and drop_all, which are not the test's data.
+    expected = Finding(
+        kind="cleanup",
+        severity="high",  # the 282 ms of drop_all are 13 % of the 2.22 s run
+        title=("23 of 28 tests commit their data, then fixture `schema` drops the tables (DDL on every setup) "
+               "instead of rolling back"),
+        location=Location(fixture="schema", file="examples/shop/fixtures_slow.py", line=24),
+        measurements=(
+            Measurement("tests that commit data", 23, "count"),
+            Measurement("data commits", 46, "count"),
+            Measurement("commits per committing test", 2, "count"),
+            Measurement("schema fixtures' teardown (counted by the schema finding)", 0.282, "s"),
+            Measurement("a ROLLBACK in this run (mean, the cost per test instead)", 0.0004, "s"),
+        ),
+        confidence=("exact counts: COMMITs in 23 of 28 tests; less the schema fixtures' 2 per test; "
+                    "COMMIT time is not in the summaries and not in the saving"),
+        suggestion=SAVEPOINT_PATTERN + " Then `schema` can build the schema once per session (see the schema finding).",
+        saving=0.0,
+        evidence={"run": SLOW_RUN_ID, "revision": "0123456789abcdef"},
+    )
+
+    assert rounded(cleanup.detect(history(slow_shop_run()), OPTIONS)) == rounded([expected])
+
+
+def test_a_delete_cleanup_saves_its_time_less_a_rollback_per_test() -> None:
+    tests = committing_tests(rollbacks=1, rollback_time=0.0005, transactions=3)
+    delete = statement("d1", "DELETE FROM orders", count=8, total_time=0.04, tests=4)
+
+    findings = cleanup.detect(history(run("r1", tests, statements=[delete], wall_time=1.0)), OPTIONS)
+
+    assert rounded(findings) == rounded([Finding(
+        kind="cleanup",
+        severity="medium",
+        title=("4 of 4 tests commit their data, then 1 DELETE statement removes it (40 ms) instead of "
+               "rolling back"),
+        location=Location(fingerprint="DELETE FROM orders"),
+        measurements=(
+            Measurement("tests that commit data", 4, "count"),
+            Measurement("data commits", 8, "count"),
+            Measurement("commits per committing test", 2, "count"),
+            Measurement("DELETE statements", 8, "count"),
+            Measurement("DELETE time", 0.04, "s"),
+            Measurement("a ROLLBACK in this run (mean, the cost per test instead)", 0.0005, "s"),
+        ),
+        confidence=("exact counts: COMMITs in 4 of 4 tests; COMMIT time is not in the summaries and not in "
+                    "the saving"),
+        suggestion=SAVEPOINT_PATTERN + " Then drop the DELETE cleanup.",
+        saving=0.04 - 4 * 0.0005,
+        evidence={"run": "r1"},
+    )])
+
+
+def test_a_truncating_fixture_after_commits_is_named_as_such() -> None:
+    clean = fixture("clean", setups=4, setup_time=0.0, teardown_time=0.04, db={"ddl": 4, "ddl_time": 0.03})
+    truncate = statement("t1", "TRUNCATE customer", count=4, total_time=0.03, tests=4)
+
+    [finding] = cleanup.detect(history(run("r1", committing_tests(), fixtures=[clean], statements=[truncate])),
+                               OPTIONS)
+
+    assert finding.title == ("4 of 4 tests commit their data, then fixture `clean` truncates the tables (DDL on "
+                             "every setup) instead of rolling back")
+    assert finding.suggestion == SAVEPOINT_PATTERN + " Then drop the TRUNCATE in `clean`."
+
+
+def test_commits_that_nothing_cleans_up_are_at_least_medium() -> None:
+    rare_delete = statement("d1", "DELETE FROM orders", count=1, total_time=0.001, tests=1)
+
+    [finding] = rounded(cleanup.detect(history(run("r1", committing_tests(), statements=[rare_delete])), OPTIONS))
+
+    assert finding.title == "4 of 4 tests commit their data, then nothing rolls it back: later tests see it"
+    assert finding.severity == "medium"
+    assert finding.location == Location()
+    assert finding.saving == 0.0
+    assert finding.confidence == (
+        "exact counts: COMMITs in 4 of 4 tests; inferred: no DDL fixture and no DELETE in most committing tests "
+        "were seen; no ROLLBACK in this run, so its cost is not measured; COMMIT time is not in the summaries "
+        "and not in the saving"
+    )
+    assert finding.suggestion == SAVEPOINT_PATTERN + " Until then, tests depend on the order they run in."
+
+
+def test_the_savepoint_pattern_gives_no_finding() -> None:
+    tests = [sample(f"tests/test_a.py::test_{n}", call=0.01,
+                    db={"transactions": 1, "commits": 0, "rollbacks": 1, "rollback_time": 0.0001, "savepoints": 3,
+                        "savepoint_rollbacks": 1, "pool_resets": 1, "checkouts": 1})
+             for n in range(5)]
+
+    assert cleanup.detect(history(run("r1", tests)), OPTIONS) == []
+
+
+def test_a_transaction_left_to_the_pool_is_a_leak_in_that_test() -> None:
+    tests = [sample("tests/test_a.py::test_leaks", db={"transactions": 3, "commits": 1, "pool_resets": 2}),
+             sample("tests/test_a.py::test_clean", db={"transactions": 1, "rollbacks": 1})]
+
+    findings = cleanup.detect(history(run("r1", tests)), OPTIONS)
+
+    assert rounded(findings)[-1] == Finding(
+        kind="cleanup",
+        severity="medium",
+        title="2 transactions never committed or rolled back in 1 of 2 tests",
+        location=Location(test="tests/test_a.py::test_leaks"),
+        measurements=(
+            Measurement("tests", 1, "count"),
+            Measurement("transactions left open", 2, "count"),
+            Measurement("most in one test (tests/test_a.py::test_leaks)", 2, "count"),
+        ),
+        confidence=("counts from the per-test summaries: BEGINs less COMMITs and ROLLBACKs; a transaction ended "
+                    "only by the pool's reset-on-return counts as left open"),
+        suggestion=("End every transaction the code opens: use `async with session.begin():` or "
+                    "`async with engine.begin():`, or roll back in the fixture's teardown. A transaction left to "
+                    "the pool's reset holds its locks until the connection goes back, and one left open past the "
+                    "test leaks its data into the next."),
+        evidence={"run": "r1"},
+    )
+
+
+def test_leaks_in_several_tests_are_one_finding_for_the_suite() -> None:
+    tests = [sample(f"tests/test_a.py::test_{n}", db={"transactions": 1 + n}) for n in range(3)]
+
+    [leak] = [f for f in rounded(cleanup.detect(history(run("r1", tests)), OPTIONS)) if "never" in f.title]
+
+    assert leak.title == "6 transactions never committed or rolled back in 3 of 3 tests"
+    assert leak.location == Location()
+    assert leak.measurements[-1] == Measurement("most in one test (tests/test_a.py::test_2)", 3, "count")
+
+
+@pytest.mark.parametrize("data", [History(runs=()), history(run("r1", [sample("tests/test_a.py::test_a")]))],
+                         ids=["no runs", "no database work"])
+def test_no_current_run_or_no_database_work_gives_nothing(data: History) -> None:
+    assert cleanup.detect(data, OPTIONS) == []

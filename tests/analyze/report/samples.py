@@ -1,0 +1,140 @@
+"""Constructed analyses the renderer tests share: what the demo's slow suite would yield."""
+
+from __future__ import annotations
+
+import hashlib
+
+from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement, Waterfall, WaterfallBar
+
+
+def run_id(number: int) -> str:
+    """A run id as the plugin makes them (16 hex digits), stable for the golden file."""
+    return hashlib.blake2b(str(number).encode(), digest_size=8).hexdigest()
+
+
+# A test's duration over 25 runs: steady near 0.31 s, then a step to ~0.41 s at run 18.
+STEP_RUN = 18
+DURATIONS = (
+    0.305, 0.312, 0.298, 0.309, 0.315, 0.301, 0.307, 0.296, 0.311, 0.304,
+    0.318, 0.302, 0.306, 0.309, 0.299, 0.313, 0.305, 0.308,
+    0.412, 0.405, 0.421, 0.409, 0.415, 0.402, 0.418,
+)
+
+REGRESSION = Finding(
+    kind="regression",
+    severity="high",
+    title="tests/test_orders.py::test_checkout[card] got 34 % slower",
+    location=Location(test="tests/test_orders.py::test_checkout[card]", file="tests/test_orders.py", line=41),
+    measurements=(
+        Measurement("median duration", 0.412, "s", baseline=0.307),
+        Measurement("ratio", 1.342, "ratio"),
+        Measurement("Mann-Whitney", 0.00041, "p"),
+    ),
+    confidence="p=0.00041 (FDR 5 %), last 5 vs previous 20 runs, held for 2 analyses",
+    suggestion=f"Look at what changed in revision 9c1d2e3f4a5b: the step started in run {run_id(STEP_RUN)}.",
+    saving=0.105,
+    evidence={"change_point_run": run_id(STEP_RUN), "change_point_revision": "9c1d2e3f4a5b6c7d8e9f"},
+    history=tuple((run_id(number), duration) for number, duration in enumerate(DURATIONS)),
+)
+
+ENGINE_PER_TEST = Finding(
+    kind="connection",
+    severity="high",
+    title="A new engine and physical connection for every test",
+    location=Location(fixture="engine", file="tests/conftest.py", line=14),
+    measurements=(
+        Measurement("engines created", 200, "count", baseline=1),
+        Measurement("physical connections", 400, "count"),
+        Measurement("connection time", 18.9, "s"),
+        Measurement("share of database time", 62.0, "%"),
+    ),
+    confidence="exact counts over 200 tests",
+    suggestion="Make the `engine` fixture session-scoped and share its pool across tests.",
+    saving=18.4,
+)
+
+SCHEMA_PER_TEST = Finding(
+    kind="schema",
+    severity="medium",
+    title="create_all/drop_all run in a function-scoped fixture",
+    location=Location(fixture="db", file="tests/conftest.py", line=30),
+    measurements=(Measurement("DDL statements", 1600, "count"), Measurement("DDL time", 15.2, "s")),
+    confidence="exact count: 8 DDL statements in each of 200 setups",
+    suggestion="Create the schema once in a session-scoped fixture; give each test a transaction instead.",
+    saving=14.8,
+)
+
+COMMIT_CLEANUP = Finding(
+    kind="cleanup",
+    severity="medium",
+    title="Tests commit and then delete their rows instead of rolling back",
+    location=Location(fixture="session", file="tests/conftest.py", line=52),
+    measurements=(Measurement("commits per test", 3, "count"), Measurement("cleanup time", 6.4, "s")),
+    confidence="exact count: 600 COMMITs, 200 DELETE sweeps",
+    suggestion="Wrap each test in a SAVEPOINT (join_transaction_mode='create_savepoint') and roll it back.",
+    saving=6.1,
+)
+
+N_PLUS_ONE = Finding(
+    kind="n+1",
+    severity="low",
+    title="SELECT items by id executed 24 times in a row",
+    location=Location(test="tests/test_orders.py::test_list_orders", fingerprint="SELECT * FROM items WHERE id = $1"),
+    measurements=(Measurement("repetitions", 24, "count"), Measurement("time", 0.031, "s")),
+    confidence="24 consecutive executions under `call`, after SELECT orders",
+    suggestion="Load the items with selectinload(Order.items) or one WHERE id = ANY($1) query.",
+    saving=0.028,
+    provisional=True,
+)
+
+FLAKY = Finding(
+    kind="flaky",
+    severity="low",
+    title="tests/test_auth.py::test_token_expiry passed and failed on the same revision",
+    location=Location(test="tests/test_auth.py::test_token_expiry"),
+    measurements=(Measurement("failures", 2, "count", baseline=0), Measurement("runs", 6, "count")),
+    confidence="2 failures in 6 runs of revision 9c1d2e3f4a5b",
+    suggestion="Freeze the clock in the test instead of sleeping past the token's expiry.",
+)
+
+WATERFALL = Waterfall(
+    test="tests/test_orders.py::test_checkout[card]",
+    run_id=run_id(24),
+    duration=0.418,
+    bars=(
+        WaterfallBar("setup", 0.0, 0.301, 0, "phase"),
+        WaterfallBar("fixture engine", 0.001, 0.118, 1, "fixture"),
+        WaterfallBar("connect", 0.004, 0.021, 2, "connection"),
+        WaterfallBar("fixture db", 0.120, 0.179, 1, "fixture"),
+        WaterfallBar("CREATE TABLE", 0.125, 0.062, 2, "query"),
+        WaterfallBar("CREATE TABLE", 0.190, 0.071, 2, "query"),
+        WaterfallBar("COMMIT", 0.265, 0.012, 2, "transaction"),
+        WaterfallBar("call", 0.301, 0.052, 0, "phase"),
+        WaterfallBar("SELECT", 0.305, 0.004, 1, "query"),
+        WaterfallBar("INSERT", 0.312, 0.006, 1, "query"),
+        WaterfallBar("COMMIT", 0.320, 0.011, 1, "transaction"),
+        WaterfallBar("teardown", 0.353, 0.065, 0, "phase"),
+        WaterfallBar("fixture db teardown", 0.354, 0.063, 1, "fixture"),
+        WaterfallBar("DROP TABLE", 0.356, 0.058, 2, "query"),
+    ),
+)
+
+
+def sample_analysis() -> Analysis:
+    """Six findings of every severity, two provisional, a change point and a waterfall."""
+    return Analysis(
+        findings=(ENGINE_PER_TEST, REGRESSION, SCHEMA_PER_TEST, COMMIT_CLEANUP, N_PLUS_ONE, FLAKY),
+        runs_analyzed=25,
+        current_run=run_id(24),
+        notes=("/ci/artifacts/run-3.otlp.jsonl:812: skipped an unreadable line (truncated)",),
+        current_revision="9c1d2e3f4a5b6c7d8e9f",
+        waterfall=WATERFALL,
+    )
+
+
+def empty_analysis(runs: int = 25) -> Analysis:
+    return Analysis(findings=(), runs_analyzed=runs, current_run=run_id(runs - 1))
+
+
+def provisional_only() -> Analysis:
+    return Analysis(findings=(N_PLUS_ONE,), runs_analyzed=3, current_run=run_id(2))

@@ -1,0 +1,299 @@
+"""The HTML report: one self-contained, inert file, checked as markup and in a real browser.
+
+The browser tests run Debian's Chromium headless (``apt-get install -y chromium``). They
+are skipped when it is absent, except on CI (``CI`` set), where its absence fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement, Waterfall, WaterfallBar
+from otel_pytest.analyze.report.html import CSP, history_chart, render
+from tests.analyze.report.samples import (
+    DURATIONS,
+    REGRESSION,
+    STEP_RUN,
+    WATERFALL,
+    empty_analysis,
+    run_id,
+    sample_analysis,
+)
+
+INJECTED = ('<script>document.title="PWNED"</script><img src=x onerror="document.title=\'PWNED\'">'
+            "</h3><b>bold</b>")
+HOSTILE = Finding(
+    kind="flaky",
+    severity="low",
+    title=f"test_login {INJECTED} flips",
+    location=Location(test='tests/t.py::test_login["><script>x</script>]'),
+    measurements=(Measurement("<i>runs</i>", 4, "count"),),
+    confidence="<em>sure</em>",
+    suggestion="<a href='https://example.com'>click</a>",
+    evidence={"change_point_run": '"><script>x</script>'},
+    history=(("r1<", 0.1), ("r2&", 0.2)),
+)
+
+
+class Dom(HTMLParser):
+    """Elements (tag, attributes) and text by element of an HTML document."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.texts: list[tuple[str, str]] = []  # (innermost open tag with its class, text)
+        self._open: list[str] = []
+        self.feed(source)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        self.elements.append((tag, attributes))
+        if tag not in ("meta", "br", "line", "circle", "polyline", "rect", "img", "input", "link"):
+            self._open.append(f"{tag}.{attributes.get('class', '')}")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {name: value or "" for name, value in attrs}))
+
+    def handle_endtag(self, tag: str) -> None:
+        for index in range(len(self._open) - 1, -1, -1):
+            if self._open[index].split(".")[0] == tag:
+                del self._open[index:]
+                break
+
+    def handle_data(self, data: str) -> None:
+        if data.strip():
+            self.texts.append((self._open[-1] if self._open else "", data))
+
+    def find(self, tag: str, cls: str | None = None) -> list[dict[str, str]]:
+        return [attrs for name, attrs in self.elements
+                if name == tag and (cls is None or cls in attrs.get("class", "").split())]
+
+    def text_of(self, tag_and_class: str) -> list[str]:
+        return [text for where, text in self.texts if where == tag_and_class]
+
+
+# -- the markup ----------------------------------------------------------------------------
+
+
+def test_the_page_is_self_contained_no_script_no_external_resource() -> None:
+    page = render(sample_analysis())
+    assert page.startswith("<!DOCTYPE html>\n")
+    assert "<script" not in page.lower()
+    references = re.findall(r"""\b(?:src|href|action|srcset|poster|data)\s*=\s*["']?([^"' >]*)""", page)
+    assert references
+    assert all(reference.startswith("#finding-") for reference in references)
+    assert "url(" not in page
+    assert "@import" not in page
+    assert "@font-face" not in page
+    assert re.findall(r"https?://[^\s\"'<>]+", page) == ["http://www.w3.org/2000/svg"] * page.count("<svg")
+    dom = Dom(page)
+    assert dom.find("meta", None)[1] == {"http-equiv": "Content-Security-Policy", "content": CSP}
+    assert "default-src 'none'" in CSP
+    assert "script-src" not in CSP
+
+
+def test_text_from_a_finding_is_escaped_everywhere() -> None:
+    page = render(Analysis(findings=(HOSTILE,), runs_analyzed=2, current_run="r2&"))
+    dom = Dom(page)
+    assert not dom.find("script")
+    assert not dom.find("img")
+    assert not dom.find("i")
+    assert not dom.find("em")
+    assert "bold" not in dom.text_of("b.")
+    assert dom.text_of("h3.title") == [HOSTILE.title]
+    assert "&lt;script&gt;document.title=&quot;PWNED&quot;&lt;/script&gt;" in page
+    assert [attrs["href"] for attrs in dom.find("a")] == ["#finding-1"]
+
+
+def test_each_finding_is_a_card_with_its_numbers_confidence_fix_and_saving() -> None:
+    dom = Dom(render(sample_analysis()))
+    cards = dom.find("article", "finding")
+    assert [card["class"] for card in cards] == ["finding high"] * 2 + ["finding medium"] * 2 + ["finding low"] * 2
+    assert [card["id"] for card in cards] == [f"finding-{n}" for n in range(1, 7)]
+    titles = dom.text_of("h3.title")
+    assert titles[:2] == ["A new engine and physical connection for every test", REGRESSION.title]
+    assert dom.text_of("td.baseline")[:1] == ["baseline 1"]
+    assert "exact counts over 200 tests" in dom.text_of("p.confidence")
+    assert dom.text_of("span.tag provisional") == ["provisional", "provisional"]  # overview row and card
+
+
+def test_a_finding_with_a_history_gets_a_chart_with_its_change_point_between_the_right_runs() -> None:
+    dom = Dom(history_chart(REGRESSION))
+    points = dom.find("circle", "point")
+    assert len(points) == len(DURATIONS)
+    xs = [float(point["cx"]) for point in points]
+    (change,) = dom.find("line", "change-point")
+    assert xs[STEP_RUN - 1] < float(change["x1"]) == float(change["x2"]) < xs[STEP_RUN]
+    assert len(dom.find("circle", "after")) == len(DURATIONS) - STEP_RUN
+    assert dom.find("circle", "current")[0]["cx"] == points[-1]["cx"]
+    assert dom.text_of("text.change-label") == [f"change at run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
+    assert dom.text_of("title.") == (
+        [f"change point: run {run_id(STEP_RUN)}, revision 9c1d2e3f4a5b6c7d8e9f"]
+        + [f"run {run_id(n)}: {round(duration * 1000)}\u00a0ms" for n, duration in enumerate(DURATIONS)]
+    )
+    # Higher values are drawn higher: the step shows as a jump upwards.
+    ys = [float(point["cy"]) for point in points]
+    assert max(ys[STEP_RUN:]) < min(ys[:STEP_RUN])
+
+
+def test_no_chart_without_a_series_and_no_marker_without_a_change_point() -> None:
+    assert history_chart(replace(REGRESSION, history=())) == ""
+    assert history_chart(replace(REGRESSION, history=((run_id(1), 0.3),))) == ""
+    plain = Dom(history_chart(replace(REGRESSION, evidence={})))
+    assert plain.find("polyline", "series")
+    assert not plain.find("line", "change-point")
+    unknown_run = Dom(history_chart(replace(REGRESSION, evidence={"change_point_run": "not-in-history"})))
+    assert not unknown_run.find("line", "change-point")
+
+
+def test_values_that_are_not_finite_are_left_out_of_the_chart() -> None:
+    dom = Dom(history_chart(replace(REGRESSION, history=(("a", 1.0), ("b", float("nan")), ("c", float("inf")),
+                                                          ("d", 2.0)))))
+    assert len(dom.find("circle", "point")) == 2
+
+
+def test_a_series_of_counts_is_labelled_in_its_unit() -> None:
+    counts = replace(REGRESSION, evidence={"history_unit": "count"},
+                     history=tuple((run_id(n), float(4 + (n > 10) * 3)) for n in range(20)))
+    dom = Dom(render(Analysis(findings=(counts,), runs_analyzed=20, current_run=run_id(19))))
+    assert dom.text_of("figcaption.") == ["value per run (count)"]
+    assert dom.text_of("text.")[:4] == ["4", "5", "6", "7"]
+
+
+def test_a_count_finding_s_series_is_counts_unless_it_says_otherwise() -> None:
+    counts = replace(REGRESSION, kind="count", evidence={}, history=((run_id(1), 12.0), (run_id(2), 40.0)))
+    assert Dom(history_chart(counts)).text_of("text.")[:3] == ["0", "10", "20"]
+    seconds = replace(counts, evidence={"history_unit": "s"})
+    assert Dom(history_chart(seconds)).text_of("text.")[:3] == ["0\u00a0s", "10.0\u00a0s", "20.0\u00a0s"]
+
+
+def test_the_slowest_test_s_waterfall_draws_every_span_on_the_test_s_time_axis() -> None:
+    dom = Dom(render(sample_analysis()))
+    bars = dom.find("rect", "bar")
+    assert len(bars) == len(WATERFALL.bars)
+    assert [bar["class"].split()[1] for bar in bars] == [bar.kind for bar in WATERFALL.bars]
+    setup, call = float(bars[0]["x"]), float(bars[7]["x"])
+    assert setup < call
+    assert float(bars[0]["width"]) > float(bars[7]["width"])
+    labels = dom.text_of("text.label")
+    assert labels[:3] == ["setup", "fixture engine", "connect"]
+    assert dom.text_of("code.")[-1] == WATERFALL.test
+
+
+def test_a_waterfall_cut_short_says_how_many_spans_are_not_drawn() -> None:
+    waterfall = Waterfall("t", "r", 1.0, (WaterfallBar("setup", 0.0, 1.0, 0, "phase"),), omitted=12)
+    page = render(Analysis(findings=(), runs_analyzed=3, current_run="r", waterfall=waterfall))
+    assert "12 more spans not drawn." in page
+    assert "Slowest test, span by span" not in render(empty_analysis())
+
+
+def test_no_findings_is_said_plainly() -> None:
+    dom = Dom(render(empty_analysis()))
+    assert dom.text_of("p.") == [f"No findings: run {run_id(24)} was compared with 24 earlier runs."]
+    assert not dom.find("article")
+
+
+# -- in a real browser ---------------------------------------------------------------------
+
+BROWSER_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--hide-scrollbars", "--mute-audio",
+)
+
+
+def chromium() -> str:
+    """Debian's Chromium, or a skip (a failure on CI, where it must be installed)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("the HTML report's browser tests need Chromium on CI: apt-get install -y chromium")
+        pytest.skip("Chromium is not installed (apt-get install -y chromium); required on CI")
+    return found
+
+
+def browse(tmp_path: Path, page: Path, *flags: str) -> str:
+    """Run a fresh headless Chromium on ``page`` with ``flags``; its standard output."""
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    done = subprocess.run(
+        [chromium(), *BROWSER_FLAGS, f"--user-data-dir={profile}", *flags, page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def shown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Dom]:
+    """The sample report with a hostile finding added, as the browser built it."""
+    folder = tmp_path_factory.mktemp("html")
+    analysis = sample_analysis()
+    page = folder / "report.html"
+    page.write_text(render(replace(analysis, findings=(*analysis.findings, HOSTILE))), encoding="utf-8")
+    return page, Dom(browse(folder, page, "--dump-dom"))
+
+
+def test_the_browser_shows_every_finding_title_and_the_summary(shown: tuple[Path, Dom]) -> None:
+    _, dom = shown
+    assert dom.text_of("h3.title") == [*(finding.title for finding in sample_analysis().findings), HOSTILE.title]
+    summary = dom.text_of("p.")
+    assert "Fixing the 5 findings with a saving estimate saves ~39\u00a0s per run." in summary
+    assert dom.text_of("h1.") == ["otel-pytest analyze"]
+
+
+def test_the_browser_draws_the_history_chart_with_its_change_point(shown: tuple[Path, Dom]) -> None:
+    _, dom = shown
+    charts = dom.find("svg", "history")
+    assert len(charts) == 2  # the regression's and the hostile finding's
+    assert len(dom.find("polyline", "series")) == 2
+    assert len(dom.find("circle", "point")) == len(DURATIONS) + 2
+    assert len(dom.find("line", "change-point")) == 1
+    assert dom.text_of("text.change-label") == [f"change at run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
+    assert len(dom.find("rect", "bar")) == len(WATERFALL.bars)
+
+
+def test_no_script_from_an_injected_title_runs_in_the_browser(shown: tuple[Path, Dom], tmp_path: Path) -> None:
+    _, dom = shown
+    page_title = f"otel-pytest analyze: run {run_id(24)} (revision 9c1d2e3f4a5b), 25 runs analyzed"
+    assert dom.text_of("title.")[0] == page_title
+    assert not dom.find("script")
+    assert not dom.find("img")
+    assert HOSTILE.title in dom.text_of("h3.title")
+    # The control: in this browser, with these flags, an inline script does run.
+    control = tmp_path / "control.html"
+    control.write_text(f"<!DOCTYPE html><html><head><title>before</title></head><body>{INJECTED}</body></html>")
+    assert "<title>PWNED</title>" in browse(tmp_path, control, "--dump-dom")
+
+
+def test_the_browser_renders_a_screenshot_of_the_page(shown: tuple[Path, Dom], tmp_path: Path) -> None:
+    page, _ = shown
+    shot = tmp_path / "report.png"
+    browse(tmp_path, page, "--window-size=1200,2600", f"--screenshot={shot}")
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (1200, 2600)
+    assert len(data) > 100_000  # a page of text and charts, not a blank one (blank: ~10 kB)
+
+
+def test_backticked_names_in_a_fix_are_shown_as_code_and_stay_escaped() -> None:
+    finding = replace(REGRESSION, suggestion="Make `engine` session-scoped; not `<b>x</b>`, nor `a & b`.")
+    page = render(Analysis(findings=(finding,), runs_analyzed=2, current_run="r"))
+    assert ("<b>Fix:</b> Make <code>engine</code> session-scoped; not <code>&lt;b&gt;x&lt;/b&gt;</code>, "
+            "nor <code>a &amp; b</code>.") in page
+
+
+def test_the_overview_links_each_row_to_its_own_card_even_for_an_unsorted_analysis() -> None:
+    analysis = sample_analysis()
+    dom = Dom(render(replace(analysis, findings=tuple(reversed(analysis.findings)))))
+    assert dom.text_of("a.") == dom.text_of("h3.title")  # row n's title is card n's title
+    assert [link["href"] for link in dom.find("a")] == [f"#{card['id']}" for card in dom.find("article")]
+    assert [card["class"] for card in dom.find("article")][::2] == ["finding high", "finding medium", "finding low"]

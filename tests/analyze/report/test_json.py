@@ -1,0 +1,126 @@
+"""The canonical JSON report: a golden file, a lossless round trip, and a documented schema."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement
+from otel_pytest.analyze.report.json import SCHEMA, SCHEMA_VERSION, from_data, loads, render, to_data
+from tests.analyze.report.samples import ENGINE_PER_TEST, empty_analysis, sample_analysis
+
+ROOT = Path(__file__).parents[3]
+GOLDEN = ROOT / "tests" / "golden" / "analysis_report.json"
+SCHEMA_DOC = ROOT / "docs" / "report-schema.md"
+
+
+def test_the_report_of_a_constructed_analysis_matches_the_golden_file() -> None:
+    """Regenerate after a deliberate change with ``UPDATE_GOLDEN=1 pytest tests/analyze/report/test_json.py``
+    (and, if a field changed meaning, a new schema version)."""
+    text = render(sample_analysis())
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert text == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_the_report_is_self_describing_and_versioned() -> None:
+    data = json.loads(render(sample_analysis()))
+    assert (data["schema"], data["version"]) == (SCHEMA, SCHEMA_VERSION) == ("otel-pytest-analysis", 1)
+    assert data["summary"] == {
+        "findings": 6,
+        "by_severity": {"high": 2, "medium": 2, "low": 2},
+        "by_kind": {"connection": 1, "regression": 1, "schema": 1, "cleanup": 1, "n+1": 1, "flaky": 1},
+        "provisional": 1,
+        "total_saving": pytest.approx(18.4 + 0.105 + 14.8 + 6.1 + 0.028),
+    }
+
+
+def test_reading_the_report_back_gives_the_same_analysis() -> None:
+    analysis = sample_analysis()
+    assert loads(render(analysis)) == analysis
+    assert loads(render(empty_analysis())) == empty_analysis()
+    assert loads(render(Analysis(findings=(), runs_analyzed=0, current_run=None))).current_run is None
+
+
+def test_the_output_is_deterministic_and_ends_with_a_newline() -> None:
+    assert render(sample_analysis()) == render(sample_analysis())
+    assert render(sample_analysis()).endswith("}\n")
+
+
+def test_numbers_that_are_not_finite_are_written_as_null_and_read_back_as_nan() -> None:
+    odd = Finding("count", "high", "queries went from 0 to 12", Location(test="t"),
+                  (Measurement("ratio", math.inf, "ratio", baseline=math.nan),), "exact count", "fix",
+                  saving=math.nan, history=(("r1", math.inf), ("r2", 1.0)))
+    text = render(Analysis(findings=(odd,), runs_analyzed=2, current_run="r2"))
+    data = json.loads(text)  # strict JSON: no NaN or Infinity tokens
+    assert "NaN" not in text
+    assert "Infinity" not in text
+    (finding,) = data["findings"]
+    assert finding["measurements"] == [{"name": "ratio", "value": None, "unit": "ratio", "baseline": None}]
+    assert (finding["saving"], finding["history"][0]["value"]) == (None, None)
+    assert data["summary"]["total_saving"] is None
+    back = loads(text).findings[0]
+    assert math.isnan(back.measurements[0].value)
+    assert math.isnan(back.saving)
+
+
+def test_text_is_kept_as_is_in_utf8() -> None:
+    title = 'café <script>alert("x")</script> \\ "quoted"'
+    finding = Finding("flaky", "low", title, Location(test="t[ü]"), (), "c", "s")
+    text = render(Analysis(findings=(finding,), runs_analyzed=1, current_run="r"))
+    assert "café" in text
+    assert json.loads(text)["findings"][0]["title"] == title
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schema": "something-else"}, "not an otel-pytest analysis report"),
+        ({"version": 2}, "report version 2 is not supported"),
+        ({"findings": [{"kind": "count"}]}, "malformed analysis report"),
+        ({"runs_analyzed": None}, "malformed analysis report"),
+    ],
+)
+def test_a_report_of_another_schema_version_or_shape_is_refused(change: dict[str, Any], message: str) -> None:
+    data = {**to_data(sample_analysis()), **change}
+    with pytest.raises(ValueError, match=message):
+        from_data(data)
+
+
+def test_a_report_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(ValueError, match="the top level is not an object"):
+        loads("[]")
+
+
+def test_unknown_fields_are_ignored_so_newer_minor_additions_can_be_read() -> None:
+    data = to_data(Analysis(findings=(ENGINE_PER_TEST,), runs_analyzed=1, current_run="r"))
+    data["added_later"] = {"x": 1}
+    data["findings"][0]["added_later"] = True
+    assert from_data(data).findings == (ENGINE_PER_TEST,)
+
+
+def _keys(value: Any, found: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.add(key)
+            _keys(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _keys(item, found)
+    return found
+
+
+def test_every_field_of_the_report_is_documented_in_the_schema_doc() -> None:
+    data = to_data(sample_analysis())
+    # Keys that are data, not fields: severity and kind names in the summary, evidence keys.
+    values = {"high", "medium", "low", "connection", "regression", "schema", "cleanup", "n+1", "flaky"}
+    fields = _keys(data, set()) - values
+    documented = set(re.findall(r"^\| `([^`]+)` \|", SCHEMA_DOC.read_text(encoding="utf-8"), flags=re.M))
+    assert fields - documented == set()
+    assert {"change_point_run", "change_point_revision", "history_unit"} <= documented

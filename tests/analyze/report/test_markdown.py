@@ -1,0 +1,153 @@
+"""The pull-request comment: compact, and whatever a finding holds, inert.
+
+The Markdown is checked by rendering it with markdown-it-py (CommonMark plus GitHub's
+tables and strikethrough, raw HTML allowed as on GitHub), which rich already depends on.
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+from markdown_it import MarkdownIt
+
+from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement
+from otel_pytest.analyze.report.markdown import code, render, text
+from tests.analyze.report.samples import ENGINE_PER_TEST, empty_analysis, run_id, sample_analysis
+
+
+def to_html(markdown: str) -> str:
+    rendered: str = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(markdown)
+    return rendered
+
+
+class Page(HTMLParser):
+    """The elements and the visible text of rendered Markdown, and the table's cells per row."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+        self.feed(source)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_comment_has_a_summary_and_one_table_row_per_finding() -> None:
+    markdown = render(sample_analysis())
+    assert markdown.startswith("### otel-pytest analyze\n\n")
+    page = Page(to_html(markdown))
+    header, *rows = page.rows
+    assert header == ["", "kind", "finding", "where", "saves/run"]
+    assert [row[:2] for row in rows] == [
+        ["🔴 high", "connection"], ["🔴 high", "regression"], ["🟠 medium", "schema"], ["🟠 medium", "cleanup"],
+        ["🔵 low", "n+1 (provisional)"], ["🔵 low", "flaky"],
+    ]
+    assert rows[0][2:] == ["A new engine and physical connection for every test",
+                           "fixture engine (tests/conftest.py:14)", "~18\u00a0s"]
+    assert rows[1][2] == "tests/test_orders.py::test_checkout[card] got 34 % slower"
+    assert rows[4][3] == "tests/test_orders.py::test_list_ordersSELECT * FROM items WHERE id = $1"  # a <br> between
+    assert rows[5][4] == "\u2013"  # an en dash: no estimate
+    body = "".join(page.text)
+    assert "Fixing the 5 findings with a saving estimate saves ~39\u00a0s per run." in body
+    assert "1 of 6 findings is provisional" in body
+
+
+def test_fixes_and_evidence_are_folded_under_details() -> None:
+    markdown = render(sample_analysis())
+    details = markdown[markdown.index("<details><summary>What to change"):]
+    assert "1. **A new engine and physical connection for every test**  \n" in details
+    assert "   Fix: Make the \\`engine\\` fixture session-scoped and share its pool across tests.  \n" in details
+    assert "   engines created 200 (baseline 1); physical connections 400;" in details
+    assert "   _exact counts over 200 tests_\n" in details
+    assert "- /ci/artifacts/run-3.otlp.jsonl:812: skipped an unreadable line (truncated)" in markdown
+
+
+def test_no_findings_is_a_short_comment() -> None:
+    assert render(empty_analysis()) == (
+        "### otel-pytest analyze\n\n"
+        f"_run {run_id(24)}, 25 runs analyzed_\n\n"
+        f"No findings: run {run_id(24)} was compared with 24 earlier runs.\n"
+    )
+
+
+HOSTILE = Finding(
+    kind="n+1",
+    severity="high",
+    title="<script>alert(1)</script> | *not bold* _nor this_ [a link](https://example.com) ~~struck~~ <b>x</b>",
+    location=Location(test="tests/t.py::test_x[a|b]", fingerprint="SELECT `weird``name` FROM t WHERE a = '|'"),
+    measurements=(Measurement("rows | <i>", 3, "count"),),
+    confidence="line one\nline two | three",
+    suggestion="# not a heading\n- nor a list <img src=x onerror=alert(1)>",
+    saving=1.0,
+)
+
+
+def test_text_from_a_finding_cannot_inject_html_markup_links_or_table_cells() -> None:
+    html = to_html(render(Analysis(findings=(HOSTILE, ENGINE_PER_TEST), runs_analyzed=2, current_run="r")))
+    page = Page(html)
+    structure = {"h3", "p", "em", "strong", "table", "thead", "tbody", "tr", "th", "td", "code", "br", "details",
+                 "summary", "ol", "li"}
+    assert set(page.tags) <= structure  # no script, b, i, img, a, del, h1 or ul from the finding
+    assert (page.tags.count("em"), page.tags.count("strong")) == (3, 2)  # headline and confidences; fold titles
+    header, first, second = page.rows
+    assert len(first) == len(header) == len(second) == 5
+    assert first[2] == HOSTILE.title
+    assert first[3] == "tests/t.py::test_x[a|b]SELECT `weird``name` FROM t WHERE a = '|'"
+    body = "".join(page.text)
+    assert "# not a heading - nor a list <img src=x onerror=alert(1)>" in body
+    assert "line one line two | three" in body
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["# heading", "1. item", "12) item", "- item", "+ item", "=== underline", "> quote", "a\\b", "*a* _b_ `c`",
+     "[x](y)", "~~s~~", "&amp; &lt;", "a | b"],
+)
+def test_escaped_text_renders_as_exactly_the_text(value: str) -> None:
+    html = to_html(text(value))
+    page = Page(html)
+    assert page.tags == ["p"]
+    assert "".join(page.text).strip() == value
+
+
+@pytest.mark.parametrize("value", ["plain", "a`b", "``x``", "`start", "end`", "a|b"])
+def test_code_spans_show_backticks_and_pipes_literally_in_a_table(value: str) -> None:
+    html = to_html(f"| h |\n|---|\n| {code(value)} |\n")
+    assert Page(html).rows[1] == [value]
+
+
+def test_a_long_list_is_cut_to_the_limit_and_the_rest_counted() -> None:
+    many = tuple(Finding("fixture", "low" if n % 2 else "medium", f"finding {n}", Location(test=f"t{n}"), (), "c",
+                         "s") for n in range(40))
+    markdown = render(Analysis(findings=many, runs_analyzed=5, current_run="r"), limit=30)
+    rows = Page(to_html(markdown)).rows
+    assert len(rows) == 31
+    assert "…and 10 more findings (10 low); the JSON or HTML report lists them all." in markdown
+    assert markdown.count("\n1. **") == 1
+    assert "\n30. **" in markdown
+    assert "\n31. **" not in markdown
+
+
+def test_rows_are_in_severity_order_even_for_an_unsorted_analysis() -> None:
+    analysis = sample_analysis()
+    unsorted = Analysis(findings=tuple(reversed(analysis.findings)), runs_analyzed=25, current_run="r")
+    severities = [row[0].split()[-1] for row in Page(to_html(render(unsorted))).rows[1:]]
+    assert severities == ["high", "high", "medium", "medium", "low", "low"]

@@ -1,0 +1,160 @@
+"""Running the detectors over a history: order of findings, notes, the CI gate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from otel_pytest.analyze.analysis import analyze, default_detectors, gate, gating_findings, sort_key
+from otel_pytest.analyze.findings import (
+    KINDS,
+    Analysis,
+    AnalysisOptions,
+    Detector,
+    Finding,
+    Location,
+    Waterfall,
+)
+from otel_pytest.analyze.model import History, RunSummary
+
+
+def finding(kind: str = "regression", severity: str = "medium", saving: float = 0.0, title: str = "t",
+            *, provisional: bool = False, test: str = "tests/test_a.py::test_a") -> Finding:
+    return Finding(kind, severity, title, Location(test=test), (), "exact", "fix it", saving,
+                   provisional=provisional)
+
+
+def run(run_id: str, revision: str | None = None, problems: tuple[str, ...] = ()) -> RunSummary:
+    return RunSummary(run_id=run_id, start_time=0.0, source=f"{run_id}.otlp.jsonl", environment="env",
+                      revision=revision, problems=problems)
+
+
+HISTORY = History(runs=(run("a"), run("b"), run("c", revision="abc123")), notes=("skipped x", "skipped x", "left y"))
+
+
+def returning(*findings: Finding) -> Detector:
+    def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+        return list(findings)
+
+    return detect
+
+
+def test_findings_are_sorted_by_severity_then_by_saving_then_by_kind_and_place() -> None:
+    low = finding(severity="low", saving=100.0)
+    high_small = finding(severity="high", saving=1.0)
+    high_big = finding(severity="high", saving=5.0)
+    medium_b = finding("schema", severity="medium", saving=2.0)
+    medium_a = finding("cleanup", severity="medium", saving=2.0)
+    medium_a_earlier_test = finding("cleanup", severity="medium", saving=2.0, test="tests/test_0.py::test_0")
+
+    result = analyze(HISTORY, detectors=[returning(low, medium_b, high_small), returning(medium_a, high_big,
+                                                                                          medium_a_earlier_test)])
+
+    assert list(result.findings) == [high_big, high_small, medium_a_earlier_test, medium_a, medium_b, low]
+    assert sorted(result.findings, key=sort_key) == list(result.findings)
+
+
+def test_every_detector_gets_the_history_and_the_options() -> None:
+    seen: list[tuple[History, AnalysisOptions]] = []
+
+    def spy(history: History, options: AnalysisOptions) -> list[Finding]:
+        seen.append((history, options))
+        return []
+
+    options = AnalysisOptions(current_runs=3, baseline_runs=7)
+    analyze(HISTORY, options, detectors=[spy, spy])
+    assert seen == [(HISTORY, options), (HISTORY, options)]
+
+
+def test_default_options_are_used_when_none_are_given() -> None:
+    seen: list[AnalysisOptions] = []
+
+    def spy(history: History, options: AnalysisOptions) -> list[Finding]:
+        seen.append(options)
+        return []
+
+    analyze(HISTORY, detectors=[spy])
+    assert seen == [AnalysisOptions()]
+
+
+def test_the_analysis_names_the_current_run_its_revision_and_the_history_notes_once_each() -> None:
+    waterfall = Waterfall("t", "c", 1.0, ())
+    result = analyze(HISTORY, detectors=[], waterfall=waterfall)
+    assert result == Analysis(findings=(), runs_analyzed=3, current_run="c", notes=("skipped x", "left y"),
+                              current_revision="abc123", waterfall=waterfall)
+
+
+def test_an_empty_history_gives_an_empty_analysis() -> None:
+    result = analyze(History(runs=(), notes=("no runs found",)), detectors=[returning()])
+    assert (result.current_run, result.current_revision, result.runs_analyzed, result.notes) == (
+        None, None, 0, ("no runs found",))
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (finding(kind="slow"), "returned a finding of unknown kind 'slow'"),
+        (finding(severity="critical"), "returned a finding of unknown severity 'critical'"),
+    ],
+)
+def test_a_detector_returning_an_unknown_kind_or_severity_is_named(bad: Finding, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as raised:
+        analyze(HISTORY, detectors=[returning(bad)])
+    assert __name__ in str(raised.value)
+
+
+def test_the_gate_fails_only_on_findings_of_the_chosen_kinds() -> None:
+    result = analyze(HISTORY, detectors=[returning(finding("n+1"), finding("schema"), finding("schema"))])
+    assert not gate(result, set())
+    assert not gate(result, {"regression", "flaky"})
+    assert gate(result, {"regression", "n+1"})
+    assert [f.kind for f in gating_findings(result, {"schema", "count"})] == ["schema", "schema"]
+    assert len(gating_findings(result, set(KINDS))) == 3
+
+
+def test_provisional_findings_never_fail_the_gate() -> None:
+    result = analyze(HISTORY, detectors=[returning(finding("regression", provisional=True))])
+    assert not gate(result, {"regression"})
+    mixed = analyze(HISTORY, detectors=[returning(finding("regression", provisional=True), finding("regression"))])
+    assert [f.provisional for f in gating_findings(mixed, {"regression"})] == [False]
+
+
+def test_the_gate_refuses_unknown_kinds() -> None:
+    result = analyze(HISTORY, detectors=[])
+    with pytest.raises(ValueError, match=r"unknown finding kinds \['n\+2'\]"):
+        gate(result, {"n+2"})
+
+
+def test_the_default_detectors_are_the_seven_detector_modules() -> None:
+    modules = [detector.__module__ for detector in default_detectors()]
+    assert modules == [
+        f"otel_pytest.analyze.detectors.{name}"
+        for name in ("regressions", "connections", "schema", "cleanup", "n_plus_one", "fixtures", "flaky")
+    ]
+
+
+def modules_loaded_by(statement: str) -> list[str]:
+    """The heavy or forbidden modules a fresh interpreter has loaded after ``statement``."""
+    code = (
+        f"import sys\n{statement}\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('numpy', 'scipy', 'rich', 'pytest')\n"
+        "             or name.startswith('otel_pytest.analyze.detectors.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stdout.strip()
+    return [] if loaded == "[]" else loaded.strip("[]").replace("'", "").split(", ")
+
+
+def test_the_analysis_and_the_renderers_import_no_detector_no_pytest_and_nothing_heavy() -> None:
+    assert modules_loaded_by(
+        "import otel_pytest.analyze.analysis, otel_pytest.analyze.waterfall\n"
+        "from otel_pytest.analyze.report import json, markdown, html, terminal, wording"
+    ) == []
+
+
+def test_the_command_line_loads_without_numpy_scipy_rich_or_the_detectors() -> None:
+    """``otel-pytest runs`` and ``--help`` must not pay for the analyzer's imports."""
+    loaded = modules_loaded_by("import otel_pytest.cli")
+    assert [name for name in loaded if name.split(".")[0] != "pytest"] == []

@@ -1,0 +1,466 @@
+"""Reading runs: the local store and OTLP JSON Lines files, the summary cache, and bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from otel_pytest.analyze import sources
+from otel_pytest.analyze.model import RunSummary, to_plain
+from otel_pytest.analyze.sources import (
+    CACHE_SCHEMA,
+    OtlpFileSource,
+    Source,
+    StoreSource,
+    encode_runs,
+    file_run_id,
+    open_sources,
+    read_otlp,
+    summarize_file,
+)
+from otel_pytest.otlp_json import OtlpJsonEncoder
+from otel_pytest.records import AttributeValue, SpanRecord
+from otel_pytest.store.index import RunEntry, RunIndex
+from otel_pytest.store.reader import read_spans
+from tests.analyze.test_summarize import NO_ASYNC, run_suite
+
+START = 1_790_000_000_000_000_000
+RESOURCE: dict[str, AttributeValue] = {"service.name": "shop", "pytest.env.fingerprint": "env0000000a",
+                                       "vcs.ref.head.revision": "abc123", "vcs.ref.head.name": "main"}
+
+
+# -- hand-made run files -----------------------------------------------------------------
+
+
+def record(name: str, trace: int, span_id: int, parent: int, start: int, end: int,
+           **attributes: AttributeValue) -> SpanRecord:
+    span = SpanRecord(name, trace, span_id, parent, START + start, attributes)
+    span.end = START + end
+    return span
+
+
+def run_lines(run_id: str, tests: int = 2, session: bool = True) -> list[bytes]:
+    """A run as the plugin writes it: a line per test (root and phases), then the session."""
+    encoder = OtlpJsonEncoder(RESOURCE, run_id, "0.1.0")
+    lines = []
+    for number in range(tests):
+        trace, root, offset = 100 + number, 10 * number + 10, 1_000 * number
+        nodeid = f"test_hand.py::test_{number}"
+        lines.append(encoder.line([
+            record("setup", trace, root + 1, root, offset + 10, offset + 20),
+            record("call", trace, root + 2, root, offset + 20, offset + 120),
+            record("teardown", trace, root + 3, root, offset + 120, offset + 130),
+            record(nodeid, trace, root, 0, offset, offset + 140, **{"test.case.name": nodeid,
+                                                                    "pytest.outcome": "passed"}),
+        ]))
+    if session:
+        lines.append(encoder.line([record("pytest session", 1, 1, 0, -5, 1_000 * tests + 5)]))
+    return lines
+
+
+def write(path: Path, lines: list[bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def consume(source: Source) -> list[RunSummary]:
+    return list(source.runs())
+
+
+def comparable(run: RunSummary) -> dict[str, object]:
+    """A summary without where it was read from and when (the store's index and the
+    session span give start times a few milliseconds apart)."""
+    plain = to_plain(run)
+    del plain["source"], plain["start_time"]
+    return dict(plain)
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+
+def test_the_fast_parser_reads_a_real_run_file_exactly_as_the_otel_reader_does(pytester: pytest.Pytester) -> None:
+    path = run_suite(pytester)
+    special = tmp_line(pytester.path)
+    for file in (path, special):
+        fast = [(resource, span) for resource, spans in read_otlp(file, []) for span in spans]
+        reference = list(read_spans(file))
+        assert len(fast) == len(reference) > 0
+        for (resource, span), read in zip(fast, reference, strict=True):
+            otel = read.span
+            assert (span.trace_id, span.span_id, span.parent_id) == (
+                (otel.trace_id or b"").hex(), (otel.span_id or b"").hex(), (otel.parent_span_id or b"").hex())
+            assert (span.name, span.start, span.end) == (
+                otel.name, otel.start_time_unix_nano, otel.end_time_unix_nano or otel.start_time_unix_nano)
+            assert span.status == int(otel.status.code or 0 if otel.status is not None else 0)
+            ours, theirs = dict(span.attributes), read.attributes
+            if "nan" in theirs:  # NaN equals nothing, itself included
+                assert str(ours.pop("nan")) == str(theirs.pop("nan")) == "nan"
+            assert ours == theirs
+            assert resource == read.resource
+
+
+def tmp_line(folder: Path) -> Path:
+    """Every attribute value type, a status, a span without a parent or an end."""
+    value_types = [
+        {"key": "s", "value": {"stringValue": "text"}}, {"key": "i", "value": {"intValue": "-42"}},
+        {"key": "d", "value": {"doubleValue": 0.25}}, {"key": "nan", "value": {"doubleValue": "NaN"}},
+        {"key": "b", "value": {"boolValue": True}}, {"key": "bytes", "value": {"bytesValue": "AAEC"}},
+        {"key": "a", "value": {"arrayValue": {"values": [{"stringValue": "x"}, {"intValue": "1"}]}}},
+        {"key": "kv", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": False}}]}}},
+        {"key": "empty", "value": {}},
+    ]
+    data = {"resourceSpans": [{"resource": {"attributes": value_types[:2]}, "scopeSpans": [{"scope": {"name": "x"},
+            "spans": [{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "n",
+                       "kind": 1, "startTimeUnixNano": "5", "attributes": value_types, "status": {"code": 2}}]}]}]}
+    return write(folder / "types.jsonl", [orjson.dumps(data) + b"\n"])
+
+
+def test_not_a_number_survives_the_parser(tmp_path: Path) -> None:
+    ((_, (span,)),) = list(read_otlp(tmp_line(tmp_path), []))
+    nan = span.attributes.pop("nan")
+    assert isinstance(nan, float)
+    assert nan != nan
+    assert span.attributes["bytes"] == b"\x00\x01\x02"
+
+
+def test_the_cache_encoding_is_to_plain_written_by_orjson(pytester: pytest.Pytester) -> None:
+    runs, _ = summarize_file(run_suite(pytester))
+    assert encode_runs(runs) == orjson.dumps([to_plain(run) for run in runs])
+
+
+# -- the local store ---------------------------------------------------------------------
+
+
+def test_the_store_is_read_through_its_index_and_each_summary_is_cached(pytester: pytest.Pytester) -> None:
+    path = run_suite(pytester)
+    store = pytester.path / ".otel-pytest"
+    (entry,), _ = RunIndex(store).entries()
+    source = StoreSource(store)
+    (run,) = consume(source)
+    assert (source.problems, source.built) == ([], 1)
+    (direct,), _ = summarize_file(path)
+    assert run.start_time == entry.start_time_unix_nano * 1e-9
+    assert run.environment == entry.environment["fingerprint"]
+    assert run.service == entry.service_name
+    assert to_plain(run) == {**to_plain(direct), "start_time": run.start_time}
+    assert len(run.tests) == 5
+
+    cache = store / "summaries" / f"{path.name}.json"
+    data = orjson.loads(cache.read_bytes())
+    stat = path.stat()
+    assert (data["schema"], data["source"]) == (CACHE_SCHEMA, {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+
+    again = StoreSource(store)
+    (cached,) = consume(again)
+    assert again.built == 0
+    assert to_plain(cached) == to_plain(run)
+
+
+def test_an_unchanged_run_is_never_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = tmp_path / "store"
+    write(store / "runs" / "a.otlp.jsonl", run_lines("00000000000000aa"))
+    RunIndex(store).append(entry("00000000000000aa", "a.otlp.jsonl"))
+    (first,) = consume(StoreSource(store))
+
+    def no_parsing(path: Path, problems: list[str]) -> None:
+        raise AssertionError(f"{path} parsed again")
+
+    monkeypatch.setattr(sources, "read_otlp", no_parsing)
+    (second,) = consume(StoreSource(store))
+    assert to_plain(second) == to_plain(first)
+
+
+def entry(run_id: str, file: str, start: int = START, fingerprint: str = "env0000000a") -> RunEntry:
+    return RunEntry(run_id=run_id, file=file, start_time_unix_nano=start, end_time_unix_nano=start + 10**9,
+                    service_name="shop", exit_status=0, tests=2, spans=9,
+                    environment={"fingerprint": fingerprint}, vcs={"vcs.ref.head.revision": "abc123"})
+
+
+@pytest.mark.parametrize("change", ["run file touched", "run file grew", "cache of another schema", "cache damaged"])
+def test_a_summary_is_rebuilt_when_its_run_file_or_the_cache_schema_changes(tmp_path: Path, change: str) -> None:
+    store = tmp_path / "store"
+    path = write(store / "runs" / "a.otlp.jsonl", run_lines("00000000000000aa"))
+    RunIndex(store).append(entry("00000000000000aa", "a.otlp.jsonl"))
+    consume(StoreSource(store))
+    cache = store / "summaries" / "a.otlp.jsonl.json"
+    if change == "run file touched":
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    elif change == "run file grew":
+        with path.open("ab") as handle:
+            handle.write(run_lines("00000000000000aa", tests=3, session=False)[2])
+    elif change == "cache of another schema":
+        data = orjson.loads(cache.read_bytes())
+        cache.write_bytes(orjson.dumps({**data, "schema": "0.0"}))
+    else:
+        cache.write_bytes(cache.read_bytes()[:100])
+    source = StoreSource(store)
+    (run,) = consume(source)
+    assert source.built == 1
+    assert len(run.tests) == (3 if change == "run file grew" else 2)
+    assert orjson.loads(cache.read_bytes())["schema"] == CACHE_SCHEMA
+
+
+def test_summaries_of_runs_the_store_no_longer_holds_are_deleted(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write(store / "runs" / "a.otlp.jsonl", run_lines("00000000000000aa"))
+    RunIndex(store).append(entry("00000000000000aa", "a.otlp.jsonl"))
+    stale = write(store / "summaries" / "gone.otlp.jsonl.json", [b"{}"])
+    other = write(store / "summaries" / "notes.txt", [b"mine"])
+    consume(StoreSource(store))
+    assert sorted(path.name for path in (store / "summaries").iterdir()) == ["a.otlp.jsonl.json", "notes.txt"]
+    assert not stale.exists()
+    assert other.exists()
+
+
+def test_the_same_runs_come_from_the_store_and_from_copies_of_its_files(pytester: pytest.Pytester) -> None:
+    run_suite(pytester)
+    pytester.runpytest_subprocess("--otel", *NO_ASYNC)
+    store = pytester.path / ".otel-pytest"
+    from_store = consume(StoreSource(store))
+    assert len(from_store) == 2
+    copies = pytester.path / "artifact"
+    copies.mkdir()
+    for path in (store / "runs").iterdir():
+        shutil.copy2(path, copies / path.name)
+    by_folder = OtlpFileSource([copies])
+    from_folder = consume(by_folder)
+    from_files = consume(OtlpFileSource(sorted(copies.iterdir())))
+    assert by_folder.problems == []
+    assert by_folder.built == 2  # outside a store, nothing is cached
+    assert not (copies / "summaries").exists()
+    for copy in (from_folder, from_files):
+        assert [comparable(run) for run in copy] == [comparable(run) for run in from_store]
+        assert [run.start_time for run in copy] == pytest.approx([run.start_time for run in from_store], abs=0.5)
+        assert [Path(run.source).parent for run in copy] == [copies, copies]
+
+
+def test_a_run_file_given_as_a_path_inside_a_store_uses_the_stores_cache(pytester: pytest.Pytester) -> None:
+    path = run_suite(pytester)
+    consume(StoreSource(pytester.path / ".otel-pytest"))
+    source = OtlpFileSource([path])
+    (run,) = consume(source)
+    assert source.built == 0
+    assert run.source == str(path)
+
+
+def test_open_sources_reads_the_store_by_default_and_paths_by_what_they_are(tmp_path: Path) -> None:
+    store = tmp_path / ".otel-pytest"
+    (store / "runs").mkdir(parents=True)
+    file = write(tmp_path / "traces.jsonl", run_lines("00000000000000aa"))
+    (default,) = open_sources([], store)
+    assert isinstance(default, StoreSource)
+    assert default.store == store
+    given_store, given_files = open_sources([store, file], tmp_path / "unused")
+    assert isinstance(given_store, StoreSource)
+    assert isinstance(given_files, OtlpFileSource)
+    assert given_files.paths == [file]
+
+
+# -- OTLP JSON Lines files ---------------------------------------------------------------
+
+
+def test_spans_are_grouped_into_runs_by_run_id_and_metadata_comes_from_the_resource(tmp_path: Path) -> None:
+    first, second = run_lines("00000000000000aa"), run_lines("00000000000000bb", tests=3)
+    mixed = write(tmp_path / "collector.jsonl", [first[0], second[0], first[1], second[1], second[2],
+                                                  first[2], second[3]])
+    cache_dir = tmp_path / "cache"
+    source = OtlpFileSource([mixed], cache_dir=cache_dir)
+    runs = consume(source)
+    assert [(run.run_id, len(run.tests)) for run in runs] == [("00000000000000aa", 2), ("00000000000000bb", 3)]
+    for run in runs:
+        assert (run.environment, run.revision, run.branch, run.service) == ("env0000000a", "abc123", "main", "shop")
+        assert run.start_time == (START - 5) * 1e-9
+        assert run.problems == ()
+        assert run.source == str(mixed)
+    assert len(list(cache_dir.iterdir())) == 1
+    again = OtlpFileSource([mixed], cache_dir=cache_dir)
+    assert [to_plain(run) for run in consume(again)] == [to_plain(run) for run in runs]
+    assert again.built == 0
+
+
+def test_a_run_spread_over_several_files_is_read_as_one(tmp_path: Path) -> None:
+    lines = run_lines("00000000000000aa", tests=3)
+    whole = write(tmp_path / "whole" / "run.jsonl", lines)
+    write(tmp_path / "parts" / "1.jsonl", lines[:2])
+    write(tmp_path / "parts" / "2.jsonl", lines[2:])
+    (expected,) = consume(OtlpFileSource([whole]))
+    source = OtlpFileSource([tmp_path / "parts"])
+    (run,) = consume(source)
+    assert (run.tests, run.wall_time, run.start_time) == (expected.tests, expected.wall_time, expected.start_time)
+    parts = tmp_path / "parts"
+    assert run.problems == (f"the run's spans are spread over 2 files, read together: {parts / '1.jsonl'}, "
+                            f"{parts / '2.jsonl'}",)
+
+
+def test_spans_from_another_tool_are_grouped_by_file_and_said_to_be(tmp_path: Path) -> None:
+    span = {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "GET /items",
+            "startTimeUnixNano": "1000", "endTimeUnixNano": "3000"}
+    data = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}]},
+                               "scopeSpans": [{"spans": [span, {**span, "spanId": "00000000000000c1"}]}]}]}
+    path = write(tmp_path / "other.jsonl", [orjson.dumps(data) + b"\n"])
+    (run,) = consume(OtlpFileSource([path]))
+    assert (run.run_id, run.grouped_by_file, run.service, run.tests) == (file_run_id(path), True, "api", {})
+    assert run.problems == (
+        "2 spans carry no pytest.run.id (another tool's?): grouped into one run by their file, other.jsonl",
+        "no 'pytest session' span: the run did not finish or its file is incomplete; the wall time is that of the "
+        "spans found",
+        "no test spans (spans with test.case.name) in this run: nothing to analyze",
+    )
+
+
+def test_truncated_and_corrupt_lines_are_skipped_and_named_by_file_and_line(tmp_path: Path) -> None:
+    lines = run_lines("00000000000000aa", tests=3)
+    cut = lines[3][: len(lines[3]) // 2]
+    path = write(tmp_path / "run.jsonl", [lines[0], b"not json\n", lines[1],
+                                          b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"}]}]}]}\n',
+                                          lines[2], cut])
+    source = OtlpFileSource([path])
+    (run,) = consume(source)
+    assert source.problems == []
+    assert list(run.tests) == [f"test_hand.py::test_{number}" for number in range(3)]
+    # orjson words its own messages: only what we add is checked word for word.
+    assert [problem.split(" (not ")[0] for problem in run.problems[:3]] == [
+        f"{path}:{number}: skipped an unreadable line" for number in (2, 4, 6)]
+    assert run.problems[0].startswith(f"{path}:2: skipped an unreadable line (not JSON: ")
+    assert run.problems[1] == f"{path}:4: skipped an unreadable line (not OTLP trace data: no 'traceId')"
+    assert run.problems[2].startswith(f"{path}:6: skipped an unreadable line (not JSON: ")
+    assert run.problems[3].startswith("no 'pytest session' span")  # it was on the cut line
+
+
+def test_a_flood_of_bad_lines_is_reported_in_a_few_lines_and_metrics_lines_in_one(tmp_path: Path) -> None:
+    path = write(tmp_path / "run.jsonl", [*run_lines("00000000000000aa"), *[b"garbage\n"] * 8,
+                                          b'{"resourceMetrics": []}\n', b'{"resourceMetrics": []}\n'])
+    (run,) = consume(OtlpFileSource([path]))
+    assert [problem.split(" (")[0] for problem in run.problems] == [
+        *(f"{path}:{number}: skipped an unreadable line" for number in range(4, 9)),
+        f"{path}: skipped 3 more unreadable lines",
+        f"{path}: skipped 2 line(s) without trace data",
+    ]
+
+
+def test_missing_paths_empty_folders_and_empty_files_are_one_problem_each(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "nothing.jsonl").write_bytes(b"")
+    source = OtlpFileSource([tmp_path / "nope.jsonl", tmp_path / "empty", tmp_path / "nothing.jsonl"])
+    assert consume(source) == []
+    assert source.problems == [
+        f"{tmp_path / 'nope.jsonl'}: no such file or folder",
+        f"{tmp_path / 'empty'}: no OTLP JSON Lines files (.jsonl, .json) in this folder",
+        f"{tmp_path / 'nothing.jsonl'}: no spans in this file",
+    ]
+
+
+def test_a_missing_or_empty_store_is_one_problem(tmp_path: Path) -> None:
+    missing = StoreSource(tmp_path / "missing")
+    assert consume(missing) == []
+    assert missing.problems == [f"{tmp_path / 'missing'}: the trace store does not exist; run `pytest --otel` first, "
+                                "or give the store or run files as paths"]
+    (tmp_path / "empty").mkdir()
+    empty = StoreSource(tmp_path / "empty")
+    assert consume(empty) == []
+    assert empty.problems == [f"{tmp_path / 'empty'}: the store has no runs yet; run `pytest --otel` first"]
+
+
+def test_a_run_without_tests_is_read_and_says_it_has_none(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_nothing="")
+    pytester.runpytest_subprocess("--otel", *NO_ASYNC)
+    (run,) = consume(StoreSource(pytester.path / ".otel-pytest"))
+    assert run.tests == {}
+    assert run.problems == ("no test spans (spans with test.case.name) in this run: nothing to analyze",)
+
+
+def test_index_and_run_files_that_disagree_are_named(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write(store / "runs" / "a.otlp.jsonl", run_lines("00000000000000aa"))
+    write(store / "runs" / "b.otlp.jsonl", run_lines("00000000000000bb"))
+    write(store / "runs" / "c.otlp.jsonl", run_lines("00000000000000cc"))
+    index = RunIndex(store)
+    index.append(entry("00000000000000aa", "a.otlp.jsonl"))
+    index.append(entry("00000000000000dd", "d.otlp.jsonl", start=START + 1))
+    index.append(entry("00000000000000ee", "../../etc/x.otlp.jsonl", start=START + 2))
+    index.append(entry("00000000000000ff", "c.otlp.jsonl", start=START + 3))
+    with index.path.open("ab") as handle:
+        handle.write(b"{broken\n")
+    source = StoreSource(store)
+    runs = consume(source)
+    assert [run.run_id for run in runs] == ["00000000000000aa", "00000000000000bb"]
+    assert runs[1].problems == ("not in the store's index: the run was interrupted or is still running, so its "
+                                "spans may be incomplete",)
+    assert [problem.split(" (")[0] for problem in source.problems] == [
+        f"{index.path}:5: skipped an unreadable index line",
+        f"{store / 'runs' / 'd.otlp.jsonl'}: the index lists run 00000000000000dd but its file is missing: skipped",
+        f"{index.path}: run 00000000000000ee names '../../etc/x.otlp.jsonl', not a run file in "
+        f"{store / 'runs'}: skipped",
+        f"{store / 'runs' / 'c.otlp.jsonl'}: holds no spans of run 00000000000000ff, which the index says it holds: "
+        "skipped",
+    ]
+
+
+def test_a_store_whose_summaries_cannot_be_written_is_still_read(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write(store / "runs" / "a.otlp.jsonl", run_lines("00000000000000aa"))
+    write(store / "runs" / "b.otlp.jsonl", run_lines("00000000000000bb"))
+    RunIndex(store).append(entry("00000000000000aa", "a.otlp.jsonl"))
+    RunIndex(store).append(entry("00000000000000bb", "b.otlp.jsonl", start=START + 1))
+    (store / "summaries").write_text("a file where the cache folder should be")
+    source = StoreSource(store)
+    assert len(consume(source)) == 2
+    assert len(source.problems) == 1
+    assert source.problems[0].startswith(f"cannot write run summaries to {store / 'summaries'} (")
+    assert source.problems[0].endswith("): they will be rebuilt from the spans next time")
+
+
+def test_the_analyzer_imports_neither_pytest_nor_the_plugin() -> None:
+    code = (
+        "import sys\n"
+        "import otel_pytest.analyze.history, otel_pytest.analyze.sources, otel_pytest.analyze.summarize\n"
+        "bad = ('pytest', '_pytest', 'otel_pytest.plugin', 'otel_pytest.recorder', 'otel_pytest.export', "
+        "'otel_pytest.run', 'otel_pytest.identity', 'opentelemetry')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in bad or m.startswith(bad[2:7])))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
+
+
+def test_a_store_whose_index_cannot_be_read_is_read_from_its_run_files(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write(store / "runs" / "a.otlp.jsonl", run_lines("00000000000000aa"))
+    (store / "index.jsonl").mkdir()
+    source = StoreSource(store)
+    (run,) = consume(source)
+    assert run.problems == ("read without the store's index: metadata from its spans",)
+    assert len(source.problems) == 1
+    assert source.problems[0].startswith(f"{store / 'index.jsonl'}: cannot read the index (")
+
+
+def test_lines_that_are_json_but_not_objects_are_skipped(tmp_path: Path) -> None:
+    path = write(tmp_path / "run.jsonl", [b"[1, 2]\n", *run_lines("00000000000000aa")])
+    (run,) = consume(OtlpFileSource([path]))
+    assert run.problems == (f"{path}:1: skipped an unreadable line (not OTLP trace data: a JSON list, not an object)",)
+
+
+def test_a_folder_is_searched_for_span_files_but_not_for_a_stores_index_metrics_or_summaries(
+    pytester: pytest.Pytester,
+) -> None:
+    run_suite(pytester)
+    consume(StoreSource(pytester.path / ".otel-pytest"))
+    artifact = pytester.path / "artifact"
+    shutil.copytree(pytester.path / ".otel-pytest", artifact / "ci" / ".otel-pytest")
+    write(artifact / "collector" / "traces.json", run_lines("00000000000000aa"))
+    cache = artifact / "cache"
+    source = OtlpFileSource([artifact], cache_dir=cache)
+    runs = consume(source)
+    assert source.problems == []
+    assert sorted(Path(run.source).parent.name for run in runs) == ["collector", "runs"]
+    assert source.built == 1  # the copied store's run came from the summary copied with it
+    (cached,) = cache.iterdir()
+    assert cached.name.endswith("-traces.json.json")
+    assert len(consume(OtlpFileSource([artifact], cache_dir=cache))) == 2

@@ -1,0 +1,147 @@
+"""The slowest test's spans, laid out for the HTML waterfall."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from otel_pytest.analyze import model
+from otel_pytest.analyze import waterfall as module
+from otel_pytest.analyze.findings import WaterfallBar
+from otel_pytest.analyze.model import RunSummary
+from otel_pytest.analyze.summarize import Span
+from otel_pytest.analyze.waterfall import kind_of, read_waterfall, slowest_test, waterfall_of
+
+MS = 1_000_000  # nanoseconds
+
+
+def sample(test_id: str, duration: float) -> model.TestSample:
+    # TestSample is not imported by name: pytest would try to collect a class called Test*.
+    return model.TestSample(test_id=test_id, nodeid=test_id, file="t.py", line=1, outcome="passed", duration=duration,
+                      setup=0.0, call=duration, teardown=0.0)
+
+
+def span(span_id: str, parent: str, name: str, start_ms: int, end_ms: int, run: str | None = "run1",
+         trace: str = "t1", **attributes: object) -> Span:
+    if run is not None:
+        attributes["pytest.run.id"] = run
+    return Span(trace, span_id, parent, name, 1_000 * MS + start_ms * MS, 1_000 * MS + end_ms * MS, attributes)
+
+
+TEST = sample("t.py::test_a", 0.1)
+ROOT = span("root", "", "t.py::test_a", 0, 100, **{"test.case.name": "t.py::test_a", "pytest.test.id": "t.py::test_a"})
+SPANS = [
+    span("teardown", "root", "teardown", 80, 100),
+    span("q2", "call", "SELECT", 60, 70, **{"db.query.text": "SELECT 1"}),
+    span("call", "root", "call", 50, 80),
+    ROOT,
+    span("fx", "setup", "fixture db", 1, 49, **{"pytest.fixture.name": "db"}),
+    span("connect", "fx", "connect", 2, 12),
+    span("commit", "fx", "COMMIT", 40, 41, **{"db.query.text": "COMMIT", "pytest.db.transaction.step": "COMMIT"}),
+    span("setup", "root", "setup", 0, 50),
+    span("q1", "call", "SELECT", 51, 55, **{"db.query.text": "SELECT 1"}),
+    # Spans of another run and of another test's trace are not this test's.
+    span("other-run", "call", "SELECT", 52, 53, run="run2", **{"db.query.text": "SELECT 2"}),
+    span("other-trace", "call", "SELECT", 52, 53, trace="t2", **{"db.query.text": "SELECT 3"}),
+]
+
+
+def test_the_bars_are_depth_first_in_start_order_relative_to_the_test() -> None:
+    result = waterfall_of(SPANS, TEST, "run1")
+    assert result is not None
+    assert (result.test, result.run_id, result.duration, result.omitted) == ("t.py::test_a", "run1", 0.1, 0)
+    assert result.bars == (
+        WaterfallBar("setup", 0.0, 0.05, 0, "phase"),
+        WaterfallBar("fixture db", 0.001, 0.048, 1, "fixture"),
+        WaterfallBar("connect", 0.002, 0.01, 2, "connection"),
+        WaterfallBar("COMMIT", 0.04, 0.001, 2, "transaction"),
+        WaterfallBar("call", 0.05, 0.03, 0, "phase"),
+        WaterfallBar("SELECT", 0.051, 0.004, 1, "query"),
+        WaterfallBar("SELECT", 0.06, 0.01, 1, "query"),
+        WaterfallBar("teardown", 0.08, 0.02, 0, "phase"),
+    )
+
+
+def test_a_test_that_is_not_among_the_spans_has_no_waterfall() -> None:
+    assert waterfall_of(SPANS, sample("t.py::test_b", 1.0), "run1") is None
+    assert waterfall_of(SPANS, TEST, "run3") is None
+
+
+def test_a_run_grouped_by_file_takes_the_spans_without_a_run_id() -> None:
+    spans = [Span(s.trace_id, s.span_id, s.parent_id, s.name, s.start, s.end,
+                  {k: v for k, v in s.attributes.items() if k != "pytest.run.id"})
+             for s in (ROOT, SPANS[2])]
+    result = waterfall_of(spans, TEST, "file-abc", grouped_by_file=True)
+    assert result is not None
+    assert [bar.name for bar in result.bars] == ["call"]
+
+
+def test_a_huge_test_is_cut_to_the_bar_limit_and_the_rest_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "MAX_BARS", 3)
+    result = waterfall_of(SPANS, TEST, "run1")
+    assert result is not None
+    assert ([bar.name for bar in result.bars], result.omitted) == (["setup", "fixture db", "connect"], 5)
+
+
+@pytest.mark.parametrize(
+    ("name", "attributes", "kind"),
+    [
+        ("setup", {}, "phase"),
+        ("fixture db teardown", {"pytest.fixture.name": "db"}, "fixture"),
+        ("pool checkout", {}, "connection"),
+        ("engine create", {}, "connection"),
+        ("ROLLBACK", {"db.query.text": "ROLLBACK"}, "transaction"),
+        ("SAVEPOINT", {"pytest.db.transaction.step": "SAVEPOINT"}, "transaction"),
+        ("INSERT", {"db.statement": "INSERT INTO t VALUES (1)"}, "query"),
+        ("GET /orders", {"http.request.method": "GET"}, "other"),
+    ],
+)
+def test_spans_are_coloured_by_what_they_are(name: str, attributes: dict[str, object], kind: str) -> None:
+    assert kind_of(Span("t", "s", "p", name, 0, 1, attributes)) == kind
+
+
+def test_the_slowest_test_is_the_longest_and_ties_go_to_the_first_id() -> None:
+    run = RunSummary("r", 0.0, "f", "e", tests={"b": sample("b", 2.0), "a": sample("a", 2.0), "c": sample("c", 1.0)})
+    assert slowest_test(run) == sample("a", 2.0)
+    assert slowest_test(RunSummary("r", 0.0, "f", "e")) is None
+
+
+def test_reading_needs_the_run_s_file(tmp_path: Path) -> None:
+    run = RunSummary("run1", 0.0, str(tmp_path / "gone.otlp.jsonl"), "e", tests={TEST.test_id: TEST})
+    assert read_waterfall(run) is None
+
+
+def otlp_line(spans: list[Span], *, ascii_only: bool = False) -> str:
+    """One OTLP JSON ``TracesData`` line holding ``spans`` (string attributes only)."""
+    encoded = [
+        {"traceId": s.trace_id, "spanId": s.span_id, "parentSpanId": s.parent_id, "name": s.name,
+         "startTimeUnixNano": str(s.start), "endTimeUnixNano": str(s.end),
+         "attributes": [{"key": key, "value": {"stringValue": str(value)}} for key, value in s.attributes.items()]}
+        for s in spans
+    ]
+    data = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "x"},
+                                                                                "spans": encoded}]}]}
+    return json.dumps(data, ensure_ascii=ascii_only, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_the_waterfall_is_read_from_the_lines_of_the_test_s_trace(tmp_path: Path, ascii_only: bool) -> None:
+    """Whether the writer escaped the node id (then every line is read) or not (then only the
+    lines naming the test and holding its trace are parsed), the result is the same."""
+    nodeid = "t.py::test_ü[1]"
+    root = span("root", "", nodeid, 0, 100, **{"test.case.name": nodeid, "pytest.test.id": nodeid})
+    children = [span("setup", "root", "setup", 0, 50), span("call", "root", "call", 50, 100)]
+    other_root = span("r2", "", "t.py::test_b", 0, 10, trace="t9", **{"test.case.name": "t.py::test_b"})
+    path = tmp_path / "run.otlp.jsonl"
+    path.write_text("\n".join([
+        otlp_line([children[1], other_root], ascii_only=ascii_only),
+        '{"resourceSpans": [cut',
+        otlp_line([root, children[0]], ascii_only=ascii_only),
+    ]) + "\n", encoding="utf-8")
+    test = sample(nodeid, 0.1)
+    run = RunSummary("run1", 0.0, str(path), "e", tests={nodeid: test, "t.py::test_b": sample("t.py::test_b", 0.01)})
+    result = read_waterfall(run)
+    assert result is not None
+    assert (result.test, [bar.name for bar in result.bars]) == (nodeid, ["setup", "call"])
