@@ -10,6 +10,7 @@ Exit status: 0 when both suites pass, 1 when a suite fails or left no run in the
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -25,7 +26,6 @@ from otel_pytest.store.reader import ReadSpan, read_spans
 ROOT = Path(__file__).resolve().parent.parent
 # The plugin's default store: .otel-pytest in the rootdir, which is the shop's (its pytest.ini).
 STORE = ROOT / "examples" / "shop" / ".otel-pytest"
-SUITES = ("slow", "fast")
 PHASES = ("setup", "call", "teardown")
 TOP_FIXTURES = 5
 
@@ -147,48 +147,87 @@ def _run_ids(index: RunIndex) -> set[str]:
     return {entry.run_id for entry in entries}
 
 
-def run_suite(suite: str, url: str) -> tuple[int, RunEntry | None]:
+@dataclass(frozen=True)
+class Step:
+    """One pytest run of the demo: which fixtures, how often, and what is injected."""
+
+    label: str
+    fixtures: str  # examples.shop.fixtures_<fixtures>
+    times: int
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+# A short history, as CI would build it: the suite written the slow way, then rewritten
+# the fast way, then a change that slips an N+1 query into the shop's order history.
+PLAN = (
+    Step("slow", "slow", 2),
+    Step("fast", "fast", 4),
+    Step("regressed", "fast", 1, (("SHOP_REGRESSION", "n+1"),)),
+)
+
+
+def run_suite(step: Step, url: str, number: int) -> tuple[int, RunEntry | None]:
     """Run one suite in a child pytest; return its exit status and the run it stored."""
     index = RunIndex(STORE)
     before = _run_ids(index)
-    arguments = ["--otel", "-p", f"examples.shop.fixtures_{suite}",
-                 "-c", "examples/shop/pytest.ini", "-q", "examples/shop/tests"]
-    print(f"\n== {suite} suite: python -m pytest {' '.join(arguments)}", flush=True)
+    arguments = ["--otel", "-p", f"examples.shop.fixtures_{step.fixtures}",
+                 "-c", "examples/shop/pytest.ini", "-q", "--no-header", "examples/shop/tests"]
+    injected = " ".join(f"{key}={value}" for key, value in step.environment)
+    print(f"\n== {step.label} suite, run {number} of {step.times}: "
+          f"{injected + ' ' if injected else ''}python -m pytest {' '.join(arguments)}", flush=True)
     # From the repository root, so that `python -m pytest` can import `examples`.
     command = [sys.executable, "-m", "pytest", *arguments]
-    status = subprocess.run(command, cwd=ROOT, env={**os.environ, "DATABASE_URL": url}).returncode
+    environment = {**os.environ, "DATABASE_URL": url, **dict(step.environment)}
+    status = subprocess.run(command, cwd=ROOT, env=environment).returncode
     entries, _ = index.entries()
     new = [entry for entry in entries if entry.run_id not in before]
     return status, (new[-1] if new else None)
 
 
+def analyze(*arguments: str) -> None:
+    """What ``otel-pytest analyze`` says, as a user would run it."""
+    command = [sys.executable, "-m", "otel_pytest.cli", "analyze", *arguments]
+    shown = ["otel-pytest", "analyze", *(os.path.relpath(a, ROOT) if os.path.isabs(a) else a for a in arguments)]
+    print(f"\n== {' '.join(shown)}", flush=True)
+    subprocess.run(command, cwd=ROOT, env={**os.environ, "COLUMNS": "110"})
+
+
 def main() -> int:
     where = "DATABASE_URL" if os.environ.get("DATABASE_URL", "").strip() else "a throwaway server"
+    # A fresh history each time, so that what the analyzer says below is about these runs.
+    shutil.rmtree(STORE, ignore_errors=True)
+    runs: dict[str, list[tuple[int, RunEntry | None]]] = {}
     try:
         with database_url() as url:
             print(f"PostgreSQL from {where}: {safe(url)}")
-            runs = {suite: run_suite(suite, url.render_as_string(hide_password=False))
-                    for suite in SUITES}
+            for step in PLAN:
+                runs[step.label] = [run_suite(step, url.render_as_string(hide_password=False), number)
+                                    for number in range(1, step.times + 1)]
     except DatabaseURLError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
-    runs_dir = RunIndex(STORE).runs_dir
-    summaries = {suite: summarize(entry.run_id, read_spans(runs_dir / entry.file))
-                 for suite, (_, entry) in runs.items() if entry is not None}
-    if summaries:
-        print("\nWhere the time went")
-    for suite, summary in summaries.items():
-        print("\n".join(["", *render(suite, summary)]))
-    failed = False
-    for suite, (status, entry) in runs.items():
-        if status or entry is None:
-            problem = f"pytest exited with {status}" if status else f"it left no new run in {STORE}"
-            print(f"demo: the {suite} suite failed: {problem}", file=sys.stderr)
-            failed = True
+    failed = [(label, status, entry) for label, results in runs.items() for status, entry in results
+              if status or entry is None]
+    for label, status, _ in failed:
+        problem = f"pytest exited with {status}" if status else f"it left no new run in {STORE}"
+        print(f"demo: a {label} run failed: {problem}", file=sys.stderr)
     if failed:
         return 1
+    runs_dir = RunIndex(STORE).runs_dir
+    slow_entry, fast_entry = runs["slow"][-1][1], runs["fast"][-1][1]
+    assert slow_entry is not None  # every run left an entry: checked above
+    assert fast_entry is not None
+    summaries = {label: summarize(entry.run_id, read_spans(runs_dir / entry.file))
+                 for label, entry in (("slow", slow_entry), ("fast", fast_entry))}
+    print("\nWhere the time went (from the stored spans)")
+    for label, summary in summaries.items():
+        print("\n".join(["", *render(label, summary)]))
     print("\n" + compare(summaries["slow"], summaries["fast"]))
+    print("\nWhat the analyzer finds in the last slow run, and then in the newest run of the history:")
+    analyze(str(runs_dir / slow_entry.file))
+    analyze("--store", str(STORE))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

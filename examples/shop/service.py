@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from examples.shop.models import Customer, Order, OrderLine, Product
 
@@ -105,7 +107,23 @@ async def order_total(session: AsyncSession, order_id: int) -> Decimal:
 
 
 async def customer_orders(session: AsyncSession, customer_id: int) -> Sequence[Order]:
-    """A customer's orders, newest first, with their lines and products loaded."""
+    """A customer's orders, newest first, with their lines and products loaded.
+
+    ``SHOP_REGRESSION=n+1`` in the environment swaps in the classic N+1 way of loading the
+    lines (one query per order): the demo's deliberately regressed variant, for the
+    analyzer to catch.
+    """
+    if os.environ.get("SHOP_REGRESSION") == "n+1":
+        orders = (await session.scalars(
+            select(Order).where(Order.customer_id == customer_id)
+            .order_by(Order.created_at.desc(), Order.id.desc())
+        )).all()
+        for order in orders:
+            lines = await session.scalars(
+                select(OrderLine).options(joinedload(OrderLine.product)).where(OrderLine.order_id == order.id)
+            )
+            set_committed_value(order, "lines", list(lines))
+        return orders
     result = await session.scalars(
         select(Order)
         .where(Order.customer_id == customer_id)

@@ -50,6 +50,19 @@ async def test_order_history_is_newest_first(session: AsyncSession) -> None:
     assert [order.id for order in orders] == [second.id, first.id]
 
 
+async def test_a_regular_customer_sees_every_order_with_its_lines(session: AsyncSession) -> None:
+    customer = await service.create_customer(session, "ada@example.com", "Ada")
+    await service.create_product(session, "TEA-1", "Green tea", Decimal("4.50"), stock=30)
+    for quantity in range(1, 7):
+        await service.place_order(session, customer.id, {"TEA-1": quantity})
+    session.expunge_all()
+
+    orders = await service.customer_orders(session, customer.id)
+
+    assert [line.quantity for order in orders for line in order.lines] == [6, 5, 4, 3, 2, 1]
+    assert {line.product.sku for order in orders for line in order.lines} == {"TEA-1"}
+
+
 async def test_order_history_loads_lines_and_products(session: AsyncSession) -> None:
     customer = await service.create_customer(session, "ada@example.com", "Ada")
     await service.create_product(session, "TEA-1", "Green tea", Decimal("4.50"), stock=10)
