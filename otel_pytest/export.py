@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, cast
 
 from otel_pytest.options import Endpoint
 from otel_pytest.otlp_json import OtlpJsonEncoder
-from otel_pytest.otlp_proto import OtlpProtoEncoder
 from otel_pytest.records import AttributeValue, Event, Link, SpanRecord
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter
+
+    from otel_pytest.otlp_proto import OtlpProtoEncoder
 
 BATCH_SIZE = 512
 _QUEUE_BATCHES = 256

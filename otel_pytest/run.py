@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from otel_pytest import identity
@@ -34,11 +34,13 @@ from otel_pytest.export import (
 )
 from otel_pytest.options import Options, parse_traceparent
 from otel_pytest.otlp_json import OtlpJsonEncoder
-from otel_pytest.otlp_proto import OtlpProtoEncoder
 from otel_pytest.provider import ContextBinding, RunTracerProvider
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import AttributeValue
 from otel_pytest.store.index import RunEntry, RunIndex, run_file_name, worker_part_name
+
+if TYPE_CHECKING:
+    from otel_pytest.otlp_proto import OtlpProtoEncoder
 
 _WORKER_KEYS = ("otel_run_id", "otel_session", "otel_run_file", "otel_start")
 
@@ -67,6 +69,13 @@ def resource_attributes(env: Mapping[str, str], rootdir: Path) -> dict[str, Attr
     if env.get("OTEL_SERVICE_NAME") or "service.name" not in attributes:
         attributes["service.name"] = identity.service_name(env, rootdir)
     return attributes
+
+
+def otlp_proto_encoder(resource: Mapping[str, AttributeValue], run_id: str, version: str) -> OtlpProtoEncoder:
+    """Imported here, in the export thread: protobuf costs a store-only run ~13 ms."""
+    from otel_pytest.otlp_proto import OtlpProtoEncoder
+
+    return OtlpProtoEncoder(resource, run_id, version)
 
 
 @dataclass
@@ -111,7 +120,7 @@ class TracedRun:
             exporter = BackgroundExporter(
                 lambda: SpanSender(
                     build_exporter(endpoint, options.export_timeout),
-                    OtlpProtoEncoder(self.resource, self.run_id, scope_version),
+                    otlp_proto_encoder(self.resource, self.run_id, scope_version),
                     functools.partial(ReadableSpans, self.resource, self.run_id, scope_version),
                 ),
                 identity.strip_credentials(endpoint.url),
