@@ -10,6 +10,7 @@ sink as they end. Nothing per test outlives the test.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import time
@@ -78,6 +79,14 @@ class FixtureInfo:
     name: str
     scope: str
     attributes: Attributes
+
+    @functools.cached_property
+    def setup_name(self) -> str:
+        return f"fixture {self.name}"
+
+    @functools.cached_property
+    def teardown_name(self) -> str:
+        return f"fixture {self.name} teardown"
 
 
 @dataclass
@@ -361,9 +370,10 @@ class Recorder:
         return self.session
 
     def _start_fixture(self, name: str, fixture: FixtureInfo) -> SpanRecord:
+        if fixture.scope == "function":  # the common case, kept short: it runs per test
+            return self._start(name, self._stack[-1], fixture.attributes)
         record = self._start(name, self._fixture_parent(fixture.scope), fixture.attributes)
-        if fixture.scope != "function":
-            self._shared.append(record)
+        self._shared.append(record)
         return record
 
     def _finish_fixture(self, record: SpanRecord, error: BaseException | None = None) -> None:
@@ -380,7 +390,7 @@ class Recorder:
                 self._shared_ns += record.end - record.start
 
     def fixture_setup_start(self, fixture: FixtureInfo, param: str | None) -> SpanRecord:
-        record = self._start_fixture(f"fixture {fixture.name}", fixture)
+        record = self._start_fixture(fixture.setup_name, fixture)
         if param is not None:
             record.set("pytest.fixture.param", param)
         if fixture.scope != "function" and self._test is not None:
@@ -392,7 +402,7 @@ class Recorder:
 
     def fixture_teardown_start(self, key: int, fixture: FixtureInfo) -> None:
         """Called by a finalizer that runs just before the fixture's own teardown code."""
-        self._teardowns[key] = self._start_fixture(f"fixture {fixture.name} teardown", fixture)
+        self._teardowns[key] = self._start_fixture(fixture.teardown_name, fixture)
 
     def fixture_teardown_end(self, key: int) -> None:
         record = self._teardowns.pop(key, None)
