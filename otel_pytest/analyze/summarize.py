@@ -33,7 +33,7 @@ from otel_pytest.analyze.model import FixtureStats, Repetition, RunSummary, Stat
 from otel_pytest.db.statements import DDL_VERBS, describe
 
 # Bump when what a summary holds or how it is computed changes: cached summaries are rebuilt.
-VERSION = 1
+VERSION = 2
 MIN_REPETITION = 2
 SESSION_SPAN = "pytest session"
 PHASES = ("setup", "call", "teardown")
@@ -48,7 +48,7 @@ DB_COUNT_KEYS = (
     "queries", "transactions", "commits", "rollbacks", "savepoints", "savepoint_rollbacks",
     "pool_resets", "ddl", "connections", "checkouts", "engines_created", "engines_disposed",
 )
-DB_TIME_KEYS = ("query_time", "rollback_time", "ddl_time", "connection_time", "engine_time")
+DB_TIME_KEYS = ("query_time", "commit_time", "rollback_time", "ddl_time", "connection_time", "engine_time")
 
 
 class Span:
@@ -151,6 +151,7 @@ def db_work(spans: Iterable[Span]) -> dict[str, float]:
                 counts["transactions"] += 1
             elif step == "COMMIT":
                 counts["commits"] += 1
+                times["commit_time"] += duration
             elif attributes.get("pytest.db.transaction.reset"):
                 counts["pool_resets"] += 1
             elif step == "ROLLBACK":

@@ -137,6 +137,7 @@ class RunIndex:
             if entry.file.endswith(RUN_SUFFIX) and Path(entry.file).name == entry.file:
                 (self.runs_dir / entry.file).unlink(missing_ok=True)
                 (self.store / "metrics" / entry.file).unlink(missing_ok=True)
+                (self.store / "summaries" / f"{entry.file}.json").unlink(missing_ok=True)
         mode = stat.S_IMODE(self.path.stat().st_mode)
         handle, temporary = tempfile.mkstemp(dir=self.store, prefix=".index-")
         try:

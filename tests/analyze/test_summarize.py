@@ -166,6 +166,8 @@ def test_a_real_run_is_summarised_exactly_as_its_spans_say(pytester: pytest.Pyte
     assert engine.db["connections"] == len(connects) == 1
     assert engine.db["connection_time"] == connects[0].duration_ns * NS
     assert (engine.db["transactions"], engine.db["commits"]) == (1, 1)
+    (commit,) = [n for n in engine_setup.walk() if n.attributes.get("pytest.db.transaction.step") == "COMMIT"]
+    assert engine.db["commit_time"] == commit.duration_ns * NS
     insert = next(n for n in filled_setup.walk() if n.attributes.get("db.operation.name") == "INSERT")
     assert filled.db["queries"] == 1
     assert filled.db["query_time"] == insert.duration_ns * NS
@@ -323,8 +325,8 @@ def test_another_tools_statements_are_fingerprinted_from_their_text_and_folded_i
     assert sample.db == {
         "queries": 7, "transactions": 1, "commits": 1, "rollbacks": 0, "savepoints": 0, "savepoint_rollbacks": 0,
         "pool_resets": 0, "ddl": 1, "connections": 0, "checkouts": 0, "engines_created": 0, "engines_disposed": 0,
-        "query_time": (10 + 5 * 5 + 60) * NS, "rollback_time": 0.0, "ddl_time": 60 * NS, "connection_time": 0.0,
-        "engine_time": 0.0, "pool_wait_time": 0.0,
+        "query_time": (10 + 5 * 5 + 60) * NS, "commit_time": 1 * NS, "rollback_time": 0.0, "ddl_time": 60 * NS,
+        "connection_time": 0.0, "engine_time": 0.0, "pool_wait_time": 0.0,
     }
     assert summary.statements[lines] == StatementStats(lines, "SELECT * FROM lines WHERE id = ?", "SELECT", 5,
                                                        25 * NS, 1)

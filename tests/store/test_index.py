@@ -232,3 +232,15 @@ def test_the_index_is_replaced_whole_not_rewritten_in_place(tmp_path: Path) -> N
     # os.replace puts a new file in place: a reader that opened the old one still sees it whole.
     assert index.path.stat().st_ino != before
     assert index.path.read_bytes() == entry(2).to_json() + entry(3).to_json()
+
+
+def test_retention_also_deletes_the_metrics_and_the_cached_summary_of_a_removed_run(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(1), entry(2))
+    for run in (entry(1), entry(2)):
+        (index.store / "metrics").mkdir(exist_ok=True)
+        (index.store / "summaries").mkdir(exist_ok=True)
+        (index.store / "metrics" / run.file).write_text("{}")
+        (index.store / "summaries" / f"{run.file}.json").write_text("{}")
+    index.retain(1)
+    assert [path.name for path in (index.store / "metrics").iterdir()] == [entry(2).file]
+    assert [path.name for path in (index.store / "summaries").iterdir()] == [f"{entry(2).file}.json"]
