@@ -430,6 +430,14 @@ def child(task: str, target: str) -> dict[str, Any]:
         run_id = str(spans[0].attributes["pytest.run.id"])
         summary = summarize.summarize(spans, summarize.RunMetadata(run_id, str(path), {}))
         return {"parse_s": parsed - imported, "summarise_s": time.perf_counter() - parsed, "tests": len(summary.tests)}
+    if task == "analyze":  # the whole command, as a user runs it: read, detect, render
+        from otel_pytest import cli
+
+        with tempfile.NamedTemporaryFile(prefix="report-", suffix=".json") as out:
+            status = cli.main(["analyze", "--store", str(path), "--format", "json", "--output", out.name])
+            report = json.loads(Path(out.name).read_bytes())
+        return {"import_s": imported - began, "total_s": time.perf_counter() - imported, "status": status,
+                "findings": len(report.get("findings", []))}
     if task == "history":
         source = StoreSource(path)
         history = build_history([source])
@@ -509,6 +517,7 @@ def render(
     proto: list[Measured],
     cold: Measured | None,
     cached: list[Measured],
+    full: list[Measured],
 ) -> str:
     per_run = shape["spans"] / shape["runs"]
     out = [
@@ -565,9 +574,16 @@ def render(
         f"{cached[0].data['runs']} runs, {cached[0].data['tests']:,} test samples, "
         f"{cached[0].data['built']} files re-parsed |"
     )
+    out.append(
+        f"| **`otel-pytest analyze --store … --format json`**, summaries cached: read, all detectors, report | "
+        f"{len(full)} | {_median([m.wall for m in full])} | {_median([m.cpu for m in full])} | "
+        f"{_median([m.rss_mib for m in full])} | {full[0].data['findings']} findings, exit {full[0].data['status']} |"
+    )
     first_wall = statistics.median(m.wall for m in first)
     cached_wall = statistics.median(m.wall for m in cached)
     cached_rss = max(m.rss_mib for m in cached)
+    full_wall = statistics.median(m.wall for m in full)
+    full_rss = max(m.rss_mib for m in full)
     out += [
         "",
         "### Targets",
@@ -578,6 +594,9 @@ def render(
         f"{cached_wall:.2f} s wall, peak RSS {cached_rss:.0f} MiB, which leaves "
         f"{ANALYZE_TARGET_S - cached_wall:.2f} s and {ANALYZE_TARGET_MIB - cached_rss:.0f} MiB of the whole "
         f"analyze's <= {ANALYZE_TARGET_S:g} s / <= {ANALYZE_TARGET_MIB:g} MiB to the detectors and the report",
+        f"- The whole `otel-pytest analyze` with cached summaries: {full_wall:.2f} s wall, peak RSS "
+        f"{full_rss:.0f} MiB; target <= {ANALYZE_TARGET_S:g} s and <= {ANALYZE_TARGET_MIB:g} MiB: "
+        f"**{'met' if full_wall <= ANALYZE_TARGET_S and full_rss <= ANALYZE_TARGET_MIB else 'NOT met'}**",
         "",
         "### Notes",
         "",
@@ -656,7 +675,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.no_cold:
             measure("history", store)  # builds the summaries
         cached = [measure("history", store) for _ in range(args.repeat)]
-        section = render(command, shape, first, stages, proto, cold, cached)
+        full = [measure("analyze", store) for _ in range(args.repeat)]
+        section = render(command, shape, first, stages, proto, cold, cached, full)
         print(section)
         if not args.no_docs:
             update_docs(args.docs, section)
