@@ -10,6 +10,7 @@ the store), and the final wait is bounded.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import logging
 import queue
@@ -25,10 +26,11 @@ from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.records import AttributeValue, Event, Link, SpanRecord
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
+    from opentelemetry.sdk.metrics.export import MetricExporter
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter
 
+    from otel_pytest.db.metrics import DbMetrics
     from otel_pytest.otlp_proto import OtlpProtoEncoder
 
 BATCH_SIZE = 512
@@ -40,14 +42,23 @@ class ExportSetupError(ValueError):
     """The exporter cannot be built (a missing extra); the message is the line to show."""
 
 
-def check_exporter(endpoint: Endpoint) -> None:
-    """Fail at start-up, not in the export thread, when the protocol's exporter is missing.
+def import_exporter(endpoint: Endpoint) -> None:
+    """Import the exporter's modules at start-up, in the main thread.
 
-    Only looks the module up: importing it (100-150 ms) happens in the export thread,
-    while the tests already run.
+    Not in the export thread: imports there run while the tests run under the user's
+    warning filters (``filterwarnings = error`` turned urllib3's optional-dependency
+    warning into a failed exporter). A missing gRPC extra is a start-up error.
     """
-    if endpoint.protocol == "grpc" and importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
-        raise ExportSetupError("OTLP protocol 'grpc' needs the gRPC exporter: pip install 'otel-pytest[grpc]'")
+    if endpoint.protocol == "grpc":
+        if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
+            raise ExportSetupError("OTLP protocol 'grpc' needs the gRPC exporter: pip install 'otel-pytest[grpc]'")
+        importlib.import_module("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
+        importlib.import_module("opentelemetry.exporter.otlp.proto.grpc.metric_exporter")
+    else:
+        importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+        importlib.import_module("opentelemetry.exporter.otlp.proto.http.metric_exporter")
+    importlib.import_module("otel_pytest.otlp_proto")
+    importlib.import_module("opentelemetry.sdk.metrics.export")
 
 
 class EncodedBatch(NamedTuple):
@@ -218,13 +229,13 @@ class BackgroundExporter:
 
     def __init__(self, make_sender: Callable[[], SpanSender], endpoint: str, timeout: float,
                  metric_exporter: Callable[[], MetricExporter] | None = None) -> None:
-        # Built in the thread: the exporter and SDK imports then overlap the tests.
+        # Built in the thread (its modules were imported at start-up: see import_exporter).
         self._make_sender = make_sender
         self._exporter: SpanExporter | None = None
         self._metric_exporter = metric_exporter
         self._endpoint = endpoint
         self._timeout = timeout
-        self._queue: queue.Queue[list[SpanRecord] | MetricsData | None] = queue.Queue(_QUEUE_BATCHES)
+        self._queue: queue.Queue[list[SpanRecord] | DbMetrics | None] = queue.Queue(_QUEUE_BATCHES)
         self._sent = 0
         self._delivered = 0
         self._problem: str | None = None
@@ -264,17 +275,18 @@ class BackgroundExporter:
             logger.removeHandler(self._log)
             logger.propagate = propagate
 
-    def submit_metrics(self, data: MetricsData) -> None:
+    def submit_metrics(self, metrics: DbMetrics) -> None:
         if self._problem is None and self._metric_exporter is not None:
             with contextlib.suppress(queue.Full):
-                self._queue.put_nowait(data)
+                self._queue.put_nowait(metrics)
 
-    def _export_metrics(self, data: MetricsData) -> None:
+    def _export_metrics(self, metrics: DbMetrics) -> None:
         from opentelemetry.sdk.metrics.export import MetricExportResult
 
         assert self._metric_exporter is not None
         exporter = self._metric_exporter()
         try:
+            data = metrics.metrics_data()
             if exporter.export(data, timeout_millis=self._timeout * 1000) is not MetricExportResult.SUCCESS:
                 self._problem = self._log.message or "the metrics export failed"
         finally:
@@ -380,10 +392,10 @@ class RunSink:
                 self._file.close()
             self._file = None
 
-    def submit_metrics(self, data: Any) -> None:
+    def submit_metrics(self, metrics: DbMetrics) -> None:
         """Send the run's metrics (collected at its end) through the same exporter thread."""
         if self._exporter is not None:
-            self._exporter.submit_metrics(data)
+            self._exporter.submit_metrics(metrics)
 
     def close(self) -> DeliveryReport | None:
         self.flush()

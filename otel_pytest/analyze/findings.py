@@ -112,6 +112,15 @@ class AnalysisOptions:
     severity_high_seconds: float = 1.0
     severity_medium_seconds: float = 0.1
     provisional_min_ratio: float = 1.5
+    # Duration regressions (detectors/regressions.py, stats.shift_scan): the current window
+    # is every k from min_current_runs to current_runs newest runs, the most significant one
+    # chosen (Bonferroni for the choice); values are winsorized at this many standard
+    # deviations of the series' own noise around its baseline median; pool_noise moderates
+    # each series' noise estimate towards what all series share (empirical Bayes). Measured
+    # in bench/accuracy.py (docs/benchmarks.md, "Analyzer accuracy").
+    min_current_runs: int = 3
+    winsorize: float = 2.25
+    pool_noise: bool = True
 
 
 Detector = Callable[[History, AnalysisOptions], list[Finding]]

@@ -12,9 +12,24 @@ What is here, and why each piece exists:
   own historical median estimates that machine factor per run; dividing it out removes
   drift that would otherwise look like a regression of everything (measured here:
   detection 61 % -> 89 % under shared-runner noise).
+* :func:`shift_scan` (with :func:`winsorized_t`, :func:`noise_prior`,
+  :func:`hodges_lehmann`): the duration-regression test. "The newest k runs against the
+  runs before them" for every k from 3 to 5, each judged by a one-sided two-sample t on
+  log durations winsorized around the baseline's median (an outlier run counts as at most
+  2.25 standard deviations of the series' noise), with each series' noise estimate pulled
+  towards what all series share (empirical Bayes, as limma does for gene expression), and
+  the most significant window taken with a Bonferroni factor for having chosen it. Why
+  not ranks: a +20 % step at 10 % noise is 1.8 standard deviations of one run; ranks cap
+  what a few runs can show (5 against 20 runs cannot give p below 1.9e-5, which a lone
+  regression among 500 series needs to beat by 20x) where the distance itself, in units
+  of the series' noise, says more. Why several windows: a fixed 5-run window is diluted by
+  unstepped runs for 4 analyses after a step and by stepped runs in its baseline after
+  that; the window that starts at the step holds the evidence.
 * :func:`windowed_comparison`: "the last runs against the runs before them" with the
   ratio and difference of medians (robust to the occasional outlier run) and a one-sided
-  Mann-Whitney U test (rank based: no normality assumption, one spike moves it by one rank).
+  Mann-Whitney U test (rank based: no normality assumption, one spike moves it by one
+  rank). The analyzer used it before :func:`shift_scan`; bench/accuracy.py still measures
+  it for comparison.
 * :func:`benjamini_hochberg`: with hundreds of series per analysis, p < 0.01 alone would
   flag several series by chance every run; the Benjamini-Hochberg step-up procedure keeps
   the expected share of false findings among all findings at a chosen rate.
@@ -26,11 +41,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import mannwhitneyu  # type: ignore[import-untyped]  # no stubs installed
+from scipy.special import digamma, ndtr, polygamma, stdtr  # type: ignore[import-untyped]  # no stubs installed
+from scipy.stats import mannwhitneyu  # type: ignore[import-untyped]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -184,6 +200,333 @@ def _compact(values: FloatArray, width: int) -> FloatArray:
         return values
     present = ~np.isnan(values)
     return values[present].reshape(values.shape[0], width)
+
+
+# -- shift scan: winsorized t over adaptive current windows ------------------------------
+
+
+def winsorized_variance(clip: float) -> float:
+    """E[min(max(Z, -c), c)^2] for a standard normal Z: the variance left after
+    winsorizing normal values at c standard deviations,
+    2 (Phi(c) - 1/2 - c phi(c) + c^2 (1 - Phi(c))). Dividing a winsorized standard deviation
+    by its square root estimates the standard deviation of the unclipped values (0.9776
+    at c = 2.5: clipping normal values there barely changes their spread)."""
+    if not clip > 0:
+        raise ValueError(f"winsorizing needs a positive clip, got {clip}")
+    density = math.exp(-clip * clip / 2.0) / math.sqrt(2.0 * math.pi)
+    upper = float(ndtr(-clip))
+    return 2.0 * (0.5 - upper - clip * density + clip * clip * upper)
+
+
+@dataclass(frozen=True)
+class WinsorizedT:
+    """Per row: the winsorized two-sample t of ``current`` against ``baseline``."""
+
+    t: FloatArray  # (winsorized mean of current - of baseline) / its standard error
+    df: FloatArray  # n_current + n_baseline - 2 - clipped (at least 1)
+    shift: FloatArray  # winsorized mean of current - winsorized mean of baseline
+    center: FloatArray  # median of the baseline values, where the winsorizing is centred
+    scale: FloatArray  # the noise's standard deviation (robust), what the clip is measured in
+    variance: FloatArray  # pooled variance of the winsorized values (t's denominator is sqrt(variance (1/n_c + 1/n_b)))
+    clipped: IntArray  # values of either window moved to the clip limits
+    n_current: IntArray
+    n_baseline: IntArray
+
+    @property
+    def p(self) -> FloatArray:
+        """One-sided p-values, current greater than baseline, from Student's t with ``df``
+        degrees of freedom (``NaN`` where a window is empty)."""
+        with np.errstate(invalid="ignore"):
+            p: FloatArray = np.asarray(stdtr(self.df, -self.t), dtype=np.float64)
+        return p
+
+
+def winsorized_t(current: FloatArray, baseline: FloatArray, *, clip: float = 2.25,
+                 iterations: int = 2) -> WinsorizedT:
+    """A two-sample t test, row by row, robust to outlier values (``NaN`` = missing).
+
+    Both windows are winsorized to ``center +- clip * scale``: the center is the median
+    of the baseline, the scale the series' noise. It starts as the median absolute
+    deviation of both windows about their own medians (x 1.4826, a standard deviation
+    for normal noise; the plain standard deviation where more than half the deviations
+    are zero, as with a coarse timer; no clip at all where every deviation is zero), then
+    ``iterations`` times becomes the pooled standard deviation of the winsorized values
+    divided by ``sqrt(winsorized_variance(clip))``: a Huber-type scale, about as
+    efficient as the standard deviation and not moved by a few spikes. The statistic is
+    t = (mean_w(current) - mean_w(baseline)) / (s_w sqrt(1/n_c + 1/n_b)), s_w the pooled
+    standard deviation of the winsorized values, with n_c + n_b - 2 - (values clipped)
+    degrees of freedom (clipped values carry less information, as in Yuen's trimmed t).
+
+    Centred on the baseline, the clip bounds what one outlier can add to the current
+    window (``clip`` standard deviations, not the 4-14 of a 1.5-4x spike at 10 % noise),
+    and two outliers among three runs cannot move it either, which a clip centred on the
+    current window's own median would allow. A current value is never clipped below the
+    lowest current value, though: when every current value is beyond the clip, the whole
+    window moved (a 2x regression of a quiet series), and outliers do not come in runs of
+    3; clipping them all would cap t at about 4 for 3 runs against 45 however large the
+    step.
+
+    ``shift`` is the difference of the winsorized means: what the test measures, biased
+    towards 0 for shifts near the clip; :func:`hodges_lehmann` estimates the size.
+    """
+    cur = np.atleast_2d(np.asarray(current, dtype=np.float64))
+    base = np.atleast_2d(np.asarray(baseline, dtype=np.float64))
+    rows = cur.shape[0]
+    if base.shape[0] != rows:
+        raise ValueError(f"winsorized_t: {rows} current rows but {base.shape[0]} baseline rows")
+    if iterations < 0:
+        raise ValueError(f"iterations must be at least 0, got {iterations}")
+    consistency = math.sqrt(winsorized_variance(clip))
+    n_cur = (~np.isnan(cur)).sum(axis=1).astype(np.int64)
+    n_base = (~np.isnan(base)).sum(axis=1).astype(np.int64)
+    t = np.full(rows, np.nan)
+    df = np.full(rows, np.nan)
+    shift = np.full(rows, np.nan)
+    center = np.full(rows, np.nan)
+    scale = np.full(rows, np.nan)
+    clipped = np.zeros(rows, dtype=np.int64)
+    usable = (n_cur > 0) & (n_base > 0) & (n_cur + n_base > 2)
+    if not usable.any():
+        return WinsorizedT(t, df, shift, center, scale, np.full(rows, np.nan), clipped, n_cur, n_base)
+    c, b = cur[usable], base[usable]
+    nc, nb = n_cur[usable].astype(np.float64), n_base[usable].astype(np.float64)
+    mid = np.nanmedian(b, axis=1)
+    deviations = np.concatenate([np.abs(c - np.nanmedian(c, axis=1)[:, None]), np.abs(b - mid[:, None])], axis=1)
+    s = 1.4826 * np.nanmedian(deviations, axis=1)
+    coarse = s <= 0
+    if coarse.any():
+        s[coarse] = np.sqrt(np.nansum(deviations[coarse] ** 2, axis=1) / (nc[coarse] + nb[coarse] - 2))
+    s[s <= 0] = np.inf
+    lowest = np.nanmin(c, axis=1)
+    for step in range(iterations + 1):
+        lo, hi = (mid - clip * s)[:, None], (mid + clip * s)[:, None]
+        hi_c = np.maximum(hi, lowest[:, None])  # never clip a current value below the lowest one
+        wc, wb = np.clip(c, lo, hi_c), np.clip(b, lo, hi)
+        mean_c, mean_b = np.nanmean(wc, axis=1), np.nanmean(wb, axis=1)
+        squares = np.nansum((wc - mean_c[:, None]) ** 2, axis=1) + np.nansum((wb - mean_b[:, None]) ** 2, axis=1)
+        spread = np.sqrt(squares / (nc + nb - 2))
+        if step < iterations:
+            s = np.where(spread > 0, spread / consistency, s)
+    outside = ((c < lo) | (c > hi_c)).sum(axis=1) + ((b < lo) | (b > hi)).sum(axis=1)
+    difference = mean_c - mean_b
+    error = spread * np.sqrt(1.0 / nc + 1.0 / nb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = np.where(error > 0, difference / error, np.sign(difference) * np.inf)
+    stat = np.where((error <= 0) & (difference == 0), 0.0, stat)
+    t[usable] = stat
+    df[usable] = np.maximum(nc + nb - 2 - outside, 1.0)
+    shift[usable] = difference
+    center[usable] = mid
+    scale[usable] = np.where(np.isinf(s), 0.0, s)
+    clipped[usable] = outside
+    variance = np.full(rows, np.nan)
+    variance[usable] = spread**2
+    return WinsorizedT(t, df, shift, center, scale, variance, clipped, n_cur, n_base)
+
+
+@dataclass(frozen=True)
+class NoisePrior:
+    """What the noise levels of many series have in common (:func:`noise_prior`)."""
+
+    df: float  # prior degrees of freedom d0 (inf: every series has the same noise level)
+    variance: float  # prior variance s0^2
+    series: int  # series the prior was estimated from
+
+
+def _trigamma_inverse(value: float) -> float:
+    """The y with trigamma(y) = value (Newton's method as in limma's trigammaInverse)."""
+    if value > 1e7:
+        return 1.0 / math.sqrt(value)
+    if value < 1e-6:
+        return 1.0 / value
+    y = 0.5 + 1.0 / value
+    for _ in range(50):
+        tri = float(polygamma(1, y))
+        step = tri * (1.0 - tri / value) / float(polygamma(2, y))
+        y += step
+        if -step / y < 1e-8:
+            break
+    return y
+
+
+def noise_prior(variance: FloatArray, df: FloatArray, *, min_series: int = 20) -> NoisePrior | None:
+    """Empirical Bayes: the scaled inverse chi-square distribution of the true variances of
+    many series, estimated from their sample variances (Smyth 2004, "Linear models and
+    empirical Bayes methods for assessing differential expression in microarray
+    experiments", the moment estimator of limma's ``fitFDist``).
+
+    With s_i^2 on d_i degrees of freedom, e_i = log s_i^2 - digamma(d_i / 2) + log(d_i / 2)
+    has mean log s0^2 - digamma(d0 / 2) + log(d0 / 2) and variance trigamma(d_i / 2) +
+    trigamma(d0 / 2); solving for d0 and s0^2 gives the prior. When the e_i vary no more
+    than sampling alone explains, every series has the same noise level (d0 = inf). Rows
+    with a non-positive or missing variance are left out; ``None`` with fewer than
+    ``min_series`` rows (too few to learn what series have in common).
+    """
+    v = np.asarray(variance, dtype=np.float64)
+    d = np.asarray(df, dtype=np.float64)
+    usable = np.isfinite(v) & (v > 0) & np.isfinite(d) & (d > 0)
+    if int(usable.sum()) < max(min_series, 2):
+        return None
+    v, d = v[usable], d[usable]
+    e = np.log(v) - digamma(d / 2.0) + np.log(d / 2.0)
+    mean = float(e.mean())
+    excess = float(e.var(ddof=1) - np.mean(polygamma(1, d / 2.0)))
+    if excess <= 0:
+        return NoisePrior(math.inf, math.exp(mean), int(usable.sum()))
+    d0 = 2.0 * _trigamma_inverse(excess)
+    return NoisePrior(d0, math.exp(mean + float(digamma(d0 / 2.0)) - math.log(d0 / 2.0)), int(usable.sum()))
+
+
+def moderate(variance: FloatArray, df: FloatArray, prior: NoisePrior) -> tuple[FloatArray, FloatArray]:
+    """Posterior variances (d0 s0^2 + d s^2) / (d0 + d) and their degrees of freedom d0 + d:
+    each series' own variance, pulled towards what all series share as far as they share
+    it (with d0 = inf, the shared variance itself on infinite degrees of freedom)."""
+    v = np.asarray(variance, dtype=np.float64)
+    d = np.asarray(df, dtype=np.float64)
+    if math.isinf(prior.df):
+        return np.where(np.isnan(v), np.nan, prior.variance), np.where(np.isnan(v), np.nan, np.inf)
+    posterior = (prior.df * prior.variance + d * np.where(np.isnan(v), 0.0, v)) / (prior.df + d)
+    return np.where(np.isnan(v), np.nan, posterior), np.where(np.isnan(v), np.nan, prior.df + d)
+
+
+def hodges_lehmann(current: FloatArray, baseline: FloatArray) -> FloatArray:
+    """Per row, the Hodges-Lehmann estimate of the shift from ``baseline`` to ``current``:
+    the median of all differences current_i - baseline_j (``NaN`` = missing; ``NaN`` for a
+    row with an empty window). Robust (an outlier is a minority of the pairs) and about as
+    efficient as the difference of means on normal data (95 %), where the winsorized
+    means' difference underestimates a shift larger than their clip."""
+    cur = np.atleast_2d(np.asarray(current, dtype=np.float64))
+    base = np.atleast_2d(np.asarray(baseline, dtype=np.float64))
+    if base.shape[0] != cur.shape[0]:
+        raise ValueError(f"hodges_lehmann: {cur.shape[0]} current rows but {base.shape[0]} baseline rows")
+    pairs = (cur[:, :, None] - base[:, None, :]).reshape(cur.shape[0], -1)
+    result = np.full(cur.shape[0], np.nan)
+    filled = (~np.isnan(pairs)).any(axis=1)
+    if filled.any():
+        complete = filled & ~np.isnan(pairs).any(axis=1)
+        result[complete] = np.median(pairs[complete], axis=1)
+        gaps = filled & ~complete
+        if gaps.any():
+            result[gaps] = np.nanmedian(pairs[gaps], axis=1)
+    return result
+
+
+@dataclass(frozen=True)
+class ShiftScan:
+    """Per series (row): the current window with the strongest evidence of an upward shift.
+
+    Rows where no window could be tested have ``k`` 0, ``windows`` 0 and ``NaN`` elsewhere.
+    """
+
+    k: IntArray  # runs in the chosen current window (the newest k runs)
+    windows: IntArray  # windows tested for this row: the Bonferroni factor
+    t: FloatArray
+    df: FloatArray
+    p: FloatArray  # one-sided p of the chosen window alone
+    p_adjusted: FloatArray  # min(1, windows x p): the chance that any window looks this strong
+    ratio: FloatArray  # exp(Hodges-Lehmann shift of the logs): current level / baseline level
+    baseline: FloatArray  # median of the chosen window's baseline runs (the values' unit)
+    n_current: IntArray  # values in the chosen current window
+    n_baseline: IntArray
+    spread: FloatArray  # max - min over all runs given: ignores where each value falls
+
+
+def shift_scan(
+    values: FloatArray,
+    *,
+    min_current: int = 3,
+    max_current: int = 5,
+    min_baseline: int = 10,
+    max_baseline: int | None = None,
+    clip: float = 2.25,
+    pool_noise: bool = True,
+) -> ShiftScan:
+    """Did the newest runs of each series shift up, and from which run on?
+
+    ``values`` is ``(series, runs)``, oldest run first, positive (durations), ``NaN`` for a
+    missing value; values <= 0 count as missing (a ratio to them means nothing). For every
+    k from ``min_current`` to ``max_current``, the newest k runs (the current window)
+    are compared with the runs before them (the baseline: all of them, or the
+    ``max_baseline`` nearest) by :func:`winsorized_t` on the logarithms, so that a shift
+    is a ratio and log-normal noise is symmetric. A window is tested when it holds at least
+    ``min_current`` values and its baseline ``min_baseline``.
+
+    ``pool_noise``: each series' winsorized variance is replaced by its empirical-Bayes
+    posterior given the variances of all series tested with that window
+    (:func:`noise_prior`, :func:`moderate`; at least 20 series), and t takes the posterior's
+    degrees of freedom. Where tests share a noise level, a series' noise is then known
+    nearly as well as if it were given, which is worth a lower threshold on t (2.93 at
+    140 degrees of freedom instead of 3.03 at 45, for p = 0.002); where their noise levels
+    differ, the prior's degrees of freedom are small and each series keeps its own.
+
+    The row's result is its window with the smallest p (the smallest k on ties), and
+    ``p_adjusted`` multiplies that p by the number of windows tested (Bonferroni): choosing
+    the best of several windows after seeing them makes its p too small by up to that
+    factor. The windows are nested, so the true factor is smaller (about 2.1 instead of 3
+    for k = 3..5 on normal noise): the adjustment is conservative, never optimistic.
+    ``ratio`` is the Hodges-Lehmann shift of the chosen window's logarithms as a factor
+    (the winsorized means' difference underestimates shifts beyond the clip), ``baseline``
+    the median of its baseline values.
+
+    The window that starts where a step happened holds the step's whole evidence: after a
+    step in run s, the analysis of run s + 2 tests 3 stepped runs, that of run s + 4 five,
+    instead of a fixed 5-run window diluted by unstepped runs until s + 4.
+    """
+    matrix = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    if min_current < 1 or max_current < min_current:
+        raise ValueError(f"current windows need 1 <= min_current <= max_current, got {min_current} and "
+                         f"{max_current}")
+    if min_baseline < 1:
+        raise ValueError(f"min_baseline must be at least 1, got {min_baseline}")
+    rows, runs = matrix.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(matrix > 0, np.log(np.where(matrix > 0, matrix, 1.0)), np.nan)
+    positive = np.where(matrix > 0, matrix, np.nan)
+    k = np.zeros(rows, dtype=np.int64)
+    windows = np.zeros(rows, dtype=np.int64)
+    t = np.full(rows, np.nan)
+    df = np.full(rows, np.nan)
+    p = np.full(rows, np.nan)
+    ratio = np.full(rows, np.nan)
+    baseline = np.full(rows, np.nan)
+    n_cur = np.zeros(rows, dtype=np.int64)
+    n_base = np.zeros(rows, dtype=np.int64)
+    for size in range(min_current, min(max_current, runs - 1) + 1):
+        first = 0 if max_baseline is None else max(0, runs - size - max_baseline)
+        result = winsorized_t(logs[:, runs - size :], logs[:, first : runs - size], clip=clip)
+        testable = (result.n_current >= min_current) & (result.n_baseline >= min_baseline)
+        if not testable.any():
+            continue
+        p_size = result.p
+        prior = noise_prior(np.where(testable, result.variance, np.nan), result.df) if pool_noise else None
+        if prior is not None:
+            variance, dof = moderate(result.variance, result.df, prior)
+            weight = np.sqrt(1.0 / np.maximum(result.n_current, 1) + 1.0 / np.maximum(result.n_baseline, 1))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                stat = result.shift / (np.sqrt(variance) * weight)
+                p_size = np.where(np.isinf(dof), ndtr(-stat), stdtr(np.where(np.isinf(dof), 1.0, dof), -stat))
+            result = replace(result, t=stat, df=dof)
+        better = testable & ~np.isnan(p_size) & ~(p_size >= np.where(np.isnan(p), np.inf, p))
+        windows += testable
+        if better.any():
+            k[better] = size
+            t[better] = result.t[better]
+            df[better] = result.df[better]
+            p[better] = p_size[better]
+            n_cur[better] = result.n_current[better]
+            n_base[better] = result.n_baseline[better]
+    for size in np.unique(k[k > 0]):  # the size of the shift and the baseline level, for each chosen window
+        rows_k = k == size
+        first = 0 if max_baseline is None else max(0, runs - size - max_baseline)
+        ratio[rows_k] = np.exp(hodges_lehmann(logs[rows_k, runs - size :], logs[rows_k, first : runs - size]))
+        with np.errstate(all="ignore"):
+            baseline[rows_k] = np.nanmedian(positive[rows_k, first : runs - size], axis=1)
+    p_adjusted = np.minimum(p * windows, 1.0)
+    spread = np.full(rows, np.nan)
+    present = (~np.isnan(positive)).any(axis=1)
+    if present.any():
+        spread[present] = np.nanmax(positive[present], axis=1) - np.nanmin(positive[present], axis=1)
+    return ShiftScan(k, windows, t, df, p, p_adjusted, ratio, baseline, n_cur, n_base, spread)
 
 
 # -- false discovery rate ---------------------------------------------------------------

@@ -53,7 +53,7 @@ class EngineInfo:
     address: str | None
     port: int | None
     _base: SharedAttributes | None = field(default=None, repr=False)
-    _statements: dict[str, SharedAttributes] = field(default_factory=dict, repr=False)
+    _statements: dict[tuple[str, str], SharedAttributes] = field(default_factory=dict, repr=False)
 
     @property
     def base(self) -> SharedAttributes:
@@ -70,7 +70,7 @@ class EngineInfo:
 
     def statement_attributes(self, statement: str, layer: str) -> SharedAttributes:
         """Shared, never-mutated attributes of one statement text on this database."""
-        key = layer + statement
+        key = (layer, statement)  # a tuple reuses the strings' cached hashes: no copy of the SQL
         cached = self._statements.get(key)
         if cached is None:
             facts = describe(statement)

@@ -10,41 +10,50 @@ Two detectors, both pure functions of a history and options:
 
   1. One series per test (own duration of passed runs), per fixture (mean setup time per
      call, mean teardown time per call) and per statement fingerprint (mean time per
-     execution), over the last ``max(current_runs + baseline_runs, change_point_window)``
-     runs.
+     execution), over the analysed window: the last ``max(current_runs + baseline_runs,
+     change_point_window)`` (50) runs.
   2. Divide every run by its speed index (the median over tests of duration / that
      test's own median; see :func:`otel_pytest.analyze.stats.speed_index`), so that a
      slower CI runner is not a regression of everything. Only with at least
      ``MIN_TESTS_FOR_SPEED_INDEX`` tests in a run: with fewer, one real regression would be
      divided out of itself.
-  3. Last ``current_runs`` (5) against the previous ``baseline_runs`` (20): ratio and
-     difference of medians and a one-sided Mann-Whitney U p-value.
+  3. Scan of current windows (:func:`otel_pytest.analyze.stats.shift_scan`): for every k
+     from ``min_current_runs`` (3) to ``current_runs`` (5), the newest k runs against all
+     runs of the window before them (at least ``baseline_runs`` // 2 values of the 20 or
+     more), by a one-sided t on log durations winsorized at ``winsorize`` (2.25) standard
+     deviations of the series' own noise around its baseline median, each series' noise
+     estimate moderated towards what all series share (``pool_noise``, empirical Bayes).
+     The window with the smallest p is the current window (it starts near the step, so no
+     unstepped run dilutes it), and its p is multiplied by the number of windows tested
+     (Bonferroni: the price of having chosen it). The ratio is the Hodges-Lehmann shift of
+     the log durations (the median of all current - baseline differences) as a factor.
   4. Benjamini-Hochberg over every series this analysis could report (present in its
-     newest run) whose values could show a change as large as its floor at all (spread of
-     both windows >= floor: a filter that ignores which window a value is in, so it does
-     not bias the test), at ``false_discovery_rate`` (20 %: with hundreds of series, p <
-     0.01 alone flags nearly every run of an unchanged suite; 5 % found a third of the
-     +20 % steps at 10 % noise, 20 % three quarters, while about 3 % of unchanged runs
-     raise a finding).
-     With few simultaneous regressions the threshold is near q / series: a lone
-     regression among 500 series needs p <= 4e-4, which 5 runs against 20 reach only
-     for clear steps.
-  5. A series regressed when q <= false_discovery_rate, p < ``p_value`` (0.01), median ratio
-     >= ``min_ratio`` (1.10) and median difference >= the floor (``floor_test`` 5 ms for
-     tests and fixtures per call, ``floor_statement`` 1 ms per execution).
-  6. Persistence: the same must hold in the analysis of the history without its newest
-     run (``persistence`` = 2 consecutive analyses): a window that is slow by chance
-     rarely stays so for two analyses, at the price of one run of delay. A history of
-     two runs therefore never has a duration finding (the analysis of one run cannot).
+     newest run) whose window varies by at least its floor (max - min over the window, a
+     filter that ignores which runs are current, so it does not bias the test; Bourgon,
+     Gentleman & Huber 2010), at ``false_discovery_rate`` (20 %). With few simultaneous
+     regressions the threshold is near q / series: a lone regression among 500 series
+     needs an adjusted p <= 4e-4.
+  5. A series regressed when q <= false_discovery_rate, adjusted p < ``p_value`` (0.01),
+     ratio >= ``min_ratio`` (1.10) and the difference (baseline median x (ratio - 1)) >= the
+     floor (``floor_test`` 5 ms for tests and fixtures per call, ``floor_statement`` 1 ms
+     per execution).
+  6. Persistence: each of the newest ``persistence`` (2) runs is above the baseline's
+     median: the regression is still there now, not a slow stretch that already ended
+     (a window of 3-5 runs can still be significant when its last runs are back to
+     normal). This replaces "significant in 2 consecutive analyses", which cost a run of
+     delay and, measured, about 12 points of detection within 5 runs for the same false
+     alarms. A single slow run cannot be a finding: every window holds at least 3 runs,
+     and the winsorizing caps what one run adds.
   7. For each regression, E-divisive means (``change_point_window``, ``change_point_p``,
      ``seed``) names the run, and its revision, where the step happened; a step carried
      by the few newest runs is rarely significant yet, and then the most likely split is
      named and said to be not significant (see :func:`locate_step`).
 
   Shorter history than ``current_runs + baseline_runs``: no statistics are possible, so a
-  clearly labelled provisional rule replaces steps 3-5: the newest run is at least
-  ``provisional_min_ratio`` (1.5) times the median of the earlier runs and above the
-  floor. Its findings are ``provisional`` and claim no significance.
+  clearly labelled provisional rule replaces steps 3-5: each of the newest
+  ``persistence`` runs is at least ``provisional_min_ratio`` (1.5) times the median of the
+  earlier runs and above it by the floor. Its findings are ``provisional`` and claim no
+  significance; a history of ``persistence`` runs or fewer has none.
 
 * :func:`detect_counts` (kind ``"count"``): a test runs more queries, transactions,
   physical connections or commits than in its previous passed run and than the median of
@@ -74,8 +83,8 @@ from otel_pytest.analyze.stats import (
     e_divisive,
     last_step,
     normalise,
+    shift_scan,
     speed_index,
-    windowed_comparison,
 )
 
 # With fewer tests in a run the speed index is not applied (step 2 above).
@@ -185,13 +194,14 @@ class Judgement:
     first: int  # index of the first run of the analysed window
     statistical: BoolArray  # judged by the statistical test (else by the provisional rule)
     flagged: BoolArray
-    current: FloatArray  # normalised median of the current window (provisional: the newest value)
-    baseline: FloatArray  # normalised median of the baseline window
-    ratio: FloatArray
-    p: FloatArray  # NaN when provisional
+    current: FloatArray  # normalised current level: baseline x ratio (provisional: median of the newest runs)
+    baseline: FloatArray  # normalised median of the baseline runs
+    ratio: FloatArray  # Hodges-Lehmann shift of the logs as a factor (provisional: ratio of medians)
+    p: FloatArray  # the chosen window's p x windows tested (Bonferroni); NaN when provisional
     q: FloatArray  # NaN when provisional or filtered out before false-discovery control
     n_current: IntArray
     n_baseline: IntArray
+    windows: IntArray  # current windows tested (the Bonferroni factor); 0 when provisional
     hypotheses: int  # series under false-discovery control
     index: FloatArray  # speed index of each run of the window
     index_applied: bool
@@ -199,7 +209,7 @@ class Judgement:
 
 
 def judge(values: FloatArray, is_test: BoolArray, floors: FloatArray, options: AnalysisOptions) -> Judgement:
-    """Steps 2-5 of the module docstring (or the provisional rule) on ``values``, whose last
+    """Steps 2-6 of the module docstring (or the provisional rule) on ``values``, whose last
     column is the newest run of this analysis."""
     total = values.shape[1]
     current_runs, baseline_runs = options.current_runs, options.baseline_runs
@@ -220,56 +230,93 @@ def judge(values: FloatArray, is_test: BoolArray, floors: FloatArray, options: A
     q = np.full(rows, np.nan)
     n_current = np.zeros(rows, dtype=np.int64)
     n_baseline = np.zeros(rows, dtype=np.int64)
+    windows = np.zeros(rows, dtype=np.int64)
     hypotheses = 0
+    newest_present = ~np.isnan(norm[:, -1])
     if total >= current_runs + baseline_runs:
-        comparison = windowed_comparison(
-            norm[:, -current_runs:],
-            norm[:, -(current_runs + baseline_runs) : -current_runs],
-            min_current=min(MIN_SEGMENT, current_runs),
+        scan = shift_scan(
+            norm,
+            min_current=max(1, min(options.min_current_runs, current_runs)),
+            max_current=current_runs,
             min_baseline=min(max(MIN_SEGMENT, baseline_runs // 2), baseline_runs),
+            clip=options.winsorize,
+            pool_noise=options.pool_noise,
         )
-        statistical = ~np.isnan(comparison.p)
+        statistical = scan.windows > 0
         # The family under false-discovery control: series this analysis could report (present
-        # in its newest run) whose windows vary by at least the floor.
-        eligible = statistical & ~np.isnan(norm[:, -1]) & (comparison.spread >= floors)
+        # in its newest run) whose window varies by at least the floor.
+        eligible = statistical & newest_present & (scan.spread >= floors)
         hypotheses = int(eligible.sum())
-        q = benjamini_hochberg(np.where(eligible, comparison.p, np.nan))
+        q = benjamini_hochberg(np.where(eligible, scan.p_adjusted, np.nan))
+        level = np.where(statistical, scan.baseline * scan.ratio, np.nan)
         with np.errstate(invalid="ignore"):
             flagged = (
                 eligible
                 & (q <= options.false_discovery_rate)
-                & (comparison.p < options.p_value)
-                & (comparison.ratio >= options.min_ratio)
-                & (comparison.difference >= floors)
+                & (scan.p_adjusted < options.p_value)
+                & (scan.ratio >= options.min_ratio)
+                & (level - scan.baseline >= floors)
+                & _still_above(norm, scan.k, scan.baseline, options.persistence)
             )
-        current = np.where(statistical, comparison.current_median, np.nan)
-        baseline = np.where(statistical, comparison.baseline_median, np.nan)
-        ratio = np.where(statistical, comparison.ratio, np.nan)
-        p = np.where(statistical, comparison.p, np.nan)
-        n_current = np.where(statistical, comparison.n_current, 0)
-        n_baseline = np.where(statistical, comparison.n_baseline, 0)
-    provisional = ~statistical & ~np.isnan(norm[:, -1])
-    if norm.shape[1] >= 2:
-        earlier = norm[:, -(baseline_runs + 1) : -1]
+        current = level
+        baseline = np.where(statistical, scan.baseline, np.nan)
+        ratio = np.where(statistical, scan.ratio, np.nan)
+        p = np.where(statistical, scan.p_adjusted, np.nan)
+        n_current = scan.n_current
+        n_baseline = scan.n_baseline
+        windows = scan.windows
+    newest = max(options.persistence, 1)
+    provisional = ~statistical & newest_present
+    runs_seen = norm.shape[1]
+    if runs_seen > newest:
+        # What the finding shows: the newest run against the median of the runs before it.
+        earlier = norm[:, max(0, runs_seen - 1 - baseline_runs) : runs_seen - 1]
         counts = (~np.isnan(earlier)).sum(axis=1)
         provisional &= counts > 0
         if provisional.any():
-            newest = norm[provisional, -1]
             median = np.nanmedian(earlier[provisional], axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rule_ratio = np.where(median > 0, newest / median, np.inf)
-            current[provisional] = newest
+            value = norm[provisional, -1]
+            current[provisional] = value
             baseline[provisional] = median
-            ratio[provisional] = rule_ratio
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio[provisional] = np.where(median > 0, value / median, np.inf)
             n_current[provisional] = 1
             n_baseline[provisional] = counts[provisional]
-            flagged[provisional] = (rule_ratio >= max(options.provisional_min_ratio, options.min_ratio)) & (
-                newest - median >= floors[provisional]
-            )
+        # The rule: each of the newest `persistence` runs against the median of the runs before it.
+        rule = max(options.provisional_min_ratio, options.min_ratio)
+        held = provisional.copy()
+        for back in range(1, newest + 1):
+            if not held.any():
+                break
+            value = norm[:, runs_seen - back]
+            before = norm[:, max(0, runs_seen - back - baseline_runs) : runs_seen - back]
+            held &= ~np.isnan(value) & ((~np.isnan(before)).sum(axis=1) > 0)
+            median = np.full(rows, np.nan)
+            median[held] = np.nanmedian(before[held], axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                held &= (np.where(median > 0, value / median, np.inf) >= rule) & (value - median >= floors)
+        flagged[provisional] = held[provisional]
     else:
         provisional[:] = False
     return Judgement(total, first, statistical, flagged, current, baseline, ratio, p, q, n_current, n_baseline,
-                     hypotheses, index, index_applied, norm)
+                     windows, hypotheses, index, index_applied, norm)
+
+
+def _still_above(norm: FloatArray, k: IntArray, baseline: FloatArray, persistence: int) -> BoolArray:
+    """Step 6: each of the newest ``persistence`` values of the row's current window (its
+    newest ``k`` runs; runs without a value are skipped) is above the baseline median."""
+    rows, runs = norm.shape
+    if persistence < 1 or runs == 0:
+        return np.ones(rows, dtype=bool)
+    widest = min(int(k.max(initial=0)), runs)
+    recent = norm[:, runs - widest :][:, ::-1]  # newest first
+    present = ~np.isnan(recent)
+    inside = np.arange(widest)[None, :] < k[:, None]
+    checked = present & inside & (np.cumsum(present & inside, axis=1) <= persistence)
+    with np.errstate(invalid="ignore"):
+        above = recent > baseline[:, None]
+    held: BoolArray = np.all(above | ~checked, axis=1)
+    return held
 
 
 # -- regressions --------------------------------------------------------------------------
@@ -277,19 +324,20 @@ def judge(values: FloatArray, is_test: BoolArray, floors: FloatArray, options: A
 
 @dataclass(frozen=True)
 class Regression:
-    """A series that regressed in this analysis and in the ``persistence - 1`` before it."""
+    """A series that regressed in the newest analysis (steps 1-6 of the module docstring)."""
 
     info: SeriesInfo
     row: int
     provisional: bool
-    current: float  # seconds, speed-normalised
-    baseline: float
+    current: float  # seconds, speed-normalised: baseline x ratio (provisional: median of the newest runs)
+    baseline: float  # median of the baseline runs
     ratio: float
-    p: float  # NaN when provisional
+    p: float  # the current window's p x windows tested; NaN when provisional
     q: float
-    n_current: int
+    n_current: int  # values in the current window (the newest runs since the step, as the scan chose)
     n_baseline: int
     hypotheses: int
+    windows: int  # current windows tested: the Bonferroni factor in p (0 when provisional)
     speed_index: float  # of the newest run
     index_applied: bool
     first: int  # index of the first run of the normalised window
@@ -301,7 +349,7 @@ class Regression:
 
     @property
     def saving(self) -> float:
-        """Seconds per run the regression costs: the median difference times how often the
+        """Seconds per run the regression costs: the difference of levels times how often the
         newest run paid it."""
         return max(self.difference, 0.0) * self.info.calls
 
@@ -321,25 +369,18 @@ def find_regressions(
     matrix = matrix if matrix is not None else build_series(history)
     if not matrix.infos:
         return []
-    floors = _floors(matrix.infos, options)
-    newest = judge(matrix.values, matrix.is_test, floors, options)
-    held = newest.flagged & ~np.isnan(matrix.values[:, -1])
-    for back in range(1, options.persistence):
-        if not held.any():
-            break
-        if runs - back < 2:  # an analysis of a single run cannot show a regression
-            held[:] = False
-            break
-        held &= judge(matrix.values[:, : runs - back], matrix.is_test, floors, options).flagged
+    if runs <= options.persistence:  # the newest `persistence` runs need earlier runs to compare with
+        return []
+    newest = judge(matrix.values, matrix.is_test, _floors(matrix.infos, options), options)
     found = []
-    for row in np.flatnonzero(held):
+    for row in np.flatnonzero(newest.flagged & ~np.isnan(matrix.values[:, -1])):
         found.append(Regression(
             info=matrix.infos[row], row=int(row), provisional=not bool(newest.statistical[row]),
             current=float(newest.current[row]), baseline=float(newest.baseline[row]),
             ratio=float(newest.ratio[row]), p=float(newest.p[row]), q=float(newest.q[row]),
             n_current=int(newest.n_current[row]), n_baseline=int(newest.n_baseline[row]),
-            hypotheses=newest.hypotheses, speed_index=float(newest.index[-1]), index_applied=newest.index_applied,
-            first=newest.first, normalised=newest.normalised[row].copy(),
+            hypotheses=newest.hypotheses, windows=int(newest.windows[row]), speed_index=float(newest.index[-1]),
+            index_applied=newest.index_applied, first=newest.first, normalised=newest.normalised[row].copy(),
         ))
     return found
 
@@ -421,14 +462,14 @@ def _duration_finding(history: History, matrix: SeriesMatrix, regression: Regres
     title = (f"{info.label} got {percent:.0f} % slower ({_seconds(regression.baseline)} -> "
              f"{_seconds(regression.current)}{per}{calls})")
     measurements = [
-        Measurement(f"median {info.measure}", regression.current, "s", baseline=regression.baseline),
+        Measurement(info.measure, regression.current, "s", baseline=regression.baseline),
         Measurement("ratio", regression.ratio, "ratio", baseline=1.0),
         Measurement("cost per run", regression.saving, "s"),
     ]
     if info.kind != "test":
         measurements.append(Measurement(_calls(info), info.calls, "count"))
     if not regression.provisional:
-        measurements.append(Measurement("p (Mann-Whitney U)", regression.p, "p"))
+        measurements.append(Measurement("p (winsorized t, Bonferroni over current windows)", regression.p, "p"))
         measurements.append(Measurement("q (false-discovery adjusted)", regression.q, "p"))
     if regression.index_applied:
         measurements.append(Measurement("speed index of the newest run", regression.speed_index, "ratio", baseline=1.0))
@@ -465,18 +506,28 @@ def _duration_confidence(regression: Regression, runs: int, options: AnalysisOpt
     index = (f"durations divided by the per-run speed index (newest run {regression.speed_index:.2f})"
              if regression.index_applied else
              f"not speed-normalised (fewer than {MIN_TESTS_FOR_SPEED_INDEX} tests per run)")
-    held = f"held in {options.persistence} consecutive analyses" if options.persistence > 1 else "newest analysis"
+    newest = _runs(options.persistence)
     if regression.provisional:
         needed = options.current_runs + options.baseline_runs
         reason = (f"only {runs} runs, fewer than the {needed} the statistical test needs" if runs < needed
                   else "too few runs of this series for the statistical test")
         rule = max(options.provisional_min_ratio, options.min_ratio)
-        return (f"provisional: {reason}; simple comparison of the newest run with the median of the "
-                f"{regression.n_baseline} before it ({regression.ratio:.2f}x, rule >= {rule:g}x); "
-                f"no significance claimed; {held}; {index}")
-    return (f"p={regression.p:.2g}, one-sided Mann-Whitney U, last {regression.n_current} vs previous "
-            f"{regression.n_baseline} runs; q={regression.q:.2g} after Benjamini-Hochberg over "
+        each = (f"each of the newest {newest} with the median of the runs before it" if options.persistence > 1
+                else "the newest run with the median of the runs before it")
+        return (f"provisional: {reason}; simple comparison of {each} (newest run {regression.ratio:.2f}x the "
+                f"median of the {regression.n_baseline} before it, rule >= {rule:g}x); no significance claimed; "
+                f"{index}")
+    held = f"the newest {newest} above the baseline median" if options.persistence > 0 else "no persistence check"
+    pooled = ("; each series' noise moderated towards all series' (empirical Bayes, from 20 series on)"
+              if options.pool_noise else "")
+    return (f"p={regression.p:.2g}, one-sided t on winsorized log durations, newest {regression.n_current} vs "
+            f"previous {regression.n_baseline} runs, the most significant of {regression.windows} current windows "
+            f"(p x {regression.windows}, Bonferroni){pooled}; q={regression.q:.2g} after Benjamini-Hochberg over "
             f"{regression.hypotheses} series (rate {options.false_discovery_rate:g}); {held}; {index}")
+
+
+def _runs(count: int) -> str:
+    return "run" if count == 1 else f"{count} runs"
 
 
 def _duration_suggestion(runs: Sequence[RunSummary], regression: Regression, step: Step | None) -> str:
