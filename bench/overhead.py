@@ -540,7 +540,7 @@ def overhead_table(rows: Sequence[Summary]) -> str:
         "| variant | runs | CPU s (median, min-max) | wall s (median, min-max) | CPU ratio: "
         "medians / median per round / minimums | CPU µs per test over bare (medians) "
         "| wall ratio: medians / median per round | peak RSS MiB (median) "
-        "| other processes' CPU s during a run (median) | spans |",
+        "| other processes' CPU s during a run (median; the receiver's included) | spans |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
@@ -914,8 +914,8 @@ def run(args: argparse.Namespace, command: str) -> Results:
         suite = write_suite(workdir / "suite", args.modules, args.tests_per_module)
         machine = machine_facts(python)
         if quiet.min_idle > 0:
-            machine["quiet gate"] = (
-                f"each timed run waited until the machine was >= {quiet.min_idle:.0%} idle "
+            machine["before each timed run"] = (
+                f"the benchmark waited until the machine was >= {quiet.min_idle:.0%} idle "
                 f"over 1 s (at most {quiet.max_wait:g} s)"
             )
         results = Results(
