@@ -137,9 +137,9 @@ def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
                          help="Compare runs from every environment (Python, platform, CPU count), "
                               "not only the current run's.")
     analyze.add_argument("--current", type=_runs, default=defaults.current_runs, metavar="N",
-                         help=f"Judge the newest N runs (default {defaults.current_runs}) ...")
+                         help=f"Judge up to the newest N runs (default {defaults.current_runs}) ...")
     analyze.add_argument("--baseline", type=_runs, default=defaults.baseline_runs, metavar="N",
-                         help=f"... against the N runs before them (default {defaults.baseline_runs}).")
+                         help=f"... against at least N runs before them (default {defaults.baseline_runs}).")
 
 
 def _format_time(unix_nano: int) -> str:

@@ -89,7 +89,7 @@ class AnalysisOptions:
     false_discovery_rate: float = 0.20  # Benjamini-Hochberg q; why 0.20: docs/benchmarks.md
     floor_test: float = 0.005  # seconds: below this a test/fixture change is noise
     floor_statement: float = 0.001
-    persistence: int = 2  # consecutive analyses a duration regression must hold for
+    persistence: int = 2  # newest runs that must each be above the baseline median
     count_min_increase: int = 1
     count_min_ratio: float = 1.10
     n_plus_one_min: int = 5

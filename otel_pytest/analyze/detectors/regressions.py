@@ -41,9 +41,9 @@ Two detectors, both pure functions of a history and options:
      median: the regression is still there now, not a slow stretch that already ended
      (a window of 3-5 runs can still be significant when its last runs are back to
      normal). This replaces "significant in 2 consecutive analyses", which cost a run of
-     delay and, measured, about 12 points of detection within 5 runs for the same false
-     alarms. A single slow run cannot be a finding: every window holds at least 3 runs,
-     and the winsorizing caps what one run adds.
+     delay (and the previous Mann-Whitney rule 16 points of detection within 5 runs: see
+     the comparison in docs/benchmarks.md). A single slow run cannot be a finding: every
+     window holds at least 3 runs, and the winsorizing caps what one run adds.
   7. For each regression, E-divisive means (``change_point_window``, ``change_point_p``,
      ``seed``) names the run, and its revision, where the step happened; a step carried
      by the few newest runs is rarely significant yet, and then the most likely split is
@@ -194,9 +194,9 @@ class Judgement:
     first: int  # index of the first run of the analysed window
     statistical: BoolArray  # judged by the statistical test (else by the provisional rule)
     flagged: BoolArray
-    current: FloatArray  # normalised current level: baseline x ratio (provisional: median of the newest runs)
+    current: FloatArray  # normalised current level: baseline x ratio (provisional: the newest value)
     baseline: FloatArray  # normalised median of the baseline runs
-    ratio: FloatArray  # Hodges-Lehmann shift of the logs as a factor (provisional: ratio of medians)
+    ratio: FloatArray  # Hodges-Lehmann shift of the logs as a factor (provisional: newest / baseline)
     p: FloatArray  # the chosen window's p x windows tested (Bonferroni); NaN when provisional
     q: FloatArray  # NaN when provisional or filtered out before false-discovery control
     n_current: IntArray
@@ -329,7 +329,7 @@ class Regression:
     info: SeriesInfo
     row: int
     provisional: bool
-    current: float  # seconds, speed-normalised: baseline x ratio (provisional: median of the newest runs)
+    current: float  # seconds, speed-normalised: baseline x ratio (provisional: the newest value)
     baseline: float  # median of the baseline runs
     ratio: float
     p: float  # the current window's p x windows tested; NaN when provisional
@@ -517,7 +517,7 @@ def _duration_confidence(regression: Regression, runs: int, options: AnalysisOpt
         return (f"provisional: {reason}; simple comparison of {each} (newest run {regression.ratio:.2f}x the "
                 f"median of the {regression.n_baseline} before it, rule >= {rule:g}x); no significance claimed; "
                 f"{index}")
-    held = f"the newest {newest} above the baseline median" if options.persistence > 0 else "no persistence check"
+    held = f"the newest {newest} above the baseline median"
     pooled = ("; each series' noise moderated towards all series' (empirical Bayes, from 20 series on)"
               if options.pool_noise else "")
     return (f"p={regression.p:.2g}, one-sided t on winsorized log durations, newest {regression.n_current} vs "
