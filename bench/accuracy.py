@@ -73,6 +73,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from runs import replace_section  # bench/ is the script's folder: on sys.path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -726,19 +727,6 @@ def section(rows: Sequence[Row], args: argparse.Namespace, options: AnalysisOpti
     return "\n".join(parts)
 
 
-def write_docs(path: Path, text: str) -> None:
-    """Replace this script's section of ``path`` (or append it), leaving the rest alone."""
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in current and END in current:
-        before = current[: current.index(BEGIN)]
-        after = current[current.index(END) + len(END) :]
-        updated = before + text + after
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(updated)
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--series", type=int, default=500, help="tests per history (default 500)")
@@ -852,7 +840,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = section(rows, args, options, seconds, command, comparison, bounds)
     print(text)
     if not args.no_docs:
-        write_docs(args.docs, text)
+        inner = text.removeprefix(BEGIN).removesuffix(END).strip("\n")
+        replace_section(args.docs, BEGIN, END, inner)
     return 0
 
 

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from runs import replace_section  # bench/ is the script's folder: on sys.path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -614,23 +615,6 @@ def render(
     return "\n".join(out)
 
 
-def update_docs(path: Path, section: str) -> None:
-    """Replace this benchmark's section (between its markers) or append it; other sections stay."""
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1].lstrip("\n")
-            text = head + block + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip() + "\n\n" + block
-    else:
-        text = "# Benchmarks\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
 def positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -679,7 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         section = render(command, shape, first, stages, proto, cold, cached, full)
         print(section)
         if not args.no_docs:
-            update_docs(args.docs, section)
+            replace_section(args.docs, BEGIN, END, section)
     finally:
         if not args.keep:
             shutil.rmtree(store.parent if args.store is None else store, ignore_errors=True)

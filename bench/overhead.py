@@ -53,6 +53,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.request import Request, urlopen
 
+from runs import replace_section  # bench/ is the script's folder: on sys.path
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RECEIVER = HERE / "receiver.py"
@@ -655,22 +657,6 @@ def render(results: Results) -> str:
     return "\n".join(out)
 
 
-def update_docs(path: Path, section: str) -> None:
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1].lstrip("\n")
-            text = head + block + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip() + "\n\n" + block
-    else:
-        text = "# Benchmarks\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
 # -- machine facts ---------------------------------------------------------------------
 
 
@@ -853,7 +839,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render(results)
     print(section)
     if not args.no_docs:
-        update_docs(args.docs, section)
+        replace_section(args.docs, BEGIN, END, section)
         progress(f"updated {args.docs}")
     if args.json is not None:
         args.json.write_text(
