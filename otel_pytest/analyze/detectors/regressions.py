@@ -67,6 +67,7 @@ Two detectors, both pure functions of a history and options:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -608,7 +609,41 @@ def detect_counts(history: History, options: AnalysisOptions) -> list[Finding]:
         if increases or new_statements:
             findings.append(_count_finding(runs, sample, previous_run, len(passed), increases, new_statements,
                                            options))
-    return findings
+    return _merge_new_statements(findings, options)
+
+
+def _merge_new_statements(findings: list[Finding], options: AnalysisOptions) -> list[Finding]:
+    """One finding for the same new statements in several tests (one code change reached by
+    many tests), instead of one per test; findings with count increases stay per test."""
+    groups: dict[tuple[str, ...], list[Finding]] = {}
+    kept: list[Finding] = []
+    for finding in findings:
+        new = tuple(value for key, value in sorted(finding.evidence.items()) if key.startswith("new_statement_"))
+        only_new = new and all(m.name in ("new statements", "estimated cost per run") for m in finding.measurements)
+        if only_new:
+            groups.setdefault(new, []).append(finding)
+        else:
+            kept.append(finding)
+    for group in groups.values():
+        if len(group) == 1:
+            kept.append(group[0])
+            continue
+        first = group[0]
+        tests = [finding.location.test or "" for finding in group]
+        saving = sum(finding.saving for finding in group)
+        statement = first.title.split(": ", 1)[1]
+        named = ", ".join(tests[:3]) + (f" and {len(tests) - 3} more" if len(tests) > 3 else "")
+        kept.append(dataclasses.replace(
+            first,
+            title=f"{statement}, in {len(tests)} tests",
+            severity=_severity(saving, options),
+            measurements=(*(m for m in first.measurements if m.name == "new statements"),
+                          Measurement("tests", float(len(tests)), "count", baseline=0.0),
+                          Measurement("estimated cost per run", saving, "s")),
+            suggestion=first.suggestion.replace(tests[0], named, 1),
+            saving=saving,
+        ))
+    return kept
 
 
 def _count_finding(runs: Sequence[RunSummary], sample: TestSample, previous_run: RunSummary, baseline_size: int,

@@ -347,6 +347,25 @@ def test_a_new_statement_in_a_test_is_named() -> None:
     assert (new.value, new.baseline) == (1, 0)
 
 
+def test_the_same_new_statement_in_several_tests_is_one_finding() -> None:
+    old = frozenset({"fp-a"})
+    runs = list(count_history([3, 3, 3], [old, old, old | {"fp-new"}]).runs)
+    newest = runs[-1]
+    first = newest.tests[name(0)]
+    second = dataclasses.replace(first, test_id=name(0) + "2", nodeid=name(0) + "2")
+    runs[-1] = dataclasses.replace(newest, tests={**newest.tests, second.test_id: second})
+    for index, run in enumerate(runs[:-1]):
+        earlier = run.tests[name(0)]
+        runs[index] = dataclasses.replace(run, tests={**run.tests, second.test_id: dataclasses.replace(
+            earlier, test_id=second.test_id, nodeid=second.nodeid)})
+
+    finding = only(detect_counts(History(runs), OPTIONS))
+
+    assert finding.title == "new statement SELECT * FROM order_items WHERE order_id = ?, in 2 tests"
+    assert next(m for m in finding.measurements if m.name == "tests").value == 2
+    assert f"{name(0)}, {name(0)}2 now runs" in finding.suggestion
+
+
 def test_a_new_statement_alone_is_a_count_regression() -> None:
     old = frozenset({"fp-a"})
 
