@@ -21,7 +21,7 @@ TRACE_PER = ("test", "session")
 PROTOCOLS = ("http/protobuf", "grpc")
 DEFAULT_KEEP_RUNS = 100
 DEFAULT_STORE = ".otel-pytest"
-DEFAULT_EXPORT_TIMEOUT = 1.5
+DEFAULT_EXPORT_TIMEOUT = 1.0
 
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _CREDENTIALS = re.compile(r"//[^/@]*@")

@@ -63,7 +63,7 @@ ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-# The default export budget (1.5 s) plus importing the exporter: the one timing bound these
+# The default export budget (1.0 s) plus importing the exporter: the one timing bound these
 # tests allow themselves, against the same suite without an endpoint.
 MAX_EXTRA_SECONDS = 2.0
 SUBPROCESS_TIMEOUT = 60.0
@@ -287,7 +287,7 @@ class Failure:
     protocol: str
     collector: Callable[[], AbstractContextManager[HttpReceiver | BlackHole | DownPort]]
     # What the parenthesis of the warning says; a black hole races the exporter's own
-    # timeout against the end-of-run budget (both 1.5 s), so either may be the one named.
+    # timeout against the end-of-run budget (both 1.0 s), so either may be the one named.
     problem: str
 
 
@@ -298,7 +298,7 @@ FAILURES = {
     ),
     "http-black-hole": Failure(
         "http/protobuf", BlackHole,
-        r"no answer within 1\.5 s|Failed to export spans batch .*(timeout|timed out).*",
+        r"no answer within 1 s|Failed to export spans batch .*(timeout|timed out).*",
     ),
     "http-500": Failure(
         "http/protobuf", lambda: HttpReceiver(status=500),
@@ -310,7 +310,7 @@ FAILURES = {
     ),
     "grpc-black-hole": Failure(
         "grpc", BlackHole,
-        r"no answer within 1\.5 s|Failed to export traces to 127\.0\.0\.1:\d+, "
+        r"no answer within 1 s|Failed to export traces to 127\.0\.0\.1:\d+, "
         r"error code: StatusCode\.DEADLINE_EXCEEDED, .*",
     ),
 }

@@ -104,7 +104,7 @@ def test_defaults(pytester: pytest.Pytester) -> None:
         store=pytester.path / ".otel-pytest",
         keep_runs=100,
         endpoint=None,
-        export_timeout=1.5,
+        export_timeout=1.0,
         traceparent=None,
         capture_app=False,
     )
