@@ -30,7 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from otel_pytest.analyze.model import FixtureStats, Repetition, RunSummary, StatementStats, TestSample
-from otel_pytest.db.statements import DDL_VERBS, describe
+from otel_pytest.db.statements import describe
+from otel_pytest.db.summary import fold
 
 # Bump when what a summary holds or how it is computed changes: cached summaries are rebuilt.
 VERSION = 2
@@ -44,11 +45,6 @@ _MEMORY_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
 _STATUS_ERROR = 2
 
 # The database work folded from spans, named as the plugin's db.summary.* without the prefix.
-DB_COUNT_KEYS = (
-    "queries", "transactions", "commits", "rollbacks", "savepoints", "savepoint_rollbacks",
-    "pool_resets", "ddl", "connections", "checkouts", "engines_created", "engines_disposed",
-)
-DB_TIME_KEYS = ("query_time", "commit_time", "rollback_time", "ddl_time", "connection_time", "engine_time")
 
 
 class Span:
@@ -131,64 +127,9 @@ def statement_of(attributes: Mapping[str, object]) -> tuple[str, str, str] | Non
 
 
 def db_work(spans: Iterable[Span]) -> dict[str, float]:
-    """The database work in ``spans``, folded as the plugin folds ``db.summary.*``
-    (``otel_pytest.db.spans.summarize``); empty when there is none."""
-    counts = dict.fromkeys(DB_COUNT_KEYS, 0)
-    times = dict.fromkeys(DB_TIME_KEYS, 0)
-    wait = 0.0
-    seen = False
-    for span in spans:
-        attributes = span.attributes
-        name = span.name
-        duration = span.end - span.start
-        step = attributes.get("pytest.db.transaction.step")
-        text = attributes.get("db.query.text", attributes.get("db.statement"))
-        if step is None and isinstance(text, str) and "pytest.db.fingerprint.id" not in attributes:
-            step = describe(text).transaction_step  # another tool's span: read the step from the text
-        if step is not None:
-            seen = True
-            if step == "BEGIN":
-                counts["transactions"] += 1
-            elif step == "COMMIT":
-                counts["commits"] += 1
-                times["commit_time"] += duration
-            elif attributes.get("pytest.db.transaction.reset"):
-                counts["pool_resets"] += 1
-            elif step == "ROLLBACK":
-                counts["rollbacks"] += 1
-                times["rollback_time"] += duration
-            elif step == "ROLLBACK TO SAVEPOINT":
-                counts["savepoint_rollbacks"] += 1
-            elif step == "SAVEPOINT":
-                counts["savepoints"] += 1
-        elif isinstance(text, str):
-            seen = True
-            counts["queries"] += 1
-            times["query_time"] += duration
-            operation = attributes.get("db.operation.name")
-            if operation is None:
-                operation = describe(text).operation
-            if operation in DDL_VERBS:
-                counts["ddl"] += 1
-                times["ddl_time"] += duration
-        elif name == "connect":
-            seen = True
-            counts["connections"] += 1
-            times["connection_time"] += duration
-        elif name == "pool checkout":
-            seen = True
-            counts["checkouts"] += 1
-            wait += _number(attributes.get("pytest.db.connection.wait_time", 0.0))
-        elif name in ("engine create", "engine dispose"):
-            seen = True
-            counts["engines_created" if name == "engine create" else "engines_disposed"] += 1
-            times["engine_time"] += duration
-    if not seen:
-        return {}
-    work: dict[str, float] = dict(counts)
-    work.update({key: value * _NS for key, value in times.items()})
-    work["pool_wait_time"] = wait
-    return work
+    """The database work in ``spans``, folded exactly as the plugin folds ``db.summary.*``;
+    empty when there is none."""
+    return fold((span.name, span.attributes, span.end - span.start) for span in spans)
 
 
 def _outcome(root: Span) -> str:

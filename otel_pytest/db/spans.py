@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from otel_pytest.db.statements import DDL_VERBS, describe, redact_message, sanitize
+from otel_pytest.db.statements import describe, redact_message, sanitize
+from otel_pytest.db.summary import COUNT_KEYS, PREFIX, TIME_KEYS, fold
 from otel_pytest.records import NO_ATTRIBUTES, AttributeValue, SharedAttributes, SpanRecord
 
 if TYPE_CHECKING:
@@ -286,27 +287,7 @@ def _connection_key(connection: Any) -> int:
             dbapi = connection.connection.dbapi_connection
     return id(dbapi if dbapi is not None else connection)
 
-SUMMARY_KEYS = (
-    "db.summary.queries",
-    "db.summary.query_time",
-    "db.summary.transactions",
-    "db.summary.commits",
-    "db.summary.commit_time",
-    "db.summary.rollbacks",
-    "db.summary.rollback_time",
-    "db.summary.savepoints",
-    "db.summary.savepoint_rollbacks",
-    "db.summary.pool_resets",
-    "db.summary.ddl",
-    "db.summary.ddl_time",
-    "db.summary.connections",
-    "db.summary.connection_time",
-    "db.summary.checkouts",
-    "db.summary.pool_wait_time",
-    "db.summary.engines_created",
-    "db.summary.engines_disposed",
-    "db.summary.engine_time",
-)
+SUMMARY_KEYS = tuple(PREFIX + key for key in (*COUNT_KEYS, *TIME_KEYS, "pool_wait_time"))
 
 
 def summarize(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
@@ -315,55 +296,5 @@ def summarize(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
     Counting from the records rather than keeping counters means the summary can never
     disagree with the spans it summarises. Times are seconds.
     """
-    counts = dict.fromkeys(SUMMARY_KEYS, 0)
-    times = {"db.summary.query_time": 0, "db.summary.commit_time": 0, "db.summary.rollback_time": 0,
-             "db.summary.ddl_time": 0,
-             "db.summary.connection_time": 0, "db.summary.engine_time": 0}
-    wait = 0.0
-    seen = False
-    for record in records:
-        attributes = record.attributes
-        name = record.name
-        duration = record.end - record.start
-        step = attributes.get("pytest.db.transaction.step")
-        if step is not None:
-            seen = True
-            if step == "BEGIN":
-                counts["db.summary.transactions"] += 1
-            elif step == "COMMIT":
-                counts["db.summary.commits"] += 1
-                times["db.summary.commit_time"] += duration
-            elif (record.extra or {}).get("pytest.db.transaction.reset"):
-                counts["db.summary.pool_resets"] += 1
-            elif step == "ROLLBACK":  # a ROLLBACK TO SAVEPOINT ends no transaction
-                counts["db.summary.rollbacks"] += 1
-                times["db.summary.rollback_time"] += duration
-            elif step == "ROLLBACK TO SAVEPOINT":
-                counts["db.summary.savepoint_rollbacks"] += 1
-            elif step == "SAVEPOINT":
-                counts["db.summary.savepoints"] += 1
-        elif "db.query.text" in attributes:
-            seen = True
-            counts["db.summary.queries"] += 1
-            times["db.summary.query_time"] += duration
-            if attributes.get("db.operation.name") in DDL_VERBS:
-                counts["db.summary.ddl"] += 1
-                times["db.summary.ddl_time"] += duration
-        elif name == "connect":
-            seen = True
-            counts["db.summary.connections"] += 1
-            times["db.summary.connection_time"] += duration
-        elif name == "pool checkout":
-            seen = True
-            counts["db.summary.checkouts"] += 1
-            wait += float((record.extra or {}).get("pytest.db.connection.wait_time", 0.0))  # type: ignore[arg-type]
-        elif name in ("engine create", "engine dispose"):
-            seen = True
-            counts["db.summary.engines_created" if name == "engine create" else "db.summary.engines_disposed"] += 1
-            times["db.summary.engine_time"] += duration
-    if not seen:
-        return {}
-    summary: dict[str, AttributeValue] = {key: value for key, value in counts.items() if key not in times}
-    summary.update({key: value * _SECONDS for key, value in times.items()})
-    summary["db.summary.pool_wait_time"] = wait
-    return summary
+    work = fold((r.name, r.all_attributes() if r.extra else r.attributes, r.end - r.start) for r in records)
+    return {PREFIX + key: value for key, value in work.items()}
