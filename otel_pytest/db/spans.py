@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from otel_pytest.db.statements import describe, redact_message, sanitize
-from otel_pytest.db.summary import COUNT_KEYS, PREFIX, TIME_KEYS, fold
+from otel_pytest.db.summary import PREFIX, fold
 from otel_pytest.records import NO_ATTRIBUTES, AttributeValue, SharedAttributes, SpanRecord
 
 if TYPE_CHECKING:
@@ -286,9 +286,6 @@ def _connection_key(connection: Any) -> int:
         if engine_base is not None and isinstance(connection, engine_base.Connection):
             dbapi = connection.connection.dbapi_connection
     return id(dbapi if dbapi is not None else connection)
-
-SUMMARY_KEYS = tuple(PREFIX + key for key in (*COUNT_KEYS, *TIME_KEYS, "pool_wait_time"))
-
 
 def summarize(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
     """The per-test database summary, folded from the test's own records at its end.
