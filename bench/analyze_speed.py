@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from runs import replace_section  # bench/ is the script's folder: on sys.path
+from runs import cpu_model, replace_section, revision  # bench/ is the script's folder: on sys.path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -483,33 +483,6 @@ def _median(values: Sequence[float]) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _revision() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "otel_pytest/analyze"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" (otel_pytest/analyze modified)" if dirty else "")
-
-
 def render(
     command: str,
     shape: dict[str, int],
@@ -530,8 +503,9 @@ def render(
         command,
         "```",
         "",
-        f"Machine: nproc {os.cpu_count()}, CPU {_cpu_model()}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, otel-pytest at {_revision()}, load average at start "
+        f"Machine: nproc {os.cpu_count()}, CPU {cpu_model()}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, otel-pytest at {revision(REPO, 'otel_pytest/analyze')}, "
+        "load average at start "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
         "",
         f"Store: {shape['runs']} runs x {shape['tests']:,} tests, {shape['spans']:,} spans "

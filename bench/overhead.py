@@ -53,7 +53,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.request import Request, urlopen
 
-from runs import replace_section  # bench/ is the script's folder: on sys.path
+from runs import cpu_model, replace_section, revision  # bench/ is the script's folder: on sys.path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -667,37 +667,6 @@ def _package(name: str) -> str:
         return "not installed"
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _revision() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "otel_pytest"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" (otel_pytest/ modified)" if dirty else "")
-
-
 def _interpreter_version(python: str) -> str:
     answer = subprocess.run(
         [python, "-c", "import platform; print(platform.python_version())"],
@@ -711,11 +680,11 @@ def _interpreter_version(python: str) -> str:
 def machine_facts(python: str) -> dict[str, str]:
     return {
         "nproc": str(os.cpu_count()),
-        "CPU": _cpu_model(),
+        "CPU": cpu_model(),
         "OS": f"{platform.system()} {platform.release()}",
         "Python": _interpreter_version(python),
         "pytest": _package("pytest"),
-        "otel-pytest": f"{_package('otel-pytest')} at {_revision()}",
+        "otel-pytest": f"{_package('otel-pytest')} at {revision(REPO, 'otel_pytest/')}",
         "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -11,6 +11,7 @@ to its own markers), ``rotations`` (typed for its own ``Variant``) and ``_packag
 from __future__ import annotations
 
 import os
+import platform
 import re
 import statistics
 import subprocess
@@ -169,3 +170,28 @@ def rotations(variants: Sequence[T], rounds: int) -> Iterator[tuple[int, list[T]
     for number in range(rounds):
         shift = number % len(items)
         yield number, items[shift:] + items[:shift]
+
+
+def cpu_model() -> str:
+    """The CPU's model name, for the machine line of a benchmark's section."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def revision(repo: Path, measured: str) -> str:
+    """The commit a benchmark ran on, saying when ``measured`` (a path in ``repo``) differs."""
+    try:
+        def git(*arguments: str) -> str:
+            return subprocess.run(["git", *arguments], cwd=repo, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", measured)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (f" ({measured} modified)" if dirty else "")
