@@ -31,6 +31,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from otel_pytest.export import ReadableSpans
 from otel_pytest.otlp_json import OtlpJsonEncoder
+from otel_pytest.otlp_proto import any_value
 from otel_pytest.records import AttributeValue, SharedAttributes, SpanRecord
 
 RUN_ID = "0123456789abcdef"
@@ -84,20 +85,6 @@ def make_records(tests: int, seed: int = 0) -> list[SpanRecord]:
         for _ in range(4):
             records.append(SpanRecord("fixture first", trace_id, rng.getrandbits(64), root.span_id, now, fixture))
     return records
-
-
-def any_value(value: AttributeValue) -> AnyValue:
-    if isinstance(value, str):
-        return AnyValue(string_value=value)
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    array = AnyValue()
-    array.array_value.values.extend(any_value(item) for item in value)
-    return array
 
 
 class DirectEncoder:
