@@ -15,12 +15,12 @@ import importlib.util
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, cast
 
+from otel_pytest import clock
 from otel_pytest.options import Endpoint
 from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.records import AttributeValue, Event, Link, SpanRecord
@@ -323,10 +323,10 @@ class BackgroundExporter:
                 self._problem = self._log.message or "the export failed"
 
     def close(self) -> DeliveryReport:
-        deadline = time.monotonic() + self._timeout
+        deadline = clock.monotonic() + self._timeout
         with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=self._timeout)
-        self._thread.join(max(0.0, deadline - time.monotonic()))
+        self._thread.join(max(0.0, deadline - clock.monotonic()))
         with self._loggers_lock:
             if self._finished:
                 self._restore_loggers()

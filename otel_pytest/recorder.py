@@ -13,11 +13,11 @@ from __future__ import annotations
 import functools
 import os
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from otel_pytest import clock
 from otel_pytest.db.statements import hide_sql_parameters, redact_message
 from otel_pytest.identity import stable_test_id
 from otel_pytest.records import (
@@ -108,7 +108,7 @@ def exception_event(error: BaseException, stacktrace: str = "", message: str | N
     }
     if stacktrace:
         attributes["exception.stacktrace"] = clean(stacktrace)[-_MAX_TEXT:]
-    return Event("exception", time.time_ns(), attributes)
+    return Event("exception", clock.now_ns(), attributes)
 
 
 def _mark_error(record: SpanRecord, error: BaseException, event: Event) -> None:
@@ -186,7 +186,7 @@ class Recorder:
         trace_id = session_parent[0] if session_parent else self._random.getrandbits(128) or 1
         parent_id = session_parent[1] if session_parent else 0
         self.session = SpanRecord("pytest session", trace_id, self._new_id(), parent_id,
-                                  time.time_ns(), session_attributes)
+                                  clock.now_ns(), session_attributes)
         self._stack: list[SpanRecord] = [self.session]
         self._module: SpanRecord | None = None
         self._test: SpanRecord | None = None
@@ -214,12 +214,12 @@ class Recorder:
         return self._stack[-1]
 
     def _start(self, name: str, parent: SpanRecord, attributes: Attributes) -> SpanRecord:
-        record = SpanRecord(name, parent.trace_id, self._new_id(), parent.span_id, time.time_ns(), attributes)
+        record = SpanRecord(name, parent.trace_id, self._new_id(), parent.span_id, clock.now_ns(), attributes)
         self._stack.append(record)
         return record
 
     def _finish(self, record: SpanRecord, error: BaseException | None = None, message: str | None = None) -> None:
-        record.end = time.time_ns()
+        record.end = clock.now_ns()
         if error is not None:
             _mark_error(record, error, exception_event(error, message=message))
         if self._stack and self._stack[-1] is record:
@@ -273,7 +273,7 @@ class Recorder:
         }
         if self._trace_per_test:
             root = SpanRecord(test.nodeid, self._random.getrandbits(128) or 1, self._new_id(), 0,
-                              time.time_ns(), attributes)
+                              clock.now_ns(), attributes)
             root.links = [Link(self.session.trace_id, self.session.span_id)]
             self._stack.append(root)
         else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from otel_pytest import identity
+from otel_pytest import clock, identity
 from otel_pytest.db import DbInstrumentation
 from otel_pytest.db.metrics import DbMetrics
 from otel_pytest.export import (
@@ -106,7 +105,7 @@ class TracedRun:
             store_path: Path | None = Path(worker_part_name(str(self.run_file), self.worker_id))
         else:
             self.run_id = identity.new_run_id()
-            self.start_ns = time.time_ns()
+            self.start_ns = clock.now_ns()
             parent = options.traceparent
             session_parent = (parent.trace_id, parent.span_id) if parent else None
             self.run_file = options.store / "runs" / run_file_name(self.start_ns, self.run_id)
@@ -251,7 +250,7 @@ class TracedRun:
                 run_id=self.run_id,
                 file=self.run_file.name,
                 start_time_unix_nano=self.start_ns,
-                end_time_unix_nano=time.time_ns(),
+                end_time_unix_nano=clock.now_ns(),
                 service_name=str(self.resource["service.name"]),
                 exit_status=exit_status,
                 tests=self.summary.tests,

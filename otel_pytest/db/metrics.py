@@ -15,13 +15,13 @@ bisect. The SDK's own data classes are built once, at the end, for its OTLP expo
 from __future__ import annotations
 
 import bisect
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from otel_pytest import clock
 from otel_pytest.otlp_json import key_values
 from otel_pytest.records import AttributeValue, SpanRecord
 
@@ -80,7 +80,7 @@ class DbMetrics:
     def __init__(self, resource: Mapping[str, AttributeValue], version: str) -> None:
         self._resource = dict(resource)
         self._version = version
-        self._start = time.time_ns()
+        self._start = clock.now_ns()
         # metric name -> key -> data point; the key is the identity of a shared attribute
         # set (kept alive by the statement cache), or the error type for failed statements.
         self._points: dict[str, dict[Any, Histogram]] = {name: {} for name in (OPERATION, *CONNECTION_METRICS)}
@@ -133,7 +133,7 @@ class DbMetrics:
 
     def json_line(self) -> bytes:
         """One OTLP JSON ``MetricsData`` line (int64 as decimal strings, as in the spans)."""
-        now = time.time_ns()
+        now = clock.now_ns()
         metrics = [
             {
                 "name": name,
@@ -179,7 +179,7 @@ class DbMetrics:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-        now = time.time_ns()
+        now = clock.now_ns()
         metrics = [
             Metric(
                 name=name,

@@ -24,10 +24,10 @@ Every listener and wrapper is registered through one method that remembers it, a
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from typing import Any
 
+from otel_pytest import clock
 from otel_pytest.db.spans import DbSpans, EngineInfo
 from otel_pytest.db.statements import describe
 
@@ -268,7 +268,7 @@ class SqlAlchemyInstrumentation:
         self.spans.end_physical_connect()
 
     def _on_checkout(self, dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
-        connection_record.info[_CHECKOUT_AT] = time.time_ns()
+        connection_record.info[_CHECKOUT_AT] = clock.now_ns()
 
     def _on_reset(self, **kw: Any) -> None:
         record = kw.get("connection_record")
