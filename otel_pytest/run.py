@@ -24,12 +24,10 @@ from otel_pytest.export import (
     BackgroundExporter,
     DeliveryReport,
     ReadableSpans,
-    RunSink,
     SpanSender,
     build_exporter,
     build_metric_exporter,
     import_exporter,
-    merge_parts,
 )
 from otel_pytest.options import Options, parse_traceparent
 from otel_pytest.otlp_json import OtlpJsonEncoder
@@ -37,6 +35,7 @@ from otel_pytest.provider import ContextBinding, RunTracerProvider
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import AttributeValue
 from otel_pytest.store.index import RunEntry, RunIndex, run_file_name, worker_part_name
+from otel_pytest.store.writer import RunSink, merge_parts
 
 if TYPE_CHECKING:
     from otel_pytest.otlp_proto import OtlpProtoEncoder
