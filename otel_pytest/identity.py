@@ -16,7 +16,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 _MEMORY_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
 
@@ -89,12 +88,23 @@ class Environment:
 
 
 def strip_credentials(url: str) -> str:
-    """Remove ``user:password@`` from a URL: repository URLs in CI often carry a token."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    """The URL without what may carry a secret: scheme, host, port and path stay.
+
+    ``user:password@`` goes (repository URLs in CI carry tokens there), and so do the
+    query string and the fragment (``?api_key=``, Jenkins' ``?token=``). The userinfo is
+    cut at the last ``@`` before the path, so a password holding ``?``, ``#`` or ``@`` goes
+    whole; a URL without ``//`` (scp-style ``git@host:repo``, a mistyped endpoint) loses
+    its userinfo only when it has a password (``user:password@``).
+    """
+    scheme, sep, rest = url.partition("//")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if at and (sep or ":" in userinfo):
+        authority = host
+    kept = f"{scheme}{sep}{authority}{slash}{path}"
+    return re.split(r"[?#]", kept, maxsplit=1)[0]
 
 
 @dataclass(frozen=True)

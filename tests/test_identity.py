@@ -135,16 +135,22 @@ def test_the_current_environment_is_read_from_the_interpreter_and_platform() -> 
         ("https://user:token@github.com/org/repo.git", "https://github.com/org/repo.git"),
         (
             "https://x-access-token:ghs_abc@gitlab.example:8443/o/r?x=1#f",
-            "https://gitlab.example:8443/o/r?x=1#f",
+            "https://gitlab.example:8443/o/r",
         ),
         ("https://u:p@ss@host/x", "https://host/x"),  # an '@' inside the password
+        ("https://u:p?ss#w@host/x", "https://host/x"),  # '?' and '#' inside the password
         ("https://token@host/x", "https://host/x"),
+        ("http://collector:4318?api_key=k3y", "http://collector:4318"),
+        ("http://collector:4318/v1/traces?api_key=k3y&x=1", "http://collector:4318/v1/traces"),
+        ("https://ci.example.com/job/shop/31/?token=t0k#console", "https://ci.example.com/job/shop/31/"),
+        ("http://[::1]:4317/", "http://[::1]:4317/"),
         ("https://github.com/org/repo.git", "https://github.com/org/repo.git"),
         ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),  # scp form: user only
+        ("ci:pw@collector:4318?api_key=k3y", "collector:4318"),  # no scheme, as mistyped
         ("", ""),
     ],
 )
-def test_strip_credentials_removes_user_and_password_only(url: str, clean: str) -> None:
+def test_strip_credentials_keeps_scheme_host_port_and_path_only(url: str, clean: str) -> None:
     assert strip_credentials(url) == clean
 
 
@@ -240,11 +246,11 @@ def test_jenkins_multibranch_pull_request() -> None:
         "JOB_NAME": "shop/PR-12",
         "BUILD_ID": "31",
         "BUILD_NUMBER": "31",
-        "BUILD_URL": "https://admin:pw@ci.example.com/job/shop/job/PR-12/31/",
+        "BUILD_URL": "https://admin:pw@ci.example.com/job/shop/job/PR-12/31/?token=t0k",
         "GIT_COMMIT": "cafebabe",
         "CHANGE_BRANCH": "fix-n-plus-one",
         "BRANCH_NAME": "PR-12",
-        "GIT_URL": "https://jenkins:tok@git.example.com/shop.git",
+        "GIT_URL": "https://jenkins:tok@git.example.com/shop.git?ref=x#frag",
         "CHANGE_ID": "12",
     }
     assert ci_attributes(env) == {
