@@ -15,6 +15,7 @@ import argparse
 import difflib
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
 
+from otel_pytest.analyze import files
 from otel_pytest.analyze.findings import KINDS, Analysis, AnalysisOptions
 from otel_pytest.options import DEFAULT_STORE
 from otel_pytest.store.index import RunIndex
@@ -146,16 +148,32 @@ def _format_time(unix_nano: int) -> str:
     return datetime.fromtimestamp(unix_nano / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _store_problem(store: Path, hint: str) -> str | None:
+    """Why ``store`` cannot be read as a store (missing, not a folder, not to be looked
+    at), with ``hint`` on what to do; ``None`` when it is a folder."""
+    mode, unseen = files.look(store)
+    if unseen:
+        return f"cannot open the trace store {store}: {unseen}"
+    if mode is None:
+        return f"no trace store at {store}: {hint}"
+    if not stat.S_ISDIR(mode):
+        return f"the trace store {store} is {files.what_is(mode)}, not a folder: {hint}"
+    return None
+
+
 def list_runs(store: Path, limit: int) -> tuple[list[str], list[str]]:
     """The listing (newest first) and the warnings about index lines left out of it."""
-    if not store.is_dir():
-        raise CliError(
-            f"no trace store at {store}: run pytest with --otel first, or pass --store DIR"
-        )
+    problem = _store_problem(store, "run pytest with --otel first, or pass --store DIR")
+    if problem:
+        raise CliError(problem)
+    index = store / "index.jsonl"
+    mode, _ = files.look(index)
+    if mode is not None and not stat.S_ISREG(mode):  # a named pipe would block the read forever
+        raise CliError(f"cannot read the run index in {store}: {index} is {files.what_is(mode)}, not a file")
     try:
         entries, problems = RunIndex(store).entries()
     except OSError as error:
-        raise CliError(f"cannot read the run index in {store}: {error.strerror or error}") from None
+        raise CliError(f"cannot read the run index in {store}: {files.reason(error)}") from None
     warnings = [f"warning: {problem}" for problem in problems]
     if not entries:
         return [f"no runs in {store} yet: run pytest with --otel"], warnings
@@ -185,22 +203,39 @@ class AnalyzeCommand:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> AnalyzeCommand:
-        missing = [path for path in args.paths if not path.exists()]
-        if missing:
-            raise CliError(f"{missing[0]}: no such file or folder; give OTLP JSON Lines files, folders of them, "
-                           "or a store folder")
-        if not args.paths and not args.store.is_dir():
-            raise CliError(f"no trace store at {args.store}: run pytest with --otel first, or pass --store DIR "
-                           "or run files as PATHs")
+        for path in args.paths:
+            mode, unseen = files.look(path)
+            if unseen:
+                raise CliError(f"{path}: cannot look at it ({unseen})")
+            if mode is None:
+                raise CliError(f"{path}: no such file or folder; give OTLP JSON Lines files, folders of them, "
+                               "or a store folder")
+        if not args.paths:
+            problem = _store_problem(args.store, "run pytest with --otel first, or pass --store DIR "
+                                                 "or run files as PATHs")
+            if problem:
+                raise CliError(problem)
         output: Path | None = args.output
         if output is not None:
-            if output.is_dir():
-                raise CliError(f"--output {output}: is a folder; give a file name")
-            if not output.parent.is_dir():
-                raise CliError(f"--output {output}: the folder {output.parent} does not exist")
+            _check_output(output)
         options = AnalysisOptions(current_runs=args.current, baseline_runs=args.baseline,
                                   any_environment=args.any_environment)
         return cls(tuple(args.paths), args.store, args.format, output, args.fail_on, options)
+
+
+def _check_output(output: Path) -> None:
+    """Fail before the analysis, not after it, on an ``--output`` that cannot be written:
+    a folder, a missing or unreachable folder."""
+    mode, unseen = files.look(output)
+    if unseen:
+        raise CliError(f"--output {output}: cannot write it: {unseen}")
+    if mode is not None and stat.S_ISDIR(mode):
+        raise CliError(f"--output {output}: is a folder; give a file name")
+    folder, unseen = files.look(output.parent)
+    if unseen:
+        raise CliError(f"--output {output}: cannot write in the folder {output.parent}: {unseen}")
+    if folder is None or not stat.S_ISDIR(folder):
+        raise CliError(f"--output {output}: the folder {output.parent} does not exist")
 
 
 def _render(analysis: Analysis, command: AnalyzeCommand) -> str:
@@ -244,7 +279,7 @@ def run_analyze(command: AnalyzeCommand) -> int:
         try:
             command.output.write_text(report, encoding="utf-8")
         except OSError as error:
-            raise CliError(f"--output {command.output}: cannot write it: {error.strerror or error}") from None
+            raise CliError(f"--output {command.output}: cannot write it: {files.reason(error)}") from None
     else:
         sys.stdout.write(report)
         sys.stdout.flush()

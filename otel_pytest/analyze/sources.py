@@ -31,6 +31,7 @@ import contextlib
 import gc
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from otel_pytest.analyze import files
 from otel_pytest.analyze import summarize as summarizer
 from otel_pytest.analyze.model import SCHEMA_VERSION, RunSummary, run_from_plain
 from otel_pytest.analyze.summarize import RunMetadata, Span
@@ -87,12 +89,14 @@ def _value(value: Mapping[str, Any]) -> object:
 def _attributes(items: Iterable[Mapping[str, Any]] | None) -> dict[str, object]:
     result: dict[str, object] = {}
     for item in items or ():
-        value = item.get("value")
+        key, value = item["key"], item.get("value")
+        if not isinstance(key, str):
+            raise TypeError(f"an attribute key is a {type(key).__name__}, not a string")
         if value:
             string = value.get("stringValue")
-            result[item["key"]] = string if string is not None else _value(value)
+            result[key] = string if string is not None else _value(value)
         else:
-            result[item["key"]] = None
+            result[key] = None
     return result
 
 
@@ -104,8 +108,10 @@ def _status(status: Mapping[str, Any] | None) -> int:
 def spans_of_traces_data(data: Mapping[str, Any]) -> list[tuple[dict[str, object], list[Span]]]:
     """``(resource attributes, spans)`` per ``resourceSpans`` of one OTLP JSON ``TracesData``.
 
-    Raises ``KeyError``, ``TypeError`` or ``ValueError`` when the data is not OTLP JSON
-    (a span without ids, a time that is not a number).
+    Raises ``KeyError``, ``TypeError``, ``ValueError`` or ``AttributeError`` when the data
+    is not OTLP JSON (a span without ids, an id, name or attribute key that is not a
+    string, a time that is not a number, an object where a list belongs): the analyzer
+    then never meets a value of the wrong type further on.
     """
     found = []
     for resource_spans in data["resourceSpans"] or ():
@@ -114,13 +120,13 @@ def spans_of_traces_data(data: Mapping[str, Any]) -> list[tuple[dict[str, object
         for scope_spans in resource_spans.get("scopeSpans") or ():
             for raw in scope_spans.get("spans") or ():
                 trace_id, span_id = raw["traceId"], raw["spanId"]
-                if not isinstance(trace_id, str) or not isinstance(span_id, str):
-                    raise TypeError("a span id is not a string")
+                parent_id, name = raw.get("parentSpanId") or "", raw.get("name") or ""
+                if not all(isinstance(text, str) for text in (trace_id, span_id, parent_id, name)):
+                    raise TypeError("a span's id, parent id or name is not a string")
                 start = int(raw.get("startTimeUnixNano") or 0)
                 spans.append(Span(
-                    trace_id, span_id, raw.get("parentSpanId") or "", raw.get("name") or "", start,
-                    int(raw.get("endTimeUnixNano") or start), _attributes(raw.get("attributes")),
-                    _status(raw.get("status")),
+                    trace_id, span_id, parent_id, name, start, int(raw.get("endTimeUnixNano") or start),
+                    _attributes(raw.get("attributes")), _status(raw.get("status")),
                 ))
         found.append((resource, spans))
     return found
@@ -129,14 +135,22 @@ def spans_of_traces_data(data: Mapping[str, Any]) -> list[tuple[dict[str, object
 def read_otlp(path: Path, problems: list[str]) -> Iterator[tuple[dict[str, object], list[Span]]]:
     """Every ``(resource, spans)`` of an OTLP JSON Lines file.
 
-    A line that is not JSON or not OTLP trace data (a run cut off mid-write, a corrupt
-    copy) is skipped and named in ``problems`` as ``file:line``; lines of metrics or logs
-    (a collector writing every signal to one file) are skipped with one line per file.
+    A line that is not JSON (invalid UTF-8 included), not OTLP trace data (a run cut off
+    mid-write, a corrupt copy) or longer than :data:`~otel_pytest.analyze.files.MAX_LINE_BYTES`
+    is skipped and named in ``problems`` as ``file:line``; lines of metrics or logs (a
+    collector writing every signal to one file) are skipped with one line per file. Only
+    a regular file is read (``OSError`` otherwise: see :mod:`otel_pytest.analyze.files`).
     """
     unreadable = 0
     other: list[int] = []
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, 1):
+    with files.open_regular(path) as handle:
+        for number, line in files.lines(handle):
+            if line is None:
+                unreadable += 1
+                if unreadable <= _MAX_LINE_PROBLEMS:
+                    problems.append(f"{path}:{number}: skipped a line longer than "
+                                    f"{files.MAX_LINE_BYTES // 2**20} MiB (not a run file's line)")
+                continue
             if not line.strip():
                 continue
             try:
@@ -237,7 +251,7 @@ def _stamp(stat: os.stat_result) -> dict[str, int]:
 def _read_cache(cache: Path, stamp: Mapping[str, int]) -> tuple[list[RunSummary], list[str]] | None:
     """The cached summaries, or ``None`` when missing, stale, of another schema or damaged."""
     try:
-        data = orjson.loads(cache.read_bytes())
+        data = orjson.loads(files.read_regular(cache))
         if data.get("schema") != CACHE_SCHEMA or data.get("source") != stamp:
             return None
         return [run_from_plain(run) for run in data["runs"]], [str(problem) for problem in data["problems"]]
@@ -306,9 +320,9 @@ class _Summaries:
 
     def _load(self, path: Path, cache: Path | None) -> tuple[list[RunSummary], list[str]]:
         try:
-            stamp = _stamp(path.stat())
+            stamp = _stamp(files.regular(path))
         except OSError as error:
-            return [], [f"{path}: cannot read it ({error.strerror or error})"]
+            return [], [f"{path}: cannot read it ({files.reason(error)})"]
         if cache is not None:
             cached = _read_cache(cache, stamp)
             if cached is not None:
@@ -317,7 +331,7 @@ class _Summaries:
         try:
             runs, problems = summarize_file(path)
         except OSError as error:
-            return [], [f"{path}: cannot read it ({error.strerror or error})"]
+            return [], [f"{path}: cannot read it ({files.reason(error)})"]
         self.built += 1
         if cache is not None and not self.cache_failed:
             try:
@@ -332,12 +346,25 @@ class _Summaries:
 def store_of(path: Path) -> Path | None:
     """The store a run file lies in (``<store>/runs/<file>``), if it does."""
     parent = path.parent
-    if parent.name == "runs" and (parent.parent / "index.jsonl").is_file():
+    if parent.name == "runs" and os.path.isfile(parent.parent / "index.jsonl"):
         return parent.parent
     return None
 
 
 # -- the local store ---------------------------------------------------------------------
+
+
+def _run_files(runs_dir: Path) -> tuple[set[str], str | None]:
+    """The names in ``runs/`` that end like a run file (whatever they are: reading says
+    what is wrong with the ones that are not regular files), or why it cannot be listed.
+    No ``runs/`` folder at all is simply no runs."""
+    try:
+        with os.scandir(runs_dir) as entries:
+            return {entry.name for entry in entries if entry.name.endswith(RUN_SUFFIX)}, None
+    except FileNotFoundError:
+        return set(), None
+    except OSError as error:
+        return set(), files.reason(error)
 
 
 class StoreSource:
@@ -370,24 +397,27 @@ class StoreSource:
         problems = self._problems
         del problems[:]
         self._summaries = _Summaries(problems)
-        if not self.store.is_dir():
-            what = "is not a folder" if self.store.exists() else "does not exist"
+        mode, unseen = files.look(self.store)
+        if mode is None or not stat.S_ISDIR(mode):
+            what = (f"cannot be opened ({unseen})" if unseen else "does not exist" if mode is None
+                    else f"is {files.what_is(mode)}, not a folder")
             problems.append(f"{self.store}: the trace store {what}; run `pytest --otel` first, "
                             "or give the store or run files as paths")
             return
         note = ("not in the store's index: the run was interrupted or is still running, "
                 "so its spans may be incomplete")
-        try:
-            entries, index_problems = RunIndex(self.store).entries()
-        except OSError as error:
-            entries, index_problems = [], [f"{self.store / 'index.jsonl'}: cannot read the index "
-                                           f"({error.strerror or error}): reading the run files without it"]
+        entries, unreadable = self._entries()
+        if unreadable:
+            problems.append(f"{self.store / 'index.jsonl'}: cannot read the index ({unreadable}): "
+                            "reading the run files without it")
             note = "read without the store's index: metadata from its spans"
-        problems.extend(index_problems)
         runs_dir = self.store / "runs"
-        on_disk = {path.name for path in runs_dir.glob(f"*{RUN_SUFFIX}")} if runs_dir.is_dir() else set()
+        on_disk, unlisted = _run_files(runs_dir)
+        if unlisted:
+            problems.append(f"{runs_dir}: cannot list the run files ({unlisted})")
         if not entries and not on_disk:
-            problems.append(f"{self.store}: the store has no runs yet; run `pytest --otel` first")
+            if not unreadable and not unlisted:
+                problems.append(f"{self.store}: the store has no runs yet; run `pytest --otel` first")
             return
         listed: set[str] = set()
         for entry in entries:
@@ -403,6 +433,22 @@ class StoreSource:
                 yield replace(run, problems=(*run.problems, note))
         if self.cache:
             self._prune(on_disk)
+
+    def _entries(self) -> tuple[list[RunEntry], str | None]:
+        """The index's entries (its unreadable lines go to the problems), or why it cannot
+        be read. Only a regular file is read: a named pipe there would block forever."""
+        path = self.store / "index.jsonl"
+        mode, unseen = files.look(path)
+        if unseen or mode is None:
+            return [], unseen
+        if not stat.S_ISREG(mode):
+            return [], f"{files.what_is(mode)}, not a regular file"
+        try:
+            entries, index_problems = RunIndex(self.store).entries()
+        except OSError as error:
+            return [], files.reason(error)
+        self._problems.extend(index_problems)
+        return entries, None
 
     def _indexed(self, entry: RunEntry, runs_dir: Path, on_disk: set[str]) -> RunSummary | None:
         problems = self._problems
@@ -484,20 +530,35 @@ class OtlpFileSource:
         return self._summaries.built
 
     def _files(self) -> list[Path]:
-        files: list[Path] = []
+        """The files to read: each file path as given, and the OTLP-named files under each
+        folder. Whatever is not a regular file is read all the same, so that reading names
+        what it is; a folder that cannot be listed is named too."""
+        found: list[Path] = []
         for path in self.paths:
-            if path.is_file():
-                files.append(path)
-            elif path.is_dir():
-                found = sorted(item for item in path.rglob("*")
-                               if item.name.endswith(OTLP_SUFFIXES) and item.is_file() and not self._skipped(item))
-                if not found:
+            mode, unseen = files.look(path)
+            if mode is not None and stat.S_ISDIR(mode):
+                inside = self._walk(path)
+                if not inside:
                     self._problems.append(f"{path}: no OTLP JSON Lines files ({', '.join(OTLP_SUFFIXES)}) "
                                           "in this folder")
-                files.extend(found)
+                found.extend(inside)
+            elif mode is not None:
+                found.append(path)
             else:
-                self._problems.append(f"{path}: no such file or folder")
-        return list(dict.fromkeys(files))
+                self._problems.append(f"{path}: cannot look at it ({unseen})" if unseen
+                                      else f"{path}: no such file or folder")
+        return list(dict.fromkeys(found))
+
+    def _walk(self, folder: Path) -> list[Path]:
+        """``os.walk``, which follows no symbolic link to a folder (so no loop), with the
+        folders it cannot list named in the problems."""
+        def unlisted(error: OSError) -> None:
+            self._problems.append(f"{error.filename}: cannot list this folder ({files.reason(error)}): "
+                                  "its files are not read")
+
+        found = [Path(top, name) for top, _folders, names in os.walk(folder, onerror=unlisted)
+                 for name in names if name.endswith(OTLP_SUFFIXES)]
+        return sorted(item for item in found if not self._skipped(item))
 
     def _skipped(self, item: Path) -> bool:
         """Files in a folder that hold no spans: a store's index, metrics and summaries, and
@@ -505,9 +566,9 @@ class OtlpFileSource:
         parent = item.parent
         if self.cache_dir is not None and parent == self.cache_dir:
             return True
-        if item.name == "index.jsonl" and (parent / "runs").is_dir():
+        if item.name == "index.jsonl" and os.path.isdir(parent / "runs"):
             return True
-        return parent.name in (SUMMARIES, "metrics") and (parent.parent / "index.jsonl").is_file()
+        return parent.name in (SUMMARIES, "metrics") and os.path.isfile(parent.parent / "index.jsonl")
 
     def _cache_path(self, path: Path) -> Path | None:
         store = store_of(path)
@@ -558,7 +619,7 @@ def open_sources(paths: Sequence[Path], store: Path, *, cache_dir: Path | None =
     sources: list[Source] = []
     files: list[Path] = []
     for path in paths:
-        if path.is_dir() and ((path / "index.jsonl").is_file() or (path / "runs").is_dir()):
+        if os.path.isdir(path) and (os.path.isfile(path / "index.jsonl") or os.path.isdir(path / "runs")):
             sources.append(StoreSource(path))
         else:
             files.append(path)

@@ -25,8 +25,9 @@ numbers equal the spans' exactly. Nothing here does I/O.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from otel_pytest.analyze.model import FixtureStats, Repetition, RunSummary, StatementStats, TestSample
@@ -34,8 +35,13 @@ from otel_pytest.db.statements import describe
 from otel_pytest.db.summary import fold
 
 # Bump when what a summary holds or how it is computed changes: cached summaries are rebuilt.
-VERSION = 2
+VERSION = 3
 MIN_REPETITION = 2
+# How far a span may lie outside its run's session span before its times count as
+# impossible: the larger of these (see _Clocks).
+CLOCK_SLACK_NS = 1_000_000_000
+CLOCK_SLACK_SHARE = 0.01
+SHARED_FIXTURE_TIME = "pytest.shared_fixtures.duration"
 SESSION_SPAN = "pytest session"
 PHASES = ("setup", "call", "teardown")
 _SUMMARY_PREFIX = "db.summary."
@@ -196,30 +202,27 @@ def _repetitions(parent: Span, kids: list[Span], statements: Mapping[int, str], 
 
 def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
     """Fold one run's spans (in any order) into its summary."""
+    every = list(spans)
     children: dict[tuple[str, str], list[Span]] = {}
     known: set[tuple[str, str]] = set()
     roots: list[Span] = []
     fixture_spans: list[Span] = []
     sessions: list[Span] = []
     statements: dict[int, str] = {}  # id(span) -> fingerprint id
-    totals: dict[str, _Totals] = {}  # fingerprint id -> its executions in the whole run
-    first_start: int | None = None
-    last_end: int | None = None
-    count = 0
-    for span in spans:
-        count += 1
+    statement_spans: list[tuple[Span, str, str]] = []  # (span, fingerprint, operation)
+    repeated_ids = 0
+    for span in every:
         trace_id = span.trace_id
-        known.add((trace_id, span.span_id))
+        key = (trace_id, span.span_id)
+        if key in known:
+            repeated_ids += 1
+        known.add(key)
         if span.parent_id:
             siblings = children.get((trace_id, span.parent_id))
             if siblings is None:
                 children[(trace_id, span.parent_id)] = [span]
             else:
                 siblings.append(span)
-        if first_start is None or span.start < first_start:
-            first_start = span.start
-        if last_end is None or span.end > last_end:
-            last_end = span.end
         attributes = span.attributes
         if "test.case.name" in attributes:
             roots.append(span)
@@ -232,32 +235,53 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
             if facts is not None:
                 fingerprint_id, fingerprint, operation = facts
                 statements[id(span)] = fingerprint_id
-                entry = totals.get(fingerprint_id)
-                if entry is None:
-                    entry = totals[fingerprint_id] = _Totals(fingerprint, operation)
-                entry.count += 1
-                entry.ns += span.end - span.start
+                statement_spans.append((span, fingerprint, operation))
     for siblings in children.values():
         if len(siblings) > 1:
             siblings.sort(key=_start_key)
 
     problems = list(metadata.problems)
-    tests, statement_tests = _tests(roots, children, statements, problems)
-    fixtures = _fixtures(fixture_spans, children)
+    top = [session for session in sessions
+           if (session.trace_id, session.parent_id) not in known and session.end >= session.start]
+    window = (min(session.start for session in top), max(session.end for session in top)) if top else None
+    clocks = _Clocks(every, roots, window)
+    excluded = clocks.left_out(children, fixture_spans)
+    if clocks.impossible:
+        problems.append(clocks.note(roots, fixture_spans, excluded))
+    if repeated_ids:
+        problems.append(f"{repeated_ids} span(s) repeat the id of another span in their trace (a damaged file, "
+                        "or one read twice?): each span id is followed once")
+    circled = _circled(every, children, known)
+    if circled:
+        problems.append(f"{circled} span(s) descend from themselves (their parent ids link in a circle: a damaged "
+                        "file?): they are counted once, and in no test unless a test span is among them")
+
+    kept_roots = [root for root in roots if id(root) not in excluded]
+    tests, statement_tests = _tests(kept_roots, children, statements, problems)
+    fixtures = _fixtures([span for span in fixture_spans if id(span) not in excluded], children)
+    totals: dict[str, _Totals] = {}  # fingerprint id -> its executions in the whole run
+    for span, fingerprint, operation in statement_spans:
+        if id(span) in excluded:
+            continue
+        fingerprint_id = statements[id(span)]
+        entry = totals.get(fingerprint_id)
+        if entry is None:
+            entry = totals[fingerprint_id] = _Totals(fingerprint, operation)
+        entry.count += 1
+        entry.ns += span.end - span.start
     statement_stats = {
         fingerprint_id: StatementStats(fingerprint_id, entry.fingerprint, entry.operation, entry.count,
                                        entry.ns * _NS, statement_tests.get(fingerprint_id, 0))
         for fingerprint_id, entry in sorted(totals.items())
     }
 
-    top = [session for session in sessions if (session.trace_id, session.parent_id) not in known]
-    if top:
-        start_ns = min(session.start for session in top)
-        wall_ns = max(session.end for session in top) - start_ns
+    if window is not None:
+        start_ns, wall_ns = window[0], window[1] - window[0]
     else:
-        start_ns = first_start or 0
-        wall_ns = (last_end or 0) - start_ns
-        if count:
+        possible = [span for span in every if id(span) not in excluded]
+        start_ns = min((span.start for span in possible), default=0)
+        wall_ns = max((span.end for span in possible), default=0) - start_ns
+        if every:
             problems.append(f"no {SESSION_SPAN!r} span: the run did not finish or its file is incomplete; "
                             "the wall time is that of the spans found")
     if not tests:
@@ -279,6 +303,120 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
         grouped_by_file=metadata.grouped_by_file,
         problems=tuple(problems),
     )
+
+
+class _Clocks:
+    """The spans whose times no working clock produces, and what they taint.
+
+    Impossible: a span that ends before it starts; with a ``pytest session`` span (the
+    run's window), a span that starts before the window or ends after it, beyond
+    :data:`CLOCK_SLACK_NS` or :data:`CLOCK_SLACK_SHARE` of the run, whichever is more
+    (another tool's spans read the wall clock, which may drift from the plugin's); and a
+    test that records a negative duration in its ``db.summary.*`` or
+    ``pytest.shared_fixtures.duration`` (or one that is not a number). A clock frozen or patched by the code under test
+    leaves such spans (freezegun, time-machine, ``monkeypatch`` of ``time.time_ns``).
+    Without a session span only the first kind can be told.
+
+    The test (or session- or module-scoped fixture span) holding an impossible span is
+    left out whole, with everything under it: its other numbers were measured with the
+    same clock, or summed from these spans by the plugin. Trees are followed by their
+    ids, never by start times.
+    """
+
+    def __init__(self, every: Sequence[Span], roots: Sequence[Span], window: tuple[int, int] | None) -> None:
+        self.every = every
+        self.backwards = [span for span in every if span.end < span.start]
+        self.outside: list[Span] = []
+        if window is not None:
+            slack = max(CLOCK_SLACK_NS, int((window[1] - window[0]) * CLOCK_SLACK_SHARE))
+            low, high = window[0] - slack, window[1] + slack
+            self.outside = [span for span in every if span.end >= span.start and (span.start < low or span.end > high)]
+        timed = {id(span) for span in (*self.backwards, *self.outside)}
+        self.recorded = [root for root in roots if id(root) not in timed and _records_impossible_time(root.attributes)]
+        self.impossible = [*self.backwards, *self.outside, *self.recorded]
+
+    def left_out(self, children: Mapping[tuple[str, str], list[Span]], heads: Sequence[Span]) -> set[int]:
+        """``id()`` of every span left out: the impossible ones, and the trees of the tests
+        and fixture spans that hold one."""
+        if not self.impossible:
+            return set()
+        by_id: dict[tuple[str, str], list[Span]] = {}
+        for span in self.every:
+            by_id.setdefault((span.trace_id, span.span_id), []).append(span)
+        holders: set[int] = set()  # the impossible spans and all their ancestors
+        climbed: set[tuple[str, str]] = set()
+        stack = list(self.impossible)
+        while stack:
+            span = stack.pop()
+            holders.add(id(span))
+            parent = (span.trace_id, span.parent_id)
+            if span.parent_id and parent not in climbed:
+                climbed.add(parent)
+                stack.extend(by_id.get(parent, ()))
+        left = {id(span) for span in self.impossible}
+        for head in heads:
+            if id(head) in holders:
+                left.update(id(span) for span in _tree(head, children))
+        return left
+
+    def note(self, roots: Sequence[Span], fixture_spans: Sequence[Span], left: set[int]) -> str:
+        reasons = [f"{count} {what}" for count, what in (
+            (len(self.backwards), "end before they start"),
+            (len(self.outside), f"lie outside the run's {SESSION_SPAN!r} span"),
+            (len(self.recorded), f"tests record a duration below zero or not a number in {_SUMMARY_PREFIX}* "
+                                 f"or {SHARED_FIXTURE_TIME}"),
+        ) if count]
+        tests = sorted(_test_id(root) for root in roots if id(root) in left)
+        fixtures = sum(1 for span in fixture_spans if id(span) in left)
+        held = [f"{len(tests)} test(s) (e.g. {tests[0]})"] if tests else []
+        if fixtures:
+            held.append(f"{fixtures} fixture setup(s) or teardown(s)")
+        return (f"{len(self.impossible)} span(s) with impossible times ({'; '.join(reasons)}), as a clock frozen "
+                f"or patched by the tests leaves them: left out, with the {' and '.join(held) or 'nothing else'} "
+                "holding them, so that no finding and no number comes from them")
+
+
+def _records_impossible_time(attributes: Mapping[str, object]) -> bool:
+    """A test span whose recorded durations include one below zero or not a number."""
+    for key, value in attributes.items():
+        timed = key == SHARED_FIXTURE_TIME or (key.startswith(_SUMMARY_PREFIX) and key.endswith("_time"))
+        if timed:
+            seconds = _number(value)
+            if not (math.isfinite(seconds) and seconds >= 0):
+                return True
+    return False
+
+
+def _tree(head: Span, children: Mapping[tuple[str, str], list[Span]]) -> Iterator[Span]:
+    """``head`` and everything under it, each span id once (a damaged file may link spans
+    in a circle)."""
+    yield head
+    visited = {head.span_id}
+    stack = [head]
+    while stack:
+        node = stack.pop()
+        for kid in children.get((node.trace_id, node.span_id), ()):
+            if kid.span_id not in visited:
+                visited.add(kid.span_id)
+                stack.append(kid)
+                yield kid
+
+
+def _circled(every: Sequence[Span], children: Mapping[tuple[str, str], list[Span]],
+             known: set[tuple[str, str]]) -> int:
+    """How many spans no top-level span leads to (one without a parent in the run): those
+    in a circle of parent ids and those under one."""
+    reached: set[tuple[str, str]] = set()
+    stack = [span for span in every if not span.parent_id or (span.trace_id, span.parent_id) not in known]
+    reached.update((span.trace_id, span.span_id) for span in stack)
+    while stack:
+        node = stack.pop()
+        for kid in children.get((node.trace_id, node.span_id), ()):
+            key = (kid.trace_id, kid.span_id)
+            if key not in reached:
+                reached.add(key)
+                stack.append(kid)
+    return len(known - reached)
 
 
 def _start_key(span: Span) -> tuple[int, int]:
@@ -337,10 +475,9 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
           for key, value in attributes.items() if key.startswith(_SUMMARY_PREFIX)}
     if not db:
         db = db_work(own)  # a tool that writes no db.summary.*: fold the spans instead
-    nodeid = _text(attributes.get("test.case.name")) or root.name
     return TestSample(
-        test_id=_text(attributes.get("pytest.test.id")) or _MEMORY_ADDRESS.sub("", nodeid),
-        nodeid=nodeid,
+        test_id=_test_id(root),
+        nodeid=_nodeid(root),
         file=str(attributes.get("code.file.path", "")),
         line=_int(attributes.get("code.line.number", 0)),
         outcome=_outcome(root),
@@ -348,11 +485,21 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
         setup=phases["setup"] * _NS,
         call=phases["call"] * _NS,
         teardown=phases["teardown"] * _NS,
-        shared_fixture_time=_number(attributes.get("pytest.shared_fixtures.duration", 0.0)),
+        shared_fixture_time=_number(attributes.get(SHARED_FIXTURE_TIME, 0.0)),
         db=db,
         statements=frozenset(executed),
         repetitions=best.repetitions(),
     )
+
+
+def _nodeid(root: Span) -> str:
+    return _text(root.attributes.get("test.case.name")) or root.name
+
+
+def _test_id(root: Span) -> str:
+    """The stable identity of a test span: ``pytest.test.id``, else its node id without
+    memory addresses."""
+    return _text(root.attributes.get("pytest.test.id")) or _MEMORY_ADDRESS.sub("", _nodeid(root))
 
 
 def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]]) -> dict[str, FixtureStats]:

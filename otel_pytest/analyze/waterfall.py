@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from otel_pytest.analyze import files
 from otel_pytest.analyze.findings import Waterfall, WaterfallBar
 from otel_pytest.analyze.model import RunSummary, TestSample
 from otel_pytest.analyze.summarize import PHASES, Span
@@ -75,17 +76,24 @@ def waterfall_of(
         return None
     bars: list[WaterfallBar] = []
     total = 0
-    stack: list[tuple[Span, int]] = [
-        (kid, 0) for kid in sorted(children.get((root.trace_id, root.span_id), ()), key=_start, reverse=True)
-    ]
+    # Each span id is drawn once: a damaged file may repeat an id or link spans in a circle
+    # (a span its own ancestor), and the walk must end all the same.
+    visited = {root.span_id}
+    stack: list[tuple[Span, int]] = []
+
+    def push(parent: Span, depth: int) -> None:
+        kids = [kid for kid in children.get((parent.trace_id, parent.span_id), ()) if kid.span_id not in visited]
+        visited.update(kid.span_id for kid in kids)
+        stack.extend((kid, depth) for kid in sorted(kids, key=_start, reverse=True))
+
+    push(root, 0)
     while stack:
         span, depth = stack.pop()
         total += 1
         if len(bars) < MAX_BARS:
             bars.append(WaterfallBar(span.name, (span.start - root.start) / _NS, (span.end - span.start) / _NS,
                                      depth, kind_of(span)))
-        kids = children.get((span.trace_id, span.span_id), ())
-        stack.extend((kid, depth + 1) for kid in sorted(kids, key=_start, reverse=True))
+        push(span, depth + 1)
     return Waterfall(test=test.nodeid, run_id=run_id, duration=(root.end - root.start) / _NS, bars=tuple(bars),
                      omitted=total - len(bars))
 
@@ -96,12 +104,13 @@ def _start(span: Span) -> tuple[int, int]:
 
 def _lines_with(path: Path, needle: bytes) -> Iterator[Span]:
     """The spans of the lines of ``path`` that contain ``needle`` (a cheap byte search before
-    any JSON is parsed); lines that do not parse are skipped, the summary named them."""
+    any JSON is parsed); lines that do not parse or are too long are skipped, the summary
+    named them."""
     from otel_pytest.analyze.sources import spans_of_traces_data
 
-    with path.open("rb") as handle:
-        for line in handle:
-            if needle not in line:
+    with files.open_regular(path) as handle:
+        for _number, line in files.lines(handle):
+            if line is None or needle not in line:
                 continue
             try:
                 batches = spans_of_traces_data(orjson.loads(line))
@@ -122,7 +131,7 @@ def read_waterfall(run: RunSummary) -> Waterfall | None:
     """
     test = slowest_test(run)
     path = Path(run.source)
-    if test is None or not path.is_file():
+    if test is None:
         return None
     try:
         roots = [span for span in _lines_with(path, orjson.dumps(test.nodeid)[1:-1]) if _is_test(span, test)]
