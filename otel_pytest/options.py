@@ -22,6 +22,9 @@ PROTOCOLS = ("http/protobuf", "grpc")
 DEFAULT_KEEP_RUNS = 100
 DEFAULT_STORE = ".otel-pytest"
 DEFAULT_EXPORT_TIMEOUT = 1.0
+# What of a failure the traces keep; see otel_pytest.failures for each mode and the default.
+RECORD_FAILURES = ("message", "traceback", "none")
+DEFAULT_RECORD_FAILURES = "message"
 
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _CREDENTIALS = re.compile(r"//[^/@]*@")
@@ -67,6 +70,7 @@ class Options:
     traceparent: TraceParent | None
     capture_app: bool
     db: bool = True
+    record_failures: str = DEFAULT_RECORD_FAILURES
 
 
 def parse_traceparent(
@@ -142,6 +146,12 @@ def _check_switch(setting: str, value: str) -> bool:
     raise SettingError(f"{setting}={value!r} is not valid: use on or off")
 
 
+def _check_record_failures(setting: str, value: str) -> str:
+    if value not in RECORD_FAILURES:
+        raise SettingError(f"{setting}={value!r} is not valid: use one of {', '.join(RECORD_FAILURES)}")
+    return value
+
+
 def _check_trace_per(setting: str, value: str) -> str:
     if value not in TRACE_PER:
         raise SettingError(f"{setting}={value!r} is not valid: use one of {', '.join(TRACE_PER)}")
@@ -212,12 +222,18 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--otel-db", default=None, metavar="on|off",
                     type=_argparse_type(_check_switch, "--otel-db"),
                     help="Trace SQLAlchemy and asyncpg: queries, transactions, connections (default on).")
+    group.addoption("--otel-record-failures", default=None, metavar="|".join(RECORD_FAILURES),
+                    type=_argparse_type(_check_record_failures, "--otel-record-failures"),
+                    help="What a failure's exception event keeps: its first message line (default), "
+                         "also a traceback of file:line lines, or its type alone.")
     parser.addini("otel", "Record OpenTelemetry traces (like --otel).", type="bool", default=False)
     parser.addini("otel_trace_per", "test or session (like --otel-trace-per).", default="test")
     parser.addini("otel_store", "Folder of the local trace store.", default=DEFAULT_STORE)
     parser.addini("otel_keep_runs", "How many runs the local store keeps.",
                   default=str(DEFAULT_KEEP_RUNS))
     parser.addini("otel_capture_app", "Like --otel-capture-app.", type="bool", default=False)
+    parser.addini("otel_record_failures", "message, traceback or none (like --otel-record-failures).",
+                  default=DEFAULT_RECORD_FAILURES)
 
 
 def is_enabled(config: pytest.Config, env: Mapping[str, str]) -> bool:
@@ -306,5 +322,8 @@ def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
         db=config.getoption("otel_db") is not False,
         capture_app=bool(
             config.getoption("otel_capture_app") or _ini_bool(config, "otel_capture_app")
+        ),
+        record_failures=config.getoption("otel_record_failures") or _check_record_failures(
+            "otel_record_failures (ini)", str(config.getini("otel_record_failures")).strip()
         ),
     )

@@ -149,15 +149,11 @@ class TracingHooks(SessionHooks):
             recorder.phase_start(when)
         except Exception as error:
             recorder.failed(error)
-        raised = None
         try:
             return (yield)
-        except BaseException as exception:
-            raised = exception
-            raise
         finally:
             try:
-                recorder.phase_end(raised)
+                recorder.phase_end()
             except Exception as error:
                 recorder.failed(error)
 
@@ -181,7 +177,20 @@ class TracingHooks(SessionHooks):
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         try:
-            self.recorder.phase_report(report, report.longreprtext if report.failed else "")
+            self.recorder.phase_report(report, None if type(report) is _TEST_REPORT else _subtest(report))
+        except Exception as error:
+            self.recorder.failed(error)
+
+    def pytest_exception_interact(
+        self, node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any
+    ) -> None:
+        """pytest hands over every exception that failed a phase or a subtest here (the
+        phase wrappers never see a unittest failure: pytest takes it from unittest's
+        result), and only those: nothing runs for passing tests, skips or xfails."""
+        try:
+            excinfo = call.excinfo
+            if excinfo is not None and isinstance(report, pytest.TestReport):
+                self.recorder.phase_exception(report.when or "", excinfo.value, _subtest(report))
         except Exception as error:
             self.recorder.failed(error)
 
@@ -242,6 +251,26 @@ class TracingHooks(SessionHooks):
             self.recorder.fixture_teardown_end(id(fixturedef))
         except Exception as error:
             self.recorder.failed(error)
+
+
+_TEST_REPORT = pytest.TestReport
+
+
+def _subtest(report: pytest.TestReport) -> str | None:
+    """The description of the subtest a report is about (``[msg] (key=value, ...)``, as
+    pytest prints it), or None for a report on a whole phase. Duck-typed: pytest 9's
+    ``SubtestReport`` and the pytest-subtests plugin's report both carry a ``context``."""
+    context = getattr(report, "context", None)
+    if context is None:
+        return None
+    parts = []
+    message = getattr(context, "msg", None)
+    if message is not None:
+        parts.append(f"[{message}]")
+    kwargs = getattr(context, "kwargs", None)
+    if kwargs:
+        parts.append("(" + ", ".join(f"{key}={value}" for key, value in kwargs.items()) + ")")
+    return " ".join(parts) or "(<subtest>)"
 
 
 def _param_text(param: object) -> str:

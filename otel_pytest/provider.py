@@ -8,23 +8,40 @@ Parenting uses one context entry attached for the whole run whose span is a *vie
 recorder's current span. Attaching a fresh context per span would cost microseconds per
 fixture and break where pytest-asyncio runs a fixture's teardown in the context copied at
 its setup; a view is always right, wherever the context was copied.
+
+Recorded SDK spans are put on the plugin's clock (:mod:`otel_pytest.clock`): the SDK
+stamps spans and events with ``time.time_ns``, which freezegun and time-machine move.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, TraceFlags
 
+from otel_pytest import clock
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
     from otel_pytest.recorder import Recorder
+    from otel_pytest.records import SpanRecord
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+
+def _sdk_clock() -> Callable[[], int]:
+    """The function the SDK stamps times with, as it is now (freezegun replaces the SDK
+    module's ``time_ns`` while a test is frozen; time-machine changes what it returns)."""
+    sdk = sys.modules.get("opentelemetry.sdk.trace")
+    now = getattr(sdk, "time_ns", None)
+    return now if callable(now) else time.time_ns
 
 
 class RunTracerProvider(trace.TracerProvider):
@@ -56,22 +73,49 @@ class RunTracerProvider(trace.TracerProvider):
 
 
 class RecordingProcessor:
-    """A span processor that hands ended SDK spans to the recorder as records."""
+    """A span processor that hands ended SDK spans to the recorder as records, on the
+    plugin's clock and with failure text as ``--otel-record-failures`` keeps it.
+
+    The SDK's times are mapped onto the plugin's clock by the difference of the two
+    clocks measured as the span starts (and again as it ends): a span timed by a frozen
+    or travelling clock lands where it really ran, and a time the application passed
+    explicitly keeps its distance from the moment it was given.
+    """
 
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
         # An app's provider outlives the run (the SDK cannot remove a processor), so the
         # processor is switched off instead.
         self.active = True
+        self._offsets: dict[int, int] = {}  # span id -> plugin clock minus SDK clock at start
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        return None
+        if self.active:
+            self._offsets[span.context.span_id] = clock.now_ns() - _sdk_clock()()
 
     def on_end(self, span: ReadableSpan) -> None:
         from otel_pytest.export import record_from_sdk
 
-        if self.active:
-            self._recorder.add_finished(record_from_sdk(span))
+        if not self.active:
+            return
+        end_offset = clock.now_ns() - _sdk_clock()()
+        record = record_from_sdk(span)
+        self._to_plugin_clock(record, self._offsets.pop(record.span_id, end_offset), end_offset)
+        failures = self._recorder.failures
+        for event in record.events or ():
+            if event.name == "exception":
+                event.attributes = failures.sdk_event(event.attributes)
+        if record.status_message:
+            record.status_message = failures.sdk_status(record.status_message)
+        self._recorder.add_finished(record)
+
+    @staticmethod
+    def _to_plugin_clock(record: SpanRecord, start_offset: int, end_offset: int) -> None:
+        start = record.start + start_offset
+        end = max(record.end + end_offset, start)
+        record.start, record.end = start, end
+        for event in record.events or ():
+            event.time = min(max(event.time + start_offset, start), end)
 
     def _on_ending(self, span: Any) -> None:
         return None

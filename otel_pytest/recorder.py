@@ -6,6 +6,27 @@ facts it needs (names, scopes, reports). It keeps a stack of open spans whose to
 records to a sink. A test's records are held until the test ends (its phase spans get
 their status from reports made after the phase ended); session-trace records go to the
 sink as they end. Nothing per test outlives the test.
+
+A test's outcome comes from every report pytest makes for it, whenever it arrives:
+several per phase (each subtest of ``self.subTest`` or pytest's ``subtests`` fixture
+reports on its own, with its context), and reports logged after every phase has ended
+(pytest-rerunfailures logs an attempt's reports after its teardown). A failing subtest
+fails the test even where pytest only says so later, in its terminal report.
+
+Reruns (pytest-rerunfailures runs a failed test again, each attempt between its own
+``logstart`` and ``logfinish``) are attempts of one test, the way a Jaeger user looks for
+them: one trace, one test span with the final outcome and ``pytest.reruns``, and under it
+a span ``attempt N`` per attempt (``pytest.rerun.attempt`` = N, ``pytest.outcome`` of that
+attempt: ``rerun`` for each superseded one) holding that attempt's phases::
+
+    test_app.py::test_flaky        pytest.outcome=passed, pytest.reruns=1
+      attempt 1                    pytest.outcome=rerun (error status)
+        setup, call (exception), teardown
+      attempt 2                    pytest.outcome=passed
+        setup, call, teardown
+
+A test that ran once keeps the plain shape (its phases right under the test span): the
+first attempt becomes ``attempt 1`` only when its reports say it is to be run again.
 """
 
 from __future__ import annotations
@@ -13,12 +34,12 @@ from __future__ import annotations
 import functools
 import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from otel_pytest import clock
-from otel_pytest.db.statements import hide_sql_parameters, redact_message
+from otel_pytest.failures import FailureText
 from otel_pytest.identity import stable_test_id
 from otel_pytest.records import (
     KIND_CLIENT,
@@ -33,8 +54,12 @@ from otel_pytest.records import (
 
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 _FAILING = ("failed", "error")
+# A report's own outcomes that mean its phase failed: pytest-rerunfailures turns
+# "failed" into "rerun" on the attempts it runs again.
+_FAILING_REPORTS = ("failed", "rerun")
 _MAX_TEXT = 4096
-_DATABASE_MODULES = ("sqlalchemy", "asyncpg", "psycopg", "psycopg2")
+_MAX_SUBTEST_NAMES = 20
+_MAX_SUBTEST_NAME = 200
 
 class Sink(Protocol):
     """Where finished records go (the store writer and, when configured, the exporter)."""
@@ -97,45 +122,34 @@ class RecorderStats:
     internal_error: str | None = None
 
 
-def exception_event(error: BaseException, stacktrace: str = "", message: str | None = None) -> Event:
-    """The semantic-convention ``exception`` event, with bounded text and without the
-    bound SQL parameters SQLAlchemy prints into its error messages; a database driver's
-    error also loses the values it quotes back."""
-    clean = redact_message if type(error).__module__.startswith(_DATABASE_MODULES) else hide_sql_parameters
-    attributes: dict[str, AttributeValue] = {
-        "exception.type": type(error).__qualname__,
-        "exception.message": clean(str(error) if message is None else message)[:_MAX_TEXT],
-    }
-    if stacktrace:
-        attributes["exception.stacktrace"] = clean(stacktrace)[-_MAX_TEXT:]
-    return Event("exception", clock.now_ns(), attributes)
+def merge_outcome(reports: Iterable[PhaseReport], failed_subtests: int = 0) -> tuple[str, str | None]:
+    """The outcome of one run of a test's phases, worst of its reports, and the skip or
+    xfail reason if any.
 
-
-def _mark_error(record: SpanRecord, error: BaseException, event: Event) -> None:
-    record.status = STATUS_ERROR
-    record.status_message = f"{type(error).__qualname__}: {event.attributes['exception.message']}"[:_MAX_TEXT]
-    record.add_event(event)
-
-
-def merge_outcome(reports: Mapping[str, PhaseReport]) -> tuple[str, str | None]:
-    """The test's outcome, worst of its phases, and the skip or xfail reason if any.
-
-    A failing setup or teardown is an ``error`` (as pytest counts it) and outranks a
-    failing call; ``xfailed``/``xpassed`` come from the ``wasxfail`` pytest puts on the
-    report of the phase that decided them.
+    Of several reports for one phase the first that did not pass counts. A failing setup
+    or teardown is an ``error`` (as pytest counts it) and outranks a failing call;
+    ``xfailed``/``xpassed`` come from the ``wasxfail`` pytest puts on the report of the
+    phase that decided them; a failing subtest fails a test that otherwise passed.
     """
-    setup, call, teardown = reports.get("setup"), reports.get("call"), reports.get("teardown")
+    phases: dict[str, PhaseReport] = {}
+    for report in reports:
+        seen = phases.get(report.when)
+        if seen is None or _passed(seen):
+            phases[report.when] = report
+    setup, call, teardown = phases.get("setup"), phases.get("call"), phases.get("teardown")
     outcome, reason = "passed", None
     decisive = setup if setup is not None and not _passed(setup) else call
     if decisive is not None:
         xfail = getattr(decisive, "wasxfail", None)
-        if decisive.failed:
+        if decisive.outcome in _FAILING_REPORTS:
             outcome = "error" if decisive.when != "call" else "failed"
         elif decisive.skipped:
             outcome, reason = ("xfailed", xfail) if xfail is not None else ("skipped", _skip_reason(decisive))
         elif xfail is not None:
             outcome, reason = "xpassed", xfail
-    if teardown is not None and teardown.failed:
+    if failed_subtests and outcome in ("passed", "xpassed"):
+        outcome, reason = "failed", None
+    if teardown is not None and teardown.outcome in _FAILING_REPORTS:
         outcome = "error"
     return outcome, reason or None
 
@@ -152,18 +166,39 @@ def _skip_reason(report: PhaseReport) -> str | None:
 
 
 def _subtree(root: SpanRecord, records: list[SpanRecord]) -> list[SpanRecord]:
-    """The records under ``root``: a session fixture set up during the test is not its own."""
-    inside = {root.span_id}
-    own = []
-    for record in sorted(records, key=lambda r: r.start):
-        if record.parent_id in inside:
-            inside.add(record.span_id)
-            own.append(record)
-    return own
+    """The records under ``root`` (a session fixture set up during the test is not its
+    own), found by parent ids alone: timestamps say nothing about structure."""
+    children: dict[int, list[SpanRecord]] = {}
+    for record in records:
+        children.setdefault(record.parent_id, []).append(record)
+    inside = set()
+    parents = [root.span_id]
+    while parents:
+        for child in children.pop(parents.pop(), ()):  # popped: a damaged id cycle ends
+            inside.add(child.span_id)
+            parents.append(child.span_id)
+    return [record for record in records if record.span_id in inside]
 
 
 def _traceparent(trace_id: int, span_id: int) -> str:
     return f"00-{trace_id:032x}-{span_id:016x}-01"
+
+
+class _Attempt:
+    """One run of a test's phases: their spans and every report pytest made for them."""
+
+    __slots__ = ("closed", "failed_subtests", "number", "phases", "reports", "rerun", "span", "subtests")
+
+    def __init__(self, number: int, span: SpanRecord | None) -> None:
+        self.number = number
+        # The ``attempt N`` span; None for a first attempt until a rerun makes it one.
+        self.span = span
+        self.phases: dict[str, SpanRecord] = {}
+        self.reports: list[PhaseReport] = []
+        self.subtests = 0
+        self.failed_subtests: list[str] = []
+        self.rerun = False  # a report said the test runs again
+        self.closed = False
 
 
 class Recorder:
@@ -177,10 +212,13 @@ class Recorder:
         session_parent: tuple[int, int] | None,
         session_attributes: Attributes,
         environ: dict[str, str] | None = None,
+        failures: FailureText | None = None,
     ) -> None:
         self._sink = sink
         self._trace_per_test = trace_per_test
         self._environ = os.environ if environ is None else environ
+        # What of a failure is kept (--otel-record-failures); the provider uses it too.
+        self.failures = failures if failures is not None else FailureText(environ=self._environ)
         self._random = random.Random()
         self.stats = RecorderStats()
         trace_id = session_parent[0] if session_parent else self._random.getrandbits(128) or 1
@@ -190,10 +228,9 @@ class Recorder:
         self._stack: list[SpanRecord] = [self.session]
         self._module: SpanRecord | None = None
         self._test: SpanRecord | None = None
+        self._attempt = _Attempt(1, None)
         self._test_records: list[SpanRecord] = []
-        self._reports: dict[str, PhaseReport] = {}
         self._phase: SpanRecord | None = None
-        self._phase_error: BaseException | None = None
         self._teardowns: dict[int, SpanRecord] = {}
         # Open fixture spans of a scope wider than the test, innermost last.
         self._shared: list[SpanRecord] = []
@@ -221,7 +258,7 @@ class Recorder:
     def _finish(self, record: SpanRecord, error: BaseException | None = None, message: str | None = None) -> None:
         record.end = clock.now_ns()
         if error is not None:
-            _mark_error(record, error, exception_event(error, message=message))
+            self._mark_error(record, error, record.end, message)
         if self._stack and self._stack[-1] is record:
             self._stack.pop()
         elif record in self._stack:
@@ -248,6 +285,18 @@ class Recorder:
         text (database errors quote values back, so their callers redact them)."""
         self._finish(record, error, message)
 
+    def _mark_error(self, record: SpanRecord, error: BaseException, at: int, message: str | None = None,
+                    subtest: str | None = None) -> None:
+        """An ``exception`` event with the text ``--otel-record-failures`` keeps; the span's
+        status message is its first failure's."""
+        attributes = self.failures.attributes(error, message)
+        if subtest is not None:
+            attributes["pytest.subtest"] = subtest
+        record.status = STATUS_ERROR
+        if not record.status_message:
+            record.status_message = self.failures.status(error, attributes)
+        record.add_event(Event("exception", at, attributes))
+
     def add_finished(self, record: SpanRecord) -> None:
         """A span recorded elsewhere (database, application) that has just ended."""
         self._emit(record)
@@ -260,6 +309,13 @@ class Recorder:
     # -- modules and tests -------------------------------------------------------------
 
     def test_start(self, test: TestInfo) -> None:
+        root = self._test
+        if root is not None:  # kept open after an attempt that is to be run again
+            if self._attempt.rerun and root.attributes["test.case.name"] == test.nodeid:
+                number = self._attempt.number + 1
+                self._attempt = _Attempt(number, self._start(f"attempt {number}", root, NO_ATTRIBUTES))
+                return
+            self._end_test(root, test.module)
         if self._module is None or self._module.name != test.module:
             self._end_module()
             self._module = self._start(test.module, self.session, {"code.file.path": test.file})
@@ -279,8 +335,8 @@ class Recorder:
         else:
             root = self._start(test.nodeid, self._module, attributes)
         self._test = root
+        self._attempt = _Attempt(1, None)
         self._test_records = []
-        self._reports = {}
         # Subprocesses the test starts join its trace (set once per test: every phase
         # would cost three environment writes per test).
         self._saved_traceparent = self._environ.get("TRACEPARENT")
@@ -290,16 +346,26 @@ class Recorder:
         root = self._test
         if root is None:
             return
-        outcome, reason = merge_outcome(self._reports)
-        root.set("pytest.outcome", outcome)
+        attempt = self._attempt
+        if attempt.rerun:  # pytest-rerunfailures starts the next attempt at once, in this module
+            self._end_attempt(root, attempt, "rerun")
+            return
+        self._end_test(root, next_module)
+
+    def _end_test(self, root: SpanRecord, next_module: str | None) -> None:
+        attempt = self._attempt
+        outcome, reason = merge_outcome(attempt.reports, len(attempt.failed_subtests))
+        if attempt.number > 1 or attempt.rerun:
+            if not attempt.closed:
+                self._end_attempt(root, attempt, outcome)
+            root.set("pytest.reruns", attempt.number - 1)
+        self._set_outcome(root, attempt, outcome)
         root.set("test.case.result.status", "fail" if outcome in _FAILING else "pass")
         if self._shared_ns:
             root.set("pytest.shared_fixtures.duration", self._shared_ns / 1e9)
             self._shared_ns = 0
         if reason:
             root.set("pytest.skip.reason" if outcome == "skipped" else "pytest.xfail.reason", reason[:_MAX_TEXT])
-        if outcome in _FAILING:
-            root.status = STATUS_ERROR
         self._finish(root)
         self._test = None
         records, self._test_records = self._test_records, []
@@ -316,6 +382,31 @@ class Recorder:
         if next_module != (self._module.name if self._module else None):
             self._end_module()
 
+    def _set_outcome(self, record: SpanRecord, attempt: _Attempt, outcome: str) -> None:
+        record.set("pytest.outcome", outcome)
+        if outcome in _FAILING or outcome == "rerun":
+            record.status = STATUS_ERROR
+        if attempt.subtests:
+            record.set("pytest.subtests", attempt.subtests)
+            record.set("pytest.subtests.failed", len(attempt.failed_subtests))
+            if attempt.failed_subtests:
+                record.set("pytest.subtests.failed.names", attempt.failed_subtests[:_MAX_SUBTEST_NAMES])
+
+    def _end_attempt(self, root: SpanRecord, attempt: _Attempt, outcome: str) -> None:
+        span = attempt.span
+        if span is None:
+            # The first attempt turns out to be one of several: its spans move under an
+            # ``attempt 1`` span covering it (nothing of it has left the recorder yet).
+            span = attempt.span = SpanRecord("attempt 1", root.trace_id, self._new_id(), root.span_id,
+                                             root.start, NO_ATTRIBUTES)
+            for record in self._test_records:
+                if record.parent_id == root.span_id:
+                    record.parent_id = span.span_id
+        span.set("pytest.rerun.attempt", attempt.number)
+        self._set_outcome(span, attempt, outcome)
+        attempt.closed = True
+        self._finish(span)
+
     def _end_module(self) -> None:
         if self._module is not None:
             self._finish(self._module)
@@ -330,31 +421,55 @@ class Recorder:
     # -- phases ------------------------------------------------------------------------
 
     def phase_start(self, when: str) -> None:
+        test = self._test
+        if test is None:
+            return
+        attempt = self._attempt
+        self._phase = attempt.phases[when] = self._start(when, attempt.span or test, NO_ATTRIBUTES)
+
+    def phase_end(self) -> None:
+        """End the phase; whether it failed is for its reports to say."""
+        phase = self._phase
+        if phase is not None:
+            self._phase = None
+            self._finish(phase)
+
+    def phase_report(self, report: PhaseReport, subtest: str | None = None) -> None:
+        """Take one of pytest's reports on the running test, whenever it comes: several
+        per phase, after the phase ended, or after all of them (see the module docstring).
+        ``subtest`` describes the subtest a report is about."""
         if self._test is None:
             return
-        self._phase = self._start(when, self._test, NO_ATTRIBUTES)
-        self._phase_error = None
-
-    def phase_end(self, error: BaseException | None) -> None:
-        """End the phase; an exception is kept until the report says whether it failed
-        the phase (a skip or an expected failure raises too)."""
-        if self._phase is not None:
-            self._phase_error = error
-            self._finish(self._phase)
-
-    def phase_report(self, report: PhaseReport, stacktrace: str) -> None:
-        """Attach pytest's verdict on a phase to its (already finished) span."""
-        phase = self._phase
-        if self._test is None or phase is None or phase.name != report.when:
+        attempt = self._attempt
+        if subtest is not None:
+            attempt.subtests += 1
+            if report.failed:
+                attempt.failed_subtests.append(self._subtest_name(subtest))
+                self._mark_phase(attempt, report.when)
             return
-        self._reports[report.when] = report
-        if report.failed:
+        attempt.reports.append(report)
+        outcome = report.outcome
+        if outcome in _FAILING_REPORTS:
+            attempt.rerun = attempt.rerun or outcome == "rerun"
+            self._mark_phase(attempt, report.when)
+
+    def phase_exception(self, when: str, error: BaseException, subtest: str | None = None) -> None:
+        """The exception that failed a phase (or one of its subtests), as pytest handed it
+        over for interaction: an ``exception`` event on the phase's span."""
+        if self._test is None:
+            return
+        phase = self._attempt.phases.get(when)
+        if phase is not None:
+            at = clock.now_ns() if phase is self._phase else phase.end
+            self._mark_error(phase, error, at, subtest=None if subtest is None else self._subtest_name(subtest))
+
+    def _mark_phase(self, attempt: _Attempt, when: str) -> None:
+        phase = attempt.phases.get(when)
+        if phase is not None:
             phase.status = STATUS_ERROR
-            error = self._phase_error
-            if error is not None:
-                _mark_error(phase, error, exception_event(error, stacktrace))
-        self._phase = None
-        self._phase_error = None
+
+    def _subtest_name(self, description: str) -> str:
+        return self.failures.scrub(description)[:_MAX_SUBTEST_NAME]
 
     # -- fixtures ----------------------------------------------------------------------
 
@@ -412,6 +527,8 @@ class Recorder:
     # -- session -----------------------------------------------------------------------
 
     def session_end(self, exit_status: int) -> None:
+        if self._test is not None and self._attempt.closed:  # a rerun announced but never run
+            self._end_test(self._test, None)
         self._end_module()
         for record in list(self._teardowns.values()):
             self._finish(record)

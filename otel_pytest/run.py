@@ -29,6 +29,7 @@ from otel_pytest.export import (
     build_metric_exporter,
     import_exporter,
 )
+from otel_pytest.failures import FailureText
 from otel_pytest.options import Options, parse_traceparent
 from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.provider import ContextBinding, RunTracerProvider
@@ -135,6 +136,7 @@ class TracedRun:
             session_parent=session_parent,
             session_attributes=session_attributes,
             environ=env if isinstance(env, dict) else None,
+            failures=FailureText(options.record_failures, env, rootdir),
         )
         self.provider = RunTracerProvider(self.recorder, dict(self.resource))
         self.binding = ContextBinding(self.recorder, self.provider, options.capture_app)

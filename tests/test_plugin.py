@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
 
-from tests.spantree import Run
+from tests.db import assert_absent
+from tests.spantree import Node, Run
 
 # pytest-asyncio adds a session fixture to every run; suites that do not need it go without.
 NO_ASYNC = ("-p", "no:asyncio", "-p", "no:anyio")
@@ -174,13 +176,17 @@ def test_a_failure_becomes_an_exception_event_on_its_phase_and_fixture(pytester:
     _, run = traced(pytester)
     call = run.root("test_outcomes.py::test_failed").child("call")
     assert call.status_code == 2
-    ((name, attributes),) = call.events()
-    assert name == "exception"
-    assert attributes["exception.type"] == "AssertionError"
-    assert "assert 1 == 2" in str(attributes["exception.stacktrace"])
+    assert call.status_message == "AssertionError: assert 1 == 2"
+    assert call.events() == [("exception", {"exception.type": "AssertionError", "exception.message": "assert 1 == 2"})]
     fixture = run.root("test_outcomes.py::test_error").child("setup").child("fixture broken")
     assert fixture.status_code == 2
     assert fixture.status_message == "RuntimeError: no database"
+    setup = run.root("test_outcomes.py::test_error").child("setup")
+    assert setup.events() == [("exception", {"exception.type": "RuntimeError", "exception.message": "no database"})]
+    # A skip and an expected failure raise too, but fail nothing: no event, no error.
+    for name in ("test_skip_inside", "test_xfailed"):
+        call = run.root(f"test_outcomes.py::{name}").child("call")
+        assert (call.status_code, call.events()) == (0, [])
 
 
 def test_parametrize_arguments_are_not_fixtures_and_ids_are_stable(pytester: pytest.Pytester) -> None:
@@ -371,3 +377,239 @@ def test_importing_the_plugin_loads_no_opentelemetry_code() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _outcomes(node: Node) -> dict[str, object]:
+    """The outcome attributes of a test or attempt span, and its status code."""
+    keys = ("pytest.outcome", "test.case.result.status", "pytest.reruns", "pytest.rerun.attempt",
+            "pytest.subtests", "pytest.subtests.failed", "pytest.subtests.failed.names")
+    found: dict[str, object] = {key: node.attributes[key] for key in keys if key in node.attributes}
+    found["status"] = node.status_code
+    return found
+
+
+RERUN_SUITE = """
+import pytest
+
+attempts = {"flaky": 0, "setup": 0}
+
+@pytest.fixture
+def flaky_service():
+    attempts["setup"] += 1
+    if attempts["setup"] == 1:
+        raise ConnectionError("service not up yet")
+    yield
+
+def test_passes():
+    pass
+
+def test_flaky():
+    attempts["flaky"] += 1
+    assert attempts["flaky"] == 2
+
+def test_always_fails():
+    assert 1 == 2
+
+def test_setup_fails_once(flaky_service):
+    pass
+"""
+
+PHASES = (("setup", ()), ("call", ()), ("teardown", ()))
+
+
+def test_rerun_attempts_are_spans_of_one_test_that_carries_the_final_outcome(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_reruns=RERUN_SUITE)
+    result, run = traced(pytester, "--reruns", "2")
+    result.assert_outcomes(passed=3, failed=1)
+    assert result.parseoutcomes()["rerun"] == 4
+    assert result.outlines[-1].startswith("otel: 4 tests traced, run ")
+    tests = {root.name.split("::")[1]: root for root in run.roots if "::" in root.name}
+    assert sorted(tests) == ["test_always_fails", "test_flaky", "test_passes", "test_setup_fails_once"]
+    passes, flaky, always, setup = (tests[name] for name in (
+        "test_passes", "test_flaky", "test_always_fails", "test_setup_fails_once"))
+    assert passes.shape() == (passes.name, PHASES)
+    assert _outcomes(passes) == {"pytest.outcome": "passed", "test.case.result.status": "pass", "status": 0}
+    assert flaky.shape() == (flaky.name, (("attempt 1", PHASES), ("attempt 2", PHASES)))
+    assert _outcomes(flaky) == {"pytest.outcome": "passed", "test.case.result.status": "pass", "pytest.reruns": 1,
+                                "status": 0}
+    assert [_outcomes(attempt) for attempt in flaky.children] == [
+        {"pytest.outcome": "rerun", "pytest.rerun.attempt": 1, "status": 2},
+        {"pytest.outcome": "passed", "pytest.rerun.attempt": 2, "status": 0},
+    ]
+    first_call = flaky.child("attempt 1").child("call")
+    assert (first_call.status_code, first_call.events()) == (2, [
+        ("exception", {"exception.type": "AssertionError", "exception.message": "assert 1 == 2"}),
+    ])
+    assert always.shape() == (always.name, tuple((f"attempt {n}", PHASES) for n in (1, 2, 3)))
+    assert _outcomes(always) == {"pytest.outcome": "failed", "test.case.result.status": "fail", "pytest.reruns": 2,
+                                 "status": 2}
+    assert [_outcomes(attempt) for attempt in always.children] == [
+        {"pytest.outcome": "rerun", "pytest.rerun.attempt": 1, "status": 2},
+        {"pytest.outcome": "rerun", "pytest.rerun.attempt": 2, "status": 2},
+        {"pytest.outcome": "failed", "pytest.rerun.attempt": 3, "status": 2},
+    ]
+    assert [attempt.child("call").status_code for attempt in always.children] == [2, 2, 2]
+    assert _outcomes(setup) == {"pytest.outcome": "passed", "test.case.result.status": "pass", "pytest.reruns": 1,
+                                "status": 0}
+    failed_setup = setup.child("attempt 1").child("setup")
+    assert failed_setup.shape() == ("setup", (("fixture flaky_service", ()),))
+    assert failed_setup.status_message == "ConnectionError: service not up yet"
+    for test in (flaky, always, setup):
+        attempts = test.children
+        assert attempts[0].start_ns == test.start_ns
+        assert all(a.start_ns + a.duration_ns <= b.start_ns for a, b in itertools.pairwise(attempts))
+
+
+SUBTEST_SUITE = """
+import unittest
+
+class TestCases(unittest.TestCase):
+    def test_unittest_subtests(self):
+        for i in range(3):
+            with self.subTest("values", i=i):
+                self.assertNotEqual(i, 1)
+
+    def test_unittest_subtests_pass(self):
+        for i in range(2):
+            with self.subTest(i=i):
+                pass
+
+    def test_unittest_failure(self):
+        self.assertEqual(1, 2)
+
+def test_fixture_subtests(subtests):
+    for name in ("alpha", "beta", "gamma"):
+        with subtests.test(msg="names", name=name):
+            assert name != "beta"
+            assert name != "gamma"
+"""
+
+
+def test_subtest_failures_fail_the_test_and_are_counted_and_named(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_subtests=SUBTEST_SUITE)
+    _, run = traced(pytester)
+    tests = {root.name.rsplit("::", 1)[1]: root for root in run.roots if "::" in root.name}
+    assert {name: _outcomes(test) for name, test in tests.items()} == {
+        "test_unittest_subtests": {
+            "pytest.outcome": "failed", "test.case.result.status": "fail", "pytest.subtests": 3,
+            "pytest.subtests.failed": 1, "pytest.subtests.failed.names": ["[values] (i=1)"], "status": 2,
+        },
+        "test_unittest_subtests_pass": {
+            "pytest.outcome": "passed", "test.case.result.status": "pass", "pytest.subtests": 2,
+            "pytest.subtests.failed": 0, "status": 0,
+        },
+        "test_unittest_failure": {"pytest.outcome": "failed", "test.case.result.status": "fail", "status": 2},
+        "test_fixture_subtests": {
+            "pytest.outcome": "failed", "test.case.result.status": "fail", "pytest.subtests": 3,
+            "pytest.subtests.failed": 2,
+            "pytest.subtests.failed.names": ["[names] (name='beta')", "[names] (name='gamma')"], "status": 2,
+        },
+    }
+    assert tests["test_unittest_subtests"].child("call").events() == [
+        ("exception", {"exception.type": "AssertionError", "exception.message": "1 == 1",
+                       "pytest.subtest": "[values] (i=1)"}),
+    ]
+    # A plain unittest failure never passes through the phase: pytest takes it from unittest.
+    assert tests["test_unittest_failure"].child("call").events() == [
+        ("exception", {"exception.type": "AssertionError", "exception.message": "1 != 2"}),
+    ]
+    assert tests["test_fixture_subtests"].child("call").events() == [
+        ("exception", {"exception.type": "AssertionError", "exception.message": "assert 'beta' != 'beta'",
+                       "pytest.subtest": "[names] (name='beta')"}),
+        ("exception", {"exception.type": "AssertionError", "exception.message": "assert 'gamma' != 'gamma'",
+                       "pytest.subtest": "[names] (name='gamma')"}),
+    ]
+
+
+HEADER_TOKEN = "hdr-tok-7f3a0c9e1b2d4a6f"
+CI_TOKEN = "ci-tok-0b1c2d3e4f5a6b7c"
+PASSWORD = "pw-Hunter2-local-only"
+
+SECRETS_SUITE = f"""
+import os
+
+def test_environment_token():
+    assert os.environ.get("CI_JOB_TOKEN") == "expected"
+
+def test_environment_dump():
+    assert dict(os.environ) == {{}}
+
+def connect(host, password):
+    raise ConnectionError(f"cannot reach {{host}}")
+
+def test_password_argument():
+    secret = "{PASSWORD}"
+    connect("db.internal", password=secret)
+"""
+
+# What each mode keeps of each failure, exactly.
+RECORDED = {
+    "message": {
+        "test_environment_token": {"exception.type": "AssertionError",
+                                   "exception.message": "assert '<redacted>' == 'expected'"},
+        "test_environment_dump": {"exception.type": "AssertionError",
+                                  "exception.message": "assert <environment removed> == {}"},
+        "test_password_argument": {"exception.type": "ConnectionError",
+                                   "exception.message": "cannot reach db.internal"},
+    },
+    "none": {
+        "test_environment_token": {"exception.type": "AssertionError"},
+        "test_environment_dump": {"exception.type": "AssertionError"},
+        "test_password_argument": {"exception.type": "ConnectionError"},
+    },
+}
+TRACEBACKS = {
+    "test_environment_token": [
+        '  File "test_secrets.py", line 4, in test_environment_token',
+        "AssertionError: assert '<redacted>' == 'expected'",
+    ],
+    "test_environment_dump": [
+        '  File "test_secrets.py", line 7, in test_environment_dump',
+        "AssertionError: assert <environment removed> == {}",
+    ],
+    "test_password_argument": [
+        '  File "test_secrets.py", line 14, in test_password_argument',
+        '  File "test_secrets.py", line 10, in connect',
+        "ConnectionError: cannot reach db.internal",
+    ],
+}
+
+
+@pytest.mark.parametrize("mode", ["message", "traceback", "none"])
+def test_failure_text_keeps_what_its_mode_says_and_never_a_token_or_password(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"authorization=Bearer {HEADER_TOKEN}")
+    monkeypatch.setenv("CI_JOB_TOKEN", CI_TOKEN)
+    pytester.makepyfile(test_secrets=SECRETS_SUITE)
+    result, run = traced(pytester, "-vv", "--showlocals", f"--otel-record-failures={mode}")
+    result.assert_outcomes(failed=3)
+    output = result.stdout.str()
+    assert CI_TOKEN in output  # pytest shows them: the store must not
+    assert HEADER_TOKEN in output
+    assert PASSWORD in output
+    assert_absent(pytester.path / ".otel-pytest", HEADER_TOKEN, CI_TOKEN, PASSWORD)
+    recorded = {}
+    for name in TRACEBACKS:
+        call = run.root(f"test_secrets.py::{name}").child("call")
+        ((event, attributes),) = call.events()
+        assert event == "exception"
+        recorded[name] = attributes
+        message = attributes.get("exception.message")
+        kind = attributes["exception.type"]
+        assert call.status_message == (f"{kind}: {message}" if message else kind)
+    if mode == "traceback":
+        assert {name: str(attributes.pop("exception.stacktrace")).splitlines() for name, attributes in
+                recorded.items()} == {name: ["Traceback (most recent call last):", *lines]
+                                      for name, lines in TRACEBACKS.items()}
+        assert recorded == RECORDED["message"]
+    else:
+        assert recorded == RECORDED[mode]
+
+
+def test_the_record_failures_ini_key_sets_the_mode(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\notel_record_failures = none\n")
+    pytester.makepyfile(test_one="def test_one():\n    assert 1 == 2\n")
+    _, run = traced(pytester)
+    call = run.root("test_one.py::test_one").child("call")
+    assert call.events() == [("exception", {"exception.type": "AssertionError"})]
