@@ -8,7 +8,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from otel_pytest.analyze.model import History
 from otel_pytest.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from otel_pytest.store.index import RunEntry, RunIndex, run_file_name
 from otel_pytest.store.reader import read_spans
+from tests.analyze.test_sources import entry as source_entry
+from tests.analyze.test_sources import run_lines
+from tests.analyze.test_summarize import FROZEN_NOTE, frozen_clock_run, otlp_lines
 
 NO_ASYNC = ("-p", "no:asyncio", "-p", "no:anyio")
 HEADER = "run id            started (UTC)         tests    spans  exit  revision    file"
@@ -548,3 +553,200 @@ def test_analyze_without_the_analyze_extra_says_what_to_install(
     assert one_line_error(capsys, "analyze", "--store", str(recorded)) == (
         "analyze needs scipy, which is not installed: pip install 'otel-pytest[analyze]'"
     )
+
+
+# -- input of every shape: a report with notes, or one line, never a hang or a traceback ----
+
+
+def installed() -> str:
+    command = shutil.which("otel-pytest", path=str(Path(sys.executable).parent))
+    assert command is not None
+    return command
+
+
+def analyze_in_a_process(*argv: str, user: int | None = None, cwd: Path | None = None
+                         ) -> subprocess.CompletedProcess[str]:
+    """The installed command, given two minutes (it takes a second): a hang fails the test."""
+    return subprocess.run([installed(), "analyze", *argv], capture_output=True, text=True, check=False,
+                          timeout=120, user=user, cwd=cwd)
+
+
+def damaged(lines: list[bytes], damage: str) -> list[bytes]:
+    """The first test's line of a hand-made run, damaged as named."""
+    data = json.loads(lines[0])
+    spans = data["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    root = next(span for span in spans if not span.get("parentSpanId"))
+    setup = next(span for span in spans if span["name"] == "setup")
+    if damage == "a span repeating the test's id under the test":
+        spans.append({**setup, "spanId": root["spanId"], "parentSpanId": setup["spanId"], "name": "again"})
+    elif damage == "a test that is its own parent":
+        root["parentSpanId"] = root["spanId"]
+    elif damage == "two spans that are each other's parent":
+        spans.append({**setup, "spanId": "00000000000000ee", "parentSpanId": setup["spanId"], "name": "x"})
+        spans.append({**setup, "parentSpanId": "00000000000000ee", "name": "setup again"})
+    return [json.dumps(data).encode() + b"\n", *lines[1:]]
+
+
+@pytest.mark.parametrize("output", ["json", "html"])
+@pytest.mark.parametrize("damage", ["a span repeating the test's id under the test", "a test that is its own parent",
+                                    "two spans that are each other's parent"])
+def test_spans_linked_in_a_circle_give_a_report_with_a_note(tmp_path: Path, damage: str, output: str) -> None:
+    path = tmp_path / "run.otlp.jsonl"
+    path.write_bytes(b"".join(damaged(run_lines("00000000000000aa"), damage)))
+    done = analyze_in_a_process(str(path), "--format", output, "--output", str(tmp_path / "report"))
+    assert (done.returncode, done.stdout) == (EXIT_OK, "")
+    note = {
+        "a span repeating the test's id under the test": "1 span(s) repeat the id of another span in their trace "
+        "(a damaged file, or one read twice?): each span id is followed once",
+        "a test that is its own parent": "4 span(s) descend from themselves (their parent ids link in a circle: a "
+        "damaged file?): they are counted once, and in no test unless a test span is among them",
+        "two spans that are each other's parent": "1 span(s) repeat the id of another span in their trace (a "
+        "damaged file, or one read twice?): each span id is followed once",
+    }[damage]
+    assert done.stderr.splitlines() == [f"otel-pytest: warning: run 00000000000000aa ({path}): {note}"]
+    report = (tmp_path / "report").read_text(encoding="utf-8")
+    if output == "json":
+        bars = [bar["name"] for bar in json.loads(report)["waterfall"]["bars"]]
+        assert bars == {"two spans that are each other's parent": ["setup", "x", "call", "teardown"]}.get(
+            damage, ["setup", "call", "teardown"])
+
+
+def test_a_named_pipe_in_the_stores_runs_is_named_and_the_store_analysed(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    (store / "runs").mkdir(parents=True)
+    (store / "runs" / "a.otlp.jsonl").write_bytes(b"".join(run_lines("00000000000000aa")))
+    RunIndex(store).append(source_entry("00000000000000aa", "a.otlp.jsonl"))
+    os.mkfifo(store / "runs" / "b.otlp.jsonl")
+    done = analyze_in_a_process("--store", str(store), "--format", "json")
+    assert done.returncode == EXIT_OK
+    assert json.loads(done.stdout)["notes"] == [
+        f"{store / 'runs' / 'b.otlp.jsonl'}: cannot read it (a named pipe (FIFO), not a regular file)"]
+
+
+def test_a_named_pipe_as_the_run_index_is_one_line_for_runs(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    os.mkfifo(store / "index.jsonl")
+    done = subprocess.run([installed(), "runs", "--store", str(store)], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert (done.returncode, done.stdout) == (EXIT_USAGE, "")
+    assert done.stderr.splitlines() == [f"otel-pytest: error: cannot read the run index in {store}: "
+                                        f"{store / 'index.jsonl'} is a named pipe (FIFO), not a file"]
+
+
+def test_a_named_pipe_given_as_the_only_path_is_one_line(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "run.otlp.jsonl")
+    done = analyze_in_a_process(str(tmp_path / "run.otlp.jsonl"))
+    assert (done.returncode, done.stdout) == (EXIT_USAGE, "")
+    assert done.stderr.splitlines() == [f"otel-pytest: error: no runs to analyze: {tmp_path / 'run.otlp.jsonl'}: "
+                                        "cannot read it (a named pipe (FIFO), not a regular file)"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["{long}"], "{long}: cannot look at it (File name too long)"),
+    (["--store", "{long}"], "cannot open the trace store {long}: File name too long"),
+    (["--store", "{file}"], "the trace store {file} is a file, not a folder: run pytest with --otel first, or pass "
+                            "--store DIR or run files as PATHs"),
+    (["{run}", "--output", "{file}/report.json"], "--output {file}/report.json: cannot write it: Not a directory"),
+    (["{run}", "--output", "{long}/report.json"], "--output {long}/report.json: cannot write it: File name too long"),
+    (["{run}", "--output", "/proc/version"], "--output /proc/version: cannot write it: "),
+])
+def test_paths_that_cannot_be_looked_at_or_written_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    names = {"long": str(tmp_path / ("n" * 300)), "file": str(tmp_path / "file"),
+             "run": str(tmp_path / "run.otlp.jsonl")}
+    (tmp_path / "file").write_text("")
+    (tmp_path / "run.otlp.jsonl").write_bytes(b"".join(run_lines("00000000000000aa")))
+    line = one_line_error(capsys, "analyze", *(arg.format(**names) for arg in argv))
+    assert line.startswith(message.format(**names))
+    assert line == message.format(**names) or message.endswith(": ")
+
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[Path]:
+    """A folder another user can reach (pytest's temporary folders are the owner's only)."""
+    folder = Path(tempfile.mkdtemp(prefix="otel-pytest-denied-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        for path in (folder, *folder.rglob("*")):
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o755)
+        shutil.rmtree(folder)
+
+
+def denied_user(folder: Path) -> int | None:
+    """Who to run as so that ``chmod 000`` denies: ourselves, or, as root (whom no mode
+    denies: proven by reading a folder of mode 000), an unprivileged user. Skips when
+    neither is possible."""
+    probe = folder / "probe"
+    probe.mkdir(mode=0o000)
+    try:
+        os.listdir(probe)
+    except PermissionError:
+        return None
+    finally:
+        probe.rmdir()
+    try:
+        check = subprocess.run([sys.executable, "-c", "import otel_pytest.cli"], capture_output=True, check=False,
+                               user=NOBODY, timeout=120)
+        problem = check.stderr.decode(errors="replace")[-200:] if check.returncode else ""
+    except OSError as error:
+        problem = str(error)
+    if problem:
+        pytest.skip(f"running as root, who reads a folder of mode 000 (the probe was listed), and user {NOBODY} "
+                    f"cannot run this Python ({problem}): the cases without permission cannot be made here")
+    return NOBODY
+
+
+@pytest.mark.parametrize(("denied", "argv", "error"), [
+    ("store", ["--store", "{store}"], "no runs to analyze: {store}/index.jsonl: cannot read the index (Permission "
+                                      "denied): reading the run files without it; {store}/runs: cannot list the run "
+                                      "files (Permission denied)"),
+    ("runs", ["--store", "{store}"], "no runs to analyze: {store}/runs: cannot list the run files (Permission "
+                                     "denied)"),
+    ("parent", ["--store", "{store}"], "cannot open the trace store {store}: Permission denied"),
+    ("report", ["--store", "{store}", "--output", "{report}/report.json"],
+     "--output {report}/report.json: cannot write it: Permission denied"),
+    ("file", ["--store", "{store}"], "no runs to analyze: {store}/runs/a.otlp.jsonl: cannot read it (Permission "
+                                     "denied)"),
+])
+def test_folders_and_files_without_permission_are_one_line(shared_folder: Path, denied: str, argv: list[str],
+                                                           error: str) -> None:
+    user = denied_user(shared_folder)
+    parent = shared_folder / "parent"
+    store = parent / "store"
+    (store / "runs").mkdir(parents=True)
+    (store / "runs" / "a.otlp.jsonl").write_bytes(b"".join(run_lines("00000000000000aa")))
+    (store / "index.jsonl").write_bytes(b"")
+    report = shared_folder / "report"
+    report.mkdir()
+    for path in (store / "runs" / "a.otlp.jsonl", store / "index.jsonl"):
+        path.chmod(0o644)
+    {"store": store, "runs": store / "runs", "parent": parent, "report": report,
+     "file": store / "runs" / "a.otlp.jsonl"}[denied].chmod(0o000)
+    names = {"store": str(store), "report": str(report)}
+    done = analyze_in_a_process(*(arg.format(**names) for arg in argv), "--format", "json", user=user,
+                                cwd=shared_folder)
+    assert (done.returncode, done.stdout) == (EXIT_USAGE, "")
+    assert done.stderr.splitlines() == [f"otel-pytest: error: {error.format(**names)}"]
+
+
+def test_spans_of_a_frozen_clock_are_one_note_and_no_finding(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    path = tmp_path / "run.otlp.jsonl"
+    path.write_bytes(b"".join(otlp_lines(frozen_clock_run(), "00000000000000aa")))
+    code, out, err = run(capsys, "analyze", str(path), "--format", "json")
+    report = json.loads("\n".join(out))
+    assert (code, report["notes"], report["findings"]) == (EXIT_OK, [f"run 00000000000000aa ({path}): {FROZEN_NOTE}"],
+                                                          [])
+    assert err == [f"otel-pytest: warning: run 00000000000000aa ({path}): {FROZEN_NOTE}"]
+    assert report["waterfall"]["test"] == "t.py::test_a"
+    code, out, _ = run(capsys, "analyze", str(path))
+    assert code == EXIT_OK
+    assert not any(" min" in line for line in out)  # no "14413904 min" from a span of 25 years

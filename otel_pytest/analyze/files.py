@@ -25,6 +25,7 @@ from typing import BinaryIO
 MAX_LINE_BYTES = 64 * 2**20
 _CHUNK = 2**20
 _KINDS = (
+    (stat.S_ISREG, "a file"),
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
     (stat.S_ISSOCK, "a socket"),
@@ -39,7 +40,8 @@ class NotAFileError(OSError):
 
 
 def what_is(mode: int) -> str:
-    """``a folder``, ``a named pipe (FIFO)``, …, or ``not a regular file`` for the rest."""
+    """``a file``, ``a folder``, ``a named pipe (FIFO)``, …, or ``not a regular file``
+    for the rest."""
     return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
 
 

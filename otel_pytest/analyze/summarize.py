@@ -244,10 +244,10 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
     top = [session for session in sessions
            if (session.trace_id, session.parent_id) not in known and session.end >= session.start]
     window = (min(session.start for session in top), max(session.end for session in top)) if top else None
-    clocks = _Clocks(every, roots, window)
-    excluded = clocks.left_out(children, fixture_spans)
+    clocks = _Clocks(every, roots, fixture_spans, children, window)
+    excluded = clocks.left
     if clocks.impossible:
-        problems.append(clocks.note(roots, fixture_spans, excluded))
+        problems.append(clocks.note())
     if repeated_ids:
         problems.append(f"{repeated_ids} span(s) repeat the id of another span in their trace (a damaged file, "
                         "or one read twice?): each span id is followed once")
@@ -312,10 +312,10 @@ class _Clocks:
     run's window), a span that starts before the window or ends after it, beyond
     :data:`CLOCK_SLACK_NS` or :data:`CLOCK_SLACK_SHARE` of the run, whichever is more
     (another tool's spans read the wall clock, which may drift from the plugin's); and a
-    test that records a negative duration in its ``db.summary.*`` or
-    ``pytest.shared_fixtures.duration`` (or one that is not a number). A clock frozen or patched by the code under test
+    test that records a duration below zero (or not a number) in its ``db.summary.*`` or
+    ``pytest.shared_fixtures.duration``. A clock frozen or patched by the code under test
     leaves such spans (freezegun, time-machine, ``monkeypatch`` of ``time.time_ns``).
-    Without a session span only the first kind can be told.
+    Without a session span only the first and last kinds can be told.
 
     The test (or session- or module-scoped fixture span) holding an impossible span is
     left out whole, with everything under it: its other numbers were measured with the
@@ -323,8 +323,8 @@ class _Clocks:
     ids, never by start times.
     """
 
-    def __init__(self, every: Sequence[Span], roots: Sequence[Span], window: tuple[int, int] | None) -> None:
-        self.every = every
+    def __init__(self, every: Sequence[Span], roots: Sequence[Span], fixture_spans: Sequence[Span],
+                 children: Mapping[tuple[str, str], list[Span]], window: tuple[int, int] | None) -> None:
         self.backwards = [span for span in every if span.end < span.start]
         self.outside: list[Span] = []
         if window is not None:
@@ -334,46 +334,53 @@ class _Clocks:
         timed = {id(span) for span in (*self.backwards, *self.outside)}
         self.recorded = [root for root in roots if id(root) not in timed and _records_impossible_time(root.attributes)]
         self.impossible = [*self.backwards, *self.outside, *self.recorded]
+        self.left: set[int] = set()  # id() of every span left out
+        self.tests: list[str] = []  # the tests left out
+        self.fixtures = 0  # fixture spans left out outside those tests
+        if self.impossible:
+            holders = _holders(every, self.impossible)
+            self.left = {id(span) for span in self.impossible}
+            for root in roots:
+                if id(root) in holders:
+                    self.left.update(id(span) for span in _tree(root, children))
+                    self.tests.append(_test_id(root))
+            for head in fixture_spans:
+                if id(head) in holders and id(head) not in self.left:
+                    self.left.update(id(span) for span in _tree(head, children))
+                    self.fixtures += 1
 
-    def left_out(self, children: Mapping[tuple[str, str], list[Span]], heads: Sequence[Span]) -> set[int]:
-        """``id()`` of every span left out: the impossible ones, and the trees of the tests
-        and fixture spans that hold one."""
-        if not self.impossible:
-            return set()
-        by_id: dict[tuple[str, str], list[Span]] = {}
-        for span in self.every:
-            by_id.setdefault((span.trace_id, span.span_id), []).append(span)
-        holders: set[int] = set()  # the impossible spans and all their ancestors
-        climbed: set[tuple[str, str]] = set()
-        stack = list(self.impossible)
-        while stack:
-            span = stack.pop()
-            holders.add(id(span))
-            parent = (span.trace_id, span.parent_id)
-            if span.parent_id and parent not in climbed:
-                climbed.add(parent)
-                stack.extend(by_id.get(parent, ()))
-        left = {id(span) for span in self.impossible}
-        for head in heads:
-            if id(head) in holders:
-                left.update(id(span) for span in _tree(head, children))
-        return left
-
-    def note(self, roots: Sequence[Span], fixture_spans: Sequence[Span], left: set[int]) -> str:
+    def note(self) -> str:
         reasons = [f"{count} {what}" for count, what in (
             (len(self.backwards), "end before they start"),
             (len(self.outside), f"lie outside the run's {SESSION_SPAN!r} span"),
             (len(self.recorded), f"tests record a duration below zero or not a number in {_SUMMARY_PREFIX}* "
                                  f"or {SHARED_FIXTURE_TIME}"),
         ) if count]
-        tests = sorted(_test_id(root) for root in roots if id(root) in left)
-        fixtures = sum(1 for span in fixture_spans if id(span) in left)
-        held = [f"{len(tests)} test(s) (e.g. {tests[0]})"] if tests else []
-        if fixtures:
-            held.append(f"{fixtures} fixture setup(s) or teardown(s)")
+        held = [f"{len(self.tests)} test(s) (e.g. {min(self.tests)})"] if self.tests else []
+        if self.fixtures:
+            held.append(f"{self.fixtures} fixture setup(s) or teardown(s) outside tests")
         return (f"{len(self.impossible)} span(s) with impossible times ({'; '.join(reasons)}), as a clock frozen "
                 f"or patched by the tests leaves them: left out, with the {' and '.join(held) or 'nothing else'} "
                 "holding them, so that no finding and no number comes from them")
+
+
+def _holders(every: Sequence[Span], spans: Sequence[Span]) -> set[int]:
+    """``id()`` of ``spans`` and of all their ancestors (every span bearing a parent's id
+    when ids repeat)."""
+    by_id: dict[tuple[str, str], list[Span]] = {}
+    for span in every:
+        by_id.setdefault((span.trace_id, span.span_id), []).append(span)
+    holders: set[int] = set()
+    climbed: set[tuple[str, str]] = set()
+    stack = list(spans)
+    while stack:
+        span = stack.pop()
+        holders.add(id(span))
+        parent = (span.trace_id, span.parent_id)
+        if span.parent_id and parent not in climbed:
+            climbed.add(parent)
+            stack.extend(by_id.get(parent, ()))
+    return holders
 
 
 def _records_impossible_time(attributes: Mapping[str, object]) -> bool:
@@ -452,20 +459,14 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
     for kid in children.get((trace_id, root.span_id), ()):
         if kid.name in phases:
             phases[kid.name] += kid.end - kid.start
-    own: list[Span] = []
+    tree = list(_tree(root, children))
+    own = tree[1:]
     executed: set[str] = set()
     best = _Best()
-    stack = [root]
-    visited = {root.span_id}  # a damaged file may link spans in a circle
-    while stack:
-        node = stack.pop()
+    for node in tree:
         kids = children.get((trace_id, node.span_id))
         if not kids:
             continue
-        fresh = [kid for kid in kids if kid.span_id not in visited]
-        visited.update(kid.span_id for kid in fresh)
-        own.extend(fresh)
-        stack.extend(fresh)
         _repetitions(node, kids, statements, best)
         for kid in kids:
             fingerprint_id = statements.get(id(kid))

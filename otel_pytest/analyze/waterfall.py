@@ -82,9 +82,12 @@ def waterfall_of(
     stack: list[tuple[Span, int]] = []
 
     def push(parent: Span, depth: int) -> None:
-        kids = [kid for kid in children.get((parent.trace_id, parent.span_id), ()) if kid.span_id not in visited]
-        visited.update(kid.span_id for kid in kids)
-        stack.extend((kid, depth) for kid in sorted(kids, key=_start, reverse=True))
+        kids = []
+        for kid in sorted(children.get((parent.trace_id, parent.span_id), ()), key=_start):
+            if kid.span_id not in visited:
+                visited.add(kid.span_id)
+                kids.append(kid)
+        stack.extend((kid, depth) for kid in reversed(kids))
 
     push(root, 0)
     while stack:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
-from otel_pytest.analyze import sources
+from otel_pytest.analyze import files, sources
 from otel_pytest.analyze.model import RunSummary, to_plain
 from otel_pytest.analyze.sources import (
     CACHE_SCHEMA,
@@ -28,6 +30,7 @@ from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.records import AttributeValue, SpanRecord
 from otel_pytest.store.index import RunEntry, RunIndex
 from otel_pytest.store.reader import read_spans
+from tests.analyze.bounded import within
 from tests.analyze.test_summarize import NO_ASYNC, run_suite
 
 START = 1_790_000_000_000_000_000
@@ -468,3 +471,190 @@ def test_a_folder_is_searched_for_span_files_but_not_for_a_stores_index_metrics_
     (cached,) = cache.iterdir()
     assert cached.name.endswith("-traces.json.json")
     assert len(consume(OtlpFileSource([artifact], cache_dir=cache))) == 2
+
+
+# -- input of every shape: an answer, never a hang or a traceback ----------------------------
+
+
+def odd_paths(folder: Path) -> dict[str, str]:
+    """Things named like run files in ``folder`` that are not regular files, and what
+    reading says of each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "fifo.otlp.jsonl")
+    (folder / "folder.otlp.jsonl").mkdir()
+    (folder / "loop.otlp.jsonl").symlink_to("loop.otlp.jsonl")
+    (folder / "device.otlp.jsonl").symlink_to("/dev/zero")  # an endless stream
+    (folder / "broken.otlp.jsonl").symlink_to("gone")
+    return {
+        "broken.otlp.jsonl": "No such file or directory",
+        "device.otlp.jsonl": "a character device, not a regular file",
+        "fifo.otlp.jsonl": "a named pipe (FIFO), not a regular file",
+        "folder.otlp.jsonl": "a folder, not a regular file",
+        "loop.otlp.jsonl": "Too many levels of symbolic links",
+    }
+
+
+def test_things_in_a_stores_runs_folder_that_are_not_files_are_named_and_never_block(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write(store / "runs" / "a.otlp.jsonl", run_lines("00000000000000aa"))
+    RunIndex(store).append(entry("00000000000000aa", "a.otlp.jsonl"))
+    odd = odd_paths(store / "runs")
+    source = StoreSource(store)
+    with within(30):
+        (run,) = consume(source)
+    assert (run.run_id, len(run.tests)) == ("00000000000000aa", 2)
+    assert source.problems == [f"{store / 'runs' / name}: cannot read it ({why})" for name, why in sorted(odd.items())]
+
+
+def test_a_named_pipe_as_the_index_or_as_a_cached_summary_is_not_read(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write(store / "runs" / "a.otlp.jsonl", run_lines("00000000000000aa"))
+    os.mkfifo(store / "index.jsonl")
+    (store / "summaries").mkdir()
+    os.mkfifo(store / "summaries" / "a.otlp.jsonl.json")
+    source = StoreSource(store)
+    with within(30):
+        (run,) = consume(source)
+    assert source.problems == [f"{store / 'index.jsonl'}: cannot read the index (a named pipe (FIFO), not a regular "
+                               "file): reading the run files without it"]
+    assert run.problems == ("read without the store's index: metadata from its spans",)
+    assert (store / "summaries" / "a.otlp.jsonl.json").is_file()  # the cache was rebuilt over it
+
+
+def not_a_folder(path: Path, shape: str) -> Path:
+    """A file, or a symbolic link to itself, where a folder should be."""
+    if shape == "file":
+        path.write_text("a file where a folder should be")
+    else:
+        path.symlink_to(path.name)
+    return path
+
+
+@pytest.mark.parametrize(("shape", "problem"), [
+    ("file", "{runs}: cannot list the run files (Not a directory)"),
+    ("loop", "{runs}: cannot list the run files (Too many levels of symbolic links)"),
+])
+def test_a_runs_folder_that_cannot_be_listed_is_named_not_called_empty(tmp_path: Path, shape: str,
+                                                                       problem: str) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    runs = not_a_folder(store / "runs", shape)
+    source = StoreSource(store)
+    assert consume(source) == []
+    assert source.problems == [problem.format(runs=runs)]
+
+
+@pytest.mark.parametrize(("shape", "what"), [
+    ("file", "is a file, not a folder"),
+    ("loop", "cannot be opened (Too many levels of symbolic links)"),
+])
+def test_a_store_path_that_is_no_folder_is_one_problem(tmp_path: Path, shape: str, what: str) -> None:
+    store = not_a_folder(tmp_path / "store", shape)
+    source = StoreSource(store)
+    assert consume(source) == []
+    assert source.problems == [f"{store}: the trace store {what}; run `pytest --otel` first, or give the store or "
+                               "run files as paths"]
+
+
+def test_things_in_a_folder_that_are_not_files_are_named_and_the_files_read(tmp_path: Path) -> None:
+    artifact = tmp_path / "artifact"
+    write(artifact / "nested" / "a.jsonl", run_lines("00000000000000aa"))
+    odd = odd_paths(artifact / "nested")
+    (artifact / "up").symlink_to(".")  # a folder loop: not followed
+    source = OtlpFileSource([artifact])
+    with within(30):
+        (run,) = consume(source)
+    assert run.run_id == "00000000000000aa"
+    assert source.problems == [f"{artifact / 'nested' / name}: cannot read it ({why})"
+                               for name, why in sorted(odd.items()) if name != "folder.otlp.jsonl"]
+
+
+def test_a_path_given_that_is_not_a_file_is_named(tmp_path: Path) -> None:
+    odd = odd_paths(tmp_path)
+    paths = [tmp_path / name for name in sorted(odd) if name != "folder.otlp.jsonl"]
+    source = OtlpFileSource(paths)
+    with within(30):
+        assert consume(source) == []
+    assert source.problems == [
+        f"{tmp_path / 'broken.otlp.jsonl'}: no such file or folder",
+        f"{tmp_path / 'loop.otlp.jsonl'}: cannot look at it (Too many levels of symbolic links)",
+        f"{tmp_path / 'device.otlp.jsonl'}: cannot read it (a character device, not a regular file)",
+        f"{tmp_path / 'fifo.otlp.jsonl'}: cannot read it (a named pipe (FIFO), not a regular file)",
+    ]
+
+
+def test_a_line_of_invalid_utf_8_is_skipped_and_named(tmp_path: Path) -> None:
+    lines = run_lines("00000000000000aa", tests=2)
+    path = write(tmp_path / "run.jsonl", [lines[0], lines[1].replace(b"test_1", b"test_\xff\xfe"), lines[2]])
+    (run,) = consume(OtlpFileSource([path]))
+    assert list(run.tests) == ["test_hand.py::test_0"]
+    assert run.problems == (f"{path}:2: skipped an unreadable line (not JSON: str is not valid UTF-8: surrogates not "
+                            "allowed: line 1 column 1 (char 0))",)
+
+
+def test_a_line_longer_than_the_limit_is_skipped_without_being_parsed(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 2**20)
+    lines = run_lines("00000000000000aa", tests=2)
+    huge = b'{"resourceSpans": [], "padding": "' + b"x" * 2**20 + b'"}\n'
+    path = write(tmp_path / "run.jsonl", [lines[0], huge, *lines[1:]])
+    (run,) = consume(OtlpFileSource([path]))
+    assert len(run.tests) == 2
+    assert run.problems == (f"{path}:2: skipped a line longer than 1 MiB (not a run file's line)",)
+
+
+def test_a_compressed_file_is_a_few_problems_not_a_flood(tmp_path: Path) -> None:
+    packed = gzip.compress(b"".join(run_lines("00000000000000aa", tests=200)))
+    path = write(tmp_path / "run.jsonl.gz", [packed[: len(packed) // 2]])
+    source = OtlpFileSource([path])
+    assert consume(source) == []
+    assert 2 <= len(source.problems) <= 7
+    assert source.problems[-1] == f"{path}: no spans in this file"
+
+
+WRONG: tuple[object, ...] = (None, True, -1, 1.5, "x", "", [], [1], {}, {"a": 1})
+
+
+def leaves(data: object, at: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """The path to every value inside ``data``, containers included."""
+    if at:
+        yield at
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from leaves(value, (*at, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from leaves(value, (*at, index))
+
+
+def replaced(data: object, at: tuple[str | int, ...], value: object) -> object:
+    copy = orjson.loads(orjson.dumps(data))
+    inner = copy
+    for step in at[:-1]:
+        inner = inner[step]
+    inner[at[-1]] = value
+    return copy
+
+
+def test_every_value_of_the_wrong_type_anywhere_is_read_or_named_never_a_crash(tmp_path: Path) -> None:
+    """Each value of a real test line (ids, times, names, attributes, status, the nesting
+    itself) replaced by each JSON type in turn: the line is read or skipped with a note,
+    and what is read has the types the model declares."""
+    lines = run_lines("00000000000000aa", tests=1)
+    test_line = orjson.loads(lines[0])
+    path = tmp_path / "run.jsonl"
+    tried = 0
+    for at in leaves(test_line):
+        for value in WRONG:
+            path.write_bytes(orjson.dumps(replaced(test_line, at, value)) + b"\n" + lines[1])
+            runs = consume(OtlpFileSource([path]))
+            tried += 1
+            for run in runs:
+                for sample in run.tests.values():
+                    assert isinstance(sample.test_id, str), (at, value)
+                    assert isinstance(sample.nodeid, str), (at, value)
+                    assert all(isinstance(number, float) for number in (
+                        sample.duration, sample.setup, sample.call, sample.teardown, sample.shared_fixture_time))
+                    assert all(isinstance(amount, int | float) for amount in sample.db.values()), (at, value)
+                assert all(isinstance(problem, str) for problem in run.problems)
+    assert tried > 500

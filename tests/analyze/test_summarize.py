@@ -3,8 +3,9 @@ run cannot produce on demand (N+1 variants, another tool's spans, damaged runs).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -12,6 +13,8 @@ from otel_pytest.analyze.model import FixtureStats, Repetition, StatementStats
 from otel_pytest.analyze.sources import summarize_file
 from otel_pytest.analyze.summarize import RunMetadata, Span, db_work, summarize
 from otel_pytest.db.statements import describe
+from otel_pytest.otlp_json import OtlpJsonEncoder
+from otel_pytest.records import AttributeValue, SpanRecord
 from otel_pytest.store.reader import read_spans
 from tests.spantree import Node, Run
 
@@ -389,3 +392,149 @@ def test_spans_linked_in_a_circle_do_not_hang_the_summary() -> None:
     summary = summarize(spans, meta())
     assert list(summary.tests) == ["t.py::test_x"]
     assert summary.fixtures[":0:loop"].setups == 1
+
+
+def test_repeated_span_ids_and_circles_of_parents_are_named_and_followed_once() -> None:
+    spans = [
+        *a_test(query("q", "call", 10, "A")),
+        query("q", "call", 10, "A"),  # the same span again, as a file read twice leaves it
+        span("x", "x", "y", 10, 20),
+        span("y", "y", "x", 20, 30),
+        span("under", "under", "x", 25, 26),
+    ]
+    summary = summarize(spans, meta())
+    assert summary.tests["t.py::test_x"].db["queries"] == 1
+    assert summary.statements["A"].count == 2  # the run's totals count what the file holds
+    assert summary.problems == (
+        "1 span(s) repeat the id of another span in their trace (a damaged file, or one read twice?): each span id "
+        "is followed once",
+        "3 span(s) descend from themselves (their parent ids link in a circle: a damaged file?): they are counted "
+        "once, and in no test unless a test span is among them",
+        "no 'pytest session' span: the run did not finish or its file is incomplete; the wall time is that of the "
+        "spans found",
+    )
+
+
+# Frozen and patched clocks: spans of a real clock and of a stopped one in the same run.
+S = 1_000_000_000
+BASE = 1_790_000_000 * S
+YEAR = 365 * 24 * 3600 * S
+
+
+def timed(span_id: str, name: str, parent: str, start: float, end: float, trace: str,
+          attributes: Mapping[str, object] | None = None) -> Span:
+    """A span ``start`` to ``end`` seconds into the run."""
+    return Span(trace, span_id, parent, name, BASE + int(start * S), BASE + int(end * S), dict(attributes or {}))
+
+
+def frozen_clock_run() -> list[Span]:
+    """A run as an old plugin recorded it with freezegun and a patched ``time.time_ns``
+    in some tests: test_a is sound; test_b's teardown ends 4.974 s before it starts and
+    its ROLLBACK starts before its parent (so the plugin's db.summary lost the rollback);
+    test_c's fixture ends 25 years later; the session-scoped engine fixture ran a query
+    25 years ago. Statement A ran in test_a and in the engine fixture."""
+    def test(letter: str, start: float, summary: Mapping[str, object]) -> list[Span]:
+        trace, nodeid = f"t{letter}", f"t.py::test_{letter}"
+        return [
+            timed(f"r{letter}", nodeid, "", start, start + 1, trace, {"test.case.name": nodeid, **summary}),
+            timed(f"s{letter}", "setup", f"r{letter}", start, start + 0.1, trace),
+            timed(f"f{letter}", "fixture db", f"s{letter}", start, start + 0.05, trace, fixture("db", 9)),
+            timed(f"c{letter}", "call", f"r{letter}", start + 0.1, start + 0.9, trace),
+        ]
+
+    def db(queries: int, transactions: int, rollbacks: int) -> dict[str, object]:
+        return {"db.summary.queries": queries, "db.summary.query_time": 0.1, "db.summary.transactions": transactions,
+                "db.summary.commits": 0, "db.summary.rollbacks": rollbacks}
+
+    rollback = step("rb-b", "td-b", 0, "ROLLBACK", trace="tb")
+    rollback.start, rollback.end = BASE + int(3.5 * S), BASE + int(3.501 * S)
+    old_query = query("q-old", "eng", 0, "A")
+    old_query.trace_id, old_query.start, old_query.end = "s", BASE - 25 * YEAR, BASE - 25 * YEAR + S // 1000
+    sound_query = query("q-a", "ca", 0, "A")
+    sound_query.trace_id, sound_query.start, sound_query.end = "ta", BASE + int(1.2 * S), BASE + int(1.3 * S)
+    return [
+        timed("s", "pytest session", "", 0, 60, "s"),
+        timed("eng", "fixture engine", "s", 0.5, 0.9, "s", fixture("engine", 3)),
+        old_query,
+        *test("a", 1, db(1, 1, 1)), sound_query,
+        *test("b", 3, db(1, 1, 0)),
+        timed("td-b", "teardown", "rb", 3.9, 3.9 - 4.974, "tb"), rollback,
+        *test("c", 5, db(0, 0, 0)),
+        timed("slow", "fixture slow", "sc", 5.05, 5.05 + 25 * 365 * 24 * 3600, "tc", fixture("slow", 12)),
+    ]
+
+
+FROZEN_NOTE = ("3 span(s) with impossible times (1 end before they start; 2 lie outside the run's 'pytest session' "
+               "span), as a clock frozen or patched by the tests leaves them: left out, with the 2 test(s) (e.g. "
+               "t.py::test_b) and 1 fixture setup(s) or teardown(s) outside tests holding them, so that no finding "
+               "and no number comes from them")
+
+
+def otlp_lines(spans: Sequence[Span], run_id: str) -> list[bytes]:
+    """``spans`` as the plugin writes them, a line per trace; ids numbered as they come."""
+    numbers: dict[str, int] = {}
+
+    def number(key: str) -> int:
+        return numbers.setdefault(key, len(numbers) + 1)
+
+    encoder = OtlpJsonEncoder({"pytest.env.fingerprint": "env1", "service.name": "shop"}, run_id, "0.1.0")
+    traces: dict[str, list[SpanRecord]] = {}
+    for item in spans:
+        record = SpanRecord(item.name, number(f"trace {item.trace_id}"), number(item.span_id),
+                            number(item.parent_id) if item.parent_id else 0, item.start,
+                            cast("dict[str, AttributeValue]", dict(item.attributes)))
+        record.end = item.end
+        traces.setdefault(item.trace_id, []).append(record)
+    return [encoder.line(records) for records in traces.values()]
+
+
+def test_spans_of_a_frozen_clock_are_left_out_with_what_holds_them_and_the_rest_is_summarised() -> None:
+    spans = frozen_clock_run()
+    summary = summarize(reversed(spans), meta())  # the order in the file does not matter
+    assert summary.problems == (FROZEN_NOTE,)
+    assert list(summary.tests) == ["t.py::test_a"]
+    sample = summary.tests["t.py::test_a"]
+    assert (sample.duration, sample.setup, sample.call) == (1.0, 0.1, 0.8)
+    assert summary.fixtures["conftest.py:9:db"].setups == 1  # test_a's only
+    assert "conftest.py:3:engine" not in summary.fixtures
+    assert "conftest.py:12:slow" not in summary.fixtures
+    assert summary.statements["A"] == StatementStats("A", "SELECT A", "SELECT", 1, 0.1, 1)
+    assert (summary.start_time, summary.wall_time) == (BASE * NS, 60 * S * NS)
+
+
+def test_a_test_recording_a_negative_duration_is_left_out_even_without_a_session_span() -> None:
+    spans = [
+        *a_test(span_id="a", name="t.py::a", attributes={"db.summary.rollback_time": -4.974}),
+        *a_test(span_id="b", name="t.py::b", attributes={"pytest.shared_fixtures.duration": "nan"}),
+        *a_test(span_id="c", name="t.py::c", attributes={"db.summary.rollback_time": 0.5}),
+    ]
+    for index, item in enumerate(spans):
+        item.trace_id = f"t{index // 2}"
+    summary = summarize(spans, meta())
+    assert list(summary.tests) == ["t.py::c"]
+    assert summary.problems[0] == (
+        "2 span(s) with impossible times (2 tests record a duration below zero or not a number in db.summary.* or "
+        "pytest.shared_fixtures.duration), as a clock frozen or patched by the tests leaves them: left out, with the "
+        "2 test(s) (e.g. t.py::a) holding them, so that no finding and no number comes from them")
+
+
+def test_spans_just_outside_the_session_are_a_clock_s_drift_not_impossible() -> None:
+    spans = [
+        timed("s", "pytest session", "", 0, 100, "s"),
+        *(timed(f"r{i}", f"t.py::t{i}", "", start, end, f"t{i}", {"test.case.name": f"t.py::t{i}"})
+          for i, (start, end) in enumerate([(-0.99, 0.5), (99, 100.99), (-1.01, 0.5), (99, 101.01)])),
+    ]
+    summary = summarize(spans, meta())
+    assert sorted(summary.tests) == ["t.py::t0", "t.py::t1"]
+    long_run = [timed("s", "pytest session", "", 0, 1000, "s"),
+                timed("r", "t.py::t", "", -9.9, 1, "t", {"test.case.name": "t.py::t"})]
+    assert list(summarize(long_run, meta()).tests) == ["t.py::t"]  # 1 % of 1000 s
+
+
+def test_a_child_that_starts_before_its_parent_is_still_its_child() -> None:
+    """The tree comes from the ids: a ROLLBACK recorded before its teardown began (a clock
+    stepped back a little) is in the test's database work all the same."""
+    spans = a_test(span("td", "teardown", "root", 9_500, 9_900), step("begin", "call", 100),
+                   step("rollback", "td", 9_000, "ROLLBACK"))
+    sample = summarize(spans, meta()).tests["t.py::test_x"]
+    assert (sample.db["transactions"], sample.db["rollbacks"]) == (1, 1)

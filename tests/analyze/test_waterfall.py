@@ -13,6 +13,7 @@ from otel_pytest.analyze.findings import WaterfallBar
 from otel_pytest.analyze.model import RunSummary
 from otel_pytest.analyze.summarize import Span
 from otel_pytest.analyze.waterfall import kind_of, read_waterfall, slowest_test, waterfall_of
+from tests.analyze.bounded import within
 
 MS = 1_000_000  # nanoseconds
 
@@ -145,3 +146,26 @@ def test_the_waterfall_is_read_from_the_lines_of_the_test_s_trace(tmp_path: Path
     result = read_waterfall(run)
     assert result is not None
     assert (result.test, [bar.name for bar in result.bars]) == (nodeid, ["setup", "call"])
+
+
+@pytest.mark.parametrize("damage", ["a span whose id is the test's", "a test that is its own parent",
+                                    "two spans that are each other's parent", "a repeated span id"])
+def test_spans_linked_in_a_circle_or_sharing_an_id_are_drawn_once_and_the_walk_ends(damage: str) -> None:
+    spans = list(SPANS)
+    expected = ["setup", "fixture db", "connect", "COMMIT", "call", "SELECT", "SELECT", "teardown"]
+    if damage == "a span whose id is the test's":
+        spans.append(span("root", "call", "again", 60, 61))
+    elif damage == "a test that is its own parent":
+        spans[spans.index(ROOT)] = span("root", "root", "t.py::test_a", 0, 100, **{"test.case.name": "t.py::test_a"})
+    elif damage == "two spans that are each other's parent":
+        spans.append(span("x", "call", "x", 60, 61))  # a child of call ...
+        spans.append(span("call", "x", "call again", 60, 61))  # ... whose child has call's id
+        expected[5:7] = ["SELECT", "x", "SELECT"]
+    else:
+        spans.append(span("q1", "call", "q1 again", 56, 57))
+        spans.append(span("under", "q1", "under q1", 52, 53))
+        expected[5:7] = ["SELECT", "under q1", "SELECT"]  # the second q1 is not drawn
+    with within(30):
+        result = waterfall_of(spans, TEST, "run1")
+    assert result is not None
+    assert ([bar.name for bar in result.bars], result.omitted) == (expected, 0)
