@@ -51,6 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(XdistControllerHooks(run), PLUGIN_NAME + "-xdist")
     else:
         config.pluginmanager.register(TracingHooks(run, config), PLUGIN_NAME)
+        config.pluginmanager.register(StoreHooks(run), PLUGIN_NAME + "-store")
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -279,17 +280,59 @@ def _param_text(param: object) -> str:
     return stable_test_id(str(param))[:200]
 
 
-class XdistControllerHooks:
-    """Registered only on an xdist controller: hands workers the run, collects their counts."""
+class StoreHooks:
+    """Writes each test's records to the store once it has ended (after TracingHooks
+    closed it): a process that dies in a later test, or between tests, loses none."""
 
     def __init__(self, run: TracedRun) -> None:
         self.run = run
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logfinish(self) -> None:
+        try:
+            self.run.after_test()
+        except Exception as error:
+            self.run.recorder.failed(error)
+
+
+class XdistControllerHooks:
+    """Registered only on an xdist controller: hands workers (replacements of crashed
+    ones too) the run, collects their counts, and records the test a worker crashed in."""
+
+    def __init__(self, run: TracedRun) -> None:
+        self.run = run
+        self._started: dict[str, tuple[int, tuple[str, int | None, str]]] = {}
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput.update(self.run.worker_input())
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         self.run.add_worker_output(getattr(node, "workeroutput", {}) or {})
+        if error is not None:
+            self.run.worker_crashed(str(node.workerinput["workerid"]), error)
+
+    # The controller replays its workers' logstart/logfinish: when and where a test began
+    # is all a crash report lacks.
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        from otel_pytest import clock
+
+        self._started[nodeid] = (clock.now_ns(), location)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self._started.pop(nodeid, None)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
+        """After other plugins had their say on the report (a rerun plugin may change it)."""
+        try:
+            from otel_pytest import clock
+
+            start, location = self._started.pop(crashitem, (clock.now_ns(), report.location))
+            worker = str(report.node.workerinput["workerid"])
+            self.run.record_crash(_test_info(crashitem, location), report.outcome, str(report.longrepr),
+                                  worker, start)
+        except Exception as error:
+            self.run.recorder.failed(error)
 
 
 def summary_lines(summary: RunSummary, store: Path, base: Path) -> list[tuple[str, bool]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -34,12 +35,13 @@ from otel_pytest.options import Options, parse_traceparent
 from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.provider import ContextBinding, RunTracerProvider
 from otel_pytest.recorder import Recorder
-from otel_pytest.records import AttributeValue
-from otel_pytest.store.index import RunEntry, RunIndex, run_file_name, worker_part_name
-from otel_pytest.store.writer import RunSink, merge_parts
+from otel_pytest.records import STATUS_ERROR, AttributeValue, Link, SpanRecord
+from otel_pytest.store.index import RunEntry, run_file_name, worker_part_name
+from otel_pytest.store.writer import RunSink, metrics_file_of, read_contents, resource_groups, store_run
 
 if TYPE_CHECKING:
     from otel_pytest.otlp_proto import OtlpProtoEncoder
+    from otel_pytest.recorder import TestInfo
 
 _WORKER_KEYS = ("otel_run_id", "otel_session", "otel_run_file", "otel_start")
 
@@ -140,14 +142,15 @@ class TracedRun:
         )
         self.provider = RunTracerProvider(self.recorder, dict(self.resource))
         self.binding = ContextBinding(self.recorder, self.provider, options.capture_app)
-        # Metrics go beside the spans: <store>/metrics/<same file name>.
-        self.metrics_file = self.run_file.parent.parent / "metrics" / self.run_file.name
+        self.metrics_file = metrics_file_of(self.run_file)
         self.db: DbInstrumentation | None = None
         if options.db:
             self.db = DbInstrumentation(self.recorder, lambda: DbMetrics(self.resource, scope_version))
             self.db.refresh()
         self.summary = RunSummary(self.run_id, None if self.sink.store_problem else self.run_file)
         self._worker_outputs: list[Mapping[str, Any]] = []
+        # xdist workers that died: worker id -> (xdist's reason, the test it was running).
+        self._crashes: dict[str, tuple[str, str | None]] = {}
 
     def worker_input(self) -> dict[str, Any]:
         """Plain values an xdist worker needs to join this run."""
@@ -162,6 +165,44 @@ class TracedRun:
     def add_worker_output(self, output: Mapping[str, Any]) -> None:
         if "otel_tests" in output:
             self._worker_outputs.append(output)
+
+    def worker_crashed(self, worker: str, error: object) -> None:
+        """An xdist worker died: its part holds the tests it finished (they are counted
+        from it at the end), and the run says so."""
+        self._crashes[worker] = (str(error), None)
+
+    def record_crash(self, test: TestInfo, outcome: str, reason: str, worker: str, start_ns: int) -> None:
+        """The test span of a test whose worker died under it, with pytest's outcome: the
+        worker never wrote it. Attributes are those of a test span the analyzer keys on."""
+        session = self.recorder.session
+        attributes: dict[str, AttributeValue] = {
+            "test.case.name": test.nodeid,
+            "test.suite.name": test.suite,
+            "pytest.test.id": identity.stable_test_id(test.nodeid),
+            "code.file.path": test.file,
+            "code.line.number": test.line,
+            "code.function.name": test.function,
+            "pytest.outcome": outcome,
+            "test.case.result.status": "fail" if outcome in ("failed", "error") else "pass",
+            "pytest.xdist.worker": worker,
+        }
+        span_id = secrets.randbits(64) or 1
+        if self.options.trace_per == "test":
+            record = SpanRecord(test.nodeid, secrets.randbits(128) or 1, span_id, 0, start_ns, attributes)
+            record.links = [Link(session.trace_id, session.span_id)]
+        else:
+            record = SpanRecord(test.nodeid, session.trace_id, span_id, session.span_id, start_ns, attributes)
+        record.end = max(clock.now_ns(), start_ns)
+        record.status = STATUS_ERROR
+        record.status_message = reason
+        self.summary.tests += 1
+        self.summary.spans += 1
+        self.sink.add([record])
+        self._crashes[worker] = (self._crashes.get(worker, (reason, None))[0], f"{test.nodeid} ({outcome})")
+
+    def after_test(self) -> None:
+        """Write the test's records: a process that dies later loses none of them."""
+        self.sink.flush()
 
     def before_test(self) -> None:
         """Cheap checks before each test: an app provider to join, a database library
@@ -187,6 +228,8 @@ class TracedRun:
         self._step("restoring the OpenTelemetry context", self.binding.close)
         self._step("shutting the tracer provider down", self.provider.shutdown)
         self._step("closing the trace file and the exporter", lambda: self._close_sink(summary))
+        if self._crashes:
+            self._step("counting the crashed workers' spans", self._count_crashed)
         stats = self.recorder.stats
         summary.tests += stats.tests
         summary.spans += stats.spans
@@ -202,12 +245,24 @@ class TracedRun:
                 summary.deliveries.append(DeliveryReport(*output["otel_delivery"]))
         if not self.is_worker and summary.store_file is not None:
             self._step("updating the store index", lambda: self._store_run(exit_status))
+        self._step("closing the trace file", self.sink.release)
         return summary
+
+    def _count_crashed(self) -> None:
+        contents = read_contents(Path(worker_part_name(str(self.run_file), worker)) for worker in self._crashes)
+        self.summary.tests += contents.tests
+        self.summary.spans += contents.spans
+        for worker, (error, test) in self._crashes.items():
+            running = f" while running {test}, recorded as pytest reported it" if test else ""
+            self.summary.problems.append(f"xdist worker {worker} crashed ({error}){running}; the tests it "
+                                         "finished are in the store")
 
     def _close_sink(self, summary: RunSummary) -> None:
         delivery = self.sink.close()
         if delivery is not None:
             summary.deliveries.append(delivery)
+        if self.sink.restored:
+            summary.problems.append(self.sink.restored)
         if self.sink.store_problem:
             summary.problems.append(self.sink.store_problem)
             summary.store_file = None
@@ -238,35 +293,29 @@ class TracedRun:
         }
 
     def _store_run(self, exit_status: int) -> None:
+        environment = identity.Environment.current()
+        vcs, ci = resource_groups(self.resource)
+        entry = RunEntry(
+            run_id=self.run_id,
+            file=self.run_file.name,
+            start_time_unix_nano=self.start_ns,
+            end_time_unix_nano=clock.now_ns(),
+            service_name=str(self.resource["service.name"]),
+            exit_status=exit_status,
+            tests=self.summary.tests,
+            spans=self.summary.spans,
+            environment={
+                "python": environment.python,
+                "implementation": environment.implementation,
+                "platform": environment.platform,
+                "cpu_count": environment.cpu_count,
+                "fingerprint": environment.fingerprint,
+            },
+            vcs=vcs,
+            ci=ci,
+        )
         try:
-            for target in (self.run_file, self.metrics_file):
-                parts = sorted(target.parent.glob(f"{target.name}.*.part"))
-                if parts:
-                    merge_parts(target, parts)
-            environment = identity.Environment.current()
-            vcs = {k: str(v) for k, v in self.resource.items() if k.startswith("vcs.")}
-            ci = {k: str(v) for k, v in self.resource.items() if k.startswith("cicd.")}
-            index = RunIndex(self.options.store)
-            index.append(RunEntry(
-                run_id=self.run_id,
-                file=self.run_file.name,
-                start_time_unix_nano=self.start_ns,
-                end_time_unix_nano=clock.now_ns(),
-                service_name=str(self.resource["service.name"]),
-                exit_status=exit_status,
-                tests=self.summary.tests,
-                spans=self.summary.spans,
-                environment={
-                    "python": environment.python,
-                    "implementation": environment.implementation,
-                    "platform": environment.platform,
-                    "cpu_count": environment.cpu_count,
-                    "fingerprint": environment.fingerprint,
-                },
-                vcs=vcs,
-                ci=ci,
-            ))
-            index.retain(self.options.keep_runs)
+            store_run(self.run_file, entry, self.options.keep_runs)
         except OSError as error:
             self.summary.problems.append(f"cannot update the trace store index ({error.strerror or error})")
 

@@ -4,6 +4,12 @@
 holds one self-describing line per finished run (schema version, run id, start time,
 revision, CI, environment). The index is what ``otel-pytest runs`` and the analyzer read
 first, so they never open span files just to list runs.
+
+Concurrent runs share a store: every change of the index happens under the store lock
+(:mod:`otel_pytest.store.lock`) as one read-modify-write, and the index is always replaced
+whole (temporary file and ``os.replace``), so a reader, or a run killed mid-write, never
+leaves or sees half a line. Retention only ever removes runs listed in the index: a run
+still being written is not in it.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from otel_pytest.store.lock import store_lock
 
 SCHEMA_VERSION = 1
 RUN_SUFFIX = ".otlp.jsonl"
@@ -49,6 +57,9 @@ class RunEntry:
     vcs: Mapping[str, str] = field(default_factory=dict)
     ci: Mapping[str, str] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
+    # False for a run adopted from an orphan run file (its process died before indexing
+    # it): its spans may stop mid-run, and ``exit_status`` is -1 unless its session ended.
+    complete: bool = True
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_APPEND_NEWLINE)
@@ -86,6 +97,7 @@ _FIELD_TYPES: dict[str, type] = {
     "vcs": dict,
     "ci": dict,
     "schema": int,
+    "complete": bool,
 }
 
 
@@ -116,37 +128,60 @@ class RunIndex:
         return entries, problems
 
     def append(self, entry: RunEntry) -> None:
-        self.store.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as handle:
-            handle.write(entry.to_json())
+        with store_lock(self.store):
+            self.update([entry], None)
 
     def retain(self, keep: int) -> list[RunEntry]:
-        """Delete all but the newest ``keep`` runs; return the ones removed.
+        """Delete all but the newest ``keep`` runs; return the ones removed."""
+        with store_lock(self.store):
+            return self.update([], keep)
 
-        The index is rewritten through a temporary file and ``os.replace`` so a reader
-        never sees half of it.
+    def update(self, new: Sequence[RunEntry], keep: int | None) -> list[RunEntry]:
+        """Add ``new`` and, when ``keep`` is given, delete all but the newest ``keep`` runs
+        (their run, metrics and summary files); return the removed entries.
+
+        The caller holds the store lock. Lines this version cannot read (damaged, or from
+        a newer writer) are kept as they are, and so are the kept lines' bytes.
         """
-        if keep < 1:
+        if keep is not None and keep < 1:
             raise ValueError(f"keep={keep}: a store keeps at least one run")
-        entries, _ = self.entries()
-        if len(entries) <= keep:
-            return []
-        removed, kept = entries[:-keep], entries[-keep:]
-        for entry in removed:
+        self.store.mkdir(parents=True, exist_ok=True)
+        try:
+            lines = self.path.read_bytes().splitlines()
+            mode: int | None = stat.S_IMODE(self.path.stat().st_mode)
+        except FileNotFoundError:
+            lines, mode = [], None
+        lines = [line for line in lines if line.strip()]
+        lines.extend(entry.to_json().rstrip(b"\n") for entry in new)
+        readable = sorted(((entry, number) for number, entry in enumerate(map(_entry_or_none, lines))
+                           if entry is not None), key=lambda item: item[0].start_time_unix_nano)
+        removed = readable[:-keep] if keep is not None and len(readable) > keep else []
+        for entry, _ in removed:
             # The index is a plain file anyone can edit: never follow it out of runs/.
             if entry.file.endswith(RUN_SUFFIX) and Path(entry.file).name == entry.file:
                 (self.runs_dir / entry.file).unlink(missing_ok=True)
                 (self.store / "metrics" / entry.file).unlink(missing_ok=True)
                 (self.store / "summaries" / f"{entry.file}.json").unlink(missing_ok=True)
-        mode = stat.S_IMODE(self.path.stat().st_mode)
+        if new or removed:
+            dropped = {number for _, number in removed}
+            self._replace(b"".join(line + b"\n" for number, line in enumerate(lines) if number not in dropped), mode)
+        return [entry for entry, _ in removed]
+
+    def _replace(self, data: bytes, mode: int | None) -> None:
+        """Write the whole index through a temporary file and ``os.replace``."""
         handle, temporary = tempfile.mkstemp(dir=self.store, prefix=".index-")
         try:
             with os.fdopen(handle, "wb") as out:
-                for entry in kept:
-                    out.write(entry.to_json())
-            os.chmod(temporary, mode)  # mkstemp makes it owner-only
+                out.write(data)
+            os.chmod(temporary, 0o644 if mode is None else mode)  # mkstemp makes it owner-only
             os.replace(temporary, self.path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        return removed
+
+
+def _entry_or_none(line: bytes) -> RunEntry | None:
+    try:
+        return RunEntry.from_json(orjson.loads(line))
+    except (ValueError, TypeError):
+        return None

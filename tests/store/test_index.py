@@ -16,6 +16,7 @@ from otel_pytest.store.index import (
     run_file_name,
     worker_part_name,
 )
+from otel_pytest.store.lock import LOCK_NAME
 
 BASE = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
 
@@ -79,6 +80,7 @@ def test_an_entry_is_one_json_line_and_reads_back_equal() -> None:
         "vcs": {"vcs.ref.head.revision": "0123456789abcdef", "vcs.ref.head.name": "main"},
         "ci": {"cicd.system": "github_actions"},
         "schema": SCHEMA_VERSION,
+        "complete": True,
     }
     assert RunEntry.from_json(orjson.loads(line)) == original
 
@@ -168,7 +170,7 @@ def test_retention_keeps_the_newest_runs_and_deletes_the_files_of_the_others(
     assert removed == [entry(1), entry(2), entry(3)]
     assert index.entries() == ([entry(4), entry(5)], [])
     assert sorted(path.name for path in index.runs_dir.iterdir()) == [entry(4).file, entry(5).file]
-    assert sorted(path.name for path in index.store.iterdir()) == ["index.jsonl", "runs"]
+    assert sorted(path.name for path in index.store.iterdir()) == [LOCK_NAME, "index.jsonl", "runs"]
 
 
 def test_retention_below_the_limit_changes_nothing(tmp_path: Path) -> None:
@@ -222,7 +224,7 @@ def test_a_failed_rewrite_leaves_the_old_index_whole_and_no_temporary_file(
     with pytest.raises(OSError, match="No space left on device"):
         index.retain(1)
     assert index.path.read_bytes() == before
-    assert sorted(path.name for path in index.store.iterdir()) == ["index.jsonl", "runs"]
+    assert sorted(path.name for path in index.store.iterdir()) == [LOCK_NAME, "index.jsonl", "runs"]
 
 
 def test_the_index_is_replaced_whole_not_rewritten_in_place(tmp_path: Path) -> None:
@@ -244,3 +246,28 @@ def test_retention_also_deletes_the_metrics_and_the_cached_summary_of_a_removed_
     index.retain(1)
     assert [path.name for path in (index.store / "metrics").iterdir()] == [entry(2).file]
     assert [path.name for path in (index.store / "summaries").iterdir()] == [f"{entry(2).file}.json"]
+
+
+def test_an_update_keeps_the_bytes_of_the_lines_it_keeps_and_the_lines_it_cannot_read(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(1))
+    from_the_future = orjson.dumps({**orjson.loads(entry(2).to_json()), "written_by_the_future": [1, 2]})
+    with index.path.open("ab") as handle:
+        handle.write(from_the_future + b"\n" + b"{damaged\n\n" + entry(3).to_json().rstrip(b"\n"))  # no final newline
+    (index.runs_dir / entry(2).file).write_text("{}\n")
+    (index.runs_dir / entry(3).file).write_text("{}\n")
+    assert index.retain(2) == [entry(1)]
+    assert index.path.read_bytes() == from_the_future + b"\n{damaged\n" + entry(3).to_json()
+
+
+def test_an_entry_appended_after_a_line_without_its_newline_stays_a_line_of_its_own(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(1))
+    index.path.write_bytes(entry(1).to_json().rstrip(b"\n"))  # a writer cut off before its newline
+    index.append(entry(2))
+    assert index.entries() == ([entry(1), entry(2)], [])
+
+
+def test_an_entry_without_the_complete_key_is_complete() -> None:
+    data = orjson.loads(entry(1).to_json())
+    del data["complete"]
+    assert RunEntry.from_json(data).complete is True
+    assert RunEntry.from_json({**data, "complete": False}).complete is False

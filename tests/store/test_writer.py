@@ -1,0 +1,300 @@
+"""The store writer in real pytest runs: crashed xdist workers, a store removed by a test."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from otel_pytest.store.index import RunEntry, RunIndex
+from otel_pytest.store.reader import read_spans
+from tests.spantree import Node, Run
+
+NO_ASYNC = ("-p", "no:asyncio", "-p", "no:anyio")
+# -rA lists every test with pytest's verdict: what the store must agree with.
+REPORTED = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)")
+OUTCOME_WORDS = {"PASSED": "passed", "FAILED": "failed", "ERROR": "error", "SKIPPED": "skipped",
+                 "XFAIL": "xfailed", "XPASS": "xpassed"}
+
+CRASH_SUITE = """
+import os
+import pytest
+
+@pytest.mark.parametrize("n", range(6))
+def test_before(n):
+    pass
+
+def test_crash():
+    os._exit(1)
+
+@pytest.mark.parametrize("n", range(6))
+def test_after(n):
+    pass
+"""
+
+
+def reported(result: pytest.RunResult) -> dict[str, str]:
+    """Each test pytest reported, with its outcome."""
+    found = {}
+    for line in result.outlines:
+        match = REPORTED.match(line)
+        if match:
+            found[match.group(2)] = OUTCOME_WORDS[match.group(1)]
+    return found
+
+
+def stored_run(store: Path) -> tuple[RunEntry, Run]:
+    """The store's only run: its index entry (the run files agree with it) and its spans."""
+    (entry,), problems = RunIndex(store).entries()
+    assert problems == []
+    assert sorted(path.name for path in (store / "runs").iterdir()) == [entry.file]
+    return entry, Run.from_store(store)
+
+
+def spans_by_test(run: Run) -> dict[str, Node]:
+    """The run's test spans by node id; each test exactly once."""
+    tests = [root for root in run.roots if "test.case.name" in root.attributes]
+    by_name = {str(test.attributes["test.case.name"]): test for test in tests}
+    assert len(by_name) == len(tests)
+    return by_name
+
+
+def test_a_crashed_xdist_worker_loses_no_test_and_its_crash_is_recorded_as_pytest_reports_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_crash=CRASH_SUITE)
+    result = pytester.runpytest_subprocess("--otel", *NO_ASYNC, "-n", "2", "-rA")
+    result.assert_outcomes(passed=12, failed=1)
+    entry, run = stored_run(pytester.path / ".otel-pytest")
+    tests = spans_by_test(run)
+    assert {name: test.attributes["pytest.outcome"] for name, test in tests.items()} == reported(result)
+    assert len(tests) == 13
+    crash = tests["test_crash.py::test_crash"]
+    worker = crash.attributes["pytest.xdist.worker"]
+    assert crash.attributes["test.case.result.status"] == "fail"
+    assert crash.status_code == 2
+    assert crash.status_message == f"worker '{worker}' crashed while running 'test_crash.py::test_crash'"
+    assert crash.links == [run.session.span_id]  # under the controller: the worker's session never ended
+    assert (entry.tests, entry.complete) == (13, True)
+    assert result.outlines[-2].startswith("otel: 13 tests traced, run ")
+    assert result.outlines[-1] == (
+        f"otel: warning: xdist worker {worker} crashed (Not properly terminated) while running "
+        "test_crash.py::test_crash (failed), recorded as pytest reported it; the tests it finished are in the store"
+    )
+
+
+def test_the_worker_replacing_a_crashed_one_joins_the_same_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_crash=CRASH_SUITE)
+    result = pytester.runpytest_subprocess("--otel", *NO_ASYNC, "-n", "1", "-rA")
+    result.assert_outcomes(passed=12, failed=1)
+    entry, run = stored_run(pytester.path / ".otel-pytest")
+    tests = spans_by_test(run)
+    # The crashed worker never ended its session span; the replacement's is under the controller's.
+    (replacement,) = run.session.children
+    assert replacement.attributes["pytest.xdist.worker"] == "gw1"
+    assert {name for name, test in tests.items() if test.links == [replacement.span_id]} == {
+        f"test_crash.py::test_after[{n}]" for n in range(6)}
+    before = {tests[f"test_crash.py::test_before[{n}]"].links[0] for n in range(6)}
+    assert len(before) == 1
+    assert before.isdisjoint({replacement.span_id, run.session.span_id})
+    assert tests["test_crash.py::test_crash"].attributes["pytest.xdist.worker"] == "gw0"
+    assert len({span.attributes["pytest.run.id"] for span in run.spans}) == 1
+    assert (entry.tests, entry.spans) == (13, len(run.spans))
+
+
+REMOVALS = {
+    "rmtree": "shutil.rmtree(STORE)",
+    "rename": "os.rename(STORE, STORE.with_name('moved-store'))",
+    "chdir and rmtree": "os.chdir(tmp_path); shutil.rmtree(os.path.relpath(STORE))",
+}
+
+
+@pytest.mark.parametrize("removal", list(REMOVALS))
+def test_a_store_removed_by_a_test_gets_the_whole_run_written_again(pytester: pytest.Pytester, removal: str) -> None:
+    pytester.makepyfile(test_before="def test_earlier_run(): pass")
+    pytester.runpytest_subprocess("--otel", *NO_ASYNC).assert_outcomes(passed=1)
+    (pytester.path / "test_before.py").unlink()
+    pytester.makepyfile(test_removal=f"""
+        import os, pathlib, shutil
+
+        STORE = pathlib.Path(__file__).parent / ".otel-pytest"
+
+        def test_first():
+            pass
+
+        def test_remove(tmp_path):
+            {REMOVALS[removal]}
+
+        def test_last():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("--otel", *NO_ASYNC)
+    result.assert_outcomes(passed=3)
+    store = pytester.path / ".otel-pytest"
+    entry, run = stored_run(store)  # the earlier run went with the folder: the user's choice
+    assert sorted(spans_by_test(run)) == [
+        "test_removal.py::test_first", "test_removal.py::test_last", "test_removal.py::test_remove"]
+    assert entry.tests == 3
+    assert result.outlines[-2] == f"otel: 3 tests traced, run {entry.run_id} in .otel-pytest"
+    assert result.outlines[-1] == (f"otel: warning: the trace store {store} was deleted or moved during the run "
+                                   "(by a test?); this run was written to it again")
+
+
+def test_a_store_that_cannot_be_made_again_costs_one_warning_and_is_not_claimed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pathlib, shutil
+
+        STORE = pathlib.Path(__file__).parent / ".otel-pytest"
+
+        def test_remove():
+            shutil.rmtree(STORE)
+            STORE.write_text("a file where the store folder was")
+    """)
+    result = pytester.runpytest_subprocess("--otel", *NO_ASYNC)
+    result.assert_outcomes(passed=1)
+    store = pytester.path / ".otel-pytest"
+    summary = [line for line in result.outlines if line.startswith("otel:")]
+    assert len(summary) == 2
+    assert re.fullmatch(r"otel: 1 tests traced, run [0-9a-f]{16}", summary[0])  # no "in <store>"
+    assert summary[1].startswith(f"otel: warning: cannot write the trace store at {store} again after it was "
+                                 "deleted or moved during the run (")
+    assert summary[1].endswith("): this run is not stored")
+    assert store.read_text() == "a file where the store folder was"
+
+
+# -- concurrent runs on one store ---------------------------------------------------------
+
+WAIT_FOR = """
+import os, pathlib, time
+
+def wait_for(path, what):
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert time.monotonic() < deadline, f"no {what} within 60 s"
+        time.sleep(0.005)
+"""
+
+
+def pytest_process(folder: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_ASYNC, "--otel",
+                             *args], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finished(process: subprocess.Popen[str]) -> str:
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    return output
+
+
+def wait_for(path: Path) -> None:
+    """Wait until a process under test says it got somewhere (it creates ``path``)."""
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear within 60 s"
+        time.sleep(0.005)
+
+
+def assert_index_and_files_agree(store: Path) -> list[RunEntry]:
+    """Every index line is whole and readable, and lists exactly the run files there are."""
+    entries, problems = RunIndex(store).entries()
+    assert problems == []
+    assert all(line.endswith(b"}") for line in (store / "index.jsonl").read_bytes().splitlines())
+    assert sorted(path.name for path in (store / "runs").iterdir()) == sorted(entry.file for entry in entries)
+    assert [path.name for path in store.iterdir() if path.name.startswith(".index-")] == []
+    return entries
+
+
+def test_six_runs_finishing_together_keep_exactly_the_runs_retention_allows(pytester: pytest.Pytester) -> None:
+    gate = pytester.mkdir("gate")
+    pytester.makepyfile(test_together=WAIT_FOR + """
+import pytest
+
+@pytest.mark.parametrize("n", range(5))
+def test_work(n):
+    pass
+
+def test_meet():
+    gate = pathlib.Path(__file__).parent / "gate"
+    (gate / str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(list(gate.iterdir())) < 6:  # all six runs end their tests together
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+""")
+    processes = [pytest_process(pytester.path, "--otel-keep-runs", "1") for _ in range(6)]
+    outputs = [finished(process) for process in processes]
+    assert len(list(gate.iterdir())) == 6
+    (kept,) = assert_index_and_files_agree(pytester.path / ".otel-pytest")
+    assert (kept.tests, kept.complete) == (6, True)
+    run_ids = [re.search(r"otel: 6 tests traced, run ([0-9a-f]{16})", output).group(1)  # type: ignore[union-attr]
+               for output in outputs]
+    assert kept.run_id in run_ids
+
+
+def test_a_run_still_running_is_neither_removed_nor_adopted_by_runs_finishing_beside_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_slow=WAIT_FOR + """
+def test_first():
+    pass
+
+def test_wait():
+    here = pathlib.Path(__file__).parent
+    (here / "running").touch()
+    wait_for(here / "go on", "go-ahead")
+""")
+    slow = pytest_process(pytester.path, "--otel-keep-runs", "5")
+    wait_for(pytester.path / "running")
+    store = pytester.path / ".otel-pytest"
+    (slow_file,) = (store / "runs").iterdir()
+    for _ in range(2):
+        finished(pytest_process(pytester.path, "--otel-keep-runs", "1", "-k", "first"))
+    (quick,) = RunIndex(store).entries()[0]
+    assert sorted(path.name for path in (store / "runs").iterdir()) == sorted([quick.file, slow_file.name])
+    (pytester.path / "go on").touch()
+    finished(slow)
+    entries = assert_index_and_files_agree(store)
+    assert [(entry.file, entry.tests, entry.complete) for entry in entries] == [
+        (slow_file.name, 2, True), (quick.file, 1, True)]
+
+
+def test_a_run_killed_mid_run_is_adopted_marked_incomplete_then_retained_like_any_run(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_killed=WAIT_FOR + """
+import pytest
+
+@pytest.mark.parametrize("n", range(3))
+def test_done(n):
+    pass
+
+def test_hang():
+    here = pathlib.Path(__file__).parent
+    (here / "hanging").touch()
+    wait_for(here / "never", "kill")
+""")
+    killed = pytest_process(pytester.path)
+    wait_for(pytester.path / "hanging")
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=60)
+    store = pytester.path / ".otel-pytest"
+    (orphan,) = (store / "runs").iterdir()
+    finished(pytest_process(pytester.path, "-k", "done"))
+    adopted, later = assert_index_and_files_agree(store)
+    assert adopted.file == orphan.name
+    assert orphan.name == f"{orphan.name[:16]}_{adopted.run_id}.otlp.jsonl"
+    assert (adopted.tests, adopted.exit_status, adopted.complete) == (3, -1, False)
+    assert adopted.spans == sum(1 for _ in read_spans(orphan))
+    assert adopted.start_time_unix_nano < later.start_time_unix_nano
+    assert adopted.service_name == later.service_name
+    assert adopted.environment["fingerprint"] == later.environment["fingerprint"]
+    assert (later.tests, later.complete) == (3, True)
+    finished(pytest_process(pytester.path, "-k", "done", "--otel-keep-runs", "1"))
+    (newest,) = assert_index_and_files_agree(store)
+    assert newest.complete
+    assert not orphan.exists()
