@@ -52,7 +52,7 @@ _DATABASE_MODULES = ("sqlalchemy", "asyncpg", "psycopg", "psycopg2")
 _MACHINERY = ("_pytest", "pluggy", "otel_pytest")
 _ENV_KEY = re.compile(r"""['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*:""")
 _SDK_KEPT_LINE = re.compile(
-    r'\s*File "[^"\n]*", line \d+, in .*|Traceback \(most recent call last\):'
+    r'(\s*File ")([^"\n]*)(", line \d+, in .*)|Traceback \(most recent call last\):'
     r"|The above exception was the direct cause of the following exception:"
     r"|During handling of the above exception, another exception occurred:"
 )
@@ -266,7 +266,12 @@ class FailureText:
             kept["exception.message"] = message
         stacktrace = attributes.get("exception.stacktrace")
         if self.mode == "traceback" and isinstance(stacktrace, str):
-            lines = [line for line in stacktrace.splitlines() if _SDK_KEPT_LINE.fullmatch(line)]
+            lines = []
+            for line in stacktrace.splitlines():
+                kept_line = _SDK_KEPT_LINE.fullmatch(line)
+                if kept_line is not None:
+                    start, path, rest = kept_line.groups()
+                    lines.append(line if path is None else start + self._path(path) + rest)
             lines.append(f"{name}: {message}" if message else name)
             kept["exception.stacktrace"] = _bounded(self.scrub("\n".join(lines)), MAX_TRACEBACK)
         return kept

@@ -510,3 +510,27 @@ def test_otel_pytest_zero_wins_over_the_ini_switch_in_a_real_run(
     monkeypatch.setenv("OTEL_PYTEST", "0")
     suite.runpytest(*NO_ASYNC).assert_outcomes(passed=1)
     assert not Path(suite.path, ".otel-pytest").exists()
+
+
+# --- --otel-record-failures ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["message", "traceback", "none"])
+def test_the_record_failures_flag_and_ini_key_choose_the_failure_text_mode(
+    pytester: pytest.Pytester, mode: str
+) -> None:
+    assert resolve(pytester).record_failures == "message"
+    assert resolve(pytester, f"--otel-record-failures={mode}").record_failures == mode
+    pytester.makeini(f"[pytest]\notel_record_failures = {mode}\n")
+    assert resolve(pytester).record_failures == mode
+    assert resolve(pytester, "--otel-record-failures=message").record_failures == "message"
+
+
+def test_a_bad_record_failures_flag_or_ini_value_is_one_error_line(suite: pytest.Pytester) -> None:
+    assert flag_error(suite.runpytest("--otel", *NO_ASYNC, "--otel-record-failures=all")) == (
+        "argument --otel-record-failures: 'all' is not valid: use one of message, traceback, none"
+    )
+    suite.makeini("[pytest]\notel_record_failures = locals\n")
+    assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == (
+        "otel_record_failures (ini)='locals' is not valid: use one of message, traceback, none"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.spantree import Run
@@ -147,3 +149,81 @@ def test_an_app_that_installs_its_provider_during_the_run_still_succeeds(pyteste
     result = pytester.runpytest_subprocess("--otel", "-p", "no:asyncio", "-p", "no:anyio")
     result.assert_outcomes(passed=1)
     assert "Overriding of current TracerProvider is not allowed" not in result.stderr.str()
+
+
+APP_FAILURE = """
+import os
+
+from opentelemetry import trace
+
+def test_app_failure():
+    with trace.get_tracer("app").start_as_current_span("handle request"):
+        raise ValueError("bad token " + os.environ["CI_JOB_TOKEN"] + "\\nsecond line")
+"""
+APP_TOKEN = "ci-tok-9f8e7d6c5b4a3928"
+
+
+@pytest.mark.parametrize(
+    ("mode", "event"),
+    [
+        ("message", {"exception.type": "ValueError", "exception.message": "bad token <redacted>",
+                     "exception.escaped": "False"}),
+        ("none", {"exception.type": "ValueError", "exception.escaped": "False"}),
+        ("traceback", {"exception.type": "ValueError", "exception.message": "bad token <redacted>",
+                       "exception.escaped": "False", "exception.stacktrace": "\n".join([
+                           "Traceback (most recent call last):",
+                           '  File "test_app.py", line 7, in test_app_failure',
+                           "ValueError: bad token <redacted>",
+                       ])}),
+    ],
+)
+def test_exceptions_the_sdk_records_on_app_spans_keep_only_what_the_failure_mode_keeps(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: str, event: dict[str, str]
+) -> None:
+    monkeypatch.setenv("CI_JOB_TOKEN", APP_TOKEN)
+    pytester.makepyfile(test_app=APP_FAILURE)
+    result = pytester.runpytest_subprocess("--otel", f"--otel-record-failures={mode}", "-p", "no:asyncio",
+                                           "-p", "no:anyio")
+    result.assert_outcomes(failed=1)
+    for path in (pytester.path / ".otel-pytest").rglob("*.jsonl"):
+        assert APP_TOKEN not in path.read_text()
+    (span,) = Run.from_store(pytester.path / ".otel-pytest").named("handle request")
+    ((name, attributes),) = span.events()
+    if "exception.stacktrace" in attributes:  # the SDK's own frames are the SDK's business
+        lines = str(attributes["exception.stacktrace"]).splitlines()
+        attributes["exception.stacktrace"] = "\n".join(line for line in lines if "/opentelemetry/" not in line)
+    assert (name, attributes) == ("exception", event)
+    assert span.status_message == ("" if mode == "none" else "ValueError: bad token <redacted>")
+
+
+def test_sdk_span_times_are_moved_onto_the_plugins_clock_keeping_explicit_offsets() -> None:
+    import freezegun
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_pytest.provider import RecordingProcessor
+    from otel_pytest.recorder import Recorder
+    from otel_pytest.records import SpanRecord
+
+    kept: list[SpanRecord] = []
+
+    class Sink:
+        def add(self, records: list[SpanRecord]) -> None:
+            kept.extend(records)
+
+    recorder = Recorder(Sink(), trace_per_test=True, session_parent=None, session_attributes={}, environ={})
+    provider = TracerProvider()
+    provider.add_span_processor(RecordingProcessor(recorder))  # type: ignore[arg-type]
+    tracer = provider.get_tracer("app")
+    before = time.time_ns()
+    with freezegun.freeze_time("1990-01-01"):
+        frozen_now = time.time_ns()
+        with tracer.start_as_current_span("frozen"):
+            pass
+        explicit = tracer.start_span("explicit", start_time=frozen_now - 5_000_000)
+        explicit.end(end_time=frozen_now - 1_000_000)
+    after = time.time_ns()
+    frozen, explicit_record = kept
+    assert before <= frozen.start <= frozen.end <= after
+    # Each explicit time keeps its distance from the moment the SDK took it.
+    assert 4_000_000 <= explicit_record.end - explicit_record.start <= 4_000_000 + (after - before)
+    assert before - 5_000_000 <= explicit_record.start <= explicit_record.end <= after
