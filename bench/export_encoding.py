@@ -1,6 +1,6 @@
 """Per-span cost of turning otel-pytest's records into an OTLP request body, three ways.
 
-* ``sdk``: what the OTLP export does today: ``ReadableSpans.convert`` to the SDK's
+* ``sdk``: what the OTLP export did first: ``ReadableSpans.convert`` to the SDK's
   ``ReadableSpan``, then the SDK's ``encode_spans`` and ``SerializeToString``;
 * ``direct``: records straight into the generated (upb) protobuf messages, the key-values
   of shared attribute sets built once (the sketch that suggested the change);
@@ -28,8 +28,8 @@ from typing import Any
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_pytest.export import ReadableSpans
 from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.otlp_proto import any_value
 from otel_pytest.records import AttributeValue, SharedAttributes, SpanRecord
@@ -44,6 +44,57 @@ RESOURCE: dict[str, AttributeValue] = {
     "host.arch": "x86_64",
     "process.runtime.version": "3.11.7",
 }
+
+
+class ReadableSpans:
+    """Converts records into the SDK's ``ReadableSpan`` (what the export did before it
+    encoded records itself; kept here as the ``sdk`` way)."""
+
+    def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, version: str) -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+        self._readable = ReadableSpan
+        self._context = SpanContext
+        self._kind = SpanKind
+        self._status = Status
+        self._code = StatusCode
+        self._flags = TraceFlags(TraceFlags.SAMPLED)
+        self._resource = Resource(dict(resource))
+        self._scope_type = InstrumentationScope
+        self._scopes: dict[str, Any] = {}
+        self._run_id = run_id
+        self._version = version
+
+    def _scope(self, name: str) -> Any:
+        scope = self._scopes.get(name)
+        if scope is None:
+            version = self._version if name.startswith("otel_pytest") else None
+            scope = self._scopes[name] = self._scope_type(name, version)
+        return scope
+
+    def convert(self, record: SpanRecord) -> ReadableSpan:
+        from opentelemetry.sdk.trace import Event as SdkEvent
+        from opentelemetry.trace import Link as SdkLink
+
+        attributes = record.all_attributes()
+        attributes["pytest.run.id"] = self._run_id
+        ctx = self._context
+        return self._readable(
+            name=record.name,
+            context=ctx(record.trace_id, record.span_id, False, self._flags),
+            parent=ctx(record.trace_id, record.parent_id, False, self._flags) if record.parent_id else None,
+            resource=self._resource,
+            attributes=attributes,
+            events=[SdkEvent(e.name, dict(e.attributes), e.time) for e in record.events or ()],
+            links=[SdkLink(ctx(link.trace_id, link.span_id, False, self._flags)) for link in record.links or ()],
+            kind=self._kind(record.kind - 1),
+            status=self._status(self._code(record.status), record.status_message or None),
+            start_time=record.start,
+            end_time=record.end,
+            instrumentation_scope=self._scope(record.scope),
+        )
 
 
 def make_records(tests: int, seed: int = 0) -> list[SpanRecord]:

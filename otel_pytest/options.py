@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from otel_pytest.identity import strip_credentials
+
 TRACE_PER = ("test", "session")
 PROTOCOLS = ("http/protobuf", "grpc")
 DEFAULT_KEEP_RUNS = 100
@@ -27,7 +29,6 @@ RECORD_FAILURES = ("message", "traceback", "none")
 DEFAULT_RECORD_FAILURES = "message"
 
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-_CREDENTIALS = re.compile(r"//[^/@]*@")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -50,11 +51,12 @@ class TraceParent:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where to send OTLP, already validated; ``url`` is what the summary line shows."""
+    """Where to send one signal over OTLP, already validated; ``url`` as the user gave it
+    (:func:`otel_pytest.identity.strip_credentials` makes what the terminal shows)."""
 
     url: str
     protocol: str
-    # True when the user gave the full traces URL (…/v1/traces), which is used as is.
+    # True when the user gave the signal's full URL (…/v1/traces), which is used as is.
     signal_specific: bool
 
 
@@ -70,6 +72,8 @@ class Options:
     traceparent: TraceParent | None
     capture_app: bool
     db: bool = True
+    # Where the run's metrics go; None when no endpoint takes them (see _metrics_endpoint).
+    metrics_endpoint: Endpoint | None = None
     record_failures: str = DEFAULT_RECORD_FAILURES
 
 
@@ -104,7 +108,7 @@ def _check_url(setting: str, value: str) -> str:
     except ValueError:
         port_ok = False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        shown = _CREDENTIALS.sub("//***@", value)  # a URL may carry a token: never echo it
+        shown = strip_credentials(value)  # a URL may carry a token: never echo it
         raise SettingError(
             f"{setting}={shown!r} is not an OTLP endpoint: expected http://host:port or https://host:port"
         )
@@ -262,28 +266,59 @@ def _ini_bool(config: pytest.Config, name: str) -> bool:
         raise SettingError(f"{name} (ini): {error}: use true or false") from None
 
 
-def _protocol(env: Mapping[str, str]) -> str:
-    protocol_names = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+def _protocol(env: Mapping[str, str], signal: str) -> str:
+    protocol_names = (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
     setting = next((name for name in protocol_names if env.get(name)), None)
     return _check_protocol(setting, env[setting].strip()) if setting else "http/protobuf"
 
 
+def _exports(env: Mapping[str, str], signal: str) -> bool:
+    """``OTEL_SDK_DISABLED`` and ``OTEL_{TRACES,METRICS}_EXPORTER``, as the SDK reads them:
+    a signal goes over OTLP unless the SDK is disabled or its exporter list lacks ``otlp``."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporters = env.get(f"OTEL_{signal}_EXPORTER", "").strip().lower()
+    return not exporters or "otlp" in (name.strip() for name in exporters.split(","))
+
+
+def _env_endpoint(env: Mapping[str, str], signal: str, *, general: bool = True) -> Endpoint | None:
+    """The signal's own variable (used as is), else the general one (a base URL)."""
+    names = [(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", True)]
+    if general:
+        names.append(("OTEL_EXPORTER_OTLP_ENDPOINT", False))
+    for name, specific in names:
+        value = env.get(name, "").strip()
+        if value:
+            return Endpoint(_check_url(name, value), _protocol(env, signal), signal_specific=specific)
+    return None
+
+
 def _endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
-    """The collector to export to, if any. The protocol is only checked when there is
+    """The collector to send spans to, if any. The protocol is only checked when there is
     one: other SDKs sharing the environment may use values we don't (http/json)."""
+    if not _exports(env, "TRACES"):
+        return None
     flag = config.getoption("otel_endpoint")
     if flag:
         # Given on the command line, a URL that already ends in the traces path is used as is.
         specific = urlsplit(flag).path.rstrip("/").endswith("/v1/traces")
-        return Endpoint(flag, _protocol(env), signal_specific=specific)
-    for name, specific in (
-        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", True),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", False),
-    ):
-        value = env.get(name, "").strip()
-        if value:
-            return Endpoint(_check_url(name, value), _protocol(env), signal_specific=specific)
-    return None
+        return Endpoint(flag, _protocol(env, "TRACES"), signal_specific=specific)
+    return _env_endpoint(env, "TRACES")
+
+
+def _metrics_endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
+    """Where the run's metrics go: ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT``, else the
+    general endpoint (the ``--otel-endpoint`` flag stands for it when it is a base URL).
+    A traces-only URL (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, a flag ending in
+    ``/v1/traces``) says nothing about metrics: they are not exported."""
+    if not _exports(env, "METRICS"):
+        return None
+    flag = config.getoption("otel_endpoint")
+    if flag and not urlsplit(flag).path.rstrip("/").endswith("/v1/traces"):
+        return _env_endpoint(env, "METRICS", general=False) or Endpoint(
+            flag, _protocol(env, "METRICS"), signal_specific=False
+        )
+    return _env_endpoint(env, "METRICS")
 
 
 def _traceparent(config: pytest.Config, env: Mapping[str, str]) -> TraceParent | None:
@@ -323,6 +358,7 @@ def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
         capture_app=bool(
             config.getoption("otel_capture_app") or _ini_bool(config, "otel_capture_app")
         ),
+        metrics_endpoint=_metrics_endpoint(config, env),
         record_failures=config.getoption("otel_record_failures") or _check_record_failures(
             "otel_record_failures (ini)", str(config.getini("otel_record_failures")).strip()
         ),

@@ -19,6 +19,7 @@ import pytest
 from otel_pytest import options as opts
 
 if TYPE_CHECKING:
+    from otel_pytest.export import SignalReport
     from otel_pytest.recorder import FixtureInfo, Recorder, TestInfo
     from otel_pytest.run import RunSummary, TracedRun
 
@@ -343,17 +344,34 @@ def summary_lines(summary: RunSummary, store: Path, base: Path) -> list[tuple[st
     line = f"otel: {summary.tests} tests traced, run {summary.run_id}"
     if where:
         line += f" in {where}"
-    exported = [d for d in summary.deliveries if not d.problem]
-    if exported and len(exported) == len(summary.deliveries):
-        line += f" (exported {sum(d.delivered for d in exported)} spans to {exported[0].endpoint})"
+    spans = [d.spans for d in summary.deliveries if d.spans is not None]
+    metrics = [d.metrics for d in summary.deliveries if d.metrics is not None]
+    if spans and all(report.problem is None and not report.rejected for report in spans):
+        line += f" (exported {sum(report.delivered for report in spans)} spans to {spans[0].endpoint})"
     lines = [(line, False)]
-    failed = [d for d in summary.deliveries if d.problem]
-    if failed:
-        sent = sum(d.sent for d in summary.deliveries)
-        lost = sent - sum(d.delivered for d in summary.deliveries)
-        kept = (f"they are in {display_path(summary.store_file, base)}" if summary.store_file
-                else "and the local store could not be written either")
-        lines.append((f"otel: warning: {lost} of {sent} spans not delivered to {failed[0].endpoint} "
-                      f"({failed[0].problem}); {kept}", True))
+    kept = (f"they are in {display_path(summary.store_file, base)}" if summary.store_file
+            else "and the local store could not be written either")
+    lines.extend(_undelivered(spans, "spans", kept))
+    taken = [report for report in metrics if not report.unsupported]
+    if len(taken) < len(metrics):
+        lines.append((f"otel: note: the endpoint takes no metrics ({metrics[0].endpoint})", False))
+    lines.extend(_undelivered(taken, "metric data points", f"they are in {display_path(store / 'metrics', base)}"))
     lines.extend((f"otel: warning: {problem}", True) for problem in dict.fromkeys(summary.problems))
     return lines
+
+
+def _undelivered(reports: list[SignalReport], what: str, kept: str) -> list[tuple[str, bool]]:
+    """One warning for a signal some of whose items did not reach the collector: failed
+    requests (the first problem says why) and items refused in ``partial_success``."""
+    problems = [report.problem for report in reports if report.problem]
+    rejected = sum(report.rejected for report in reports)
+    if not problems and not rejected:
+        return []
+    sent = sum(report.sent for report in reports)
+    lost = sent - sum(report.delivered for report in reports)
+    reasons = problems[:1]
+    if rejected:
+        message = next((report.rejection for report in reports if report.rejection), "")
+        reasons.append(f"the collector rejected {rejected}" + (f": {message}" if message else ""))
+    return [(f"otel: warning: {lost} of {sent} {what} not delivered to {reports[0].endpoint} "
+             f"({'; '.join(reasons)}); {kept}", True)]

@@ -8,7 +8,6 @@ workers receive those as plain values in ``workerinput`` and send their counts b
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
 from collections.abc import Callable, Mapping, MutableMapping
@@ -21,15 +20,7 @@ from urllib.parse import unquote
 from otel_pytest import clock, identity
 from otel_pytest.db import DbInstrumentation
 from otel_pytest.db.metrics import DbMetrics
-from otel_pytest.export import (
-    BackgroundExporter,
-    DeliveryReport,
-    ReadableSpans,
-    SpanSender,
-    build_exporter,
-    build_metric_exporter,
-    import_exporter,
-)
+from otel_pytest.export import BackgroundExporter, DeliveryReport, check_exporter
 from otel_pytest.failures import FailureText
 from otel_pytest.options import Options, parse_traceparent
 from otel_pytest.otlp_json import OtlpJsonEncoder
@@ -114,21 +105,12 @@ class TracedRun:
             store_path = self.run_file
         self.resource = resource_attributes(env, rootdir)
         scope_version = package_version()
-        exporter = None
-        if options.endpoint is not None:
-            import_exporter(options.endpoint)
-            endpoint = options.endpoint
-            exporter = BackgroundExporter(
-                lambda: SpanSender(
-                    build_exporter(endpoint, options.export_timeout),
-                    otlp_proto_encoder(self.resource, self.run_id, scope_version),
-                    functools.partial(ReadableSpans, self.resource, self.run_id, scope_version),
-                ),
-                identity.strip_credentials(endpoint.url),
-                options.export_timeout,
-                functools.partial(build_metric_exporter, endpoint, options.export_timeout),
-            )
-        self.sink = RunSink(OtlpJsonEncoder(self.resource, self.run_id, scope_version), store_path, exporter)
+        self.exporter: BackgroundExporter | None = None
+        if options.endpoint is not None or options.metrics_endpoint is not None:
+            check_exporter((options.endpoint, options.metrics_endpoint))
+            self.exporter = BackgroundExporter(options.endpoint, options.metrics_endpoint, options.export_timeout,
+                                               otlp_proto_encoder(self.resource, self.run_id, scope_version))
+        self.sink = RunSink(OtlpJsonEncoder(self.resource, self.run_id, scope_version), store_path, self.exporter)
         session_attributes: dict[str, AttributeValue] = {"test.suite.name": str(self.resource["service.name"])}
         if self.worker_id:
             session_attributes["pytest.xdist.worker"] = self.worker_id
@@ -227,6 +209,11 @@ class TracedRun:
             self._step("writing the metrics", self._write_metrics)
         self._step("restoring the OpenTelemetry context", self.binding.close)
         self._step("shutting the tracer provider down", self.provider.shutdown)
+        if self.exporter is not None and self._worker_outputs:
+            # The export budget is for the whole run: what the workers waited is spent.
+            waited = [DeliveryReport.from_plain(output["otel_delivery"]).waited
+                      for output in self._worker_outputs if output.get("otel_delivery")]
+            self.exporter.already_waited(max(waited, default=0.0))
         self._step("closing the trace file and the exporter", lambda: self._close_sink(summary))
         if self._crashes:
             self._step("counting the crashed workers' spans", self._count_crashed)
@@ -242,7 +229,7 @@ class TracedRun:
             summary.spans += int(output["otel_spans"])
             summary.problems.extend(output["otel_problems"])
             if output.get("otel_delivery"):
-                summary.deliveries.append(DeliveryReport(*output["otel_delivery"]))
+                summary.deliveries.append(DeliveryReport.from_plain(output["otel_delivery"]))
         if not self.is_worker and summary.store_file is not None:
             self._step("updating the store index", lambda: self._store_run(exit_status))
         self._step("closing the trace file", self.sink.release)
@@ -288,8 +275,7 @@ class TracedRun:
             "otel_tests": summary.tests,
             "otel_spans": summary.spans,
             "otel_problems": summary.problems,
-            "otel_delivery": (delivery.endpoint, delivery.sent, delivery.delivered, delivery.problem)
-            if delivery else None,
+            "otel_delivery": delivery.plain() if delivery else None,
         }
 
     def _store_run(self, exit_status: int) -> None:

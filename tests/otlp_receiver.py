@@ -8,6 +8,10 @@ metadata (gRPC) they came with, so tests compare spans field by field.
 Failure modes a collector can show an exporter:
 
 * :class:`HttpReceiver` with ``status=500``: answers every export with an error;
+* :class:`HttpReceiver` with ``metrics_status=404``, :class:`GrpcReceiver` with
+  ``metrics=False``: takes traces but no metrics, as Jaeger does (404, UNIMPLEMENTED);
+* either with ``partial="message"``: keeps every request but answers ``partial_success``
+  rejecting half of its spans (rounded down) with that message;
 * :class:`BlackHole`: accepts connections, never reads, never answers;
 * :class:`DownPort`: a port nobody listens on (connections are refused).
 """
@@ -34,6 +38,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
@@ -114,6 +119,16 @@ def _decode_body(encoding: str, body: bytes) -> bytes:
     raise ValueError(f"unsupported Content-Encoding {encoding!r}")
 
 
+def _trace_answer(request: ExportTraceServiceRequest, partial: str | None) -> ExportTraceServiceResponse:
+    """Success, or ``partial_success`` rejecting half of the request's spans."""
+    if partial is None:
+        return ExportTraceServiceResponse()
+    spans = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+    return ExportTraceServiceResponse(
+        partial_success=ExportTracePartialSuccess(rejected_spans=spans // 2, error_message=partial)
+    )
+
+
 class _HttpHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HttpServer
@@ -127,6 +142,9 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
             self._answer(self.server.status, b"collector failure", "text/plain")
             return
         if self.path == METRICS_PATH:
+            if self.server.metrics_status != 200:
+                self._answer(self.server.metrics_status, b"no metrics here", "text/plain")
+                return
             metrics = ExportMetricsServiceRequest.FromString(
                 _decode_body(self.headers.get("Content-Encoding", ""), body)
             )
@@ -142,7 +160,7 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         self.server.recording.record(headers, request)
-        answer = ExportTraceServiceResponse().SerializeToString()
+        answer = _trace_answer(request, self.server.partial).SerializeToString()
         self._answer(200, answer, "application/x-protobuf")
 
     def _answer(self, status: int, body: bytes, content_type: str) -> None:
@@ -159,22 +177,25 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
 class _HttpServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, status: int, recording: _Recording) -> None:
+    def __init__(self, status: int, metrics_status: int, partial: str | None, recording: _Recording) -> None:
         super().__init__((HOST, 0), _HttpHandler)
         self.status = status
+        self.metrics_status = metrics_status
+        self.partial = partial
         self.recording = recording
 
 
 class HttpReceiver(_Recording):
-    """OTLP/HTTP (``POST /v1/traces``, binary protobuf) answering ``status``.
+    """OTLP/HTTP (``POST /v1/traces``, ``/v1/metrics``, binary protobuf) answering ``status``.
 
     With 200 it decodes and records each request and answers with a serialized
     ``ExportTraceServiceResponse``; with anything else it records nothing.
+    ``metrics_status`` is the answer to ``/v1/metrics`` when ``status`` is 200.
     """
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, *, metrics_status: int = 200, partial: str | None = None) -> None:
         super().__init__()
-        self._server = _HttpServer(status, self)
+        self._server = _HttpServer(status, metrics_status, partial, self)
         self.port = int(self._server.server_address[1])
         self.endpoint = f"http://{HOST}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-http")
@@ -191,15 +212,16 @@ class HttpReceiver(_Recording):
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, recording: _Recording) -> None:
+    def __init__(self, recording: _Recording, partial: str | None) -> None:
         self._recording = recording
+        self._partial = partial
 
     def Export(  # the generated servicer's method name
         self, request: ExportTraceServiceRequest, context: Any
     ) -> ExportTraceServiceResponse:
         metadata = {str(key).lower(): str(value) for key, value in context.invocation_metadata()}
         self._recording.record(metadata, request)
-        return ExportTraceServiceResponse()
+        return _trace_answer(request, self._partial)
 
 
 class _MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
@@ -214,17 +236,21 @@ class _MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
 
 
 class GrpcReceiver(_Recording):
-    """OTLP/gRPC ``TraceService/Export`` on a plain-text port; records requests and metadata."""
+    """OTLP/gRPC ``TraceService/Export`` on a plain-text port; records requests and metadata.
 
-    def __init__(self) -> None:
+    With ``metrics=False`` it has no ``MetricsService``, so gRPC answers UNIMPLEMENTED.
+    """
+
+    def __init__(self, *, metrics: bool = True, partial: str | None = None) -> None:
         super().__init__()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            _TraceService(self), self._server
+            _TraceService(self, partial), self._server
         )
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            _MetricsService(self), self._server
-        )
+        if metrics:
+            metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+                _MetricsService(self), self._server
+            )
         self.port = int(self._server.add_insecure_port(f"{HOST}:0"))
         self.endpoint = f"http://{HOST}:{self.port}"
 

@@ -260,7 +260,7 @@ def test_headers_reach_the_collector_and_the_secret_is_written_nowhere(
     assert [item.headers["authorization"] for item in receiver.received] == [f"Bearer {SECRET}"]
     assert SECRET not in "\n".join(outcome.result.outlines + outcome.result.errlines)
     written = sorted(path for path in store.rglob("*") if path.is_file())
-    assert [path.relative_to(store).parts[0] for path in written] == ["index.jsonl", "runs"]
+    assert {"index.jsonl", "runs"} <= {path.relative_to(store).parts[0] for path in written}
     for path in written:
         assert SECRET.encode() not in path.read_bytes(), path
 
@@ -363,62 +363,45 @@ def test_a_collector_that_cannot_take_the_spans_costs_one_warning_and_a_bounded_
 
 ABANDONED_EXPORT = """
 import sys
-import threading
-import time
 
-from otel_pytest.export import BackgroundExporter, ReadableSpans, SpanSender, build_exporter
-from otel_pytest.otlp_proto import OtlpProtoEncoder
+from otel_pytest import clock
+from otel_pytest.export import BackgroundExporter
 from otel_pytest.options import Endpoint
+from otel_pytest.otlp_proto import OtlpProtoEncoder
 from otel_pytest.records import SpanRecord
 
-url, protocol, exporter_timeout, budget, then = sys.argv[1:]
-endpoint = Endpoint(url, protocol, signal_specific=False)
-exporter = BackgroundExporter(
-    lambda: SpanSender(
-        build_exporter(endpoint, float(exporter_timeout)),
-        OtlpProtoEncoder({"service.name": "suite"}, "0123456789abcdef", "0"),
-        lambda: ReadableSpans({"service.name": "suite"}, "0123456789abcdef", "0"),
-    ),
-    url,
-    float(budget),
-)
-record = SpanRecord("span", 1, 2, 0, time.time_ns(), {})
+url, protocol = sys.argv[1:]
+encoder = OtlpProtoEncoder({"service.name": "suite"}, "0123456789abcdef", "0")
+exporter = BackgroundExporter(Endpoint(url, protocol, signal_specific=False), None, 0.3, encoder)
+record = SpanRecord("span", 1, 2, 0, clock.now_ns(), {})
 record.end = record.start + 1
 exporter.submit([record])
-print(exporter.close(), flush=True)
-if then == "wait":
-    threads = [t for t in threading.enumerate() if t.name == "otel-pytest-export"]
-    for thread in threads:
-        thread.join()
-    print(f"waited for {len(threads)} thread", flush=True)
+print(exporter.close().spans, flush=True)
+print("helper exit status", exporter._process.returncode, flush=True)
 """
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
-@pytest.mark.parametrize(
-    ("exporter_timeout", "then", "last_line"),
-    [
-        # The request in flight outlives the process by far: exit must not wait for it.
-        pytest.param("30", "exit", [], id="exit-with-the-request-in-flight"),
-        # The request fails after close() gave up on it: its complaint stays unprinted.
-        pytest.param("1", "wait", ["waited for 1 thread"], id="request-fails-after-close"),
-    ],
-)
-def test_an_export_abandoned_at_close_neither_holds_the_process_nor_prints_later(
-    pytester: pytest.Pytester, protocol: str, exporter_timeout: str, then: str,
-    last_line: list[str],
+def test_an_export_abandoned_at_close_ends_its_helper_and_prints_nothing(
+    pytester: pytest.Pytester, protocol: str
 ) -> None:
+    """The request in flight when the budget runs out is the helper's: the helper is gone
+    when close() returns, so nothing holds the process or prints later."""
     script = pytester.makepyfile(abandoned_export=ABANDONED_EXPORT)
     with BlackHole() as hole:
-        # A stuck process runs into this timeout (an error), well before the 30 s deadline.
-        result = pytester.run(sys.executable, str(script), hole.endpoint, protocol,
-                              exporter_timeout, "0.3", then, timeout=15)
+        # A stuck process runs into this timeout (an error).
+        result = pytester.run(sys.executable, str(script), hole.endpoint, protocol, timeout=15)
+        assert hole.accepted >= 1
     assert result.ret == 0
-    assert result.outlines == [
-        f"DeliveryReport(endpoint='{hole.endpoint}', sent=1, delivered=0, "
-        "problem='no answer within 0.3 s')",
-        *last_line,
-    ]
+    report, status = result.outlines
+    # The exporter's own timeout is the budget too: either may be the one that ran out.
+    assert re.fullmatch(
+        rf"SignalReport\(endpoint='{re.escape(hole.endpoint)}', sent=1, delivered=0, rejected=0, rejection='', "
+        r"problem='(no answer within 0\.3 s|Failed to export .*(timeout|timed out|DEADLINE_EXCEEDED).*)', "
+        r"unsupported=False\)",
+        report,
+    ), report
+    assert status == "helper exit status 0"
     assert result.errlines == []
 
 

@@ -129,6 +129,7 @@ def test_flags_set_every_option(pytester: pytest.Pytester) -> None:
         export_timeout=0.25,
         traceparent=TraceParent(int(TRACE_ID, 16), int(SPAN_ID, 16), True, ""),
         capture_app=True,
+        metrics_endpoint=Endpoint("http://collector:4318", "http/protobuf", signal_specific=False),
     )
 
 
@@ -196,6 +197,53 @@ def test_an_endpoint_flag_that_already_names_the_traces_path_is_used_as_is(
 ) -> None:
     endpoint = resolve(pytester, "--otel-endpoint=http://flag:4318/v1/traces").endpoint
     assert endpoint == Endpoint("http://flag:4318/v1/traces", "http/protobuf", signal_specific=True)
+
+
+def exported(pytester: pytest.Pytester, *args: str, **env: str) -> tuple[str | None, str | None]:
+    """The URLs spans and metrics go to (None: not exported)."""
+    options = resolve(pytester, *args, env=env)
+    return (options.endpoint.url if options.endpoint else None,
+            options.metrics_endpoint.url if options.metrics_endpoint else None)
+
+
+GENERAL = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://general:4318"}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "spans", "metrics"),
+    [
+        pytest.param((), GENERAL, "http://general:4318", "http://general:4318", id="general-endpoint"),
+        pytest.param((), {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:4318/v1/traces"},
+                     "http://t:4318/v1/traces", None, id="traces-endpoint-alone-means-no-metrics"),
+        pytest.param((), {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://m:4318/v1/metrics"},
+                     None, "http://m:4318/v1/metrics", id="metrics-endpoint-alone"),
+        pytest.param((), {**GENERAL, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://m:4318/v1/metrics"},
+                     "http://general:4318", "http://m:4318/v1/metrics", id="metrics-endpoint-wins"),
+        pytest.param((), {**GENERAL, "OTEL_METRICS_EXPORTER": "none"}, "http://general:4318", None,
+                     id="metrics-exporter-none"),
+        pytest.param((), {**GENERAL, "OTEL_TRACES_EXPORTER": "none"}, None, "http://general:4318",
+                     id="traces-exporter-none"),
+        pytest.param((), {**GENERAL, "OTEL_TRACES_EXPORTER": "console,otlp", "OTEL_METRICS_EXPORTER": "prometheus"},
+                     "http://general:4318", None, id="exporter-lists"),
+        pytest.param((), {**GENERAL, "OTEL_SDK_DISABLED": "TRUE"}, None, None, id="sdk-disabled"),
+        pytest.param(("--otel-endpoint=http://flag:4318",), {}, "http://flag:4318", "http://flag:4318",
+                     id="flag-base-url"),
+        pytest.param(("--otel-endpoint=http://flag:4318/v1/traces",), GENERAL, "http://flag:4318/v1/traces",
+                     "http://general:4318", id="flag-traces-url"),
+        pytest.param(("--otel-endpoint=http://flag:4318",), {"OTEL_SDK_DISABLED": "true"}, None, None,
+                     id="flag-sdk-disabled"),
+    ],
+)
+def test_each_signal_goes_where_the_standard_variables_say(
+    pytester: pytest.Pytester, args: tuple[str, ...], env: dict[str, str], spans: str | None, metrics: str | None
+) -> None:
+    assert exported(pytester, *args, **env) == (spans, metrics)
+
+
+def test_the_metrics_protocol_variable_wins_over_the_general_one(pytester: pytest.Pytester) -> None:
+    options = resolve(pytester, env={**GENERAL, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"})
+    assert options.endpoint == Endpoint("http://general:4318", "http/protobuf", signal_specific=False)
+    assert options.metrics_endpoint == Endpoint("http://general:4318", "grpc", signal_specific=False)
 
 
 def test_the_traces_protocol_variable_wins_over_the_general_one(pytester: pytest.Pytester) -> None:
@@ -426,14 +474,24 @@ def test_an_unsupported_protocol_without_an_endpoint_is_ignored(
     suite.runpytest("--otel", *NO_ASYNC).assert_outcomes(passed=1)
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("https://ci:s3cr3t@collector.example.com:notaport", "https://collector.example.com:notaport"),
+        ("collector.example.com:4318?api_key=s3cr3t", "collector.example.com:4318"),
+        ("ci:s3cr3t@collector.example.com:4318", "collector.example.com:4318"),
+    ],
+)
 def test_a_malformed_endpoint_error_never_shows_its_credentials(
-    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, value: str, shown: str
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://ci:s3cr3t@collector.example.com:notaport")
-    assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == (
-        "OTEL_EXPORTER_OTLP_ENDPOINT='https://***@collector.example.com:notaport' is not an OTLP endpoint: "
-        "expected http://host:port or https://host:port"
-    )
+    expected = "is not an OTLP endpoint: expected http://host:port or https://host:port"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", value)
+    assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == f"OTEL_EXPORTER_OTLP_ENDPOINT={shown!r} {expected}"
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    message = flag_error(suite.runpytest_subprocess("--otel", *NO_ASYNC, f"--otel-endpoint={value}"))
+    assert message == f"argument --otel-endpoint: {shown!r} {expected}"
+    assert "s3cr3t" not in message
 
 
 def test_a_bad_otel_pytest_switch_is_one_error_line_listing_the_accepted_values(
