@@ -11,48 +11,31 @@ checks, ``pool_pre_ping``; like psycopg's, it is part of the checkout's time, no
 
 from __future__ import annotations
 
-import functools
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from otel_pytest.db.patching import Patches
 from otel_pytest.db.spans import DbSpans, EngineInfo, never_raises
 from otel_pytest.db.statements import describe
 from otel_pytest.records import SpanRecord
 
 _SERVER = EngineInfo("postgresql", "asyncpg", None, None, None)
 _QUERY_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
-# asyncpg connections have __slots__: their facts are kept beside them, not on them.
-_INFOS: weakref.WeakKeyDictionary[Any, EngineInfo] = weakref.WeakKeyDictionary()
-
-
-def connection_info(connection: Any) -> EngineInfo:
-    info = _INFOS.get(connection)
-    if info is None:
-        address = getattr(connection, "_addr", None)
-        params = getattr(connection, "_params", None)
-        host, port = (address if isinstance(address, tuple) else (address, None))
-        info = EngineInfo(
-            system="postgresql",
-            driver="asyncpg",
-            namespace=getattr(params, "database", None),
-            address=str(host) if host else None,
-            port=int(port) if port else None,
-        )
-        _INFOS[connection] = info
-    return info
 
 
 class AsyncpgInstrumentation:
+    """Wraps ``Connection``'s query methods and ``connect`` with wrappers that keep their
+    signatures (:mod:`otel_pytest.db.patching`); nothing is set on connections."""
+
     def __init__(self, spans: DbSpans) -> None:
         self.spans = spans
         self.recorder = spans.recorder  # never_raises reports here
-        self._patches: list[tuple[Any, str, Any]] = []
+        self._patches = Patches()
+        # asyncpg connections have __slots__, and must not see the plugin anyway: their
+        # facts are kept beside them.
+        self._infos: weakref.WeakKeyDictionary[Any, EngineInfo] = weakref.WeakKeyDictionary()
         self.installed = False
-
-    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
-        self._patches.append((owner, name, getattr(owner, name)))
-        setattr(owner, name, replacement)
 
     def instrument(self) -> None:
         if self.installed:
@@ -61,24 +44,37 @@ class AsyncpgInstrumentation:
         import asyncpg.connection
 
         for method in _QUERY_METHODS:
-            self._patch(asyncpg.connection.Connection, method,
-                        self._wrap_query(getattr(asyncpg.connection.Connection, method)))
-        connect = self._wrap_connect(asyncpg.connection.connect)
-        self._patch(asyncpg.connection, "connect", connect)
-        self._patch(asyncpg, "connect", connect)
+            self._patches.wrap(asyncpg.connection.Connection, method, self._wrap_query)
+        self._patches.wrap(asyncpg.connection, "connect", self._wrap_connect)
+        self._patches.share(asyncpg, "connect", asyncpg.connection)
         self.installed = True
 
     def uninstrument(self) -> None:
-        for owner, name, original in reversed(self._patches):
-            setattr(owner, name, original)
-        self._patches.clear()
+        self._patches.restore()
+        self._infos.clear()
         self.installed = False
+
+    def _info(self, connection: Any) -> EngineInfo:
+        info = self._infos.get(connection)
+        if info is None:
+            address = getattr(connection, "_addr", None)
+            params = getattr(connection, "_params", None)
+            host, port = (address if isinstance(address, tuple) else (address, None))
+            info = EngineInfo(
+                system="postgresql",
+                driver="asyncpg",
+                namespace=getattr(params, "database", None),
+                address=str(host) if host else None,
+                port=int(port) if port else None,
+            )
+            self._infos[connection] = info
+        return info
 
     def _covered(self, statement: str) -> bool:
         """True when a SQLAlchemy span already stands for this round trip."""
         current = self.spans.recorder.current
         if current.attributes.get("pytest.db.layer") != "sqlalchemy":
-            return current.name in ("connect", "pool checkout")
+            return bool(self.spans.in_pool_work())
         step = describe(statement).transaction_step
         if "pytest.db.transaction.step" in current.attributes:
             # The step's own SQL is covered; a BEGIN the adapter sends first is not.
@@ -89,13 +85,13 @@ class AsyncpgInstrumentation:
     def _start(self, connection: Any, query: str) -> SpanRecord | None:
         if self._covered(query):
             return None
-        return self.spans.start_query(query, connection_info(connection), layer="asyncpg", connection=connection)
+        return self.spans.start_query(query, self._info(connection), layer="asyncpg", connection=connection)
 
     def _wrap_query(self, original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
         spans = self.spans
 
-        @functools.wraps(original)
         async def traced(connection: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
             record = self._start(connection, query)
             if record is None:
                 return await original(connection, query, *args, **kwargs)
@@ -112,8 +108,8 @@ class AsyncpgInstrumentation:
     def _wrap_connect(self, original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
         spans = self.spans
 
-        @functools.wraps(original)
         async def connect(*args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
             if spans.covered_by_connect():  # SQLAlchemy's connect span covers it
                 return await original(*args, **kwargs)
             spans.start_physical_connect(_SERVER)

@@ -148,24 +148,21 @@ class DbSpans:
 
     # -- transactions ------------------------------------------------------------------
 
-    def transaction_wrapper(self, original: Callable[..., Any], step: str, info: EngineInfo) -> Callable[..., Any]:
-        """Wrap a dialect's ``do_<step>``: one span with the step's real duration."""
-        attributes = info.step_attributes(step)
-
-        def timed(connection: Any, *args: Any) -> Any:
-            record = self._start_step(step, attributes, connection)
-            self.suppress_depth += 1
-            try:
-                result = original(connection, *args)
-            except BaseException as error:
-                self.end(record, error)
-                raise
-            finally:
-                self.suppress_depth -= 1
-            self.end(record)
-            return result
-
-        return timed
+    def timed_step(self, step: str, info: EngineInfo, original: Callable[..., Any], dialect: Any,
+                   connection: Any, *args: Any) -> Any:
+        """Run a dialect's ``do_<step>`` (``original``) in one span with the step's real duration."""
+        __tracebackhide__ = True  # pytest leaves this frame out of the user's tracebacks
+        record = self._start_step(step, info.step_attributes(step), connection)
+        self.suppress_depth += 1
+        try:
+            result = original(dialect, connection, *args)
+        except BaseException as error:
+            self.end(record, error)
+            raise
+        finally:
+            self.suppress_depth -= 1
+        self.end(record)
+        return result
 
     @never_raises
     def _start_step(self, step: str, attributes: Mapping[str, AttributeValue], connection: Any) -> SpanRecord:
@@ -202,6 +199,12 @@ class DbSpans:
         return self.recorder.current.name == "connect"
 
     @never_raises
+    def in_pool_work(self) -> bool:
+        """True while the pool connects or checks out: statements sent then (a dialect's
+        first-connect checks, ``pool_pre_ping``) are part of that time, not queries."""
+        return self.recorder.current.name in ("connect", "pool checkout")
+
+    @never_raises
     def start_physical_connect(self, info: EngineInfo | None) -> None:
         self._connect = self.recorder.start_span("connect", (info or _NO_INFO).base)
 
@@ -218,6 +221,13 @@ class DbSpans:
             parent.set("pytest.db.connection.create_time", (record.end - record.start) * _SECONDS)
         if self.metrics is not None:
             self.metrics.connection_time("db.client.connection.create_time", record)
+
+    @never_raises
+    def open_checkout_attributes(self) -> Mapping[str, AttributeValue] | None:
+        """The database attributes of the pool checkout running now (the pool's checkout
+        event fires inside it), if one is."""
+        current = self.recorder.current
+        return current.attributes if current.name == "pool checkout" else None
 
     @never_raises
     def start_checkout(self, info: EngineInfo | None) -> SpanRecord:

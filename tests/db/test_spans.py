@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine as make_engine
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.pool import Pool
 
 from otel_pytest.db import DbInstrumentation
@@ -27,7 +28,7 @@ from tests.db import Database
 _ENGINE_METHODS = ("__init__", "dispose", "raw_connection")
 _QUERY_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
 _DIALECT_METHODS = ("do_begin", "do_commit", "do_rollback", "do_savepoint", "do_rollback_to_savepoint",
-                    "do_release_savepoint")
+                    "do_release_savepoint", "do_execute", "do_executemany", "do_execute_no_params", "connect")
 
 
 class ListSink:
@@ -79,6 +80,7 @@ def test_sqlalchemy_instrumentation_is_symmetric_and_gives_each_engine_one_liste
 ) -> None:
     originals = {name: Engine.__dict__[name] for name in _ENGINE_METHODS}
     pool_connect = Pool.__dict__["connect"]
+    steps = {name: DefaultDialect.__dict__[name] for name in _DIALECT_METHODS}
     before = make_engine(database.sync_url)  # created before instrumentation, through the alias
     engines.append(before)
     assert len(before.dispatch.before_cursor_execute) == 0
@@ -89,15 +91,16 @@ def test_sqlalchemy_instrumentation_is_symmetric_and_gives_each_engine_one_liste
         listeners = list(layer._listeners)
         patched = {name: Engine.__dict__[name] for name in _ENGINE_METHODS}
         layer.instrument()  # a second time: nothing more
-        assert layer.listener_count == len(listeners) == 9
+        assert layer.listener_count == len(listeners) == 4
         assert layer._listeners == listeners
         assert {name: Engine.__dict__[name] for name in _ENGINE_METHODS} == patched
         assert all(patched[name] is not originals[name] for name in _ENGINE_METHODS)
         assert all(event.contains(target, name, fn) for target, name, fn in listeners)
 
-        # The engine made before instrumentation: one listener, one span per statement, and
-        # the same spans as any engine (its first connect included).
-        assert len(before.dispatch.before_cursor_execute) == 1
+        # The engine made before instrumentation: no listener of its own (a dialect's methods
+        # are wrapped on its class), one span per statement, and the same spans as any
+        # engine (its first connect included).
+        assert len(before.dispatch.before_cursor_execute) == 0
         select_one(before)
         assert sink.names == ["connect", "ROLLBACK", "pool checkout", "BEGIN", "SELECT", "ROLLBACK", "pool checkin"]
         namespace = make_url(database.url).database
@@ -112,10 +115,12 @@ def test_sqlalchemy_instrumentation_is_symmetric_and_gives_each_engine_one_liste
             "connect", "ROLLBACK", "pool checkout", "BEGIN", "SELECT", "ROLLBACK", "pool checkin",
             "pool checkout", "BEGIN", "SELECT", "ROLLBACK", "pool checkin",
         ]
-        assert len(after.dispatch.before_cursor_execute) == 1
+        assert len(after.dispatch.before_cursor_execute) == 0
         assert dialects_wrapped == [1, 1]
+        # The steps are wrapped where they are defined, never on the dialect itself.
+        assert all(DefaultDialect.__dict__[name] is not steps[name] for name in _DIALECT_METHODS)
         for engine in (before, after):
-            assert set(engine.dialect.__dict__) >= set(_DIALECT_METHODS)
+            assert not set(vars(engine.dialect)) & set(_DIALECT_METHODS)
     finally:
         layer.uninstrument()
 
@@ -123,8 +128,8 @@ def test_sqlalchemy_instrumentation_is_symmetric_and_gives_each_engine_one_liste
     assert not any(event.contains(target, name, fn) for target, name, fn in listeners)
     assert all(Engine.__dict__[name] is originals[name] for name in _ENGINE_METHODS)
     assert Pool.__dict__["connect"] is pool_connect
+    assert {name: DefaultDialect.__dict__[name] for name in _DIALECT_METHODS} == steps
     for engine in (before, after):
-        assert not set(engine.dialect.__dict__) & {*_DIALECT_METHODS, "_otel_pytest_info"}
         assert len(engine.dispatch.before_cursor_execute) == 0
     sink.records.clear()
     select_one(before)
@@ -181,7 +186,7 @@ def test_db_instrumentation_instruments_imported_libraries_once_and_closes_them(
         db.refresh()
         assert (db.sqlalchemy, db.asyncpg) == layers
         assert recorder.summarizers == [summarize]
-        assert layers[0].listener_count == 9
+        assert layers[0].listener_count == 4
     finally:
         db.close()
     assert (Engine.__dict__["__init__"], asyncpg.connection.Connection.__dict__["execute"]) == originals
