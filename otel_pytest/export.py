@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from otel_pytest import clock
 from otel_pytest.identity import strip_credentials
@@ -63,7 +64,8 @@ def signal_url(endpoint: Endpoint, signal: str) -> str:
     a signal's own URL, and any gRPC one, are used as they are."""
     if endpoint.protocol == "grpc" or endpoint.signal_specific:
         return endpoint.url
-    return endpoint.url.rstrip("/") + f"/v1/{signal}"
+    parts = urlsplit(endpoint.url)  # the path goes before a query (``?api_key=``)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + f"/v1/{signal}"))
 
 
 @dataclass(frozen=True)

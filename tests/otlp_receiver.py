@@ -29,6 +29,7 @@ from concurrent import futures
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import grpc  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
@@ -135,13 +136,14 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.path not in (TRACES_PATH, METRICS_PATH):
+        path = urlsplit(self.path).path  # a query string (?api_key=) is the sender's business
+        if path not in (TRACES_PATH, METRICS_PATH):
             self._answer(404, b"", "text/plain")
             return
         if self.server.status != 200:
             self._answer(self.server.status, b"collector failure", "text/plain")
             return
-        if self.path == METRICS_PATH:
+        if path == METRICS_PATH:
             if self.server.metrics_status != 200:
                 self._answer(self.server.metrics_status, b"no metrics here", "text/plain")
                 return

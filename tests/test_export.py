@@ -7,6 +7,7 @@ thread, and its settings come from the environment) against an in-process receiv
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -80,8 +81,8 @@ class Outcome:
 
 
 def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-              env: Mapping[str, str], *args: str) -> Outcome:
-    pytester.makepyfile(test_suite=SUITE)
+              env: Mapping[str, str], *args: str, suite: str = SUITE) -> Outcome:
+    pytester.makepyfile(test_suite=suite)
     with monkeypatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
@@ -458,3 +459,193 @@ def test_an_unusable_endpoint_flag_is_rejected_as_pytest_rejects_any_flag(
         "expected http://host:port or https://host:port"
     ) in errors
     assert "Traceback" not in errors
+
+
+# --- traces and metrics are separate signals
+
+# Database work on SQLite gives the run metrics (db.client.*) beside its spans, and enough
+# spans for several export requests.
+DB_SUITE = """
+import pytest
+import sqlalchemy
+
+
+@pytest.fixture(scope="module")
+def engine():
+    engine = sqlalchemy.create_engine("sqlite://")
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.parametrize("n", range(100))
+def test_query(engine, n):
+    with engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text("select :n"), {"n": n}).scalar() == n
+"""
+
+
+def stored_metric_names(store: Path) -> list[str]:
+    (path,) = (store / "metrics").glob("*.otlp.jsonl")
+    return sorted(
+        metric["name"]
+        for line in path.read_text(encoding="utf-8").splitlines()
+        for resource in json.loads(line)["resourceMetrics"]
+        for scope in resource["scopeMetrics"]
+        for metric in scope["metrics"]
+    )
+
+
+def exported_line(store: Path, spans: int, endpoint: str) -> str:
+    return f"otel: 100 tests traced, run {run_id_of(store)} in .otel-pytest (exported {spans} spans to {endpoint})"
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_a_collector_that_takes_no_metrics_gets_every_span_and_the_run_one_note(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    receiver = GrpcReceiver(metrics=False) if protocol == "grpc" else HttpReceiver(metrics_status=404)
+    with receiver:
+        outcome = run_suite(pytester, monkeypatch, {ENDPOINT: receiver.endpoint, PROTOCOL: protocol},
+                            suite=DB_SUITE)
+    outcome.result.assert_outcomes(passed=100)
+    store = pytester.path / ".otel-pytest"
+    stored = stored_views(store)
+    assert len(receiver.received) > 1  # the spans took several requests, sent before and after the metrics
+    assert by_span_id(wire_views(receiver)) == by_span_id(stored)
+    assert receiver.metric_names() == []
+    assert stored_metric_names(store)  # there were metrics to send
+    metrics_url = receiver.endpoint if protocol == "grpc" else receiver.endpoint + "/v1/metrics"
+    assert outcome.otel_lines == [
+        exported_line(store, len(stored), receiver.endpoint),
+        f"otel: note: the endpoint takes no metrics ({metrics_url})",
+    ]
+    assert outcome.result.errlines == []
+
+
+@pytest.mark.parametrize(
+    ("variables", "spans_to", "metrics_to"),
+    [
+        pytest.param({ENDPOINT: "{a}"}, "a", "a", id="one-endpoint"),
+        pytest.param({ENDPOINT: "{a}", "OTEL_METRICS_EXPORTER": "none"}, "a", None, id="metrics-exporter-none"),
+        pytest.param({ENDPOINT: "{a}", "OTEL_TRACES_EXPORTER": "none"}, None, "a", id="traces-exporter-none"),
+        pytest.param({ENDPOINT: "{a}", "OTEL_SDK_DISABLED": "true"}, None, None, id="sdk-disabled"),
+        pytest.param({TRACES_ENDPOINT: "{a}/v1/traces"}, "a", None, id="traces-endpoint-only"),
+        pytest.param({TRACES_ENDPOINT: "{a}/v1/traces", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "{b}/v1/metrics"},
+                     "a", "b", id="metrics-endpoint"),
+    ],
+)
+def test_each_signal_goes_where_the_standard_variables_send_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str],
+    spans_to: str | None, metrics_to: str | None,
+) -> None:
+    with HttpReceiver() as a, HttpReceiver() as b:
+        receivers = {"a": a, "b": b}
+        env = {name: value.format(a=a.endpoint, b=b.endpoint) for name, value in variables.items()}
+        outcome = run_suite(pytester, monkeypatch, env, suite=DB_SUITE)
+    outcome.result.assert_outcomes(passed=100)
+    store = pytester.path / ".otel-pytest"
+    stored = stored_views(store)
+    for name, receiver in receivers.items():
+        assert len(wire_views(receiver)) == (len(stored) if name == spans_to else 0), name
+        assert sorted(receiver.metric_names()) == (stored_metric_names(store) if name == metrics_to else []), name
+    shown = (a.endpoint + "/v1/traces" if TRACES_ENDPOINT in variables else a.endpoint)
+    summary = exported_line(store, len(stored), shown)
+    assert outcome.otel_lines == [summary if spans_to else summary.split(" (exported")[0]]
+    assert outcome.result.errlines == []
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_spans_a_collector_rejects_in_partial_success_are_counted_in_the_warning(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    receiver = (GrpcReceiver if protocol == "grpc" else HttpReceiver)(partial="over quota")
+    with receiver:
+        outcome = run_suite(pytester, monkeypatch, {ENDPOINT: receiver.endpoint, PROTOCOL: protocol})
+    assert_suite_outcome(outcome)
+    store = pytester.path / ".otel-pytest"
+    spans = len(stored_views(store))
+    assert len(wire_views(receiver)) == spans  # the receiver kept them all, and said otherwise
+    rejected = sum(len(scope.spans) for item in receiver.received for resource in item.request.resource_spans
+                   for scope in resource.scope_spans) // 2
+    assert len(receiver.received) == 1
+    assert outcome.otel_lines == [
+        f"otel: 4 tests traced, run {run_id_of(store)} in .otel-pytest",
+        f"otel: warning: {rejected} of {spans} spans not delivered to {receiver.endpoint} "
+        f"(the collector rejected {rejected}: over quota); they are in .otel-pytest/runs/{run_file(store).name}",
+    ]
+
+
+# --- credentials in URLs
+
+
+def test_an_endpoint_query_string_is_used_but_never_shown(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with HttpReceiver() as receiver:
+        outcome = run_suite(pytester, monkeypatch, {ENDPOINT: f"{receiver.endpoint}?api_key={SECRET}"})
+    assert_delivered_exactly(outcome, pytester.path / ".otel-pytest", receiver, receiver.endpoint)
+    assert SECRET not in "\n".join(outcome.result.outlines + outcome.result.errlines)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "collector", "url"),
+    [
+        pytest.param("grpc", GrpcReceiver, "http://ci:{secret}@{host}", id="grpc-userinfo"),
+        pytest.param("grpc", DownPort, "http://ci:{secret}@{host}", id="grpc-userinfo-down"),
+        pytest.param("http/protobuf", lambda: HttpReceiver(status=500), "http://{host}?api_key={secret}",
+                     id="http-500-query"),
+        pytest.param("http/protobuf", DownPort, "http://ci:{secret}@{host}/?api_key={secret}#{secret}",
+                     id="http-down-userinfo-query-fragment"),
+    ],
+)
+def test_a_warning_about_an_endpoint_never_shows_its_credentials(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, protocol: str,
+    collector: Callable[[], AbstractContextManager[GrpcReceiver | HttpReceiver | DownPort]], url: str,
+) -> None:
+    with collector() as down:
+        host = down.endpoint.removeprefix("http://")
+        endpoint = url.format(secret=SECRET, host=host)
+        outcome = run_suite(pytester, monkeypatch, {ENDPOINT: endpoint, PROTOCOL: protocol})
+    assert_suite_outcome(outcome)
+    output = "\n".join(outcome.result.outlines + outcome.result.errlines)
+    assert SECRET not in output
+    summary, warning = outcome.otel_lines
+    assert summary == f"otel: 4 tests traced, run {run_id_of(pytester.path / '.otel-pytest')} in .otel-pytest"
+    shown = f"http://{host}" + ("/" if url.endswith("#{secret}") else "")
+    assert warning.startswith(f"otel: warning: 28 of 28 spans not delivered to {shown} ("), warning
+
+
+JENKINS = {
+    "JENKINS_URL": "https://ci.example.com/",
+    "JOB_NAME": "shop",
+    "BUILD_ID": "31",
+    "BUILD_URL": f"https://admin:{SECRET}@ci.example.com/job/shop/31/?token={SECRET}",
+    "GIT_URL": f"https://jenkins:{SECRET}@git.example.com/shop.git",
+}
+
+
+def test_ci_urls_lose_their_credentials_in_every_span_the_index_the_metrics_and_the_collector(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with HttpReceiver() as receiver:
+        outcome = run_suite(pytester, monkeypatch, {**JENKINS, ENDPOINT: receiver.endpoint}, suite=DB_SUITE)
+    outcome.result.assert_outcomes(passed=100)
+    store = pytester.path / ".otel-pytest"
+    urls = {"cicd.pipeline.run.url.full": "https://ci.example.com/job/shop/31/",
+            "vcs.repository.url.full": "https://git.example.com/shop.git"}
+    stored = stored_views(store)
+    wire = wire_views(receiver)
+    assert len(wire) == len(stored)
+    for view in stored + wire:
+        resource = view["resource"]
+        assert isinstance(resource, dict)
+        assert {key: resource[key] for key in urls} == urls
+    (entry,) = [json.loads(line) for line in (store / "index.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {key: entry["ci"][key] for key in urls if key in entry["ci"]} | {
+        key: entry["vcs"][key] for key in urls if key in entry["vcs"]} == urls
+    assert receiver.metric_names()
+    for path in store.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    assert all(SECRET.encode() not in item.request.SerializeToString() for item in receiver.received)
+    assert SECRET not in "\n".join(outcome.result.outlines + outcome.result.errlines)
