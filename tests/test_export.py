@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import time
 from collections import Counter
@@ -649,3 +650,109 @@ def test_ci_urls_lose_their_credentials_in_every_span_the_index_the_metrics_and_
             assert SECRET.encode() not in path.read_bytes(), path
     assert all(SECRET.encode() not in item.request.SerializeToString() for item in receiver.received)
     assert SECRET not in "\n".join(outcome.result.outlines + outcome.result.errlines)
+
+
+# --- nothing of the export surfaces in the user's run
+
+PROBE_SUITE = """
+import json
+import logging
+import os
+import sys
+import warnings
+
+
+def describe(logger):
+    handlers = [f"{type(handler).__module__}.{type(handler).__qualname__}:{handler.level}"
+                for handler in logger.handlers]
+    return [logger.level, logger.propagate, logger.disabled, handlers]
+
+
+def test_probe():
+    loggers = {name: describe(logger) for name, logger in sorted(logging.Logger.manager.loggerDict.items())
+               if isinstance(logger, logging.Logger)}
+    probe = {
+        "root": describe(logging.root),
+        "loggers": loggers,
+        "warnings": [repr(entry) for entry in warnings.filters],
+        "network modules": sorted(name for name in ("requests", "urllib3", "grpc") if name in sys.modules),
+    }
+    with open(os.environ["PROBE_FILE"], "w", encoding="utf-8") as out:
+        json.dump(probe, out, indent=1, sort_keys=True)
+"""
+
+
+def probe(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]) -> object:
+    path = pytester.path / "probe.json"
+    outcome = run_suite(pytester, monkeypatch, {**env, "PROBE_FILE": str(path)}, suite=PROBE_SUITE)
+    outcome.result.assert_outcomes(passed=1)
+    assert len(outcome.otel_lines) == 1, outcome.otel_lines
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_loggers_and_warning_filters_are_the_same_during_a_test_with_and_without_an_endpoint(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    without = probe(pytester, monkeypatch, {})
+    with (GrpcReceiver if protocol == "grpc" else HttpReceiver)() as receiver:
+        with_endpoint = probe(pytester, monkeypatch, {ENDPOINT: receiver.endpoint, PROTOCOL: protocol})
+    assert len(receiver.spans()) > 0
+    assert with_endpoint == without
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_with_filterwarnings_error_every_export_arrives_and_no_warning_is_reported(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    pytester.makeini("[pytest]\nfilterwarnings =\n    error\n")
+    store = pytester.path / ".otel-pytest"
+    for _attempt in range(5):
+        with (GrpcReceiver if protocol == "grpc" else HttpReceiver)() as receiver:
+            outcome = run_suite(pytester, monkeypatch, {ENDPOINT: receiver.endpoint, PROTOCOL: protocol})
+        assert not any("warnings summary" in line for line in outcome.result.outlines), outcome.result.outlines
+        assert_delivered_exactly(outcome, store, receiver, receiver.endpoint)
+        shutil.rmtree(store)
+
+
+def test_grpc_over_tls_to_a_plain_port_is_one_warning_and_no_grpc_log_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with HttpReceiver() as plain:
+        endpoint = plain.endpoint.replace("http://", "https://")
+        outcome = run_suite(pytester, monkeypatch, {ENDPOINT: endpoint, PROTOCOL: "grpc"})
+    assert_suite_outcome(outcome)
+    # gRPC's C core logs as "E0000 00:00:1712345678.123456 ... ssl_transport_security.cc:...".
+    assert outcome.result.errlines == []
+    assert not [line for line in outcome.result.outlines if re.match(r"[EWID]\d{4} ", line)]
+    summary, warning = outcome.otel_lines
+    assert summary == f"otel: 4 tests traced, run {run_id_of(pytester.path / '.otel-pytest')} in .otel-pytest"
+    assert warning.startswith(f"otel: warning: 28 of 28 spans not delivered to {endpoint} ("), warning
+
+
+# --- one export budget for a whole xdist run
+
+
+def test_with_xdist_a_black_hole_costs_one_export_timeout_for_the_whole_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Long enough that waiting twice (each worker, then the controller) cannot pass for
+    # noise: 2 x 4 s is over the bound of 4 s + 3 s.
+    timeout = 4.0
+    args = ("-n", "2", f"--otel-export-timeout={timeout:g}")
+    baseline = run_suite(pytester, monkeypatch, {}, *args, "--otel-store=baseline")
+    with BlackHole() as hole:
+        outcome = run_suite(pytester, monkeypatch, {ENDPOINT: hole.endpoint}, *args)
+        assert hole.accepted >= 1
+    assert_suite_outcome(baseline)
+    assert_suite_outcome(outcome)
+    assert outcome.seconds - baseline.seconds < timeout + 3.0, (outcome.seconds, baseline.seconds)
+    store = pytester.path / ".otel-pytest"
+    spans = len(stored_views(store))
+    summary, warning = outcome.otel_lines
+    assert summary == f"otel: 4 tests traced, run {run_id_of(store)} in .otel-pytest"
+    assert re.fullmatch(
+        rf"otel: warning: {spans} of {spans} spans not delivered to {re.escape(hole.endpoint)} \(.+\); "
+        rf"they are in \.otel-pytest/runs/{re.escape(run_file(store).name)}",
+        warning,
+    ), warning
