@@ -97,10 +97,14 @@ class _LastMessages(logging.Handler):
         self._messages: dict[int | None, str] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        self._messages[record.thread] = record.getMessage().splitlines()[0]
+        self._messages[record.thread] = (record.getMessage().splitlines() or [""])[0]
 
     def of_this_thread(self) -> str | None:
         return self._messages.get(threading.get_ident())
+
+    def forget_this_thread(self) -> None:
+        """Before a request: its failure must not be explained by an earlier message."""
+        self._messages.pop(threading.get_ident(), None)
 
 
 def _partial_success(response: Any, field: str) -> Answer:
@@ -259,6 +263,7 @@ class _Signal:
             if outcome.problem is not None or outcome.unsupported:
                 continue
             data, items = item
+            self._log.forget_this_thread()
             try:
                 answer = send(data, items)
             except Exception as error:  # an exporter bug must not end the signal silently
@@ -292,15 +297,16 @@ def scrub(message: str, url: str) -> str:
 
     scheme, sep, rest = url.partition("//")
     userinfo = (rest if sep else scheme).split("/", 1)[0].rpartition("@")[0]
-    query = url.partition("?")[2]
+    query = url.partition("?")[2].partition("#")[0]
     fragment = url.partition("#")[2]
     message = message.replace(url, strip_credentials(url))
     for quoted, kept in ((userinfo + "@", ""), ("?" + query, ""), ("#" + fragment, "")):
         if len(quoted) > 1:
             message = message.replace(quoted, kept)
-    for secret in (userinfo, query, fragment):
-        if secret:
-            message = message.replace(secret, "***")
+    # Any other copy of a secret: only ones long enough not to be parts of ordinary words.
+    values = [userinfo, userinfo.partition(":")[2], fragment, *(v.partition("=")[2] for v in query.split("&"))]
+    for secret in sorted((value for value in values if len(value) >= 6), key=len, reverse=True):
+        message = message.replace(secret, "***")
     return message
 
 
