@@ -151,21 +151,24 @@ class RunIndex:
             mode: int | None = stat.S_IMODE(self.path.stat().st_mode)
         except FileNotFoundError:
             lines, mode = [], None
-        lines = [line for line in lines if line.strip()]
-        lines.extend(entry.to_json().rstrip(b"\n") for entry in new)
-        readable = sorted(((entry, number) for number, entry in enumerate(map(_entry_or_none, lines))
-                           if entry is not None), key=lambda item: item[0].start_time_unix_nano)
+        # One entry per run file: a new entry replaces an older one of its file (a run
+        # adopted as an orphan by a writer that could not see it was alive, then finished).
+        replaced = {entry.file for entry in new}
+        rows = [(line, entry) for line in lines if line.strip()
+                for entry in [_entry_or_none(line)] if entry is None or entry.file not in replaced]
+        rows.extend((entry.to_json().rstrip(b"\n"), entry) for entry in new)
+        readable = sorted((entry for _, entry in rows if entry is not None), key=lambda e: e.start_time_unix_nano)
         removed = readable[:-keep] if keep is not None and len(readable) > keep else []
-        for entry, _ in removed:
+        for entry in removed:
             # The index is a plain file anyone can edit: never follow it out of runs/.
             if entry.file.endswith(RUN_SUFFIX) and Path(entry.file).name == entry.file:
                 (self.runs_dir / entry.file).unlink(missing_ok=True)
                 (self.store / "metrics" / entry.file).unlink(missing_ok=True)
                 (self.store / "summaries" / f"{entry.file}.json").unlink(missing_ok=True)
         if new or removed:
-            dropped = {number for _, number in removed}
-            self._replace(b"".join(line + b"\n" for number, line in enumerate(lines) if number not in dropped), mode)
-        return [entry for entry, _ in removed]
+            dropped = {id(entry) for entry in removed}
+            self._replace(b"".join(line + b"\n" for line, entry in rows if id(entry) not in dropped), mode)
+        return removed
 
     def _replace(self, data: bytes, mode: int | None) -> None:
         """Write the whole index through a temporary file and ``os.replace``."""

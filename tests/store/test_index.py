@@ -271,3 +271,9 @@ def test_an_entry_without_the_complete_key_is_complete() -> None:
     del data["complete"]
     assert RunEntry.from_json(data).complete is True
     assert RunEntry.from_json({**data, "complete": False}).complete is False
+
+
+def test_a_new_entry_replaces_the_older_entry_of_its_run_file(tmp_path: Path) -> None:
+    index = store_with(tmp_path, entry(1), entry(2, complete=False, exit_status=-1))
+    index.append(entry(2))
+    assert index.entries() == ([entry(1), entry(2)], [])
