@@ -4,7 +4,8 @@ Spans are the recorder's plain records (a query span costs a few microseconds, a
 25-35), named and attributed by the semantic conventions: ``db.system.name``,
 ``db.namespace``, ``db.query.text`` (placeholders only: bound values never reach this
 module), ``db.operation.name``, ``db.collection.name``, ``db.query.summary``,
-``server.address``/``server.port``, plus ``pytest.db.*`` for what the conventions lack
+``server.address``/``server.port``, ``db.response.status_code`` (the SQLSTATE of a failed
+statement or connect) and ``error.type``, plus ``pytest.db.*`` for what the conventions lack
 (fingerprint, transaction step and depth, new physical connection).
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from otel_pytest.db.statements import describe, redact_message, sanitize
+from otel_pytest.db.statements import describe, redact_message, sanitize, sqlstate
 from otel_pytest.db.summary import PREFIX, fold
 from otel_pytest.records import NO_ATTRIBUTES, AttributeValue, SharedAttributes, SpanRecord
 
@@ -124,6 +125,9 @@ class DbSpans:
             self.recorder.end_span(record)
             return
         record.set("error.type", type(error).__qualname__)
+        code = sqlstate(error)
+        if code is not None:
+            record.set("db.response.status_code", code)
         self.recorder.end_span(record, error, redact_message(str(error)))
 
     # -- queries -----------------------------------------------------------------------

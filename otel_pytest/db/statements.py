@@ -5,6 +5,18 @@ of N+1 detection and per-statement history: literals become ``?``, ``IN (…)`` 
 ``VALUES (…), (…)`` rows collapse to one, whitespace and case of keywords are normalised.
 Statements reach us with placeholders, never bound values; literals written into the SQL
 text are replaced, so the fingerprint is also safe to store.
+
+Database errors quote bound values back, so their text is recorded under one policy,
+wherever it lands (a query or connect span's status and ``exception`` event, a failed
+test's exception message and traceback, on disk and over OTLP): it keeps the SQLSTATE
+(``db.response.status_code``), the error class (``error.type``, ``exception.type``) and
+the message with the names of the objects involved (constraint, table, column, type,
+role), and it drops every value: PostgreSQL's ``DETAIL``, ``HINT``, ``CONTEXT``, ``WHERE``
+and ``QUERY`` fields (``Key (v)=(...) already exists.``, ``Failing row contains (...)``),
+a key value or failing row also where an application quotes it without the field's
+label, SQLAlchemy's ``[parameters: ...]`` block, and, in a driver's own message, every
+single-quoted string and every double-quoted word not named as an object
+(:func:`redact_message`, :func:`hide_sql_parameters`).
 """
 
 from __future__ import annotations
@@ -29,7 +41,19 @@ _IN_LIST = re.compile(rf"\bIN\s*{_ROW}", re.I)
 _VALUES_ROWS = re.compile(rf"({_ROW})(?:\s*,\s*{_ROW})+")
 _SPACE = re.compile(r"\s+")
 _PARAMETERS = re.compile(r"\[parameters: .*?\](?=\s*(?:\n|\(Background|$))", re.S)
-_QUOTED_VALUE = re.compile(r'"[^"\n]*"')
+# A double-quoted word and the word before it: PostgreSQL quotes object names and values alike.
+_QUOTED_VALUE = re.compile(r'(?:\b([A-Za-z]+)\s+)?"([^"\n]*)"')
+_OBJECT_NOUNS = frozenset({
+    "relation", "table", "column", "constraint", "index", "schema", "database", "role", "user", "type",
+    "function", "procedure", "aggregate", "operator", "sequence", "view", "trigger", "extension",
+    "savepoint", "cursor", "statement", "portal", "parameter", "collation", "domain", "tablespace",
+    "policy", "publication", "subscription", "server", "channel", "attribute", "encoding",
+})
+_VALUE_BEARING = re.compile(r"\[parameters: |\b(?:DETAIL|HINT|CONTEXT|WHERE|QUERY):[ \t]|\bKey \(|Failing row contains")
+_FIELD = re.compile(r"\b(DETAIL|HINT|CONTEXT|WHERE|QUERY):[ \t][^\n]*")
+_KEY_VALUES = re.compile(r"\bKey \((.*?)\)=\([^\n]*")
+_FAILING_ROW = re.compile(r"\bFailing row contains \([^\n]*")
+_SQLSTATE = re.compile(r"[0-9A-Z]{5}")
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 _SAVEPOINT_NAME = re.compile(r"\b(SAVEPOINT|RELEASE(?:\s+SAVEPOINT)?|ROLLBACK\s+TO(?:\s+SAVEPOINT)?)\s+\"?\w+\"?", re.I)
 _TABLE = re.compile(
@@ -85,16 +109,61 @@ def sanitize(sql: str) -> str:
 
 
 def hide_sql_parameters(text: str) -> str:
-    """Text without the ``[parameters: …]`` dump SQLAlchemy puts in its error messages
-    (and so in tracebacks): those are the bound values, which may be secrets."""
-    return _PARAMETERS.sub("[parameters hidden]", text) if "[parameters: " in text else text
+    """Any text (a driver's message, SQLAlchemy's wrapper of it, an application's exception
+    that quotes one, a traceback) without the parts of database errors that carry values.
+
+    Dropped wherever they stand, so also in an error an application wrapped on one line:
+    SQLAlchemy's ``[parameters: ...]`` block; PostgreSQL's ``DETAIL:``, ``HINT:``,
+    ``CONTEXT:``, ``WHERE:`` and ``QUERY:`` fields to the end of their line (``Key
+    (v)=(...) already exists.``, ``Failing row contains (...)``, ``unnamed portal parameter
+    $1 = '...'``); and a ``Key (<columns>)=(...)`` or ``Failing row contains (...)`` without
+    its field label (an application printing ``error.detail``), whose values become ``?``
+    and whose columns stay.
+    """
+    if not _VALUE_BEARING.search(text):
+        return text
+    text = _PARAMETERS.sub("[parameters hidden]", text)
+    text = _FIELD.sub(r"\1: [hidden]", text)
+    text = _KEY_VALUES.sub(r"Key (\1)=(?)", text)
+    return _FAILING_ROW.sub("Failing row contains (?)", text)
 
 
 def redact_message(message: str) -> str:
-    """A driver's error message without the values it quotes back (PostgreSQL says
-    ``invalid input syntax for type integer: "hunter2"``) nor the parameter dump."""
-    message = _QUOTED_VALUE.sub('"?"', hide_sql_parameters(message))
+    """A database driver's error message under the plugin's policy: it keeps the error's
+    text with the names of the objects involved (constraint, table, column, type, role:
+    ``duplicate key value violates unique constraint "uq_user_email"``, ``relation
+    "orders" does not exist``), and loses every value it quotes back: the value-bearing
+    parts :func:`hide_sql_parameters` drops, every single-quoted string, and every
+    double-quoted word not named as an object (PostgreSQL quotes values that way too:
+    ``invalid input syntax for type integer: "hunter2"``, ``value "123" is out of range``).
+    The SQLSTATE and the error class are recorded beside it, as ``db.response.status_code``
+    and ``error.type``."""
+    message = _QUOTED_VALUE.sub(_keep_object_names, hide_sql_parameters(message))
     return _STRING.sub("?", message)
+
+
+def _keep_object_names(match: re.Match[str]) -> str:
+    noun = match.group(1)
+    if noun is not None and noun.lower() in _OBJECT_NOUNS:
+        return match.group(0)
+    return f'{match.group(0)[: match.start(2) - match.start(0)]}?"'
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE of a driver's error (psycopg's and asyncpg's ``sqlstate``,
+    psycopg2's ``pgcode``), also through SQLAlchemy's wrapper (``orig``) and its asyncpg
+    adapter (``__cause__``)."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return None
+        for name in ("sqlstate", "pgcode"):
+            code = getattr(seen, name, None)
+            if isinstance(code, str) and _SQLSTATE.fullmatch(code):
+                return code
+        orig = getattr(seen, "orig", None)
+        seen = orig if isinstance(orig, BaseException) else seen.__cause__
+    return None
 
 
 def normalise(sql: str) -> str:

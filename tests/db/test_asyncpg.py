@@ -145,8 +145,9 @@ def test_asyncpg_used_directly_gets_one_span_per_round_trip(suite: Suite) -> Non
     failed = rolled_back.child("call").child("SELECT missing_table")
     assert failed.status_code == 2
     assert failed.attributes["error.type"] == "UndefinedTableError"
-    # Quoted words in database errors are redacted: PostgreSQL quotes values the same way.
-    assert failed.status_message == 'UndefinedTableError: relation "?" does not exist'
+    assert failed.attributes["db.response.status_code"] == "42P01"
+    # Object names stay in database errors; values they quote are redacted.
+    assert failed.status_message == 'UndefinedTableError: relation "missing_table" does not exist'
     assert rolled_back.attributes["pytest.outcome"] == "passed"
     assert rolled_back.status_code == rolled_back.child("call").status_code == 0
 

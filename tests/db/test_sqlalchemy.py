@@ -442,9 +442,10 @@ def test_savepoint_fixture_rolls_back_every_test_and_steps_carry_their_depth(sui
         statement = test.child("call").child("SELECT missing_table")
         assert statement.status_code == 2
         assert statement.attributes["error.type"] == error_type
+        assert statement.attributes["db.response.status_code"] == "42P01"
         assert statement.attributes["db.query.text"] == "SELECT * FROM missing_table"
-        # Quoted words in database errors are redacted: PostgreSQL quotes values the same way.
-        assert 'relation "?" does not exist' in statement.status_message
+        # Object names stay in database errors; values they quote are redacted.
+        assert 'relation "missing_table" does not exist' in statement.status_message
         assert [name for name, _ in statement.events()] == ["exception"]
         errors_elsewhere = [node.name for node in test.walk() if node.status_code and node is not statement]
         assert errors_elsewhere == []

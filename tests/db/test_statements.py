@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from otel_pytest.db.statements import TRANSACTION_STEPS, describe, normalise, transaction_step
+from otel_pytest.db.statements import (
+    TRANSACTION_STEPS,
+    describe,
+    hide_sql_parameters,
+    normalise,
+    redact_message,
+    sqlstate,
+    transaction_step,
+)
 
 
 @pytest.mark.parametrize(("sql", "fingerprint"), [
@@ -124,3 +132,69 @@ def test_there_are_six_steps_and_a_savepoint_rollback_is_never_a_rollback() -> N
     for sql in ("ROLLBACK TO SAVEPOINT a", "ROLLBACK TO a", "rollback to savepoint a", "ROLLBACK WORK TO a"):
         assert describe(sql).transaction_step == "ROLLBACK TO SAVEPOINT"
         assert describe(sql).summary == "ROLLBACK TO SAVEPOINT"
+
+
+@pytest.mark.parametrize(("message", "kept"), [
+    # object names stay, the values after them go
+    ('duplicate key value violates unique constraint "uq_v"\nDETAIL:  Key (v)=(s3cret) already exists.',
+     'duplicate key value violates unique constraint "uq_v"\nDETAIL: [hidden]'),
+    ('new row for relation "item" violates check constraint "ck_n"\nDETAIL:  Failing row contains (1, s3cret, -5).',
+     'new row for relation "item" violates check constraint "ck_n"\nDETAIL: [hidden]'),
+    ('null value in column "v" of relation "item" violates not-null constraint',
+     'null value in column "v" of relation "item" violates not-null constraint'),
+    ('role "nobody" does not exist', 'role "nobody" does not exist'),
+    # values PostgreSQL quotes like names
+    ('invalid input syntax for type integer: "s3cret"', 'invalid input syntax for type integer: "?"'),
+    ('value "s3cret" is out of range for type integer', 'value "?" is out of range for type integer'),
+    ("invalid input value for enum mood: \"s3cret\"\nHINT:  'x'",
+     'invalid input value for enum mood: "?"\nHINT: [hidden]'),
+    # SQLAlchemy's wrapper, and an application's one-line wrapping of it
+    ("(psycopg.errors.UniqueViolation) duplicate key value violates unique constraint \"uq\"\n"
+     "DETAIL:  Key (lower(v))=(s3cret) already exists.\n[SQL: INSERT INTO t (v) VALUES (%(v)s)]\n"
+     "[parameters: {'v': 's3cret'}]\n(Background on this error at: https://sqlalche.me/e/20/gkpj)",
+     "(psycopg.errors.UniqueViolation) duplicate key value violates unique constraint \"uq\"\n"
+     "DETAIL: [hidden]\n[SQL: INSERT INTO t (v) VALUES (%(v)s)]\n[parameters hidden]\n"
+     "(Background on this error at: https://sqlalche.me/e/20/gkpj)"),
+    ('could not save: duplicate key value violates unique constraint "uq" DETAIL:  Key (v)=(s3cret) already exists.',
+     'could not save: duplicate key value violates unique constraint "uq" DETAIL: [hidden]'),
+    ("CONTEXT:  unnamed portal parameter $1 = 's3cret'", "CONTEXT: [hidden]"),
+])
+def test_database_errors_keep_object_names_and_lose_every_value(message: str, kept: str) -> None:
+    assert redact_message(message) == kept
+
+
+def test_value_bearing_parts_go_from_any_text_and_nothing_else_changes() -> None:
+    # An application's exception wrapping a driver's on one line (its class is not a
+    # driver's: only the value-bearing parts go, quoted words stay).
+    assert hide_sql_parameters('could not save: unique constraint "uq" DETAIL:  Key (v)=(s3cret) exists. [x]') == (
+        'could not save: unique constraint "uq" DETAIL: [hidden]'
+    )
+    # An application printing a driver's detail without its label keeps the column names.
+    assert hide_sql_parameters("save failed: Key (email)=(a@b.c) already exists.") == "save failed: Key (email)=(?)"
+    assert hide_sql_parameters("Failing row contains (1, a@b.c).") == "Failing row contains (?)"
+    for text in ("assert 'a' == \"b\"", 'relation "x" does not exist', "Key points: none"):
+        assert hide_sql_parameters(text) == text
+
+
+class _Driver(Exception):
+    sqlstate = "23505"
+
+
+class _Psycopg2(Exception):
+    pgcode = "23514"
+
+
+class _Wrapper(Exception):
+    def __init__(self, orig: BaseException) -> None:
+        super().__init__("wrapped")
+        self.orig = orig
+
+
+def test_sqlstate_is_read_from_drivers_errors_and_through_wrappers() -> None:
+    assert sqlstate(_Driver()) == "23505"
+    assert sqlstate(_Psycopg2()) == "23514"
+    assert sqlstate(_Wrapper(_Driver())) == "23505"
+    caused = RuntimeError("adapter")
+    caused.__cause__ = _Psycopg2()
+    assert sqlstate(caused) == "23514"
+    assert sqlstate(ValueError("no code")) is None
