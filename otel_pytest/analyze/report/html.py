@@ -5,7 +5,8 @@ page forbids them, so a report opened from a CI artifact cannot phone home or ru
 Per finding: what, where, the numbers, how sure, the fix, and, when the finding carries
 a history, the series across runs with the change point marked. When the analysis
 carries the slowest test's spans, a waterfall of them. Every piece of text from the
-analysis goes through :func:`html.escape`.
+analysis goes through :func:`_escape` (control characters made visible, then
+:func:`html.escape`).
 
 Evidence keys this view understands: ``change_point_run`` (the run id where a step
 started), ``change_point_revision``, and ``history_unit`` (the unit of
@@ -111,6 +112,14 @@ _KIND_LABEL = {"phase": "phase", "fixture": "fixture", "query": "query", "transa
                "connection": "connection", "other": "other"}
 
 
+def _escape(text: str) -> str:
+    """The page's one escaping: characters that act instead of showing (escape sequences
+    for whoever reads the file in a terminal, bidirectional overrides that would show a
+    test id reversed) as their escapes (:func:`~otel_pytest.analyze.report.wording.visible`),
+    then ``& < > " '`` as entities."""
+    return escape(wording.visible(text))
+
+
 def _number(value: float) -> str:
     """A coordinate for SVG: short, and never in exponent form."""
     return f"{value:.1f}".rstrip("0").rstrip(".") if math.isfinite(value) else "0"
@@ -179,14 +188,14 @@ def history_chart(finding: Finding) -> str:
     change = runs.index(change_run) if change_run in runs else None
     parts = [
         f'<svg class="history" viewBox="0 0 {_number(width)} {_number(height)}" role="img" '
-        f'aria-label="{escape(f"{finding.title}: value per run")}" xmlns="http://www.w3.org/2000/svg">'
+        f'aria-label="{_escape(f"{finding.title}: value per run")}" xmlns="http://www.w3.org/2000/svg">'
     ]
     for tick in ticks:
         ty = y(tick)
         parts.append(f'<line class="grid" x1="{_number(left)}" x2="{_number(width - right)}" '
                      f'y1="{_number(ty)}" y2="{_number(ty)}"/>')
         parts.append(f'<text x="{_number(left - 6)}" y="{_number(ty + 4)}" text-anchor="end">'
-                     f"{escape(wording.value(tick, unit))}</text>")
+                     f"{_escape(wording.value(tick, unit))}</text>")
     path = " ".join(f"{_number(x(i))},{_number(y(amount))}" for i, (_, amount) in enumerate(points))
     parts.append(f'<polyline class="series" points="{path}"/>')
     if change is not None:
@@ -197,9 +206,9 @@ def history_chart(finding: Finding) -> str:
         offset = -4 if anchor == "end" else 4
         tooltip = f"change point: run {runs[change]}" + (f", revision {revision}" if revision else "")
         parts.append(f'<line class="change-point" x1="{_number(cx)}" x2="{_number(cx)}" '
-                     f'y1="{_number(top - 6)}" y2="{_number(top + plot_h)}"><title>{escape(tooltip)}</title></line>')
+                     f'y1="{_number(top - 6)}" y2="{_number(top + plot_h)}"><title>{_escape(tooltip)}</title></line>')
         parts.append(f'<text class="change-label" x="{_number(cx + offset)}" y="{_number(top - 9)}" '
-                     f'text-anchor="{anchor}">{escape(label)}</text>')
+                     f'text-anchor="{anchor}">{_escape(label)}</text>')
     for index, (run, amount) in enumerate(points):
         classes = ["point"]
         if change is not None and index >= change:
@@ -208,11 +217,11 @@ def history_chart(finding: Finding) -> str:
             classes.append("current")
         radius = 3.6 if index == len(points) - 1 else 2.6
         parts.append(f'<circle class="{" ".join(classes)}" cx="{_number(x(index))}" cy="{_number(y(amount))}" '
-                     f'r="{radius}"><title>{escape(f"run {run}: {wording.value(amount, unit)}")}</title></circle>')
+                     f'r="{radius}"><title>{_escape(f"run {run}: {wording.value(amount, unit)}")}</title></circle>')
     baseline_y = top + plot_h + 18
-    parts.append(f'<text x="{_number(left)}" y="{_number(baseline_y)}">{escape(runs[0][:8])}</text>')
+    parts.append(f'<text x="{_number(left)}" y="{_number(baseline_y)}">{_escape(runs[0][:8])}</text>')
     parts.append(f'<text x="{_number(width - right)}" y="{_number(baseline_y)}" text-anchor="end">'
-                 f"{escape(runs[-1][:8])} (current)</text>")
+                 f"{_escape(runs[-1][:8])} (current)</text>")
     parts.append(f'<text x="{_number(left + plot_w / 2)}" y="{_number(baseline_y)}" text-anchor="middle">'
                  f"{len(points)} runs, oldest to newest</text>")
     parts.append("</svg>")
@@ -235,33 +244,33 @@ def waterfall_chart(waterfall: Waterfall) -> str:
 
     parts = [
         f'<svg class="waterfall" viewBox="0 0 {_number(width)} {_number(height)}" role="img" '
-        f'aria-label="{escape(f"spans of {waterfall.test}")}" xmlns="http://www.w3.org/2000/svg">'
+        f'aria-label="{_escape(f"spans of {waterfall.test}")}" xmlns="http://www.w3.org/2000/svg">'
     ]
     for tick in _ticks(0.0, total, 6):
         tx = x(tick)
         parts.append(f'<line class="grid" x1="{_number(tx)}" x2="{_number(tx)}" y1="{_number(top - 6)}" '
                      f'y2="{_number(height - 4)}"/>')
         parts.append(f'<text x="{_number(tx)}" y="{_number(top - 10)}" text-anchor="middle">'
-                     f"{escape(wording.seconds(tick))}</text>")
+                     f"{_escape(wording.seconds(tick))}</text>")
     for index, bar in enumerate(bars):
         ty = top + row * index
         kind = bar.kind if bar.kind in _KIND_LABEL else "other"
         name = bar.name if len(bar.name) <= 32 else bar.name[:31] + "…"
         parts.append(f'<text class="label" x="{_number(8 + 14 * bar.depth)}" y="{_number(ty + 14)}">'
-                     f"{escape(name)}</text>")
+                     f"{_escape(name)}</text>")
         bar_w = max(plot_w * bar.duration / total, 1.5)
         tooltip = f"{bar.name}: {wording.seconds(bar.duration)}, from +{wording.seconds(bar.start)}"
         parts.append(f'<rect class="bar {kind}" x="{_number(x(bar.start))}" y="{_number(ty + 3)}" '
-                     f'width="{_number(bar_w)}" height="{_number(row - 6)}"><title>{escape(tooltip)}</title></rect>')
+                     f'width="{_number(bar_w)}" height="{_number(row - 6)}"><title>{_escape(tooltip)}</title></rect>')
         parts.append(f'<text x="{_number(x(bar.start) + bar_w + 5)}" y="{_number(ty + 14)}">'
-                     f"{escape(wording.seconds(bar.duration))}</text>")
+                     f"{_escape(wording.seconds(bar.duration))}</text>")
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _prose(text: str) -> str:
     """Escaped text in which `backticked` names (as detectors write them) become code."""
-    return _BACKTICKED.sub(r"<code>\1</code>", escape(text))
+    return _BACKTICKED.sub(r"<code>\1</code>", _escape(text))
 
 
 def _measurements(items: Sequence[Measurement]) -> str:
@@ -270,8 +279,8 @@ def _measurements(items: Sequence[Measurement]) -> str:
     rows = []
     for item in items:
         baseline = "" if item.baseline is None else f"baseline {wording.value(item.baseline, item.unit)}"
-        rows.append(f"<tr><th>{escape(item.name)}</th><td>{escape(wording.value(item.value, item.unit))}</td>"
-                    f'<td class="baseline">{escape(baseline)}</td></tr>')
+        rows.append(f"<tr><th>{_escape(item.name)}</th><td>{_escape(wording.value(item.value, item.unit))}</td>"
+                    f'<td class="baseline">{_escape(baseline)}</td></tr>')
     return f'<table class="numbers">{"".join(rows)}</table>'
 
 
@@ -279,20 +288,20 @@ def _where(finding: Finding) -> str:
     location = finding.location
     parts = []
     if location.test:
-        parts.append(f"<code>{escape(location.test)}</code>")
+        parts.append(f"<code>{_escape(location.test)}</code>")
     if location.fixture:
-        site = f" <code>{escape(f'{location.file}:{location.line}')}</code>" if location.file else ""
-        parts.append(f"fixture <code>{escape(location.fixture)}</code>{site}")
+        site = f" <code>{_escape(f'{location.file}:{location.line}')}</code>" if location.file else ""
+        parts.append(f"fixture <code>{_escape(location.fixture)}</code>{site}")
     elif location.file and not location.test:
-        parts.append(f"<code>{escape(f'{location.file}:{location.line}')}</code>")
+        parts.append(f"<code>{_escape(f'{location.file}:{location.line}')}</code>")
     if location.fingerprint:
-        parts.append(f"statement <code>{escape(location.fingerprint)}</code>")
+        parts.append(f"statement <code>{_escape(location.fingerprint)}</code>")
     return " · ".join(parts) or "the suite"
 
 
 def _finding(number: int, finding: Finding) -> str:
-    severity = escape(finding.severity)
-    labels = [f'<span class="badge {severity}">{severity}</span>', f'<span class="tag">{escape(finding.kind)}</span>']
+    severity = _escape(finding.severity)
+    labels = [f'<span class="badge {severity}">{severity}</span>', f'<span class="tag">{_escape(finding.kind)}</span>']
     if finding.provisional:
         labels.append('<span class="tag provisional" title="too little history for the statistical test">'
                       "provisional</span>")
@@ -301,13 +310,13 @@ def _finding(number: int, finding: Finding) -> str:
     if chart:
         unit = history_unit(finding)
         caption = "duration per run" if unit == "s" else f"value per run ({unit})"
-        figure = f"<figure><figcaption>{escape(caption)}</figcaption>{chart}</figure>"
-    saving = (f'<p class="saving">Saves <b>{escape(wording.about_seconds(finding.saving))}</b> per run</p>'
+        figure = f"<figure><figcaption>{_escape(caption)}</figcaption>{chart}</figure>"
+    saving = (f'<p class="saving">Saves <b>{_escape(wording.about_seconds(finding.saving))}</b> per run</p>'
               if finding.saving > 0 else "")
     return (
         f'<article class="finding {severity}" id="finding-{number}">'
         f'<div class="labels">{"".join(labels)}</div>'
-        f'<h3 class="title">{escape(finding.title)}</h3>'
+        f'<h3 class="title">{_escape(finding.title)}</h3>'
         f'<p class="where">{_where(finding)}</p>'
         f'<div class="body{"" if figure else " wide"}"><div class="facts">'
         f"{_measurements(finding.measurements)}"
@@ -320,12 +329,12 @@ def _finding(number: int, finding: Finding) -> str:
 def _overview(findings: Sequence[Finding]) -> str:
     rows = []
     for number, finding in enumerate(findings, 1):
-        severity = escape(finding.severity)
-        saving = escape(wording.about_seconds(finding.saving)) if finding.saving > 0 else wording.DASH
+        severity = _escape(finding.severity)
+        saving = _escape(wording.about_seconds(finding.saving)) if finding.saving > 0 else wording.DASH
         provisional = ' <span class="tag provisional">provisional</span>' if finding.provisional else ""
         rows.append(
-            f'<tr><td><span class="badge {severity}">{severity}</span></td><td>{escape(finding.kind)}</td>'
-            f'<td><a href="#finding-{number}">{escape(finding.title)}</a>{provisional}</td>'
+            f'<tr><td><span class="badge {severity}">{severity}</span></td><td>{_escape(finding.kind)}</td>'
+            f'<td><a href="#finding-{number}">{_escape(finding.title)}</a>{provisional}</td>'
             f'<td class="num">{saving}</td></tr>'
         )
     return ('<table class="overview"><thead><tr><th>severity</th><th>kind</th><th>finding</th>'
@@ -335,9 +344,9 @@ def _overview(findings: Sequence[Finding]) -> str:
 def _tiles(analysis: Analysis) -> str:
     tiles = [f'<div class="tile"><b>{len(analysis.findings)}</b><span>findings</span></div>']
     for severity, group in wording.by_severity(analysis.findings):
-        tiles.append(f'<div class="tile {escape(severity)}"><b>{len(group)}</b><span>{escape(severity)}</span></div>')
+        tiles.append(f'<div class="tile {_escape(severity)}"><b>{len(group)}</b><span>{_escape(severity)}</span></div>')
     if analysis.total_saving > 0:
-        tiles.append(f'<div class="tile saving"><b>{escape(wording.about_seconds(analysis.total_saving))}</b>'
+        tiles.append(f'<div class="tile saving"><b>{_escape(wording.about_seconds(analysis.total_saving))}</b>'
                      "<span>to save per run</span></div>")
     tiles.append(f'<div class="tile"><b>{analysis.runs_analyzed}</b><span>runs analyzed</span></div>')
     return f'<div class="tiles">{"".join(tiles)}</div>'
@@ -351,13 +360,13 @@ def _waterfall_section(waterfall: Waterfall) -> str:
                      for kind, label in _KIND_LABEL.items()
                      if any(bar.kind == kind or (kind == "other" and bar.kind not in _KIND_LABEL)
                             for bar in waterfall.bars))
-    omitted = (f'<p class="confidence">{escape(wording.plural(waterfall.omitted, "more span"))} not drawn.</p>'
+    omitted = (f'<p class="confidence">{_escape(wording.plural(waterfall.omitted, "more span"))} not drawn.</p>'
                if waterfall.omitted else "")
     return (
         '<section class="waterfall-section"><h2>Slowest test, span by span '
-        f'<span class="count">{escape(wording.seconds(waterfall.duration))} in run '
-        f"{escape(waterfall.run_id)}</span></h2>"
-        f"<p><code>{escape(waterfall.test)}</code></p>"
+        f'<span class="count">{_escape(wording.seconds(waterfall.duration))} in run '
+        f"{_escape(waterfall.run_id)}</span></h2>"
+        f"<p><code>{_escape(waterfall.test)}</code></p>"
         f'<div class="legend">{legend}</div>{chart}{omitted}</section>'
     )
 
@@ -365,7 +374,7 @@ def _waterfall_section(waterfall: Waterfall) -> str:
 def render(analysis: Analysis) -> str:
     """The whole page."""
     title = f"otel-pytest analyze: {wording.headline(analysis)}"
-    summary = "".join(f"<p>{escape(sentence)}</p>" for sentence in wording.summary(analysis))
+    summary = "".join(f"<p>{_escape(sentence)}</p>" for sentence in wording.summary(analysis))
     body = []
     if analysis.findings:
         body.append(_tiles(analysis))
@@ -375,8 +384,8 @@ def render(analysis: Analysis) -> str:
         for severity, group in wording.by_severity(analysis.findings):
             saving = sum(finding.saving for finding in group)
             extra = f", saves {wording.about_seconds(saving)} per run" if saving > 0 else ""
-            body.append(f'<section class="severity {escape(severity)}"><h2>{escape(severity.capitalize())} '
-                        f'<span class="count">{escape(wording.plural(len(group), "finding") + extra)}</span></h2>')
+            body.append(f'<section class="severity {_escape(severity)}"><h2>{_escape(severity.capitalize())} '
+                        f'<span class="count">{_escape(wording.plural(len(group), "finding") + extra)}</span></h2>')
             for finding in group:
                 number += 1
                 body.append(_finding(number, finding))
@@ -386,7 +395,7 @@ def render(analysis: Analysis) -> str:
     if analysis.waterfall is not None:
         body.append(_waterfall_section(analysis.waterfall))
     if analysis.notes:
-        notes = "".join(f"<li>{escape(note)}</li>" for note in analysis.notes)
+        notes = "".join(f"<li>{_escape(note)}</li>" for note in analysis.notes)
         body.append(f'<section class="notes"><h2>Notes on the input</h2><ul>{notes}</ul></section>')
     return (
         "<!DOCTYPE html>\n"
@@ -394,9 +403,9 @@ def render(analysis: Analysis) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="generator" content="otel-pytest">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>\n"
+        f"<title>{_escape(title)}</title><style>{_STYLE}</style></head>\n"
         f"<body><header><h1>otel-pytest analyze</h1>"
-        f'<p class="meta">{escape(wording.headline(analysis))}</p>'
+        f'<p class="meta">{_escape(wording.headline(analysis))}</p>'
         f'<div class="summary">{summary if analysis.findings else ""}</div></header>\n'
         f"<main>{''.join(body)}</main>\n"
         "<footer>Generated by otel-pytest analyze. Self-contained: no scripts, fonts or network requests.</footer>"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from otel_pytest.analyze.findings import Analysis, Finding, Location, Measuremen
 
 SCHEMA = "otel-pytest-analysis"
 SCHEMA_VERSION = 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _number(value: float) -> float | None:
@@ -104,8 +106,14 @@ def to_data(analysis: Analysis) -> dict[str, Any]:
 
 
 def render(analysis: Analysis) -> str:
-    """The report as indented UTF-8 JSON text ending in a newline."""
-    return json.dumps(to_data(analysis), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """The report as indented UTF-8 JSON text ending in a newline.
+
+    Text is data here and kept exactly, control characters included (JSON escapes C0
+    ones itself). A lone surrogate (from a file name that is not UTF-8) has no UTF-8
+    form: it is written as its JSON escape, which reads back as the same string.
+    """
+    text = json.dumps(to_data(analysis), indent=2, ensure_ascii=False, allow_nan=False)
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
 
 
 # Reading a report back: the JSON is the canonical form, so any view can be drawn from a

@@ -1,9 +1,11 @@
 """The report as a pull-request comment (GitHub-flavoured Markdown): a summary, one table
 row per finding, and the fixes and evidence folded under ``<details>``.
 
-Everything taken from a finding is escaped: HTML-significant characters become entities
-(a comment renders inline HTML), Markdown punctuation gets a backslash, ``|`` cannot end
-a table cell, and line breaks cannot end a row. Code spans get a fence longer than any
+Everything taken from the analysis goes through :func:`text` or :func:`code`: what would
+act on a terminal showing the raw comment or reorder the text (escape sequences, C1
+controls, bidirectional overrides) is written as its escape, HTML-significant characters
+become entities (a comment renders inline HTML), Markdown punctuation gets a backslash,
+``|`` cannot end a table cell, and line breaks cannot end a row. Code spans get a fence longer than any
 run of backticks inside them. A comment has a size limit (65,536 characters on GitHub),
 so at most ``limit`` findings are listed and the rest counted.
 """
@@ -28,8 +30,9 @@ _WHITESPACE = re.compile(r"[^\S\u00a0]+")  # any whitespace but the no-break spa
 
 
 def text(value: str) -> str:
-    """Inline text: one line, entities for ``& < >``, backslash before Markdown punctuation."""
-    flat = _WHITESPACE.sub(" ", value).strip()
+    """Inline text: one line, control characters as escapes, entities for ``& < >``,
+    backslash before Markdown punctuation."""
+    flat = _WHITESPACE.sub(" ", wording.visible(value)).strip()
     escaped = _PUNCTUATION.sub(r"\\\1", html.escape(flat, quote=False))
     if _NUMBERED.match(escaped):
         return _NUMBERED.sub(r"\1\\\2", escaped)
@@ -41,7 +44,7 @@ def code(value: str) -> str:
 
     Inside a table GitHub still splits cells at ``|`` in a code span unless it is written
     ``\\|`` (and then shows ``|``), so pipes are always escaped: the span is for tables."""
-    flat = _WHITESPACE.sub(" ", value).strip().replace("|", "\\|")
+    flat = _WHITESPACE.sub(" ", wording.visible(value)).strip().replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") else ""

@@ -1,8 +1,9 @@
 """The report for a terminal: rich tables grouped by severity, with what fixing them saves.
 
 rich is imported inside :func:`render`, so neither the plugin nor the other commands pay
-for it. Every piece of text from a finding goes in as a ``Text`` object, never as markup:
-node ids such as ``test_x[a]`` would otherwise be read as style tags.
+for it. Every piece of text from the analysis goes through :func:`escape` and in as a
+``Text`` object, never as markup: node ids such as ``test_x[a]`` would otherwise be read
+as style tags, and a test id holding ``ESC [2J`` would clear the reader's screen.
 """
 
 from __future__ import annotations
@@ -13,14 +14,22 @@ from otel_pytest.analyze.findings import Analysis, Finding
 from otel_pytest.analyze.report import wording
 
 
+def escape(text: str) -> str:
+    """The terminal's one escaping: what would act on the terminal (escape sequences,
+    carriage returns, C1 controls, bidirectional overrides) is shown as its escape
+    (:func:`~otel_pytest.analyze.report.wording.visible`). rich's ``Text`` takes no
+    markup, so brackets need nothing."""
+    return wording.visible(text)
+
+
 def _tight(text: str) -> str:
     """Numbers glued to their units (``412ms``, ``62%``): rich wraps at any space, even a
     no-break one, and a table cell must never split a number from its unit."""
-    return text.replace(wording.NBSP, "")
+    return escape(text).replace(wording.NBSP, "")
 
 
 def _plain(text: str) -> str:
-    return text.replace(wording.NBSP, " ")
+    return escape(text).replace(wording.NBSP, " ")
 
 
 _SEVERITY_STYLE = {"high": "bold white on red", "medium": "bold black on yellow", "low": "bold white on blue"}
@@ -45,21 +54,22 @@ def render(analysis: Analysis, *, width: int = 100, color: bool = False) -> str:
     )
 
     def finding_cell(finding: Finding) -> Group:
-        parts = [Text(finding.title, style="bold"), Text(finding.location.describe(), style="cyan")]
-        parts.append(Text.assemble(("fix: ", "green bold"), (finding.suggestion, "green")))
+        parts = [Text(escape(finding.title), style="bold"), Text(escape(finding.location.describe()), style="cyan")]
+        parts.append(Text.assemble(("fix: ", "green bold"), (escape(finding.suggestion), "green")))
         return Group(*parts)
 
     def numbers_cell(finding: Finding) -> Group:
         lines = [Text(_tight(wording.measurement(item))) for item in finding.measurements]
-        lines.append(Text(finding.confidence, style="dim"))
+        lines.append(Text(escape(finding.confidence), style="dim"))
         change = finding.evidence.get("change_point_run")
         if change:
             revision = finding.evidence.get("change_point_revision")
-            lines.append(Text(f"changed in run {change}" + (f" ({revision[:12]})" if revision else ""), style="dim"))
+            lines.append(Text(escape(f"changed in run {change}" + (f" ({revision[:12]})" if revision else "")),
+                              style="dim"))
         return Group(*lines)
 
     def kind_cell(finding: Finding) -> Text:
-        text = Text(finding.kind)
+        text = Text(escape(finding.kind))
         if finding.provisional:
             text.append("\nprovisional", style="yellow")
         return text
@@ -71,7 +81,7 @@ def render(analysis: Analysis, *, width: int = 100, color: bool = False) -> str:
 
     for severity, findings in wording.by_severity(analysis.findings):
         console.print()
-        title = Text.assemble((f" {severity.upper()} ", _SEVERITY_STYLE.get(severity, "bold")),
+        title = Text.assemble((escape(f" {severity.upper()} "), _SEVERITY_STYLE.get(severity, "bold")),
                               f"  {wording.plural(len(findings), 'finding')}")
         saving = sum(finding.saving for finding in findings)
         if saving > 0:
@@ -95,5 +105,5 @@ def render(analysis: Analysis, *, width: int = 100, color: bool = False) -> str:
         console.print()
         console.print(Text("Notes", style="bold"))
         for note in analysis.notes:
-            console.print(Text(f"- {note}"))
+            console.print(Text(f"- {escape(note)}"))
     return out.getvalue()

@@ -1,11 +1,13 @@
 """Numbers with units and the sentences every human-facing report shares.
 
-Plain text only: each renderer escapes the result for its own format.
+Plain text only: each renderer escapes the result for its own format, starting from
+:func:`visible`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from otel_pytest.analyze.findings import SEVERITIES, Analysis, Finding, Measurement
@@ -14,6 +16,29 @@ from otel_pytest.analyze.findings import SEVERITIES, Analysis, Finding, Measurem
 NBSP = "\u00a0"
 TIMES = "\u00d7"  # the multiplication sign after a ratio: "1.34" + TIMES
 DASH = "\u2013"  # an en dash: "no value" in a table cell
+
+# Characters that act instead of showing: C0 controls but tab and newline (ESC starts
+# terminal sequences: clear the screen, set the window title; CR overwrites a line),
+# DEL, C1 controls (CSI and OSC as one byte), the bidirectional controls that reorder
+# what is shown (U+202E writes the rest backwards), zero-width and invisible
+# formatting characters, line and paragraph separators, and lone surrogates (a file
+# name that is not UTF-8), which no encoding can write.
+_ACTING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069"
+                     "\ufeff\ud800-\udfff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code == 0x0D:
+        return "\\r"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """``text`` with every character that would act on a terminal, a page or the order
+    of what is shown written as its escape (``\\x1b``, ``\\r``, ``\\u202e``), as Python and
+    pytest write such characters in test ids. Tab and newline stay: each format lays them out."""
+    return _ACTING.sub(_escaped, text)
 
 
 def seconds(value: float) -> str:

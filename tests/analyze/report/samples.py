@@ -138,3 +138,31 @@ def empty_analysis(runs: int = 25) -> Analysis:
 
 def provisional_only() -> Analysis:
     return Analysis(findings=(N_PLUS_ONE,), runs_analyzed=3, current_run=run_id(2))
+
+
+# User-controlled text that acts on a terminal or reorders what is shown: a test id that
+# clears the screen and sets the window title, a C1 CSI, a carriage return, a right-to-left
+# override, rich markup; a fixture name, a statement and a fix with more of the same; a
+# note naming a file that is not UTF-8.
+ACTING_TEST = "t.py::test_x[\x1b[2J\x1b]0;pwned\x07]"
+ACTING = Finding(
+    kind="fixture",
+    severity="low",
+    title=f"{ACTING_TEST} \x9b31mred \rover \u202eevil [bold]x[/bold]",
+    location=Location(test=ACTING_TEST, fixture="db\x1b[31m", file="conftest.py", line=3,
+                      fingerprint="SELECT '\u202e' FROM t\x00"),
+    measurements=(Measurement("setup\x1b[5m", 0.25, "s"),),
+    confidence="exact\x1b[8m",
+    suggestion="Open \x1b]8;;https://evil.example\x07this\x1b]8;;\x07.",
+    saving=0.25,
+    evidence={"change_point_run": "r\x1b[2J", "change_point_revision": "abc\u202e"},
+)
+ACTING_NOTE = "run r2 (/tmp/\udcff\x1b[2J.otlp.jsonl): skipped a line"
+VISIBLE_TEST = "t.py::test_x[\\x1b[2J\\x1b]0;pwned\\x07]"
+VISIBLE_TITLE = f"{VISIBLE_TEST} \\x9b31mred \\rover \\u202eevil [bold]x[/bold]"
+VISIBLE_NOTE = "run r2 (/tmp/\\udcff\\x1b[2J.otlp.jsonl): skipped a line"
+
+
+def acting_analysis() -> Analysis:
+    return Analysis(findings=(ACTING,), runs_analyzed=2, current_run="r2\x1b[2J", notes=(ACTING_NOTE,),
+                    current_revision="9c1d\u202e")

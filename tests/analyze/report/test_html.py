@@ -20,10 +20,15 @@ import pytest
 from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement, Waterfall, WaterfallBar
 from otel_pytest.analyze.report.html import CSP, history_chart, render
 from tests.analyze.report.samples import (
+    ACTING_TEST,
     DURATIONS,
     REGRESSION,
     STEP_RUN,
+    VISIBLE_NOTE,
+    VISIBLE_TEST,
+    VISIBLE_TITLE,
     WATERFALL,
+    acting_analysis,
     empty_analysis,
     run_id,
     sample_analysis,
@@ -297,3 +302,16 @@ def test_the_overview_links_each_row_to_its_own_card_even_for_an_unsorted_analys
     assert dom.text_of("a.") == dom.text_of("h3.title")  # row n's title is card n's title
     assert [link["href"] for link in dom.find("a")] == [f"#{card['id']}" for card in dom.find("article")]
     assert [card["class"] for card in dom.find("article")][::2] == ["finding high", "finding medium", "finding low"]
+
+
+def test_characters_that_act_on_a_terminal_or_reorder_text_are_shown_as_their_escapes() -> None:
+    analysis = replace(acting_analysis(), waterfall=replace(WATERFALL, test=ACTING_TEST, bars=(
+        WaterfallBar("SELECT \u202e\x1b[2J", 0.0, 0.01, 0, "query"),)))
+    page = render(analysis)
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e\udcff]", page), repr(page)
+    dom = Dom(page)
+    assert dom.text_of("h3.title") == [VISIBLE_TITLE]
+    assert dom.text_of("li.") == [VISIBLE_NOTE]
+    assert f"<code>{VISIBLE_TEST}</code>" in page
+    assert "fixture <code>db\\x1b[31m</code>" in page
+    assert "<title>SELECT \\u202e\\x1b[2J: 10 ms, from +0 s</title>" in page.replace("\u00a0", " ")

@@ -13,7 +13,14 @@ import pytest
 
 from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement
 from otel_pytest.analyze.report.json import SCHEMA, SCHEMA_VERSION, from_data, loads, render, to_data
-from tests.analyze.report.samples import ENGINE_PER_TEST, empty_analysis, sample_analysis
+from tests.analyze.report.samples import (
+    ACTING,
+    ACTING_NOTE,
+    ENGINE_PER_TEST,
+    acting_analysis,
+    empty_analysis,
+    sample_analysis,
+)
 
 ROOT = Path(__file__).parents[3]
 GOLDEN = ROOT / "tests" / "golden" / "analysis_report.json"
@@ -124,3 +131,14 @@ def test_every_field_of_the_report_is_documented_in_the_schema_doc() -> None:
     documented = set(re.findall(r"^\| `([^`]+)` \|", SCHEMA_DOC.read_text(encoding="utf-8"), flags=re.M))
     assert fields - documented == set()
     assert {"change_point_run", "change_point_revision", "history_unit"} <= documented
+
+
+def test_control_characters_are_data_kept_exactly_and_the_text_is_valid_utf8_json() -> None:
+    text = render(acting_analysis())
+    text.encode("utf-8")  # a lone surrogate would make this raise
+    assert "\\udcff" in text
+    data = json.loads(text)
+    assert data["findings"][0]["title"] == ACTING.title
+    assert data["findings"][0]["location"]["fixture"] == "db\x1b[31m"
+    assert data["notes"] == [ACTING_NOTE]
+    assert loads(text).findings[0] == ACTING

@@ -6,6 +6,7 @@ tables and strikethrough, raw HTML allowed as on GitHub), which rich already dep
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -13,7 +14,18 @@ from markdown_it import MarkdownIt
 
 from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement
 from otel_pytest.analyze.report.markdown import code, render, text
-from tests.analyze.report.samples import ENGINE_PER_TEST, empty_analysis, run_id, sample_analysis
+from tests.analyze.report.samples import (
+    ACTING,
+    ACTING_TEST,
+    ENGINE_PER_TEST,
+    VISIBLE_NOTE,
+    VISIBLE_TEST,
+    VISIBLE_TITLE,
+    acting_analysis,
+    empty_analysis,
+    run_id,
+    sample_analysis,
+)
 
 
 def to_html(markdown: str) -> str:
@@ -151,3 +163,17 @@ def test_rows_are_in_severity_order_even_for_an_unsorted_analysis() -> None:
     unsorted = Analysis(findings=tuple(reversed(analysis.findings)), runs_analyzed=25, current_run="r")
     severities = [row[0].split()[-1] for row in Page(to_html(render(unsorted))).rows[1:]]
     assert severities == ["high", "high", "medium", "medium", "low", "low"]
+
+
+def test_characters_that_act_on_a_terminal_or_reorder_text_are_written_as_their_escapes() -> None:
+    assert text(ACTING.title) == ("t.py::test\\_x\\[\\\\x1b\\[2J\\\\x1b\\]0;pwned\\\\x07\\] \\\\x9b31mred \\\\rover "
+                                  "\\\\u202eevil \\[bold\\]x\\[/bold\\]")
+    assert code(ACTING_TEST) == f"`{VISIBLE_TEST}`"
+    markdown = render(acting_analysis())
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e\udcff]", markdown), repr(markdown)
+    page = Page(to_html(markdown))
+    _header, row = page.rows
+    assert row[2:4] == [VISIBLE_TITLE, f"{VISIBLE_TEST}fixture db\\x1b[31m (conftest.py:3)SELECT '\\u202e' FROM t\\x00"]
+    body = "".join(page.text)
+    assert VISIBLE_NOTE in body
+    assert "run r2\\x1b[2J (revision 9c1d\\u202e)" in body

@@ -12,6 +12,10 @@ from tests.analyze.report.samples import (
     COMMIT_CLEANUP,
     ENGINE_PER_TEST,
     SCHEMA_PER_TEST,
+    VISIBLE_NOTE,
+    VISIBLE_TEST,
+    VISIBLE_TITLE,
+    acting_analysis,
     empty_analysis,
     provisional_only,
     run_id,
@@ -141,3 +145,20 @@ def test_rich_is_imported_only_when_a_terminal_report_is_rendered() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "True"]
+
+
+def test_escape_sequences_carriage_returns_and_overrides_from_the_analysis_never_reach_the_terminal() -> None:
+    for color in (False, True):
+        out = render(acting_analysis(), width=400, color=color)
+        sent = ANSI.sub("", out) if color else out  # rich's own colours, when asked for
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e\udcff]", sent), repr(sent)
+        lines = lines_of(sent)
+        assert lines[0] == "otel-pytest analyze: run r2\\x1b[2J (revision 9c1d\\u202e), 2 runs analyzed"
+        assert any(VISIBLE_TITLE in line for line in lines)
+        assert any(f"{VISIBLE_TEST}, fixture db\\x1b[31m (conftest.py:3), statement SELECT '\\u202e' FROM t\\x00"
+                   in line for line in lines)
+        assert any("fix: Open \\x1b]8;;https://evil.example\\x07this\\x1b]8;;\\x07." in line for line in lines)
+        assert any("setup\\x1b[5m 250ms" in line for line in lines)
+        assert any("exact\\x1b[8m" in line for line in lines)
+        assert any("changed in run r\\x1b[2J (abc\\u202e)" in line for line in lines)
+        assert lines[-1] == f"- {VISIBLE_NOTE}"
