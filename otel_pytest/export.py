@@ -24,7 +24,7 @@ import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from otel_pytest import clock
@@ -112,6 +112,53 @@ def _data_points(request: Any) -> int:
     )
 
 
+# The helper is started through a shell that puts it in the background and exits at once:
+# the helper is then nobody's child, so a test's os.wait() or waitpid(-1) neither reaps it
+# nor blocks on it. A background command's standard input is /dev/null unless redirected:
+# fd 3 carries the pipe across.
+_DETACH = 'exec 3<&0; "$@" <&3 3<&- &'
+
+
+def _start_helper() -> tuple[BinaryIO, int]:
+    """Start ``python -m otel_pytest.sender`` detached; the pipes to and from it."""
+    to_helper, for_helper = os.pipe()
+    from_helper, for_us = os.pipe()
+    try:
+        launcher = subprocess.Popen(
+            # -W: PYTHONWARNINGS=error, meant for the user's code, must not stop the helper.
+            ["/bin/sh", "-c", _DETACH, "sh", sys.executable, "-W", "ignore", "-m", "otel_pytest.sender"],
+            stdin=to_helper, stdout=for_us, stderr=subprocess.DEVNULL,
+            # Not the current folder first on the helper's path (Python 3.11+).
+            env={**os.environ, "PYTHONSAFEPATH": "1"},
+        )
+        launcher.wait()  # the shell only forks and exits
+    except OSError:
+        os.close(for_helper)
+        os.close(from_helper)
+        raise
+    finally:
+        os.close(to_helper)
+        os.close(for_us)
+    return os.fdopen(for_helper, "wb"), from_helper
+
+
+def _read_answer(fd: int, budget: float) -> tuple[bytes, bool]:
+    """What the helper writes until it ends (READY, then the report), and whether it did:
+    up to :data:`_READY_LIMIT` for READY, then ``budget`` (plus a grace) for the report."""
+    answer = b""
+    deadline = clock.monotonic() + _READY_LIMIT
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while selector.select(max(0.0, deadline - clock.monotonic())):
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return answer, True
+            if not answer and chunk.startswith(READY.encode()):
+                deadline = clock.monotonic() + budget + _REPORT_GRACE
+            answer += chunk
+    return answer, False
+
+
 class BackgroundExporter:
     """Encodes batches and writes them to the sender process; reads its report at close.
 
@@ -134,25 +181,21 @@ class BackgroundExporter:
         self._problem: str | None = None
         # Application threads may end spans, and so flush the store, while the main thread does.
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
+        self._to_helper: BinaryIO | None = None
+        self._from_helper: int | None = None
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "otel_pytest.sender"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                # Not the current folder first on the helper's path (Python 3.11+).
-                env={**os.environ, "PYTHONSAFEPATH": "1"},
-            )
+            self._to_helper, self._from_helper = _start_helper()
         except OSError as error:
             self._problem = f"cannot start the export helper ({error.strerror or error})"
         config = {"timeout": timeout, **self._targets}
         self._write(CONFIG, 0, json.dumps(config).encode())
 
     def _write(self, kind: int, items: int, payload: bytes) -> None:
-        if self._process is None or self._process.stdin is None or self._problem is not None:
+        if self._to_helper is None or self._problem is not None:
             return
         try:
-            self._process.stdin.write(frame(kind, items, payload))
-            self._process.stdin.flush()
+            self._to_helper.write(frame(kind, items, payload))
+            self._to_helper.flush()
         except OSError as error:  # the helper is gone
             self._problem = f"the export helper stopped ({error.strerror or error})"
 
@@ -200,26 +243,22 @@ class BackgroundExporter:
     def _report(self, budget: float) -> dict[str, dict[str, Any]]:
         """The helper's JSON report; on a helper that is not ready within
         :data:`_READY_LIMIT` or does not report within the budget, the reason why not."""
-        process = self._process
-        if process is None or process.stdout is None:
+        if self._from_helper is None or self._to_helper is None:
             return {}
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            answered = bool(selector.select(_READY_LIMIT))
-        ready = answered and os.read(process.stdout.fileno(), 1) == READY.encode()
-        out = b""
-        if answered:  # a helper that answered anything but READY has ended: wait only to reap it
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                out = process.communicate(timeout=(budget if ready else 0.0) + _REPORT_GRACE)[0]
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        answer, ended = _read_answer(self._from_helper, budget)
+        # A helper given up on finds its pipes closed, and ends.
+        os.close(self._from_helper)
+        with contextlib.suppress(OSError):
+            self._to_helper.close()
+        ready = answer.startswith(READY.encode())
+        if not ended:
             self._problem = self._problem or (f"no answer within {self._timeout:g} s" if ready else
                                               f"the export helper was not ready within {_READY_LIMIT:g} s")
+            return {}
         try:
-            return cast("dict[str, dict[str, Any]]", json.loads(out))
+            return cast("dict[str, dict[str, Any]]", json.loads(answer[1:] if ready else b""))
         except ValueError:
-            self._problem = self._problem or f"the export helper ended without a report (status {process.returncode})"
+            self._problem = self._problem or "the export helper ended without a report"
             return {}
 
     def _signal(self, name: str, outcomes: Mapping[str, Mapping[str, Any]]) -> SignalReport | None:

@@ -319,9 +319,6 @@ KNOWN: Mapping[str, tuple[str, Callable[[str], bool]]] = {
                      "random module: a test's seeded sequence changes", lambda v: v != "off"),
     "otel": (_SDK_PROVIDER + "draws span ids from the global random module (see 'random state')",
              lambda v: v != "off"),
-    "child processes": ("otel_pytest/export.py: the OTLP sender (python -m otel_pytest.sender) is a child of the "
-                        "pytest process while tests run: os.wait() in a test can reap it, /proc shows it",
-                        lambda v: v == "on, exporting"),
 }
 
 
