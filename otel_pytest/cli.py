@@ -25,6 +25,7 @@ from typing import NoReturn
 
 from otel_pytest.analyze import files
 from otel_pytest.analyze.findings import KINDS, Analysis, AnalysisOptions
+from otel_pytest.analyze.report.terminal import escape
 from otel_pytest.options import DEFAULT_STORE
 from otel_pytest.store.index import RunIndex
 
@@ -46,11 +47,17 @@ class CliError(Exception):
     """A user-facing problem; its message is the whole output."""
 
 
+def _say(line: str, *, to_stderr: bool = False) -> None:
+    """A line for the terminal: what it holds from the store, the paths or the command line
+    (a test id, a file name, an index entry) cannot send escape sequences to it."""
+    print(escape(line), file=sys.stderr if to_stderr else sys.stdout)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors as one line, like every other error of the command."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"otel-pytest: error: {message}\n")
+        self.exit(EXIT_USAGE, f"otel-pytest: error: {escape(message)}\n")
 
 
 def _store_path(value: str) -> Path:
@@ -285,14 +292,13 @@ def run_analyze(command: AnalyzeCommand) -> int:
         sys.stdout.flush()
     if command.output is not None or command.format != "terminal":
         for note in analysis.notes:
-            print(f"otel-pytest: warning: {note}", file=sys.stderr)
+            _say(f"otel-pytest: warning: {note}", to_stderr=True)
     failing = gating_findings(analysis, command.fail_on)
     if not failing:
         return EXIT_OK
     kinds = sorted({finding.kind for finding in failing})
     counts = ", ".join(f"{sum(1 for f in failing if f.kind == kind)} {kind}" for kind in kinds)
-    print(f"otel-pytest: the gate failed: {len(failing)} finding(s) of a --fail-on kind ({counts})",
-          file=sys.stderr)
+    _say(f"otel-pytest: the gate failed: {len(failing)} finding(s) of a --fail-on kind ({counts})", to_stderr=True)
     return EXIT_GATE
 
 
@@ -306,17 +312,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CliError(f"--limit {args.limit}: must be 1 or more")
         lines, warnings = list_runs(args.store, args.limit)
         for warning in warnings:
-            print(f"otel-pytest: {warning}", file=sys.stderr)
+            _say(f"otel-pytest: {warning}", to_stderr=True)
         for line in lines:
-            print(line)
+            _say(line)
     except CliError as error:
-        print(f"otel-pytest: error: {error}", file=sys.stderr)
+        _say(f"otel-pytest: error: {error}", to_stderr=True)
         return EXIT_USAGE
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in ANALYZE_EXTRA:
             raise
-        print(f"otel-pytest: error: {args.command} needs {error.name}, which is not installed: "
-              "pip install 'otel-pytest[analyze]'", file=sys.stderr)
+        _say(f"otel-pytest: error: {args.command} needs {error.name}, which is not installed: "
+             "pip install 'otel-pytest[analyze]'", to_stderr=True)
         return EXIT_USAGE
     return EXIT_OK
 

@@ -750,3 +750,39 @@ def test_spans_of_a_frozen_clock_are_one_note_and_no_finding(tmp_path: Path, cap
     code, out, _ = run(capsys, "analyze", str(path))
     assert code == EXIT_OK
     assert not any(" min" in line for line in out)  # no "14413904 min" from a span of 25 years
+
+
+def test_escape_sequences_in_test_ids_and_paths_never_reach_the_terminal(tmp_path: Path) -> None:
+    """Through the installed command: the terminal report, the warnings on stderr and the
+    error line show them as escapes; the JSON report keeps them as data."""
+    raw_id = "t.py::test_b[\x1b[2J\x1b]0;pwned\x07\u202e]"
+    spans = frozen_clock_run()
+    for span in spans:
+        if span.trace_id == "tb" and "test.case.name" in span.attributes:
+            span.attributes["test.case.name"] = raw_id
+    path = tmp_path / "run\x1b[31m.otlp.jsonl"
+    path.write_bytes(b"".join(otlp_lines(spans, "00000000000000aa")))
+    note = FROZEN_NOTE.replace("t.py::test_b", "t.py::test_b[\\x1b[2J\\x1b]0;pwned\\x07\\u202e]")
+    shown_path = str(path).replace("\x1b", "\\x1b")
+    shown = f"run 00000000000000aa ({shown_path}): {note}"
+    terminal = analyze_in_a_process(str(path))
+    assert (terminal.returncode, terminal.stderr) == (EXIT_OK, "")
+    assert "\x1b" not in terminal.stdout
+    assert "".join(f"- {shown}".split()) in "".join(terminal.stdout.split())  # as rich wrapped it
+    data = analyze_in_a_process(str(path), "--format", "json")
+    assert data.stderr.splitlines() == [f"otel-pytest: warning: {shown}"]
+    assert json.loads(data.stdout)["notes"] == [f"run 00000000000000aa ({path}): "
+                                                f"{FROZEN_NOTE.replace('t.py::test_b', raw_id)}"]
+    missing = analyze_in_a_process(str(tmp_path / "gone\x1b[2J"))
+    assert missing.stderr.splitlines() == [
+        f"otel-pytest: error: {tmp_path}/gone\\x1b[2J: no such file or folder; give OTLP JSON Lines files, folders "
+        "of them, or a store folder"]
+
+
+def test_the_run_listing_shows_index_text_as_escapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hostile = entry(1, revision="\x1b]0;pwned\x07")
+    store = store_with(tmp_path, hostile)
+    code, out, _ = run(capsys, "runs", "--store", str(store))
+    assert code == EXIT_OK
+    assert out[1].split() == ["0000000000000001", "2023-11-14", "22:14:20", "10", "100", "1", "\\x1b]0;pwned\\x07",
+                              f"runs/{hostile.file}"]

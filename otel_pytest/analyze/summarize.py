@@ -251,7 +251,7 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
     if repeated_ids:
         problems.append(f"{repeated_ids} span(s) repeat the id of another span in their trace (a damaged file, "
                         "or one read twice?): each span id is followed once")
-    circled = _circled(every, children, known)
+    circled = _circled(every, children, known, repeated_ids)
     if circled:
         problems.append(f"{circled} span(s) descend from themselves (their parent ids link in a circle: a damaged "
                         "file?): they are counted once, and in no test unless a test span is among them")
@@ -410,20 +410,30 @@ def _tree(head: Span, children: Mapping[tuple[str, str], list[Span]]) -> Iterato
 
 
 def _circled(every: Sequence[Span], children: Mapping[tuple[str, str], list[Span]],
-             known: set[tuple[str, str]]) -> int:
+             known: set[tuple[str, str]], repeated_ids: int) -> int:
     """How many spans no top-level span leads to (one without a parent in the run): those
-    in a circle of parent ids and those under one."""
-    reached: set[tuple[str, str]] = set()
+    in a circle of parent ids and those under one. A circle cannot be reached from the
+    top (each of its spans has its parent inside it), so without repeated ids the walk
+    needs no record of where it has been."""
     stack = [span for span in every if not span.parent_id or (span.trace_id, span.parent_id) not in known]
-    reached.update((span.trace_id, span.span_id) for span in stack)
+    if repeated_ids:
+        reached = {(span.trace_id, span.span_id) for span in stack}
+        while stack:
+            node = stack.pop()
+            for kid in children.get((node.trace_id, node.span_id), ()):
+                key = (kid.trace_id, kid.span_id)
+                if key not in reached:
+                    reached.add(key)
+                    stack.append(kid)
+        return len(known - reached)
+    count = len(stack)
     while stack:
         node = stack.pop()
-        for kid in children.get((node.trace_id, node.span_id), ()):
-            key = (kid.trace_id, kid.span_id)
-            if key not in reached:
-                reached.add(key)
-                stack.append(kid)
-    return len(known - reached)
+        kids = children.get((node.trace_id, node.span_id))
+        if kids:
+            count += len(kids)
+            stack.extend(kids)
+    return len(every) - count
 
 
 def _start_key(span: Span) -> tuple[int, int]:
