@@ -338,8 +338,11 @@ class _Summaries:
                 _write_cache(cache, stamp, runs, problems)
             except OSError as error:
                 self.cache_failed = True
-                self.problems.append(f"cannot write run summaries to {cache.parent} ({error.strerror or error}): "
+                self.problems.append(f"cannot write run summaries to {cache.parent} ({files.reason(error)}): "
                                      "they will be rebuilt from the spans next time")
+            except TypeError:  # orjson writes only UTF-8: a path that is not UTF-8 is in the summary
+                self.problems.append(f"{path}: its name is not UTF-8, so its summary is not cached: it is rebuilt "
+                                     "from the spans each time")
         return runs, problems
 
 

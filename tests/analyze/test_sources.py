@@ -658,3 +658,17 @@ def test_every_value_of_the_wrong_type_anywhere_is_read_or_named_never_a_crash(t
                     assert all(isinstance(amount, int | float) for amount in sample.db.values()), (at, value)
                 assert all(isinstance(problem, str) for problem in run.problems)
     assert tried > 500
+
+
+def test_a_run_file_whose_name_is_not_utf_8_is_read_and_said_not_to_be_cached(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    runs = os.fsencode(store / "runs")
+    os.makedirs(runs)
+    with open(runs + b"/bad\xff.otlp.jsonl", "wb") as handle:
+        handle.write(b"".join(run_lines("00000000000000aa")))
+    source = StoreSource(store)
+    (run,) = consume(source)
+    name = os.fsdecode(runs + b"/bad\xff.otlp.jsonl")
+    assert (run.source, len(run.tests)) == (name, 2)
+    assert source.problems == [f"{name}: its name is not UTF-8, so its summary is not cached: it is rebuilt from the "
+                               "spans each time"]
