@@ -266,6 +266,19 @@ def _render(analysis: Analysis, command: AnalyzeCommand) -> str:
     return terminal.render(analysis, width=max(width, 60), color=color)
 
 
+def _write_stdout(report: str) -> None:
+    """The report on standard output. A reader that stops early (``| head``) closes the
+    pipe: the rest of the report is not wanted, and the status is still the gate's (so
+    stdout goes to the null device, or Python's exit flush would print a traceback)."""
+    try:
+        sys.stdout.write(report)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+
+
 def run_analyze(command: AnalyzeCommand) -> int:
     """Read the history, analyze it, write the report; the exit status is the gate's."""
     from otel_pytest.analyze.analysis import analyze, gating_findings
@@ -288,8 +301,7 @@ def run_analyze(command: AnalyzeCommand) -> int:
         except OSError as error:
             raise CliError(f"--output {command.output}: cannot write it: {files.reason(error)}") from None
     else:
-        sys.stdout.write(report)
-        sys.stdout.flush()
+        _write_stdout(report)
     if command.output is not None or command.format != "terminal":
         for note in analysis.notes:
             _say(f"otel-pytest: warning: {note}", to_stderr=True)

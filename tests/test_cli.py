@@ -786,3 +786,16 @@ def test_the_run_listing_shows_index_text_as_escapes(tmp_path: Path, capsys: pyt
     assert code == EXIT_OK
     assert out[1].split() == ["0000000000000001", "2023-11-14", "22:14:20", "10", "100", "1", "\\x1b]0;pwned\\x07",
                               f"runs/{hostile.file}"]
+
+
+def test_a_reader_that_stops_early_cuts_the_report_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "run.otlp.jsonl"
+    path.write_bytes(b"".join(otlp_lines(frozen_clock_run(), "00000000000000aa")))
+    with subprocess.Popen([installed(), "analyze", str(path), "--format", "html"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as child:
+        assert child.stdout is not None and child.stderr is not None
+        child.stdout.close()  # before the report is written: the write meets a closed pipe
+        errors = child.stderr.read().decode()
+        code = child.wait(timeout=120)
+    assert (code, errors.splitlines()) == (EXIT_OK, [f"otel-pytest: warning: run 00000000000000aa ({path}): "
+                                                     f"{FROZEN_NOTE}"])
