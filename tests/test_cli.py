@@ -793,7 +793,8 @@ def test_a_reader_that_stops_early_cuts_the_report_without_a_traceback(tmp_path:
     path.write_bytes(b"".join(otlp_lines(frozen_clock_run(), "00000000000000aa")))
     with subprocess.Popen([installed(), "analyze", str(path), "--format", "html"], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE) as child:
-        assert child.stdout is not None and child.stderr is not None
+        assert child.stdout is not None
+        assert child.stderr is not None
         child.stdout.close()  # before the report is written: the write meets a closed pipe
         errors = child.stderr.read().decode()
         code = child.wait(timeout=120)
