@@ -21,6 +21,12 @@ its own threshold.
 
 Durations are summed in integer nanoseconds and converted to seconds once, so a summary's
 numbers equal the spans' exactly. Nothing here does I/O.
+
+**Damaged runs.** Trees come from span ids, never from start times, and every walk
+follows each span id once, so repeated ids and parent ids linked in a circle end (and are
+named in the run's problems). Spans whose times no working clock produces (a clock frozen
+or patched by the tests) are left out with the test or fixture span holding them, and
+named: see :class:`_Clocks`.
 """
 
 from __future__ import annotations
