@@ -7,7 +7,8 @@ then runs it as separate ``python -m pytest -q -p no:cacheprovider`` processes:
 * **overhead**: bare pytest, ``--otel`` (local store only) and ``--otel`` exporting over
   OTLP/HTTP to ``bench/receiver.py`` running in another process, in rotating order for
   ``--rounds`` rounds after one untimed warm-up run each. CPU (user + system) and peak
-  RSS come from ``os.wait4`` on the pytest process; wall time is measured around it.
+  RSS come from ``os.wait4`` on the pytest process (its CPU plus that of otel-pytest's
+  detached export helper, adopted as child subreaper); wall time is measured around it.
 * **memory**: a larger suite (default 200 x 100 = 20,000 tests), bare vs ``--otel``,
   peak RSS.
 * **collector down**: the overhead suite with the endpoint on a closed port and on a
@@ -29,6 +30,7 @@ Run from the repository root with the project's virtualenv::
 from __future__ import annotations
 
 import argparse
+import ctypes
 import hashlib
 import json
 import os
@@ -323,6 +325,29 @@ def wait_for_quiet(quiet: Quiet) -> float:
             return t1 - start
 
 
+def adopt_orphans() -> None:
+    """otel-pytest's export helper runs detached from pytest (a shell starts it and exits):
+    with this process as the child subreaper (Linux), the helper is reparented here, and
+    :func:`reap_orphans` adds its CPU to the run's."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap_orphans() -> tuple[float, float]:
+    """User and system CPU of the adopted processes that have ended (the helper ends
+    before pytest reads the end of its report, so before pytest exits)."""
+    user = system = 0.0
+    while True:
+        try:
+            pid, _status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return user, system
+        if pid == 0:
+            return user, system
+        user += usage.ru_utime
+        system += usage.ru_stime
+
+
 def run_pytest(variant: Variant, suite: Suite, round_number: int, log: Path, timeout: float, quiet: Quiet) -> Sample:
     store = suite.root / ".otel-pytest"
     if variant.otel_store:
@@ -331,6 +356,7 @@ def run_pytest(variant: Variant, suite: Suite, round_number: int, log: Path, tim
         variant.receiver.reset()
     command = [variant.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *variant.args]
     waited = wait_for_quiet(quiet)
+    reap_orphans()  # a helper left from an earlier run is not this run's
     with log.open("wb") as out:
         busy_before = busy_seconds()
         start = time.perf_counter()
@@ -349,6 +375,7 @@ def run_pytest(variant: Variant, suite: Suite, round_number: int, log: Path, tim
         finally:
             watchdog.cancel()
         wall = time.perf_counter() - start
+        helper_user, helper_system = reap_orphans()
         busy_after = busy_seconds()
     process.returncode = os.waitstatus_to_exitcode(status)
     output = log.read_text(encoding="utf-8", errors="replace")
@@ -367,13 +394,13 @@ def run_pytest(variant: Variant, suite: Suite, round_number: int, log: Path, tim
     return Sample(
         variant=variant.key,
         round=round_number,
-        user=usage.ru_utime,
-        system=usage.ru_stime,
+        user=usage.ru_utime + helper_user,
+        system=usage.ru_stime + helper_system,
         wall=wall,
         max_rss_kib=usage.ru_maxrss,
         others_cpu=None
         if busy_before is None or busy_after is None
-        else max(0.0, busy_after - busy_before - usage.ru_utime - usage.ru_stime),
+        else max(0.0, busy_after - busy_before - usage.ru_utime - usage.ru_stime - helper_user - helper_system),
         waited=waited,
         passed=int(passed.group(1)),
         stored_spans=store_spans(store) if variant.otel_store else None,
@@ -623,7 +650,8 @@ def render(results: Results) -> str:
         "Machine: " + ", ".join(f"{k} {v}" for k, v in results.machine.items()) + ".",
         "",
         "Each run is a separate `python -m pytest -q -p no:cacheprovider` process; CPU is user + "
-        "system time and peak RSS is `ru_maxrss`, both of that process from `os.wait4`; wall is "
+        "system time (with that of otel-pytest's detached export helper, which the benchmark adopts "
+        "as child subreaper) and peak RSS is `ru_maxrss`, both from `os.wait4`; wall is "
         "measured around it. Variants run in rotating order each round after one untimed warm-up "
         "each (which also writes the bytecode caches: `PYTHONDONTWRITEBYTECODE` is removed from "
         "the children's environment); the store is emptied before every `--otel` run; "
@@ -796,6 +824,7 @@ def start_receiver(stack: ExitStack, python: str, mode: str) -> Receiver:
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(raw)
+    adopt_orphans()
     if args.generate is not None:
         suite = write_suite(args.generate, args.modules, args.tests_per_module)
         print(f"wrote {suite.tests} tests in {suite.modules} modules to {suite.root}")
