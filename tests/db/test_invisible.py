@@ -49,7 +49,7 @@ PATCHED = {
     "Pool.connect": Pool.connect,
     **{f"DefaultDialect.{name}": getattr(DefaultDialect, name) for name in (
         "do_begin", "do_commit", "do_rollback", "do_savepoint", "do_rollback_to_savepoint",
-        "do_release_savepoint")},
+        "do_release_savepoint", "do_execute", "do_executemany", "do_execute_no_params", "connect")},
     **{f"asyncpg.Connection.{name}": getattr(asyncpg.connection.Connection, name) for name in (
         "execute", "executemany", "fetch", "fetchrow", "fetchval")},
     "asyncpg.connect": asyncpg.connect,
