@@ -152,6 +152,11 @@ def _item_view(request: pytest.FixtureRequest) -> dict[str, object]:
     item = request.node
     return {
         "fixturenames": list(request.fixturenames),
+        "request attributes": [name for name in dir(request) if not name.startswith("_")],
+        "item attributes": [name for name in dir(item) if not name.startswith("_")],
+        "item dict": sorted(vars(item)),
+        "config dict": sorted(vars(request.config)),
+        "session dict": sorted(vars(request.session)),
         "user_properties": [list(p) for p in item.user_properties],
         "markers": [marker.name for marker in item.iter_markers()],
         "keywords": sorted(item.keywords),
