@@ -3,8 +3,9 @@
 The local store is written first and always (:mod:`otel_pytest.store.writer`); this module
 encodes the same batches as OTLP protobuf requests and hands them, down a pipe, to a
 helper process (:mod:`otel_pytest.sender`, whose docstring says why it is a process) that
-sends them through the OpenTelemetry SDK's own exporters. Nothing of the SDK exporters,
-``requests`` or ``grpc`` is imported here, and no logger or warning filter is touched.
+sends them through the OpenTelemetry SDK's own exporters. No exporter, ``requests`` or
+``grpc`` is imported here (only the SDK's metrics encoder, once the tests are over), and
+no logger or warning filter is touched.
 
 A collector that is down, never answers, or answers 500 costs at most ``export_timeout``
 seconds at the end of the run, for the whole run: the helper stops a signal after its
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 # Spans per export request: the store is written after every test, a collector wants fewer,
 # bigger requests.
 BATCH_SIZE = 512
-# How long the helper may take, past its deadline, to write its report before it is killed.
+# How long the helper may take, past its deadline, to write its report before it is given up on.
 _REPORT_GRACE = 0.5
 # The longest wait for the helper's exporters to be built (imports), at the end of a short run.
 _READY_LIMIT = 5.0
