@@ -1,8 +1,10 @@
 """Profile one in-process pytest run with cProfile, every thread included.
 
-``python -m cProfile -m pytest`` sees only the main thread; otel-pytest's OTLP export runs
-in a background thread. This runs ``pytest.main`` under one profiler for the main thread
-and gives every thread started during the run its own profiler, then prints:
+``python -m cProfile -m pytest`` sees only the main thread, and application or database
+code may run spans in threads of its own (otel-pytest's OTLP sending runs in a separate
+helper process, which no in-process profile sees; its encoding is on the main thread).
+This runs ``pytest.main`` under one profiler for the main thread and gives every thread
+started during the run its own profiler, then prints:
 
 * the top functions of each thread by cumulative time;
 * the time spent inside otel-pytest as seen from outside it (the sum, over every call
