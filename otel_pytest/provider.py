@@ -16,8 +16,10 @@ stamps spans and events with ``time.time_ns``, which freezegun and time-machine 
 from __future__ import annotations
 
 import contextlib
+import random
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,6 +31,7 @@ from otel_pytest import clock
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
 
     from otel_pytest.recorder import Recorder
     from otel_pytest.records import SpanRecord
@@ -59,17 +62,43 @@ class RunTracerProvider(trace.TracerProvider):
             from opentelemetry.sdk.resources import Resource
             from opentelemetry.sdk.trace import TracerProvider
 
-            self._sdk = TracerProvider(resource=Resource(self._resource))
+            # Invisible to the code under test: span ids from the recorder's own random
+            # generator (the SDK's default draws from the global ``random``, moving a test's
+            # seeded sequence), and no atexit hook (the run shuts the provider down itself).
+            self._sdk = TracerProvider(
+                resource=Resource(self._resource),
+                id_generator=cast("IdGenerator", PrivateIds(random.Random())),
+                shutdown_on_exit=False,
+            )
             # Duck-typed: subclassing the SDK's SpanProcessor would import the SDK with the module.
             self._sdk.add_span_processor(cast("SpanProcessor", RecordingProcessor(self._recorder)))
         return self._sdk
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
-        return self.sdk.get_tracer(*args, **kwargs)
+        # The SDK's get_tracer inserts a warnings filter on every call; the user's filters
+        # must stay as they were.
+        with warnings.catch_warnings():
+            return self.sdk.get_tracer(*args, **kwargs)
 
     def shutdown(self) -> None:
         if self._sdk is not None:
             self._sdk.shutdown()
+
+
+class PrivateIds:
+    """The SDK's ``IdGenerator`` drawing from a generator of its own, not the global one."""
+
+    def __init__(self, generator: random.Random) -> None:
+        self._bits = generator.getrandbits
+
+    def generate_span_id(self) -> int:
+        return self._bits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        return self._bits(128) or 1
+
+    def is_trace_id_random(self) -> bool:
+        return True
 
 
 class RecordingProcessor:

@@ -307,30 +307,8 @@ def test_every_variant_ran_the_probe_suite_and_the_traced_ones_were_traced(runs:
     assert runs["on, exporting"].spans_received > 0
 
 
-# Differences found on main, each asserted as the invisible behaviour it should be and
-# marked until its owner fixes it (strict: the fix turns the mark into a failure to remove).
-_SDK_PROVIDER = "otel_pytest/provider.py: the run's SDK TracerProvider (made for app spans) "
-KNOWN: Mapping[str, tuple[str, Callable[[str], bool]]] = {
-    "warnings.filters": (_SDK_PROVIDER + "is asked for tracers through the SDK's get_tracer, which inserts a "
-                         "warnings filter on every call (opentelemetry-sdk trace/__init__.py)", lambda v: v != "off"),
-    "atexit": (_SDK_PROVIDER + "is built with shutdown_on_exit=True, which registers an atexit hook",
-               lambda v: v != "off"),
-    "random state": (_SDK_PROVIDER + "uses the SDK's RandomIdGenerator, which draws span ids from the global "
-                     "random module: a test's seeded sequence changes", lambda v: v != "off"),
-    "otel": (_SDK_PROVIDER + "draws span ids from the global random module (see 'random state')",
-             lambda v: v != "off"),
-}
-
-
 def _cases() -> list[Any]:
-    cases = []
-    for probe in PROBES:
-        for baseline, variant in PAIRS:
-            reason, applies = KNOWN.get(probe, ("", lambda v: False))
-            known = applies(variant) and baseline != "not installed"
-            marks = [pytest.mark.xfail(reason=reason, strict=True)] if known else []
-            cases.append(pytest.param(probe, (baseline, variant), marks=marks, id=f"{probe}-{baseline} vs {variant}"))
-    return cases
+    return [pytest.param(probe, pair, id=f"{probe}-{pair[0]} vs {pair[1]}") for probe in PROBES for pair in PAIRS]
 
 
 @pytest.mark.parametrize(("probe", "pair"), _cases())
