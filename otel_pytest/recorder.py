@@ -96,6 +96,18 @@ class TestInfo:
     line: int
     function: str
 
+    def attributes(self) -> dict[str, AttributeValue]:
+        """The test span's identifying attributes (the analyzer keys on them); the plugin's
+        and the xdist controller's record of a crashed test share them."""
+        return {
+            "test.case.name": self.nodeid,
+            "test.suite.name": self.suite,
+            "pytest.test.id": stable_test_id(self.nodeid),
+            "code.file.path": self.file,
+            "code.line.number": self.line,
+            "code.function.name": self.function,
+        }
+
 
 @dataclass(frozen=True)
 class FixtureInfo:
@@ -319,14 +331,7 @@ class Recorder:
         if self._module is None or self._module.name != test.module:
             self._end_module()
             self._module = self._start(test.module, self.session, {"code.file.path": test.file})
-        attributes: dict[str, AttributeValue] = {
-            "test.case.name": test.nodeid,
-            "test.suite.name": test.suite,
-            "pytest.test.id": stable_test_id(test.nodeid),
-            "code.file.path": test.file,
-            "code.line.number": test.line,
-            "code.function.name": test.function,
-        }
+        attributes = test.attributes()
         if self._trace_per_test:
             root = SpanRecord(test.nodeid, self._random.getrandbits(128) or 1, self._new_id(), 0,
                               clock.now_ns(), attributes)

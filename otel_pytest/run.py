@@ -157,18 +157,13 @@ class TracedRun:
         """The test span of a test whose worker died under it, with pytest's outcome: the
         worker never wrote it. Attributes are those of a test span the analyzer keys on."""
         session = self.recorder.session
-        attributes: dict[str, AttributeValue] = {
-            "test.case.name": test.nodeid,
-            "test.suite.name": test.suite,
-            "pytest.test.id": identity.stable_test_id(test.nodeid),
-            "code.file.path": test.file,
-            "code.line.number": test.line,
-            "code.function.name": test.function,
+        attributes = test.attributes()
+        attributes.update({
             "pytest.outcome": outcome,
             # A crash report is "failed", or "rerun" when a rerun plugin takes it: a failed attempt.
             "test.case.result.status": "pass" if outcome in ("passed", "skipped", "xfailed", "xpassed") else "fail",
             "pytest.xdist.worker": worker,
-        }
+        })
         span_id = secrets.randbits(64) or 1
         if self.options.trace_per == "test":
             record = SpanRecord(test.nodeid, secrets.randbits(128) or 1, span_id, 0, start_ns, attributes)
@@ -177,7 +172,8 @@ class TracedRun:
             record = SpanRecord(test.nodeid, session.trace_id, span_id, session.span_id, start_ns, attributes)
         record.end = max(clock.now_ns(), start_ns)
         record.status = STATUS_ERROR
-        record.status_message = reason
+        # xdist's text, bounded and scrubbed like every failure text the plugin keeps.
+        record.status_message = self.recorder.failures.message(RuntimeError, reason)
         self.summary.tests += 1
         self.summary.spans += 1
         self.sink.add([record])
