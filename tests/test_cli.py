@@ -8,9 +8,8 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -564,11 +563,12 @@ def installed() -> str:
     return command
 
 
-def analyze_in_a_process(*argv: str, user: int | None = None, cwd: Path | None = None
+def analyze_in_a_process(*argv: str, prefix: Sequence[str] = (), cwd: Path | None = None
                          ) -> subprocess.CompletedProcess[str]:
-    """The installed command, given two minutes (it takes a second): a hang fails the test."""
-    return subprocess.run([installed(), "analyze", *argv], capture_output=True, text=True, check=False,
-                          timeout=120, user=user, cwd=cwd)
+    """The installed command (behind ``prefix``), given two minutes (it takes a second): a
+    hang fails the test."""
+    return subprocess.run([*prefix, installed(), "analyze", *argv], capture_output=True, text=True, check=False,
+                          timeout=120, cwd=cwd)
 
 
 def damaged(lines: list[bytes], damage: str) -> list[bytes]:
@@ -663,45 +663,37 @@ def test_paths_that_cannot_be_looked_at_or_written_are_one_line(
     assert line == message.format(**names) or message.endswith(": ")
 
 
-NOBODY = 65534
-
-
 @pytest.fixture
-def shared_folder() -> Iterator[Path]:
-    """A folder another user can reach (pytest's temporary folders are the owner's only)."""
-    folder = Path(tempfile.mkdtemp(prefix="otel-pytest-denied-"))
-    folder.chmod(0o755)
-    try:
-        yield folder
-    finally:
-        for path in (folder, *folder.rglob("*")):
-            if path.is_dir() and not path.is_symlink():
-                path.chmod(0o755)
-        shutil.rmtree(folder)
+def permission_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder whose modes are given back before pytest removes it (tests take them away)."""
+    yield tmp_path
+    for path in (tmp_path, *tmp_path.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
 
 
-def denied_user(folder: Path) -> int | None:
-    """Who to run as so that ``chmod 000`` denies: ourselves, or, as root (whom no mode
-    denies: proven by reading a folder of mode 000), an unprivileged user. Skips when
-    neither is possible."""
+# Root reads a folder of mode 000 through these two capabilities; without them it is
+# denied like anyone else.
+_WITHOUT_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                "--inh-caps=-dac_override,-dac_read_search"]
+
+
+def denied_prefix(folder: Path) -> list[str]:
+    """What to run the command under so that ``chmod 000`` denies: nothing, or, as root
+    (whom no mode denies: proven by reading a folder of mode 000), ``setpriv`` dropping
+    the capabilities that override file permissions."""
     probe = folder / "probe"
     probe.mkdir(mode=0o000)
     try:
         os.listdir(probe)
     except PermissionError:
-        return None
+        return []
+    try:
+        denied = subprocess.run([*_WITHOUT_DAC, "ls", str(probe)], capture_output=True, check=False, timeout=60)
     finally:
         probe.rmdir()
-    try:
-        check = subprocess.run([sys.executable, "-c", "import otel_pytest.cli"], capture_output=True, check=False,
-                               user=NOBODY, timeout=120)
-        problem = check.stderr.decode(errors="replace")[-200:] if check.returncode else ""
-    except OSError as error:
-        problem = str(error)
-    if problem:
-        pytest.skip(f"running as root, who reads a folder of mode 000 (the probe was listed), and user {NOBODY} "
-                    f"cannot run this Python ({problem}): the cases without permission cannot be made here")
-    return NOBODY
+    assert denied.returncode != 0, "setpriv without CAP_DAC_OVERRIDE still read a folder of mode 000"
+    return _WITHOUT_DAC
 
 
 @pytest.mark.parametrize(("denied", "argv", "error"), [
@@ -716,23 +708,23 @@ def denied_user(folder: Path) -> int | None:
     ("file", ["--store", "{store}"], "no runs to analyze: {store}/runs/a.otlp.jsonl: cannot read it (Permission "
                                      "denied)"),
 ])
-def test_folders_and_files_without_permission_are_one_line(shared_folder: Path, denied: str, argv: list[str],
+def test_folders_and_files_without_permission_are_one_line(permission_folder: Path, denied: str, argv: list[str],
                                                            error: str) -> None:
-    user = denied_user(shared_folder)
-    parent = shared_folder / "parent"
+    prefix = denied_prefix(permission_folder)
+    parent = permission_folder / "parent"
     store = parent / "store"
     (store / "runs").mkdir(parents=True)
     (store / "runs" / "a.otlp.jsonl").write_bytes(b"".join(run_lines("00000000000000aa")))
     (store / "index.jsonl").write_bytes(b"")
-    report = shared_folder / "report"
+    report = permission_folder / "report"
     report.mkdir()
     for path in (store / "runs" / "a.otlp.jsonl", store / "index.jsonl"):
         path.chmod(0o644)
     {"store": store, "runs": store / "runs", "parent": parent, "report": report,
      "file": store / "runs" / "a.otlp.jsonl"}[denied].chmod(0o000)
     names = {"store": str(store), "report": str(report)}
-    done = analyze_in_a_process(*(arg.format(**names) for arg in argv), "--format", "json", user=user,
-                                cwd=shared_folder)
+    done = analyze_in_a_process(*(arg.format(**names) for arg in argv), "--format", "json", prefix=prefix,
+                                cwd=permission_folder)
     assert (done.returncode, done.stdout) == (EXIT_USAGE, "")
     assert done.stderr.splitlines() == [f"otel-pytest: error: {error.format(**names)}"]
 
