@@ -370,6 +370,11 @@ def _run_files(runs_dir: Path) -> tuple[set[str], str | None]:
         return set(), files.reason(error)
 
 
+INTERRUPTED_OR_RUNNING = "the run was interrupted or is still running, so its spans may be incomplete"
+INTERRUPTED = ("the run was interrupted (its process ended before the run did: killed or crashed), "
+               "so its spans may be incomplete")
+
+
 class StoreSource:
     """The runs of a local store, listed by its index; metadata (start time, revision,
     branch, service, environment fingerprint) comes from the index."""
@@ -407,8 +412,7 @@ class StoreSource:
             problems.append(f"{self.store}: the trace store {what}; run `pytest --otel` first, "
                             "or give the store or run files as paths")
             return
-        note = ("not in the store's index: the run was interrupted or is still running, "
-                "so its spans may be incomplete")
+        note = f"not in the store's index: {INTERRUPTED_OR_RUNNING}"
         entries, unreadable = self._entries()
         if unreadable:
             problems.append(f"{self.store / 'index.jsonl'}: cannot read the index ({unreadable}): "
@@ -474,6 +478,8 @@ class StoreSource:
         run = matching[0]
         others = len(runs) - 1
         extra = (f"its file also holds spans of {others} other run(s): ignored",) if others else ()
+        if not entry.complete:  # an orphan the store adopted: its process never finished it
+            extra = (*extra, INTERRUPTED)
         vcs = entry.vcs
         fingerprint = entry.environment.get("fingerprint")
         return replace(

@@ -41,7 +41,7 @@ from otel_pytest.db.statements import describe
 from otel_pytest.db.summary import fold
 
 # Bump when what a summary holds or how it is computed changes: cached summaries are rebuilt.
-VERSION = 3
+VERSION = 4
 MIN_REPETITION = 2
 # How far a span may lie outside its run's session span before its times count as
 # impossible: the larger of these (see _Clocks).
@@ -50,6 +50,7 @@ CLOCK_SLACK_SHARE = 0.01
 SHARED_FIXTURE_TIME = "pytest.shared_fixtures.duration"
 SESSION_SPAN = "pytest session"
 PHASES = ("setup", "call", "teardown")
+ATTEMPT = "pytest.rerun.attempt"  # on the `attempt N` span of a test a rerun plugin ran again
 _SUMMARY_PREFIX = "db.summary."
 _NS = 1e-9
 # As otel_pytest.identity.stable_test_id (the analyzer imports no plugin module).
@@ -472,9 +473,8 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
     attributes = root.attributes
     trace_id = root.trace_id
     phases = dict.fromkeys(PHASES, 0)
-    for kid in children.get((trace_id, root.span_id), ()):
-        if kid.name in phases:
-            phases[kid.name] += kid.end - kid.start
+    for kid in _phases(root, children):
+        phases[kid.name] += kid.end - kid.start
     tree = list(_tree(root, children))
     own = tree[1:]
     executed: set[str] = set()
@@ -507,6 +507,17 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
         statements=frozenset(executed),
         repetitions=best.repetitions(),
     )
+
+
+def _phases(root: Span, children: Mapping[tuple[str, str], list[Span]]) -> Iterator[Span]:
+    """The test's phase spans: its children, or, for a test run again by a rerun plugin,
+    the children of each ``attempt N`` span (``pytest.rerun.attempt``): every attempt's
+    setup, call and teardown are time the run paid for the test."""
+    for kid in children.get((root.trace_id, root.span_id), ()):
+        if kid.name in PHASES:
+            yield kid
+        elif ATTEMPT in kid.attributes:
+            yield from (phase for phase in children.get((kid.trace_id, kid.span_id), ()) if phase.name in PHASES)
 
 
 def _nodeid(root: Span) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import shutil
@@ -382,6 +383,23 @@ def test_a_run_without_tests_is_read_and_says_it_has_none(pytester: pytest.Pytes
     (run,) = consume(StoreSource(pytester.path / ".otel-pytest"))
     assert run.tests == {}
     assert run.problems == ("no test spans (spans with test.case.name) in this run: nothing to analyze",)
+
+
+def test_a_run_the_store_adopted_after_its_process_died_says_it_was_interrupted(tmp_path: Path) -> None:
+    """The writer indexes an orphan run file (its process was killed) with ``complete``
+    false; the analyzer reads it, and says its spans may be incomplete."""
+    store = tmp_path / "store"
+    write(store / "runs" / "a.otlp.jsonl", run_lines("00000000000000aa"))
+    write(store / "runs" / "b.otlp.jsonl", run_lines("00000000000000bb"))
+    index = RunIndex(store)
+    index.append(entry("00000000000000aa", "a.otlp.jsonl"))
+    index.append(dataclasses.replace(entry("00000000000000bb", "b.otlp.jsonl", start=START + 1), complete=False))
+    runs = consume(StoreSource(store))
+    assert [(run.run_id, run.problems) for run in runs] == [
+        ("00000000000000aa", ()),
+        ("00000000000000bb", ("the run was interrupted (its process ended before the run did: killed or crashed), "
+                              "so its spans may be incomplete",)),
+    ]
 
 
 def test_index_and_run_files_that_disagree_are_named(tmp_path: Path) -> None:

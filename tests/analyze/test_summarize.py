@@ -227,6 +227,43 @@ def repetitions(*children: Span) -> tuple[Repetition, ...]:
     return summary.tests["t.py::test_x"].repetitions
 
 
+RERUN_SUITE = """
+import pytest
+
+ATTEMPTS = []
+
+
+@pytest.fixture
+def counted():
+    ATTEMPTS.append(1)
+    yield len(ATTEMPTS)
+
+
+def test_passes_on_its_third_attempt(counted):
+    assert counted == 3
+"""
+
+
+def test_a_rerun_tests_phases_are_the_sum_of_its_attempts_and_its_outcome_the_last(
+        pytester: pytest.Pytester) -> None:
+    """pytest-rerunfailures puts each attempt's phases under an ``attempt N`` span: every
+    attempt's setup, call and teardown is time the run paid for the test."""
+    pytester.makepyfile(test_rerun=RERUN_SUITE)
+    result = pytester.runpytest_subprocess("--otel", "--reruns", "2", *NO_ASYNC)
+    assert result.parseoutcomes() == {"passed": 1, "rerun": 2}
+    (path,) = (pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl")
+    (summary,), problems = summarize_file(path)
+    assert problems == []
+    (sample,) = summary.tests.values()
+    root = Run(list(read_spans(path))).root("test_rerun.py::test_passes_on_its_third_attempt")
+    attempts = [child for child in root.children if child.name.startswith("attempt ")]
+    assert [attempt.name for attempt in attempts] == ["attempt 1", "attempt 2", "attempt 3"]
+    for phase, measured in (("setup", sample.setup), ("call", sample.call), ("teardown", sample.teardown)):
+        assert measured == sum(attempt.child(phase).duration_ns for attempt in attempts) * NS
+        assert measured > 0
+    assert sample.outcome == "passed"
+
+
 def test_a_repeated_statement_after_a_different_one_is_a_repetition_with_its_count_and_time() -> None:
     found = repetitions(
         query("a", "call", 10, "A"),
