@@ -272,10 +272,14 @@ def _protocol(env: Mapping[str, str], signal: str) -> str:
     return _check_protocol(setting, env[setting].strip()) if setting else "http/protobuf"
 
 
-def _exports(env: Mapping[str, str], signal: str) -> bool:
+def _exports(env: Mapping[str, str], signal: str, *, flag: bool = False) -> bool:
     """``OTEL_SDK_DISABLED`` and ``OTEL_{TRACES,METRICS}_EXPORTER``, as the SDK reads them:
-    a signal goes over OTLP unless the SDK is disabled or its exporter list lacks ``otlp``."""
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    a signal goes over OTLP unless the SDK is disabled or its exporter list lacks ``otlp``.
+    ``--otel-endpoint`` on the command line is the more specific choice: it wins over
+    both for spans (what it names), and over ``OTEL_SDK_DISABLED`` for metrics."""
+    if flag and signal == "TRACES":
+        return True
+    if not flag and env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
     exporters = env.get(f"OTEL_{signal}_EXPORTER", "").strip().lower()
     return not exporters or "otlp" in (name.strip() for name in exporters.split(","))
@@ -296,9 +300,9 @@ def _env_endpoint(env: Mapping[str, str], signal: str, *, general: bool = True) 
 def _endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
     """The collector to send spans to, if any. The protocol is only checked when there is
     one: other SDKs sharing the environment may use values we don't (http/json)."""
-    if not _exports(env, "TRACES"):
-        return None
     flag = config.getoption("otel_endpoint")
+    if not _exports(env, "TRACES", flag=bool(flag)):
+        return None
     if flag:
         # Given on the command line, a URL that already ends in the traces path is used as is.
         specific = urlsplit(flag).path.rstrip("/").endswith("/v1/traces")
@@ -311,9 +315,9 @@ def _metrics_endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint
     general endpoint (the ``--otel-endpoint`` flag stands for it when it is a base URL).
     A traces-only URL (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, a flag ending in
     ``/v1/traces``) says nothing about metrics: they are not exported."""
-    if not _exports(env, "METRICS"):
-        return None
     flag = config.getoption("otel_endpoint")
+    if not _exports(env, "METRICS", flag=bool(flag)):
+        return None
     if flag and not urlsplit(flag).path.rstrip("/").endswith("/v1/traces"):
         return _env_endpoint(env, "METRICS", general=False) or Endpoint(
             flag, _protocol(env, "METRICS"), signal_specific=False

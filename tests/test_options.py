@@ -230,8 +230,11 @@ GENERAL = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://general:4318"}
                      id="flag-base-url"),
         pytest.param(("--otel-endpoint=http://flag:4318/v1/traces",), GENERAL, "http://flag:4318/v1/traces",
                      "http://general:4318", id="flag-traces-url"),
-        pytest.param(("--otel-endpoint=http://flag:4318",), {"OTEL_SDK_DISABLED": "true"}, None, None,
-                     id="flag-sdk-disabled"),
+        pytest.param(("--otel-endpoint=http://flag:4318",), {"OTEL_SDK_DISABLED": "true"}, "http://flag:4318",
+                     "http://flag:4318", id="flag-wins-over-sdk-disabled"),
+        pytest.param(("--otel-endpoint=http://flag:4318",), {"OTEL_TRACES_EXPORTER": "none",
+                                                             "OTEL_METRICS_EXPORTER": "none"},
+                     "http://flag:4318", None, id="flag-wins-over-traces-exporter-none-not-metrics"),
     ],
 )
 def test_each_signal_goes_where_the_standard_variables_say(
