@@ -26,8 +26,8 @@ from typing import NoReturn
 from otel_pytest.analyze import files
 from otel_pytest.analyze.findings import KINDS, Analysis, AnalysisOptions
 from otel_pytest.analyze.report.terminal import escape
-from otel_pytest.options import DEFAULT_STORE
 from otel_pytest.store.index import RunIndex
+from otel_pytest.store.layout import DEFAULT_STORE, INDEX
 
 EXIT_OK = 0
 EXIT_GATE = 1
@@ -173,7 +173,7 @@ def list_runs(store: Path, limit: int) -> tuple[list[str], list[str]]:
     problem = _store_problem(store, "run pytest with --otel first, or pass --store DIR")
     if problem:
         raise CliError(problem)
-    index = store / "index.jsonl"
+    index = store / INDEX
     mode, _ = files.look(index)
     if mode is not None and not stat.S_ISREG(mode):  # a named pipe would block the read forever
         raise CliError(f"cannot read the run index in {store}: {index} is {files.what_is(mode)}, not a file")

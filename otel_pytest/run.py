@@ -28,6 +28,7 @@ from otel_pytest.provider import ContextBinding, RunTracerProvider
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import STATUS_ERROR, AttributeValue, Link, SpanRecord
 from otel_pytest.store.index import RunEntry, run_file_name, worker_part_name
+from otel_pytest.store.layout import RUNS
 from otel_pytest.store.writer import RunSink, metrics_file_of, read_contents, resource_groups, store_run
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class TracedRun:
             self.start_ns = clock.now_ns()
             parent = options.traceparent
             session_parent = (parent.trace_id, parent.span_id) if parent else None
-            self.run_file = options.store / "runs" / run_file_name(self.start_ns, self.run_id)
+            self.run_file = options.store / RUNS / run_file_name(self.start_ns, self.run_id)
             store_path = self.run_file
         self.resource = resource_attributes(env, rootdir)
         scope_version = package_version()

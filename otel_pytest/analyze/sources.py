@@ -44,9 +44,9 @@ from otel_pytest.analyze import summarize as summarizer
 from otel_pytest.analyze.model import SCHEMA_VERSION, RunSummary, run_from_plain
 from otel_pytest.analyze.summarize import RunMetadata, Span
 from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex
+from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
 
 CACHE_SCHEMA = f"{SCHEMA_VERSION}.{summarizer.VERSION}"
-SUMMARIES = "summaries"
 OTLP_SUFFIXES = (".jsonl", ".json")
 _MAX_LINE_PROBLEMS = 5
 _STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
@@ -349,7 +349,7 @@ class _Summaries:
 def store_of(path: Path) -> Path | None:
     """The store a run file lies in (``<store>/runs/<file>``), if it does."""
     parent = path.parent
-    if parent.name == "runs" and os.path.isfile(parent.parent / "index.jsonl"):
+    if parent.name == RUNS and os.path.isfile(parent.parent / INDEX):
         return parent.parent
     return None
 
@@ -415,10 +415,10 @@ class StoreSource:
         note = f"not in the store's index: {INTERRUPTED_OR_RUNNING}"
         entries, unreadable = self._entries()
         if unreadable:
-            problems.append(f"{self.store / 'index.jsonl'}: cannot read the index ({unreadable}): "
+            problems.append(f"{self.store / INDEX}: cannot read the index ({unreadable}): "
                             "reading the run files without it")
             note = "read without the store's index: metadata from its spans"
-        runs_dir = self.store / "runs"
+        runs_dir = self.store / RUNS
         on_disk, unlisted = _run_files(runs_dir)
         if unlisted:
             problems.append(f"{runs_dir}: cannot list the run files ({unlisted})")
@@ -444,7 +444,7 @@ class StoreSource:
     def _entries(self) -> tuple[list[RunEntry], str | None]:
         """The index's entries (its unreadable lines go to the problems), or why it cannot
         be read. Only a regular file is read: a named pipe there would block forever."""
-        path = self.store / "index.jsonl"
+        path = self.store / INDEX
         mode, unseen = files.look(path)
         if unseen or mode is None:
             return [], unseen
@@ -460,7 +460,7 @@ class StoreSource:
     def _indexed(self, entry: RunEntry, runs_dir: Path, on_disk: set[str]) -> RunSummary | None:
         problems = self._problems
         if Path(entry.file).name != entry.file or not entry.file.endswith(RUN_SUFFIX):
-            problems.append(f"{self.store / 'index.jsonl'}: run {entry.run_id} names {entry.file!r}, "
+            problems.append(f"{self.store / INDEX}: run {entry.run_id} names {entry.file!r}, "
                             f"not a run file in {runs_dir}: skipped")
             return None
         path = runs_dir / entry.file
@@ -575,9 +575,9 @@ class OtlpFileSource:
         parent = item.parent
         if self.cache_dir is not None and parent == self.cache_dir:
             return True
-        if item.name == "index.jsonl" and os.path.isdir(parent / "runs"):
+        if item.name == INDEX and os.path.isdir(parent / RUNS):
             return True
-        return parent.name in (SUMMARIES, "metrics") and os.path.isfile(parent.parent / "index.jsonl")
+        return parent.name in (SUMMARIES, METRICS) and os.path.isfile(parent.parent / INDEX)
 
     def _cache_path(self, path: Path) -> Path | None:
         store = store_of(path)
@@ -628,7 +628,7 @@ def open_sources(paths: Sequence[Path], store: Path, *, cache_dir: Path | None =
     sources: list[Source] = []
     files: list[Path] = []
     for path in paths:
-        if os.path.isdir(path) and (os.path.isfile(path / "index.jsonl") or os.path.isdir(path / "runs")):
+        if os.path.isdir(path) and (os.path.isfile(path / INDEX) or os.path.isdir(path / RUNS)):
             sources.append(StoreSource(path))
         else:
             files.append(path)

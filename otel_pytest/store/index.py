@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
 from otel_pytest.store.lock import store_lock
 
 SCHEMA_VERSION = 1
@@ -106,8 +107,8 @@ class RunIndex:
 
     def __init__(self, store: Path) -> None:
         self.store = store
-        self.path = store / "index.jsonl"
-        self.runs_dir = store / "runs"
+        self.path = store / INDEX
+        self.runs_dir = store / RUNS
 
     def entries(self) -> tuple[list[RunEntry], list[str]]:
         """All readable entries, oldest first, and a warning per unreadable line."""
@@ -163,8 +164,8 @@ class RunIndex:
             # The index is a plain file anyone can edit: never follow it out of runs/.
             if entry.file.endswith(RUN_SUFFIX) and Path(entry.file).name == entry.file:
                 (self.runs_dir / entry.file).unlink(missing_ok=True)
-                (self.store / "metrics" / entry.file).unlink(missing_ok=True)
-                (self.store / "summaries" / f"{entry.file}.json").unlink(missing_ok=True)
+                (self.store / METRICS / entry.file).unlink(missing_ok=True)
+                (self.store / SUMMARIES / f"{entry.file}.json").unlink(missing_ok=True)
         if new or removed:
             dropped = {id(entry) for entry in removed}
             self._replace(b"".join(line + b"\n" for line, entry in rows if id(entry) not in dropped), mode)

@@ -32,6 +32,7 @@ from otel_pytest.export import BackgroundExporter, DeliveryReport
 from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.records import SpanRecord
 from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex
+from otel_pytest.store.layout import METRICS, RUNS
 from otel_pytest.store.lock import has_live_writer, hold_writer_lock, store_lock
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def parts_of(target: Path) -> list[Path]:
 
 def metrics_file_of(run_file: Path) -> Path:
     """Metrics go beside the spans: ``<store>/metrics/<run file name>``."""
-    return store_of_run_file(run_file) / "metrics" / run_file.name
+    return store_of_run_file(run_file) / METRICS / run_file.name
 
 
 def resource_groups(resource: Mapping[str, object]) -> tuple[dict[str, str], dict[str, str]]:
@@ -240,7 +241,7 @@ def read_contents(paths: Iterable[Path]) -> FileContents:
 def adopt_orphans(store: Path, indexed: set[str]) -> list[RunEntry]:
     """Index entries for the orphan run files of the store (see the module docstring),
     their xdist parts folded in. The caller holds the store lock."""
-    runs = store / "runs"
+    runs = store / RUNS
     adopted: list[RunEntry] = []
     for path in sorted(runs.glob(f"*{RUN_SUFFIX}")) if runs.is_dir() else ():
         if path.name in indexed:

@@ -1,0 +1,9 @@
+"""The store's layout, named once: the plugin writes it, ``otel-pytest`` and the analyzer
+read it. Plain names only, so importing them costs nothing (the command line must not
+load pytest to learn where the store is)."""
+
+DEFAULT_STORE = ".otel-pytest"  # in the rootdir
+RUNS = "runs"  # run files: <start>_<run id>.otlp.jsonl
+METRICS = "metrics"  # each run's metrics, under its run file's name
+SUMMARIES = "summaries"  # the analyzer's cached per-run summaries: <run file>.json
+INDEX = "index.jsonl"  # one line per run
