@@ -45,7 +45,8 @@ HERE = Path(__file__).parent
 _OTEL_TEST = "test_uses_the_opentelemetry_api"
 _PHASES = (" setup", " call", " teardown")
 _START_UP = "session start"  # pytest_configure, where the plugin starts, runs just before it
-_OFF_MODULES = ("otel_pytest", "otel_pytest.identity", "otel_pytest.options", "otel_pytest.plugin")
+_OFF_MODULES = ("otel_pytest", "otel_pytest.identity", "otel_pytest.options", "otel_pytest.plugin", "otel_pytest.store",
+                "otel_pytest.store.layout")
 _FOREIGN_PREFIXES = ("opentelemetry", "orjson", "google", "otel_pytest.")
 
 # A plugin that does, before and during the tests, one visible thing per probe it can.
