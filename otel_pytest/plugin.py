@@ -52,7 +52,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(XdistControllerHooks(run), PLUGIN_NAME + "-xdist")
     else:
         config.pluginmanager.register(TracingHooks(run, config), PLUGIN_NAME)
-        config.pluginmanager.register(StoreHooks(run), PLUGIN_NAME + "-store")
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -141,6 +140,12 @@ class TracingHooks(SessionHooks):
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         try:
             self.recorder.test_end(self._next_module)
+        except Exception as error:
+            self.recorder.failed(error)
+        try:
+            # Written as soon as the test has ended: a process that dies in a later test,
+            # or between tests, loses none of its records.
+            self.run.after_test()
         except Exception as error:
             self.recorder.failed(error)
 
@@ -279,21 +284,6 @@ def _param_text(param: object) -> str:
     from otel_pytest.identity import stable_test_id
 
     return stable_test_id(str(param))[:200]
-
-
-class StoreHooks:
-    """Writes each test's records to the store once it has ended (after TracingHooks
-    closed it): a process that dies in a later test, or between tests, loses none."""
-
-    def __init__(self, run: TracedRun) -> None:
-        self.run = run
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logfinish(self) -> None:
-        try:
-            self.run.after_test()
-        except Exception as error:
-            self.run.recorder.failed(error)
 
 
 class XdistControllerHooks:

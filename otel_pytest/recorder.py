@@ -331,14 +331,8 @@ class Recorder:
         if self._module is None or self._module.name != test.module:
             self._end_module()
             self._module = self._start(test.module, self.session, {"code.file.path": test.file})
-        attributes = test.attributes()
-        if self._trace_per_test:
-            root = SpanRecord(test.nodeid, self._random.getrandbits(128) or 1, self._new_id(), 0,
-                              clock.now_ns(), attributes)
-            root.links = [Link(self.session.trace_id, self.session.span_id)]
-            self._stack.append(root)
-        else:
-            root = self._start(test.nodeid, self._module, attributes)
+        root = self._test_root(test, self._module, clock.now_ns())
+        self._stack.append(root)
         self._test = root
         self._attempt = _Attempt(1, None)
         self._test_records = []
@@ -346,6 +340,30 @@ class Recorder:
         # would cost three environment writes per test).
         self._saved_traceparent = self._environ.get("TRACEPARENT")
         self._environ["TRACEPARENT"] = _traceparent(root.trace_id, root.span_id)
+
+    def _test_root(self, test: TestInfo, parent: SpanRecord, start: int) -> SpanRecord:
+        """A test's root span: the root of a trace of its own, linked to the session's, or
+        (one trace per session) a child of ``parent``."""
+        attributes = test.attributes()
+        if not self._trace_per_test:
+            return SpanRecord(test.nodeid, parent.trace_id, self._new_id(), parent.span_id, start, attributes)
+        root = SpanRecord(test.nodeid, self._random.getrandbits(128) or 1, self._new_id(), 0, start, attributes)
+        root.links = [Link(self.session.trace_id, self.session.span_id)]
+        return root
+
+    def crashed_test(self, test: TestInfo, start: int, outcome: str, attributes: Attributes, message: str) -> None:
+        """A test whose xdist worker died under it, as pytest reported it (the controller
+        records it: the worker never could); ``message`` is xdist's, bounded and scrubbed
+        like every failure text."""
+        root = self._test_root(test, self.session, start)
+        for key, value in attributes.items():
+            root.set(key, value)
+        root.end = max(clock.now_ns(), start)
+        root.status = STATUS_ERROR
+        root.status_message = self.failures.message(RuntimeError, message)
+        self.stats.tests += 1
+        self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
+        self._emit(root)
 
     def test_end(self, next_module: str | None) -> None:
         root = self._test

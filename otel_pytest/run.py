@@ -9,7 +9,6 @@ workers receive those as plain values in ``workerinput`` and send their counts b
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -26,7 +25,7 @@ from otel_pytest.options import Options, parse_traceparent
 from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.provider import ContextBinding, RunTracerProvider
 from otel_pytest.recorder import Recorder
-from otel_pytest.records import STATUS_ERROR, AttributeValue, Link, SpanRecord
+from otel_pytest.records import AttributeValue
 from otel_pytest.store.index import RunEntry, run_file_name, worker_part_name
 from otel_pytest.store.layout import RUNS
 from otel_pytest.store.writer import RunSink, metrics_file_of, read_contents, resource_groups, store_run
@@ -155,29 +154,13 @@ class TracedRun:
         self._crashes[worker] = (str(error), None)
 
     def record_crash(self, test: TestInfo, outcome: str, reason: str, worker: str, start_ns: int) -> None:
-        """The test span of a test whose worker died under it, with pytest's outcome: the
-        worker never wrote it. Attributes are those of a test span the analyzer keys on."""
-        session = self.recorder.session
-        attributes = test.attributes()
-        attributes.update({
+        """The test span of a test whose worker died under it, with pytest's outcome."""
+        self.recorder.crashed_test(test, start_ns, outcome, {
             "pytest.outcome": outcome,
             # A crash report is "failed", or "rerun" when a rerun plugin takes it: a failed attempt.
             "test.case.result.status": "pass" if outcome in ("passed", "skipped", "xfailed", "xpassed") else "fail",
             "pytest.xdist.worker": worker,
-        })
-        span_id = secrets.randbits(64) or 1
-        if self.options.trace_per == "test":
-            record = SpanRecord(test.nodeid, secrets.randbits(128) or 1, span_id, 0, start_ns, attributes)
-            record.links = [Link(session.trace_id, session.span_id)]
-        else:
-            record = SpanRecord(test.nodeid, session.trace_id, span_id, session.span_id, start_ns, attributes)
-        record.end = max(clock.now_ns(), start_ns)
-        record.status = STATUS_ERROR
-        # xdist's text, bounded and scrubbed like every failure text the plugin keeps.
-        record.status_message = self.recorder.failures.message(RuntimeError, reason)
-        self.summary.tests += 1
-        self.summary.spans += 1
-        self.sink.add([record])
+        }, reason)
         self._crashes[worker] = (self._crashes.get(worker, (reason, None))[0], f"{test.nodeid} ({outcome})")
 
     def after_test(self) -> None:
