@@ -143,8 +143,10 @@ def generate(*, series: int, runs: int, cv: float, step_run: int, step_share: fl
     transactions = rng.integers(1, 3, series).astype(np.float64)
     connections = rng.integers(0, 2, series).astype(np.float64)
     commits = rng.integers(0, 2, series).astype(np.float64)
-    counts = {name: np.repeat(values[:, None], runs, axis=1)
-              for name, values in zip(COUNT_METRICS, (queries, transactions, connections, commits), strict=True)}
+    counts = {
+        name: np.repeat(values[:, None], runs, axis=1)
+        for name, values in zip(COUNT_METRICS, (queries, transactions, connections, commits), strict=True)
+    }
     statements = [{f"fp{index:04d}a", f"fp{index:04d}b"} for index in range(series)]
     statement_sets: list[list[frozenset[str]]] = [[frozenset(s)] * runs for s in statements]
     changes: list[CountChange] = []
@@ -179,13 +181,28 @@ def generate(*, series: int, runs: int, cv: float, step_run: int, step_share: fl
             name = test_id(index)
             value = float(durations[index, run])
             tests[name] = TestSample(
-                test_id=name, nodeid=name, file=name.split("::")[0], line=1 + index % 50, outcome="passed",
-                duration=value, setup=0.0, call=value, teardown=0.0,
+                test_id=name,
+                nodeid=name,
+                file=name.split("::")[0],
+                line=1 + index % 50,
+                outcome="passed",
+                duration=value,
+                setup=0.0,
+                call=value,
+                teardown=0.0,
                 db={metric: float(counts[metric][index, run]) for metric in COUNT_METRICS},
                 statements=statement_sets[index][run],
             )
-        summaries.append(RunSummary(run_id=f"run{run:03d}", start_time=float(run), source="generated",
-                                    environment="bench", revision=f"rev{run:03d}", tests=tests))
+        summaries.append(
+            RunSummary(
+                run_id=f"run{run:03d}",
+                start_time=float(run),
+                source="generated",
+                environment="bench",
+                revision=f"rev{run:03d}",
+                tests=tests,
+            )
+        )
     return Truth(summaries, {int(i) for i in stepped}, step_run, changes, len(decoys))
 
 
@@ -211,15 +228,22 @@ def previous_method(history: History, options: AnalysisOptions, matrix: SeriesMa
         window = values[:, max(0, total - max(current_runs + baseline_runs, options.change_point_window)) :]
         tests = window[matrix.is_test]
         norm = normalise(window, speed_index(tests, min_series=MIN_TESTS_FOR_SPEED_INDEX))
-        comparison = windowed_comparison(norm[:, -current_runs:],
-                                         norm[:, -(current_runs + baseline_runs) : -current_runs],
-                                         min_current=min(3, current_runs),
-                                         min_baseline=min(max(3, baseline_runs // 2), baseline_runs))
+        comparison = windowed_comparison(
+            norm[:, -current_runs:],
+            norm[:, -(current_runs + baseline_runs) : -current_runs],
+            min_current=min(3, current_runs),
+            min_baseline=min(max(3, baseline_runs // 2), baseline_runs),
+        )
         eligible = ~np.isnan(comparison.p) & ~np.isnan(norm[:, -1]) & (comparison.spread >= floors)
         q = benjamini_hochberg(np.where(eligible, comparison.p, np.nan))
         with np.errstate(invalid="ignore"):
-            result: np.ndarray = (eligible & (q <= options.false_discovery_rate) & (comparison.p < options.p_value)
-                                  & (comparison.ratio >= options.min_ratio) & (comparison.difference >= floors))
+            result: np.ndarray = (
+                eligible
+                & (q <= options.false_discovery_rate)
+                & (comparison.p < options.p_value)
+                & (comparison.ratio >= options.min_ratio)
+                & (comparison.difference >= floors)
+            )
         return result
 
     runs = matrix.values.shape[1]
@@ -305,8 +329,16 @@ def measure_null(truth: Truth, options: AnalysisOptions, tally: Tally, method: s
         tally.null_series_pairs += series
 
 
-def measure(truth: Truth, options: AnalysisOptions, tally: Tally, *, provisional: bool, late: bool = True,
-            method: str = "current", counts: bool = True) -> None:
+def measure(
+    truth: Truth,
+    options: AnalysisOptions,
+    tally: Tally,
+    *,
+    provisional: bool,
+    late: bool = True,
+    method: str = "current",
+    counts: bool = True,
+) -> None:
     runs = len(truth.runs)
     series = len(truth.runs[0].tests)
     start = options.current_runs + options.baseline_runs
@@ -390,9 +422,21 @@ def locate_late(truth: Truth, options: AnalysisOptions, tally: Tally, limit: int
     for index in sorted(truth.stepped)[:limit]:
         row = rows[index]
         regression = Regression(
-            info=matrix.infos[row], row=row, provisional=False, current=float("nan"), baseline=float("nan"),
-            ratio=float("nan"), p=float("nan"), q=float("nan"), n_current=0, n_baseline=0, hypotheses=0, windows=0,
-            speed_index=1.0, index_applied=judged.index_applied, first=judged.first,
+            info=matrix.infos[row],
+            row=row,
+            provisional=False,
+            current=float("nan"),
+            baseline=float("nan"),
+            ratio=float("nan"),
+            p=float("nan"),
+            q=float("nan"),
+            n_current=0,
+            n_baseline=0,
+            hypotheses=0,
+            windows=0,
+            speed_index=1.0,
+            index_applied=judged.index_applied,
+            first=judged.first,
             normalised=judged.normalised[row].copy(),
         )
         step = locate_step(regression, options)
@@ -412,8 +456,16 @@ class Bound:
     detected: float  # share of steps detected within 5 runs at the false-alarm rate
 
 
-def information_bound(cv: float, *, runs: int = 50, step_run: int = 30, window: int = 50, false_alarms: float = 0.002,
-                      series: int = 20_000, seed: int = 7) -> list[Bound]:
+def information_bound(
+    cv: float,
+    *,
+    runs: int = 50,
+    step_run: int = 30,
+    window: int = 50,
+    false_alarms: float = 0.002,
+    series: int = 20_000,
+    seed: int = 7,
+) -> list[Bound]:
     """Detection within 5 runs of a +20 % step at exactly ``false_alarms`` false alarms per
     series per analysis, for detectors that know more than any real one: the log durations
     are pure normal noise of the given CV (no machine drift, no spikes), the threshold is
@@ -454,8 +506,9 @@ def information_bound(cv: float, *, runs: int = 50, step_run: int = 30, window: 
             n = base.shape[1]
             scale = 1.0
             if not noise_known:
-                squares = ((current - current.mean(axis=1, keepdims=True)) ** 2).sum(axis=1) + \
-                          ((base - base.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+                squares = ((current - current.mean(axis=1, keepdims=True)) ** 2).sum(axis=1) + (
+                    (base - base.mean(axis=1, keepdims=True)) ** 2
+                ).sum(axis=1)
                 scale = np.sqrt(squares / (n + width - 2))
             out[:, end - 1] = (current.mean(axis=1) - base.mean(axis=1)) / (scale * np.sqrt(1 / width + 1 / n))
         return out
@@ -469,20 +522,36 @@ def information_bound(cv: float, *, runs: int = 50, step_run: int = 30, window: 
         return out
 
     for width in (5, 6):
-        record("level and noise known", f"newest {width} runs", windows(quiet, width, True, True),
-               windows(stepped, width, True, True))
+        record(
+            "level and noise known",
+            f"newest {width} runs",
+            windows(quiet, width, True, True),
+            windows(stepped, width, True, True),
+        )
     cusums = []
     for reference in (0.6, 0.8, 1.0):
-        record("level and noise known", f"CUSUM, reference {reference:g} sd", cusum(quiet, reference),
-               cusum(stepped, reference))
+        record(
+            "level and noise known",
+            f"CUSUM, reference {reference:g} sd",
+            cusum(quiet, reference),
+            cusum(stepped, reference),
+        )
         cusums.append(results.pop())
     results.append(max(cusums, key=lambda bound: bound.detected))
     for width in (5, 6):
-        record("noise known, level estimated", f"newest {width} vs all earlier runs",
-               windows(quiet, width, False, True), windows(stepped, width, False, True))
+        record(
+            "noise known, level estimated",
+            f"newest {width} vs all earlier runs",
+            windows(quiet, width, False, True),
+            windows(stepped, width, False, True),
+        )
     for width in (5, 6):
-        record("both estimated (t)", f"newest {width} vs all earlier runs", windows(quiet, width, False, False),
-               windows(stepped, width, False, False))
+        record(
+            "both estimated (t)",
+            f"newest {width} vs all earlier runs",
+            windows(quiet, width, False, False),
+            windows(stepped, width, False, False),
+        )
     return results
 
 
@@ -505,12 +574,14 @@ def percent(part: float, whole: float, digits: int = 1) -> str:
 
 
 def table(rows: Sequence[Row], args: argparse.Namespace) -> str:
-    head = ("| CV | stepped tests | detected <= 4 runs after (5 stepped runs) | detected <= 5 runs after | "
-            "detected <= 15 runs after | median delay (runs) | false alarms per series per analysis | "
-            "change point names the step run +-1 (at first detection / at the end) | "
-            "change point significant (first / end) | count increases found at their run | "
-            "count false alarms per test per analysis | no step anywhere: analyses with any duration finding "
-            "(findings per series per analysis) |")
+    head = (
+        "| CV | stepped tests | detected <= 4 runs after (5 stepped runs) | detected <= 5 runs after | "
+        "detected <= 15 runs after | median delay (runs) | false alarms per series per analysis | "
+        "change point names the step run +-1 (at first detection / at the end) | "
+        "change point significant (first / end) | count increases found at their run | "
+        "count false alarms per test per analysis | no step anywhere: analyses with any duration finding "
+        "(findings per series per analysis) |"
+    )
     lines = [head, "|" + "---:|" * 12]
     for row in rows:
         t = row.tally
@@ -529,15 +600,20 @@ def table(rows: Sequence[Row], args: argparse.Namespace) -> str:
 
 
 def provisional_table(rows: Sequence[Row]) -> str:
-    lines = ["| CV | duration flags per series per analysis (none is true: the step comes later) | "
-             "count flags per test per analysis (none is true) |", "|---:|---:|---:|"]
+    lines = [
+        "| CV | duration flags per series per analysis (none is true: the step comes later) | "
+        "count flags per test per analysis (none is true) |",
+        "|---:|---:|---:|",
+    ]
     for row in rows:
         t = row.tally
         if not t.provisional_pairs:
             continue
-        lines.append(f"| {row.name} | {percent(t.provisional_flags, t.provisional_pairs, 3)} "
-                     f"({t.provisional_flags}) | {percent(t.provisional_count_false, t.provisional_count_pairs, 3)} "
-                     f"({t.provisional_count_false}) |")
+        lines.append(
+            f"| {row.name} | {percent(t.provisional_flags, t.provisional_pairs, 3)} "
+            f"({t.provisional_flags}) | {percent(t.provisional_count_false, t.provisional_count_pairs, 3)} "
+            f"({t.provisional_count_false}) |"
+        )
     return "\n".join(lines)
 
 
@@ -550,48 +626,85 @@ def targets(rows: Sequence[Row]) -> list[str]:
         detected = t.within_5 / t.stepped if t.stepped else 0.0
         false = t.false_alarms / t.null_pairs if t.null_pairs else 0.0
         counts_ok = t.count_found == t.count_changes and t.count_false == 0
-        notes.append(f"- CV 10 %, detected within 5 runs: {detected:.1%}; target >= 95 %: "
-                     f"**{'met' if detected >= 0.95 else 'NOT met'}**")
-        notes.append(f"- CV 10 %, false alarms per series per analysis: {false:.3%}; target <= 0.2 %: "
-                     f"**{'met' if false <= 0.002 else 'NOT met'}**")
-        notes.append(f"- CV 10 %, analyses of a history without any step that raise a duration finding: "
-                     f"{percent(t.null_analyses_alarmed, t.null_analyses, 1)} (no target; what a team sees when "
-                     "nothing changed)")
-        notes.append(f"- Count regressions: {t.count_found}/{t.count_changes} found, {t.count_false} false alarms; "
-                     f"target 100 % / 0: **{'met' if counts_ok else 'NOT met'}**")
+        notes.append(
+            f"- CV 10 %, detected within 5 runs: {detected:.1%}; target >= 95 %: "
+            f"**{'met' if detected >= 0.95 else 'NOT met'}**"
+        )
+        notes.append(
+            f"- CV 10 %, false alarms per series per analysis: {false:.3%}; target <= 0.2 %: "
+            f"**{'met' if false <= 0.002 else 'NOT met'}**"
+        )
+        notes.append(
+            f"- CV 10 %, analyses of a history without any step that raise a duration finding: "
+            f"{percent(t.null_analyses_alarmed, t.null_analyses, 1)} (no target; what a team sees when "
+            "nothing changed)"
+        )
+        notes.append(
+            f"- Count regressions: {t.count_found}/{t.count_changes} found, {t.count_false} false alarms; "
+            f"target 100 % / 0: **{'met' if counts_ok else 'NOT met'}**"
+        )
     return notes
 
 
 def comparison_table(lines_in: Sequence[tuple[str, Tally, Tally]]) -> str:
-    lines = ["| method and thresholds | detected <= 5 runs after | detected <= 15 runs after | median delay (runs) | "
-             "false alarms per series per analysis | no step anywhere: analyses with any finding | "
-             "1 % of tests stepped: detected <= 5 runs after |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| method and thresholds | detected <= 5 runs after | detected <= 15 runs after | median delay (runs) | "
+        "false alarms per series per analysis | no step anywhere: analyses with any finding | "
+        "1 % of tests stepped: detected <= 5 runs after |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for label, t, lone in lines_in:
         delay = f"{np.median(t.delays):.0f}" if t.delays else "-"
-        lines.append(f"| {label} | {percent(t.within_5, t.stepped)} | {percent(t.within_15, t.stepped)} | {delay} | "
-                     f"{percent(t.false_alarms, t.null_pairs, 3)} | "
-                     f"{percent(t.null_analyses_alarmed, t.null_analyses, 1)} of {t.null_analyses} | "
-                     f"{percent(lone.within_5, lone.stepped)} of {lone.stepped} |")
+        lines.append(
+            f"| {label} | {percent(t.within_5, t.stepped)} | {percent(t.within_15, t.stepped)} | {delay} | "
+            f"{percent(t.false_alarms, t.null_pairs, 3)} | "
+            f"{percent(t.null_analyses_alarmed, t.null_analyses, 1)} of {t.null_analyses} | "
+            f"{percent(lone.within_5, lone.stepped)} of {lone.stepped} |"
+        )
     return "\n".join(lines)
 
 
 def bound_table(bounds: Sequence[Bound]) -> str:
-    lines = ["| what the detector knows | current window | threshold (sd) | detected <= 5 runs after |",
-             "|---|---|---:|---:|"]
+    lines = [
+        "| what the detector knows | current window | threshold (sd) | detected <= 5 runs after |",
+        "|---|---|---:|---:|",
+    ]
     for bound in bounds:
         lines.append(f"| {bound.detector} | {bound.window} | {bound.threshold:.2f} | {bound.detected:.1%} |")
     return "\n".join(lines)
 
 
-def section(rows: Sequence[Row], args: argparse.Namespace, options: AnalysisOptions, seconds: float,
-            command: str, comparison: Sequence[tuple[str, Tally, Tally]] = (), bounds: Sequence[Bound] = ()) -> str:
+def section(
+    rows: Sequence[Row],
+    args: argparse.Namespace,
+    options: AnalysisOptions,
+    seconds: float,
+    command: str,
+    comparison: Sequence[tuple[str, Tally, Tally]] = (),
+    bounds: Sequence[Bound] = (),
+) -> str:
     judge_ms = 1000 * sum(row.tally.judge_seconds for row in rows) / max(sum(row.tally.analyses for row in rows), 1)
     detect_times = [s for row in rows for s in row.tally.detect_seconds]
-    defaults = ", ".join(f"{name}={getattr(options, name)}" for name in (
-        "min_current_runs", "current_runs", "baseline_runs", "winsorize", "pool_noise", "min_ratio", "p_value",
-        "false_discovery_rate", "floor_test", "persistence", "change_point_window", "change_point_p",
-        "provisional_min_ratio", "count_min_increase", "count_min_ratio"))
+    defaults = ", ".join(
+        f"{name}={getattr(options, name)}"
+        for name in (
+            "min_current_runs",
+            "current_runs",
+            "baseline_runs",
+            "winsorize",
+            "pool_noise",
+            "min_ratio",
+            "p_value",
+            "false_discovery_rate",
+            "floor_test",
+            "persistence",
+            "change_point_window",
+            "change_point_p",
+            "provisional_min_ratio",
+            "count_min_increase",
+            "count_min_ratio",
+        )
+    )
     best_bound = max(bounds, key=lambda b: b.detected) if bounds else None
     estimated = [b for b in bounds if b.detector != "level and noise known"]
     best_estimated = max(estimated, key=lambda b: b.detected) if estimated else None
@@ -644,7 +757,7 @@ def section(rows: Sequence[Row], args: argparse.Namespace, options: AnalysisOpti
         "The detectors run as the analyzer runs after each CI run: on the history of the first t runs, for "
         f"every t from {args.first_analysis} (the first with current + baseline runs) to {args.runs}; runs are "
         "numbered from 0. "
-        "\"Detected <= k runs after\": first flagged by the analysis of run step + j with j <= k (the "
+        '"Detected <= k runs after": first flagged by the analysis of run step + j with j <= k (the '
         "step's own run is j = 0; j = 2 is the first analysis whose shortest window holds only stepped runs, "
         "j = 4 the first whose longest does). False alarms: flags on tests without a step, and on stepped tests "
         "before their step, per (test, analysis) pair. The change point is the run the finding names "
@@ -652,7 +765,7 @@ def section(rows: Sequence[Row], args: argparse.Namespace, options: AnalysisOpti
         "+-1 at the first detection and again at the end of the history "
         f"({args.runs - args.step_run} runs after the step; up to 25 stepped tests per history). Counts: a "
         "known increase must be flagged by the analysis of the run it appeared in; any other count flag is a "
-        "false alarm. \"No step anywhere\": one more history per repeat with the same noise and no step, "
+        'false alarm. "No step anywhere": one more history per repeat with the same noise and no step, '
         "every analysis from the first statistical one: how often a team would see a duration finding when "
         "nothing changed. With 50 stepped tests per history, a detection share measured on 6 histories has a "
         "standard error of about 2.5 points (about 9 on the 30 lone regressions): compare methods on the same "
@@ -674,25 +787,45 @@ def section(rows: Sequence[Row], args: argparse.Namespace, options: AnalysisOpti
         "",
         f"Cost: judging all series of one analysis {judge_ms:.0f} ms on average (500 series; the previous method "
         "judged two analyses for its persistence, ~130 ms); one full `detect()` including change points, 6 runs "
-        f"after the step: {min(detect_times):.2f}-{max(detect_times):.2f} s." if detect_times else "",
+        f"after the step: {min(detect_times):.2f}-{max(detect_times):.2f} s."
+        if detect_times
+        else "",
         "",
-        *(["### Comparison with the previous method, and alternatives", "",
-           f"CV 10 %, the same {args.comparison_repeats} histories (10 % of tests stepped, and one without any step) "
-           f"for every line, and {args.comparison_repeats} more with {args.lone_share:.0%} of the tests stepped "
-           "(a lone regression, where false-discovery control is strictest); with as many repeats as the tables "
-           "above, these are the histories of their CV 10 % rows. Every threshold not named is the default.", "",
-           comparison_table(comparison), ""] if comparison else []),
+        *(
+            [
+                "### Comparison with the previous method, and alternatives",
+                "",
+                f"CV 10 %, the same {args.comparison_repeats} histories "
+                f"(10 % of tests stepped, and one without any step) "
+                f"for every line, and {args.comparison_repeats} more with {args.lone_share:.0%} of the tests stepped "
+                "(a lone regression, where false-discovery control is strictest); with as many repeats as the tables "
+                "above, these are the histories of their CV 10 % rows. Every threshold not named is the default.",
+                "",
+                comparison_table(comparison),
+                "",
+            ]
+            if comparison
+            else []
+        ),
         "### Targets",
         "",
         *targets(rows),
         "",
         "### What stands in the way of the detection target",
         "",
-        *(["What a detector could reach on these series, whatever its method, at exactly 0.2 % false alarms "
-           f"per series per analysis (`information_bound`: {20_000:,} simulated series of pure normal log noise "
-           "at CV 10 %, no machine drift and no spikes, the threshold set on the null series themselves, "
-           "analyses after every run from run 24 on as above):", "",
-           bound_table(bounds), ""] if bounds else []),
+        *(
+            [
+                "What a detector could reach on these series, whatever its method, at exactly 0.2 % false alarms "
+                f"per series per analysis (`information_bound`: {20_000:,} simulated series of pure normal log noise "
+                "at CV 10 %, no machine drift and no spikes, the threshold set on the null series themselves, "
+                "analyses after every run from run 24 on as above):",
+                "",
+                bound_table(bounds),
+                "",
+            ]
+            if bounds
+            else []
+        ),
         "- A +20 % step at CV 10 % is 1.83 standard deviations of one run. Within 5 runs after it, at most 6 "
         "stepped runs exist, and at most 30 unstepped ones before them (the step is at run 30). Even a detector "
         "told each series' true level and noise, looking at exactly the 6 stepped runs, reaches "
@@ -735,24 +868,49 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--step-share", type=float, default=0.10, help="share of tests with the step (default 0.10)")
     parser.add_argument("--cv", type=float, nargs="+", default=[0.10, 0.20, 0.30], help="noise levels")
     parser.add_argument("--repeats", type=int, default=6, help="histories per noise level (default 6)")
-    parser.add_argument("--comparison", action=argparse.BooleanOptionalAction, default=True,
-                        help="also compare with the previous method and alternative thresholds at CV 10 %% "
-                             "(default on)")
-    parser.add_argument("--lone-share", type=float, default=0.01,
-                        help="also measure CV 10 %% with this share of tests stepped (0 to skip; default 0.01)")
-    parser.add_argument("--comparison-repeats", type=int, default=6,
-                        help="histories per line of the comparison (default 6)")
-    parser.add_argument("--bound", action=argparse.BooleanOptionalAction, default=True,
-                        help="also simulate what any per-series detector could reach (default on)")
+    parser.add_argument(
+        "--comparison",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also compare with the previous method and alternative thresholds at CV 10 %% (default on)",
+    )
+    parser.add_argument(
+        "--lone-share",
+        type=float,
+        default=0.01,
+        help="also measure CV 10 %% with this share of tests stepped (0 to skip; default 0.01)",
+    )
+    parser.add_argument(
+        "--comparison-repeats", type=int, default=6, help="histories per line of the comparison (default 6)"
+    )
+    parser.add_argument(
+        "--bound",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also simulate what any per-series detector could reach (default on)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the first history (default 0)")
-    parser.add_argument("--provisional", action=argparse.BooleanOptionalAction, default=True,
-                        help="also measure the provisional rule on the short histories (default on)")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="histories measured in parallel (default: 2, or 1 on one core)")
+    parser.add_argument(
+        "--provisional",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the provisional rule on the short histories (default on)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="histories measured in parallel (default: 2, or 1 on one core)",
+    )
     parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help="where to write the section")
     parser.add_argument("--no-docs", action="store_true", help="print only")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="override an AnalysisOptions field (tuning; the docs then say so)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override an AnalysisOptions field (tuning; the docs then say so)",
+    )
     args = parser.parse_args(argv)
     if args.step_run < 1 or args.step_run >= args.runs:
         parser.error(f"--step-run {args.step_run} must be inside 1..{args.runs - 1}")
@@ -773,8 +931,7 @@ def options_from(overrides: Sequence[str]) -> AnalysisOptions:
 
 # Lines of the comparison: (label, method, changes to the options).
 COMPARISON: tuple[tuple[str, str, dict[str, object]], ...] = (
-    ("previous method, its defaults (Mann-Whitney 5 vs 20, q 0.20, p < 0.01, 2 consecutive analyses)", "previous",
-     {}),
+    ("previous method, its defaults (Mann-Whitney 5 vs 20, q 0.20, p < 0.01, 2 consecutive analyses)", "previous", {}),
     ("previous method, 1 analysis", "previous", {"persistence": 1}),
     ("previous method, 1 analysis, p < 0.02", "previous", {"persistence": 1, "p_value": 0.02}),
     ("**shift scan, defaults**", "current", {}),
@@ -787,20 +944,43 @@ COMPARISON: tuple[tuple[str, str, dict[str, object]], ...] = (
 )
 
 
-def measure_one(args: argparse.Namespace, options: AnalysisOptions, cv: float, repeat: int,
-                *, provisional: bool | None = None, late: bool = True, share: float | None = None,
-                method: str = "current", counts: bool = True) -> Tally:
+def measure_one(
+    args: argparse.Namespace,
+    options: AnalysisOptions,
+    cv: float,
+    repeat: int,
+    *,
+    provisional: bool | None = None,
+    late: bool = True,
+    share: float | None = None,
+    method: str = "current",
+    counts: bool = True,
+) -> Tally:
     """One repeat of one noise level: a history with the step and (for the main rows) one without."""
     began = time.perf_counter()
     tally = Tally()
     seed = args.seed + repeat + int(cv * 1000) + (0 if share is None else 250)
-    truth = generate(series=args.series, runs=args.runs, cv=cv, step_run=args.step_run,
-                     step_share=args.step_share if share is None else share, seed=seed)
-    measure(truth, options, tally, provisional=args.provisional if provisional is None else provisional, late=late,
-            method=method, counts=counts)
+    truth = generate(
+        series=args.series,
+        runs=args.runs,
+        cv=cv,
+        step_run=args.step_run,
+        step_share=args.step_share if share is None else share,
+        seed=seed,
+    )
+    measure(
+        truth,
+        options,
+        tally,
+        provisional=args.provisional if provisional is None else provisional,
+        late=late,
+        method=method,
+        counts=counts,
+    )
     if share is None:
-        quiet = generate(series=args.series, runs=args.runs, cv=cv, step_run=args.step_run, step_share=0.0,
-                         seed=seed + 500)
+        quiet = generate(
+            series=args.series, runs=args.runs, cv=cv, step_run=args.step_run, step_share=0.0, seed=seed + 500
+        )
         measure_null(quiet, options, tally, method)
     print(f"CV {cv:.0%}, repeat {repeat}, {method}: {time.perf_counter() - began:.0f} s", file=sys.stderr)
     return tally
@@ -811,30 +991,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = options_from(args.set)
     args.first_analysis = options.current_runs + options.baseline_runs
     if args.step_run < args.first_analysis:
-        raise SystemExit(f"--step-run {args.step_run}: the step must come at or after run {args.first_analysis}, "
-                         "the first analysis with current + baseline runs, so that detection is measured from it")
+        raise SystemExit(
+            f"--step-run {args.step_run}: the step must come at or after run {args.first_analysis}, "
+            "the first analysis with current + baseline runs, so that detection is measured from it"
+        )
     began = time.perf_counter()
     tasks = [(cv, repeat) for cv in args.cv for repeat in range(args.repeats)]
-    lines = [(label, method, replace(options, **changes))  # type: ignore[arg-type]
-             for label, method, changes in COMPARISON] if args.comparison else []
+    lines = (
+        [
+            (label, method, replace(options, **changes))  # type: ignore[arg-type]
+            for label, method, changes in COMPARISON
+        ]
+        if args.comparison
+        else []
+    )
     quick = {"provisional": False, "late": False, "counts": False}
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [pool.submit(measure_one, args, options, cv, repeat) for cv, repeat in tasks]
-        lone = [pool.submit(measure_one, args, options, 0.10, repeat, provisional=False, late=False,
-                            share=args.lone_share) for repeat in range(args.repeats)] if args.lone_share > 0 else []
-        others = [([pool.submit(measure_one, args, changed, 0.10, repeat, method=method, **quick)
-                    for repeat in range(args.comparison_repeats)],
-                   [pool.submit(measure_one, args, changed, 0.10, repeat, method=method, share=args.lone_share or 0.01,
-                                **quick) for repeat in range(args.comparison_repeats)])
-                  for _, method, changed in lines]
+        lone = (
+            [
+                pool.submit(
+                    measure_one, args, options, 0.10, repeat, provisional=False, late=False, share=args.lone_share
+                )
+                for repeat in range(args.repeats)
+            ]
+            if args.lone_share > 0
+            else []
+        )
+        others = [
+            (
+                [
+                    pool.submit(measure_one, args, changed, 0.10, repeat, method=method, **quick)
+                    for repeat in range(args.comparison_repeats)
+                ],
+                [
+                    pool.submit(
+                        measure_one, args, changed, 0.10, repeat, method=method, share=args.lone_share or 0.01, **quick
+                    )
+                    for repeat in range(args.comparison_repeats)
+                ],
+            )
+            for _, method, changed in lines
+        ]
         bounds = information_bound(0.10) if args.bound else []
         results = [future.result() for future in futures]
-        lone_rows = [Row(0.10, merge([future.result() for future in lone]),
-                         f"10% ({args.lone_share:.0%} of tests stepped)")] if lone else []
-        comparison = [(label, merge([f.result() for f in steps]), merge([f.result() for f in lones]))
-                      for (label, _, _), (steps, lones) in zip(lines, others, strict=True)]
-    rows = [Row(cv, merge([tally for (task_cv, _), tally in zip(tasks, results, strict=True) if task_cv == cv]))
-            for cv in args.cv] + lone_rows
+        lone_rows = (
+            [Row(0.10, merge([future.result() for future in lone]), f"10% ({args.lone_share:.0%} of tests stepped)")]
+            if lone
+            else []
+        )
+        comparison = [
+            (label, merge([f.result() for f in steps]), merge([f.result() for f in lones]))
+            for (label, _, _), (steps, lones) in zip(lines, others, strict=True)
+        ]
+    rows = [
+        Row(cv, merge([tally for (task_cv, _), tally in zip(tasks, results, strict=True) if task_cv == cv]))
+        for cv in args.cv
+    ] + lone_rows
     seconds = time.perf_counter() - began
     command = " ".join([".venv/bin/python bench/accuracy.py", *(argv if argv is not None else sys.argv[1:])]).strip()
     text = section(rows, args, options, seconds, command, comparison, bounds)

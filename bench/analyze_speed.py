@@ -437,8 +437,12 @@ def child(task: str, target: str) -> dict[str, Any]:
         with tempfile.NamedTemporaryFile(prefix="report-", suffix=".json") as out:
             status = cli.main(["analyze", "--store", str(path), "--format", "json", "--output", out.name])
             report = json.loads(Path(out.name).read_bytes())
-        return {"import_s": imported - began, "total_s": time.perf_counter() - imported, "status": status,
-                "findings": len(report.get("findings", []))}
+        return {
+            "import_s": imported - began,
+            "total_s": time.perf_counter() - imported,
+            "status": status,
+            "findings": len(report.get("findings", [])),
+        }
     if task == "history":
         source = StoreSource(path)
         history = build_history([source])

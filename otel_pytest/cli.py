@@ -85,8 +85,7 @@ def _fail_on(value: str) -> frozenset[str]:
             near = difflib.get_close_matches(name, (*KINDS, "all"), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise argparse.ArgumentTypeError(
-                f"unknown finding kind {name!r}{hint}: expected a comma-separated list of "
-                f"{', '.join(KINDS)}, or all"
+                f"unknown finding kind {name!r}{hint}: expected a comma-separated list of {', '.join(KINDS)}, or all"
             )
     if not kinds:
         raise argparse.ArgumentTypeError(f"{value!r}: name at least one finding kind ({', '.join(KINDS)}, or all)")
@@ -112,43 +111,85 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     about = "List the runs in the local store, newest first."
     runs = commands.add_parser("runs", help=about, description=about)
-    runs.add_argument("--store", type=_store_path, default=Path(DEFAULT_STORE), metavar="DIR",
-                      help=f"Store folder (default: {DEFAULT_STORE}).")
-    runs.add_argument("--limit", type=int, default=20, metavar="N",
-                      help="Show at most this many runs (default 20).")
+    runs.add_argument(
+        "--store",
+        type=_store_path,
+        default=Path(DEFAULT_STORE),
+        metavar="DIR",
+        help=f"Store folder (default: {DEFAULT_STORE}).",
+    )
+    runs.add_argument("--limit", type=int, default=20, metavar="N", help="Show at most this many runs (default 20).")
     _add_analyze(commands)
     return parser
 
 
 def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
-    about = ("Find what got slower since the last good runs, and why: duration and count regressions,\n"
-             "connection churn, schema work per test, commit-and-delete cleanup, N+1 queries, slow\n"
-             "fixtures and flaky tests, each with the change that fixes it and what it saves.")
+    about = (
+        "Find what got slower since the last good runs, and why: duration and count regressions,\n"
+        "connection churn, schema work per test, commit-and-delete cleanup, N+1 queries, slow\n"
+        "fixtures and flaky tests, each with the change that fixes it and what it saves."
+    )
     defaults = AnalysisOptions()
     analyze = commands.add_parser(
-        "analyze", help="Find regressions and wasted time in the stored runs.", description=about,
-        epilog=ANALYZE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "analyze",
+        help="Find regressions and wasted time in the stored runs.",
+        description=about,
+        epilog=ANALYZE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    analyze.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                         help="OTLP JSON Lines files, folders of them, or store folders to read instead of "
-                              "the store (e.g. a collector's file exporter output or a CI artifact).")
-    analyze.add_argument("--store", type=_store_path, default=Path(DEFAULT_STORE), metavar="DIR",
-                         help=f"Store folder, read when no PATH is given (default: {DEFAULT_STORE}).")
-    analyze.add_argument("--format", type=_format, default="terminal", metavar="FORMAT",
-                         help=f"Report format: {', '.join(FORMATS)} (default: terminal). json is the "
-                              "stable, versioned form; html is one self-contained file.")
-    analyze.add_argument("--output", type=Path, metavar="FILE",
-                         help="Write the report to FILE instead of standard output.")
-    analyze.add_argument("--fail-on", type=_fail_on, default=frozenset(), metavar="KINDS",
-                         help=f"Exit with status 1 when findings of these kinds exist: a comma-separated list "
-                              f"of {', '.join(KINDS)}, or all (default: never).")
-    analyze.add_argument("--any-environment", action="store_true",
-                         help="Compare runs from every environment (Python, platform, CPU count), "
-                              "not only the current run's.")
-    analyze.add_argument("--current", type=_runs, default=defaults.current_runs, metavar="N",
-                         help=f"Judge up to the newest N runs (default {defaults.current_runs}) ...")
-    analyze.add_argument("--baseline", type=_runs, default=defaults.baseline_runs, metavar="N",
-                         help=f"... against at least N runs before them (default {defaults.baseline_runs}).")
+    analyze.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="OTLP JSON Lines files, folders of them, or store folders to read instead of "
+        "the store (e.g. a collector's file exporter output or a CI artifact).",
+    )
+    analyze.add_argument(
+        "--store",
+        type=_store_path,
+        default=Path(DEFAULT_STORE),
+        metavar="DIR",
+        help=f"Store folder, read when no PATH is given (default: {DEFAULT_STORE}).",
+    )
+    analyze.add_argument(
+        "--format",
+        type=_format,
+        default="terminal",
+        metavar="FORMAT",
+        help=f"Report format: {', '.join(FORMATS)} (default: terminal). json is the "
+        "stable, versioned form; html is one self-contained file.",
+    )
+    analyze.add_argument(
+        "--output", type=Path, metavar="FILE", help="Write the report to FILE instead of standard output."
+    )
+    analyze.add_argument(
+        "--fail-on",
+        type=_fail_on,
+        default=frozenset(),
+        metavar="KINDS",
+        help=f"Exit with status 1 when findings of these kinds exist: a comma-separated list "
+        f"of {', '.join(KINDS)}, or all (default: never).",
+    )
+    analyze.add_argument(
+        "--any-environment",
+        action="store_true",
+        help="Compare runs from every environment (Python, platform, CPU count), not only the current run's.",
+    )
+    analyze.add_argument(
+        "--current",
+        type=_runs,
+        default=defaults.current_runs,
+        metavar="N",
+        help=f"Judge up to the newest N runs (default {defaults.current_runs}) ...",
+    )
+    analyze.add_argument(
+        "--baseline",
+        type=_runs,
+        default=defaults.baseline_runs,
+        metavar="N",
+        help=f"... against at least N runs before them (default {defaults.baseline_runs}).",
+    )
 
 
 def _format_time(unix_nano: int) -> str:
@@ -184,8 +225,7 @@ def list_runs(store: Path, limit: int) -> tuple[list[str], list[str]]:
     warnings = [f"warning: {problem}" for problem in problems]
     if not entries:
         return [f"no runs in {store} yet: run pytest with --otel"], warnings
-    header = (f"{'run id':<16}  {'started (UTC)':<19}  {'tests':>6}  {'spans':>7}  {'exit':>4}  "
-              f"{'revision':<10}  file")
+    header = f"{'run id':<16}  {'started (UTC)':<19}  {'tests':>6}  {'spans':>7}  {'exit':>4}  {'revision':<10}  file"
     lines = [header]
     for entry in reversed(entries[-limit:]):
         revision = entry.vcs.get("vcs.ref.head.revision", "")[:10]
@@ -215,18 +255,21 @@ class AnalyzeCommand:
             if unseen:
                 raise CliError(f"{path}: cannot look at it ({unseen})")
             if mode is None:
-                raise CliError(f"{path}: no such file or folder; give OTLP JSON Lines files, folders of them, "
-                               "or a store folder")
+                raise CliError(
+                    f"{path}: no such file or folder; give OTLP JSON Lines files, folders of them, or a store folder"
+                )
         if not args.paths:
-            problem = _store_problem(args.store, "run pytest with --otel first, or pass --store DIR "
-                                                 "or run files as PATHs")
+            problem = _store_problem(
+                args.store, "run pytest with --otel first, or pass --store DIR or run files as PATHs"
+            )
             if problem:
                 raise CliError(problem)
         output: Path | None = args.output
         if output is not None:
             _check_output(output)
-        options = AnalysisOptions(current_runs=args.current, baseline_runs=args.baseline,
-                                  any_environment=args.any_environment)
+        options = AnalysisOptions(
+            current_runs=args.current, baseline_runs=args.baseline, any_environment=args.any_environment
+        )
         return cls(tuple(args.paths), args.store, args.format, output, args.fail_on, options)
 
 
@@ -333,8 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in ANALYZE_EXTRA:
             raise
-        _say(f"otel-pytest: error: {args.command} needs {error.name}, which is not installed: "
-             "pip install 'otel-pytest[analyze]'", to_stderr=True)
+        _say(
+            f"otel-pytest: error: {args.command} needs {error.name}, which is not installed: "
+            "pip install 'otel-pytest[analyze]'",
+            to_stderr=True,
+        )
         return EXIT_USAGE
     return EXIT_OK
 

@@ -128,7 +128,9 @@ def _start_helper() -> tuple[BinaryIO, int]:
         launcher = subprocess.Popen(
             # -W: PYTHONWARNINGS=error, meant for the user's code, must not stop the helper.
             ["/bin/sh", "-c", _DETACH, "sh", sys.executable, "-W", "ignore", "-m", "otel_pytest.sender"],
-            stdin=to_helper, stdout=for_us, stderr=subprocess.DEVNULL,
+            stdin=to_helper,
+            stdout=for_us,
+            stderr=subprocess.DEVNULL,
             # Not the current folder first on the helper's path (Python 3.11+).
             env={**os.environ, "PYTHONSAFEPATH": "1"},
         )
@@ -167,15 +169,20 @@ class BackgroundExporter:
     write here blocks only for as long as the helper takes to read it.
     """
 
-    def __init__(self, spans: Endpoint | None, metrics: Endpoint | None, timeout: float,
-                 encoder: OtlpProtoEncoder) -> None:
+    def __init__(
+        self, spans: Endpoint | None, metrics: Endpoint | None, timeout: float, encoder: OtlpProtoEncoder
+    ) -> None:
         self._encoder = encoder
         self._timeout = timeout
-        self._targets = {name: {"url": signal_url(endpoint, path), "protocol": endpoint.protocol}
-                         for name, path, endpoint in (("spans", "traces", spans), ("metrics", "metrics", metrics))
-                         if endpoint is not None}
-        self._shown = {"spans": strip_credentials(spans.url) if spans else "",
-                       "metrics": strip_credentials(self._targets["metrics"]["url"]) if metrics else ""}
+        self._targets = {
+            name: {"url": signal_url(endpoint, path), "protocol": endpoint.protocol}
+            for name, path, endpoint in (("spans", "traces", spans), ("metrics", "metrics", metrics))
+            if endpoint is not None
+        }
+        self._shown = {
+            "spans": strip_credentials(spans.url) if spans else "",
+            "metrics": strip_credentials(self._targets["metrics"]["url"]) if metrics else "",
+        }
         self._sent = {"spans": 0, "metrics": 0}
         self._batch: list[SpanRecord] = []
         self._waited_elsewhere = 0.0
@@ -238,8 +245,9 @@ class BackgroundExporter:
             self._send_batch()
             self._write(CLOSE, 0, json.dumps({"budget": budget}).encode())
         outcomes = self._report(budget)
-        return DeliveryReport(self._signal("spans", outcomes), self._signal("metrics", outcomes),
-                              clock.monotonic() - start)
+        return DeliveryReport(
+            self._signal("spans", outcomes), self._signal("metrics", outcomes), clock.monotonic() - start
+        )
 
     def _report(self, budget: float) -> dict[str, dict[str, Any]]:
         """The helper's JSON report; on a helper that is not ready within
@@ -253,8 +261,11 @@ class BackgroundExporter:
             self._to_helper.close()
         ready = answer.startswith(READY.encode())
         if not ended:
-            self._problem = self._problem or (f"no answer within {self._timeout:g} s" if ready else
-                                              f"the export helper was not ready within {_READY_LIMIT:g} s")
+            self._problem = self._problem or (
+                f"no answer within {self._timeout:g} s"
+                if ready
+                else f"the export helper was not ready within {_READY_LIMIT:g} s"
+            )
             return {}
         try:
             return cast("dict[str, dict[str, Any]]", json.loads(answer[1:] if ready else b""))

@@ -123,8 +123,9 @@ def _machinery_folders() -> tuple[str, ...]:
 class FailureText:
     """The failure text policy of one run; see the module docstring."""
 
-    def __init__(self, mode: str = DEFAULT_RECORD_FAILURES, environ: Mapping[str, str] | None = None,
-                 rootdir: Path | None = None) -> None:
+    def __init__(
+        self, mode: str = DEFAULT_RECORD_FAILURES, environ: Mapping[str, str] | None = None, rootdir: Path | None = None
+    ) -> None:
         if mode not in RECORD_FAILURES:
             raise ValueError(f"unknown failure text mode {mode!r}")
         self.mode = mode
@@ -142,8 +143,13 @@ class FailureText:
         values = tuple(self._environ.values())
         if values != self._values:
             secrets = {value for value in values if len(value) >= _MIN_SECRET}
-            secrets.update(line.strip() for value in values if "\n" in value
-                           for line in value.splitlines() if len(line.strip()) >= _MIN_SECRET)
+            secrets.update(
+                line.strip()
+                for value in values
+                if "\n" in value
+                for line in value.splitlines()
+                if len(line.strip()) >= _MIN_SECRET
+            )
             self._values, self._secrets = values, sorted(secrets, key=len, reverse=True)
         return self._secrets
 
@@ -162,7 +168,7 @@ class FailureText:
                     start = line.rfind("{", 0, keys[0].start())
                     if start < 0:
                         start = keys[0].start()
-                line = line[:start] + ENVIRONMENT_REMOVED + line[_dump_end(line, start):]
+                line = line[:start] + ENVIRONMENT_REMOVED + line[_dump_end(line, start) :]
             lines[number] = line
         return "\n".join(lines)
 
@@ -220,8 +226,8 @@ class FailureText:
             blocks.append("\n".join(lines))
         text = self.scrub("\n".join(blocks))
         if len(text) > MAX_TRACEBACK:  # keep the innermost part, from a line start
-            tail = text[-(MAX_TRACEBACK - 4):]
-            text = "...\n" + tail[tail.find("\n") + 1:]
+            tail = text[-(MAX_TRACEBACK - 4) :]
+            text = "...\n" + tail[tail.find("\n") + 1 :]
         return text
 
     def _frames(self, traceback: TracebackType | None) -> list[str]:
@@ -232,8 +238,10 @@ class FailureText:
             frame = traceback.tb_frame
             if not _hidden(frame, self._machinery):
                 code = frame.f_code
-                lines.append(f'  File "{self._path(code.co_filename)}", line {traceback.tb_lineno}, '
-                             f"in {getattr(code, 'co_qualname', code.co_name)}")
+                lines.append(
+                    f'  File "{self._path(code.co_filename)}", line {traceback.tb_lineno}, '
+                    f"in {getattr(code, 'co_qualname', code.co_name)}"
+                )
             traceback = traceback.tb_next
         if len(lines) > OUTER_FRAMES + INNER_FRAMES:
             omitted = len(lines) - OUTER_FRAMES - INNER_FRAMES
@@ -242,7 +250,7 @@ class FailureText:
 
     def _path(self, path: str) -> str:
         if self._root is not None and path.startswith(self._root):
-            return path[len(self._root):]
+            return path[len(self._root) :]
         return path
 
     def status(self, error: BaseException, attributes: Mapping[str, AttributeValue]) -> str:
@@ -256,8 +264,9 @@ class FailureText:
     def sdk_event(self, attributes: Mapping[str, AttributeValue]) -> dict[str, AttributeValue]:
         """An SDK ``exception`` event (``record_exception`` keeps the whole message and a
         traceback with source lines) under the same policy."""
-        kept = {key: value for key, value in attributes.items()
-                if key not in ("exception.message", "exception.stacktrace")}
+        kept = {
+            key: value for key, value in attributes.items() if key not in ("exception.message", "exception.stacktrace")
+        }
         name = str(attributes.get("exception.type", ""))
         if self.mode == "none":
             return kept

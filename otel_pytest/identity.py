@@ -223,8 +223,7 @@ def ci_attributes(env: Mapping[str, str]) -> dict[str, str]:
         found = {key: value for key, names in fields.items() if (value := _first(env, names))}
         if provider.name == "github_actions":
             found.update(_github_extras(env))
-        found = {key: strip_credentials(value) if key.endswith("url.full") else value
-                 for key, value in found.items()}
+        found = {key: strip_credentials(value) if key.endswith("url.full") else value for key, value in found.items()}
         found["cicd.system"] = provider.name
         return found
     return {}

@@ -77,9 +77,7 @@ class Options:
     record_failures: str = DEFAULT_RECORD_FAILURES
 
 
-def parse_traceparent(
-    value: str, tracestate: str = "", *, setting: str = "TRACEPARENT"
-) -> TraceParent:
+def parse_traceparent(value: str, tracestate: str = "", *, setting: str = "TRACEPARENT") -> TraceParent:
     """Parse a W3C ``traceparent`` header value, rejecting the forms the spec calls invalid."""
     match = _TRACEPARENT.fullmatch(value.strip().lower())
     problem = None
@@ -95,8 +93,7 @@ def parse_traceparent(
             problem = "has an all-zero trace or span id"
     if problem or match is None:
         raise SettingError(
-            f"{setting}={value!r} {problem}: "
-            "expected 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"
+            f"{setting}={value!r} {problem}: expected 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"
         )
     return TraceParent(int(trace_id, 16), int(span_id, 16), bool(int(flags, 16) & 1), tracestate)
 
@@ -182,62 +179,89 @@ def _check_traceparent(setting: str, value: str) -> TraceParent:
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("otel", "OpenTelemetry tracing (otel-pytest)")
     group.addoption(
-        "--otel", action="store_true", default=None,
+        "--otel",
+        action="store_true",
+        default=None,
         help="Record an OpenTelemetry trace of this run (also: ini otel=true, env OTEL_PYTEST=1).",
     )
     group.addoption(
-        "--no-otel", action="store_true", default=False,
+        "--no-otel",
+        action="store_true",
+        default=False,
         help="Do not record traces, whatever the ini file or environment says.",
     )
     group.addoption(
-        "--otel-trace-per", default=None, metavar="test|session",
+        "--otel-trace-per",
+        default=None,
+        metavar="test|session",
         type=_argparse_type(_check_trace_per, "--otel-trace-per"),
         help="One trace per test (default) or one trace for the whole session.",
     )
     group.addoption(
-        "--otel-endpoint", default=None, metavar="URL",
+        "--otel-endpoint",
+        default=None,
+        metavar="URL",
         type=_argparse_type(_check_url, "--otel-endpoint"),
         help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none: store only).",
     )
     group.addoption(
-        "--otel-traceparent", default=None, metavar="TRACEPARENT",
+        "--otel-traceparent",
+        default=None,
+        metavar="TRACEPARENT",
         type=_argparse_type(_check_traceparent, "--otel-traceparent"),
         help="W3C traceparent of a pipeline span to parent the run (default: env TRACEPARENT).",
     )
     group.addoption(
-        "--otel-capture-app", action="store_true", default=False,
+        "--otel-capture-app",
+        action="store_true",
+        default=False,
         help="Also record spans of an application that installed its own tracer provider.",
     )
     group.addoption(
-        "--otel-store", default=None, metavar="DIR",
+        "--otel-store",
+        default=None,
+        metavar="DIR",
         help=f"Folder of the local trace store (default: {DEFAULT_STORE} in the rootdir).",
     )
     group.addoption(
-        "--otel-keep-runs", default=None, metavar="N",
+        "--otel-keep-runs",
+        default=None,
+        metavar="N",
         type=_argparse_type(_check_positive_int, "--otel-keep-runs"),
         help=f"How many runs the local store keeps (default {DEFAULT_KEEP_RUNS}).",
     )
     group.addoption(
-        "--otel-export-timeout", default=None, metavar="SECONDS",
+        "--otel-export-timeout",
+        default=None,
+        metavar="SECONDS",
         type=_argparse_type(_check_seconds, "--otel-export-timeout"),
-        help="Longest wait for the collector at the end of the run "
-             f"(default {DEFAULT_EXPORT_TIMEOUT}).",
+        help=f"Longest wait for the collector at the end of the run (default {DEFAULT_EXPORT_TIMEOUT}).",
     )
-    group.addoption("--otel-db", default=None, metavar="on|off",
-                    type=_argparse_type(_check_switch, "--otel-db"),
-                    help="Trace SQLAlchemy and asyncpg: queries, transactions, connections (default on).")
-    group.addoption("--otel-record-failures", default=None, metavar="|".join(RECORD_FAILURES),
-                    type=_argparse_type(_check_record_failures, "--otel-record-failures"),
-                    help="What a failure's exception event keeps: its first message line (default), "
-                         "also a traceback of file:line lines, or its type alone.")
+    group.addoption(
+        "--otel-db",
+        default=None,
+        metavar="on|off",
+        type=_argparse_type(_check_switch, "--otel-db"),
+        help="Trace SQLAlchemy and asyncpg: queries, transactions, connections (default on).",
+    )
+    group.addoption(
+        "--otel-record-failures",
+        default=None,
+        metavar="|".join(RECORD_FAILURES),
+        type=_argparse_type(_check_record_failures, "--otel-record-failures"),
+        help="What a failure's exception event keeps: its first message line (default), "
+        "also a traceback of file:line lines, or its type alone.",
+    )
     parser.addini("otel", "Record OpenTelemetry traces (like --otel).", type="bool", default=False)
     parser.addini("otel_trace_per", "test or session (like --otel-trace-per).", default="test")
     parser.addini("otel_store", "Folder of the local trace store.", default=DEFAULT_STORE)
-    parser.addini("otel_keep_runs", "How many runs the local store keeps.",
-                  default=str(DEFAULT_KEEP_RUNS))
+    parser.addini("otel_keep_runs", "How many runs the local store keeps.", default=str(DEFAULT_KEEP_RUNS))
     parser.addini("otel_capture_app", "Like --otel-capture-app.", type="bool", default=False)
-    parser.addini("otel_record_failures", "message, traceback or none (like --otel-record-failures).",
-                  default=DEFAULT_RECORD_FAILURES)
+    parser.addini(
+        "otel_record_failures",
+        "message, traceback or none (like --otel-record-failures).",
+        default=DEFAULT_RECORD_FAILURES,
+    )
 
 
 def is_enabled(config: pytest.Config, env: Mapping[str, str]) -> bool:
@@ -359,11 +383,8 @@ def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
         export_timeout=timeout,
         traceparent=_traceparent(config, env),
         db=config.getoption("otel_db") is not False,
-        capture_app=bool(
-            config.getoption("otel_capture_app") or _ini_bool(config, "otel_capture_app")
-        ),
+        capture_app=bool(config.getoption("otel_capture_app") or _ini_bool(config, "otel_capture_app")),
         metrics_endpoint=_metrics_endpoint(config, env),
-        record_failures=config.getoption("otel_record_failures") or _check_record_failures(
-            "otel_record_failures (ini)", str(config.getini("otel_record_failures")).strip()
-        ),
+        record_failures=config.getoption("otel_record_failures")
+        or _check_record_failures("otel_record_failures (ini)", str(config.getini("otel_record_failures")).strip()),
     )

@@ -41,9 +41,7 @@ def key_values(attributes: Mapping[str, AttributeValue]) -> list[dict[str, Any]]
 class OtlpJsonEncoder:
     """Encodes batches for one process: its resource and run id are fixed at construction."""
 
-    def __init__(
-        self, resource: Mapping[str, AttributeValue], run_id: str, scope_version: str
-    ) -> None:
+    def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, scope_version: str) -> None:
         self._resource = orjson.Fragment(orjson.dumps({"attributes": key_values(resource)}))
         self._run_id = orjson.dumps({"key": "pytest.run.id", "value": {"stringValue": run_id}})
         self._scope_version = scope_version
@@ -92,8 +90,7 @@ class OtlpJsonEncoder:
             ]
         if record.links:
             span["links"] = [
-                {"traceId": f"{link.trace_id:032x}", "spanId": f"{link.span_id:016x}"}
-                for link in record.links
+                {"traceId": f"{link.trace_id:032x}", "spanId": f"{link.span_id:016x}"} for link in record.links
             ]
         if record.status:
             status: dict[str, Any] = {"code": record.status}
@@ -116,8 +113,6 @@ class OtlpJsonEncoder:
             if spans is None:
                 spans = by_scope[record.scope] = []
             spans.append(self.span(record))
-        scope_spans = [
-            {"scope": self._scope(scope), "spans": spans} for scope, spans in by_scope.items()
-        ]
+        scope_spans = [{"scope": self._scope(scope), "spans": spans} for scope, spans in by_scope.items()]
         data = {"resourceSpans": [{"resource": self._resource, "scopeSpans": scope_spans}]}
         return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)

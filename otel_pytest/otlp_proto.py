@@ -85,8 +85,9 @@ class OtlpProtoEncoder:
         scope = self._scopes.get(name)
         if scope is None:
             version = self._scope_version if name.startswith("otel_pytest") else ""
-            scope = self._scopes[name] = _field(_SCOPE, InstrumentationScope(name=name, version=version)
-                                                .SerializeToString())
+            scope = self._scopes[name] = _field(
+                _SCOPE, InstrumentationScope(name=name, version=version).SerializeToString()
+            )
         return scope
 
     def span(self, record: SpanRecord) -> bytes:

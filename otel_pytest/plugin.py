@@ -320,8 +320,7 @@ class XdistControllerHooks:
 
             start, location = self._started.pop(crashitem, (clock.now_ns(), report.location))
             worker = str(report.node.workerinput["workerid"])
-            self.run.record_crash(_test_info(crashitem, location), report.outcome, str(report.longrepr),
-                                  worker, start)
+            self.run.record_crash(_test_info(crashitem, location), report.outcome, str(report.longrepr), worker, start)
         except Exception as error:
             self.run.recorder.failed(error)
 
@@ -339,8 +338,11 @@ def summary_lines(summary: RunSummary, store: Path, base: Path) -> list[tuple[st
     if spans and all(report.problem is None and not report.rejected for report in spans):
         line += f" (exported {sum(report.delivered for report in spans)} spans to {spans[0].endpoint})"
     lines = [(line, False)]
-    kept = (f"they are in {display_path(summary.store_file, base)}" if summary.store_file
-            else "and the local store could not be written either")
+    kept = (
+        f"they are in {display_path(summary.store_file, base)}"
+        if summary.store_file
+        else "and the local store could not be written either"
+    )
     lines.extend(_undelivered(spans, "spans", kept))
     taken = [report for report in metrics if not report.unsupported]
     if len(taken) < len(metrics):
@@ -363,5 +365,10 @@ def _undelivered(reports: list[SignalReport], what: str, kept: str) -> list[tupl
     if rejected:
         message = next((report.rejection for report in reports if report.rejection), "")
         reasons.append(f"the collector rejected {rejected}" + (f": {message}" if message else ""))
-    return [(f"otel: warning: {lost} of {sent} {what} not delivered to {reports[0].endpoint} "
-             f"({'; '.join(reasons)}); {kept}", True)]
+    return [
+        (
+            f"otel: warning: {lost} of {sent} {what} not delivered to {reports[0].endpoint} "
+            f"({'; '.join(reasons)}); {kept}",
+            True,
+        )
+    ]

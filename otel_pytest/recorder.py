@@ -61,6 +61,7 @@ _MAX_TEXT = 4096
 _MAX_SUBTEST_NAMES = 20
 _MAX_SUBTEST_NAME = 200
 
+
 class Sink(Protocol):
     """Where finished records go (the store writer and, when configured, the exporter)."""
 
@@ -235,8 +236,9 @@ class Recorder:
         self.stats = RecorderStats()
         trace_id = session_parent[0] if session_parent else self._random.getrandbits(128) or 1
         parent_id = session_parent[1] if session_parent else 0
-        self.session = SpanRecord("pytest session", trace_id, self._new_id(), parent_id,
-                                  clock.now_ns(), session_attributes)
+        self.session = SpanRecord(
+            "pytest session", trace_id, self._new_id(), parent_id, clock.now_ns(), session_attributes
+        )
         self._stack: list[SpanRecord] = [self.session]
         self._module: SpanRecord | None = None
         self._test: SpanRecord | None = None
@@ -297,8 +299,9 @@ class Recorder:
         text (database errors quote values back, so their callers redact them)."""
         self._finish(record, error, message)
 
-    def _mark_error(self, record: SpanRecord, error: BaseException, at: int, message: str | None = None,
-                    subtest: str | None = None) -> None:
+    def _mark_error(
+        self, record: SpanRecord, error: BaseException, at: int, message: str | None = None, subtest: str | None = None
+    ) -> None:
         """An ``exception`` event with the text ``--otel-record-failures`` keeps; the span's
         status message is its first failure's."""
         attributes = self.failures.attributes(error, message)
@@ -420,8 +423,9 @@ class Recorder:
         if span is None:
             # The first attempt turns out to be one of several: its spans move under an
             # ``attempt 1`` span covering it (nothing of it has left the recorder yet).
-            span = attempt.span = SpanRecord("attempt 1", root.trace_id, self._new_id(), root.span_id,
-                                             root.start, NO_ATTRIBUTES)
+            span = attempt.span = SpanRecord(
+                "attempt 1", root.trace_id, self._new_id(), root.span_id, root.start, NO_ATTRIBUTES
+            )
             for record in self._test_records:
                 if record.parent_id == root.span_id:
                     record.parent_id = span.span_id

@@ -83,8 +83,13 @@ class RunSummary:
 
 
 class TracedRun:
-    def __init__(self, options: Options, rootdir: Path, env: MutableMapping[str, str],
-                 worker_input: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        options: Options,
+        rootdir: Path,
+        env: MutableMapping[str, str],
+        worker_input: Mapping[str, Any] | None = None,
+    ) -> None:
         self.options = options
         self.rootdir = rootdir
         self.is_worker = worker_input is not None
@@ -108,8 +113,12 @@ class TracedRun:
         self.exporter: BackgroundExporter | None = None
         if options.endpoint is not None or options.metrics_endpoint is not None:
             check_exporter((options.endpoint, options.metrics_endpoint))
-            self.exporter = BackgroundExporter(options.endpoint, options.metrics_endpoint, options.export_timeout,
-                                               otlp_proto_encoder(self.resource, self.run_id, scope_version))
+            self.exporter = BackgroundExporter(
+                options.endpoint,
+                options.metrics_endpoint,
+                options.export_timeout,
+                otlp_proto_encoder(self.resource, self.run_id, scope_version),
+            )
         self.sink = RunSink(OtlpJsonEncoder(self.resource, self.run_id, scope_version), store_path, self.exporter)
         session_attributes: dict[str, AttributeValue] = {"test.suite.name": str(self.resource["service.name"])}
         if self.worker_id:
@@ -155,12 +164,18 @@ class TracedRun:
 
     def record_crash(self, test: TestInfo, outcome: str, reason: str, worker: str, start_ns: int) -> None:
         """The test span of a test whose worker died under it, with pytest's outcome."""
-        self.recorder.crashed_test(test, start_ns, outcome, {
-            "pytest.outcome": outcome,
-            # A crash report is "failed", or "rerun" when a rerun plugin takes it: a failed attempt.
-            "test.case.result.status": "pass" if outcome in ("passed", "skipped", "xfailed", "xpassed") else "fail",
-            "pytest.xdist.worker": worker,
-        }, reason)
+        self.recorder.crashed_test(
+            test,
+            start_ns,
+            outcome,
+            {
+                "pytest.outcome": outcome,
+                # A crash report is "failed", or "rerun" when a rerun plugin takes it: a failed attempt.
+                "test.case.result.status": "pass" if outcome in ("passed", "skipped", "xfailed", "xpassed") else "fail",
+                "pytest.xdist.worker": worker,
+            },
+            reason,
+        )
         self._crashes[worker] = (self._crashes.get(worker, (reason, None))[0], f"{test.nodeid} ({outcome})")
 
     def after_test(self) -> None:
@@ -192,8 +207,11 @@ class TracedRun:
         self._step("shutting the tracer provider down", self.provider.shutdown)
         if self.exporter is not None and self._worker_outputs:
             # The export budget is for the whole run: what the workers waited is spent.
-            waited = [DeliveryReport.from_plain(output["otel_delivery"]).waited
-                      for output in self._worker_outputs if output.get("otel_delivery")]
+            waited = [
+                DeliveryReport.from_plain(output["otel_delivery"]).waited
+                for output in self._worker_outputs
+                if output.get("otel_delivery")
+            ]
             self.exporter.already_waited(max(waited, default=0.0))
         self._step("closing the trace file and the exporter", lambda: self._close_sink(summary))
         if self._crashes:
@@ -222,8 +240,9 @@ class TracedRun:
         self.summary.spans += contents.spans
         for worker, (error, test) in self._crashes.items():
             running = f" while running {test}, recorded as pytest reported it" if test else ""
-            self.summary.problems.append(f"xdist worker {worker} crashed ({error}){running}; the tests it "
-                                         "finished are in the store")
+            self.summary.problems.append(
+                f"xdist worker {worker} crashed ({error}){running}; the tests it finished are in the store"
+            )
 
     def _close_sink(self, summary: RunSummary) -> None:
         delivery = self.sink.close()

@@ -143,11 +143,20 @@ class _Kind(NamedTuple):
 
 
 _KINDS = {
-    "spans": _Kind("opentelemetry.exporter.otlp.proto.{}.trace_exporter", "OTLPSpanExporter",
-                   "opentelemetry.proto.collector.trace.v1.trace_service_pb2", "ExportTrace", "rejected_spans"),
-    "metrics": _Kind("opentelemetry.exporter.otlp.proto.{}.metric_exporter", "OTLPMetricExporter",
-                     "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2", "ExportMetrics",
-                     "rejected_data_points"),
+    "spans": _Kind(
+        "opentelemetry.exporter.otlp.proto.{}.trace_exporter",
+        "OTLPSpanExporter",
+        "opentelemetry.proto.collector.trace.v1.trace_service_pb2",
+        "ExportTrace",
+        "rejected_spans",
+    ),
+    "metrics": _Kind(
+        "opentelemetry.exporter.otlp.proto.{}.metric_exporter",
+        "OTLPMetricExporter",
+        "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
+        "ExportMetrics",
+        "rejected_data_points",
+    ),
 }
 
 
@@ -156,8 +165,12 @@ def _load(signal: str, transport: str) -> tuple[Any, Any, Any, str]:
     kind = _KINDS[signal]
     exporter = getattr(importlib.import_module(kind.exporter_module.format(transport)), kind.exporter)
     messages = importlib.import_module(kind.messages_module)
-    return (exporter, getattr(messages, f"{kind.messages}ServiceRequest"),
-            getattr(messages, f"{kind.messages}ServiceResponse"), kind.rejected)
+    return (
+        exporter,
+        getattr(messages, f"{kind.messages}ServiceRequest"),
+        getattr(messages, f"{kind.messages}ServiceResponse"),
+        kind.rejected,
+    )
 
 
 Sender = tuple[Callable[[bytes, int], Answer], Callable[[], None]]
@@ -325,8 +338,7 @@ def main() -> int:
     timeout = float(config["timeout"])
     log = _LastMessages()
     logging.getLogger().addHandler(log)
-    signals = {kind: _Signal(name, config[name], timeout, log)
-               for kind, name in SIGNALS.items() if config.get(name)}
+    signals = {kind: _Signal(name, config[name], timeout, log) for kind, name in SIGNALS.items() if config.get(name)}
 
     def announce() -> None:
         for signal in signals.values():

@@ -109,10 +109,19 @@ def snapshot() -> dict[str, object]:
         "gc": [name_of_all(gc.callbacks), gc.isenabled(), list(gc.get_threshold())],
         "sys.modules": sorted(sys.modules),
         "os.environ": _environ(),
-        "tracing hooks": [name_of(sys.gettrace()), name_of(sys.getprofile()),
-                          name_of(threading.gettrace()), name_of(threading.getprofile())],
-        "exception hooks": [name_of(sys.excepthook), name_of(threading.excepthook),
-                            name_of(sys.unraisablehook), name_of(sys.displayhook), name_of(sys.breakpointhook)],
+        "tracing hooks": [
+            name_of(sys.gettrace()),
+            name_of(sys.getprofile()),
+            name_of(threading.gettrace()),
+            name_of(threading.getprofile()),
+        ],
+        "exception hooks": [
+            name_of(sys.excepthook),
+            name_of(threading.excepthook),
+            name_of(sys.unraisablehook),
+            name_of(sys.displayhook),
+            name_of(sys.breakpointhook),
+        ],
         "atexit": atexit._ncallbacks(),
         "signal handlers": _signals(),
         "sys.path": list(sys.path),
@@ -160,8 +169,11 @@ def _item_view(request: pytest.FixtureRequest) -> dict[str, object]:
         "user_properties": [list(p) for p in item.user_properties],
         "markers": [marker.name for marker in item.iter_markers()],
         "keywords": sorted(item.keywords),
-        "hooks": {name: list(caller.spec.argnames) if caller.spec else None
-                  for name, caller in sorted(vars(request.config.hook).items()) if name.startswith("pytest_")},
+        "hooks": {
+            name: list(caller.spec.argnames) if caller.spec else None
+            for name, caller in sorted(vars(request.config.hook).items())
+            if name.startswith("pytest_")
+        },
     }
 
 

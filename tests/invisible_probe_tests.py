@@ -83,11 +83,15 @@ def test_uses_the_opentelemetry_api(probe: Probe, caplog: pytest.LogCaptureFixtu
 
     current = trace.get_current_span().get_span_context()
     traceparent = os.environ.get("TRACEPARENT", "")
-    allowed = {"provider": type(trace.get_tracer_provider()).__qualname__,
-               "context entries": len(list(context.get_current())),
-               "current span is the test's": current.is_valid and f"{current.trace_id:032x}" in traceparent}
-    seen: dict[str, object] = {"textmap": type(propagate.get_global_textmap()).__qualname__,
-                               "textmap fields": sorted(propagate.get_global_textmap().fields)}
+    allowed = {
+        "provider": type(trace.get_tracer_provider()).__qualname__,
+        "context entries": len(list(context.get_current())),
+        "current span is the test's": current.is_valid and f"{current.trace_id:032x}" in traceparent,
+    }
+    seen: dict[str, object] = {
+        "textmap": type(propagate.get_global_textmap()).__qualname__,
+        "textmap fields": sorted(propagate.get_global_textmap().fields),
+    }
     random.seed(7)
     with trace.get_tracer("app").start_as_current_span("app work"):
         seen["random after a span"] = random.random()

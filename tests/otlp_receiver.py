@@ -154,9 +154,7 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
             self._answer(200, ExportMetricsServiceResponse().SerializeToString(), "application/x-protobuf")
             return
         try:
-            request = ExportTraceServiceRequest.FromString(
-                _decode_body(self.headers.get("Content-Encoding", ""), body)
-            )
+            request = ExportTraceServiceRequest.FromString(_decode_body(self.headers.get("Content-Encoding", ""), body))
         except ValueError as error:  # protobuf's DecodeError is a ValueError, so is ours
             self._answer(400, str(error).encode(), "text/plain")
             return
@@ -206,8 +204,9 @@ class HttpReceiver(_Recording):
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self._server.shutdown()  # returns once serve_forever has returned
         self._thread.join()
         self._server.server_close()
@@ -260,8 +259,9 @@ class GrpcReceiver(_Recording):
         self._server.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self._server.stop(grace=None).wait()
 
 
@@ -307,8 +307,9 @@ class BlackHole:
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self._wake_write.send(b"x")
         self._thread.join()
         with self._lock:
@@ -332,6 +333,7 @@ class DownPort:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self._socket.close()

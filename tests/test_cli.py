@@ -121,18 +121,14 @@ def test_runs_are_listed_newest_first_with_their_columns_aligned(
     )
 
 
-def test_limit_shows_only_the_newest_runs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_limit_shows_only_the_newest_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = store_with(tmp_path, entry(1), entry(2), entry(3))
     code, out, err = run(capsys, "runs", "--store", str(store), "--limit", "2")
     assert (code, err) == (EXIT_OK, [])
     assert [line.split()[0] for line in out[1:]] == ["0000000000000003", "0000000000000002"]
 
 
-def test_a_limit_below_one_is_a_one_line_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_limit_below_one_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = store_with(tmp_path, entry(1))
     assert run(capsys, "runs", "--store", str(store), "--limit", "0") == (
         EXIT_USAGE,
@@ -148,10 +144,7 @@ def test_a_missing_store_is_one_line_on_stderr_and_exit_code_2(
     assert run(capsys, "runs", "--store", str(missing)) == (
         EXIT_USAGE,
         [],
-        [
-            f"otel-pytest: error: no trace store at {missing}: "
-            "run pytest with --otel first, or pass --store DIR"
-        ],
+        [f"otel-pytest: error: no trace store at {missing}: run pytest with --otel first, or pass --store DIR"],
     )
 
 
@@ -160,8 +153,7 @@ def test_the_default_store_is_the_one_in_the_current_folder(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert run(capsys, "runs")[2] == [
-        "otel-pytest: error: no trace store at .otel-pytest: "
-        "run pytest with --otel first, or pass --store DIR"
+        "otel-pytest: error: no trace store at .otel-pytest: run pytest with --otel first, or pass --store DIR"
     ]
     (tmp_path / ".otel-pytest").mkdir()
     RunIndex(tmp_path / ".otel-pytest").append(entry(1))
@@ -169,9 +161,7 @@ def test_the_default_store_is_the_one_in_the_current_folder(
     assert (code, len(out)) == (EXIT_OK, 2)
 
 
-def test_an_empty_store_says_so_and_succeeds(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_empty_store_says_so_and_succeeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = store_with(tmp_path)
     assert run(capsys, "runs", "--store", str(store)) == (
         EXIT_OK,
@@ -190,14 +180,10 @@ def test_unreadable_index_lines_are_warnings_on_stderr_and_the_rest_is_listed(
     assert code == EXIT_OK
     assert [line.split()[0] for line in out] == ["run", "0000000000000001"]
     assert len(err) == 1
-    assert err[0].startswith(
-        f"otel-pytest: warning: {store / 'index.jsonl'}:2: skipped an unreadable index line ("
-    )
+    assert err[0].startswith(f"otel-pytest: warning: {store / 'index.jsonl'}:2: skipped an unreadable index line (")
 
 
-def test_an_index_that_cannot_be_read_is_a_one_line_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_index_that_cannot_be_read_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = store_with(tmp_path)
     (store / "index.jsonl").mkdir()
     code, out, err = run(capsys, "runs", "--store", str(store))
@@ -214,9 +200,7 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
-def test_runs_help_matches_the_golden_file(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_runs_help_matches_the_golden_file(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("PYTHON_COLORS", "0")  # Python 3.14 colours help when FORCE_COLOR is set
     with pytest.raises(SystemExit) as exited:
@@ -277,7 +261,8 @@ def test_an_unknown_fail_on_kind_is_one_line_naming_the_kinds_and_the_nearest(
         "regression, count, connection, schema, cleanup, n+1, fixture, flaky, or all"
     )
     assert one_line_error(capsys, "analyze", "--fail-on", ",").startswith(
-        "argument --fail-on: ',': name at least one finding kind (regression, count,")
+        "argument --fail-on: ',': name at least one finding kind (regression, count,"
+    )
 
 
 def test_an_unknown_format_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -381,12 +366,19 @@ def recorded_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding three real runs of a small suite, recorded once for this module."""
     folder = tmp_path_factory.mktemp("suite")
     (folder / "test_x.py").write_text(textwrap.dedent(SUITE))
-    environment = {name: value for name, value in os.environ.items()
-                   if not name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_"))}
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_"))
+    }
     for _ in range(3):
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "--otel", "-p", "no:cacheprovider", *NO_ASYNC, "-q", "test_x.py"],
-            cwd=folder, env=environment, capture_output=True, text=True, check=False,
+            cwd=folder,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert done.returncode == 0, done.stdout + done.stderr
     return folder / ".otel-pytest"
@@ -401,9 +393,18 @@ def recorded(recorded_once: Path, tmp_path: Path) -> Path:
 def finding_about(history: History, *, kind: str = "fixture", provisional: bool = False) -> Finding:
     current = history.current
     assert current is not None
-    return Finding(kind, "medium", "test_slow is setup-dominated", Location(test="test_x.py::test_slow"),
-                   (Measurement("setup", 0.02, "s"),), "exact", "Share the fixture.", saving=0.02,
-                   history=tuple((run.run_id, 0.03) for run in history.runs), provisional=provisional)
+    return Finding(
+        kind,
+        "medium",
+        "test_slow is setup-dominated",
+        Location(test="test_x.py::test_slow"),
+        (Measurement("setup", 0.02, "s"),),
+        "exact",
+        "Share the fixture.",
+        saving=0.02,
+        history=tuple((run.run_id, 0.03) for run in history.runs),
+        provisional=provisional,
+    )
 
 
 @pytest.fixture
@@ -445,8 +446,9 @@ def test_the_options_reach_the_detectors(
 
     detectors.append(detect)
     capsys.readouterr()
-    code, out, _ = run(capsys, "analyze", "--store", str(recorded), "--current", "2", "--baseline", "7",
-                       "--any-environment")
+    code, out, _ = run(
+        capsys, "analyze", "--store", str(recorded), "--current", "2", "--baseline", "7", "--any-environment"
+    )
     assert code == EXIT_OK
     assert seen == [AnalysisOptions(current_runs=2, baseline_runs=7, any_environment=True)]
     assert out[-1].startswith("No findings: run ")
@@ -463,8 +465,13 @@ def test_the_options_reach_the_detectors(
     ],
 )
 def test_the_exit_status_is_the_gate_s(
-    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str],
-    fail_on: str | None, kind: str, provisional: bool, expected: int,
+    recorded: Path,
+    detectors: list[Detector],
+    capsys: pytest.CaptureFixture[str],
+    fail_on: str | None,
+    kind: str,
+    provisional: bool,
+    expected: int,
 ) -> None:
     detectors.append(lambda history, options: [finding_about(history, kind=kind, provisional=provisional)])
     capsys.readouterr()
@@ -534,7 +541,10 @@ def test_an_html_report_is_one_self_contained_file(
     capsys.readouterr()
     target = tmp_path / "report.html"
     assert run(capsys, "analyze", "--store", str(recorded), "--format", "html", "--output", str(target)) == (
-        EXIT_OK, [], [])
+        EXIT_OK,
+        [],
+        [],
+    )
     page = target.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
     assert "test_slow is setup-dominated" in page
@@ -563,12 +573,14 @@ def installed() -> str:
     return command
 
 
-def analyze_in_a_process(*argv: str, prefix: Sequence[str] = (), cwd: Path | None = None
-                         ) -> subprocess.CompletedProcess[str]:
+def analyze_in_a_process(
+    *argv: str, prefix: Sequence[str] = (), cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """The installed command (behind ``prefix``), given two minutes (it takes a second): a
     hang fails the test."""
-    return subprocess.run([*prefix, installed(), "analyze", *argv], capture_output=True, text=True, check=False,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [*prefix, installed(), "analyze", *argv], capture_output=True, text=True, check=False, timeout=120, cwd=cwd
+    )
 
 
 def damaged(lines: list[bytes], damage: str) -> list[bytes]:
@@ -588,8 +600,14 @@ def damaged(lines: list[bytes], damage: str) -> list[bytes]:
 
 
 @pytest.mark.parametrize("output", ["json", "html"])
-@pytest.mark.parametrize("damage", ["a span repeating the test's id under the test", "a test that is its own parent",
-                                    "two spans that are each other's parent"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "a span repeating the test's id under the test",
+        "a test that is its own parent",
+        "two spans that are each other's parent",
+    ],
+)
 def test_spans_linked_in_a_circle_give_a_report_with_a_note(tmp_path: Path, damage: str, output: str) -> None:
     path = tmp_path / "run.otlp.jsonl"
     path.write_bytes(b"".join(damaged(run_lines("00000000000000aa"), damage)))
@@ -608,7 +626,8 @@ def test_spans_linked_in_a_circle_give_a_report_with_a_note(tmp_path: Path, dama
     if output == "json":
         bars = [bar["name"] for bar in json.loads(report)["waterfall"]["bars"]]
         assert bars == {"two spans that are each other's parent": ["setup", "x", "call", "teardown"]}.get(
-            damage, ["setup", "call", "teardown"])
+            damage, ["setup", "call", "teardown"]
+        )
 
 
 def test_a_named_pipe_in_the_stores_runs_is_named_and_the_store_analysed(tmp_path: Path) -> None:
@@ -620,42 +639,60 @@ def test_a_named_pipe_in_the_stores_runs_is_named_and_the_store_analysed(tmp_pat
     done = analyze_in_a_process("--store", str(store), "--format", "json")
     assert done.returncode == EXIT_OK
     assert json.loads(done.stdout)["notes"] == [
-        f"{store / 'runs' / 'b.otlp.jsonl'}: cannot read it (a named pipe (FIFO), not a regular file)"]
+        f"{store / 'runs' / 'b.otlp.jsonl'}: cannot read it (a named pipe (FIFO), not a regular file)"
+    ]
 
 
 def test_a_named_pipe_as_the_run_index_is_one_line_for_runs(tmp_path: Path) -> None:
     store = tmp_path / "store"
     store.mkdir()
     os.mkfifo(store / "index.jsonl")
-    done = subprocess.run([installed(), "runs", "--store", str(store)], capture_output=True, text=True,
-                          check=False, timeout=120)
+    done = subprocess.run(
+        [installed(), "runs", "--store", str(store)], capture_output=True, text=True, check=False, timeout=120
+    )
     assert (done.returncode, done.stdout) == (EXIT_USAGE, "")
-    assert done.stderr.splitlines() == [f"otel-pytest: error: cannot read the run index in {store}: "
-                                        f"{store / 'index.jsonl'} is a named pipe (FIFO), not a file"]
+    assert done.stderr.splitlines() == [
+        f"otel-pytest: error: cannot read the run index in {store}: "
+        f"{store / 'index.jsonl'} is a named pipe (FIFO), not a file"
+    ]
 
 
 def test_a_named_pipe_given_as_the_only_path_is_one_line(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "run.otlp.jsonl")
     done = analyze_in_a_process(str(tmp_path / "run.otlp.jsonl"))
     assert (done.returncode, done.stdout) == (EXIT_USAGE, "")
-    assert done.stderr.splitlines() == [f"otel-pytest: error: no runs to analyze: {tmp_path / 'run.otlp.jsonl'}: "
-                                        "cannot read it (a named pipe (FIFO), not a regular file)"]
+    assert done.stderr.splitlines() == [
+        f"otel-pytest: error: no runs to analyze: {tmp_path / 'run.otlp.jsonl'}: "
+        "cannot read it (a named pipe (FIFO), not a regular file)"
+    ]
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["{long}"], "{long}: cannot look at it (File name too long)"),
-    (["--store", "{long}"], "cannot open the trace store {long}: File name too long"),
-    (["--store", "{file}"], "the trace store {file} is a file, not a folder: run pytest with --otel first, or pass "
-                            "--store DIR or run files as PATHs"),
-    (["{run}", "--output", "{file}/report.json"], "--output {file}/report.json: cannot write it: Not a directory"),
-    (["{run}", "--output", "{long}/report.json"], "--output {long}/report.json: cannot write it: File name too long"),
-    (["{run}", "--output", "/proc/version"], "--output /proc/version: cannot write it: "),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["{long}"], "{long}: cannot look at it (File name too long)"),
+        (["--store", "{long}"], "cannot open the trace store {long}: File name too long"),
+        (
+            ["--store", "{file}"],
+            "the trace store {file} is a file, not a folder: run pytest with --otel first, or pass "
+            "--store DIR or run files as PATHs",
+        ),
+        (["{run}", "--output", "{file}/report.json"], "--output {file}/report.json: cannot write it: Not a directory"),
+        (
+            ["{run}", "--output", "{long}/report.json"],
+            "--output {long}/report.json: cannot write it: File name too long",
+        ),
+        (["{run}", "--output", "/proc/version"], "--output /proc/version: cannot write it: "),
+    ],
+)
 def test_paths_that_cannot_be_looked_at_or_written_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    names = {"long": str(tmp_path / ("n" * 300)), "file": str(tmp_path / "file"),
-             "run": str(tmp_path / "run.otlp.jsonl")}
+    names = {
+        "long": str(tmp_path / ("n" * 300)),
+        "file": str(tmp_path / "file"),
+        "run": str(tmp_path / "run.otlp.jsonl"),
+    }
     (tmp_path / "file").write_text("")
     (tmp_path / "run.otlp.jsonl").write_bytes(b"".join(run_lines("00000000000000aa")))
     line = one_line_error(capsys, "analyze", *(arg.format(**names) for arg in argv))
@@ -674,8 +711,7 @@ def permission_folder(tmp_path: Path) -> Iterator[Path]:
 
 # Root reads a folder of mode 000 through these two capabilities; without them it is
 # denied like anyone else.
-_WITHOUT_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
-                "--inh-caps=-dac_override,-dac_read_search"]
+_WITHOUT_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
 
 
 def denied_prefix(folder: Path) -> list[str]:
@@ -696,20 +732,37 @@ def denied_prefix(folder: Path) -> list[str]:
     return _WITHOUT_DAC
 
 
-@pytest.mark.parametrize(("denied", "argv", "error"), [
-    ("store", ["--store", "{store}"], "no runs to analyze: {store}/index.jsonl: cannot read the index (Permission "
-                                      "denied): reading the run files without it; {store}/runs: cannot list the run "
-                                      "files (Permission denied)"),
-    ("runs", ["--store", "{store}"], "no runs to analyze: {store}/runs: cannot list the run files (Permission "
-                                     "denied)"),
-    ("parent", ["--store", "{store}"], "cannot open the trace store {store}: Permission denied"),
-    ("report", ["--store", "{store}", "--output", "{report}/report.json"],
-     "--output {report}/report.json: cannot write it: Permission denied"),
-    ("file", ["--store", "{store}"], "no runs to analyze: {store}/runs/a.otlp.jsonl: cannot read it (Permission "
-                                     "denied)"),
-])
-def test_folders_and_files_without_permission_are_one_line(permission_folder: Path, denied: str, argv: list[str],
-                                                           error: str) -> None:
+@pytest.mark.parametrize(
+    ("denied", "argv", "error"),
+    [
+        (
+            "store",
+            ["--store", "{store}"],
+            "no runs to analyze: {store}/index.jsonl: cannot read the index (Permission "
+            "denied): reading the run files without it; {store}/runs: cannot list the run "
+            "files (Permission denied)",
+        ),
+        (
+            "runs",
+            ["--store", "{store}"],
+            "no runs to analyze: {store}/runs: cannot list the run files (Permission denied)",
+        ),
+        ("parent", ["--store", "{store}"], "cannot open the trace store {store}: Permission denied"),
+        (
+            "report",
+            ["--store", "{store}", "--output", "{report}/report.json"],
+            "--output {report}/report.json: cannot write it: Permission denied",
+        ),
+        (
+            "file",
+            ["--store", "{store}"],
+            "no runs to analyze: {store}/runs/a.otlp.jsonl: cannot read it (Permission denied)",
+        ),
+    ],
+)
+def test_folders_and_files_without_permission_are_one_line(
+    permission_folder: Path, denied: str, argv: list[str], error: str
+) -> None:
     prefix = denied_prefix(permission_folder)
     parent = permission_folder / "parent"
     store = parent / "store"
@@ -720,23 +773,33 @@ def test_folders_and_files_without_permission_are_one_line(permission_folder: Pa
     report.mkdir()
     for path in (store / "runs" / "a.otlp.jsonl", store / "index.jsonl"):
         path.chmod(0o644)
-    {"store": store, "runs": store / "runs", "parent": parent, "report": report,
-     "file": store / "runs" / "a.otlp.jsonl"}[denied].chmod(0o000)
+    {
+        "store": store,
+        "runs": store / "runs",
+        "parent": parent,
+        "report": report,
+        "file": store / "runs" / "a.otlp.jsonl",
+    }[denied].chmod(0o000)
     names = {"store": str(store), "report": str(report)}
-    done = analyze_in_a_process(*(arg.format(**names) for arg in argv), "--format", "json", prefix=prefix,
-                                cwd=permission_folder)
+    done = analyze_in_a_process(
+        *(arg.format(**names) for arg in argv), "--format", "json", prefix=prefix, cwd=permission_folder
+    )
     assert (done.returncode, done.stdout) == (EXIT_USAGE, "")
     assert done.stderr.splitlines() == [f"otel-pytest: error: {error.format(**names)}"]
 
 
-def test_spans_of_a_frozen_clock_are_one_note_and_no_finding(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                                            ) -> None:
+def test_spans_of_a_frozen_clock_are_one_note_and_no_finding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "run.otlp.jsonl"
     path.write_bytes(b"".join(otlp_lines(frozen_clock_run(), "00000000000000aa")))
     code, out, err = run(capsys, "analyze", str(path), "--format", "json")
     report = json.loads("\n".join(out))
-    assert (code, report["notes"], report["findings"]) == (EXIT_OK, [f"run 00000000000000aa ({path}): {FROZEN_NOTE}"],
-                                                          [])
+    assert (code, report["notes"], report["findings"]) == (
+        EXIT_OK,
+        [f"run 00000000000000aa ({path}): {FROZEN_NOTE}"],
+        [],
+    )
     assert err == [f"otel-pytest: warning: run 00000000000000aa ({path}): {FROZEN_NOTE}"]
     assert report["waterfall"]["test"] == "t.py::test_a"
     code, out, _ = run(capsys, "analyze", str(path))
@@ -763,12 +826,14 @@ def test_escape_sequences_in_test_ids_and_paths_never_reach_the_terminal(tmp_pat
     assert "".join(f"- {shown}".split()) in "".join(terminal.stdout.split())  # as rich wrapped it
     data = analyze_in_a_process(str(path), "--format", "json")
     assert data.stderr.splitlines() == [f"otel-pytest: warning: {shown}"]
-    assert json.loads(data.stdout)["notes"] == [f"run 00000000000000aa ({path}): "
-                                                f"{FROZEN_NOTE.replace('t.py::test_b', raw_id)}"]
+    assert json.loads(data.stdout)["notes"] == [
+        f"run 00000000000000aa ({path}): {FROZEN_NOTE.replace('t.py::test_b', raw_id)}"
+    ]
     missing = analyze_in_a_process(str(tmp_path / "gone\x1b[2J"))
     assert missing.stderr.splitlines() == [
         f"otel-pytest: error: {tmp_path}/gone\\x1b[2J: no such file or folder; give OTLP JSON Lines files, folders "
-        "of them, or a store folder"]
+        "of them, or a store folder"
+    ]
 
 
 def test_the_run_listing_shows_index_text_as_escapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -776,19 +841,30 @@ def test_the_run_listing_shows_index_text_as_escapes(tmp_path: Path, capsys: pyt
     store = store_with(tmp_path, hostile)
     code, out, _ = run(capsys, "runs", "--store", str(store))
     assert code == EXIT_OK
-    assert out[1].split() == ["0000000000000001", "2023-11-14", "22:14:20", "10", "100", "1", "\\x1b]0;pwned\\x07",
-                              f"runs/{hostile.file}"]
+    assert out[1].split() == [
+        "0000000000000001",
+        "2023-11-14",
+        "22:14:20",
+        "10",
+        "100",
+        "1",
+        "\\x1b]0;pwned\\x07",
+        f"runs/{hostile.file}",
+    ]
 
 
 def test_a_reader_that_stops_early_cuts_the_report_without_a_traceback(tmp_path: Path) -> None:
     path = tmp_path / "run.otlp.jsonl"
     path.write_bytes(b"".join(otlp_lines(frozen_clock_run(), "00000000000000aa")))
-    with subprocess.Popen([installed(), "analyze", str(path), "--format", "html"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as child:
+    with subprocess.Popen(
+        [installed(), "analyze", str(path), "--format", "html"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as child:
         assert child.stdout is not None
         assert child.stderr is not None
         child.stdout.close()  # before the report is written: the write meets a closed pipe
         errors = child.stderr.read().decode()
         code = child.wait(timeout=120)
-    assert (code, errors.splitlines()) == (EXIT_OK, [f"otel-pytest: warning: run 00000000000000aa ({path}): "
-                                                     f"{FROZEN_NOTE}"])
+    assert (code, errors.splitlines()) == (
+        EXIT_OK,
+        [f"otel-pytest: warning: run 00000000000000aa ({path}): {FROZEN_NOTE}"],
+    )

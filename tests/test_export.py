@@ -81,8 +81,9 @@ class Outcome:
         return [line for line in self.result.outlines if line.startswith("otel:")]
 
 
-def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-              env: Mapping[str, str], *args: str, suite: str = SUITE) -> Outcome:
+def run_suite(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str], *args: str, suite: str = SUITE
+) -> Outcome:
     pytester.makepyfile(test_suite=suite)
     with monkeypatch.context() as patch:
         for name, value in env.items():
@@ -119,8 +120,9 @@ def _stored_attributes(items: Iterable[Any]) -> dict[str, object]:
     return attribute_dict(list(items))
 
 
-def _view(span: Any, attributes: Callable[[Iterable[Any]], dict[str, object]],
-          resource: dict[str, object], scope: str) -> dict[str, object]:
+def _view(
+    span: Any, attributes: Callable[[Iterable[Any]], dict[str, object]], resource: dict[str, object], scope: str
+) -> dict[str, object]:
     """Every field of a span, ids as hex. ``flags`` is left out: the SDK's encoder sets its
     "has is_remote" bit on the wire and the store does not write the field."""
     status = span.status
@@ -134,33 +136,28 @@ def _view(span: Any, attributes: Callable[[Iterable[Any]], dict[str, object]],
         "start_time_unix_nano": int(span.start_time_unix_nano or 0),
         "end_time_unix_nano": int(span.end_time_unix_nano or 0),
         "attributes": attributes(span.attributes),
-        "events": [
-            (event.name, int(event.time_unix_nano or 0), attributes(event.attributes))
-            for event in span.events
-        ],
+        "events": [(event.name, int(event.time_unix_nano or 0), attributes(event.attributes)) for event in span.events],
         "links": [
-            (bytes(link.trace_id).hex(), bytes(link.span_id).hex(), attributes(link.attributes))
-            for link in span.links
+            (bytes(link.trace_id).hex(), bytes(link.span_id).hex(), attributes(link.attributes)) for link in span.links
         ],
         "status": (int(status.code or 0), status.message or "") if status is not None else (0, ""),
-        "dropped": (int(span.dropped_attributes_count or 0), int(span.dropped_events_count or 0),
-                    int(span.dropped_links_count or 0)),
+        "dropped": (
+            int(span.dropped_attributes_count or 0),
+            int(span.dropped_events_count or 0),
+            int(span.dropped_links_count or 0),
+        ),
         "resource": resource,
         "scope": scope,
     }
 
 
 def stored_views(store: Path) -> list[dict[str, object]]:
-    return [
-        _view(read.span, _stored_attributes, read.resource, read.scope)
-        for read in read_spans(run_file(store))
-    ]
+    return [_view(read.span, _stored_attributes, read.resource, read.scope) for read in read_spans(run_file(store))]
 
 
 def wire_views(receiver: HttpReceiver | GrpcReceiver) -> list[dict[str, object]]:
     return [
-        _view(span, _wire_attributes, _wire_attributes(resource_spans.resource.attributes),
-              scope_spans.scope.name)
+        _view(span, _wire_attributes, _wire_attributes(resource_spans.resource.attributes), scope_spans.scope.name)
         for resource_spans in receiver.resource_spans()
         for scope_spans in resource_spans.scope_spans
         for span in scope_spans.spans
@@ -185,8 +182,9 @@ def assert_suite_outcome(outcome: Outcome) -> None:
     outcome.result.assert_outcomes(passed=3, failed=1)
 
 
-def assert_delivered_exactly(outcome: Outcome, store: Path,
-                             receiver: HttpReceiver | GrpcReceiver, shown_endpoint: str) -> None:
+def assert_delivered_exactly(
+    outcome: Outcome, store: Path, receiver: HttpReceiver | GrpcReceiver, shown_endpoint: str
+) -> None:
     """The receiver got the store's spans, field for field, each once; the line says so."""
     assert_suite_outcome(outcome)
     assert outcome.result.errlines == []
@@ -195,15 +193,16 @@ def assert_delivered_exactly(outcome: Outcome, store: Path,
     assert len(wire) == len(stored)
     assert by_span_id(wire) == by_span_id(stored)
     run_id = run_id_of(store)
-    run_ids = {str(view["attributes"]["pytest.run.id"])  # type: ignore[index]
-               for view in stored}
+    run_ids = {
+        str(view["attributes"]["pytest.run.id"])  # type: ignore[index]
+        for view in stored
+    }
     assert run_ids == {run_id}
     span_ids = {view["span_id"] for view in stored}
     roots = [str(view["name"]) for view in stored if view["parent_span_id"] not in span_ids]
     assert sorted(roots) == ROOTS
     assert outcome.otel_lines == [
-        f"otel: 4 tests traced, run {run_id} in .otel-pytest "
-        f"(exported {len(stored)} spans to {shown_endpoint})"
+        f"otel: 4 tests traced, run {run_id} in .otel-pytest (exported {len(stored)} spans to {shown_endpoint})"
     ]
 
 
@@ -214,25 +213,27 @@ def assert_delivered_exactly(outcome: Outcome, store: Path,
     ("variables", "flags", "shown_path", "content_encoding"),
     [
         pytest.param({ENDPOINT: "{url}"}, (), "", None, id="endpoint-variable"),
-        pytest.param({TRACES_ENDPOINT: "{url}/v1/traces"}, (), "/v1/traces", None,
-                     id="traces-endpoint-variable"),
+        pytest.param({TRACES_ENDPOINT: "{url}/v1/traces"}, (), "/v1/traces", None, id="traces-endpoint-variable"),
         pytest.param({}, ("--otel-endpoint={url}",), "", None, id="endpoint-flag"),
-        pytest.param({ENDPOINT: "{url}", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"}, (), "", "gzip",
-                     id="gzip"),
+        pytest.param({ENDPOINT: "{url}", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"}, (), "", "gzip", id="gzip"),
     ],
 )
 def test_an_http_collector_receives_exactly_the_spans_of_the_store(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str],
-    flags: tuple[str, ...], shown_path: str, content_encoding: str | None,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    flags: tuple[str, ...],
+    shown_path: str,
+    content_encoding: str | None,
 ) -> None:
     with HttpReceiver() as receiver:
         env = {name: value.format(url=receiver.endpoint) for name, value in variables.items()}
         args = [flag.format(url=receiver.endpoint) for flag in flags]
         outcome = run_suite(pytester, monkeypatch, env, *args)
-    assert_delivered_exactly(outcome, pytester.path / ".otel-pytest", receiver,
-                             receiver.endpoint + shown_path)
-    assert [(item.headers["content-type"], item.headers.get("content-encoding"))
-            for item in receiver.received] == [("application/x-protobuf", content_encoding)]
+    assert_delivered_exactly(outcome, pytester.path / ".otel-pytest", receiver, receiver.endpoint + shown_path)
+    assert [(item.headers["content-type"], item.headers.get("content-encoding")) for item in receiver.received] == [
+        ("application/x-protobuf", content_encoding)
+    ]
 
 
 def test_a_grpc_collector_receives_exactly_the_spans_of_the_store(
@@ -275,9 +276,7 @@ def test_credentials_in_the_endpoint_url_are_used_but_never_shown(
         outcome = run_suite(pytester, monkeypatch, {ENDPOINT: url})
     assert_delivered_exactly(outcome, pytester.path / ".otel-pytest", receiver, receiver.endpoint)
     # requests sends URL credentials as basic auth: "ci:s3cr3t-token" in base64.
-    assert [item.headers["authorization"] for item in receiver.received] == [
-        "Basic Y2k6czNjcjN0LXRva2Vu"
-    ]
+    assert [item.headers["authorization"] for item in receiver.received] == ["Basic Y2k6czNjcjN0LXRva2Vu"]
     assert SECRET not in "\n".join(outcome.result.outlines + outcome.result.errlines)
 
 
@@ -295,25 +294,30 @@ class Failure:
 
 FAILURES = {
     "http-down": Failure(
-        "http/protobuf", DownPort,
+        "http/protobuf",
+        DownPort,
         # The SDK retries a refused connection after a 0.8-1.2 s backoff when that still
         # fits its own 1 s timeout: on a busy machine the run's 1 s budget may end first.
         r"Failed to export spans batch due to timeout, max retries or shutdown\.|no answer within 1 s",
     ),
     "http-black-hole": Failure(
-        "http/protobuf", BlackHole,
+        "http/protobuf",
+        BlackHole,
         r"no answer within 1 s|Failed to export spans batch .*(timeout|timed out).*",
     ),
     "http-500": Failure(
-        "http/protobuf", lambda: HttpReceiver(status=500),
+        "http/protobuf",
+        lambda: HttpReceiver(status=500),
         r"Failed to export spans batch code: 500, reason: Internal Server Error",
     ),
     "grpc-down": Failure(
-        "grpc", DownPort,
+        "grpc",
+        DownPort,
         r"Failed to export traces to 127\.0\.0\.1:\d+, error code: StatusCode\.UNAVAILABLE, .*",
     ),
     "grpc-black-hole": Failure(
-        "grpc", BlackHole,
+        "grpc",
+        BlackHole,
         r"no answer within 1 s|Failed to export traces to 127\.0\.0\.1:\d+, "
         r"error code: StatusCode\.DEADLINE_EXCEEDED, .*",
     ),
@@ -438,7 +442,9 @@ def test_an_export_abandoned_at_close_holds_nothing_and_prints_nothing(
     ],
 )
 def test_an_unusable_export_setting_is_one_usage_error_line(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str],
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
     message: str,
 ) -> None:
     outcome = run_suite(pytester, monkeypatch, variables)
@@ -506,8 +512,7 @@ def test_a_collector_that_takes_no_metrics_gets_every_span_and_the_run_one_note(
 ) -> None:
     receiver = GrpcReceiver(metrics=False) if protocol == "grpc" else HttpReceiver(metrics_status=404)
     with receiver:
-        outcome = run_suite(pytester, monkeypatch, {ENDPOINT: receiver.endpoint, PROTOCOL: protocol},
-                            suite=DB_SUITE)
+        outcome = run_suite(pytester, monkeypatch, {ENDPOINT: receiver.endpoint, PROTOCOL: protocol}, suite=DB_SUITE)
     outcome.result.assert_outcomes(passed=100)
     store = pytester.path / ".otel-pytest"
     stored = stored_views(store)
@@ -531,13 +536,20 @@ def test_a_collector_that_takes_no_metrics_gets_every_span_and_the_run_one_note(
         pytest.param({ENDPOINT: "{a}", "OTEL_TRACES_EXPORTER": "none"}, None, "a", id="traces-exporter-none"),
         pytest.param({ENDPOINT: "{a}", "OTEL_SDK_DISABLED": "true"}, None, None, id="sdk-disabled"),
         pytest.param({TRACES_ENDPOINT: "{a}/v1/traces"}, "a", None, id="traces-endpoint-only"),
-        pytest.param({TRACES_ENDPOINT: "{a}/v1/traces", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "{b}/v1/metrics"},
-                     "a", "b", id="metrics-endpoint"),
+        pytest.param(
+            {TRACES_ENDPOINT: "{a}/v1/traces", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "{b}/v1/metrics"},
+            "a",
+            "b",
+            id="metrics-endpoint",
+        ),
     ],
 )
 def test_each_signal_goes_where_the_standard_variables_send_it(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str],
-    spans_to: str | None, metrics_to: str | None,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    spans_to: str | None,
+    metrics_to: str | None,
 ) -> None:
     with HttpReceiver() as a, HttpReceiver() as b:
         receivers = {"a": a, "b": b}
@@ -549,7 +561,7 @@ def test_each_signal_goes_where_the_standard_variables_send_it(
     for name, receiver in receivers.items():
         assert len(wire_views(receiver)) == (len(stored) if name == spans_to else 0), name
         assert sorted(receiver.metric_names()) == (stored_metric_names(store) if name == metrics_to else []), name
-    shown = (a.endpoint + "/v1/traces" if TRACES_ENDPOINT in variables else a.endpoint)
+    shown = a.endpoint + "/v1/traces" if TRACES_ENDPOINT in variables else a.endpoint
     summary = exported_line(store, len(stored), shown)
     assert outcome.otel_lines == [summary if spans_to else summary.split(" (exported")[0]]
     assert outcome.result.errlines == []
@@ -566,8 +578,15 @@ def test_spans_a_collector_rejects_in_partial_success_are_counted_in_the_warning
     store = pytester.path / ".otel-pytest"
     spans = len(stored_views(store))
     assert len(wire_views(receiver)) == spans  # the receiver kept them all, and said otherwise
-    rejected = sum(len(scope.spans) for item in receiver.received for resource in item.request.resource_spans
-                   for scope in resource.scope_spans) // 2
+    rejected = (
+        sum(
+            len(scope.spans)
+            for item in receiver.received
+            for resource in item.request.resource_spans
+            for scope in resource.scope_spans
+        )
+        // 2
+    )
     assert len(receiver.received) == 1
     assert outcome.otel_lines == [
         f"otel: 4 tests traced, run {run_id_of(store)} in .otel-pytest",
@@ -593,15 +612,23 @@ def test_an_endpoint_query_string_is_used_but_never_shown(
     [
         pytest.param("grpc", GrpcReceiver, "http://ci:{secret}@{host}", id="grpc-userinfo"),
         pytest.param("grpc", DownPort, "http://ci:{secret}@{host}", id="grpc-userinfo-down"),
-        pytest.param("http/protobuf", lambda: HttpReceiver(status=500), "http://{host}?api_key={secret}",
-                     id="http-500-query"),
-        pytest.param("http/protobuf", DownPort, "http://ci:{secret}@{host}/?api_key={secret}#{secret}",
-                     id="http-down-userinfo-query-fragment"),
+        pytest.param(
+            "http/protobuf", lambda: HttpReceiver(status=500), "http://{host}?api_key={secret}", id="http-500-query"
+        ),
+        pytest.param(
+            "http/protobuf",
+            DownPort,
+            "http://ci:{secret}@{host}/?api_key={secret}#{secret}",
+            id="http-down-userinfo-query-fragment",
+        ),
     ],
 )
 def test_a_warning_about_an_endpoint_never_shows_its_credentials(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, protocol: str,
-    collector: Callable[[], AbstractContextManager[GrpcReceiver | HttpReceiver | DownPort]], url: str,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
+    collector: Callable[[], AbstractContextManager[GrpcReceiver | HttpReceiver | DownPort]],
+    url: str,
 ) -> None:
     with collector() as down:
         host = down.endpoint.removeprefix("http://")
@@ -632,8 +659,10 @@ def test_ci_urls_lose_their_credentials_in_every_span_the_index_the_metrics_and_
         outcome = run_suite(pytester, monkeypatch, {**JENKINS, ENDPOINT: receiver.endpoint}, suite=DB_SUITE)
     outcome.result.assert_outcomes(passed=100)
     store = pytester.path / ".otel-pytest"
-    urls = {"cicd.pipeline.run.url.full": "https://ci.example.com/job/shop/31/",
-            "vcs.repository.url.full": "https://git.example.com/shop.git"}
+    urls = {
+        "cicd.pipeline.run.url.full": "https://ci.example.com/job/shop/31/",
+        "vcs.repository.url.full": "https://git.example.com/shop.git",
+    }
     stored = stored_views(store)
     wire = wire_views(receiver)
     assert len(wire) == len(stored)
@@ -643,7 +672,8 @@ def test_ci_urls_lose_their_credentials_in_every_span_the_index_the_metrics_and_
         assert {key: resource[key] for key in urls} == urls
     (entry,) = [json.loads(line) for line in (store / "index.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {key: entry["ci"][key] for key in urls if key in entry["ci"]} | {
-        key: entry["vcs"][key] for key in urls if key in entry["vcs"]} == urls
+        key: entry["vcs"][key] for key in urls if key in entry["vcs"]
+    } == urls
     assert receiver.metric_names()
     for path in store.rglob("*"):
         if path.is_file():

@@ -123,20 +123,22 @@ def test_traceback_mode_has_file_line_function_lines_and_never_locals_or_argumen
         error = caught
     stacktrace = str(text.attributes(error)["exception.stacktrace"])
     lines = {name: number for number, name in _line_numbers()}
-    assert stacktrace == "\n".join([
-        "Traceback (most recent call last):",
-        f'  File "tests/test_failures.py", line {lines["_connect_call"]}, in _login',
-        f'  File "tests/test_failures.py", line {lines["_connect_raise"]}, in _connect',
-        "ConnectionError: cannot reach db.internal",
-        "",
-        "The above exception was the direct cause of the following exception:",
-        "",
-        "Traceback (most recent call last):",
-        f'  File "tests/test_failures.py", line {lines["_login_call"]}, '
-        "in test_traceback_mode_has_file_line_function_lines_and_never_locals_or_arguments",
-        f'  File "tests/test_failures.py", line {lines["_login_raise"]}, in _login',
-        "PermissionError: login failed",
-    ])
+    assert stacktrace == "\n".join(
+        [
+            "Traceback (most recent call last):",
+            f'  File "tests/test_failures.py", line {lines["_connect_call"]}, in _login',
+            f'  File "tests/test_failures.py", line {lines["_connect_raise"]}, in _connect',
+            "ConnectionError: cannot reach db.internal",
+            "",
+            "The above exception was the direct cause of the following exception:",
+            "",
+            "Traceback (most recent call last):",
+            f'  File "tests/test_failures.py", line {lines["_login_call"]}, '
+            "in test_traceback_mode_has_file_line_function_lines_and_never_locals_or_arguments",
+            f'  File "tests/test_failures.py", line {lines["_login_raise"]}, in _login',
+            "PermissionError: login failed",
+        ]
+    )
     assert "pw-Hunter2-local" not in stacktrace
 
 
@@ -191,8 +193,9 @@ def test_a_traceback_never_exceeds_its_bound_and_keeps_its_innermost_part() -> N
     stacktrace = str(text.attributes(error)["exception.stacktrace"])
     assert len(stacktrace) <= MAX_TRACEBACK
     assert stacktrace.startswith("...\n  File ")  # cut at a line start, the outer frames go first
-    assert stacktrace.endswith("in test_a_traceback_never_exceeds_its_bound_and_keeps_its_innermost_part.<locals>.fail"
-                               "\nValueError: innermost")
+    assert stacktrace.endswith(
+        "in test_a_traceback_never_exceeds_its_bound_and_keeps_its_innermost_part.<locals>.fail\nValueError: innermost"
+    )
 
 
 def test_sdk_exception_events_keep_what_the_mode_keeps() -> None:
@@ -209,7 +212,9 @@ def test_sdk_exception_events_keep_what_the_mode_keeps() -> None:
     }
     assert FailureText("none", ENVIRON).sdk_event(sdk) == {"exception.type": "ValueError", "exception.escaped": "False"}
     assert FailureText("message", ENVIRON).sdk_event(sdk) == {
-        "exception.type": "ValueError", "exception.message": "bad <redacted>", "exception.escaped": "False",
+        "exception.type": "ValueError",
+        "exception.message": "bad <redacted>",
+        "exception.escaped": "False",
     }
     assert FailureText("traceback", ENVIRON).sdk_event(sdk)["exception.stacktrace"] == (
         'Traceback (most recent call last):\n  File "/app/x.py", line 3, in handler\nValueError: bad <redacted>'

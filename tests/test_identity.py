@@ -109,9 +109,7 @@ def test_environment_attributes_describe_the_environment_itself() -> None:
     ("machine", "arch"),
     [("aarch64", "arm64"), ("i686", "x86"), ("ppc64le", "ppc64"), ("riscv64", "riscv64")],
 )
-def test_host_arch_uses_the_semantic_convention_names_where_there_is_one(
-    machine: str, arch: str
-) -> None:
+def test_host_arch_uses_the_semantic_convention_names_where_there_is_one(machine: str, arch: str) -> None:
     environment = Environment("3.11.7", "cpython", f"linux-{machine}", 2)
     assert environment.attributes()["host.arch"] == arch
 
@@ -206,10 +204,7 @@ def test_github_actions_urls_lose_credentials_and_need_server_and_repository() -
     env = {**GITHUB, "GITHUB_SERVER_URL": "https://bot:secret@ghe.example.com"}
     attributes = ci_attributes(env)
     assert attributes["vcs.repository.url.full"] == "https://ghe.example.com/acme/shop"
-    assert (
-        attributes["cicd.pipeline.run.url.full"]
-        == "https://ghe.example.com/acme/shop/actions/runs/987654"
-    )
+    assert attributes["cicd.pipeline.run.url.full"] == "https://ghe.example.com/acme/shop/actions/runs/987654"
     without_server = {k: v for k, v in GITHUB.items() if k != "GITHUB_SERVER_URL"}
     assert "vcs.repository.url.full" not in ci_attributes(without_server)
     assert "cicd.pipeline.run.url.full" not in ci_attributes(without_server)
@@ -335,9 +330,7 @@ def git(cwd: Path, *args: str) -> str:
         "GIT_COMMITTER_NAME": "Test",
         "GIT_COMMITTER_EMAIL": "test@example.com",
     }
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    )
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
     return done.stdout.strip()
 
 

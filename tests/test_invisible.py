@@ -45,12 +45,18 @@ HERE = Path(__file__).parent
 _OTEL_TEST = "test_uses_the_opentelemetry_api"
 _PHASES = (" setup", " call", " teardown")
 _START_UP = "session start"  # pytest_configure, where the plugin starts, runs just before it
-_OFF_MODULES = ("otel_pytest", "otel_pytest.identity", "otel_pytest.options", "otel_pytest.plugin", "otel_pytest.store",
-                "otel_pytest.store.layout")
+_OFF_MODULES = (
+    "otel_pytest",
+    "otel_pytest.identity",
+    "otel_pytest.options",
+    "otel_pytest.plugin",
+    "otel_pytest.store",
+    "otel_pytest.store.layout",
+)
 _FOREIGN_PREFIXES = ("opentelemetry", "orjson", "google", "otel_pytest.")
 
 # A plugin that does, before and during the tests, one visible thing per probe it can.
-INTRUDER = '''
+INTRUDER = """
 import atexit, gc, logging, os, random, signal, subprocess, sys, threading, time, warnings
 
 _stop = threading.Event()
@@ -82,10 +88,26 @@ def pytest_unconfigure(config):
 def pytest_runtest_call(item):
     random.random()
     import colorsys
-'''
-INTRUDED = ("warnings.filters", "logging.root", "loggers", "gc", "sys.modules", "os.environ", "tracing hooks",
-            "exception hooks", "atexit", "signal handlers", "sys.path", "import system", "child processes", "threads",
-            "random state", "clocks", "interpreter")
+"""
+INTRUDED = (
+    "warnings.filters",
+    "logging.root",
+    "loggers",
+    "gc",
+    "sys.modules",
+    "os.environ",
+    "tracing hooks",
+    "exception hooks",
+    "atexit",
+    "signal handlers",
+    "sys.path",
+    "import system",
+    "child processes",
+    "threads",
+    "random state",
+    "clocks",
+    "interpreter",
+)
 
 
 @dataclass(frozen=True)
@@ -106,12 +128,39 @@ VARIANTS = (
     Variant("intruder", ("-p", "intruder")),
 )
 PAIRS = (("not installed", "off"), ("off", "on"), ("off", "on, exporting"), ("off, xdist", "on, xdist"))
-PROBES = ("warnings.filters", "logging.root", "loggers", "gc", "sys.modules", "os.environ", "tracing hooks",
-          "exception hooks", "atexit", "signal handlers", "sys.path", "cwd", "streams", "faulthandler",
-          "import system", "child processes", "threads", "random state", "clocks", "interpreter",
-          # made by some tests only
-          "item", "exception", "exc_info_after", "stack", "frozen", "travelled", "real_clock_is_back", "last",
-          "otel", "exc_info")
+PROBES = (
+    "warnings.filters",
+    "logging.root",
+    "loggers",
+    "gc",
+    "sys.modules",
+    "os.environ",
+    "tracing hooks",
+    "exception hooks",
+    "atexit",
+    "signal handlers",
+    "sys.path",
+    "cwd",
+    "streams",
+    "faulthandler",
+    "import system",
+    "child processes",
+    "threads",
+    "random state",
+    "clocks",
+    "interpreter",
+    # made by some tests only
+    "item",
+    "exception",
+    "exc_info_after",
+    "stack",
+    "frozen",
+    "travelled",
+    "real_clock_is_back",
+    "last",
+    "otel",
+    "exc_info",
+)
 
 Observations = dict[str, dict[str, Any]]  # where ("test_first call [main]") -> probe -> value
 
@@ -128,9 +177,12 @@ class ProbeRun:
 
 def _environment() -> dict[str, str]:
     """The outer environment without what would change the runs (OTel, trace context, CI, the outer xdist)."""
-    return {name: value for name, value in os.environ.items()
-            if not name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_", "CI", "GITHUB_", "GITLAB_"))
-            and name not in ("JENKINS_URL", "BUILDKITE")}
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_", "CI", "GITHUB_", "GITLAB_"))
+        and name not in ("JENKINS_URL", "BUILDKITE")
+    }
 
 
 def _normalised(observation: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +262,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ProbeRun]:
     (folder / "test_probes.py").write_text((HERE / "invisible_probe_tests.py").read_text())
     (folder / "intruder.py").write_text(INTRUDER)
     (folder / "pytest.ini").write_text(
-        "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n")
+        "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n"
+    )
     return {variant.name: _probe(folder, variant) for variant in VARIANTS}
 
 
@@ -234,8 +287,13 @@ def _pristine(config: object) -> bool:
     if config == "placeholder":
         return True
     assert isinstance(config, dict)
-    return (config["level"] == 0 and config["propagate"] and not config["disabled"] and not config["filters"]
-            and all(handler.startswith("logging.NullHandler@") for handler in config["handlers"]))
+    return (
+        config["level"] == 0
+        and config["propagate"]
+        and not config["disabled"]
+        and not config["filters"]
+        and all(handler.startswith("logging.NullHandler@") for handler in config["handlers"])
+    )
 
 
 def _loggers(probe: str, baseline: ProbeRun, variant: ProbeRun) -> Differences:
@@ -288,7 +346,9 @@ def _modules(probe: str, baseline: ProbeRun, variant: ProbeRun) -> Differences:
 
 
 COMPARE: Mapping[str, Callable[[str, ProbeRun, ProbeRun], Differences]] = {
-    "loggers": _loggers, "os.environ": _environ, "sys.modules": _modules,
+    "loggers": _loggers,
+    "os.environ": _environ,
+    "sys.modules": _modules,
 }
 
 
@@ -301,8 +361,10 @@ def differences(probe: str, baseline: ProbeRun, variant: ProbeRun) -> Difference
 
 def test_every_variant_ran_the_probe_suite_and_the_traced_ones_were_traced(runs: dict[str, ProbeRun]) -> None:
     for run in runs.values():
-        assert run.outcomes == {**dict.fromkeys(run.outcomes, "passed"),
-                                "test_probes::test_fails_as_expected": "skipped: "}, run.variant.name
+        assert run.outcomes == {
+            **dict.fromkeys(run.outcomes, "passed"),
+            "test_probes::test_fails_as_expected": "skipped: ",
+        }, run.variant.name
         assert len(run.outcomes) == 8
         assert f"{_OTEL_TEST} call [{'worker' if 'xdist' in run.variant.name else 'main'}]" in run.observations
     assert runs["on, exporting"].spans_received > 0
@@ -342,9 +404,15 @@ def test_through_the_opentelemetry_api_only_the_provider_and_the_current_span_di
     one ``TRACEPARENT`` names."""
     where = f"{_OTEL_TEST} call [main]"
     assert runs["off"].observations[where]["otel_allowed"] == {
-        "provider": "ProxyTracerProvider", "context entries": 0, "current span is the test's": False}
+        "provider": "ProxyTracerProvider",
+        "context entries": 0,
+        "current span is the test's": False,
+    }
     assert runs["on"].observations[where]["otel_allowed"] == {
-        "provider": "RunTracerProvider", "context entries": 1, "current span is the test's": True}
+        "provider": "RunTracerProvider",
+        "context entries": 1,
+        "current span is the test's": True,
+    }
 
 
 @pytest.mark.parametrize("probe", INTRUDED)

@@ -30,18 +30,14 @@ def test_a_valid_traceparent_gives_its_ids_flags_and_tracestate() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("flags", "sampled"), [("00", False), ("01", True), ("02", False), ("03", True)]
-)
+@pytest.mark.parametrize(("flags", "sampled"), [("00", False), ("01", True), ("02", False), ("03", True)])
 def test_only_the_lowest_flag_bit_means_sampled(flags: str, sampled: bool) -> None:
     assert parse_traceparent(f"00-{TRACE_ID}-{SPAN_ID}-{flags}").sampled is sampled
 
 
 def test_uppercase_hex_and_surrounding_whitespace_are_accepted() -> None:
     # The spec asks writers for lowercase; a value pasted by hand is accepted as meant.
-    assert parse_traceparent(
-        f"  00-{TRACE_ID.upper()}-{SPAN_ID.upper()}-01\n"
-    ) == parse_traceparent(VALID)
+    assert parse_traceparent(f"  00-{TRACE_ID.upper()}-{SPAN_ID.upper()}-01\n") == parse_traceparent(VALID)
 
 
 def test_a_later_version_may_carry_more_fields() -> None:
@@ -76,18 +72,14 @@ def test_a_later_version_may_carry_more_fields() -> None:
         (f"00-{TRACE_ID}-{'0' * 16}-01", "has an all-zero trace or span id"),
     ],
 )
-def test_an_invalid_traceparent_is_rejected_with_one_line_naming_the_value(
-    value: str, problem: str
-) -> None:
+def test_an_invalid_traceparent_is_rejected_with_one_line_naming_the_value(value: str, problem: str) -> None:
     with pytest.raises(SettingError) as raised:
         parse_traceparent(value)
     assert str(raised.value) == f"TRACEPARENT={value!r} {problem}: {EXPECTED_FORM}"
 
 
 def test_the_error_names_the_setting_it_was_given() -> None:
-    with pytest.raises(
-        SettingError, match=r"^--otel-traceparent='nope' is not a W3C traceparent: "
-    ):
+    with pytest.raises(SettingError, match=r"^--otel-traceparent='nope' is not a W3C traceparent: "):
         parse_traceparent("nope", setting="--otel-traceparent")
 
 
@@ -165,9 +157,7 @@ def test_a_store_flag_is_relative_to_the_start_folder_and_the_ini_key_to_the_roo
     start = pytester.mkdir("sub")
     monkeypatch.chdir(start)
     assert resolve(pytester, str(pytester.path)).store == pytester.path / "from-ini"
-    assert (
-        resolve(pytester, str(pytester.path), "--otel-store=from-flag").store == start / "from-flag"
-    )
+    assert resolve(pytester, str(pytester.path), "--otel-store=from-flag").store == start / "from-flag"
 
 
 def test_the_traces_endpoint_variable_is_used_as_is_and_wins_over_the_general_one(
@@ -202,8 +192,10 @@ def test_an_endpoint_flag_that_already_names_the_traces_path_is_used_as_is(
 def exported(pytester: pytest.Pytester, *args: str, **env: str) -> tuple[str | None, str | None]:
     """The URLs spans and metrics go to (None: not exported)."""
     options = resolve(pytester, *args, env=env)
-    return (options.endpoint.url if options.endpoint else None,
-            options.metrics_endpoint.url if options.metrics_endpoint else None)
+    return (
+        options.endpoint.url if options.endpoint else None,
+        options.metrics_endpoint.url if options.metrics_endpoint else None,
+    )
 
 
 GENERAL = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://general:4318"}
@@ -213,28 +205,65 @@ GENERAL = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://general:4318"}
     ("args", "env", "spans", "metrics"),
     [
         pytest.param((), GENERAL, "http://general:4318", "http://general:4318", id="general-endpoint"),
-        pytest.param((), {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:4318/v1/traces"},
-                     "http://t:4318/v1/traces", None, id="traces-endpoint-alone-means-no-metrics"),
-        pytest.param((), {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://m:4318/v1/metrics"},
-                     None, "http://m:4318/v1/metrics", id="metrics-endpoint-alone"),
-        pytest.param((), {**GENERAL, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://m:4318/v1/metrics"},
-                     "http://general:4318", "http://m:4318/v1/metrics", id="metrics-endpoint-wins"),
-        pytest.param((), {**GENERAL, "OTEL_METRICS_EXPORTER": "none"}, "http://general:4318", None,
-                     id="metrics-exporter-none"),
-        pytest.param((), {**GENERAL, "OTEL_TRACES_EXPORTER": "none"}, None, "http://general:4318",
-                     id="traces-exporter-none"),
-        pytest.param((), {**GENERAL, "OTEL_TRACES_EXPORTER": "console,otlp", "OTEL_METRICS_EXPORTER": "prometheus"},
-                     "http://general:4318", None, id="exporter-lists"),
+        pytest.param(
+            (),
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:4318/v1/traces"},
+            "http://t:4318/v1/traces",
+            None,
+            id="traces-endpoint-alone-means-no-metrics",
+        ),
+        pytest.param(
+            (),
+            {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://m:4318/v1/metrics"},
+            None,
+            "http://m:4318/v1/metrics",
+            id="metrics-endpoint-alone",
+        ),
+        pytest.param(
+            (),
+            {**GENERAL, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://m:4318/v1/metrics"},
+            "http://general:4318",
+            "http://m:4318/v1/metrics",
+            id="metrics-endpoint-wins",
+        ),
+        pytest.param(
+            (), {**GENERAL, "OTEL_METRICS_EXPORTER": "none"}, "http://general:4318", None, id="metrics-exporter-none"
+        ),
+        pytest.param(
+            (), {**GENERAL, "OTEL_TRACES_EXPORTER": "none"}, None, "http://general:4318", id="traces-exporter-none"
+        ),
+        pytest.param(
+            (),
+            {**GENERAL, "OTEL_TRACES_EXPORTER": "console,otlp", "OTEL_METRICS_EXPORTER": "prometheus"},
+            "http://general:4318",
+            None,
+            id="exporter-lists",
+        ),
         pytest.param((), {**GENERAL, "OTEL_SDK_DISABLED": "TRUE"}, None, None, id="sdk-disabled"),
-        pytest.param(("--otel-endpoint=http://flag:4318",), {}, "http://flag:4318", "http://flag:4318",
-                     id="flag-base-url"),
-        pytest.param(("--otel-endpoint=http://flag:4318/v1/traces",), GENERAL, "http://flag:4318/v1/traces",
-                     "http://general:4318", id="flag-traces-url"),
-        pytest.param(("--otel-endpoint=http://flag:4318",), {"OTEL_SDK_DISABLED": "true"}, "http://flag:4318",
-                     "http://flag:4318", id="flag-wins-over-sdk-disabled"),
-        pytest.param(("--otel-endpoint=http://flag:4318",), {"OTEL_TRACES_EXPORTER": "none",
-                                                             "OTEL_METRICS_EXPORTER": "none"},
-                     "http://flag:4318", None, id="flag-wins-over-traces-exporter-none-not-metrics"),
+        pytest.param(
+            ("--otel-endpoint=http://flag:4318",), {}, "http://flag:4318", "http://flag:4318", id="flag-base-url"
+        ),
+        pytest.param(
+            ("--otel-endpoint=http://flag:4318/v1/traces",),
+            GENERAL,
+            "http://flag:4318/v1/traces",
+            "http://general:4318",
+            id="flag-traces-url",
+        ),
+        pytest.param(
+            ("--otel-endpoint=http://flag:4318",),
+            {"OTEL_SDK_DISABLED": "true"},
+            "http://flag:4318",
+            "http://flag:4318",
+            id="flag-wins-over-sdk-disabled",
+        ),
+        pytest.param(
+            ("--otel-endpoint=http://flag:4318",),
+            {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"},
+            "http://flag:4318",
+            None,
+            id="flag-wins-over-traces-exporter-none-not-metrics",
+        ),
     ],
 )
 def test_each_signal_goes_where_the_standard_variables_say(
@@ -291,9 +320,7 @@ def test_otel_pytest_switches_the_plugin_on(pytester: pytest.Pytester, value: st
 
 
 @pytest.mark.parametrize("value", ["0", "false", "No", "off"])
-def test_otel_pytest_switches_off_what_the_ini_file_switches_on(
-    pytester: pytest.Pytester, value: str
-) -> None:
+def test_otel_pytest_switches_off_what_the_ini_file_switches_on(pytester: pytest.Pytester, value: str) -> None:
     pytester.makeini("[pytest]\notel = true\n")
     assert enabled(pytester) is True
     assert enabled(pytester, env={"OTEL_PYTEST": value}) is False
@@ -366,8 +393,7 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
         ),
         (
             "--otel-traceparent=00-abc-def-01",
-            "argument --otel-traceparent: '00-abc-def-01' is not a W3C traceparent: "
-            f"{EXPECTED_FORM}",
+            f"argument --otel-traceparent: '00-abc-def-01' is not a W3C traceparent: {EXPECTED_FORM}",
         ),
         (
             "--otel-keep-runs=0",
@@ -411,19 +437,14 @@ def test_a_bad_flag_is_one_usage_error_naming_flag_value_and_accepted_values(
         ),
     ],
 )
-def test_a_bad_ini_value_is_one_error_line_naming_the_key(
-    suite: pytest.Pytester, ini: str, message: str
-) -> None:
+def test_a_bad_ini_value_is_one_error_line_naming_the_key(suite: pytest.Pytester, ini: str, message: str) -> None:
     suite.makeini(f"[pytest]\n{ini}\n")
     assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == message
 
 
 def test_a_bad_otel_ini_switch_is_one_error_line_naming_the_key(suite: pytest.Pytester) -> None:
     suite.makeini("[pytest]\notel = maybe\n")
-    assert (
-        setting_error(suite.runpytest(*NO_ASYNC))
-        == "otel (ini): invalid truth value 'maybe': use true or false"
-    )
+    assert setting_error(suite.runpytest(*NO_ASYNC)) == "otel (ini): invalid truth value 'maybe': use true or false"
 
 
 @pytest.mark.parametrize(
@@ -444,8 +465,7 @@ def test_a_bad_otel_ini_switch_is_one_error_line_naming_the_key(suite: pytest.Py
         (
             "OTEL_EXPORTER_OTLP_PROTOCOL",
             "http/json",
-            "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not supported: "
-            "use one of http/protobuf, grpc",
+            "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not supported: use one of http/protobuf, grpc",
         ),
         (
             "TRACEPARENT",
@@ -455,8 +475,7 @@ def test_a_bad_otel_ini_switch_is_one_error_line_naming_the_key(suite: pytest.Py
         (
             "TRACEPARENT",
             f"00-{'0' * 32}-{SPAN_ID}-01",
-            f"TRACEPARENT='00-{'0' * 32}-{SPAN_ID}-01' has an all-zero trace or span id: "
-            f"{EXPECTED_FORM}",
+            f"TRACEPARENT='00-{'0' * 32}-{SPAN_ID}-01' has an all-zero trace or span id: {EXPECTED_FORM}",
         ),
     ],
 )
@@ -516,9 +535,9 @@ def test_setting_errors_look_the_same_from_the_real_command_line(
     )
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL")
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-    assert flag_error(
-        suite.runpytest_subprocess("--otel", *NO_ASYNC, "--otel-trace-per=module")
-    ) == ("argument --otel-trace-per: 'module' is not valid: use one of test, session")
+    assert flag_error(suite.runpytest_subprocess("--otel", *NO_ASYNC, "--otel-trace-per=module")) == (
+        "argument --otel-trace-per: 'module' is not valid: use one of test, session"
+    )
 
 
 def test_with_the_plugin_off_its_environment_is_not_read(
@@ -545,9 +564,7 @@ def test_the_ini_switch_records_a_run(suite: pytest.Pytester) -> None:
     assert (suite.path / ".otel-pytest" / "index.jsonl").is_file()
 
 
-def test_the_environment_switch_records_a_run(
-    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_environment_switch_records_a_run(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_PYTEST", "1")
     suite.runpytest(*NO_ASYNC).assert_outcomes(passed=1)
     assert (suite.path / ".otel-pytest" / "index.jsonl").is_file()

@@ -212,9 +212,7 @@ def any_value_of(
     from opentelemetry.proto_json.common.v1.common import AnyValue
 
     if array is not None:
-        return AnyValue.from_dict(
-            {"arrayValue": {"values": [{"stringValue": item} for item in array]}}
-        )
+        return AnyValue.from_dict({"arrayValue": {"values": [{"stringValue": item} for item in array]}})
     for key, value in (
         ("stringValue", string_value),
         ("boolValue", bool_value),
@@ -313,16 +311,12 @@ def test_a_per_span_value_replaces_a_shared_one_instead_of_repeating_the_key() -
         (("a",), {"arrayValue": {"values": [{"stringValue": "a"}]}}),
     ],
 )
-def test_each_attribute_type_has_its_any_value_form(
-    value: AttributeValue, encoded: dict[str, Any]
-) -> None:
+def test_each_attribute_type_has_its_any_value_form(value: AttributeValue, encoded: dict[str, Any]) -> None:
     assert any_value(value) == encoded
 
 
 def test_non_finite_doubles_survive_the_round_trip() -> None:
-    record = SpanRecord(
-        "t", TRACE, 1, 0, START, {"nan": math.nan, "inf": math.inf, "ninf": -math.inf}
-    )
+    record = SpanRecord("t", TRACE, 1, 0, START, {"nan": math.nan, "inf": math.inf, "ninf": -math.inf})
     span = TracesData.from_json(encoder().line([record])).resource_spans[0].scope_spans[0].spans[0]
     values = {kv.key: kv.value.double_value for kv in span.attributes if kv.value is not None}
     assert math.isnan(values["nan"])  # type: ignore[arg-type]

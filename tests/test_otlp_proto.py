@@ -38,8 +38,9 @@ def as_json(message: dict[str, object]) -> dict[str, object]:
 def records() -> list[SpanRecord]:
     test = a_failed_test()
     shared = SharedAttributes({"db.system.name": "postgresql", "db.query.text": "SELECT ?"})
-    query = SpanRecord("SELECT", TRACE, 0x1111, 0x53995C3F42CD8AD8, START + 12, shared, scope="otel_pytest.db",
-                       kind=KIND_CLIENT)
+    query = SpanRecord(
+        "SELECT", TRACE, 0x1111, 0x53995C3F42CD8AD8, START + 12, shared, scope="otel_pytest.db", kind=KIND_CLIENT
+    )
     query.end = START + 15
     overridden = SpanRecord("SELECT", TRACE, 0x2222, 0x53995C3F42CD8AD8, START + 16, shared, kind=KIND_CLIENT)
     overridden.set("db.query.text", "SELECT ? -- per span")

@@ -39,11 +39,14 @@ def test_function_fixtures_get_setup_and_teardown_spans_under_their_phases(pytes
     result, run = traced(pytester)
     result.assert_outcomes(passed=1)
     test = run.root("test_function_fixtures_get_setup_and_teardown_spans_under_their_phases.py::test_uses")
-    assert test.shape() == (test.name, (
-        ("setup", (("fixture database", ()), ("fixture client", ()))),
-        ("call", ()),
-        ("teardown", (("fixture client teardown", ()), ("fixture database teardown", ()))),
-    ))
+    assert test.shape() == (
+        test.name,
+        (
+            ("setup", (("fixture database", ()), ("fixture client", ()))),
+            ("call", ()),
+            ("teardown", (("fixture client teardown", ()), ("fixture database teardown", ()))),
+        ),
+    )
     client = test.child("setup").child("fixture client")
     assert client.attributes["pytest.fixture.name"] == "client"
     assert client.attributes["pytest.fixture.scope"] == "function"
@@ -76,11 +79,14 @@ def test_session_and_module_fixtures_live_in_the_session_trace_not_in_a_test(pyt
         """
     )
     _, run = traced(pytester)
-    assert run.session.shape() == ("pytest session", (
-        ("test_one.py", (("fixture schema", ()), ("fixture schema teardown", ()))),
-        ("fixture engine", ()),
-        ("fixture engine teardown", ()),
-    ))
+    assert run.session.shape() == (
+        "pytest session",
+        (
+            ("test_one.py", (("fixture schema", ()), ("fixture schema teardown", ()))),
+            ("fixture engine", ()),
+            ("fixture engine teardown", ()),
+        ),
+    )
     engine = run.session.child("fixture engine")
     module = run.session.child("test_one.py")
     assert engine.attributes["pytest.fixture.requested_by"] == "test_one.py::test_first"
@@ -157,7 +163,8 @@ def test_every_outcome_is_recorded_with_its_reason(pytester: pytest.Pytester) ->
             root.attributes.get("pytest.skip.reason") or root.attributes.get("pytest.xfail.reason"),
             root.status_code,
         )
-        for root in run.roots if "::" in root.name
+        for root in run.roots
+        if "::" in root.name
     }
     assert seen == {
         "test_passed": ("passed", "pass", None, 0),
@@ -222,10 +229,13 @@ def test_trace_per_session_puts_tests_under_their_module(pytester: pytest.Pytest
     pytester.makepyfile(test_a="def test_one(): pass", test_b="def test_two(): pass")
     _, run = traced(pytester, "--otel-trace-per=session")
     assert [root.name for root in run.roots] == ["pytest session"]
-    assert run.session.shape() == ("pytest session", (
-        ("test_a.py", (("test_a.py::test_one", (("setup", ()), ("call", ()), ("teardown", ()))),)),
-        ("test_b.py", (("test_b.py::test_two", (("setup", ()), ("call", ()), ("teardown", ()))),)),
-    ))
+    assert run.session.shape() == (
+        "pytest session",
+        (
+            ("test_a.py", (("test_a.py::test_one", (("setup", ()), ("call", ()), ("teardown", ()))),)),
+            ("test_b.py", (("test_b.py::test_two", (("setup", ()), ("call", ()), ("teardown", ()))),)),
+        ),
+    )
 
 
 def test_every_span_carries_the_run_id_and_the_summary_line_names_it(pytester: pytest.Pytester) -> None:
@@ -381,8 +391,15 @@ def test_importing_the_plugin_loads_no_opentelemetry_code() -> None:
 
 def _outcomes(node: Node) -> dict[str, object]:
     """The outcome attributes of a test or attempt span, and its status code."""
-    keys = ("pytest.outcome", "test.case.result.status", "pytest.reruns", "pytest.rerun.attempt",
-            "pytest.subtests", "pytest.subtests.failed", "pytest.subtests.failed.names")
+    keys = (
+        "pytest.outcome",
+        "test.case.result.status",
+        "pytest.reruns",
+        "pytest.rerun.attempt",
+        "pytest.subtests",
+        "pytest.subtests.failed",
+        "pytest.subtests.failed.names",
+    )
     found: dict[str, object] = {key: node.attributes[key] for key in keys if key in node.attributes}
     found["status"] = node.status_code
     return found
@@ -425,32 +442,48 @@ def test_rerun_attempts_are_spans_of_one_test_that_carries_the_final_outcome(pyt
     assert result.outlines[-1].startswith("otel: 4 tests traced, run ")
     tests = {root.name.split("::")[1]: root for root in run.roots if "::" in root.name}
     assert sorted(tests) == ["test_always_fails", "test_flaky", "test_passes", "test_setup_fails_once"]
-    passes, flaky, always, setup = (tests[name] for name in (
-        "test_passes", "test_flaky", "test_always_fails", "test_setup_fails_once"))
+    passes, flaky, always, setup = (
+        tests[name] for name in ("test_passes", "test_flaky", "test_always_fails", "test_setup_fails_once")
+    )
     assert passes.shape() == (passes.name, PHASES)
     assert _outcomes(passes) == {"pytest.outcome": "passed", "test.case.result.status": "pass", "status": 0}
     assert flaky.shape() == (flaky.name, (("attempt 1", PHASES), ("attempt 2", PHASES)))
-    assert _outcomes(flaky) == {"pytest.outcome": "passed", "test.case.result.status": "pass", "pytest.reruns": 1,
-                                "status": 0}
+    assert _outcomes(flaky) == {
+        "pytest.outcome": "passed",
+        "test.case.result.status": "pass",
+        "pytest.reruns": 1,
+        "status": 0,
+    }
     assert [_outcomes(attempt) for attempt in flaky.children] == [
         {"pytest.outcome": "rerun", "pytest.rerun.attempt": 1, "status": 2},
         {"pytest.outcome": "passed", "pytest.rerun.attempt": 2, "status": 0},
     ]
     first_call = flaky.child("attempt 1").child("call")
-    assert (first_call.status_code, first_call.events()) == (2, [
-        ("exception", {"exception.type": "AssertionError", "exception.message": "assert 1 == 2"}),
-    ])
+    assert (first_call.status_code, first_call.events()) == (
+        2,
+        [
+            ("exception", {"exception.type": "AssertionError", "exception.message": "assert 1 == 2"}),
+        ],
+    )
     assert always.shape() == (always.name, tuple((f"attempt {n}", PHASES) for n in (1, 2, 3)))
-    assert _outcomes(always) == {"pytest.outcome": "failed", "test.case.result.status": "fail", "pytest.reruns": 2,
-                                 "status": 2}
+    assert _outcomes(always) == {
+        "pytest.outcome": "failed",
+        "test.case.result.status": "fail",
+        "pytest.reruns": 2,
+        "status": 2,
+    }
     assert [_outcomes(attempt) for attempt in always.children] == [
         {"pytest.outcome": "rerun", "pytest.rerun.attempt": 1, "status": 2},
         {"pytest.outcome": "rerun", "pytest.rerun.attempt": 2, "status": 2},
         {"pytest.outcome": "failed", "pytest.rerun.attempt": 3, "status": 2},
     ]
     assert [attempt.child("call").status_code for attempt in always.children] == [2, 2, 2]
-    assert _outcomes(setup) == {"pytest.outcome": "passed", "test.case.result.status": "pass", "pytest.reruns": 1,
-                                "status": 0}
+    assert _outcomes(setup) == {
+        "pytest.outcome": "passed",
+        "test.case.result.status": "pass",
+        "pytest.reruns": 1,
+        "status": 0,
+    }
     failed_setup = setup.child("attempt 1").child("setup")
     assert failed_setup.shape() == ("setup", (("fixture flaky_service", ()),))
     assert failed_setup.status_message == "ConnectionError: service not up yet"
@@ -491,33 +524,57 @@ def test_subtest_failures_fail_the_test_and_are_counted_and_named(pytester: pyte
     tests = {root.name.rsplit("::", 1)[1]: root for root in run.roots if "::" in root.name}
     assert {name: _outcomes(test) for name, test in tests.items()} == {
         "test_unittest_subtests": {
-            "pytest.outcome": "failed", "test.case.result.status": "fail", "pytest.subtests": 3,
-            "pytest.subtests.failed": 1, "pytest.subtests.failed.names": ["[values] (i=1)"], "status": 2,
+            "pytest.outcome": "failed",
+            "test.case.result.status": "fail",
+            "pytest.subtests": 3,
+            "pytest.subtests.failed": 1,
+            "pytest.subtests.failed.names": ["[values] (i=1)"],
+            "status": 2,
         },
         "test_unittest_subtests_pass": {
-            "pytest.outcome": "passed", "test.case.result.status": "pass", "pytest.subtests": 2,
-            "pytest.subtests.failed": 0, "status": 0,
+            "pytest.outcome": "passed",
+            "test.case.result.status": "pass",
+            "pytest.subtests": 2,
+            "pytest.subtests.failed": 0,
+            "status": 0,
         },
         "test_unittest_failure": {"pytest.outcome": "failed", "test.case.result.status": "fail", "status": 2},
         "test_fixture_subtests": {
-            "pytest.outcome": "failed", "test.case.result.status": "fail", "pytest.subtests": 3,
+            "pytest.outcome": "failed",
+            "test.case.result.status": "fail",
+            "pytest.subtests": 3,
             "pytest.subtests.failed": 2,
-            "pytest.subtests.failed.names": ["[names] (name='beta')", "[names] (name='gamma')"], "status": 2,
+            "pytest.subtests.failed.names": ["[names] (name='beta')", "[names] (name='gamma')"],
+            "status": 2,
         },
     }
     assert tests["test_unittest_subtests"].child("call").events() == [
-        ("exception", {"exception.type": "AssertionError", "exception.message": "1 == 1",
-                       "pytest.subtest": "[values] (i=1)"}),
+        (
+            "exception",
+            {"exception.type": "AssertionError", "exception.message": "1 == 1", "pytest.subtest": "[values] (i=1)"},
+        ),
     ]
     # A plain unittest failure never passes through the phase: pytest takes it from unittest.
     assert tests["test_unittest_failure"].child("call").events() == [
         ("exception", {"exception.type": "AssertionError", "exception.message": "1 != 2"}),
     ]
     assert tests["test_fixture_subtests"].child("call").events() == [
-        ("exception", {"exception.type": "AssertionError", "exception.message": "assert 'beta' != 'beta'",
-                       "pytest.subtest": "[names] (name='beta')"}),
-        ("exception", {"exception.type": "AssertionError", "exception.message": "assert 'gamma' != 'gamma'",
-                       "pytest.subtest": "[names] (name='gamma')"}),
+        (
+            "exception",
+            {
+                "exception.type": "AssertionError",
+                "exception.message": "assert 'beta' != 'beta'",
+                "pytest.subtest": "[names] (name='beta')",
+            },
+        ),
+        (
+            "exception",
+            {
+                "exception.type": "AssertionError",
+                "exception.message": "assert 'gamma' != 'gamma'",
+                "pytest.subtest": "[names] (name='gamma')",
+            },
+        ),
     ]
 
 
@@ -545,12 +602,18 @@ def test_password_argument():
 # What each mode keeps of each failure, exactly.
 RECORDED = {
     "message": {
-        "test_environment_token": {"exception.type": "AssertionError",
-                                   "exception.message": "assert '<redacted>' == 'expected'"},
-        "test_environment_dump": {"exception.type": "AssertionError",
-                                  "exception.message": "assert <environment removed> == {}"},
-        "test_password_argument": {"exception.type": "ConnectionError",
-                                   "exception.message": "cannot reach db.internal"},
+        "test_environment_token": {
+            "exception.type": "AssertionError",
+            "exception.message": "assert '<redacted>' == 'expected'",
+        },
+        "test_environment_dump": {
+            "exception.type": "AssertionError",
+            "exception.message": "assert <environment removed> == {}",
+        },
+        "test_password_argument": {
+            "exception.type": "ConnectionError",
+            "exception.message": "cannot reach db.internal",
+        },
     },
     "none": {
         "test_environment_token": {"exception.type": "AssertionError"},
@@ -599,9 +662,9 @@ def test_failure_text_keeps_what_its_mode_says_and_never_a_token_or_password(
         kind = attributes["exception.type"]
         assert call.status_message == (f"{kind}: {message}" if message else kind)
     if mode == "traceback":
-        assert {name: str(attributes.pop("exception.stacktrace")).splitlines() for name, attributes in
-                recorded.items()} == {name: ["Traceback (most recent call last):", *lines]
-                                      for name, lines in TRACEBACKS.items()}
+        assert {
+            name: str(attributes.pop("exception.stacktrace")).splitlines() for name, attributes in recorded.items()
+        } == {name: ["Traceback (most recent call last):", *lines] for name, lines in TRACEBACKS.items()}
         assert recorded == RECORDED["message"]
     else:
         assert recorded == RECORDED[mode]

@@ -58,29 +58,37 @@ def test_spans_inside_async_fixtures_and_tests_nest_under_them_with_pytest_async
     assert _test_root(run)[1] == (
         ("setup", (("fixture resource", (("fixture _function_scoped_runner", ()), ("open resource", ()))),)),
         ASYNC_SHAPE[1],
-        ("teardown", (
-            ("fixture resource teardown", (("close resource", ()),)),
-            ("fixture _function_scoped_runner teardown", ()),
-        )),
+        (
+            "teardown",
+            (
+                ("fixture resource teardown", (("close resource", ()),)),
+                ("fixture _function_scoped_runner teardown", ()),
+            ),
+        ),
     )
 
 
 def test_spans_inside_anyio_fixtures_and_tests_nest_under_them(pytester: pytest.Pytester) -> None:
     source = ASYNC_SUITE.format(marker="@pytest.mark.anyio")
-    pytester.makepyfile(test_async=source.replace(
-        "import pytest\n",
-        "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n",
-    ))
+    pytester.makepyfile(
+        test_async=source.replace(
+            "import pytest\n",
+            "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n",
+        )
+    )
     result = pytester.runpytest_subprocess("--otel", "-p", "no:asyncio")
     result.assert_outcomes(passed=1)
     run = Run.from_store(pytester.path / ".otel-pytest")
     setup, call, teardown = _test_root(run)[1]
     assert setup == ("setup", (("fixture anyio_backend", ()), ("fixture resource", (("open resource", ()),))))
     assert call == ASYNC_SHAPE[1]
-    assert teardown == ("teardown", (
-        ("fixture resource teardown", (("close resource", ()),)),
-        ("fixture anyio_backend teardown", ()),
-    ))
+    assert teardown == (
+        "teardown",
+        (
+            ("fixture resource teardown", (("close resource", ()),)),
+            ("fixture anyio_backend teardown", ()),
+        ),
+    )
 
 
 APP_CONFTEST = """
@@ -166,15 +174,26 @@ APP_TOKEN = "ci-tok-9f8e7d6c5b4a3928"
 @pytest.mark.parametrize(
     ("mode", "event"),
     [
-        ("message", {"exception.type": "ValueError", "exception.message": "bad token <redacted>",
-                     "exception.escaped": "False"}),
+        (
+            "message",
+            {"exception.type": "ValueError", "exception.message": "bad token <redacted>", "exception.escaped": "False"},
+        ),
         ("none", {"exception.type": "ValueError", "exception.escaped": "False"}),
-        ("traceback", {"exception.type": "ValueError", "exception.message": "bad token <redacted>",
-                       "exception.escaped": "False", "exception.stacktrace": "\n".join([
-                           "Traceback (most recent call last):",
-                           '  File "test_app.py", line 7, in test_app_failure',
-                           "ValueError: bad token <redacted>",
-                       ])}),
+        (
+            "traceback",
+            {
+                "exception.type": "ValueError",
+                "exception.message": "bad token <redacted>",
+                "exception.escaped": "False",
+                "exception.stacktrace": "\n".join(
+                    [
+                        "Traceback (most recent call last):",
+                        '  File "test_app.py", line 7, in test_app_failure',
+                        "ValueError: bad token <redacted>",
+                    ]
+                ),
+            },
+        ),
     ],
 )
 def test_exceptions_the_sdk_records_on_app_spans_keep_only_what_the_failure_mode_keeps(
@@ -182,8 +201,9 @@ def test_exceptions_the_sdk_records_on_app_spans_keep_only_what_the_failure_mode
 ) -> None:
     monkeypatch.setenv("CI_JOB_TOKEN", APP_TOKEN)
     pytester.makepyfile(test_app=APP_FAILURE)
-    result = pytester.runpytest_subprocess("--otel", f"--otel-record-failures={mode}", "-p", "no:asyncio",
-                                           "-p", "no:anyio")
+    result = pytester.runpytest_subprocess(
+        "--otel", f"--otel-record-failures={mode}", "-p", "no:asyncio", "-p", "no:anyio"
+    )
     result.assert_outcomes(failed=1)
     for path in (pytester.path / ".otel-pytest").rglob("*.jsonl"):
         assert APP_TOKEN not in path.read_text()

@@ -50,8 +50,14 @@ class Sink:
 
 
 def recorder(sink: Sink, mode: str = "message") -> Recorder:
-    return Recorder(sink, trace_per_test=True, session_parent=None, session_attributes={}, environ={},
-                    failures=FailureText(mode, {}))
+    return Recorder(
+        sink,
+        trace_per_test=True,
+        session_parent=None,
+        session_attributes={},
+        environ={},
+        failures=FailureText(mode, {}),
+    )
 
 
 def run_phases(rec: Recorder, *reports: Report, log_after_teardown: bool = False) -> None:
@@ -105,10 +111,13 @@ def test_reports_logged_after_every_phase_ended_still_decide_the_outcome_and_mar
     rec.test_end(None)
     (root,) = sink.named(INFO.nodeid)
     assert ends(root.extra, "pytest.outcome", "test.case.result.status") == {
-        "pytest.outcome": "failed", "test.case.result.status": "fail",
+        "pytest.outcome": "failed",
+        "test.case.result.status": "fail",
     }
     assert [(r.name, r.status) for r in sink.records if r.parent_id == root.span_id] == [
-        ("setup", STATUS_UNSET), ("call", STATUS_ERROR), ("teardown", STATUS_UNSET),
+        ("setup", STATUS_UNSET),
+        ("call", STATUS_ERROR),
+        ("teardown", STATUS_UNSET),
     ]
 
 
@@ -165,17 +174,26 @@ def test_failing_subtests_fail_the_test_and_are_named_on_it() -> None:
     run_phases(rec)  # no more reports
     rec.test_end(None)
     (root,) = sink.named(INFO.nodeid)
-    assert ends(root.extra, "pytest.outcome", "pytest.subtests", "pytest.subtests.failed",
-                "pytest.subtests.failed.names") == {
-        "pytest.outcome": "failed", "pytest.subtests": 2, "pytest.subtests.failed": 1,
+    assert ends(
+        root.extra, "pytest.outcome", "pytest.subtests", "pytest.subtests.failed", "pytest.subtests.failed.names"
+    ) == {
+        "pytest.outcome": "failed",
+        "pytest.subtests": 2,
+        "pytest.subtests.failed": 1,
         "pytest.subtests.failed.names": ["[case] (i=1)"],
     }
     call = next(r for r in sink.named("call") if r.events)
     assert call.status == STATUS_ERROR
     assert call.status_message == "AssertionError: assert 1 != 1"
     assert [(event.name, event.attributes) for event in call.events or ()] == [
-        ("exception", {"exception.type": "AssertionError", "exception.message": "assert 1 != 1",
-                       "pytest.subtest": "[case] (i=1)"}),
+        (
+            "exception",
+            {
+                "exception.type": "AssertionError",
+                "exception.message": "assert 1 != 1",
+                "pytest.subtest": "[case] (i=1)",
+            },
+        ),
     ]
     assert call.start <= call.events[0].time <= call.end  # type: ignore[index]
 

@@ -53,6 +53,5 @@ def test_events_are_kept_in_the_order_they_were_added() -> None:
 
 def test_repr_shows_name_and_ids_in_hex() -> None:
     assert (
-        repr(SpanRecord("call", 1, 0xAB, 0xCD, 0, {}))
-        == "<SpanRecord 'call' 00000000000000ab parent=00000000000000cd>"
+        repr(SpanRecord("call", 1, 0xAB, 0xCD, 0, {})) == "<SpanRecord 'call' 00000000000000ab parent=00000000000000cd>"
     )

@@ -30,8 +30,12 @@ from otel_pytest.sender import scrub
             "POST http://collector:4318/v1/traces failed; key ***, ***",
             id="whole-url-and-a-stray-copy",
         ),
-        pytest.param("code: 500, reason: Internal Server Error", "http://collector:4318/v1/traces",
-                     "code: 500, reason: Internal Server Error", id="nothing-to-hide"),
+        pytest.param(
+            "code: 500, reason: Internal Server Error",
+            "http://collector:4318/v1/traces",
+            "code: 500, reason: Internal Server Error",
+            id="nothing-to-hide",
+        ),
     ],
 )
 def test_scrub_removes_userinfo_query_and_fragment_in_every_form_the_exporters_quote(

@@ -44,9 +44,7 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     customer: Mapped[Customer] = relationship(back_populates="orders")
-    lines: Mapped[list[OrderLine]] = relationship(
-        back_populates="order", cascade="all, delete-orphan"
-    )
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", cascade="all, delete-orphan")
 
 
 class OrderLine(Base):

@@ -33,9 +33,7 @@ async def create_customer(session: AsyncSession, email: str, name: str) -> Custo
     return customer
 
 
-async def create_product(
-    session: AsyncSession, sku: str, name: str, price: Decimal, stock: int = 0
-) -> Product:
+async def create_product(session: AsyncSession, sku: str, name: str, price: Decimal, stock: int = 0) -> Product:
     product = Product(sku=sku, name=name, price=price, stock=stock)
     session.add(product)
     await session.commit()
@@ -54,10 +52,7 @@ async def restock(session: AsyncSession, sku: str, quantity: int) -> int:
     if quantity <= 0:
         raise ShopError(f"cannot restock {quantity} units: the quantity must be positive")
     stock: int | None = await session.scalar(
-        update(Product)
-        .where(Product.sku == sku)
-        .values(stock=Product.stock + quantity)
-        .returning(Product.stock)
+        update(Product).where(Product.sku == sku).values(stock=Product.stock + quantity).returning(Product.stock)
     )
     if stock is None:
         raise UnknownProduct(f"no product with SKU {sku!r}")
@@ -73,9 +68,7 @@ async def place_order(session: AsyncSession, customer_id: int, items: Mapping[st
     """
     if not items or any(quantity <= 0 for quantity in items.values()):
         raise ShopError(f"an order needs at least one line and positive quantities: {dict(items)}")
-    rows = await session.scalars(
-        select(Product).where(Product.sku.in_(items)).order_by(Product.id).with_for_update()
-    )
+    rows = await session.scalars(select(Product).where(Product.sku.in_(items)).order_by(Product.id).with_for_update())
     products = {product.sku: product for product in rows}
     try:
         for sku, quantity in items.items():
@@ -99,9 +92,7 @@ async def place_order(session: AsyncSession, customer_id: int, items: Mapping[st
 
 async def order_total(session: AsyncSession, order_id: int) -> Decimal:
     total = await session.scalar(
-        select(func.sum(OrderLine.unit_price * OrderLine.quantity)).where(
-            OrderLine.order_id == order_id
-        )
+        select(func.sum(OrderLine.unit_price * OrderLine.quantity)).where(OrderLine.order_id == order_id)
     )
     return total or Decimal(0)
 
@@ -114,10 +105,11 @@ async def customer_orders(session: AsyncSession, customer_id: int) -> Sequence[O
     analyzer to catch.
     """
     if os.environ.get("SHOP_REGRESSION") == "n+1":
-        orders = (await session.scalars(
-            select(Order).where(Order.customer_id == customer_id)
-            .order_by(Order.created_at.desc(), Order.id.desc())
-        )).all()
+        orders = (
+            await session.scalars(
+                select(Order).where(Order.customer_id == customer_id).order_by(Order.created_at.desc(), Order.id.desc())
+            )
+        ).all()
         for order in orders:
             lines = await session.scalars(
                 select(OrderLine).options(joinedload(OrderLine.product)).where(OrderLine.order_id == order.id)
@@ -136,10 +128,7 @@ async def customer_orders(session: AsyncSession, customer_id: int) -> Sequence[O
 async def cancel_order(session: AsyncSession, order_id: int) -> Order:
     """Cancel a placed order and put its items back in stock."""
     order = await session.scalar(
-        select(Order)
-        .where(Order.id == order_id)
-        .options(selectinload(Order.lines))
-        .with_for_update()
+        select(Order).where(Order.id == order_id).options(selectinload(Order.lines)).with_for_update()
     )
     if order is None:
         raise ShopError(f"no order {order_id}")
@@ -147,9 +136,7 @@ async def cancel_order(session: AsyncSession, order_id: int) -> Order:
         raise ShopError(f"order {order_id} is {order.status}: only a placed order can be cancelled")
     for line in order.lines:
         await session.execute(
-            update(Product)
-            .where(Product.id == line.product_id)
-            .values(stock=Product.stock + line.quantity)
+            update(Product).where(Product.id == line.product_id).values(stock=Product.stock + line.quantity)
         )
     order.status = "cancelled"
     await session.commit()

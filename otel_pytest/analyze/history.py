@@ -32,8 +32,7 @@ def build_history(sources: Iterable[Source], options: AnalysisOptions | None = N
             if first is None:
                 runs[run.run_id] = run
             else:
-                notes.append(f"run {run.run_id} was read twice ({first.source} and {run.source}): "
-                             f"kept the first")
+                notes.append(f"run {run.run_id} was read twice ({first.source} and {run.source}): kept the first")
         notes.extend(source.problems)
 
     ordered = sorted(runs.values(), key=lambda run: (run.start_time, run.run_id))
@@ -61,16 +60,20 @@ def build_history(sources: Iterable[Source], options: AnalysisOptions | None = N
             by_environment: dict[str, int] = {}
             for run in other:
                 by_environment[run.environment or "unknown"] = by_environment.get(run.environment or "unknown", 0) + 1
-            counted = ", ".join(f"{fingerprint} ({count} run{'s' if count > 1 else ''})"
-                                for fingerprint, count in sorted(by_environment.items()))
+            counted = ", ".join(
+                f"{fingerprint} ({count} run{'s' if count > 1 else ''})"
+                for fingerprint, count in sorted(by_environment.items())
+            )
             notes.append(
                 f"left out {len(other)} run(s) from other environments than the current run's "
                 f"({current.environment or 'unknown'}): {counted}; their timings are not comparable "
                 "(another Python, platform or CPU count); pass --any-environment to include them"
             )
     if not current.environment:
-        notes.append(f"run {current.run_id} carries no environment fingerprint (pytest.env.fingerprint): "
-                     "runs of other machines may be mixed in")
+        notes.append(
+            f"run {current.run_id} carries no environment fingerprint (pytest.env.fingerprint): "
+            "runs of other machines may be mixed in"
+        )
     for run in kept:
         notes.extend(f"{_label(run)}: {problem}" for problem in run.problems)
     return History(runs=tuple(kept), notes=tuple(notes))

@@ -145,8 +145,11 @@ def run_from_plain(data: Mapping[str, Any]) -> RunSummary:
     """The inverse of :func:`to_plain` for a run summary (the cache format)."""
     tests = {
         key: TestSample(
-            **{**sample, "statements": frozenset(sample.get("statements", ())),
-               "repetitions": tuple(Repetition(**rep) for rep in sample.get("repetitions", ()))}
+            **{
+                **sample,
+                "statements": frozenset(sample.get("statements", ())),
+                "repetitions": tuple(Repetition(**rep) for rep in sample.get("repetitions", ())),
+            }
         )
         for key, sample in data.get("tests", {}).items()
     }

@@ -124,10 +124,18 @@ def spans_of_traces_data(data: Mapping[str, Any]) -> list[tuple[dict[str, object
                 if not all(isinstance(text, str) for text in (trace_id, span_id, parent_id, name)):
                     raise TypeError("a span's id, parent id or name is not a string")
                 start = int(raw.get("startTimeUnixNano") or 0)
-                spans.append(Span(
-                    trace_id, span_id, parent_id, name, start, int(raw.get("endTimeUnixNano") or start),
-                    _attributes(raw.get("attributes")), _status(raw.get("status")),
-                ))
+                spans.append(
+                    Span(
+                        trace_id,
+                        span_id,
+                        parent_id,
+                        name,
+                        start,
+                        int(raw.get("endTimeUnixNano") or start),
+                        _attributes(raw.get("attributes")),
+                        _status(raw.get("status")),
+                    )
+                )
         found.append((resource, spans))
     return found
 
@@ -148,8 +156,10 @@ def read_otlp(path: Path, problems: list[str]) -> Iterator[tuple[dict[str, objec
             if line is None:
                 unreadable += 1
                 if unreadable <= _MAX_LINE_PROBLEMS:
-                    problems.append(f"{path}:{number}: skipped a line longer than "
-                                    f"{files.MAX_LINE_BYTES // 2**20} MiB (not a run file's line)")
+                    problems.append(
+                        f"{path}:{number}: skipped a line longer than "
+                        f"{files.MAX_LINE_BYTES // 2**20} MiB (not a run file's line)"
+                    )
                 continue
             if not line.strip():
                 continue
@@ -170,8 +180,9 @@ def read_otlp(path: Path, problems: list[str]) -> Iterator[tuple[dict[str, objec
     if unreadable > _MAX_LINE_PROBLEMS:
         problems.append(f"{path}: skipped {unreadable - _MAX_LINE_PROBLEMS} more unreadable lines")
     if other:
-        problems.append(f"{path}: skipped {len(other)} line(s) without trace data (from line {other[0]}: "
-                        "metrics or logs?)")
+        problems.append(
+            f"{path}: skipped {len(other)} line(s) without trace data (from line {other[0]}: metrics or logs?)"
+        )
 
 
 def _reason(error: Exception) -> str:
@@ -234,8 +245,10 @@ def _summarize_groups(path: Path, groups: Mapping[str | None, _Group], problems:
     for run_id, group in groups.items():
         run_problems = list(problems)
         if run_id is None:
-            run_problems.append(f"{len(group.spans)} spans carry no pytest.run.id (another tool's?): "
-                                f"grouped into one run by their file, {path.name}")
+            run_problems.append(
+                f"{len(group.spans)} spans carry no pytest.run.id (another tool's?): "
+                f"grouped into one run by their file, {path.name}"
+            )
         metadata = RunMetadata(run_id or file_run_id(path), str(path), group.resource, run_id is None, run_problems)
         runs.append(summarizer.summarize(group.spans, metadata))
     return runs
@@ -276,8 +289,14 @@ def encode_runs(runs: Sequence[RunSummary]) -> bytes:
 
 def _write_cache(cache: Path, stamp: Mapping[str, int], runs: Sequence[RunSummary], problems: Sequence[str]) -> None:
     """Write through a temporary file and ``os.replace``: a reader never sees half of it."""
-    payload = orjson.dumps({"schema": CACHE_SCHEMA, "source": stamp, "problems": list(problems),
-                            "runs": orjson.Fragment(encode_runs(runs))})
+    payload = orjson.dumps(
+        {
+            "schema": CACHE_SCHEMA,
+            "source": stamp,
+            "problems": list(problems),
+            "runs": orjson.Fragment(encode_runs(runs)),
+        }
+    )
     cache.parent.mkdir(parents=True, exist_ok=True)
     temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
@@ -338,11 +357,15 @@ class _Summaries:
                 _write_cache(cache, stamp, runs, problems)
             except OSError as error:
                 self.cache_failed = True
-                self.problems.append(f"cannot write run summaries to {cache.parent} ({files.reason(error)}): "
-                                     "they will be rebuilt from the spans next time")
+                self.problems.append(
+                    f"cannot write run summaries to {cache.parent} ({files.reason(error)}): "
+                    "they will be rebuilt from the spans next time"
+                )
             except TypeError:  # orjson writes only UTF-8: a path that is not UTF-8 is in the summary
-                self.problems.append(f"{path}: its name is not UTF-8, so its summary is not cached: it is rebuilt "
-                                     "from the spans each time")
+                self.problems.append(
+                    f"{path}: its name is not UTF-8, so its summary is not cached: it is rebuilt "
+                    "from the spans each time"
+                )
         return runs, problems
 
 
@@ -371,8 +394,9 @@ def _run_files(runs_dir: Path) -> tuple[set[str], str | None]:
 
 
 INTERRUPTED_OR_RUNNING = "the run was interrupted or is still running, so its spans may be incomplete"
-INTERRUPTED = ("the run was interrupted (its process ended before the run did: killed or crashed), "
-               "so its spans may be incomplete")
+INTERRUPTED = (
+    "the run was interrupted (its process ended before the run did: killed or crashed), so its spans may be incomplete"
+)
 
 
 class StoreSource:
@@ -407,16 +431,24 @@ class StoreSource:
         self._summaries = _Summaries(problems)
         mode, unseen = files.look(self.store)
         if mode is None or not stat.S_ISDIR(mode):
-            what = (f"cannot be opened ({unseen})" if unseen else "does not exist" if mode is None
-                    else f"is {files.what_is(mode)}, not a folder")
-            problems.append(f"{self.store}: the trace store {what}; run `pytest --otel` first, "
-                            "or give the store or run files as paths")
+            what = (
+                f"cannot be opened ({unseen})"
+                if unseen
+                else "does not exist"
+                if mode is None
+                else f"is {files.what_is(mode)}, not a folder"
+            )
+            problems.append(
+                f"{self.store}: the trace store {what}; run `pytest --otel` first, "
+                "or give the store or run files as paths"
+            )
             return
         note = f"not in the store's index: {INTERRUPTED_OR_RUNNING}"
         entries, unreadable = self._entries()
         if unreadable:
-            problems.append(f"{self.store / INDEX}: cannot read the index ({unreadable}): "
-                            "reading the run files without it")
+            problems.append(
+                f"{self.store / INDEX}: cannot read the index ({unreadable}): reading the run files without it"
+            )
             note = "read without the store's index: metadata from its spans"
         runs_dir = self.store / RUNS
         on_disk, unlisted = _run_files(runs_dir)
@@ -460,8 +492,9 @@ class StoreSource:
     def _indexed(self, entry: RunEntry, runs_dir: Path, on_disk: set[str]) -> RunSummary | None:
         problems = self._problems
         if Path(entry.file).name != entry.file or not entry.file.endswith(RUN_SUFFIX):
-            problems.append(f"{self.store / INDEX}: run {entry.run_id} names {entry.file!r}, "
-                            f"not a run file in {runs_dir}: skipped")
+            problems.append(
+                f"{self.store / INDEX}: run {entry.run_id} names {entry.file!r}, not a run file in {runs_dir}: skipped"
+            )
             return None
         path = runs_dir / entry.file
         if entry.file not in on_disk:
@@ -472,8 +505,7 @@ class StoreSource:
         matching = [run for run in runs if run.run_id == entry.run_id]
         if not matching:
             if runs:
-                problems.append(f"{path}: holds no spans of run {entry.run_id}, which the index says it holds: "
-                                "skipped")
+                problems.append(f"{path}: holds no spans of run {entry.run_id}, which the index says it holds: skipped")
             return None
         run = matching[0]
         others = len(runs) - 1
@@ -548,25 +580,33 @@ class OtlpFileSource:
             if mode is not None and stat.S_ISDIR(mode):
                 inside = self._walk(path)
                 if not inside:
-                    self._problems.append(f"{path}: no OTLP JSON Lines files ({', '.join(OTLP_SUFFIXES)}) "
-                                          "in this folder")
+                    self._problems.append(
+                        f"{path}: no OTLP JSON Lines files ({', '.join(OTLP_SUFFIXES)}) in this folder"
+                    )
                 found.extend(inside)
             elif mode is not None:
                 found.append(path)
             else:
-                self._problems.append(f"{path}: cannot look at it ({unseen})" if unseen
-                                      else f"{path}: no such file or folder")
+                self._problems.append(
+                    f"{path}: cannot look at it ({unseen})" if unseen else f"{path}: no such file or folder"
+                )
         return list(dict.fromkeys(found))
 
     def _walk(self, folder: Path) -> list[Path]:
         """``os.walk``, which follows no symbolic link to a folder (so no loop), with the
         folders it cannot list named in the problems."""
-        def unlisted(error: OSError) -> None:
-            self._problems.append(f"{error.filename}: cannot list this folder ({files.reason(error)}): "
-                                  "its files are not read")
 
-        found = [Path(top, name) for top, _folders, names in os.walk(folder, onerror=unlisted)
-                 for name in names if name.endswith(OTLP_SUFFIXES)]
+        def unlisted(error: OSError) -> None:
+            self._problems.append(
+                f"{error.filename}: cannot list this folder ({files.reason(error)}): its files are not read"
+            )
+
+        found = [
+            Path(top, name)
+            for top, _folders, names in os.walk(folder, onerror=unlisted)
+            for name in names
+            if name.endswith(OTLP_SUFFIXES)
+        ]
         return sorted(item for item in found if not self._skipped(item))
 
     def _skipped(self, item: Path) -> bool:

@@ -242,8 +242,7 @@ class WinsorizedT:
         return p
 
 
-def winsorized_t(current: FloatArray, baseline: FloatArray, *, clip: float = 2.25,
-                 iterations: int = 2) -> WinsorizedT:
+def winsorized_t(current: FloatArray, baseline: FloatArray, *, clip: float = 2.25, iterations: int = 2) -> WinsorizedT:
     """A two-sample t test, row by row, robust to outlier values (``NaN`` = missing).
 
     Both windows are winsorized to ``center +- clip * scale``: the center is the median
@@ -475,8 +474,7 @@ def shift_scan(
     """
     matrix = np.atleast_2d(np.asarray(values, dtype=np.float64))
     if min_current < 1 or max_current < min_current:
-        raise ValueError(f"current windows need 1 <= min_current <= max_current, got {min_current} and "
-                         f"{max_current}")
+        raise ValueError(f"current windows need 1 <= min_current <= max_current, got {min_current} and {max_current}")
     if min_baseline < 1:
         raise ValueError(f"min_baseline must be at least 1, got {min_baseline}")
     rows, runs = matrix.shape
@@ -715,8 +713,11 @@ def last_step(values: FloatArray, *, min_before: int = 3, min_after: int = 3) ->
     within_y = (diagonal[n] - 2.0 * prefix[taus, n] + diagonal[taus]) / 2.0
     pairs_x = nx * (nx - 1) / 2.0
     pairs_y = ny * (ny - 1) / 2.0
-    energy = (2.0 * cross / (nx * ny) - np.where(pairs_x > 0, within_x / np.maximum(pairs_x, 1.0), 0.0)
-              - np.where(pairs_y > 0, within_y / np.maximum(pairs_y, 1.0), 0.0))
+    energy = (
+        2.0 * cross / (nx * ny)
+        - np.where(pairs_x > 0, within_x / np.maximum(pairs_x, 1.0), 0.0)
+        - np.where(pairs_y > 0, within_y / np.maximum(pairs_y, 1.0), 0.0)
+    )
     q = energy * nx * ny / (nx + ny)
     return int(taus[int(np.argmax(q))])
 

@@ -66,8 +66,17 @@ class Span:
 
     __slots__ = ("attributes", "end", "name", "parent_id", "span_id", "start", "status", "trace_id")
 
-    def __init__(self, trace_id: str, span_id: str, parent_id: str, name: str, start: int, end: int,
-                 attributes: dict[str, object], status: int = 0) -> None:
+    def __init__(
+        self,
+        trace_id: str,
+        span_id: str,
+        parent_id: str,
+        name: str,
+        start: int,
+        end: int,
+        attributes: dict[str, object],
+        status: int = 0,
+    ) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
         self.parent_id = parent_id
@@ -128,8 +137,11 @@ def statement_of(attributes: Mapping[str, object]) -> tuple[str, str, str] | Non
     if isinstance(fingerprint_id, str):
         if "pytest.db.transaction.step" in attributes:
             return None
-        return (fingerprint_id, str(attributes.get("pytest.db.fingerprint", "")),
-                str(attributes.get("db.operation.name", "")))
+        return (
+            fingerprint_id,
+            str(attributes.get("pytest.db.fingerprint", "")),
+            str(attributes.get("db.operation.name", "")),
+        )
     text = attributes.get("db.query.text", attributes.get("db.statement"))
     if not isinstance(text, str) or "pytest.db.transaction.step" in attributes:
         return None
@@ -248,20 +260,27 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
             siblings.sort(key=_start_key)
 
     problems = list(metadata.problems)
-    top = [session for session in sessions
-           if (session.trace_id, session.parent_id) not in known and session.end >= session.start]
+    top = [
+        session
+        for session in sessions
+        if (session.trace_id, session.parent_id) not in known and session.end >= session.start
+    ]
     window = (min(session.start for session in top), max(session.end for session in top)) if top else None
     clocks = _Clocks(every, roots, fixture_spans, children, window)
     excluded = clocks.left
     if clocks.impossible:
         problems.append(clocks.note())
     if repeated_ids:
-        problems.append(f"{repeated_ids} span(s) repeat the id of another span in their trace (a damaged file, "
-                        "or one read twice?): each span id is followed once")
+        problems.append(
+            f"{repeated_ids} span(s) repeat the id of another span in their trace (a damaged file, "
+            "or one read twice?): each span id is followed once"
+        )
     circled = _circled(every, children, known, repeated_ids)
     if circled:
-        problems.append(f"{circled} span(s) descend from themselves (their parent ids link in a circle: a damaged "
-                        "file?): they are counted once, and in no test unless a test span is among them")
+        problems.append(
+            f"{circled} span(s) descend from themselves (their parent ids link in a circle: a damaged "
+            "file?): they are counted once, and in no test unless a test span is among them"
+        )
 
     kept_roots = [root for root in roots if id(root) not in excluded]
     tests, statement_tests = _tests(kept_roots, children, statements, problems)
@@ -277,8 +296,14 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
         entry.count += 1
         entry.ns += span.end - span.start
     statement_stats = {
-        fingerprint_id: StatementStats(fingerprint_id, entry.fingerprint, entry.operation, entry.count,
-                                       entry.ns * _NS, statement_tests.get(fingerprint_id, 0))
+        fingerprint_id: StatementStats(
+            fingerprint_id,
+            entry.fingerprint,
+            entry.operation,
+            entry.count,
+            entry.ns * _NS,
+            statement_tests.get(fingerprint_id, 0),
+        )
         for fingerprint_id, entry in sorted(totals.items())
     }
 
@@ -289,8 +314,10 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
         start_ns = min((span.start for span in possible), default=0)
         wall_ns = max((span.end for span in possible), default=0) - start_ns
         if every:
-            problems.append(f"no {SESSION_SPAN!r} span: the run did not finish or its file is incomplete; "
-                            "the wall time is that of the spans found")
+            problems.append(
+                f"no {SESSION_SPAN!r} span: the run did not finish or its file is incomplete; "
+                "the wall time is that of the spans found"
+            )
     if not tests:
         problems.append("no test spans (spans with test.case.name) in this run: nothing to analyze")
 
@@ -330,8 +357,14 @@ class _Clocks:
     ids, never by start times.
     """
 
-    def __init__(self, every: Sequence[Span], roots: Sequence[Span], fixture_spans: Sequence[Span],
-                 children: Mapping[tuple[str, str], list[Span]], window: tuple[int, int] | None) -> None:
+    def __init__(
+        self,
+        every: Sequence[Span],
+        roots: Sequence[Span],
+        fixture_spans: Sequence[Span],
+        children: Mapping[tuple[str, str], list[Span]],
+        window: tuple[int, int] | None,
+    ) -> None:
         self.backwards = [span for span in every if span.end < span.start]
         self.outside: list[Span] = []
         if window is not None:
@@ -357,18 +390,27 @@ class _Clocks:
                     self.fixtures += 1
 
     def note(self) -> str:
-        reasons = [f"{count} {what}" for count, what in (
-            (len(self.backwards), "end before they start"),
-            (len(self.outside), f"lie outside the run's {SESSION_SPAN!r} span"),
-            (len(self.recorded), f"tests record a duration below zero or not a number in {_SUMMARY_PREFIX}* "
-                                 f"or {SHARED_FIXTURE_TIME}"),
-        ) if count]
+        reasons = [
+            f"{count} {what}"
+            for count, what in (
+                (len(self.backwards), "end before they start"),
+                (len(self.outside), f"lie outside the run's {SESSION_SPAN!r} span"),
+                (
+                    len(self.recorded),
+                    f"tests record a duration below zero or not a number in {_SUMMARY_PREFIX}* "
+                    f"or {SHARED_FIXTURE_TIME}",
+                ),
+            )
+            if count
+        ]
         held = [f"{len(self.tests)} test(s) (e.g. {min(self.tests)})"] if self.tests else []
         if self.fixtures:
             held.append(f"{self.fixtures} fixture setup(s) or teardown(s) outside tests")
-        return (f"{len(self.impossible)} span(s) with impossible times ({'; '.join(reasons)}), as a clock frozen "
-                f"or patched by the tests leaves them: left out, with the {' and '.join(held) or 'nothing else'} "
-                "holding them, so that no finding and no number comes from them")
+        return (
+            f"{len(self.impossible)} span(s) with impossible times ({'; '.join(reasons)}), as a clock frozen "
+            f"or patched by the tests leaves them: left out, with the {' and '.join(held) or 'nothing else'} "
+            "holding them, so that no finding and no number comes from them"
+        )
 
 
 def _holders(every: Sequence[Span], spans: Sequence[Span]) -> set[int]:
@@ -416,8 +458,12 @@ def _tree(head: Span, children: Mapping[tuple[str, str], list[Span]]) -> Iterato
                 yield kid
 
 
-def _circled(every: Sequence[Span], children: Mapping[tuple[str, str], list[Span]],
-             known: set[tuple[str, str]], repeated_ids: int) -> int:
+def _circled(
+    every: Sequence[Span],
+    children: Mapping[tuple[str, str], list[Span]],
+    known: set[tuple[str, str]],
+    repeated_ids: int,
+) -> int:
     """How many spans no top-level span leads to (one without a parent in the run): those
     in a circle of parent ids and those under one. A circle cannot be reached from the
     top (each of its spans has its parent inside it), so without repeated ids the walk
@@ -447,8 +493,12 @@ def _start_key(span: Span) -> tuple[int, int]:
     return span.start, span.end
 
 
-def _tests(roots: list[Span], children: Mapping[tuple[str, str], list[Span]], statements: Mapping[int, str],
-           problems: list[str]) -> tuple[dict[str, TestSample], dict[str, int]]:
+def _tests(
+    roots: list[Span],
+    children: Mapping[tuple[str, str], list[Span]],
+    statements: Mapping[int, str],
+    problems: list[str],
+) -> tuple[dict[str, TestSample], dict[str, int]]:
     tests: dict[str, TestSample] = {}
     repeated: list[str] = []
     statement_tests: dict[str, int] = {}
@@ -464,8 +514,9 @@ def _tests(roots: list[Span], children: Mapping[tuple[str, str], list[Span]], st
             statement_tests[fingerprint_id] = statement_tests.get(fingerprint_id, 0) + 1
     if repeated:
         names = sorted(set(repeated))
-        problems.append(f"{len(names)} test(s) ran more than once in this run (e.g. {names[0]}): "
-                        "the last execution of each is kept")
+        problems.append(
+            f"{len(names)} test(s) ran more than once in this run (e.g. {names[0]}): the last execution of each is kept"
+        )
     return tests, statement_tests
 
 
@@ -488,8 +539,11 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
             fingerprint_id = statements.get(id(kid))
             if fingerprint_id is not None:
                 executed.add(fingerprint_id)
-    db = {key[len(_SUMMARY_PREFIX):]: _number(value) if not isinstance(value, int) else value
-          for key, value in attributes.items() if key.startswith(_SUMMARY_PREFIX)}
+    db = {
+        key[len(_SUMMARY_PREFIX) :]: _number(value) if not isinstance(value, int) else value
+        for key, value in attributes.items()
+        if key.startswith(_SUMMARY_PREFIX)
+    }
     if not db:
         db = db_work(own)  # a tool that writes no db.summary.*: fold the spans instead
     return TestSample(
@@ -536,8 +590,10 @@ def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]])
     groups: dict[str, list[Span]] = {}
     for span in spans:
         attributes = span.attributes
-        key = (f"{attributes.get('code.file.path', '')}:{_int(attributes.get('code.line.number', 0))}:"
-               f"{attributes['pytest.fixture.name']}")
+        key = (
+            f"{attributes.get('code.file.path', '')}:{_int(attributes.get('code.line.number', 0))}:"
+            f"{attributes['pytest.fixture.name']}"
+        )
         groups.setdefault(key, []).append(span)
     fixtures: dict[str, FixtureStats] = {}
     for key in sorted(groups):

@@ -20,8 +20,9 @@ from otel_pytest.analyze.summarize import PHASES, Span
 
 MAX_BARS = 150  # beyond this a waterfall is unreadable, and the page grows without bound
 _CONNECTION_SPANS = frozenset({"connect", "pool checkout", "pool checkin", "engine create", "engine dispose"})
-_TRANSACTION_STEPS = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "ROLLBACK TO SAVEPOINT",
-                                "RELEASE SAVEPOINT"})
+_TRANSACTION_STEPS = frozenset(
+    {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT"}
+)
 _NS = 1e9  # nanoseconds per second: divide, which rounds exactly, rather than multiply
 
 
@@ -94,11 +95,19 @@ def waterfall_of(
         span, depth = stack.pop()
         total += 1
         if len(bars) < MAX_BARS:
-            bars.append(WaterfallBar(span.name, (span.start - root.start) / _NS, (span.end - span.start) / _NS,
-                                     depth, kind_of(span)))
+            bars.append(
+                WaterfallBar(
+                    span.name, (span.start - root.start) / _NS, (span.end - span.start) / _NS, depth, kind_of(span)
+                )
+            )
         push(span, depth + 1)
-    return Waterfall(test=test.nodeid, run_id=run_id, duration=(root.end - root.start) / _NS, bars=tuple(bars),
-                     omitted=total - len(bars))
+    return Waterfall(
+        test=test.nodeid,
+        run_id=run_id,
+        duration=(root.end - root.start) / _NS,
+        bars=tuple(bars),
+        omitted=total - len(bars),
+    )
 
 
 def _start(span: Span) -> tuple[int, int]:

@@ -31,9 +31,11 @@ class DbInstrumentation:
     def refresh(self) -> None:
         """Instrument whichever supported library has been imported since the last call."""
         modules = sys.modules
-        if (self.sqlalchemy is None or self.asyncpg is None) and (
-            "asyncpg" in modules or "sqlalchemy" in modules
-        ) and summarize not in self.spans.recorder.summarizers:
+        if (
+            (self.sqlalchemy is None or self.asyncpg is None)
+            and ("asyncpg" in modules or "sqlalchemy" in modules)
+            and summarize not in self.spans.recorder.summarizers
+        ):
             # Only a run that uses a database pays for its summary and metrics.
             self.spans.recorder.summarizers.append(summarize)
             if self._make_metrics is not None:

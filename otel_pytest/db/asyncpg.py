@@ -59,7 +59,7 @@ class AsyncpgInstrumentation:
         if info is None:
             address = getattr(connection, "_addr", None)
             params = getattr(connection, "_params", None)
-            host, port = (address if isinstance(address, tuple) else (address, None))
+            host, port = address if isinstance(address, tuple) else (address, None)
             info = EngineInfo(
                 system="postgresql",
                 driver="asyncpg",

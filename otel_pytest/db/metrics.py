@@ -43,8 +43,14 @@ _DESCRIPTIONS = {
     "db.client.connection.wait_time": "The time it took to obtain an open connection from the pool.",
     "db.client.connection.use_time": "The time between borrowing a connection and returning it to the pool.",
 }
-_OPERATION_KEYS = ("db.system.name", "db.namespace", "db.operation.name", "db.collection.name",
-                   "server.address", "server.port")
+_OPERATION_KEYS = (
+    "db.system.name",
+    "db.namespace",
+    "db.operation.name",
+    "db.collection.name",
+    "server.address",
+    "server.port",
+)
 SCOPE = "otel_pytest.db"
 
 
@@ -120,8 +126,9 @@ class DbMetrics:
                 key = orjson.dumps(point.attributes, option=orjson.OPT_SORT_KEYS)
                 into = by_attributes.get(key)
                 if into is None:
-                    by_attributes[key] = Histogram(dict(point.attributes), point.count, point.total, point.low,
-                                                   point.high, list(point.buckets))
+                    by_attributes[key] = Histogram(
+                        dict(point.attributes), point.count, point.total, point.low, point.high, list(point.buckets)
+                    )
                 else:
                     into.count += point.count
                     into.total += point.total
@@ -159,10 +166,14 @@ class DbMetrics:
             }
             for name, points in self._merged().items()
         ]
-        data = {"resourceMetrics": [{
-            "resource": {"attributes": key_values(self._resource)},
-            "scopeMetrics": [{"scope": {"name": SCOPE, "version": self._version}, "metrics": metrics}],
-        }]}
+        data = {
+            "resourceMetrics": [
+                {
+                    "resource": {"attributes": key_values(self._resource)},
+                    "scopeMetrics": [{"scope": {"name": SCOPE, "version": self._version}, "metrics": metrics}],
+                }
+            ]
+        }
         return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
 
     def metrics_data(self) -> MetricsData:
@@ -188,9 +199,15 @@ class DbMetrics:
                 data=SdkHistogram(
                     data_points=[
                         HistogramDataPoint(
-                            attributes=point.attributes, start_time_unix_nano=self._start, time_unix_nano=now,
-                            count=point.count, sum=point.total, bucket_counts=list(point.buckets),
-                            explicit_bounds=list(BOUNDARIES), min=point.low, max=point.high,
+                            attributes=point.attributes,
+                            start_time_unix_nano=self._start,
+                            time_unix_nano=now,
+                            count=point.count,
+                            sum=point.total,
+                            bucket_counts=list(point.buckets),
+                            explicit_bounds=list(BOUNDARIES),
+                            min=point.low,
+                            max=point.high,
                         )
                         for point in points
                     ],
@@ -199,9 +216,14 @@ class DbMetrics:
             )
             for name, points in self._merged().items()
         ]
-        return MetricsData(resource_metrics=[ResourceMetrics(
-            resource=Resource(self._resource),
-            scope_metrics=[ScopeMetrics(scope=InstrumentationScope(SCOPE, self._version), metrics=metrics,
-                                        schema_url="")],
-            schema_url="",
-        )])
+        return MetricsData(
+            resource_metrics=[
+                ResourceMetrics(
+                    resource=Resource(self._resource),
+                    scope_metrics=[
+                        ScopeMetrics(scope=InstrumentationScope(SCOPE, self._version), metrics=metrics, schema_url="")
+                    ],
+                    schema_url="",
+                )
+            ]
+        )

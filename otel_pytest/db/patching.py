@@ -73,8 +73,7 @@ def preserving_signature(original: F, impl: Callable[..., Any]) -> F:
         f"    return {'await ' if is_coroutine else ''}{_IMPL}({', '.join(call)})\n"
     )
     namespace: dict[str, Any] = {_IMPL: impl, "__tracebackhide__": True}
-    exec(compile(source, f"<otel-pytest wrapper of {original.__module__}.{original.__qualname__}>", "exec"),
-         namespace)
+    exec(compile(source, f"<otel-pytest wrapper of {original.__module__}.{original.__qualname__}>", "exec"), namespace)
     wrapper: Any = namespace[code.co_name]
     if hasattr(code, "co_qualname"):  # Python 3.11+: what tracebacks and profilers print
         wrapper.__code__ = wrapper.__code__.replace(co_qualname=code.co_qualname)

@@ -42,6 +42,8 @@ def never_raises(method: F) -> F:
             return None
 
     return guarded  # type: ignore[return-value]
+
+
 _SECONDS = 1e-9
 
 
@@ -77,14 +79,16 @@ class EngineInfo:
         if cached is None:
             facts = describe(statement)
             cached = SharedAttributes(self.base)
-            cached.update({
-                "db.query.text": sanitize(statement),
-                "db.query.summary": facts.summary,
-                "db.operation.name": facts.operation,
-                "pytest.db.fingerprint": facts.fingerprint,
-                "pytest.db.fingerprint.id": facts.fingerprint_id,
-                "pytest.db.layer": layer,
-            })
+            cached.update(
+                {
+                    "db.query.text": sanitize(statement),
+                    "db.query.summary": facts.summary,
+                    "db.operation.name": facts.operation,
+                    "pytest.db.fingerprint": facts.fingerprint,
+                    "pytest.db.fingerprint.id": facts.fingerprint_id,
+                    "pytest.db.layer": layer,
+                }
+            )
             if facts.collection:
                 cached["db.collection.name"] = facts.collection
             if facts.transaction_step:
@@ -133,8 +137,7 @@ class DbSpans:
     # -- queries -----------------------------------------------------------------------
 
     @never_raises
-    def start_query(self, statement: str, info: EngineInfo | None, layer: str,
-                    connection: Any = None) -> SpanRecord:
+    def start_query(self, statement: str, info: EngineInfo | None, layer: str, connection: Any = None) -> SpanRecord:
         """A query span; a transaction-control statement sent as SQL becomes a step span."""
         attributes = (info or _NO_INFO).statement_attributes(statement, layer)
         step = attributes.get("pytest.db.transaction.step")
@@ -152,8 +155,9 @@ class DbSpans:
 
     # -- transactions ------------------------------------------------------------------
 
-    def timed_step(self, step: str, info: EngineInfo, original: Callable[..., Any], dialect: Any,
-                   connection: Any, *args: Any) -> Any:
+    def timed_step(
+        self, step: str, info: EngineInfo, original: Callable[..., Any], dialect: Any, connection: Any, *args: Any
+    ) -> Any:
         """Run a dialect's ``do_<step>`` (``original``) in one span with the step's real duration."""
         __tracebackhide__ = True  # pytest leaves this frame out of the user's tracebacks
         record = self._start_step(step, info.step_attributes(step), connection)
@@ -288,9 +292,6 @@ class DbSpans:
         self.end(record)
 
 
-
-
-
 def _connection_key(connection: Any) -> int:
     """do_begin/commit/rollback get the pool's proxied connection, the savepoint methods
     a SQLAlchemy Connection, the asyncpg layer its own connection: one key per DBAPI one."""
@@ -300,6 +301,7 @@ def _connection_key(connection: Any) -> int:
         if engine_base is not None and isinstance(connection, engine_base.Connection):
             dbapi = connection.connection.dbapi_connection
     return id(dbapi if dbapi is not None else connection)
+
 
 def summarize(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
     """The per-test database summary, folded from the test's own records at its end.

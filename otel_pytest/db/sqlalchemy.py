@@ -190,8 +190,9 @@ class SqlAlchemyInstrumentation:
             if owner is not None and isinstance(vars(owner)[method], types.FunctionType):
                 self._patches.wrap(owner, method, functools.partial(make, called=_called_check(owner, method)))
 
-    def _transaction_step(self, original: Callable[..., Any], step: str,
-                          called: Callable[[Any], bool]) -> Callable[..., Any]:
+    def _transaction_step(
+        self, original: Callable[..., Any], step: str, called: Callable[[Any], bool]
+    ) -> Callable[..., Any]:
         spans, dialects = self.spans, self._dialects
 
         def transaction_step(dialect: Any, connection: Any, *args: Any) -> Any:
@@ -199,8 +200,11 @@ class SqlAlchemyInstrumentation:
             info = dialects.get(dialect)
             # asyncpg's adapter sends BEGIN lazily, inside the first query, where the
             # asyncpg layer records the real round trip: its do_begin is a no-op.
-            if info is None or spans.suppressed or not called(dialect) or (
-                step == "BEGIN" and info.driver == "asyncpg"
+            if (
+                info is None
+                or spans.suppressed
+                or not called(dialect)
+                or (step == "BEGIN" and info.driver == "asyncpg")
             ):
                 return original(dialect, connection, *args)
             return spans.timed_step(step, info, original, dialect, connection, *args)

@@ -43,12 +43,43 @@ _SPACE = re.compile(r"\s+")
 _PARAMETERS = re.compile(r"\[parameters: .*?\](?=\s*(?:\n|\(Background|$))", re.S)
 # A double-quoted word and the word before it: PostgreSQL quotes object names and values alike.
 _QUOTED_VALUE = re.compile(r'(?:\b([A-Za-z]+)\s+)?"([^"\n]*)"')
-_OBJECT_NOUNS = frozenset({
-    "relation", "table", "column", "constraint", "index", "schema", "database", "role", "user", "type",
-    "function", "procedure", "aggregate", "operator", "sequence", "view", "trigger", "extension",
-    "savepoint", "cursor", "statement", "portal", "parameter", "collation", "domain", "tablespace",
-    "policy", "publication", "subscription", "server", "channel", "attribute", "encoding",
-})
+_OBJECT_NOUNS = frozenset(
+    {
+        "relation",
+        "table",
+        "column",
+        "constraint",
+        "index",
+        "schema",
+        "database",
+        "role",
+        "user",
+        "type",
+        "function",
+        "procedure",
+        "aggregate",
+        "operator",
+        "sequence",
+        "view",
+        "trigger",
+        "extension",
+        "savepoint",
+        "cursor",
+        "statement",
+        "portal",
+        "parameter",
+        "collation",
+        "domain",
+        "tablespace",
+        "policy",
+        "publication",
+        "subscription",
+        "server",
+        "channel",
+        "attribute",
+        "encoding",
+    }
+)
 _VALUE_BEARING = re.compile(r"\[parameters: |\b(?:DETAIL|HINT|CONTEXT|WHERE|QUERY):[ \t]|\bKey \(|Failing row contains")
 _FIELD = re.compile(r"\b(DETAIL|HINT|CONTEXT|WHERE|QUERY):[ \t][^\n]*")
 _KEY_VALUES = re.compile(r"\bKey \((.*?)\)=\([^\n]*")

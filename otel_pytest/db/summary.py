@@ -11,8 +11,18 @@ from collections.abc import Iterable, Mapping
 from otel_pytest.db.statements import DDL_VERBS, describe
 
 COUNT_KEYS = (
-    "queries", "transactions", "commits", "rollbacks", "savepoints", "savepoint_rollbacks",
-    "pool_resets", "ddl", "connections", "checkouts", "engines_created", "engines_disposed",
+    "queries",
+    "transactions",
+    "commits",
+    "rollbacks",
+    "savepoints",
+    "savepoint_rollbacks",
+    "pool_resets",
+    "ddl",
+    "connections",
+    "checkouts",
+    "engines_created",
+    "engines_disposed",
 )
 TIME_KEYS = ("query_time", "commit_time", "rollback_time", "ddl_time", "connection_time", "engine_time")
 PREFIX = "db.summary."

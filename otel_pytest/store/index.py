@@ -155,8 +155,13 @@ class RunIndex:
         # One entry per run file: a new entry replaces an older one of its file (a run
         # adopted as an orphan by a writer that could not see it was alive, then finished).
         replaced = {entry.file for entry in new}
-        rows = [(line, entry) for line in lines if line.strip()
-                for entry in [_entry_or_none(line)] if entry is None or entry.file not in replaced]
+        rows = [
+            (line, entry)
+            for line in lines
+            if line.strip()
+            for entry in [_entry_or_none(line)]
+            if entry is None or entry.file not in replaced
+        ]
         rows.extend((entry.to_json().rstrip(b"\n"), entry) for entry in new)
         readable = sorted((entry for _, entry in rows if entry is not None), key=lambda e: e.start_time_unix_nano)
         removed = readable[:-keep] if keep is not None and len(readable) > keep else []

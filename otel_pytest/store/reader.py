@@ -32,8 +32,7 @@ def _plain(value: AnyValue | None) -> object:
     """The Python value of an ``AnyValue``: str, bool, int, float, bytes, list or dict."""
     if value is None:
         return None
-    for item in (value.string_value, value.bool_value, value.int_value, value.double_value,
-                 value.bytes_value):
+    for item in (value.string_value, value.bool_value, value.int_value, value.double_value, value.bytes_value):
         if item is not None:
             return item
     if value.array_value is not None:
@@ -64,8 +63,7 @@ def read_spans(path: Path, problems: list[str] | None = None) -> Iterator[ReadSp
                     problems.append(f"{path}:{number}: skipped an unreadable line ({error})")
                 continue
             for resource_spans in data.resource_spans:
-                resource = (attribute_dict(resource_spans.resource.attributes)
-                            if resource_spans.resource else {})
+                resource = attribute_dict(resource_spans.resource.attributes) if resource_spans.resource else {}
                 for scope_spans in resource_spans.scope_spans:
                     scope = (scope_spans.scope.name or "") if scope_spans.scope else ""
                     for span in scope_spans.spans:

@@ -164,11 +164,15 @@ class RunSink:
             store = self._file.store
             try:
                 self._file.restore()
-                self.restored = (f"the trace store {store} was deleted or moved during the run (by a test?); "
-                                 "this run was written to it again")
+                self.restored = (
+                    f"the trace store {store} was deleted or moved during the run (by a test?); "
+                    "this run was written to it again"
+                )
             except OSError as error:
-                self.store_problem = (f"cannot write the trace store at {store} again after it was deleted or "
-                                      f"moved during the run ({error.strerror or error}): this run is not stored")
+                self.store_problem = (
+                    f"cannot write the trace store at {store} again after it was deleted or "
+                    f"moved during the run ({error.strerror or error}): this run is not stored"
+                )
                 self.release()
         return self._exporter.close() if self._exporter is not None else None
 

@@ -20,15 +20,27 @@ from otel_pytest.analyze.findings import (
 from otel_pytest.analyze.model import History, RunSummary
 
 
-def finding(kind: str = "regression", severity: str = "medium", saving: float = 0.0, title: str = "t",
-            *, provisional: bool = False, test: str = "tests/test_a.py::test_a") -> Finding:
-    return Finding(kind, severity, title, Location(test=test), (), "exact", "fix it", saving,
-                   provisional=provisional)
+def finding(
+    kind: str = "regression",
+    severity: str = "medium",
+    saving: float = 0.0,
+    title: str = "t",
+    *,
+    provisional: bool = False,
+    test: str = "tests/test_a.py::test_a",
+) -> Finding:
+    return Finding(kind, severity, title, Location(test=test), (), "exact", "fix it", saving, provisional=provisional)
 
 
 def run(run_id: str, revision: str | None = None, problems: tuple[str, ...] = ()) -> RunSummary:
-    return RunSummary(run_id=run_id, start_time=0.0, source=f"{run_id}.otlp.jsonl", environment="env",
-                      revision=revision, problems=problems)
+    return RunSummary(
+        run_id=run_id,
+        start_time=0.0,
+        source=f"{run_id}.otlp.jsonl",
+        environment="env",
+        revision=revision,
+        problems=problems,
+    )
 
 
 HISTORY = History(runs=(run("a"), run("b"), run("c", revision="abc123")), notes=("skipped x", "skipped x", "left y"))
@@ -49,8 +61,9 @@ def test_findings_are_sorted_by_severity_then_by_saving_then_by_kind_and_place()
     medium_a = finding("cleanup", severity="medium", saving=2.0)
     medium_a_earlier_test = finding("cleanup", severity="medium", saving=2.0, test="tests/test_0.py::test_0")
 
-    result = analyze(HISTORY, detectors=[returning(low, medium_b, high_small), returning(medium_a, high_big,
-                                                                                          medium_a_earlier_test)])
+    result = analyze(
+        HISTORY, detectors=[returning(low, medium_b, high_small), returning(medium_a, high_big, medium_a_earlier_test)]
+    )
 
     assert list(result.findings) == [high_big, high_small, medium_a_earlier_test, medium_a, medium_b, low]
     assert sorted(result.findings, key=sort_key) == list(result.findings)
@@ -82,14 +95,24 @@ def test_default_options_are_used_when_none_are_given() -> None:
 def test_the_analysis_names_the_current_run_its_revision_and_the_history_notes_once_each() -> None:
     waterfall = Waterfall("t", "c", 1.0, ())
     result = analyze(HISTORY, detectors=[], waterfall=waterfall)
-    assert result == Analysis(findings=(), runs_analyzed=3, current_run="c", notes=("skipped x", "left y"),
-                              current_revision="abc123", waterfall=waterfall)
+    assert result == Analysis(
+        findings=(),
+        runs_analyzed=3,
+        current_run="c",
+        notes=("skipped x", "left y"),
+        current_revision="abc123",
+        waterfall=waterfall,
+    )
 
 
 def test_an_empty_history_gives_an_empty_analysis() -> None:
     result = analyze(History(runs=(), notes=("no runs found",)), detectors=[returning()])
     assert (result.current_run, result.current_revision, result.runs_analyzed, result.notes) == (
-        None, None, 0, ("no runs found",))
+        None,
+        None,
+        0,
+        ("no runs found",),
+    )
 
 
 @pytest.mark.parametrize(
@@ -148,10 +171,13 @@ def modules_loaded_by(statement: str) -> list[str]:
 
 
 def test_the_analysis_and_the_renderers_import_no_detector_no_pytest_and_nothing_heavy() -> None:
-    assert modules_loaded_by(
-        "import otel_pytest.analyze.analysis, otel_pytest.analyze.waterfall\n"
-        "from otel_pytest.analyze.report import json, markdown, html, terminal, wording"
-    ) == []
+    assert (
+        modules_loaded_by(
+            "import otel_pytest.analyze.analysis, otel_pytest.analyze.waterfall\n"
+            "from otel_pytest.analyze.report import json, markdown, html, terminal, wording"
+        )
+        == []
+    )
 
 
 def test_the_command_line_loads_without_pytest_numpy_scipy_rich_or_the_detectors() -> None:

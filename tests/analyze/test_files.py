@@ -17,7 +17,12 @@ from tests.analyze.bounded import within
 def test_lines_longer_than_the_limit_are_skipped_whole_and_numbered() -> None:
     data = b"12345\n" + b"x" * 50 + b"\n123456\n" + b"y" * 20 + b"\nlast"
     assert list(files.lines(io.BytesIO(data), limit=6)) == [
-        (1, b"12345\n"), (2, None), (3, b"123456\n"), (4, None), (5, b"last")]
+        (1, b"12345\n"),
+        (2, None),
+        (3, b"123456\n"),
+        (4, None),
+        (5, b"last"),
+    ]
 
 
 def test_a_line_without_a_newline_as_long_as_the_file_is_skipped_without_holding_it() -> None:

@@ -35,10 +35,22 @@ class Listed:
             yield run
 
 
-def run(run_id: str, start: float, environment: str = "env-a", tests: bool = True, source: str = "store",
-        problems: tuple[str, ...] = ()) -> RunSummary:
-    return RunSummary(run_id=run_id, start_time=start, source=f"{source}/{run_id}", environment=environment,
-                      tests={SAMPLE.test_id: SAMPLE} if tests else {}, problems=problems)
+def run(
+    run_id: str,
+    start: float,
+    environment: str = "env-a",
+    tests: bool = True,
+    source: str = "store",
+    problems: tuple[str, ...] = (),
+) -> RunSummary:
+    return RunSummary(
+        run_id=run_id,
+        start_time=start,
+        source=f"{source}/{run_id}",
+        environment=environment,
+        tests={SAMPLE.test_id: SAMPLE} if tests else {},
+        problems=problems,
+    )
 
 
 def ids(sources: Sequence[Source], options: AnalysisOptions | None = None) -> tuple[list[str], tuple[str, ...]]:
@@ -71,8 +83,10 @@ def test_runs_without_tests_are_left_out_with_their_reason_and_do_not_decide_the
     runs = [run("a", 1.0), run("b", 2.0, "env-b", tests=False, problems=("no test spans",))]
     kept, notes = ids([Listed(runs)])
     assert kept == ["a"]
-    assert notes == ("run b (store/b) left out: it has no tests (no test spans)",
-                     "the newest run, b, has no tests: the current run is a")
+    assert notes == (
+        "run b (store/b) left out: it has no tests (no test spans)",
+        "the newest run, b, has no tests: the current run is a",
+    )
 
 
 def test_a_run_read_twice_is_kept_once_and_said_to_be() -> None:
@@ -82,8 +96,10 @@ def test_a_run_read_twice_is_kept_once_and_said_to_be() -> None:
 
 
 def test_the_sources_problems_and_the_kept_runs_problems_become_notes() -> None:
-    runs = [run("a", 1.0, problems=("store/a:3: skipped an unreadable line",)),
-            run("b", 2.0, "env-b", problems=("not shown: another environment",))]
+    runs = [
+        run("a", 1.0, problems=("store/a:3: skipped an unreadable line",)),
+        run("b", 2.0, "env-b", problems=("not shown: another environment",)),
+    ]
     kept, notes = ids([Listed(runs, ["index.jsonl:2: skipped an unreadable index line"])])
     assert kept == ["b"]
     assert notes[0] == "index.jsonl:2: skipped an unreadable index line"
@@ -104,5 +120,6 @@ def test_no_runs_at_all_is_a_note_not_an_error() -> None:
 def test_a_run_without_an_environment_fingerprint_is_compared_but_flagged() -> None:
     kept, notes = ids([Listed([run("a", 1.0, ""), run("b", 2.0, "")])])
     assert kept == ["a", "b"]
-    assert notes == ("run b carries no environment fingerprint (pytest.env.fingerprint): runs of other machines "
-                     "may be mixed in",)
+    assert notes == (
+        "run b carries no environment fingerprint (pytest.env.fingerprint): runs of other machines may be mixed in",
+    )

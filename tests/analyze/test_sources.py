@@ -35,15 +35,20 @@ from tests.analyze.bounded import within
 from tests.analyze.test_summarize import NO_ASYNC, run_suite
 
 START = 1_790_000_000_000_000_000
-RESOURCE: dict[str, AttributeValue] = {"service.name": "shop", "pytest.env.fingerprint": "env0000000a",
-                                       "vcs.ref.head.revision": "abc123", "vcs.ref.head.name": "main"}
+RESOURCE: dict[str, AttributeValue] = {
+    "service.name": "shop",
+    "pytest.env.fingerprint": "env0000000a",
+    "vcs.ref.head.revision": "abc123",
+    "vcs.ref.head.name": "main",
+}
 
 
 # -- hand-made run files -----------------------------------------------------------------
 
 
-def record(name: str, trace: int, span_id: int, parent: int, start: int, end: int,
-           **attributes: AttributeValue) -> SpanRecord:
+def record(
+    name: str, trace: int, span_id: int, parent: int, start: int, end: int, **attributes: AttributeValue
+) -> SpanRecord:
     span = SpanRecord(name, trace, span_id, parent, START + start, attributes)
     span.end = START + end
     return span
@@ -56,13 +61,24 @@ def run_lines(run_id: str, tests: int = 2, session: bool = True) -> list[bytes]:
     for number in range(tests):
         trace, root, offset = 100 + number, 10 * number + 10, 1_000 * number
         nodeid = f"test_hand.py::test_{number}"
-        lines.append(encoder.line([
-            record("setup", trace, root + 1, root, offset + 10, offset + 20),
-            record("call", trace, root + 2, root, offset + 20, offset + 120),
-            record("teardown", trace, root + 3, root, offset + 120, offset + 130),
-            record(nodeid, trace, root, 0, offset, offset + 140, **{"test.case.name": nodeid,
-                                                                    "pytest.outcome": "passed"}),
-        ]))
+        lines.append(
+            encoder.line(
+                [
+                    record("setup", trace, root + 1, root, offset + 10, offset + 20),
+                    record("call", trace, root + 2, root, offset + 20, offset + 120),
+                    record("teardown", trace, root + 3, root, offset + 120, offset + 130),
+                    record(
+                        nodeid,
+                        trace,
+                        root,
+                        0,
+                        offset,
+                        offset + 140,
+                        **{"test.case.name": nodeid, "pytest.outcome": "passed"},
+                    ),
+                ]
+            )
+        )
     if session:
         lines.append(encoder.line([record("pytest session", 1, 1, 0, -5, 1_000 * tests + 5)]))
     return lines
@@ -99,9 +115,15 @@ def test_the_fast_parser_reads_a_real_run_file_exactly_as_the_otel_reader_does(p
         for (resource, span), read in zip(fast, reference, strict=True):
             otel = read.span
             assert (span.trace_id, span.span_id, span.parent_id) == (
-                (otel.trace_id or b"").hex(), (otel.span_id or b"").hex(), (otel.parent_span_id or b"").hex())
+                (otel.trace_id or b"").hex(),
+                (otel.span_id or b"").hex(),
+                (otel.parent_span_id or b"").hex(),
+            )
             assert (span.name, span.start, span.end) == (
-                otel.name, otel.start_time_unix_nano, otel.end_time_unix_nano or otel.start_time_unix_nano)
+                otel.name,
+                otel.start_time_unix_nano,
+                otel.end_time_unix_nano or otel.start_time_unix_nano,
+            )
             assert span.status == int(otel.status.code or 0 if otel.status is not None else 0)
             ours, theirs = dict(span.attributes), read.attributes
             if "nan" in theirs:  # NaN equals nothing, itself included
@@ -113,16 +135,39 @@ def test_the_fast_parser_reads_a_real_run_file_exactly_as_the_otel_reader_does(p
 def tmp_line(folder: Path) -> Path:
     """Every attribute value type, a status, a span without a parent or an end."""
     value_types = [
-        {"key": "s", "value": {"stringValue": "text"}}, {"key": "i", "value": {"intValue": "-42"}},
-        {"key": "d", "value": {"doubleValue": 0.25}}, {"key": "nan", "value": {"doubleValue": "NaN"}},
-        {"key": "b", "value": {"boolValue": True}}, {"key": "bytes", "value": {"bytesValue": "AAEC"}},
+        {"key": "s", "value": {"stringValue": "text"}},
+        {"key": "i", "value": {"intValue": "-42"}},
+        {"key": "d", "value": {"doubleValue": 0.25}},
+        {"key": "nan", "value": {"doubleValue": "NaN"}},
+        {"key": "b", "value": {"boolValue": True}},
+        {"key": "bytes", "value": {"bytesValue": "AAEC"}},
         {"key": "a", "value": {"arrayValue": {"values": [{"stringValue": "x"}, {"intValue": "1"}]}}},
         {"key": "kv", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": False}}]}}},
         {"key": "empty", "value": {}},
     ]
-    data = {"resourceSpans": [{"resource": {"attributes": value_types[:2]}, "scopeSpans": [{"scope": {"name": "x"},
-            "spans": [{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "n",
-                       "kind": 1, "startTimeUnixNano": "5", "attributes": value_types, "status": {"code": 2}}]}]}]}
+    data = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": value_types[:2]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "x"},
+                        "spans": [
+                            {
+                                "traceId": "0af7651916cd43dd8448eb211c80319c",
+                                "spanId": "b7ad6b7169203331",
+                                "name": "n",
+                                "kind": 1,
+                                "startTimeUnixNano": "5",
+                                "attributes": value_types,
+                                "status": {"code": 2},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     return write(folder / "types.jsonl", [orjson.dumps(data) + b"\n"])
 
 
@@ -182,9 +227,18 @@ def test_an_unchanged_run_is_never_parsed_again(tmp_path: Path, monkeypatch: pyt
 
 
 def entry(run_id: str, file: str, start: int = START, fingerprint: str = "env0000000a") -> RunEntry:
-    return RunEntry(run_id=run_id, file=file, start_time_unix_nano=start, end_time_unix_nano=start + 10**9,
-                    service_name="shop", exit_status=0, tests=2, spans=9,
-                    environment={"fingerprint": fingerprint}, vcs={"vcs.ref.head.revision": "abc123"})
+    return RunEntry(
+        run_id=run_id,
+        file=file,
+        start_time_unix_nano=start,
+        end_time_unix_nano=start + 10**9,
+        service_name="shop",
+        exit_status=0,
+        tests=2,
+        spans=9,
+        environment={"fingerprint": fingerprint},
+        vcs={"vcs.ref.head.revision": "abc123"},
+    )
 
 
 @pytest.mark.parametrize("change", ["run file touched", "run file grew", "cache of another schema", "cache damaged"])
@@ -277,8 +331,9 @@ def test_open_sources_reads_the_store_by_default_and_paths_by_what_they_are(tmp_
 
 def test_spans_are_grouped_into_runs_by_run_id_and_metadata_comes_from_the_resource(tmp_path: Path) -> None:
     first, second = run_lines("00000000000000aa"), run_lines("00000000000000bb", tests=3)
-    mixed = write(tmp_path / "collector.jsonl", [first[0], second[0], first[1], second[1], second[2],
-                                                  first[2], second[3]])
+    mixed = write(
+        tmp_path / "collector.jsonl", [first[0], second[0], first[1], second[1], second[2], first[2], second[3]]
+    )
     cache_dir = tmp_path / "cache"
     source = OtlpFileSource([mixed], cache_dir=cache_dir)
     runs = consume(source)
@@ -304,15 +359,27 @@ def test_a_run_spread_over_several_files_is_read_as_one(tmp_path: Path) -> None:
     (run,) = consume(source)
     assert (run.tests, run.wall_time, run.start_time) == (expected.tests, expected.wall_time, expected.start_time)
     parts = tmp_path / "parts"
-    assert run.problems == (f"the run's spans are spread over 2 files, read together: {parts / '1.jsonl'}, "
-                            f"{parts / '2.jsonl'}",)
+    assert run.problems == (
+        f"the run's spans are spread over 2 files, read together: {parts / '1.jsonl'}, {parts / '2.jsonl'}",
+    )
 
 
 def test_spans_from_another_tool_are_grouped_by_file_and_said_to_be(tmp_path: Path) -> None:
-    span = {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "GET /items",
-            "startTimeUnixNano": "1000", "endTimeUnixNano": "3000"}
-    data = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}]},
-                               "scopeSpans": [{"spans": [span, {**span, "spanId": "00000000000000c1"}]}]}]}
+    span = {
+        "traceId": "0af7651916cd43dd8448eb211c80319c",
+        "spanId": "b7ad6b7169203331",
+        "name": "GET /items",
+        "startTimeUnixNano": "1000",
+        "endTimeUnixNano": "3000",
+    }
+    data = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}]},
+                "scopeSpans": [{"spans": [span, {**span, "spanId": "00000000000000c1"}]}],
+            }
+        ]
+    }
     path = write(tmp_path / "other.jsonl", [orjson.dumps(data) + b"\n"])
     (run,) = consume(OtlpFileSource([path]))
     assert (run.run_id, run.grouped_by_file, run.service, run.tests) == (file_run_id(path), True, "api", {})
@@ -327,16 +394,25 @@ def test_spans_from_another_tool_are_grouped_by_file_and_said_to_be(tmp_path: Pa
 def test_truncated_and_corrupt_lines_are_skipped_and_named_by_file_and_line(tmp_path: Path) -> None:
     lines = run_lines("00000000000000aa", tests=3)
     cut = lines[3][: len(lines[3]) // 2]
-    path = write(tmp_path / "run.jsonl", [lines[0], b"not json\n", lines[1],
-                                          b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"}]}]}]}\n',
-                                          lines[2], cut])
+    path = write(
+        tmp_path / "run.jsonl",
+        [
+            lines[0],
+            b"not json\n",
+            lines[1],
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"}]}]}]}\n',
+            lines[2],
+            cut,
+        ],
+    )
     source = OtlpFileSource([path])
     (run,) = consume(source)
     assert source.problems == []
     assert list(run.tests) == [f"test_hand.py::test_{number}" for number in range(3)]
     # orjson words its own messages: only what we add is checked word for word.
     assert [problem.split(" (not ")[0] for problem in run.problems[:3]] == [
-        f"{path}:{number}: skipped an unreadable line" for number in (2, 4, 6)]
+        f"{path}:{number}: skipped an unreadable line" for number in (2, 4, 6)
+    ]
     assert run.problems[0].startswith(f"{path}:2: skipped an unreadable line (not JSON: ")
     assert run.problems[1] == f"{path}:4: skipped an unreadable line (not OTLP trace data: no 'traceId')"
     assert run.problems[2].startswith(f"{path}:6: skipped an unreadable line (not JSON: ")
@@ -344,8 +420,15 @@ def test_truncated_and_corrupt_lines_are_skipped_and_named_by_file_and_line(tmp_
 
 
 def test_a_flood_of_bad_lines_is_reported_in_a_few_lines_and_metrics_lines_in_one(tmp_path: Path) -> None:
-    path = write(tmp_path / "run.jsonl", [*run_lines("00000000000000aa"), *[b"garbage\n"] * 8,
-                                          b'{"resourceMetrics": []}\n', b'{"resourceMetrics": []}\n'])
+    path = write(
+        tmp_path / "run.jsonl",
+        [
+            *run_lines("00000000000000aa"),
+            *[b"garbage\n"] * 8,
+            b'{"resourceMetrics": []}\n',
+            b'{"resourceMetrics": []}\n',
+        ],
+    )
     (run,) = consume(OtlpFileSource([path]))
     assert [problem.split(" (")[0] for problem in run.problems] == [
         *(f"{path}:{number}: skipped an unreadable line" for number in range(4, 9)),
@@ -369,8 +452,10 @@ def test_missing_paths_empty_folders_and_empty_files_are_one_problem_each(tmp_pa
 def test_a_missing_or_empty_store_is_one_problem(tmp_path: Path) -> None:
     missing = StoreSource(tmp_path / "missing")
     assert consume(missing) == []
-    assert missing.problems == [f"{tmp_path / 'missing'}: the trace store does not exist; run `pytest --otel` first, "
-                                "or give the store or run files as paths"]
+    assert missing.problems == [
+        f"{tmp_path / 'missing'}: the trace store does not exist; run `pytest --otel` first, "
+        "or give the store or run files as paths"
+    ]
     (tmp_path / "empty").mkdir()
     empty = StoreSource(tmp_path / "empty")
     assert consume(empty) == []
@@ -397,8 +482,13 @@ def test_a_run_the_store_adopted_after_its_process_died_says_it_was_interrupted(
     runs = consume(StoreSource(store))
     assert [(run.run_id, run.problems) for run in runs] == [
         ("00000000000000aa", ()),
-        ("00000000000000bb", ("the run was interrupted (its process ended before the run did: killed or crashed), "
-                              "so its spans may be incomplete",)),
+        (
+            "00000000000000bb",
+            (
+                "the run was interrupted (its process ended before the run did: killed or crashed), "
+                "so its spans may be incomplete",
+            ),
+        ),
     ]
 
 
@@ -417,8 +507,9 @@ def test_index_and_run_files_that_disagree_are_named(tmp_path: Path) -> None:
     source = StoreSource(store)
     runs = consume(source)
     assert [run.run_id for run in runs] == ["00000000000000aa", "00000000000000bb"]
-    assert runs[1].problems == ("not in the store's index: the run was interrupted or is still running, so its "
-                                "spans may be incomplete",)
+    assert runs[1].problems == (
+        "not in the store's index: the run was interrupted or is still running, so its spans may be incomplete",
+    )
     assert [problem.split(" (")[0] for problem in source.problems] == [
         f"{index.path}:5: skipped an unreadable index line",
         f"{store / 'runs' / 'd.otlp.jsonl'}: the index lists run 00000000000000dd but its file is missing: skipped",
@@ -533,8 +624,10 @@ def test_a_named_pipe_as_the_index_or_as_a_cached_summary_is_not_read(tmp_path: 
     source = StoreSource(store)
     with within(30):
         (run,) = consume(source)
-    assert source.problems == [f"{store / 'index.jsonl'}: cannot read the index (a named pipe (FIFO), not a regular "
-                               "file): reading the run files without it"]
+    assert source.problems == [
+        f"{store / 'index.jsonl'}: cannot read the index (a named pipe (FIFO), not a regular "
+        "file): reading the run files without it"
+    ]
     assert run.problems == ("read without the store's index: metadata from its spans",)
     assert (store / "summaries" / "a.otlp.jsonl.json").is_file()  # the cache was rebuilt over it
 
@@ -548,12 +641,16 @@ def not_a_folder(path: Path, shape: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("shape", "problem"), [
-    ("file", "{runs}: cannot list the run files (Not a directory)"),
-    ("loop", "{runs}: cannot list the run files (Too many levels of symbolic links)"),
-])
-def test_a_runs_folder_that_cannot_be_listed_is_named_not_called_empty(tmp_path: Path, shape: str,
-                                                                       problem: str) -> None:
+@pytest.mark.parametrize(
+    ("shape", "problem"),
+    [
+        ("file", "{runs}: cannot list the run files (Not a directory)"),
+        ("loop", "{runs}: cannot list the run files (Too many levels of symbolic links)"),
+    ],
+)
+def test_a_runs_folder_that_cannot_be_listed_is_named_not_called_empty(
+    tmp_path: Path, shape: str, problem: str
+) -> None:
     store = tmp_path / "store"
     store.mkdir()
     runs = not_a_folder(store / "runs", shape)
@@ -562,16 +659,20 @@ def test_a_runs_folder_that_cannot_be_listed_is_named_not_called_empty(tmp_path:
     assert source.problems == [problem.format(runs=runs)]
 
 
-@pytest.mark.parametrize(("shape", "what"), [
-    ("file", "is a file, not a folder"),
-    ("loop", "cannot be opened (Too many levels of symbolic links)"),
-])
+@pytest.mark.parametrize(
+    ("shape", "what"),
+    [
+        ("file", "is a file, not a folder"),
+        ("loop", "cannot be opened (Too many levels of symbolic links)"),
+    ],
+)
 def test_a_store_path_that_is_no_folder_is_one_problem(tmp_path: Path, shape: str, what: str) -> None:
     store = not_a_folder(tmp_path / "store", shape)
     source = StoreSource(store)
     assert consume(source) == []
-    assert source.problems == [f"{store}: the trace store {what}; run `pytest --otel` first, or give the store or "
-                               "run files as paths"]
+    assert source.problems == [
+        f"{store}: the trace store {what}; run `pytest --otel` first, or give the store or run files as paths"
+    ]
 
 
 def test_things_in_a_folder_that_are_not_files_are_named_and_the_files_read(tmp_path: Path) -> None:
@@ -583,8 +684,11 @@ def test_things_in_a_folder_that_are_not_files_are_named_and_the_files_read(tmp_
     with within(30):
         (run,) = consume(source)
     assert run.run_id == "00000000000000aa"
-    assert source.problems == [f"{artifact / 'nested' / name}: cannot read it ({why})"
-                               for name, why in sorted(odd.items()) if name != "folder.otlp.jsonl"]
+    assert source.problems == [
+        f"{artifact / 'nested' / name}: cannot read it ({why})"
+        for name, why in sorted(odd.items())
+        if name != "folder.otlp.jsonl"
+    ]
 
 
 def test_a_path_given_that_is_not_a_file_is_named(tmp_path: Path) -> None:
@@ -606,12 +710,15 @@ def test_a_line_of_invalid_utf_8_is_skipped_and_named(tmp_path: Path) -> None:
     path = write(tmp_path / "run.jsonl", [lines[0], lines[1].replace(b"test_1", b"test_\xff\xfe"), lines[2]])
     (run,) = consume(OtlpFileSource([path]))
     assert list(run.tests) == ["test_hand.py::test_0"]
-    assert run.problems == (f"{path}:2: skipped an unreadable line (not JSON: str is not valid UTF-8: surrogates not "
-                            "allowed: line 1 column 1 (char 0))",)
+    assert run.problems == (
+        f"{path}:2: skipped an unreadable line (not JSON: str is not valid UTF-8: surrogates not "
+        "allowed: line 1 column 1 (char 0))",
+    )
 
 
-def test_a_line_longer_than_the_limit_is_skipped_without_being_parsed(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_line_longer_than_the_limit_is_skipped_without_being_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(files, "MAX_LINE_BYTES", 2**20)
     lines = run_lines("00000000000000aa", tests=2)
     huge = b'{"resourceSpans": [], "padding": "' + b"x" * 2**20 + b'"}\n'
@@ -671,8 +778,16 @@ def test_every_value_of_the_wrong_type_anywhere_is_read_or_named_never_a_crash(t
                 for sample in run.tests.values():
                     assert isinstance(sample.test_id, str), (at, value)
                     assert isinstance(sample.nodeid, str), (at, value)
-                    assert all(isinstance(number, float) for number in (
-                        sample.duration, sample.setup, sample.call, sample.teardown, sample.shared_fixture_time))
+                    assert all(
+                        isinstance(number, float)
+                        for number in (
+                            sample.duration,
+                            sample.setup,
+                            sample.call,
+                            sample.teardown,
+                            sample.shared_fixture_time,
+                        )
+                    )
                     assert all(isinstance(amount, int | float) for amount in sample.db.values()), (at, value)
                 assert all(isinstance(problem, str) for problem in run.problems)
     assert tried > 500
@@ -688,5 +803,6 @@ def test_a_run_file_whose_name_is_not_utf_8_is_read_and_said_not_to_be_cached(tm
     (run,) = consume(source)
     name = os.fsdecode(runs + b"/bad\xff.otlp.jsonl")
     assert (run.source, len(run.tests)) == (name, 2)
-    assert source.problems == [f"{name}: its name is not UTF-8, so its summary is not cached: it is rebuilt from the "
-                               "spans each time"]
+    assert source.problems == [
+        f"{name}: its name is not UTF-8, so its summary is not cached: it is rebuilt from the spans each time"
+    ]

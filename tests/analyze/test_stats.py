@@ -264,8 +264,13 @@ def step_series(rows: int, runs: int, step_at: int, factor: float, *, seed: int,
 
 
 def test_the_shift_scan_takes_the_window_that_starts_at_the_step() -> None:
-    values = np.vstack([step_series(1, 50, 47, 1.3, seed=22), step_series(1, 50, 45, 1.3, seed=23),
-                        step_series(1, 50, 50, 1.3, seed=24)])
+    values = np.vstack(
+        [
+            step_series(1, 50, 47, 1.3, seed=22),
+            step_series(1, 50, 45, 1.3, seed=23),
+            step_series(1, 50, 50, 1.3, seed=24),
+        ]
+    )
 
     scan = shift_scan(values, pool_noise=False)
 

@@ -93,8 +93,11 @@ def seconds(node: Node) -> float:
 
 def fingerprint_ids(node: Node) -> set[str]:
     """Statements under ``node`` (queries, not transaction steps), by the reference reader."""
-    return {str(n.attributes["pytest.db.fingerprint.id"]) for n in node.walk()
-            if n is not node and "db.query.text" in n.attributes and "pytest.db.transaction.step" not in n.attributes}
+    return {
+        str(n.attributes["pytest.db.fingerprint.id"])
+        for n in node.walk()
+        if n is not node and "db.query.text" in n.attributes and "pytest.db.transaction.step" not in n.attributes
+    }
 
 
 def test_a_real_run_is_summarised_exactly_as_its_spans_say(pytester: pytest.Pytester) -> None:
@@ -114,11 +117,15 @@ def test_a_real_run_is_summarised_exactly_as_its_spans_say(pytester: pytest.Pyte
     assert summary.wall_time == seconds(session)
 
     prefix = "test_suite.py::"
-    assert list(summary.tests) == [prefix + name for name in
-                                   ("test_n_plus_one", "test_plain", "test_fails", "test_skipped", "test_xfails")]
+    assert list(summary.tests) == [
+        prefix + name for name in ("test_n_plus_one", "test_plain", "test_fails", "test_skipped", "test_xfails")
+    ]
     assert {key: sample.outcome for key, sample in summary.tests.items()} == {
-        prefix + "test_n_plus_one": "passed", prefix + "test_plain": "passed", prefix + "test_fails": "failed",
-        prefix + "test_skipped": "skipped", prefix + "test_xfails": "xfailed",
+        prefix + "test_n_plus_one": "passed",
+        prefix + "test_plain": "passed",
+        prefix + "test_fails": "failed",
+        prefix + "test_skipped": "skipped",
+        prefix + "test_xfails": "xfailed",
     }
     for key, sample in summary.tests.items():
         root = reference.root(key)
@@ -127,16 +134,25 @@ def test_a_real_run_is_summarised_exactly_as_its_spans_say(pytester: pytest.Pyte
         assert sample.duration == seconds(root)
         phases = {child.name: seconds(child) for child in root.children}
         assert (sample.setup, sample.call, sample.teardown) == (
-            phases.get("setup", 0.0), phases.get("call", 0.0), phases.get("teardown", 0.0))
+            phases.get("setup", 0.0),
+            phases.get("call", 0.0),
+            phases.get("teardown", 0.0),
+        )
         assert sample.shared_fixture_time == root.attributes.get("pytest.shared_fixtures.duration", 0.0)
-        assert sample.db == {name.removeprefix("db.summary."): value for name, value in root.attributes.items()
-                             if name.startswith("db.summary.")}
+        assert sample.db == {
+            name.removeprefix("db.summary."): value
+            for name, value in root.attributes.items()
+            if name.startswith("db.summary.")
+        }
         assert sample.statements == fingerprint_ids(root)
 
     n_plus_one = summary.tests[prefix + "test_n_plus_one"]
     by_name = describe("SELECT name FROM items WHERE id = ?").fingerprint_id
-    loop = [node for node in reference.root(prefix + "test_n_plus_one").child("call").children
-            if node.attributes.get("pytest.db.fingerprint.id") == by_name]
+    loop = [
+        node
+        for node in reference.root(prefix + "test_n_plus_one").child("call").children
+        if node.attributes.get("pytest.db.fingerprint.id") == by_name
+    ]
     assert len(loop) == 6
     assert n_plus_one.repetitions == (Repetition(by_name, "call", 6, sum(n.duration_ns for n in loop) * NS),)
     assert n_plus_one.db["queries"] == 1 + 1 + 1 + 6  # CREATE, INSERT, the source SELECT, the loop
@@ -181,39 +197,73 @@ def test_a_real_run_is_summarised_exactly_as_its_spans_say(pytester: pytest.Pyte
     (shared_teardown,) = reference.named("fixture shared teardown")
     line = shared_setup.attributes["code.line.number"]
     assert isinstance(line, int)
-    assert shared == FixtureStats("shared", "session", "test_suite.py", line, 1, seconds(shared_setup), 1,
-                                  seconds(shared_teardown), {})
+    assert shared == FixtureStats(
+        "shared", "session", "test_suite.py", line, 1, seconds(shared_setup), 1, seconds(shared_teardown), {}
+    )
 
     # Statements: every execution in the run, and how many tests ran each.
-    queries = [n for root in reference.roots for n in root.walk()
-               if "db.query.text" in n.attributes and "pytest.db.transaction.step" not in n.attributes]
+    queries = [
+        n
+        for root in reference.roots
+        for n in root.walk()
+        if "db.query.text" in n.attributes and "pytest.db.transaction.step" not in n.attributes
+    ]
     assert set(summary.statements) == {str(n.attributes["pytest.db.fingerprint.id"]) for n in queries}
     select = summary.statements[by_name]
-    assert select == StatementStats(by_name, "SELECT name FROM items WHERE id = ?", "SELECT", 6,
-                                    sum(n.duration_ns for n in loop) * NS, 1)
+    assert select == StatementStats(
+        by_name, "SELECT name FROM items WHERE id = ?", "SELECT", 6, sum(n.duration_ns for n in loop) * NS, 1
+    )
     assert sum(stats.count for stats in summary.statements.values()) == len(queries) == 9
 
 
-def span(span_id: str, name: str, parent: str = "", start: int = 0, end: int | None = None,
-         trace: str = "t1", attributes: Mapping[str, object] | None = None) -> Span:
+def span(
+    span_id: str,
+    name: str,
+    parent: str = "",
+    start: int = 0,
+    end: int | None = None,
+    trace: str = "t1",
+    attributes: Mapping[str, object] | None = None,
+) -> Span:
     return Span(trace, span_id, parent, name, start, start + 10 if end is None else end, dict(attributes or {}))
 
 
 def query(span_id: str, parent: str, start: int, fingerprint_id: str, duration: int = 10, **extra: object) -> Span:
     text = f"SELECT {fingerprint_id}"
-    return span(span_id, text, parent, start, start + duration,
-                attributes={"db.query.text": text, "pytest.db.fingerprint": text,
-                            "pytest.db.fingerprint.id": fingerprint_id, "db.operation.name": "SELECT", **extra})
+    return span(
+        span_id,
+        text,
+        parent,
+        start,
+        start + duration,
+        attributes={
+            "db.query.text": text,
+            "pytest.db.fingerprint": text,
+            "pytest.db.fingerprint.id": fingerprint_id,
+            "db.operation.name": "SELECT",
+            **extra,
+        },
+    )
 
 
 def step(span_id: str, parent: str, start: int, name: str = "BEGIN", trace: str = "t1") -> Span:
-    return span(span_id, name, parent, start, trace=trace,
-                attributes={"db.query.text": name, "pytest.db.transaction.step": name,
-                            "pytest.db.fingerprint.id": name.lower()})
+    return span(
+        span_id,
+        name,
+        parent,
+        start,
+        trace=trace,
+        attributes={
+            "db.query.text": name,
+            "pytest.db.transaction.step": name,
+            "pytest.db.fingerprint.id": name.lower(),
+        },
+    )
 
 
-def a_test(*children: Span, span_id: str = "root", name: str = "t.py::test_x",
-           attributes: Mapping[str, object] | None = None) -> list[Span]:
+def a_test(
+    *children: Span, span_id: str = "root", name: str = "t.py::test_x", attributes: Mapping[str, object] | None = None
+) -> list[Span]:
     root = span(span_id, name, "", 0, 10_000, attributes={"test.case.name": name, **(attributes or {})})
     return [root, span("call", "call", span_id, 1, 9_000), *children]
 
@@ -244,8 +294,7 @@ def test_passes_on_its_third_attempt(counted):
 """
 
 
-def test_a_rerun_tests_phases_are_the_sum_of_its_attempts_and_its_outcome_the_last(
-        pytester: pytest.Pytester) -> None:
+def test_a_rerun_tests_phases_are_the_sum_of_its_attempts_and_its_outcome_the_last(pytester: pytest.Pytester) -> None:
     """pytest-rerunfailures puts each attempt's phases under an ``attempt N`` span: every
     attempt's setup, call and teardown is time the run paid for the test."""
     pytester.makepyfile(test_rerun=RERUN_SUITE)
@@ -299,10 +348,15 @@ def test_transaction_steps_neither_break_a_run_nor_act_as_its_source() -> None:
 def test_each_parent_is_its_own_sequence_and_the_longest_run_per_statement_is_kept() -> None:
     fixture = span("fx", "fixture client", "call", 100, 200, attributes={"pytest.fixture.name": "client"})
     found = repetitions(
-        query("a", "call", 10, "A"), query("b1", "call", 20, "B"), query("b2", "call", 21, "B"),
+        query("a", "call", 10, "A"),
+        query("b1", "call", 20, "B"),
+        query("b2", "call", 21, "B"),
         fixture,
-        query("x", "fx", 110, "A"), *(query(f"f{i}", "fx", 120 + i, "B") for i in range(4)),
-        query("y", "fx", 130, "C"), query("z1", "fx", 131, "A"), query("z2", "fx", 132, "A"),
+        query("x", "fx", 110, "A"),
+        *(query(f"f{i}", "fx", 120 + i, "B") for i in range(4)),
+        query("y", "fx", 130, "C"),
+        query("z1", "fx", 131, "A"),
+        query("z2", "fx", 132, "A"),
     )
     assert found == (Repetition("B", "fixture client", 4, 40 * NS), Repetition("A", "fixture client", 2, 20 * NS))
 
@@ -312,23 +366,35 @@ def test_a_single_execution_is_no_repetition() -> None:
 
 
 def fixture(name: str, line: int) -> dict[str, object]:
-    return {"pytest.fixture.name": name, "pytest.fixture.scope": "session", "code.file.path": "conftest.py",
-            "code.line.number": line}
+    return {
+        "pytest.fixture.name": name,
+        "pytest.fixture.scope": "session",
+        "code.file.path": "conftest.py",
+        "code.line.number": line,
+    }
 
 
 def test_fixture_database_work_stops_at_nested_fixtures_and_counts_teardowns() -> None:
     spans = [
         span("s", "pytest session", "", 0, 1_000_000, trace="session"),
-        span("outer", "fixture outer", "s", 10, 1_000, trace="session",
-             attributes=fixture("outer", 3)),
+        span("outer", "fixture outer", "s", 10, 1_000, trace="session", attributes=fixture("outer", 3)),
         span("connect", "connect", "outer", 20, 70, trace="session"),
-        span("inner", "fixture inner", "outer", 100, 900, trace="session",
-             attributes=fixture("inner", 9)),
-        span("ddl", "CREATE items", "inner", 200, 500, trace="session",
-             attributes={"db.query.text": "CREATE TABLE items (id int)", "db.operation.name": "CREATE",
-                "pytest.db.fingerprint.id": "ddl1", "pytest.db.fingerprint": "CREATE TABLE items (id int)"}),
-        span("down", "fixture outer teardown", "s", 2_000, 2_600, trace="session",
-             attributes=fixture("outer", 3)),
+        span("inner", "fixture inner", "outer", 100, 900, trace="session", attributes=fixture("inner", 9)),
+        span(
+            "ddl",
+            "CREATE items",
+            "inner",
+            200,
+            500,
+            trace="session",
+            attributes={
+                "db.query.text": "CREATE TABLE items (id int)",
+                "db.operation.name": "CREATE",
+                "pytest.db.fingerprint.id": "ddl1",
+                "pytest.db.fingerprint": "CREATE TABLE items (id int)",
+            },
+        ),
+        span("down", "fixture outer teardown", "s", 2_000, 2_600, trace="session", attributes=fixture("outer", 3)),
         step("commit", "down", 2_100, "COMMIT", trace="session"),
         span("dispose", "engine dispose", "down", 2_200, 2_300, trace="session"),
         *a_test(),
@@ -350,8 +416,17 @@ def test_another_tools_statements_are_fingerprinted_from_their_text_and_folded_i
     spans = a_test(
         span("begin", "BEGIN", "call", 5, 6, attributes={"db.statement": "BEGIN"}),
         span("q1", "SELECT", "call", 10, 20, attributes={"db.statement": "SELECT * FROM items WHERE id = 1"}),
-        *(span(f"q{i}", "SELECT", "call", 20 + i * 10, 25 + i * 10,
-               attributes={"db.query.text": f"SELECT * FROM lines WHERE id = {i}"}) for i in range(2, 7)),
+        *(
+            span(
+                f"q{i}",
+                "SELECT",
+                "call",
+                20 + i * 10,
+                25 + i * 10,
+                attributes={"db.query.text": f"SELECT * FROM lines WHERE id = {i}"},
+            )
+            for i in range(2, 7)
+        ),
         span("c", "COMMIT", "call", 100, 101, attributes={"db.statement": "COMMIT"}),
         span("x", "CREATE", "call", 200, 260, attributes={"db.statement": "CREATE TABLE t (id int)"}),
     )
@@ -363,13 +438,29 @@ def test_another_tools_statements_are_fingerprinted_from_their_text_and_folded_i
     assert sample.statements == {items, lines, create}
     assert sample.repetitions == (Repetition(lines, "call", 5, 25 * NS),)
     assert sample.db == {
-        "queries": 7, "transactions": 1, "commits": 1, "rollbacks": 0, "savepoints": 0, "savepoint_rollbacks": 0,
-        "pool_resets": 0, "ddl": 1, "connections": 0, "checkouts": 0, "engines_created": 0, "engines_disposed": 0,
-        "query_time": (10 + 5 * 5 + 60) * NS, "commit_time": 1 * NS, "rollback_time": 0.0, "ddl_time": 60 * NS,
-        "connection_time": 0.0, "engine_time": 0.0, "pool_wait_time": 0.0,
+        "queries": 7,
+        "transactions": 1,
+        "commits": 1,
+        "rollbacks": 0,
+        "savepoints": 0,
+        "savepoint_rollbacks": 0,
+        "pool_resets": 0,
+        "ddl": 1,
+        "connections": 0,
+        "checkouts": 0,
+        "engines_created": 0,
+        "engines_disposed": 0,
+        "query_time": (10 + 5 * 5 + 60) * NS,
+        "commit_time": 1 * NS,
+        "rollback_time": 0.0,
+        "ddl_time": 60 * NS,
+        "connection_time": 0.0,
+        "engine_time": 0.0,
+        "pool_wait_time": 0.0,
     }
-    assert summary.statements[lines] == StatementStats(lines, "SELECT * FROM lines WHERE id = ?", "SELECT", 5,
-                                                       25 * NS, 1)
+    assert summary.statements[lines] == StatementStats(
+        lines, "SELECT * FROM lines WHERE id = ?", "SELECT", 5, 25 * NS, 1
+    )
     assert sample.outcome == "passed"
 
 
@@ -400,8 +491,9 @@ def test_a_test_that_ran_twice_keeps_its_last_execution_and_says_so() -> None:
         item.trace_id, item.start, item.end = "t2", item.start + 50_000, item.end + 50_000
     summary = summarize([*second, *first, span("s", "pytest session", "", 0, 100_000, trace="s")], meta())
     assert summary.tests["t.py::test_x"].outcome == "passed"
-    assert summary.problems == ("1 test(s) ran more than once in this run (e.g. t.py::test_x): "
-                                "the last execution of each is kept",)
+    assert summary.problems == (
+        "1 test(s) ran more than once in this run (e.g. t.py::test_x): the last execution of each is kept",
+    )
 
 
 def test_a_run_without_a_session_span_or_tests_says_so_instead_of_guessing() -> None:
@@ -458,8 +550,15 @@ BASE = 1_790_000_000 * S
 YEAR = 365 * 24 * 3600 * S
 
 
-def timed(span_id: str, name: str, parent: str, start: float, end: float, trace: str,
-          attributes: Mapping[str, object] | None = None) -> Span:
+def timed(
+    span_id: str,
+    name: str,
+    parent: str,
+    start: float,
+    end: float,
+    trace: str,
+    attributes: Mapping[str, object] | None = None,
+) -> Span:
     """A span ``start`` to ``end`` seconds into the run."""
     return Span(trace, span_id, parent, name, BASE + int(start * S), BASE + int(end * S), dict(attributes or {}))
 
@@ -470,6 +569,7 @@ def frozen_clock_run() -> list[Span]:
     its ROLLBACK starts before its parent (so the plugin's db.summary lost the rollback);
     test_c's fixture ends 25 years later; the session-scoped engine fixture ran a query
     25 years ago. Statement A ran in test_a and in the engine fixture."""
+
     def test(letter: str, start: float, summary: Mapping[str, object]) -> list[Span]:
         trace, nodeid = f"t{letter}", f"t.py::test_{letter}"
         return [
@@ -480,8 +580,13 @@ def frozen_clock_run() -> list[Span]:
         ]
 
     def db(queries: int, transactions: int, rollbacks: int) -> dict[str, object]:
-        return {"db.summary.queries": queries, "db.summary.query_time": 0.1, "db.summary.transactions": transactions,
-                "db.summary.commits": 0, "db.summary.rollbacks": rollbacks}
+        return {
+            "db.summary.queries": queries,
+            "db.summary.query_time": 0.1,
+            "db.summary.transactions": transactions,
+            "db.summary.commits": 0,
+            "db.summary.rollbacks": rollbacks,
+        }
 
     rollback = step("rb-b", "td-b", 0, "ROLLBACK", trace="tb")
     rollback.start, rollback.end = BASE + int(3.5 * S), BASE + int(3.501 * S)
@@ -493,18 +598,22 @@ def frozen_clock_run() -> list[Span]:
         timed("s", "pytest session", "", 0, 60, "s"),
         timed("eng", "fixture engine", "s", 0.5, 0.9, "s", fixture("engine", 3)),
         old_query,
-        *test("a", 1, db(1, 1, 1)), sound_query,
+        *test("a", 1, db(1, 1, 1)),
+        sound_query,
         *test("b", 3, db(1, 1, 0)),
-        timed("td-b", "teardown", "rb", 3.9, 3.9 - 4.974, "tb"), rollback,
+        timed("td-b", "teardown", "rb", 3.9, 3.9 - 4.974, "tb"),
+        rollback,
         *test("c", 5, db(0, 0, 0)),
         timed("slow", "fixture slow", "sc", 5.05, 5.05 + 25 * 365 * 24 * 3600, "tc", fixture("slow", 12)),
     ]
 
 
-FROZEN_NOTE = ("3 span(s) with impossible times (1 end before they start; 2 lie outside the run's 'pytest session' "
-               "span), as a clock frozen or patched by the tests leaves them: left out, with the 2 test(s) (e.g. "
-               "t.py::test_b) and 1 fixture setup(s) or teardown(s) outside tests holding them, so that no finding "
-               "and no number comes from them")
+FROZEN_NOTE = (
+    "3 span(s) with impossible times (1 end before they start; 2 lie outside the run's 'pytest session' "
+    "span), as a clock frozen or patched by the tests leaves them: left out, with the 2 test(s) (e.g. "
+    "t.py::test_b) and 1 fixture setup(s) or teardown(s) outside tests holding them, so that no finding "
+    "and no number comes from them"
+)
 
 
 def otlp_lines(spans: Sequence[Span], run_id: str) -> list[bytes]:
@@ -517,9 +626,14 @@ def otlp_lines(spans: Sequence[Span], run_id: str) -> list[bytes]:
     encoder = OtlpJsonEncoder({"pytest.env.fingerprint": "env1", "service.name": "shop"}, run_id, "0.1.0")
     traces: dict[str, list[SpanRecord]] = {}
     for item in spans:
-        record = SpanRecord(item.name, number(f"trace {item.trace_id}"), number(item.span_id),
-                            number(item.parent_id) if item.parent_id else 0, item.start,
-                            cast("dict[str, AttributeValue]", dict(item.attributes)))
+        record = SpanRecord(
+            item.name,
+            number(f"trace {item.trace_id}"),
+            number(item.span_id),
+            number(item.parent_id) if item.parent_id else 0,
+            item.start,
+            cast("dict[str, AttributeValue]", dict(item.attributes)),
+        )
         record.end = item.end
         traces.setdefault(item.trace_id, []).append(record)
     return [encoder.line(records) for records in traces.values()]
@@ -552,26 +666,34 @@ def test_a_test_recording_a_negative_duration_is_left_out_even_without_a_session
     assert summary.problems[0] == (
         "2 span(s) with impossible times (2 tests record a duration below zero or not a number in db.summary.* or "
         "pytest.shared_fixtures.duration), as a clock frozen or patched by the tests leaves them: left out, with the "
-        "2 test(s) (e.g. t.py::a) holding them, so that no finding and no number comes from them")
+        "2 test(s) (e.g. t.py::a) holding them, so that no finding and no number comes from them"
+    )
 
 
 def test_spans_just_outside_the_session_are_a_clock_s_drift_not_impossible() -> None:
     spans = [
         timed("s", "pytest session", "", 0, 100, "s"),
-        *(timed(f"r{i}", f"t.py::t{i}", "", start, end, f"t{i}", {"test.case.name": f"t.py::t{i}"})
-          for i, (start, end) in enumerate([(-0.99, 0.5), (99, 100.99), (-1.01, 0.5), (99, 101.01)])),
+        *(
+            timed(f"r{i}", f"t.py::t{i}", "", start, end, f"t{i}", {"test.case.name": f"t.py::t{i}"})
+            for i, (start, end) in enumerate([(-0.99, 0.5), (99, 100.99), (-1.01, 0.5), (99, 101.01)])
+        ),
     ]
     summary = summarize(spans, meta())
     assert sorted(summary.tests) == ["t.py::t0", "t.py::t1"]
-    long_run = [timed("s", "pytest session", "", 0, 1000, "s"),
-                timed("r", "t.py::t", "", -9.9, 1, "t", {"test.case.name": "t.py::t"})]
+    long_run = [
+        timed("s", "pytest session", "", 0, 1000, "s"),
+        timed("r", "t.py::t", "", -9.9, 1, "t", {"test.case.name": "t.py::t"}),
+    ]
     assert list(summarize(long_run, meta()).tests) == ["t.py::t"]  # 1 % of 1000 s
 
 
 def test_a_child_that_starts_before_its_parent_is_still_its_child() -> None:
     """The tree comes from the ids: a ROLLBACK recorded before its teardown began (a clock
     stepped back a little) is in the test's database work all the same."""
-    spans = a_test(span("td", "teardown", "root", 9_500, 9_900), step("begin", "call", 100),
-                   step("rollback", "td", 9_000, "ROLLBACK"))
+    spans = a_test(
+        span("td", "teardown", "root", 9_500, 9_900),
+        step("begin", "call", 100),
+        step("rollback", "td", 9_000, "ROLLBACK"),
+    )
     sample = summarize(spans, meta()).tests["t.py::test_x"]
     assert (sample.db["transactions"], sample.db["rollbacks"]) == (1, 1)

@@ -20,12 +20,29 @@ MS = 1_000_000  # nanoseconds
 
 def sample(test_id: str, duration: float) -> model.TestSample:
     # TestSample is not imported by name: pytest would try to collect a class called Test*.
-    return model.TestSample(test_id=test_id, nodeid=test_id, file="t.py", line=1, outcome="passed", duration=duration,
-                      setup=0.0, call=duration, teardown=0.0)
+    return model.TestSample(
+        test_id=test_id,
+        nodeid=test_id,
+        file="t.py",
+        line=1,
+        outcome="passed",
+        duration=duration,
+        setup=0.0,
+        call=duration,
+        teardown=0.0,
+    )
 
 
-def span(span_id: str, parent: str, name: str, start_ms: int, end_ms: int, run: str | None = "run1",
-         trace: str = "t1", **attributes: object) -> Span:
+def span(
+    span_id: str,
+    parent: str,
+    name: str,
+    start_ms: int,
+    end_ms: int,
+    run: str | None = "run1",
+    trace: str = "t1",
+    **attributes: object,
+) -> Span:
     if run is not None:
         attributes["pytest.run.id"] = run
     return Span(trace, span_id, parent, name, 1_000 * MS + start_ms * MS, 1_000 * MS + end_ms * MS, attributes)
@@ -71,9 +88,18 @@ def test_a_test_that_is_not_among_the_spans_has_no_waterfall() -> None:
 
 
 def test_a_run_grouped_by_file_takes_the_spans_without_a_run_id() -> None:
-    spans = [Span(s.trace_id, s.span_id, s.parent_id, s.name, s.start, s.end,
-                  {k: v for k, v in s.attributes.items() if k != "pytest.run.id"})
-             for s in (ROOT, SPANS[2])]
+    spans = [
+        Span(
+            s.trace_id,
+            s.span_id,
+            s.parent_id,
+            s.name,
+            s.start,
+            s.end,
+            {k: v for k, v in s.attributes.items() if k != "pytest.run.id"},
+        )
+        for s in (ROOT, SPANS[2])
+    ]
     result = waterfall_of(spans, TEST, "file-abc", grouped_by_file=True)
     assert result is not None
     assert [bar.name for bar in result.bars] == ["call"]
@@ -117,13 +143,20 @@ def test_reading_needs_the_run_s_file(tmp_path: Path) -> None:
 def otlp_line(spans: list[Span], *, ascii_only: bool = False) -> str:
     """One OTLP JSON ``TracesData`` line holding ``spans`` (string attributes only)."""
     encoded = [
-        {"traceId": s.trace_id, "spanId": s.span_id, "parentSpanId": s.parent_id, "name": s.name,
-         "startTimeUnixNano": str(s.start), "endTimeUnixNano": str(s.end),
-         "attributes": [{"key": key, "value": {"stringValue": str(value)}} for key, value in s.attributes.items()]}
+        {
+            "traceId": s.trace_id,
+            "spanId": s.span_id,
+            "parentSpanId": s.parent_id,
+            "name": s.name,
+            "startTimeUnixNano": str(s.start),
+            "endTimeUnixNano": str(s.end),
+            "attributes": [{"key": key, "value": {"stringValue": str(value)}} for key, value in s.attributes.items()],
+        }
         for s in spans
     ]
-    data = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "x"},
-                                                                                "spans": encoded}]}]}
+    data = {
+        "resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "x"}, "spans": encoded}]}]
+    }
     return json.dumps(data, ensure_ascii=ascii_only, separators=(",", ":"))
 
 
@@ -136,11 +169,17 @@ def test_the_waterfall_is_read_from_the_lines_of_the_test_s_trace(tmp_path: Path
     children = [span("setup", "root", "setup", 0, 50), span("call", "root", "call", 50, 100)]
     other_root = span("r2", "", "t.py::test_b", 0, 10, trace="t9", **{"test.case.name": "t.py::test_b"})
     path = tmp_path / "run.otlp.jsonl"
-    path.write_text("\n".join([
-        otlp_line([children[1], other_root], ascii_only=ascii_only),
-        '{"resourceSpans": [cut',
-        otlp_line([root, children[0]], ascii_only=ascii_only),
-    ]) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(
+            [
+                otlp_line([children[1], other_root], ascii_only=ascii_only),
+                '{"resourceSpans": [cut',
+                otlp_line([root, children[0]], ascii_only=ascii_only),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     test = sample(nodeid, 0.1)
     run = RunSummary("run1", 0.0, str(path), "e", tests={nodeid: test, "t.py::test_b": sample("t.py::test_b", 0.01)})
     result = read_waterfall(run)
@@ -148,8 +187,15 @@ def test_the_waterfall_is_read_from_the_lines_of_the_test_s_trace(tmp_path: Path
     assert (result.test, [bar.name for bar in result.bars]) == (nodeid, ["setup", "call"])
 
 
-@pytest.mark.parametrize("damage", ["a span whose id is the test's", "a test that is its own parent",
-                                    "two spans that are each other's parent", "a repeated span id"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "a span whose id is the test's",
+        "a test that is its own parent",
+        "two spans that are each other's parent",
+        "a repeated span id",
+    ],
+)
 def test_spans_linked_in_a_circle_or_sharing_an_id_are_drawn_once_and_the_walk_ends(damage: str) -> None:
     spans = list(SPANS)
     expected = ["setup", "fixture db", "connect", "COMMIT", "call", "SELECT", "SELECT", "teardown"]

@@ -138,7 +138,8 @@ def db_nodes(nodes: Iterable[Node]) -> list[Node]:
     """The database spans: those with ``db.*`` or ``pytest.db.*`` attributes (a test's
     ``db.summary.*`` do not make it one)."""
     return [
-        node for node in nodes
+        node
+        for node in nodes
         if any(key.startswith(("db.", "pytest.db.")) and not key.startswith("db.summary.") for key in node.attributes)
     ]
 
@@ -151,8 +152,9 @@ def span(name: str, *children: Shape) -> Shape:
     return (name, children)
 
 
-def trace(nodeid: str, setup: tuple[Shape, ...] = (), call: tuple[Shape, ...] = (),
-              teardown: tuple[Shape, ...] = ()) -> Shape:
+def trace(
+    nodeid: str, setup: tuple[Shape, ...] = (), call: tuple[Shape, ...] = (), teardown: tuple[Shape, ...] = ()
+) -> Shape:
     """An expected test trace: the root span and its three phases."""
     return span(nodeid, span("setup", *setup), span("call", *call), span("teardown", *teardown))
 
@@ -191,7 +193,8 @@ def assert_each_round_trip_once(test: Node) -> None:
         fingerprint = node.attributes["pytest.db.fingerprint"]
         relatives = [*node.children, *parents[node.span_id].children]
         doubles = [
-            relative.name for relative in relatives
+            relative.name
+            for relative in relatives
             if relative.attributes.get("pytest.db.layer") == "asyncpg"
             and relative.attributes["pytest.db.fingerprint"] == fingerprint
         ]

@@ -102,19 +102,29 @@ def test_asyncpg_used_directly_gets_one_span_per_round_trip(suite: Suite) -> Non
         committed.name,
         call=(
             span("CREATE pet"),
-            span("BEGIN"), span("INSERT pet"),
-            span("SAVEPOINT"), span("INSERT pet"), span("RELEASE SAVEPOINT"),  # executemany: one span
-            span("SELECT pet"), span("COMMIT"),
-            span("SELECT pet"), span("SELECT pet"),
+            span("BEGIN"),
+            span("INSERT pet"),
+            span("SAVEPOINT"),
+            span("INSERT pet"),
+            span("RELEASE SAVEPOINT"),  # executemany: one span
+            span("SELECT pet"),
+            span("COMMIT"),
+            span("SELECT pet"),
+            span("SELECT pet"),
         ),
         **fixture,
     )
     assert steps(committed) == [
-        ("BEGIN", 1, "BEGIN"), ("SAVEPOINT", 2, "SAVEPOINT ?"), ("RELEASE SAVEPOINT", 2, "RELEASE SAVEPOINT ?"),
+        ("BEGIN", 1, "BEGIN"),
+        ("SAVEPOINT", 2, "SAVEPOINT ?"),
+        ("RELEASE SAVEPOINT", 2, "RELEASE SAVEPOINT ?"),
         ("COMMIT", 1, "COMMIT"),
     ]
-    texts = [node.attributes["db.query.text"] for node in committed.child("call").children
-             if "pytest.db.transaction.step" not in node.attributes]
+    texts = [
+        node.attributes["db.query.text"]
+        for node in committed.child("call").children
+        if "pytest.db.transaction.step" not in node.attributes
+    ]
     assert texts == [
         "CREATE TEMPORARY TABLE pet (id int PRIMARY KEY, name text)",  # execute
         "INSERT INTO pet VALUES ($1, $2)",  # execute with arguments
@@ -129,18 +139,29 @@ def test_asyncpg_used_directly_gets_one_span_per_round_trip(suite: Suite) -> Non
     assert rolled_back.shape() == trace(
         rolled_back.name,
         call=(
-            span("BEGIN"), span("SELECT"), span("SAVEPOINT"), span("ROLLBACK TO SAVEPOINT"), span("ROLLBACK"),
+            span("BEGIN"),
+            span("SELECT"),
+            span("SAVEPOINT"),
+            span("ROLLBACK TO SAVEPOINT"),
+            span("ROLLBACK"),
             span("SELECT missing_table"),
         ),
         **fixture,
     )
     # asyncpg writes "ROLLBACK TO <name>": a savepoint rollback, never a top-level one.
     assert steps(rolled_back) == [
-        ("BEGIN", 1, "BEGIN"), ("SAVEPOINT", 2, "SAVEPOINT ?"), ("ROLLBACK TO SAVEPOINT", 2, "ROLLBACK TO ?"),
+        ("BEGIN", 1, "BEGIN"),
+        ("SAVEPOINT", 2, "SAVEPOINT ?"),
+        ("ROLLBACK TO SAVEPOINT", 2, "ROLLBACK TO ?"),
         ("ROLLBACK", 1, "ROLLBACK"),
     ]
     assert summary(rolled_back) == counts(
-        queries=2, transactions=1, rollbacks=1, savepoints=1, savepoint_rollbacks=1, connections=1,
+        queries=2,
+        transactions=1,
+        rollbacks=1,
+        savepoints=1,
+        savepoint_rollbacks=1,
+        connections=1,
     )
     failed = rolled_back.child("call").child("SELECT missing_table")
     assert failed.status_code == 2
@@ -168,12 +189,26 @@ def test_asyncpg_used_directly_gets_one_span_per_round_trip(suite: Suite) -> Non
         sqlalchemy.name,
         call=(
             span("engine create"),
-            FIRST_CHECKOUT, span("SELECT pg_catalog.pg_class", span("BEGIN")), span("CREATE toy"), span("COMMIT"),
+            FIRST_CHECKOUT,
+            span("SELECT pg_catalog.pg_class", span("BEGIN")),
+            span("CREATE toy"),
+            span("COMMIT"),
             RESET_CHECKIN,
-            CHECKOUT, span("INSERT toy", span("BEGIN")), span("SAVEPOINT"), span("INSERT toy"),
-            span("RELEASE SAVEPOINT"), span("COMMIT"), RESET_CHECKIN,
-            CHECKOUT, span("SELECT toy", span("BEGIN")), span("ROLLBACK"), RESET_CHECKIN,
-            CHECKOUT, span("SELECT pg_catalog.pg_class", span("BEGIN")), span("DROP toy"), span("COMMIT"),
+            CHECKOUT,
+            span("INSERT toy", span("BEGIN")),
+            span("SAVEPOINT"),
+            span("INSERT toy"),
+            span("RELEASE SAVEPOINT"),
+            span("COMMIT"),
+            RESET_CHECKIN,
+            CHECKOUT,
+            span("SELECT toy", span("BEGIN")),
+            span("ROLLBACK"),
+            RESET_CHECKIN,
+            CHECKOUT,
+            span("SELECT pg_catalog.pg_class", span("BEGIN")),
+            span("DROP toy"),
+            span("COMMIT"),
             RESET_CHECKIN,
             span("engine dispose"),
         ),
@@ -183,7 +218,16 @@ def test_asyncpg_used_directly_gets_one_span_per_round_trip(suite: Suite) -> Non
     begins = [index for index, node in enumerate(call) if [c.name for c in node.children] == ["BEGIN"]]
     assert [call[index - 1].name for index in begins] == ["pool checkout"] * 4  # once per transaction
     assert summary(sqlalchemy) == counts(
-        queries=7, transactions=4, commits=3, rollbacks=1, savepoints=1, pool_resets=5, ddl=2,
-        connections=1, checkouts=4, engines_created=1, engines_disposed=1,
+        queries=7,
+        transactions=4,
+        commits=3,
+        rollbacks=1,
+        savepoints=1,
+        pool_resets=5,
+        ddl=2,
+        connections=1,
+        checkouts=4,
+        engines_created=1,
+        engines_disposed=1,
     )
     assert_summary_times_match_spans(sqlalchemy)

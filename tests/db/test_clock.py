@@ -71,11 +71,17 @@ def test_teardown_rollbacks_stay_under_their_fixture_and_in_the_summary_whatever
         test = run.root(name)
         assert test.shape() == trace(
             name,
-            setup=(span("fixture monkeypatch"), span("fixture moved_clock"),
-                   span("fixture connection", CHECKOUT, span("BEGIN"))),
+            setup=(
+                span("fixture monkeypatch"),
+                span("fixture moved_clock"),
+                span("fixture connection", CHECKOUT, span("BEGIN")),
+            ),
             call=(span("SELECT"),),
-            teardown=(span("fixture connection teardown", span("ROLLBACK"), RESET_CHECKIN),
-                      span("fixture moved_clock teardown"), span("fixture monkeypatch teardown")),
+            teardown=(
+                span("fixture connection teardown", span("ROLLBACK"), RESET_CHECKIN),
+                span("fixture moved_clock teardown"),
+                span("fixture monkeypatch teardown"),
+            ),
         )
         assert summary(test) == counts(queries=1, transactions=1, rollbacks=1, pool_resets=1, checkouts=1)
         rollback = test.child("teardown").child("fixture connection teardown").child("ROLLBACK")

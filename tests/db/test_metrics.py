@@ -9,8 +9,15 @@ from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metr
 from otel_pytest.db.metrics import BOUNDARIES, DbMetrics, Histogram, pool_name
 from otel_pytest.records import KIND_CLIENT, SharedAttributes, SpanRecord
 
-SELECT = SharedAttributes({"db.system.name": "postgresql", "db.namespace": "shop", "db.operation.name": "SELECT",
-                           "db.collection.name": "item", "db.query.text": "SELECT * FROM item WHERE id = $1"})
+SELECT = SharedAttributes(
+    {
+        "db.system.name": "postgresql",
+        "db.namespace": "shop",
+        "db.operation.name": "SELECT",
+        "db.collection.name": "item",
+        "db.query.text": "SELECT * FROM item WHERE id = $1",
+    }
+)
 SELECT_OTHER_TEXT = SharedAttributes({**SELECT, "db.query.text": "SELECT id FROM item"})
 
 
@@ -57,14 +64,23 @@ def test_the_json_line_and_the_exported_data_say_the_same() -> None:
 
     def shape(data: dict[str, object]) -> list[tuple[str, list[str], object]]:
         scope = data["resourceMetrics"][0]["scopeMetrics"][0]  # type: ignore[index]
-        return [(metric["name"], metric["histogram"]["dataPoints"][0]["bucketCounts"],
-                 metric["histogram"]["dataPoints"][0]["attributes"]) for metric in scope["metrics"]]
+        return [
+            (
+                metric["name"],
+                metric["histogram"]["dataPoints"][0]["bucketCounts"],
+                metric["histogram"]["dataPoints"][0]["attributes"],
+            )
+            for metric in scope["metrics"]
+        ]
 
     assert shape(stored) == shape(exported)
-    assert shape(stored)[1][2] == [{"key": "db.client.connection.pool.name",
-                                    "value": {"stringValue": "postgresql:///shop"}}]
+    assert shape(stored)[1][2] == [
+        {"key": "db.client.connection.pool.name", "value": {"stringValue": "postgresql:///shop"}}
+    ]
 
 
 def test_the_pool_name_never_carries_credentials() -> None:
-    assert pool_name({"db.system.name": "postgresql", "server.address": "db", "server.port": 5432,
-                      "db.namespace": "shop"}) == "postgresql://db:5432/shop"
+    assert (
+        pool_name({"db.system.name": "postgresql", "server.address": "db", "server.port": 5432, "db.namespace": "shop"})
+        == "postgresql://db:5432/shop"
+    )

@@ -16,8 +16,9 @@ from otel_pytest.db.patching import Patches, preserving_signature
 SENTINEL = object()
 
 
-def every_kind(a: int, b: object = SENTINEL, /, c: str = "c", *args: Any, d: int, e: list[int] | None = None,
-               **kwargs: Any) -> tuple[Any, ...]:
+def every_kind(
+    a: int, b: object = SENTINEL, /, c: str = "c", *args: Any, d: int, e: list[int] | None = None, **kwargs: Any
+) -> tuple[Any, ...]:
     """The original's docstring."""
     return (a, b, c, args, d, e, kwargs)
 
@@ -31,10 +32,22 @@ def facts(fn: Any) -> tuple[Any, ...]:
     count = code.co_argcount + code.co_kwonlyargcount
     flags = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS | inspect.CO_COROUTINE
     return (
-        inspect.signature(fn, follow_wrapped=False), fn.__name__, fn.__qualname__, fn.__doc__, fn.__module__,
-        fn.__annotations__, fn.__defaults__, fn.__kwdefaults__, dict(vars(fn)), code.co_argcount,
-        code.co_posonlyargcount, code.co_kwonlyargcount, code.co_varnames[:count], code.co_flags & flags,
-        inspect.iscoroutinefunction(fn), inspect.unwrap(fn) is fn,
+        inspect.signature(fn, follow_wrapped=False),
+        fn.__name__,
+        fn.__qualname__,
+        fn.__doc__,
+        fn.__module__,
+        fn.__annotations__,
+        fn.__defaults__,
+        fn.__kwdefaults__,
+        dict(vars(fn)),
+        code.co_argcount,
+        code.co_posonlyargcount,
+        code.co_kwonlyargcount,
+        code.co_varnames[:count],
+        code.co_flags & flags,
+        inspect.iscoroutinefunction(fn),
+        inspect.unwrap(fn) is fn,
     )
 
 

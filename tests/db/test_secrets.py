@@ -155,7 +155,9 @@ def failed_spans(test: Node) -> list[Node]:
 
 @pytest.mark.parametrize("mode", ["message", "traceback"])
 def test_database_errors_leak_no_value_and_no_password_to_the_store_or_a_collector(
-    suite: Suite, monkeypatch: pytest.MonkeyPatch, mode: str,
+    suite: Suite,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
 ) -> None:
     suite.pytester.makepyfile(**SUITE)
     with HttpReceiver() as receiver:
@@ -205,7 +207,10 @@ def test_database_errors_leak_no_value_and_no_password_to_the_store_or_a_collect
     assert "db.response.status_code" not in connect.attributes
     assert 'role "otel_no_such_role" does not exist' in connect.status_message
     if mode == "traceback":
-        stacktraces = [str(event.get("exception.stacktrace", "")) for root in run.roots for node in root.walk()
-                       for _, event in node.events()]
+        stacktraces = [
+            str(event.get("exception.stacktrace", ""))
+            for root in run.roots
+            for node in root.walk()
+            for _, event in node.events()
+        ]
         assert any(f'constraint "{UNIQUE}"' in text for text in stacktraces)
-

@@ -27,8 +27,18 @@ from tests.db import Database
 
 _ENGINE_METHODS = ("__init__", "dispose", "raw_connection")
 _QUERY_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
-_DIALECT_METHODS = ("do_begin", "do_commit", "do_rollback", "do_savepoint", "do_rollback_to_savepoint",
-                    "do_release_savepoint", "do_execute", "do_executemany", "do_execute_no_params", "connect")
+_DIALECT_METHODS = (
+    "do_begin",
+    "do_commit",
+    "do_rollback",
+    "do_savepoint",
+    "do_rollback_to_savepoint",
+    "do_release_savepoint",
+    "do_execute",
+    "do_executemany",
+    "do_execute_no_params",
+    "connect",
+)
 
 
 class ListSink:
@@ -76,7 +86,10 @@ def select_one(engine: Engine) -> None:
 
 
 def test_sqlalchemy_instrumentation_is_symmetric_and_gives_each_engine_one_listener(
-    database: Database, spans: DbSpans, sink: ListSink, engines: list[Engine],
+    database: Database,
+    spans: DbSpans,
+    sink: ListSink,
+    engines: list[Engine],
 ) -> None:
     originals = {name: Engine.__dict__[name] for name in _ENGINE_METHODS}
     pool_connect = Pool.__dict__["connect"]
@@ -112,8 +125,18 @@ def test_sqlalchemy_instrumentation_is_symmetric_and_gives_each_engine_one_liste
         select_one(before)
         assert sink.names == [
             "engine create",
-            "connect", "ROLLBACK", "pool checkout", "BEGIN", "SELECT", "ROLLBACK", "pool checkin",
-            "pool checkout", "BEGIN", "SELECT", "ROLLBACK", "pool checkin",
+            "connect",
+            "ROLLBACK",
+            "pool checkout",
+            "BEGIN",
+            "SELECT",
+            "ROLLBACK",
+            "pool checkin",
+            "pool checkout",
+            "BEGIN",
+            "SELECT",
+            "ROLLBACK",
+            "pool checkin",
         ]
         assert len(after.dispatch.before_cursor_execute) == 0
         assert dialects_wrapped == [1, 1]
@@ -195,7 +218,11 @@ def test_db_instrumentation_instruments_imported_libraries_once_and_closes_them(
 
 
 def test_a_failing_recorder_never_fails_the_query(
-    database: Database, recorder: Recorder, spans: DbSpans, sink: ListSink, engines: list[Engine],
+    database: Database,
+    recorder: Recorder,
+    spans: DbSpans,
+    sink: ListSink,
+    engines: list[Engine],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def broken(*args: object, **kwargs: object) -> SpanRecord:
@@ -220,7 +247,9 @@ class Connection:
 
 
 def test_transaction_depth_is_kept_per_connection_and_steps_are_told_apart(
-    recorder: Recorder, spans: DbSpans, sink: ListSink,
+    recorder: Recorder,
+    spans: DbSpans,
+    sink: ListSink,
 ) -> None:
     first, second = Connection(), Connection()
 
@@ -228,18 +257,34 @@ def test_transaction_depth_is_kept_per_connection_and_steps_are_told_apart(
         spans.end_query(spans.start_query(statement, None, "asyncpg", connection))
 
     for statement, connection in [
-        ("BEGIN", first), ("SAVEPOINT a", first), ("BEGIN", second), ("SAVEPOINT b", first),
-        ("SELECT 1", first), ("ROLLBACK TO SAVEPOINT b", first), ("RELEASE SAVEPOINT a", first),
-        ("COMMIT", second), ("CREATE TABLE t (id int)", first), ("ROLLBACK", first),
+        ("BEGIN", first),
+        ("SAVEPOINT a", first),
+        ("BEGIN", second),
+        ("SAVEPOINT b", first),
+        ("SELECT 1", first),
+        ("ROLLBACK TO SAVEPOINT b", first),
+        ("RELEASE SAVEPOINT a", first),
+        ("COMMIT", second),
+        ("CREATE TABLE t (id int)", first),
+        ("ROLLBACK", first),
     ]:
         run(statement, connection)
     spans.start_checkin(None)  # the pool's rollback-on-return is a reset, not a rollback
     run("ROLLBACK", first)
     spans.end_checkin(None, None)
     assert [(record.name, (record.extra or {}).get("pytest.db.transaction.depth")) for record in sink.records] == [
-        ("BEGIN", 1), ("SAVEPOINT", 2), ("BEGIN", 1), ("SAVEPOINT", 3), ("SELECT", None),
-        ("ROLLBACK TO SAVEPOINT", 3), ("RELEASE SAVEPOINT", 2), ("COMMIT", 1), ("CREATE t", None),
-        ("ROLLBACK", 1), ("ROLLBACK", 1), ("pool checkin", None),
+        ("BEGIN", 1),
+        ("SAVEPOINT", 2),
+        ("BEGIN", 1),
+        ("SAVEPOINT", 3),
+        ("SELECT", None),
+        ("ROLLBACK TO SAVEPOINT", 3),
+        ("RELEASE SAVEPOINT", 2),
+        ("COMMIT", 1),
+        ("CREATE t", None),
+        ("ROLLBACK", 1),
+        ("ROLLBACK", 1),
+        ("pool checkin", None),
     ]
     assert (sink.records[-2].extra or {})["pytest.db.transaction.reset"] is True
     assert recorder.current is recorder.session  # every span ended

@@ -251,8 +251,11 @@ ENGINE_PER_TEST = {
 def steps(test: Node) -> list[tuple[str, object, bool]]:
     """Transaction steps in the order they started: name, depth, whether the pool's reset."""
     return [
-        (node.name, node.attributes["pytest.db.transaction.depth"],
-         node.attributes.get("pytest.db.transaction.reset") is True)
+        (
+            node.name,
+            node.attributes["pytest.db.transaction.depth"],
+            node.attributes.get("pytest.db.transaction.reset") is True,
+        )
         for node in test.walk()
         if "pytest.db.transaction.step" in node.attributes
     ]
@@ -293,26 +296,63 @@ def test_queue_pool_connects_on_the_first_checkout_only_and_null_pool_on_every_o
     # BEGIN inside the transaction's first statement, so it is that statement's child.
     expected = {
         sync + "test_queue_pool_connects_on_first_checkout": (
-            FIRST_CHECKOUT, span("BEGIN"), span("SELECT"), span("COMMIT"), RESET_CHECKIN,
+            FIRST_CHECKOUT,
+            span("BEGIN"),
+            span("SELECT"),
+            span("COMMIT"),
+            RESET_CHECKIN,
         ),
         sync + "test_queue_pool_reuses_its_connection": (
-            CHECKOUT, span("BEGIN"), span("SELECT"), span("SELECT"), span("COMMIT"), RESET_CHECKIN,
-            CHECKOUT, span("BEGIN"), span("SELECT"), span("ROLLBACK"), CHECKIN,
+            CHECKOUT,
+            span("BEGIN"),
+            span("SELECT"),
+            span("SELECT"),
+            span("COMMIT"),
+            RESET_CHECKIN,
+            CHECKOUT,
+            span("BEGIN"),
+            span("SELECT"),
+            span("ROLLBACK"),
+            CHECKIN,
         ),
         sync + "test_null_pool_connects_on_every_checkout": (
-            FIRST_CHECKOUT, span("BEGIN"), span("SELECT"), span("COMMIT"), RESET_CHECKIN,
-            NEW_CHECKOUT, span("BEGIN"), span("SELECT"), span("COMMIT"), RESET_CHECKIN,
+            FIRST_CHECKOUT,
+            span("BEGIN"),
+            span("SELECT"),
+            span("COMMIT"),
+            RESET_CHECKIN,
+            NEW_CHECKOUT,
+            span("BEGIN"),
+            span("SELECT"),
+            span("COMMIT"),
+            RESET_CHECKIN,
         ),
         asyn + "test_queue_pool_connects_on_first_checkout": (
-            FIRST_CHECKOUT, span("SELECT", span("BEGIN")), span("COMMIT"), RESET_CHECKIN,
+            FIRST_CHECKOUT,
+            span("SELECT", span("BEGIN")),
+            span("COMMIT"),
+            RESET_CHECKIN,
         ),
         asyn + "test_queue_pool_reuses_its_connection": (
-            CHECKOUT, span("SELECT", span("BEGIN")), span("SELECT"), span("COMMIT"), RESET_CHECKIN,
-            CHECKOUT, span("SELECT", span("BEGIN")), span("ROLLBACK"), CHECKIN,
+            CHECKOUT,
+            span("SELECT", span("BEGIN")),
+            span("SELECT"),
+            span("COMMIT"),
+            RESET_CHECKIN,
+            CHECKOUT,
+            span("SELECT", span("BEGIN")),
+            span("ROLLBACK"),
+            CHECKIN,
         ),
         asyn + "test_null_pool_connects_on_every_checkout": (
-            FIRST_CHECKOUT, span("SELECT", span("BEGIN")), span("COMMIT"), RESET_CHECKIN,
-            NEW_CHECKOUT, span("SELECT", span("BEGIN")), span("COMMIT"), RESET_CHECKIN,
+            FIRST_CHECKOUT,
+            span("SELECT", span("BEGIN")),
+            span("COMMIT"),
+            RESET_CHECKIN,
+            NEW_CHECKOUT,
+            span("SELECT", span("BEGIN")),
+            span("COMMIT"),
+            RESET_CHECKIN,
         ),
         sync + "test_engines_are_disposed": (span("engine dispose"), span("engine dispose")),
         asyn + "test_engines_are_disposed": (span("engine dispose"), span("engine dispose")),
@@ -354,21 +394,42 @@ def test_savepoint_fixture_rolls_back_every_test_and_steps_carry_their_depth(sui
     # The session-scoped engines and their schema live in the session trace.
     session = run.session
     assert session.child("fixture engine").shape() == span(
-        "fixture engine", span("engine create"), FIRST_CHECKOUT, span("BEGIN"),
-        span("SELECT pg_catalog.pg_class"), span("CREATE sync_item"), span("COMMIT"), RESET_CHECKIN,
+        "fixture engine",
+        span("engine create"),
+        FIRST_CHECKOUT,
+        span("BEGIN"),
+        span("SELECT pg_catalog.pg_class"),
+        span("CREATE sync_item"),
+        span("COMMIT"),
+        RESET_CHECKIN,
     )
     assert session.child("fixture engine teardown").shape() == span(
-        "fixture engine teardown", CHECKOUT, span("BEGIN"), span("SELECT pg_catalog.pg_class"),
-        span("DROP sync_item"), span("COMMIT"), RESET_CHECKIN, span("engine dispose"),
+        "fixture engine teardown",
+        CHECKOUT,
+        span("BEGIN"),
+        span("SELECT pg_catalog.pg_class"),
+        span("DROP sync_item"),
+        span("COMMIT"),
+        RESET_CHECKIN,
+        span("engine dispose"),
     )
     assert without_plugin_fixtures(session.child("fixture async_engine")) == span(
-        "fixture async_engine", span("engine create"), FIRST_CHECKOUT,
-        span("SELECT pg_catalog.pg_class", span("BEGIN")), span("CREATE async_item"), span("COMMIT"),
+        "fixture async_engine",
+        span("engine create"),
+        FIRST_CHECKOUT,
+        span("SELECT pg_catalog.pg_class", span("BEGIN")),
+        span("CREATE async_item"),
+        span("COMMIT"),
         RESET_CHECKIN,
     )
     assert session.child("fixture async_engine teardown").shape() == span(
-        "fixture async_engine teardown", CHECKOUT, span("SELECT pg_catalog.pg_class", span("BEGIN")),
-        span("DROP async_item"), span("COMMIT"), RESET_CHECKIN, span("engine dispose"),
+        "fixture async_engine teardown",
+        CHECKOUT,
+        span("SELECT pg_catalog.pg_class", span("BEGIN")),
+        span("DROP async_item"),
+        span("COMMIT"),
+        RESET_CHECKIN,
+        span("engine dispose"),
     )
 
     # Each test: a checkout and the outer transaction in setup, savepoints in the call,
@@ -378,8 +439,13 @@ def test_savepoint_fixture_rolls_back_every_test_and_steps_carry_their_depth(sui
     teardown = (span("ROLLBACK TO SAVEPOINT"), span("ROLLBACK"), RESET_CHECKIN)
     sync_calls = {
         first: (
-            span("SAVEPOINT"), span("INSERT sync_item"), span("RELEASE SAVEPOINT"),
-            span("SAVEPOINT"), span("SAVEPOINT"), span("INSERT sync_item"), span("ROLLBACK TO SAVEPOINT"),
+            span("SAVEPOINT"),
+            span("INSERT sync_item"),
+            span("RELEASE SAVEPOINT"),
+            span("SAVEPOINT"),
+            span("SAVEPOINT"),
+            span("INSERT sync_item"),
+            span("ROLLBACK TO SAVEPOINT"),
             span("SELECT sync_item"),
         ),
         failing: (span("SAVEPOINT"), span("SELECT missing_table")),
@@ -387,8 +453,13 @@ def test_savepoint_fixture_rolls_back_every_test_and_steps_carry_their_depth(sui
     }
     async_calls = {
         first: (
-            span("SAVEPOINT", span("BEGIN")), span("INSERT async_item"), span("RELEASE SAVEPOINT"),
-            span("SAVEPOINT"), span("SAVEPOINT"), span("INSERT async_item"), span("ROLLBACK TO SAVEPOINT"),
+            span("SAVEPOINT", span("BEGIN")),
+            span("INSERT async_item"),
+            span("RELEASE SAVEPOINT"),
+            span("SAVEPOINT"),
+            span("SAVEPOINT"),
+            span("INSERT async_item"),
+            span("ROLLBACK TO SAVEPOINT"),
             span("SELECT async_item"),
         ),
         failing: (span("SAVEPOINT", span("BEGIN")), span("SELECT missing_table")),
@@ -396,20 +467,29 @@ def test_savepoint_fixture_rolls_back_every_test_and_steps_carry_their_depth(sui
     }
     for name, call in sync_calls.items():
         assert run.root(sync + name).shape() == trace(
-            sync + name, setup=sync_setup, call=call,
+            sync + name,
+            setup=sync_setup,
+            call=call,
             teardown=(span("fixture session teardown", *teardown),),
         )
     for name, call in async_calls.items():
         assert run.root(asyn + name).shape() == trace(
-            asyn + name, setup=async_setup, call=call,
+            asyn + name,
+            setup=async_setup,
+            call=call,
             teardown=(span("fixture async_session teardown", *teardown),),
         )
 
     # Depths: 1 for the outer transaction, 2 for the session's savepoint, 3 for the
     # nested one; the outer ROLLBACK acts at depth 1; the pool's reset is marked.
     end = [("ROLLBACK TO SAVEPOINT", 2, False), ("ROLLBACK", 1, False), ("ROLLBACK", 1, True)]
-    nested = [("SAVEPOINT", 2, False), ("RELEASE SAVEPOINT", 2, False), ("SAVEPOINT", 2, False),
-              ("SAVEPOINT", 3, False), ("ROLLBACK TO SAVEPOINT", 3, False)]
+    nested = [
+        ("SAVEPOINT", 2, False),
+        ("RELEASE SAVEPOINT", 2, False),
+        ("SAVEPOINT", 2, False),
+        ("SAVEPOINT", 3, False),
+        ("ROLLBACK TO SAVEPOINT", 3, False),
+    ]
     assert steps(run.root(sync + first)) == [("BEGIN", 1, False), *nested, *end]
     assert steps(run.root(asyn + first)) == [nested[0], ("BEGIN", 1, False), *nested[1:], *end]
     assert steps(run.root(sync + last)) == [("BEGIN", 1, False), ("SAVEPOINT", 2, False), *end]
@@ -418,13 +498,23 @@ def test_savepoint_fixture_rolls_back_every_test_and_steps_carry_their_depth(sui
     # A ROLLBACK TO SAVEPOINT is counted apart from the one top-level rollback.
     for prefix in (sync, asyn):
         assert summary(run.root(prefix + first)) == counts(
-            queries=3, transactions=1, rollbacks=1, savepoints=3, savepoint_rollbacks=2,
-            pool_resets=1, checkouts=1,
+            queries=3,
+            transactions=1,
+            rollbacks=1,
+            savepoints=3,
+            savepoint_rollbacks=2,
+            pool_resets=1,
+            checkouts=1,
         )
         for name in (failing, last):
             assert summary(run.root(prefix + name)) == counts(
-                queries=1, transactions=1, rollbacks=1, savepoints=1, savepoint_rollbacks=1,
-                pool_resets=1, checkouts=1,
+                queries=1,
+                transactions=1,
+                rollbacks=1,
+                savepoints=1,
+                savepoint_rollbacks=1,
+                pool_resets=1,
+                checkouts=1,
             )
         for name in (first, failing, last):
             assert_summary_times_match_spans(run.root(prefix + name))
@@ -466,24 +556,60 @@ def test_engine_per_test_and_schema_per_test_are_in_the_test_and_its_summary(sui
 
     assert run.root(module + "test_sync").shape() == trace(
         module + "test_sync",
-        setup=(span("fixture engine", span("engine create")),
-               span("fixture schema", *schema("create", "CREATE account", False))),
-        call=(CHECKOUT, span("BEGIN"), span("INSERT account"), span("COMMIT"), RESET_CHECKIN,
-              CHECKOUT, span("BEGIN"), span("SELECT account"), span("ROLLBACK"), CHECKIN),
-        teardown=(span("fixture schema teardown", *schema("drop", "DROP account", False)),
-                  span("fixture engine teardown", span("engine dispose"))),
+        setup=(
+            span("fixture engine", span("engine create")),
+            span("fixture schema", *schema("create", "CREATE account", False)),
+        ),
+        call=(
+            CHECKOUT,
+            span("BEGIN"),
+            span("INSERT account"),
+            span("COMMIT"),
+            RESET_CHECKIN,
+            CHECKOUT,
+            span("BEGIN"),
+            span("SELECT account"),
+            span("ROLLBACK"),
+            CHECKIN,
+        ),
+        teardown=(
+            span("fixture schema teardown", *schema("drop", "DROP account", False)),
+            span("fixture engine teardown", span("engine dispose")),
+        ),
     )
     assert run.root(module + "test_async").shape() == trace(
         module + "test_async",
-        setup=(span("fixture async_engine", span("engine create")),
-               span("fixture async_schema", *schema("create", "CREATE account", True))),
-        call=(CHECKOUT, span("INSERT account", span("BEGIN")), span("COMMIT"), RESET_CHECKIN,
-              CHECKOUT, span("SELECT account", span("BEGIN")), span("ROLLBACK"), CHECKIN),
-        teardown=(span("fixture async_schema teardown", *schema("drop", "DROP account", True)),
-                  span("fixture async_engine teardown", span("engine dispose"))),
+        setup=(
+            span("fixture async_engine", span("engine create")),
+            span("fixture async_schema", *schema("create", "CREATE account", True)),
+        ),
+        call=(
+            CHECKOUT,
+            span("INSERT account", span("BEGIN")),
+            span("COMMIT"),
+            RESET_CHECKIN,
+            CHECKOUT,
+            span("SELECT account", span("BEGIN")),
+            span("ROLLBACK"),
+            CHECKIN,
+        ),
+        teardown=(
+            span("fixture async_schema teardown", *schema("drop", "DROP account", True)),
+            span("fixture async_engine teardown", span("engine dispose")),
+        ),
     )
-    expected = counts(queries=6, transactions=4, commits=3, rollbacks=1, pool_resets=4, ddl=2,
-                      connections=1, checkouts=4, engines_created=1, engines_disposed=1)
+    expected = counts(
+        queries=6,
+        transactions=4,
+        commits=3,
+        rollbacks=1,
+        pool_resets=4,
+        ddl=2,
+        connections=1,
+        checkouts=4,
+        engines_created=1,
+        engines_disposed=1,
+    )
     for name in ("test_sync", "test_async"):
         test = run.root(module + name)
         assert summary(test) == expected
@@ -492,15 +618,13 @@ def test_engine_per_test_and_schema_per_test_are_in_the_test_and_its_summary(sui
         assert test.attributes["db.summary.ddl_time"] > 0
         ddl = [node for node in test.walk() if node.attributes.get("db.operation.name") in ("CREATE", "DROP")]
         assert [(node.name, node.attributes["db.collection.name"]) for node in ddl] == [
-            ("CREATE account", "account"), ("DROP account", "account"),
+            ("CREATE account", "account"),
+            ("DROP account", "account"),
         ]
     assert_each_round_trip_once(run.root(module + "test_async"))
     assert_database_attributes(run, suite.database)
     # The secret went to the server as a bound value: the statements hold placeholders only.
-    texts = {
-        node.attributes["db.query.text"]
-        for node in run.named("INSERT account") + run.named("SELECT account")
-    }
+    texts = {node.attributes["db.query.text"] for node in run.named("INSERT account") + run.named("SELECT account")}
     assert texts == {
         "INSERT INTO account (name, password) VALUES (%(name)s::VARCHAR, %(password)s::VARCHAR) RETURNING account.id",
         "SELECT account.name \nFROM account \nWHERE account.password = %(password_1)s::VARCHAR",
@@ -554,7 +678,14 @@ def test_bound_values_quoted_back_in_errors_and_tracebacks_never_reach_the_store
     failed = run.root("test_secret_errors.py::test_a_failing_test_shows_the_parameters_in_its_traceback")
     # The test's own failure keeps its first message line (--otel-record-failures=message),
     # the driver's quoted value replaced; the [parameters: ...] block is further down.
-    assert failed.child("call").events() == [("exception", {
-        "exception.type": "DataError",
-        "exception.message": '(psycopg.errors.InvalidTextRepresentation) invalid input syntax for type integer: "?"',
-    })]
+    assert failed.child("call").events() == [
+        (
+            "exception",
+            {
+                "exception.type": "DataError",
+                "exception.message": (
+                    '(psycopg.errors.InvalidTextRepresentation) invalid input syntax for type integer: "?"'
+                ),
+            },
+        )
+    ]

@@ -52,14 +52,8 @@ def store_with(tmp_path: Path, *entries: RunEntry) -> RunIndex:
 
 
 def test_run_file_names_start_with_the_utc_start_time() -> None:
-    assert (
-        run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c")
-        == "20231114T221320Z_5f2b0c9d1e3a4b6c.otlp.jsonl"
-    )
-    assert (
-        worker_part_name("20231114T221320Z_x.otlp.jsonl", "gw3")
-        == "20231114T221320Z_x.otlp.jsonl.gw3.part"
-    )
+    assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c") == "20231114T221320Z_5f2b0c9d1e3a4b6c.otlp.jsonl"
+    assert worker_part_name("20231114T221320Z_x.otlp.jsonl", "gw3") == "20231114T221320Z_x.otlp.jsonl.gw3.part"
 
 
 def test_an_entry_is_one_json_line_and_reads_back_equal() -> None:
@@ -120,8 +114,7 @@ def test_unreadable_lines_are_skipped_and_named_by_file_and_line(tmp_path: Path)
     assert problems == [
         f"{index.path}:3: skipped an unreadable index line (expected an object, found list)",
         f"{index.path}:4: skipped an unreadable index line (tests is str, expected int)",
-        f"{index.path}:6: skipped an unreadable index line "
-        "(unexpected end of data: line 1 column 15 (char 14))",
+        f"{index.path}:6: skipped an unreadable index line (unexpected end of data: line 1 column 15 (char 14))",
     ]
 
 
@@ -135,9 +128,7 @@ def test_unreadable_lines_are_skipped_and_named_by_file_and_line(tmp_path: Path)
         ({"run_id": 7}, "run_id is int, expected str"),
     ],
 )
-def test_a_value_of_the_wrong_type_makes_the_line_unreadable(
-    change: dict[str, object], problem: str
-) -> None:
+def test_a_value_of_the_wrong_type_makes_the_line_unreadable(change: dict[str, object], problem: str) -> None:
     data = {**orjson.loads(entry(1).to_json()), **change}
     with pytest.raises(TypeError) as raised:
         RunEntry.from_json(data)

@@ -115,11 +115,7 @@ def test_a_collector_file_exporter_line_is_read_too(tmp_path: Path) -> None:
                                     {
                                         "key": "map",
                                         "value": {
-                                            "kvlistValue": {
-                                                "values": [
-                                                    {"key": "inner", "value": {"stringValue": "x"}}
-                                                ]
-                                            }
+                                            "kvlistValue": {"values": [{"key": "inner", "value": {"stringValue": "x"}}]}
                                         },
                                     },
                                     {"key": "empty", "value": {}},

@@ -18,8 +18,14 @@ from tests.spantree import Node, Run
 NO_ASYNC = ("-p", "no:asyncio", "-p", "no:anyio")
 # -rA lists every test with pytest's verdict: what the store must agree with.
 REPORTED = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)")
-OUTCOME_WORDS = {"PASSED": "passed", "FAILED": "failed", "ERROR": "error", "SKIPPED": "skipped",
-                 "XFAIL": "xfailed", "XPASS": "xpassed"}
+OUTCOME_WORDS = {
+    "PASSED": "passed",
+    "FAILED": "failed",
+    "ERROR": "error",
+    "SKIPPED": "skipped",
+    "XFAIL": "xfailed",
+    "XPASS": "xpassed",
+}
 
 CRASH_SUITE = """
 import os
@@ -98,7 +104,8 @@ def test_the_worker_replacing_a_crashed_one_joins_the_same_run(pytester: pytest.
     (replacement,) = run.session.children
     assert replacement.attributes["pytest.xdist.worker"] == "gw1"
     assert {name for name, test in tests.items() if test.links == [replacement.span_id]} == {
-        f"test_crash.py::test_after[{n}]" for n in range(6)}
+        f"test_crash.py::test_after[{n}]" for n in range(6)
+    }
     before = {tests[f"test_crash.py::test_before[{n}]"].links[0] for n in range(6)}
     assert len(before) == 1
     assert before.isdisjoint({replacement.span_id, run.session.span_id})
@@ -119,7 +126,8 @@ def test_a_store_removed_by_a_test_gets_the_whole_run_written_again(pytester: py
     pytester.makepyfile(test_before="def test_earlier_run(): pass")
     pytester.runpytest_subprocess("--otel", *NO_ASYNC).assert_outcomes(passed=1)
     (pytester.path / "test_before.py").unlink()
-    pytester.makepyfile(test_removal=f"""
+    pytester.makepyfile(
+        test_removal=f"""
         import os, pathlib, shutil
 
         STORE = pathlib.Path(__file__).parent / ".otel-pytest"
@@ -132,17 +140,23 @@ def test_a_store_removed_by_a_test_gets_the_whole_run_written_again(pytester: py
 
         def test_last():
             pass
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("--otel", *NO_ASYNC)
     result.assert_outcomes(passed=3)
     store = pytester.path / ".otel-pytest"
     entry, run = stored_run(store)  # the earlier run went with the folder: the user's choice
     assert sorted(spans_by_test(run)) == [
-        "test_removal.py::test_first", "test_removal.py::test_last", "test_removal.py::test_remove"]
+        "test_removal.py::test_first",
+        "test_removal.py::test_last",
+        "test_removal.py::test_remove",
+    ]
     assert entry.tests == 3
     assert result.outlines[-2] == f"otel: 3 tests traced, run {entry.run_id} in .otel-pytest"
-    assert result.outlines[-1] == (f"otel: warning: the trace store {store} was deleted or moved during the run "
-                                   "(by a test?); this run was written to it again")
+    assert result.outlines[-1] == (
+        f"otel: warning: the trace store {store} was deleted or moved during the run "
+        "(by a test?); this run was written to it again"
+    )
 
 
 def test_a_store_that_cannot_be_made_again_costs_one_warning_and_is_not_claimed(pytester: pytest.Pytester) -> None:
@@ -161,8 +175,9 @@ def test_a_store_that_cannot_be_made_again_costs_one_warning_and_is_not_claimed(
     summary = [line for line in result.outlines if line.startswith("otel:")]
     assert len(summary) == 2
     assert re.fullmatch(r"otel: 1 tests traced, run [0-9a-f]{16}", summary[0])  # no "in <store>"
-    assert summary[1].startswith(f"otel: warning: cannot write the trace store at {store} again after it was "
-                                 "deleted or moved during the run (")
+    assert summary[1].startswith(
+        f"otel: warning: cannot write the trace store at {store} again after it was deleted or moved during the run ("
+    )
     assert summary[1].endswith("): this run is not stored")
     assert store.read_text() == "a file where the store folder was"
 
@@ -181,8 +196,13 @@ def wait_for(path, what):
 
 
 def pytest_process(folder: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_ASYNC, "--otel",
-                             *args], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_ASYNC, "--otel", *args],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finished(process: subprocess.Popen[str]) -> str:
@@ -211,7 +231,9 @@ def assert_index_and_files_agree(store: Path) -> list[RunEntry]:
 
 def test_six_runs_finishing_together_keep_exactly_the_runs_retention_allows(pytester: pytest.Pytester) -> None:
     gate = pytester.mkdir("gate")
-    pytester.makepyfile(test_together=WAIT_FOR + """
+    pytester.makepyfile(
+        test_together=WAIT_FOR
+        + """
 import pytest
 
 @pytest.mark.parametrize("n", range(5))
@@ -225,21 +247,26 @@ def test_meet():
     while len(list(gate.iterdir())) < 6:  # all six runs end their tests together
         assert time.monotonic() < deadline
         time.sleep(0.005)
-""")
+"""
+    )
     processes = [pytest_process(pytester.path, "--otel-keep-runs", "1") for _ in range(6)]
     outputs = [finished(process) for process in processes]
     assert len(list(gate.iterdir())) == 6
     (kept,) = assert_index_and_files_agree(pytester.path / ".otel-pytest")
     assert (kept.tests, kept.complete) == (6, True)
-    run_ids = [re.search(r"otel: 6 tests traced, run ([0-9a-f]{16})", output).group(1)  # type: ignore[union-attr]
-               for output in outputs]
+    run_ids = [
+        re.search(r"otel: 6 tests traced, run ([0-9a-f]{16})", output).group(1)  # type: ignore[union-attr]
+        for output in outputs
+    ]
     assert kept.run_id in run_ids
 
 
 def test_a_run_still_running_is_neither_removed_nor_adopted_by_runs_finishing_beside_it(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(test_slow=WAIT_FOR + """
+    pytester.makepyfile(
+        test_slow=WAIT_FOR
+        + """
 def test_first():
     pass
 
@@ -247,7 +274,8 @@ def test_wait():
     here = pathlib.Path(__file__).parent
     (here / "running").touch()
     wait_for(here / "go on", "go-ahead")
-""")
+"""
+    )
     slow = pytest_process(pytester.path, "--otel-keep-runs", "5")
     wait_for(pytester.path / "running")
     store = pytester.path / ".otel-pytest"
@@ -260,13 +288,17 @@ def test_wait():
     finished(slow)
     entries = assert_index_and_files_agree(store)
     assert [(entry.file, entry.tests, entry.complete) for entry in entries] == [
-        (slow_file.name, 2, True), (quick.file, 1, True)]
+        (slow_file.name, 2, True),
+        (quick.file, 1, True),
+    ]
 
 
 def test_a_run_killed_mid_run_is_adopted_marked_incomplete_then_retained_like_any_run(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(test_killed=WAIT_FOR + """
+    pytester.makepyfile(
+        test_killed=WAIT_FOR
+        + """
 import pytest
 
 @pytest.mark.parametrize("n", range(3))
@@ -277,7 +309,8 @@ def test_hang():
     here = pathlib.Path(__file__).parent
     (here / "hanging").touch()
     wait_for(here / "never", "kill")
-""")
+"""
+    )
     killed = pytest_process(pytester.path)
     wait_for(pytester.path / "hanging")
     killed.send_signal(signal.SIGKILL)

@@ -36,9 +36,7 @@ async def test_the_total_is_the_sum_of_its_lines(session: AsyncSession, customer
 
 
 @pytest.mark.usefixtures("catalogue")
-async def test_a_price_change_does_not_alter_a_placed_order(
-    session: AsyncSession, customer: Customer
-) -> None:
+async def test_a_price_change_does_not_alter_a_placed_order(session: AsyncSession, customer: Customer) -> None:
     order = await service.place_order(session, customer.id, {"TEA-1": 2})
     (await service.get_product(session, "TEA-1")).price = Decimal("5.00")
     await session.commit()
@@ -88,9 +86,7 @@ async def test_cancelling_puts_the_items_back(session: AsyncSession, customer: C
 
 
 @pytest.mark.usefixtures("catalogue")
-async def test_an_order_cannot_be_cancelled_twice(
-    session: AsyncSession, customer: Customer
-) -> None:
+async def test_an_order_cannot_be_cancelled_twice(session: AsyncSession, customer: Customer) -> None:
     order = await service.place_order(session, customer.id, {"TEA-1": 1})
     await service.cancel_order(session, order.id)
 
@@ -99,9 +95,7 @@ async def test_an_order_cannot_be_cancelled_twice(
 
 
 @pytest.mark.usefixtures("catalogue")
-async def test_best_sellers_count_units_and_skip_cancelled_orders(
-    session: AsyncSession, customer: Customer
-) -> None:
+async def test_best_sellers_count_units_and_skip_cancelled_orders(session: AsyncSession, customer: Customer) -> None:
     await service.place_order(session, customer.id, {"TEA-1": 2, "MUG-1": 1})
     await service.place_order(session, customer.id, {"TEA-1": 1})
     cancelled = await service.place_order(session, customer.id, {"MUG-1": 1})

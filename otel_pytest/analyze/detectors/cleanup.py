@@ -58,15 +58,18 @@ def _data_commits(test: TestSample, schema_commits: float) -> float:
 def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: AnalysisOptions) -> list[Finding]:
     schema = db_work.schema_fixtures(run)
     # The schema fixtures that ran for every test: their own commits are in every test's summary.
-    schema_commits = sum(db_work.amount(fixture.db, "commits") / fixture.setups
-                         for fixture in schema if fixture.setups >= len(tests))
+    schema_commits = sum(
+        db_work.amount(fixture.db, "commits") / fixture.setups for fixture in schema if fixture.setups >= len(tests)
+    )
     committing = [test for test in tests if _data_commits(test, schema_commits) >= 1]
     if not committing:
         return []
     commits = sum(_data_commits(test, schema_commits) for test in committing)
-    deletes = [statement for statement in sorted(run.statements.values(), key=lambda s: s.fingerprint_id)
-               if statement.operation.upper() == "DELETE"
-               and statement.tests >= options.most_tests_share * len(committing)]
+    deletes = [
+        statement
+        for statement in sorted(run.statements.values(), key=lambda s: s.fingerprint_id)
+        if statement.operation.upper() == "DELETE" and statement.tests >= options.most_tests_share * len(committing)
+    ]
     delete_time = sum(statement.total_time for statement in deletes)
     schema_cleanup = sum(fixture.teardown_time for fixture in schema)
     rollbacks = db_work.total(tests, "rollbacks")
@@ -80,8 +83,9 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
         Measurement("commits per committing test", commits / len(committing), "count"),
     ]
     if schema:
-        measurements.append(Measurement("schema fixtures' teardown (counted by the schema finding)",
-                                        schema_cleanup, "s"))
+        measurements.append(
+            Measurement("schema fixtures' teardown (counted by the schema finding)", schema_cleanup, "s")
+        )
     if deletes:
         measurements.append(Measurement("DELETE statements", sum(s.count for s in deletes), "count"))
         measurements.append(Measurement("DELETE time", delete_time, "s"))
@@ -91,22 +95,27 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
     level = severity(cleanup, run, options)
     if not schema and not deletes:
         level = "high" if level == "high" else "medium"
-    return [Finding(
-        kind="cleanup",
-        severity=level,
-        title=f"{of_tests(len(committing), len(tests))} commit their data, then {_how(run, schema, deletes)}",
-        location=_where(schema, deletes),
-        measurements=tuple(measurements),
-        confidence=_confidence(committing, tests, schema_commits, rollback is not None, bool(schema or deletes)),
-        suggestion=_SAVEPOINT_PATTERN + _then(run, schema, deletes),
-        saving=saving,
-        evidence=run_evidence(run),
-    )]
+    return [
+        Finding(
+            kind="cleanup",
+            severity=level,
+            title=f"{of_tests(len(committing), len(tests))} commit their data, then {_how(run, schema, deletes)}",
+            location=_where(schema, deletes),
+            measurements=tuple(measurements),
+            confidence=_confidence(committing, tests, schema_commits, rollback is not None, bool(schema or deletes)),
+            suggestion=_SAVEPOINT_PATTERN + _then(run, schema, deletes),
+            saving=saving,
+            evidence=run_evidence(run),
+        )
+    ]
 
 
 def _how(run: RunSummary, schema: Sequence[FixtureStats], deletes: Sequence[StatementStats]) -> str:
-    ways = [f"fixture `{fixture.name}` {'truncates' if db_work.truncates_only(run, fixture) else 'drops'} the "
-            "tables (DDL on every setup)" for fixture in schema]
+    ways = [
+        f"fixture `{fixture.name}` {'truncates' if db_work.truncates_only(run, fixture) else 'drops'} the "
+        "tables (DDL on every setup)"
+        for fixture in schema
+    ]
     if deletes:
         which = "1 DELETE statement removes" if len(deletes) == 1 else f"{len(deletes)} DELETE statements remove"
         ways.append(f"{which} it ({seconds(sum(s.total_time for s in deletes))})")
@@ -123,8 +132,13 @@ def _where(schema: Sequence[FixtureStats], deletes: Sequence[StatementStats]) ->
     return Location()
 
 
-def _confidence(committing: Sequence[TestSample], tests: Sequence[TestSample], schema_commits: float,
-                rollback_measured: bool, cleaner_seen: bool) -> str:
+def _confidence(
+    committing: Sequence[TestSample],
+    tests: Sequence[TestSample],
+    schema_commits: float,
+    rollback_measured: bool,
+    cleaner_seen: bool,
+) -> str:
     parts = [f"exact counts: COMMITs in {of_tests(len(committing), len(tests))}"]
     if schema_commits:
         parts.append(f"less the schema fixtures' {schema_commits:.3g} per test")
@@ -160,22 +174,30 @@ def _leaked_transactions(run: RunSummary, tests: list[TestSample]) -> list[Findi
         return []
     leaked = sum(_leaked(test) for test in leaking)
     worst = max(leaking, key=lambda test: (_leaked(test), test.test_id))
-    return [Finding(
-        kind="cleanup",
-        severity="medium",
-        title=(f"{leaked:.0f} {'transaction' if leaked == 1 else 'transactions'} never committed or rolled back "
-               f"in {of_tests(len(leaking), len(tests))}"),
-        location=Location(test=worst.test_id) if len(leaking) == 1 else Location(),
-        measurements=(
-            Measurement("tests", len(leaking), "count"),
-            Measurement("transactions left open", leaked, "count"),
-            Measurement(f"most in one test ({worst.test_id})", _leaked(worst), "count"),
-        ),
-        confidence=("counts from the per-test summaries: BEGINs less COMMITs and ROLLBACKs; a transaction "
-                    "ended only by the pool's reset-on-return counts as left open"),
-        suggestion=("End every transaction the code opens: use `async with session.begin():` or "
-                    "`async with engine.begin():`, or roll back in the fixture's teardown. A transaction "
-                    "left to the pool's reset holds its locks until the connection goes back, and one left "
-                    "open past the test leaks its data into the next."),
-        evidence=run_evidence(run),
-    )]
+    return [
+        Finding(
+            kind="cleanup",
+            severity="medium",
+            title=(
+                f"{leaked:.0f} {'transaction' if leaked == 1 else 'transactions'} never committed or rolled back "
+                f"in {of_tests(len(leaking), len(tests))}"
+            ),
+            location=Location(test=worst.test_id) if len(leaking) == 1 else Location(),
+            measurements=(
+                Measurement("tests", len(leaking), "count"),
+                Measurement("transactions left open", leaked, "count"),
+                Measurement(f"most in one test ({worst.test_id})", _leaked(worst), "count"),
+            ),
+            confidence=(
+                "counts from the per-test summaries: BEGINs less COMMITs and ROLLBACKs; a transaction "
+                "ended only by the pool's reset-on-return counts as left open"
+            ),
+            suggestion=(
+                "End every transaction the code opens: use `async with session.begin():` or "
+                "`async with engine.begin():`, or roll back in the fixture's teardown. A transaction "
+                "left to the pool's reset holds its locks until the connection goes back, and one left "
+                "open past the test leaks its data into the next."
+            ),
+            evidence=run_evidence(run),
+        )
+    ]

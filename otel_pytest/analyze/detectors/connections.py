@@ -67,21 +67,32 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
     return findings
 
 
-def _engine_fixture(run: RunSummary, fixture: FixtureStats, tests: list[TestSample], cost: float,
-                    connected: float, options: AnalysisOptions) -> Finding:
+def _engine_fixture(
+    run: RunSummary,
+    fixture: FixtureStats,
+    tests: list[TestSample],
+    cost: float,
+    connected: float,
+    options: AnalysisOptions,
+) -> Finding:
     engines = db_work.amount(fixture.db, "engines_created")
     # The engines' first connections; those made inside the fixture are in its own time.
     first = engines * connected
     outside = max(first - db_work.amount(fixture.db, "connections"), 0.0)
     spent = fixture.total_time + outside * cost
     saving = once_instead_of(spent, engines)
-    affected = [test for test in tests
-                if db_work.amount(test.db, "engines_created") > 0 or db_work.amount(test.db, "connections") > 0]
+    affected = [
+        test
+        for test in tests
+        if db_work.amount(test.db, "engines_created") > 0 or db_work.amount(test.db, "connections") > 0
+    ]
     return Finding(
         kind="connection",
         severity=severity(saving, run, options),
-        title=(f"A new engine on every setup of {fixture_label(fixture)}: {engines:.0f} engines in "
-               f"{fixture.setups} setups cost {seconds(spent)}"),
+        title=(
+            f"A new engine on every setup of {fixture_label(fixture)}: {engines:.0f} engines in "
+            f"{fixture.setups} setups cost {seconds(spent)}"
+        ),
         location=fixture_location(fixture),
         measurements=(
             Measurement("engines created", engines, "count"),
@@ -90,50 +101,58 @@ def _engine_fixture(run: RunSummary, fixture: FixtureStats, tests: list[TestSamp
             Measurement("first connections of those engines", first, "count"),
             Measurement("mean cost of a new connection", cost, "s"),
             Measurement("cost per run", spent, "s"),
-            Measurement("connection set-up share of database time",
-                        100 * db_work.connection_share(affected), "%"),
+            Measurement("connection set-up share of database time", 100 * db_work.connection_share(affected), "%"),
         ),
-        confidence=(f"exact counts: {engines:.0f} engines in {fixture.setups} setups, new engines or connections "
-                    f"in {of_tests(len(affected), len(tests))}; cost from measured times"),
+        confidence=(
+            f"exact counts: {engines:.0f} engines in {fixture.setups} setups, new engines or connections "
+            f"in {of_tests(len(affected), len(tests))}; cost from measured times"
+        ),
         suggestion=f"`{fixture.name}` creates an engine every time it runs. {_SESSION_ENGINE}",
         saving=saving,
         evidence=run_evidence(run),
     )
 
 
-def _engines_in_tests(run: RunSummary, tests: list[TestSample], cost: float,
-                      options: AnalysisOptions) -> list[Finding]:
+def _engines_in_tests(run: RunSummary, tests: list[TestSample], cost: float, options: AnalysisOptions) -> list[Finding]:
     affected = [test for test in tests if db_work.amount(test.db, "engines_created") > 0]
     if not affected or len(affected) < options.most_tests_share * len(tests):
         return []
     engines = db_work.total(affected, "engines_created")
-    first = sum(min(db_work.amount(test.db, "engines_created"), db_work.amount(test.db, "connections"))
-                for test in affected)
+    first = sum(
+        min(db_work.amount(test.db, "engines_created"), db_work.amount(test.db, "connections")) for test in affected
+    )
     spent = db_work.total(affected, "engine_time") + first * cost
     saving = once_instead_of(spent, engines)
-    return [Finding(
-        kind="connection",
-        severity=severity(saving, run, options),
-        title=(f"Engines created inside {of_tests(len(affected), len(tests))}: {engines:.0f} engines "
-               f"cost {seconds(spent)}"),
-        location=Location(),
-        measurements=(
-            Measurement("tests creating engines", len(affected), "count"),
-            Measurement("engines created", engines, "count"),
-            Measurement("engine create and dispose", db_work.total(affected, "engine_time"), "s"),
-            Measurement("first connections of those engines", first, "count"),
-            Measurement("mean cost of a new connection", cost, "s"),
-            Measurement("cost per run", spent, "s"),
-            Measurement("connection set-up share of database time",
-                        100 * db_work.connection_share(affected), "%"),
-        ),
-        confidence=(f"exact counts: engines created in {of_tests(len(affected), len(tests))}, in the test "
-                    "bodies or in fixtures that do not create one on every setup; cost from measured times"),
-        suggestion=("Create the engine once, in a session-scoped fixture the tests request, instead of "
-                    f"calling create_engine()/create_async_engine() per test. {_SESSION_ENGINE}"),
-        saving=saving,
-        evidence=run_evidence(run),
-    )]
+    return [
+        Finding(
+            kind="connection",
+            severity=severity(saving, run, options),
+            title=(
+                f"Engines created inside {of_tests(len(affected), len(tests))}: {engines:.0f} engines "
+                f"cost {seconds(spent)}"
+            ),
+            location=Location(),
+            measurements=(
+                Measurement("tests creating engines", len(affected), "count"),
+                Measurement("engines created", engines, "count"),
+                Measurement("engine create and dispose", db_work.total(affected, "engine_time"), "s"),
+                Measurement("first connections of those engines", first, "count"),
+                Measurement("mean cost of a new connection", cost, "s"),
+                Measurement("cost per run", spent, "s"),
+                Measurement("connection set-up share of database time", 100 * db_work.connection_share(affected), "%"),
+            ),
+            confidence=(
+                f"exact counts: engines created in {of_tests(len(affected), len(tests))}, in the test "
+                "bodies or in fixtures that do not create one on every setup; cost from measured times"
+            ),
+            suggestion=(
+                "Create the engine once, in a session-scoped fixture the tests request, instead of "
+                f"calling create_engine()/create_async_engine() per test. {_SESSION_ENGINE}"
+            ),
+            saving=saving,
+            evidence=run_evidence(run),
+        )
+    ]
 
 
 def _excess_connections(test: TestSample) -> float:
@@ -145,8 +164,11 @@ def _unconnected_wide_engines(run: RunSummary) -> float:
     """Engines created by session-, package- and module-scoped fixtures (whose spans are not
     in any test's trace) that did not connect inside the fixture: their first connections
     happen in some test."""
-    return sum(max(db_work.amount(fixture.db, "engines_created") - db_work.amount(fixture.db, "connections"), 0.0)
-               for fixture in run.fixtures.values() if fixture.scope in WIDE_SCOPES)
+    return sum(
+        max(db_work.amount(fixture.db, "engines_created") - db_work.amount(fixture.db, "connections"), 0.0)
+        for fixture in run.fixtures.values()
+        if fixture.scope in WIDE_SCOPES
+    )
 
 
 def _churn(run: RunSummary, tests: list[TestSample], cost: float, options: AnalysisOptions) -> list[Finding]:
@@ -163,53 +185,68 @@ def _churn(run: RunSummary, tests: list[TestSample], cost: float, options: Analy
     where = _connecting_fixture(run)
     if nullpool:
         shape = f"{connections:.0f} connects for {checkouts:.0f} pool checkouts: the pool keeps nothing"
-        fix = ("Let the pool keep connections: drop poolclass=NullPool (and anything that invalidates "
-               "connections on return) from the test engine, and share one session-scoped engine.")
+        fix = (
+            "Let the pool keep connections: drop poolclass=NullPool (and anything that invalidates "
+            "connections on return) from the test engine, and share one session-scoped engine."
+        )
     else:
         shape = f"{excess / len(affected):.1f} new connections per affected test"
-        fix = ("Reuse connections: check them out of one session-scoped engine's pool (or hold one "
-               "session-scoped connection) instead of connecting per test with asyncpg.connect(), "
-               "a new engine, or engine.raw_connection() that is never returned.")
+        fix = (
+            "Reuse connections: check them out of one session-scoped engine's pool (or hold one "
+            "session-scoped connection) instead of connecting per test with asyncpg.connect(), "
+            "a new engine, or engine.raw_connection() that is never returned."
+        )
     if where is not None:
         fix = f"{fixture_label(where)} connects on every setup. {fix}"
-    return [Finding(
-        kind="connection",
-        severity=severity(saving, run, options),
-        title=(f"New physical connections in {of_tests(len(affected), len(tests))} ({shape}), "
-               f"costing {seconds(spent)}"),
-        location=fixture_location(where) if where is not None else Location(),
-        measurements=(
-            Measurement("tests opening connections", len(affected), "count"),
-            Measurement("new connections beyond each new engine's first", excess, "count"),
-            Measurement("pool checkouts", checkouts, "count"),
-            Measurement("mean cost of a new connection", cost, "s"),
-            Measurement("cost per run", spent, "s"),
-            Measurement("connection set-up share of database time",
-                        100 * db_work.connection_share(affected), "%"),
-        ),
-        confidence=(f"exact counts: {excess:.0f} new physical connections in "
-                    f"{of_tests(len(affected), len(tests))}; cost from measured connect times"),
-        suggestion=fix,
-        saving=saving,
-        evidence=run_evidence(run),
-    )]
+    return [
+        Finding(
+            kind="connection",
+            severity=severity(saving, run, options),
+            title=(
+                f"New physical connections in {of_tests(len(affected), len(tests))} ({shape}), costing {seconds(spent)}"
+            ),
+            location=fixture_location(where) if where is not None else Location(),
+            measurements=(
+                Measurement("tests opening connections", len(affected), "count"),
+                Measurement("new connections beyond each new engine's first", excess, "count"),
+                Measurement("pool checkouts", checkouts, "count"),
+                Measurement("mean cost of a new connection", cost, "s"),
+                Measurement("cost per run", spent, "s"),
+                Measurement("connection set-up share of database time", 100 * db_work.connection_share(affected), "%"),
+            ),
+            confidence=(
+                f"exact counts: {excess:.0f} new physical connections in "
+                f"{of_tests(len(affected), len(tests))}; cost from measured connect times"
+            ),
+            suggestion=fix,
+            saving=saving,
+            evidence=run_evidence(run),
+        )
+    ]
 
 
 def _connecting_fixture(run: RunSummary) -> FixtureStats | None:
     """The repeating fixture that connects on every setup and spends the most on it, if any
     (fixtures that create engines are the engine finding's)."""
     engines = {fixture.key for fixture in db_work.engine_fixtures(run)}
-    candidates = [fixture for fixture in run.fixtures.values()
-                  if db_work.repeats(fixture) and fixture.key not in engines
-                  and db_work.amount(fixture.db, "connections") >= fixture.setups]
+    candidates = [
+        fixture
+        for fixture in run.fixtures.values()
+        if db_work.repeats(fixture)
+        and fixture.key not in engines
+        and db_work.amount(fixture.db, "connections") >= fixture.setups
+    ]
     if not candidates:
         return None
     return max(candidates, key=lambda fixture: (db_work.amount(fixture.db, "connection_time"), fixture.key))
 
 
 def _pool_waits(run: RunSummary, tests: list[TestSample], options: AnalysisOptions) -> list[Finding]:
-    waiting = [test for test in tests
-               if db_work.amount(test.db, "connections") == 0 and db_work.amount(test.db, "checkouts") > 0]
+    waiting = [
+        test
+        for test in tests
+        if db_work.amount(test.db, "connections") == 0 and db_work.amount(test.db, "checkouts") > 0
+    ]
     checkouts = db_work.total(waiting, "checkouts")
     waited = db_work.total(waiting, "pool_wait_time")
     if checkouts == 0 or waited < options.floor_test or waited / checkouts < options.pool_wait_min:
@@ -217,27 +254,39 @@ def _pool_waits(run: RunSummary, tests: list[TestSample], options: AnalysisOptio
     per_checkout = waited / checkouts
     saving = max(waited - checkouts * POOLED_CHECKOUT, 0.0)
     slowest = max(waiting, key=lambda test: (db_work.amount(test.db, "pool_wait_time"), test.test_id))
-    return [Finding(
-        kind="connection",
-        severity=severity(saving, run, options),
-        title=(f"Tests wait {seconds(per_checkout)} per pool checkout: {seconds(waited)} over "
-               f"{checkouts:.0f} checkouts"),
-        location=Location(),
-        measurements=(
-            Measurement("wait per checkout", per_checkout, "s", baseline=POOLED_CHECKOUT),
-            Measurement("total wait", waited, "s"),
-            Measurement("checkouts", checkouts, "count"),
-            Measurement("tests that waited", sum(1 for test in waiting
-                                                 if db_work.amount(test.db, "pool_wait_time") > 0), "count"),
-            Measurement(f"longest wait in one test ({slowest.test_id})",
-                        db_work.amount(slowest.db, "pool_wait_time"), "s"),
-        ),
-        confidence=(f"measured: checkout waits in {of_tests(len(waiting), len(tests))} that opened no new "
-                    "connection (baseline: a pooled checkout on loopback)"),
-        suggestion=("Size the pool for the concurrency the tests use (create_engine(..., pool_size=…, "
-                    "max_overflow=…)) and return connections promptly: close sessions and connections "
-                    "in fixture teardown, and do not hold one in a wide-scoped fixture while tests check "
-                    "out more. Under xdist every worker has its own pool."),
-        saving=saving,
-        evidence=run_evidence(run),
-    )]
+    return [
+        Finding(
+            kind="connection",
+            severity=severity(saving, run, options),
+            title=(
+                f"Tests wait {seconds(per_checkout)} per pool checkout: {seconds(waited)} over "
+                f"{checkouts:.0f} checkouts"
+            ),
+            location=Location(),
+            measurements=(
+                Measurement("wait per checkout", per_checkout, "s", baseline=POOLED_CHECKOUT),
+                Measurement("total wait", waited, "s"),
+                Measurement("checkouts", checkouts, "count"),
+                Measurement(
+                    "tests that waited",
+                    sum(1 for test in waiting if db_work.amount(test.db, "pool_wait_time") > 0),
+                    "count",
+                ),
+                Measurement(
+                    f"longest wait in one test ({slowest.test_id})", db_work.amount(slowest.db, "pool_wait_time"), "s"
+                ),
+            ),
+            confidence=(
+                f"measured: checkout waits in {of_tests(len(waiting), len(tests))} that opened no new "
+                "connection (baseline: a pooled checkout on loopback)"
+            ),
+            suggestion=(
+                "Size the pool for the concurrency the tests use (create_engine(..., pool_size=…, "
+                "max_overflow=…)) and return connections promptly: close sessions and connections "
+                "in fixture teardown, and do not hold one in a wide-scoped fixture while tests check "
+                "out more. Under xdist every worker has its own pool."
+            ),
+            saving=saving,
+            evidence=run_evidence(run),
+        )
+    ]

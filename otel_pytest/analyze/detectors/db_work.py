@@ -40,8 +40,9 @@ def database_time(db: Mapping[str, float]) -> float:
     """Time spent on the database: queries (DDL included), rollbacks, physical connects,
     waits for a pooled connection, and engine creation and disposal. COMMIT time is not in
     the summary."""
-    return sum(amount(db, key) for key in
-               ("query_time", "rollback_time", "connection_time", "pool_wait_time", "engine_time"))
+    return sum(
+        amount(db, key) for key in ("query_time", "rollback_time", "connection_time", "pool_wait_time", "engine_time")
+    )
 
 
 def connection_setup_time(db: Mapping[str, float]) -> float:
@@ -55,8 +56,7 @@ def connection_setup_time(db: Mapping[str, float]) -> float:
 
 def tests_with_database_work(run: RunSummary) -> list[TestSample]:
     """The tests that ran and have a database summary, in test-id order."""
-    return [run.tests[key] for key in sorted(run.tests)
-            if run.tests[key].db and run.tests[key].outcome not in NOT_RUN]
+    return [run.tests[key] for key in sorted(run.tests) if run.tests[key].db and run.tests[key].outcome not in NOT_RUN]
 
 
 def repeats(fixture: FixtureStats) -> bool:
@@ -79,8 +79,11 @@ def ddl_operations(run: RunSummary, fixture: FixtureStats) -> tuple[str, ...]:
     fixture was set up: what its DDL most likely is (``("CREATE", "DROP")`` for
     create_all/drop_all, ``("TRUNCATE",)`` for emptying tables). A fixture summary counts its
     DDL but not which; the run's statement totals have the verbs but not where they ran."""
-    verbs = {statement.operation.upper() for statement in run.statements.values()
-             if statement.operation.upper() in DDL_VERBS and statement.count >= fixture.setups}
+    verbs = {
+        statement.operation.upper()
+        for statement in run.statements.values()
+        if statement.operation.upper() in DDL_VERBS and statement.count >= fixture.setups
+    }
     return tuple(sorted(verbs))
 
 

@@ -52,10 +52,15 @@ def _slow_fixtures(run: RunSummary, options: AnalysisOptions) -> list[Finding]:
         return []
     reported = {fixture.key for fixture in (*db_work.engine_fixtures(run), *db_work.schema_fixtures(run))}
     modules = len({test.file for test in run.tests.values()})
-    chosen = [fixture for fixture in sorted(run.fixtures.values(), key=lambda fixture: fixture.key)
-              if db_work.repeats(fixture) and fixture.key not in reported and not _isolates(fixture, options)
-              and fixture.total_time >= options.slow_fixture_share * suite
-              and fixture.total_time >= options.floor_test * fixture.setups]
+    chosen = [
+        fixture
+        for fixture in sorted(run.fixtures.values(), key=lambda fixture: fixture.key)
+        if db_work.repeats(fixture)
+        and fixture.key not in reported
+        and not _isolates(fixture, options)
+        and fixture.total_time >= options.slow_fixture_share * suite
+        and fixture.total_time >= options.floor_test * fixture.setups
+    ]
     return [_slow_fixture(run, fixture, suite, modules, options) for fixture in chosen]
 
 
@@ -65,26 +70,33 @@ def _isolates(fixture: FixtureStats, options: AnalysisOptions) -> bool:
     return rollbacks >= options.most_tests_share * fixture.setups
 
 
-def _slow_fixture(run: RunSummary, fixture: FixtureStats, suite: float, modules: int,
-                  options: AnalysisOptions) -> Finding:
+def _slow_fixture(
+    run: RunSummary, fixture: FixtureStats, suite: float, modules: int, options: AnalysisOptions
+) -> Finding:
     uses_database = any(value > 0 for value in fixture.db.values())
     target = "module" if fixture.scope in ("function", "class") and uses_database else "session"
     after = min(fixture.setups, max(modules, 1)) if target == "module" else 1
     mean = fixture.total_time / fixture.setups
     saving = mean * (fixture.setups - after)
     if target == "session":
-        advice = (f'Give `{fixture.name}` scope="session" so it is built once per run (per worker under xdist). '
-                  "If tests change what it returns, return an immutable value or hand each test a cheap copy.")
+        advice = (
+            f'Give `{fixture.name}` scope="session" so it is built once per run (per worker under xdist). '
+            "If tests change what it returns, return an immutable value or hand each test a cheap copy."
+        )
     else:
-        advice = (f'Give `{fixture.name}` scope="module" so its rows are written once per test module (at most '
-                  f"{after} times here), inside a module-wide transaction, each test rolling back to a savepoint "
-                  "of its own. If tests must see fresh rows, keep it per test and make each setup cheaper "
-                  "(one bulk insert, the shared engine).")
+        advice = (
+            f'Give `{fixture.name}` scope="module" so its rows are written once per test module (at most '
+            f"{after} times here), inside a module-wide transaction, each test rolling back to a savepoint "
+            "of its own. If tests must see fresh rows, keep it per test and make each setup cheaper "
+            "(one bulk insert, the shared engine)."
+        )
     return Finding(
         kind="fixture",
         severity=severity(saving, run, options),
-        title=(f"Fixture `{fixture.name}` ({fixture.scope} scope) runs {fixture.setups} times, {seconds(mean)} each: "
-               f"{fixture.total_time / suite:.0%} of the suite's setup and teardown time"),
+        title=(
+            f"Fixture `{fixture.name}` ({fixture.scope} scope) runs {fixture.setups} times, {seconds(mean)} each: "
+            f"{fixture.total_time / suite:.0%} of the suite's setup and teardown time"
+        ),
         location=fixture_location(fixture),
         measurements=(
             Measurement("setups", fixture.setups, "count"),
@@ -93,8 +105,10 @@ def _slow_fixture(run: RunSummary, fixture: FixtureStats, suite: float, modules:
             Measurement("share of the suite's setup and teardown", 100 * fixture.total_time / suite, "%"),
             Measurement(f"setups with scope={target}", after, "count"),
         ),
-        confidence=(f"exact: {fixture.setups} setups taking {seconds(fixture.total_time)}; per-setup spread is not "
-                    "in the summary, so the saving assumes each costs the mean"),
+        confidence=(
+            f"exact: {fixture.setups} setups taking {seconds(fixture.total_time)}; per-setup spread is not "
+            "in the summary, so the saving assumes each costs the mean"
+        ),
         suggestion=advice,
         saving=saving,
         evidence=run_evidence(run),
@@ -112,33 +126,46 @@ def _setup_dominated(run: RunSummary, options: AnalysisOptions) -> list[Finding]
         return []
     setup = sum(_own_setup(test) for test in dominated)
     call = sum(test.call for test in dominated)
-    if (len(dominated) < options.most_tests_share * len(ran)
-            and setup - call < options.severity_medium_share * run_time(run)):
+    if len(dominated) < options.most_tests_share * len(ran) and setup - call < options.severity_medium_share * run_time(
+        run
+    ):
         return []
     worst = max(dominated, key=lambda test: (_own_setup(test) - test.call, test.test_id))
-    costly = sorted((fixture for fixture in run.fixtures.values() if db_work.repeats(fixture)),
-                    key=lambda fixture: (-fixture.total_time, fixture.key))[:NAMED_FIXTURES]
+    costly = sorted(
+        (fixture for fixture in run.fixtures.values() if db_work.repeats(fixture)),
+        key=lambda fixture: (-fixture.total_time, fixture.key),
+    )[:NAMED_FIXTURES]
     if costly:
         named = ", ".join(f"`{fixture.name}` ({seconds(fixture.total_time)})" for fixture in costly)
-        advice = (f"Most repeated fixture time is in {named}: the findings on those fixtures say what to "
-                  "share; a fixture that does the same work for every test can take a wider scope.")
+        advice = (
+            f"Most repeated fixture time is in {named}: the findings on those fixtures say what to "
+            "share; a fixture that does the same work for every test can take a wider scope."
+        )
     else:
-        advice = ("Their setup is in wider-scoped fixtures or in hooks: look at the slowest test's trace "
-                  "to see which span takes the time.")
-    return [Finding(
-        kind="fixture",
-        severity=severity(setup - call, run, options),
-        title=(f"{of_tests(len(dominated), len(ran))} spend longer in setup than in the test: "
-               f"{seconds(setup)} of setup against {seconds(call)} of test bodies"),
-        location=Location(test=worst.test_id) if len(dominated) == 1 else Location(),
-        measurements=(
-            Measurement("tests", len(dominated), "count"),
-            Measurement("setup (own)", setup, "s"),
-            Measurement("call", call, "s"),
-            Measurement(f"largest gap ({worst.test_id})", _own_setup(worst) - worst.call, "s"),
-        ),
-        confidence=(f"measured phases of {of_tests(len(dominated), len(ran))}, setup without wider-scoped "
-                    f"fixtures, at least {seconds(options.floor_test)} each"),
-        suggestion=advice,
-        evidence=run_evidence(run),
-    )]
+        advice = (
+            "Their setup is in wider-scoped fixtures or in hooks: look at the slowest test's trace "
+            "to see which span takes the time."
+        )
+    return [
+        Finding(
+            kind="fixture",
+            severity=severity(setup - call, run, options),
+            title=(
+                f"{of_tests(len(dominated), len(ran))} spend longer in setup than in the test: "
+                f"{seconds(setup)} of setup against {seconds(call)} of test bodies"
+            ),
+            location=Location(test=worst.test_id) if len(dominated) == 1 else Location(),
+            measurements=(
+                Measurement("tests", len(dominated), "count"),
+                Measurement("setup (own)", setup, "s"),
+                Measurement("call", call, "s"),
+                Measurement(f"largest gap ({worst.test_id})", _own_setup(worst) - worst.call, "s"),
+            ),
+            confidence=(
+                f"measured phases of {of_tests(len(dominated), len(ran))}, setup without wider-scoped "
+                f"fixtures, at least {seconds(options.floor_test)} each"
+            ),
+            suggestion=advice,
+            evidence=run_evidence(run),
+        )
+    ]

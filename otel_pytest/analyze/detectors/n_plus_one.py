@@ -23,11 +23,15 @@ from otel_pytest.analyze.report.wording import seconds
 TITLE_STATEMENT = 80  # characters of the fingerprint shown in a title
 
 _FIXES = {
-    "SELECT": ("Load the related rows in one query: eager-load the relationship the loop touches "
-               "(selectinload(...) or joinedload(...) in the query's .options()), or collect the keys "
-               "and run one SELECT ... WHERE key IN (...)."),
-    "INSERT": ("Insert the rows in one statement: session.add_all(...) and one flush (SQLAlchemy batches "
-               "them), or insert(table).values([...]) / executemany."),
+    "SELECT": (
+        "Load the related rows in one query: eager-load the relationship the loop touches "
+        "(selectinload(...) or joinedload(...) in the query's .options()), or collect the keys "
+        "and run one SELECT ... WHERE key IN (...)."
+    ),
+    "INSERT": (
+        "Insert the rows in one statement: session.add_all(...) and one flush (SQLAlchemy batches "
+        "them), or insert(table).values([...]) / executemany."
+    ),
     "UPDATE": "Update the rows in one statement: UPDATE ... WHERE key IN (...), or one executemany.",
     "DELETE": "Delete the rows in one statement: DELETE ... WHERE key IN (...).",
 }
@@ -47,8 +51,13 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
     return [_finding(run, fingerprint_id, found[fingerprint_id], tests, options) for fingerprint_id in sorted(found)]
 
 
-def _finding(run: RunSummary, fingerprint_id: str, cases: list[tuple[TestSample, Repetition]], tests: int,
-             options: AnalysisOptions) -> Finding:
+def _finding(
+    run: RunSummary,
+    fingerprint_id: str,
+    cases: list[tuple[TestSample, Repetition]],
+    tests: int,
+    options: AnalysisOptions,
+) -> Finding:
     statement = run.statements.get(fingerprint_id)
     text = statement.fingerprint if statement else fingerprint_id
     operation = (statement.operation if statement else text.split(" ", 1)[0]).upper()
@@ -72,12 +81,17 @@ def _finding(run: RunSummary, fingerprint_id: str, cases: list[tuple[TestSample,
     return Finding(
         kind="n+1",
         severity=severity(spent, run, options),
-        title=(f"N+1: `{shown}` runs {worst.count} times in a row under {parent} {where}" if len(cases) == 1
-               else f"N+1: `{shown}` repeated under one parent {where}, {seconds(spent)} in all"),
+        title=(
+            f"N+1: `{shown}` runs {worst.count} times in a row under {parent} {where}"
+            if len(cases) == 1
+            else f"N+1: `{shown}` repeated under one parent {where}, {seconds(spent)} in all"
+        ),
         location=Location(test=worst_test.test_id, fixture=fixture, fingerprint=text),
         measurements=tuple(measurements),
-        confidence=(f"exact: {worst.count} consecutive executions after a different statement (Sentry's N+1 rule, "
-                    f"at least {options.n_plus_one_min}), in {of_tests(len(cases), tests)}"),
+        confidence=(
+            f"exact: {worst.count} consecutive executions after a different statement (Sentry's N+1 rule, "
+            f"at least {options.n_plus_one_min}), in {of_tests(len(cases), tests)}"
+        ),
         suggestion=f"{_fix(operation)} The statement: {text}",
         saving=saving,
         evidence={**run_evidence(run), "fingerprint_id": fingerprint_id},
@@ -85,6 +99,8 @@ def _finding(run: RunSummary, fingerprint_id: str, cases: list[tuple[TestSample,
 
 
 def _fix(operation: str) -> str:
-    return _FIXES.get(operation, "Run the repeated statement once for all the rows (one statement with IN (...), "
-                                 "or executemany) instead of once per row.")
-
+    return _FIXES.get(
+        operation,
+        "Run the repeated statement once for all the rows (one statement with IN (...), "
+        "or executemany) instead of once per row.",
+    )

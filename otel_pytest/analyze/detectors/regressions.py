@@ -151,19 +151,35 @@ def build_series(history: History) -> SeriesMatrix:
         for fixture in run.fixtures.values():
             site = Location(fixture=fixture.name, file=fixture.file, line=fixture.line)
             if fixture.setups > 0:
-                info = SeriesInfo(f"fixture setup:{fixture.key}", "fixture setup", f"fixture {fixture.name} setup",
-                                  "setup per call", site, float(fixture.setups))
+                info = SeriesInfo(
+                    f"fixture setup:{fixture.key}",
+                    "fixture setup",
+                    f"fixture {fixture.name} setup",
+                    "setup per call",
+                    site,
+                    float(fixture.setups),
+                )
                 add(column, info, fixture.setup_time / fixture.setups)
             if fixture.teardowns > 0:
-                info = SeriesInfo(f"fixture teardown:{fixture.key}", "fixture teardown",
-                                  f"fixture {fixture.name} teardown", "teardown per call", site,
-                                  float(fixture.teardowns))
+                info = SeriesInfo(
+                    f"fixture teardown:{fixture.key}",
+                    "fixture teardown",
+                    f"fixture {fixture.name} teardown",
+                    "teardown per call",
+                    site,
+                    float(fixture.teardowns),
+                )
                 add(column, info, fixture.teardown_time / fixture.teardowns)
         for statement in run.statements.values():
             if statement.count > 0:
-                info = SeriesInfo(f"statement:{statement.fingerprint_id}", "statement",
-                                  f"statement {_short(statement.fingerprint)}", "time per execution",
-                                  Location(fingerprint=statement.fingerprint), float(statement.count))
+                info = SeriesInfo(
+                    f"statement:{statement.fingerprint_id}",
+                    "statement",
+                    f"statement {_short(statement.fingerprint)}",
+                    "time per execution",
+                    Location(fingerprint=statement.fingerprint),
+                    float(statement.count),
+                )
                 add(column, info, statement.total_time / statement.count)
     ordered = sorted(rows, key=rows.__getitem__)
     values = np.full((len(ordered), len(runs)), np.nan)
@@ -175,13 +191,21 @@ def build_series(history: History) -> SeriesMatrix:
 
 
 def _test_info(sample: TestSample) -> SeriesInfo:
-    return SeriesInfo(f"test:{sample.test_id}", "test", sample.nodeid, "own duration",
-                      Location(test=sample.nodeid, file=sample.file, line=sample.line), 1.0)
+    return SeriesInfo(
+        f"test:{sample.test_id}",
+        "test",
+        sample.nodeid,
+        "own duration",
+        Location(test=sample.nodeid, file=sample.file, line=sample.line),
+        1.0,
+    )
 
 
 def _floors(infos: Sequence[SeriesInfo], options: AnalysisOptions) -> FloatArray:
-    return np.array([options.floor_statement if info.kind == "statement" else options.floor_test for info in infos],
-                    dtype=np.float64)
+    return np.array(
+        [options.floor_statement if info.kind == "statement" else options.floor_test for info in infos],
+        dtype=np.float64,
+    )
 
 
 # -- one analysis -------------------------------------------------------------------------
@@ -299,8 +323,24 @@ def judge(values: FloatArray, is_test: BoolArray, floors: FloatArray, options: A
         flagged[provisional] = held[provisional]
     else:
         provisional[:] = False
-    return Judgement(total, first, statistical, flagged, current, baseline, ratio, p, q, n_current, n_baseline,
-                     windows, hypotheses, index, index_applied, norm)
+    return Judgement(
+        total,
+        first,
+        statistical,
+        flagged,
+        current,
+        baseline,
+        ratio,
+        p,
+        q,
+        n_current,
+        n_baseline,
+        windows,
+        hypotheses,
+        index,
+        index_applied,
+        norm,
+    )
 
 
 def _still_above(norm: FloatArray, k: IntArray, baseline: FloatArray, persistence: int) -> BoolArray:
@@ -362,8 +402,9 @@ def find_regressions(
     change points (the benchmark calls this after every run; :func:`detect_durations` adds
     the change points and the words)."""
     if options.current_runs < 1 or options.baseline_runs < 1:
-        raise ValueError(f"current_runs and baseline_runs must be at least 1, got {options.current_runs} and "
-                         f"{options.baseline_runs}")
+        raise ValueError(
+            f"current_runs and baseline_runs must be at least 1, got {options.current_runs} and {options.baseline_runs}"
+        )
     runs = len(history.runs)
     if runs < 2 or options.persistence < 1:
         return []
@@ -375,14 +416,26 @@ def find_regressions(
     newest = judge(matrix.values, matrix.is_test, _floors(matrix.infos, options), options)
     found = []
     for row in np.flatnonzero(newest.flagged & ~np.isnan(matrix.values[:, -1])):
-        found.append(Regression(
-            info=matrix.infos[row], row=int(row), provisional=not bool(newest.statistical[row]),
-            current=float(newest.current[row]), baseline=float(newest.baseline[row]),
-            ratio=float(newest.ratio[row]), p=float(newest.p[row]), q=float(newest.q[row]),
-            n_current=int(newest.n_current[row]), n_baseline=int(newest.n_baseline[row]),
-            hypotheses=newest.hypotheses, windows=int(newest.windows[row]), speed_index=float(newest.index[-1]),
-            index_applied=newest.index_applied, first=newest.first, normalised=newest.normalised[row].copy(),
-        ))
+        found.append(
+            Regression(
+                info=matrix.infos[row],
+                row=int(row),
+                provisional=not bool(newest.statistical[row]),
+                current=float(newest.current[row]),
+                baseline=float(newest.baseline[row]),
+                ratio=float(newest.ratio[row]),
+                p=float(newest.p[row]),
+                q=float(newest.q[row]),
+                n_current=int(newest.n_current[row]),
+                n_baseline=int(newest.n_baseline[row]),
+                hypotheses=newest.hypotheses,
+                windows=int(newest.windows[row]),
+                speed_index=float(newest.index[-1]),
+                index_applied=newest.index_applied,
+                first=newest.first,
+                normalised=newest.normalised[row].copy(),
+            )
+        )
     return found
 
 
@@ -415,12 +468,18 @@ def locate_step(regression: Regression, options: AnalysisOptions, *, test_signif
     window_start = max(0, len(values) - (options.current_runs + options.baseline_runs))
     segment_start = 0
     if test_significance and present.size >= 2 * MIN_SEGMENT:
-        found = e_divisive(series, window=options.change_point_window, p_value=options.change_point_p,
-                           seed=options.seed, min_size=MIN_SEGMENT)
+        found = e_divisive(
+            series,
+            window=options.change_point_window,
+            p_value=options.change_point_p,
+            seed=options.seed,
+            min_size=MIN_SEGMENT,
+        )
         for point in reversed(found.points):
             if point.after > point.before and present[point.index] >= window_start:
-                return Step(regression.first + int(present[point.index]), True, point.p_value, point.before,
-                            point.after)
+                return Step(
+                    regression.first + int(present[point.index]), True, point.p_value, point.before, point.after
+                )
         if found.points:
             segment_start = found.points[-1].index
         candidate = found.candidate
@@ -452,16 +511,19 @@ def detect_durations(history: History, options: AnalysisOptions) -> list[Finding
     return findings
 
 
-def _duration_finding(history: History, matrix: SeriesMatrix, regression: Regression, step: Step | None,
-                      options: AnalysisOptions) -> Finding:
+def _duration_finding(
+    history: History, matrix: SeriesMatrix, regression: Regression, step: Step | None, options: AnalysisOptions
+) -> Finding:
     runs = history.runs
     info = regression.info
     newest = runs[-1]
     percent = (regression.ratio - 1.0) * 100.0
     per = "" if info.kind == "test" else f" {_per(info)}"
     calls = "" if info.kind == "test" else f", {_count(info.calls)} {_calls(info)} per run"
-    title = (f"{info.label} got {percent:.0f} % slower ({_seconds(regression.baseline)} -> "
-             f"{_seconds(regression.current)}{per}{calls})")
+    title = (
+        f"{info.label} got {percent:.0f} % slower ({_seconds(regression.baseline)} -> "
+        f"{_seconds(regression.current)}{per}{calls})"
+    )
     measurements = [
         Measurement(info.measure, regression.current, "s", baseline=regression.baseline),
         Measurement("ratio", regression.ratio, "ratio", baseline=1.0),
@@ -483,7 +545,8 @@ def _duration_finding(history: History, matrix: SeriesMatrix, regression: Regres
         if run.revision:
             evidence["change_point_revision"] = run.revision
         evidence["change_point"] = (
-            f"E-divisive means, permutation p={step.p:.2g} <= {options.change_point_p:g}" if step.significant
+            f"E-divisive means, permutation p={step.p:.2g} <= {options.change_point_p:g}"
+            if step.significant
             else f"most likely split (E-divisive energy statistic); not significant at p <= {options.change_point_p:g}"
         )
     series = matrix.values[regression.row]
@@ -504,27 +567,42 @@ def _duration_finding(history: History, matrix: SeriesMatrix, regression: Regres
 
 
 def _duration_confidence(regression: Regression, runs: int, options: AnalysisOptions) -> str:
-    index = (f"durations divided by the per-run speed index (newest run {regression.speed_index:.2f})"
-             if regression.index_applied else
-             f"not speed-normalised (fewer than {MIN_TESTS_FOR_SPEED_INDEX} tests per run)")
+    index = (
+        f"durations divided by the per-run speed index (newest run {regression.speed_index:.2f})"
+        if regression.index_applied
+        else f"not speed-normalised (fewer than {MIN_TESTS_FOR_SPEED_INDEX} tests per run)"
+    )
     newest = _runs(options.persistence)
     if regression.provisional:
         needed = options.current_runs + options.baseline_runs
-        reason = (f"only {runs} runs, fewer than the {needed} the statistical test needs" if runs < needed
-                  else "too few runs of this series for the statistical test")
+        reason = (
+            f"only {runs} runs, fewer than the {needed} the statistical test needs"
+            if runs < needed
+            else "too few runs of this series for the statistical test"
+        )
         rule = max(options.provisional_min_ratio, options.min_ratio)
-        each = (f"each of the newest {newest} with the median of the runs before it" if options.persistence > 1
-                else "the newest run with the median of the runs before it")
-        return (f"provisional: {reason}; simple comparison of {each} (newest run {regression.ratio:.2f}x the "
-                f"median of the {regression.n_baseline} before it, rule >= {rule:g}x); no significance claimed; "
-                f"{index}")
+        each = (
+            f"each of the newest {newest} with the median of the runs before it"
+            if options.persistence > 1
+            else "the newest run with the median of the runs before it"
+        )
+        return (
+            f"provisional: {reason}; simple comparison of {each} (newest run {regression.ratio:.2f}x the "
+            f"median of the {regression.n_baseline} before it, rule >= {rule:g}x); no significance claimed; "
+            f"{index}"
+        )
     held = f"the newest {newest} above the baseline median"
-    pooled = ("; each series' noise moderated towards all series' (empirical Bayes, from 20 series on)"
-              if options.pool_noise else "")
-    return (f"p={regression.p:.2g}, one-sided t on winsorized log durations, newest {regression.n_current} vs "
-            f"previous {regression.n_baseline} runs, the most significant of {regression.windows} current windows "
-            f"(p x {regression.windows}, Bonferroni){pooled}; q={regression.q:.2g} after Benjamini-Hochberg over "
-            f"{regression.hypotheses} series (rate {options.false_discovery_rate:g}); {held}; {index}")
+    pooled = (
+        "; each series' noise moderated towards all series' (empirical Bayes, from 20 series on)"
+        if options.pool_noise
+        else ""
+    )
+    return (
+        f"p={regression.p:.2g}, one-sided t on winsorized log durations, newest {regression.n_current} vs "
+        f"previous {regression.n_baseline} runs, the most significant of {regression.windows} current windows "
+        f"(p x {regression.windows}, Bonferroni){pooled}; q={regression.q:.2g} after Benjamini-Hochberg over "
+        f"{regression.hypotheses} series (rate {options.false_discovery_rate:g}); {held}; {index}"
+    )
 
 
 def _runs(count: int) -> str:
@@ -538,19 +616,26 @@ def _duration_suggestion(runs: Sequence[RunSummary], regression: Regression, ste
     if step is not None:
         run = runs[step.run]
         sure = "where the step happened" if step.significant else "where the step most likely began"
-        where = (f"the change in {run.revision} (run {run.run_id}, {sure})" if run.revision
-                 else f"what changed in run {run.run_id} ({sure})")
+        where = (
+            f"the change in {run.revision} (run {run.run_id}, {sure})"
+            if run.revision
+            else f"what changed in run {run.run_id} ({sure})"
+        )
         head = f"Look at {where}: {info.label} {change}."
     else:
         head = f"Look at what changed in the last runs: {info.label} {change}."
     if info.kind == "test":
         tail = " Compare its trace with one from before the step to see which span grew."
     elif info.kind == "statement":
-        tail = (f" It runs {_count(info.calls)} times per run: check its plan (EXPLAIN ANALYZE), indexes and the "
-                f"data the tests create.")
+        tail = (
+            f" It runs {_count(info.calls)} times per run: check its plan (EXPLAIN ANALYZE), indexes and the "
+            f"data the tests create."
+        )
     else:
-        tail = (f" It runs {_count(info.calls)} times per run, so the change costs {_seconds(regression.saving)} "
-                f"per run; if its result can be shared, a wider scope would pay it once.")
+        tail = (
+            f" It runs {_count(info.calls)} times per run, so the change costs {_seconds(regression.saving)} "
+            f"per run; if its result can be shared, a wider scope would pay it once."
+        )
     return head + tail
 
 
@@ -599,16 +684,19 @@ def detect_counts(history: History, options: AnalysisOptions) -> list[Finding]:
             before = float(previous.db.get(metric, 0.0))
             baseline = [float(s.db.get(metric, 0.0)) for _, s in passed]
             median = float(np.median(baseline))
-            if (now > before and now > max(baseline) and now - median >= options.count_min_increase
-                    and (median <= 0 or now >= median * options.count_min_ratio)):
+            if (
+                now > before
+                and now > max(baseline)
+                and now - median >= options.count_min_increase
+                and (median <= 0 or now >= median * options.count_min_ratio)
+            ):
                 increases.append(CountIncrease(metric, words, now, before, median))
         seen: set[str] = set()
         for _, past_sample in past:
             seen |= past_sample.statements
         new_statements = sorted(sample.statements - seen)
         if increases or new_statements:
-            findings.append(_count_finding(runs, sample, previous_run, len(passed), increases, new_statements,
-                                           options))
+            findings.append(_count_finding(runs, sample, previous_run, len(passed), increases, new_statements, options))
     return _merge_new_statements(findings, options)
 
 
@@ -633,22 +721,32 @@ def _merge_new_statements(findings: list[Finding], options: AnalysisOptions) -> 
         saving = sum(finding.saving for finding in group)
         statement = first.title.split(": ", 1)[1]
         named = ", ".join(tests[:3]) + (f" and {len(tests) - 3} more" if len(tests) > 3 else "")
-        kept.append(dataclasses.replace(
-            first,
-            title=f"{statement}, in {len(tests)} tests",
-            severity=_severity(saving, options),
-            measurements=(*(m for m in first.measurements if m.name == "new statements"),
-                          Measurement("tests", float(len(tests)), "count", baseline=0.0),
-                          Measurement("estimated cost per run", saving, "s")),
-            suggestion=first.suggestion.replace(tests[0], named, 1),
-            saving=saving,
-        ))
+        kept.append(
+            dataclasses.replace(
+                first,
+                title=f"{statement}, in {len(tests)} tests",
+                severity=_severity(saving, options),
+                measurements=(
+                    *(m for m in first.measurements if m.name == "new statements"),
+                    Measurement("tests", float(len(tests)), "count", baseline=0.0),
+                    Measurement("estimated cost per run", saving, "s"),
+                ),
+                suggestion=first.suggestion.replace(tests[0], named, 1),
+                saving=saving,
+            )
+        )
     return kept
 
 
-def _count_finding(runs: Sequence[RunSummary], sample: TestSample, previous_run: RunSummary, baseline_size: int,
-                   increases: Sequence[CountIncrease], new_statements: Sequence[str],
-                   options: AnalysisOptions) -> Finding:
+def _count_finding(
+    runs: Sequence[RunSummary],
+    sample: TestSample,
+    previous_run: RunSummary,
+    baseline_size: int,
+    increases: Sequence[CountIncrease],
+    new_statements: Sequence[str],
+    options: AnalysisOptions,
+) -> Finding:
     newest = runs[-1]
     texts = [_statement_text(newest, fid) for fid in new_statements]
     cost = _count_cost(newest, sample, increases, new_statements)
@@ -662,14 +760,20 @@ def _count_finding(runs: Sequence[RunSummary], sample: TestSample, previous_run:
     if new_statements:
         measurements.append(Measurement("new statements", float(len(new_statements)), "count", baseline=0.0))
     measurements.append(Measurement("estimated cost per run", cost, "s"))
-    where = (f"the change in {newest.revision} (run {newest.run_id})" if newest.revision
-             else f"what changed in run {newest.run_id}")
+    where = (
+        f"the change in {newest.revision} (run {newest.run_id})"
+        if newest.revision
+        else f"what changed in run {newest.run_id}"
+    )
     detail = []
     if increases:
         detail.append(", ".join(changes[: len(increases)]))
     if texts:
-        detail.append("new: " + "; ".join(_short(text, 120) for text in texts[:3])
-                      + (f" and {len(texts) - 3} more" if len(texts) > 3 else ""))
+        detail.append(
+            "new: "
+            + "; ".join(_short(text, 120) for text in texts[:3])
+            + (f" and {len(texts) - 3} more" if len(texts) > 3 else "")
+        )
     advice = _count_advice(increases)
     suggestion = f"Look at {where}: {sample.nodeid} now runs {'; '.join(detail)}.{advice}"
     evidence = {"current_run": newest.run_id, "previous_run": previous_run.run_id}
@@ -680,10 +784,15 @@ def _count_finding(runs: Sequence[RunSummary], sample: TestSample, previous_run:
     for position, fid in enumerate(new_statements):
         evidence[f"new_statement_{position + 1}"] = fid
     metric = increases[0].metric if increases else "queries"
-    chart = tuple((run.run_id, float(run.tests[sample.test_id].db.get(metric, 0.0)))
-                  for run in runs if sample.test_id in run.tests)
-    confidence = (f"exact counts: this run against the previous passed run ({previous_run.run_id}) and the median of "
-                  f"{baseline_size} passed runs before it")
+    chart = tuple(
+        (run.run_id, float(run.tests[sample.test_id].db.get(metric, 0.0)))
+        for run in runs
+        if sample.test_id in run.tests
+    )
+    confidence = (
+        f"exact counts: this run against the previous passed run ({previous_run.run_id}) and the median of "
+        f"{baseline_size} passed runs before it"
+    )
     return Finding(
         kind="count",
         severity=_severity(cost, options),
@@ -698,8 +807,9 @@ def _count_finding(runs: Sequence[RunSummary], sample: TestSample, previous_run:
     )
 
 
-def _count_cost(run: RunSummary, sample: TestSample, increases: Iterable[CountIncrease],
-                new_statements: Sequence[str]) -> float:
+def _count_cost(
+    run: RunSummary, sample: TestSample, increases: Iterable[CountIncrease], new_statements: Sequence[str]
+) -> float:
     """Seconds per run the extra work costs, from this run's own times: extra queries x the
     test's mean query time (or, if larger, the new statements' mean time per test), plus
     extra connections x its mean connect time. Transactions and commits carry no time of
@@ -726,14 +836,20 @@ def _count_advice(increases: Sequence[CountIncrease]) -> str:
     metrics = {i.metric for i in increases}
     advice = []
     if "queries" in metrics:
-        advice.append(" More queries for the same test usually mean a loop that loads rows one by one (N+1) or a "
-                      "lost eager load; compare the statements of its trace with an earlier run.")
+        advice.append(
+            " More queries for the same test usually mean a loop that loads rows one by one (N+1) or a "
+            "lost eager load; compare the statements of its trace with an earlier run."
+        )
     if "connections" in metrics:
-        advice.append(" New physical connections cost 7-25 ms each: share one engine (session-scoped fixture) and "
-                      "let the pool reuse connections.")
+        advice.append(
+            " New physical connections cost 7-25 ms each: share one engine (session-scoped fixture) and "
+            "let the pool reuse connections."
+        )
     if metrics & {"commits", "transactions"}:
-        advice.append(" More commits or transactions: roll back a savepoint at the end of the test instead of "
-                      "committing and deleting.")
+        advice.append(
+            " More commits or transactions: roll back a savepoint at the end of the test instead of "
+            "committing and deleting."
+        )
     return "".join(advice)
 
 
@@ -794,4 +910,3 @@ def _per(info: SeriesInfo) -> str:
 def _calls(info: SeriesInfo) -> str:
     names = {"statement": "executions", "fixture setup": "setups", "fixture teardown": "teardowns"}
     return names.get(info.kind, "runs")
-

@@ -39,27 +39,35 @@ def _finding(run: RunSummary, fixture: FixtureStats, options: AnalysisOptions) -
     statements = ddl / fixture.setups
     verbs = db_work.ddl_operations(run, fixture)
     truncating = db_work.truncates_only(run, fixture)
-    confidence = (f"exact counts: {ddl:.0f} DDL statements in {fixture.setups} setups of a "
-                  f"{fixture.scope}-scoped fixture; times measured")
+    confidence = (
+        f"exact counts: {ddl:.0f} DDL statements in {fixture.setups} setups of a "
+        f"{fixture.scope}-scoped fixture; times measured"
+    )
     if verbs:
         confidence += f"; DDL repeated as often in the run: {', '.join(verbs)}"
     if truncating:
         what = "Tables truncated"
-        fix = (f"Stop emptying the tables in `{fixture.name}`: run each test in a transaction that is rolled back "
-               'at the end (the session joins it with join_transaction_mode="create_savepoint"), so nothing the '
-               "test writes is committed and nothing needs truncating.")
+        fix = (
+            f"Stop emptying the tables in `{fixture.name}`: run each test in a transaction that is rolled back "
+            'at the end (the session joins it with join_transaction_mode="create_savepoint"), so nothing the '
+            "test writes is committed and nothing needs truncating."
+        )
     else:
         what = "Schema rebuilt"
-        fix = (f"Move the DDL in `{fixture.name}` (create_all/drop_all) to a session-scoped fixture: build the "
-               "schema once before the first test and drop it once after the last. Isolate tests with a "
-               "transaction per test that is rolled back at the end (the session joins it with "
-               'join_transaction_mode="create_savepoint"), not by rebuilding the tables.')
+        fix = (
+            f"Move the DDL in `{fixture.name}` (create_all/drop_all) to a session-scoped fixture: build the "
+            "schema once before the first test and drop it once after the last. Isolate tests with a "
+            "transaction per test that is rolled back at the end (the session joins it with "
+            'join_transaction_mode="create_savepoint"), not by rebuilding the tables.'
+        )
     return Finding(
         kind="schema",
         severity=severity(saving, run, options),
-        title=(f"{what} on every setup of {fixture_label(fixture)}: {statements:.3g} DDL "
-               f"{'statement' if statements == 1 else 'statements'} per setup, {seconds(spent)} over "
-               f"{fixture.setups} setups"),
+        title=(
+            f"{what} on every setup of {fixture_label(fixture)}: {statements:.3g} DDL "
+            f"{'statement' if statements == 1 else 'statements'} per setup, {seconds(spent)} over "
+            f"{fixture.setups} setups"
+        ),
         location=fixture_location(fixture),
         measurements=(
             Measurement("setups", fixture.setups, "count"),
@@ -76,4 +84,3 @@ def _finding(run: RunSummary, fixture: FixtureStats, options: AnalysisOptions) -
         saving=saving,
         evidence=run_evidence(run),
     )
-

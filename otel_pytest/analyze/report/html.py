@@ -108,8 +108,14 @@ body > footer { color: var(--muted); font-size: 12px; padding: 30px 24px 40px; }
 """
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
-_KIND_LABEL = {"phase": "phase", "fixture": "fixture", "query": "query", "transaction": "transaction",
-               "connection": "connection", "other": "other"}
+_KIND_LABEL = {
+    "phase": "phase",
+    "fixture": "fixture",
+    "query": "query",
+    "transaction": "transaction",
+    "connection": "connection",
+    "other": "other",
+}
 
 
 def _escape(text: str) -> str:
@@ -192,10 +198,14 @@ def history_chart(finding: Finding) -> str:
     ]
     for tick in ticks:
         ty = y(tick)
-        parts.append(f'<line class="grid" x1="{_number(left)}" x2="{_number(width - right)}" '
-                     f'y1="{_number(ty)}" y2="{_number(ty)}"/>')
-        parts.append(f'<text x="{_number(left - 6)}" y="{_number(ty + 4)}" text-anchor="end">'
-                     f"{_escape(wording.value(tick, unit))}</text>")
+        parts.append(
+            f'<line class="grid" x1="{_number(left)}" x2="{_number(width - right)}" '
+            f'y1="{_number(ty)}" y2="{_number(ty)}"/>'
+        )
+        parts.append(
+            f'<text x="{_number(left - 6)}" y="{_number(ty + 4)}" text-anchor="end">'
+            f"{_escape(wording.value(tick, unit))}</text>"
+        )
     path = " ".join(f"{_number(x(i))},{_number(y(amount))}" for i, (_, amount) in enumerate(points))
     parts.append(f'<polyline class="series" points="{path}"/>')
     if change is not None:
@@ -205,10 +215,14 @@ def history_chart(finding: Finding) -> str:
         anchor = "end" if cx > left + plot_w * 0.6 else "start"
         offset = -4 if anchor == "end" else 4
         tooltip = f"change point: run {runs[change]}" + (f", revision {revision}" if revision else "")
-        parts.append(f'<line class="change-point" x1="{_number(cx)}" x2="{_number(cx)}" '
-                     f'y1="{_number(top - 6)}" y2="{_number(top + plot_h)}"><title>{_escape(tooltip)}</title></line>')
-        parts.append(f'<text class="change-label" x="{_number(cx + offset)}" y="{_number(top - 9)}" '
-                     f'text-anchor="{anchor}">{_escape(label)}</text>')
+        parts.append(
+            f'<line class="change-point" x1="{_number(cx)}" x2="{_number(cx)}" '
+            f'y1="{_number(top - 6)}" y2="{_number(top + plot_h)}"><title>{_escape(tooltip)}</title></line>'
+        )
+        parts.append(
+            f'<text class="change-label" x="{_number(cx + offset)}" y="{_number(top - 9)}" '
+            f'text-anchor="{anchor}">{_escape(label)}</text>'
+        )
     for index, (run, amount) in enumerate(points):
         classes = ["point"]
         if change is not None and index >= change:
@@ -216,14 +230,20 @@ def history_chart(finding: Finding) -> str:
         if index == len(points) - 1:
             classes.append("current")
         radius = 3.6 if index == len(points) - 1 else 2.6
-        parts.append(f'<circle class="{" ".join(classes)}" cx="{_number(x(index))}" cy="{_number(y(amount))}" '
-                     f'r="{radius}"><title>{_escape(f"run {run}: {wording.value(amount, unit)}")}</title></circle>')
+        parts.append(
+            f'<circle class="{" ".join(classes)}" cx="{_number(x(index))}" cy="{_number(y(amount))}" '
+            f'r="{radius}"><title>{_escape(f"run {run}: {wording.value(amount, unit)}")}</title></circle>'
+        )
     baseline_y = top + plot_h + 18
     parts.append(f'<text x="{_number(left)}" y="{_number(baseline_y)}">{_escape(runs[0][:8])}</text>')
-    parts.append(f'<text x="{_number(width - right)}" y="{_number(baseline_y)}" text-anchor="end">'
-                 f"{_escape(runs[-1][:8])} (current)</text>")
-    parts.append(f'<text x="{_number(left + plot_w / 2)}" y="{_number(baseline_y)}" text-anchor="middle">'
-                 f"{len(points)} runs, oldest to newest</text>")
+    parts.append(
+        f'<text x="{_number(width - right)}" y="{_number(baseline_y)}" text-anchor="end">'
+        f"{_escape(runs[-1][:8])} (current)</text>"
+    )
+    parts.append(
+        f'<text x="{_number(left + plot_w / 2)}" y="{_number(baseline_y)}" text-anchor="middle">'
+        f"{len(points)} runs, oldest to newest</text>"
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -248,22 +268,31 @@ def waterfall_chart(waterfall: Waterfall) -> str:
     ]
     for tick in _ticks(0.0, total, 6):
         tx = x(tick)
-        parts.append(f'<line class="grid" x1="{_number(tx)}" x2="{_number(tx)}" y1="{_number(top - 6)}" '
-                     f'y2="{_number(height - 4)}"/>')
-        parts.append(f'<text x="{_number(tx)}" y="{_number(top - 10)}" text-anchor="middle">'
-                     f"{_escape(wording.seconds(tick))}</text>")
+        parts.append(
+            f'<line class="grid" x1="{_number(tx)}" x2="{_number(tx)}" y1="{_number(top - 6)}" '
+            f'y2="{_number(height - 4)}"/>'
+        )
+        parts.append(
+            f'<text x="{_number(tx)}" y="{_number(top - 10)}" text-anchor="middle">'
+            f"{_escape(wording.seconds(tick))}</text>"
+        )
     for index, bar in enumerate(bars):
         ty = top + row * index
         kind = bar.kind if bar.kind in _KIND_LABEL else "other"
         name = bar.name if len(bar.name) <= 32 else bar.name[:31] + "…"
-        parts.append(f'<text class="label" x="{_number(8 + 14 * bar.depth)}" y="{_number(ty + 14)}">'
-                     f"{_escape(name)}</text>")
+        parts.append(
+            f'<text class="label" x="{_number(8 + 14 * bar.depth)}" y="{_number(ty + 14)}">{_escape(name)}</text>'
+        )
         bar_w = max(plot_w * bar.duration / total, 1.5)
         tooltip = f"{bar.name}: {wording.seconds(bar.duration)}, from +{wording.seconds(bar.start)}"
-        parts.append(f'<rect class="bar {kind}" x="{_number(x(bar.start))}" y="{_number(ty + 3)}" '
-                     f'width="{_number(bar_w)}" height="{_number(row - 6)}"><title>{_escape(tooltip)}</title></rect>')
-        parts.append(f'<text x="{_number(x(bar.start) + bar_w + 5)}" y="{_number(ty + 14)}">'
-                     f"{_escape(wording.seconds(bar.duration))}</text>")
+        parts.append(
+            f'<rect class="bar {kind}" x="{_number(x(bar.start))}" y="{_number(ty + 3)}" '
+            f'width="{_number(bar_w)}" height="{_number(row - 6)}"><title>{_escape(tooltip)}</title></rect>'
+        )
+        parts.append(
+            f'<text x="{_number(x(bar.start) + bar_w + 5)}" y="{_number(ty + 14)}">'
+            f"{_escape(wording.seconds(bar.duration))}</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -279,8 +308,10 @@ def _measurements(items: Sequence[Measurement]) -> str:
     rows = []
     for item in items:
         baseline = "" if item.baseline is None else f"baseline {wording.value(item.baseline, item.unit)}"
-        rows.append(f"<tr><th>{_escape(item.name)}</th><td>{_escape(wording.value(item.value, item.unit))}</td>"
-                    f'<td class="baseline">{_escape(baseline)}</td></tr>')
+        rows.append(
+            f"<tr><th>{_escape(item.name)}</th><td>{_escape(wording.value(item.value, item.unit))}</td>"
+            f'<td class="baseline">{_escape(baseline)}</td></tr>'
+        )
     return f'<table class="numbers">{"".join(rows)}</table>'
 
 
@@ -303,16 +334,20 @@ def _finding(number: int, finding: Finding) -> str:
     severity = _escape(finding.severity)
     labels = [f'<span class="badge {severity}">{severity}</span>', f'<span class="tag">{_escape(finding.kind)}</span>']
     if finding.provisional:
-        labels.append('<span class="tag provisional" title="too little history for the statistical test">'
-                      "provisional</span>")
+        labels.append(
+            '<span class="tag provisional" title="too little history for the statistical test">provisional</span>'
+        )
     chart = history_chart(finding)
     figure = ""
     if chart:
         unit = history_unit(finding)
         caption = "duration per run" if unit == "s" else f"value per run ({unit})"
         figure = f"<figure><figcaption>{_escape(caption)}</figcaption>{chart}</figure>"
-    saving = (f'<p class="saving">Saves <b>{_escape(wording.about_seconds(finding.saving))}</b> per run</p>'
-              if finding.saving > 0 else "")
+    saving = (
+        f'<p class="saving">Saves <b>{_escape(wording.about_seconds(finding.saving))}</b> per run</p>'
+        if finding.saving > 0
+        else ""
+    )
     return (
         f'<article class="finding {severity}" id="finding-{number}">'
         f'<div class="labels">{"".join(labels)}</div>'
@@ -337,8 +372,10 @@ def _overview(findings: Sequence[Finding]) -> str:
             f'<td><a href="#finding-{number}">{_escape(finding.title)}</a>{provisional}</td>'
             f'<td class="num">{saving}</td></tr>'
         )
-    return ('<table class="overview"><thead><tr><th>severity</th><th>kind</th><th>finding</th>'
-            f'<th class="num">saves/run</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return (
+        '<table class="overview"><thead><tr><th>severity</th><th>kind</th><th>finding</th>'
+        f'<th class="num">saves/run</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
 
 
 def _tiles(analysis: Analysis) -> str:
@@ -346,8 +383,10 @@ def _tiles(analysis: Analysis) -> str:
     for severity, group in wording.by_severity(analysis.findings):
         tiles.append(f'<div class="tile {_escape(severity)}"><b>{len(group)}</b><span>{_escape(severity)}</span></div>')
     if analysis.total_saving > 0:
-        tiles.append(f'<div class="tile saving"><b>{_escape(wording.about_seconds(analysis.total_saving))}</b>'
-                     "<span>to save per run</span></div>")
+        tiles.append(
+            f'<div class="tile saving"><b>{_escape(wording.about_seconds(analysis.total_saving))}</b>'
+            "<span>to save per run</span></div>"
+        )
     tiles.append(f'<div class="tile"><b>{analysis.runs_analyzed}</b><span>runs analyzed</span></div>')
     return f'<div class="tiles">{"".join(tiles)}</div>'
 
@@ -356,12 +395,16 @@ def _waterfall_section(waterfall: Waterfall) -> str:
     chart = waterfall_chart(waterfall)
     if not chart:
         return ""
-    legend = "".join(f'<span><i style="background: var(--{kind})"></i>{label}</span>'
-                     for kind, label in _KIND_LABEL.items()
-                     if any(bar.kind == kind or (kind == "other" and bar.kind not in _KIND_LABEL)
-                            for bar in waterfall.bars))
-    omitted = (f'<p class="confidence">{_escape(wording.plural(waterfall.omitted, "more span"))} not drawn.</p>'
-               if waterfall.omitted else "")
+    legend = "".join(
+        f'<span><i style="background: var(--{kind})"></i>{label}</span>'
+        for kind, label in _KIND_LABEL.items()
+        if any(bar.kind == kind or (kind == "other" and bar.kind not in _KIND_LABEL) for bar in waterfall.bars)
+    )
+    omitted = (
+        f'<p class="confidence">{_escape(wording.plural(waterfall.omitted, "more span"))} not drawn.</p>'
+        if waterfall.omitted
+        else ""
+    )
     return (
         '<section class="waterfall-section"><h2>Slowest test, span by span '
         f'<span class="count">{_escape(wording.seconds(waterfall.duration))} in run '
@@ -384,8 +427,10 @@ def render(analysis: Analysis) -> str:
         for severity, group in wording.by_severity(analysis.findings):
             saving = sum(finding.saving for finding in group)
             extra = f", saves {wording.about_seconds(saving)} per run" if saving > 0 else ""
-            body.append(f'<section class="severity {_escape(severity)}"><h2>{_escape(severity.capitalize())} '
-                        f'<span class="count">{_escape(wording.plural(len(group), "finding") + extra)}</span></h2>')
+            body.append(
+                f'<section class="severity {_escape(severity)}"><h2>{_escape(severity.capitalize())} '
+                f'<span class="count">{_escape(wording.plural(len(group), "finding") + extra)}</span></h2>'
+            )
             for finding in group:
                 number += 1
                 body.append(_finding(number, finding))

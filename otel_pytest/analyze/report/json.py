@@ -71,8 +71,13 @@ def _waterfall(waterfall: Waterfall | None) -> dict[str, Any] | None:
         "duration": _number(waterfall.duration),
         "omitted": waterfall.omitted,
         "bars": [
-            {"name": bar.name, "start": _number(bar.start), "duration": _number(bar.duration),
-             "depth": bar.depth, "kind": bar.kind}
+            {
+                "name": bar.name,
+                "start": _number(bar.start),
+                "duration": _number(bar.duration),
+                "depth": bar.depth,
+                "kind": bar.kind,
+            }
             for bar in waterfall.bars
         ],
     }
@@ -133,19 +138,25 @@ def from_data(data: Mapping[str, Any]) -> Analysis:
         raise ValueError(f"not an otel-pytest analysis report (schema {data.get('schema')!r}, expected {SCHEMA!r})")
     version = data.get("version")
     if version != SCHEMA_VERSION:
-        raise ValueError(f"report version {version!r} is not supported; this otel-pytest reads version "
-                         f"{SCHEMA_VERSION}")
+        raise ValueError(
+            f"report version {version!r} is not supported; this otel-pytest reads version {SCHEMA_VERSION}"
+        )
     try:
         findings = tuple(
             Finding(
                 kind=item["kind"],
                 severity=item["severity"],
                 title=item["title"],
-                location=Location(**{key: item["location"].get(key) for key in
-                                     ("test", "fixture", "file", "line", "fingerprint")}),
+                location=Location(
+                    **{key: item["location"].get(key) for key in ("test", "fixture", "file", "line", "fingerprint")}
+                ),
                 measurements=tuple(
-                    Measurement(m["name"], _float(m["value"]), m["unit"],
-                                None if m.get("baseline") is None else float(m["baseline"]))
+                    Measurement(
+                        m["name"],
+                        _float(m["value"]),
+                        m["unit"],
+                        None if m.get("baseline") is None else float(m["baseline"]),
+                    )
                     for m in item["measurements"]
                 ),
                 confidence=item["confidence"],

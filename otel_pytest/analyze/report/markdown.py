@@ -83,9 +83,12 @@ def render(analysis: Analysis, *, limit: int = 30) -> str:
             )
         if len(findings) > limit:
             rest = findings[limit:]
-            out += ["", f"…and {wording.plural(len(rest), 'more finding')} "
-                        f"({', '.join(f'{len(group)} {severity}' for severity, group in wording.by_severity(rest))}); "
-                        "the JSON or HTML report lists them all."]
+            out += [
+                "",
+                f"…and {wording.plural(len(rest), 'more finding')} "
+                f"({', '.join(f'{len(group)} {severity}' for severity, group in wording.by_severity(rest))}); "
+                "the JSON or HTML report lists them all.",
+            ]
         out += ["", "<details><summary>What to change, and the evidence</summary>", ""]
         for number, finding in enumerate(shown, 1):
             out.append(f"{number}. **{text(finding.title)}**  ")

@@ -64,8 +64,9 @@ def render(analysis: Analysis, *, width: int = 100, color: bool = False) -> str:
         change = finding.evidence.get("change_point_run")
         if change:
             revision = finding.evidence.get("change_point_revision")
-            lines.append(Text(escape(f"changed in run {change}" + (f" ({revision[:12]})" if revision else "")),
-                              style="dim"))
+            lines.append(
+                Text(escape(f"changed in run {change}" + (f" ({revision[:12]})" if revision else "")), style="dim")
+            )
         return Group(*lines)
 
     def kind_cell(finding: Finding) -> Text:
@@ -81,8 +82,10 @@ def render(analysis: Analysis, *, width: int = 100, color: bool = False) -> str:
 
     for severity, findings in wording.by_severity(analysis.findings):
         console.print()
-        title = Text.assemble((escape(f" {severity.upper()} "), _SEVERITY_STYLE.get(severity, "bold")),
-                              f"  {wording.plural(len(findings), 'finding')}")
+        title = Text.assemble(
+            (escape(f" {severity.upper()} "), _SEVERITY_STYLE.get(severity, "bold")),
+            f"  {wording.plural(len(findings), 'finding')}",
+        )
         saving = sum(finding.saving for finding in findings)
         if saving > 0:
             title.append(f", saves {_plain(wording.about_seconds(saving))} per run")

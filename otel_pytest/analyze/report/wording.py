@@ -23,8 +23,7 @@ DASH = "\u2013"  # an en dash: "no value" in a table cell
 # what is shown (U+202E writes the rest backwards), zero-width and invisible
 # formatting characters, line and paragraph separators, and lone surrogates (a file
 # name that is not UTF-8), which no encoding can write.
-_ACTING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069"
-                     "\ufeff\ud800-\udfff]")
+_ACTING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -178,8 +177,14 @@ def summary(analysis: Analysis) -> list[str]:
         lines.append(saving)
     provisional = sum(1 for finding in findings if finding.provisional)
     if provisional:
-        share = "All findings are" if provisional == len(findings) else (
-            f"{provisional} of {len(findings)} findings are" if provisional > 1 else f"1 of {len(findings)} findings is"
+        share = (
+            "All findings are"
+            if provisional == len(findings)
+            else (
+                f"{provisional} of {len(findings)} findings are"
+                if provisional > 1
+                else f"1 of {len(findings)} findings is"
+            )
         )
         if provisional == len(findings) == 1:
             share = "The finding is"

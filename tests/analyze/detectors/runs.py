@@ -59,15 +59,26 @@ def fixture(
     line: int = 1,
 ) -> FixtureStats:
     return FixtureStats(
-        name=name, scope=scope, file=file, line=line, setups=setups, setup_time=setup_time,
-        teardowns=setups, teardown_time=teardown_time, db=dict(db or {}),
+        name=name,
+        scope=scope,
+        file=file,
+        line=line,
+        setups=setups,
+        setup_time=setup_time,
+        teardowns=setups,
+        teardown_time=teardown_time,
+        db=dict(db or {}),
     )
 
 
 def statement(fingerprint_id: str, fingerprint: str, *, count: int, total_time: float, tests: int) -> StatementStats:
     return StatementStats(
-        fingerprint_id=fingerprint_id, fingerprint=fingerprint, operation=fingerprint.split(" ", 1)[0],
-        count=count, total_time=total_time, tests=tests,
+        fingerprint_id=fingerprint_id,
+        fingerprint=fingerprint,
+        operation=fingerprint.split(" ", 1)[0],
+        count=count,
+        total_time=total_time,
+        tests=tests,
     )
 
 
@@ -141,10 +152,23 @@ def slow_test_db(commits: int) -> dict[str, float]:
     """One slow-suite test's db.summary: its own work plus its function fixtures'."""
     transactions = commits + 2
     return {
-        "queries": 15, "query_time": 0.031, "transactions": transactions, "commits": commits, "rollbacks": 2,
-        "rollback_time": 0.0008, "savepoints": 0, "pool_resets": 5, "ddl": 8, "ddl_time": 0.018,
-        "connections": 1, "connection_time": 0.006, "checkouts": 5, "pool_wait_time": 0.003,
-        "engines_created": 1, "engines_disposed": 1, "engine_time": 0.002,
+        "queries": 15,
+        "query_time": 0.031,
+        "transactions": transactions,
+        "commits": commits,
+        "rollbacks": 2,
+        "rollback_time": 0.0008,
+        "savepoints": 0,
+        "pool_resets": 5,
+        "ddl": 8,
+        "ddl_time": 0.018,
+        "connections": 1,
+        "connection_time": 0.006,
+        "checkouts": 5,
+        "pool_wait_time": 0.003,
+        "engines_created": 1,
+        "engines_disposed": 1,
+        "engine_time": 0.002,
     }
 
 
@@ -152,22 +176,85 @@ def slow_shop_fixtures() -> list[FixtureStats]:
     shop = "examples/shop/fixtures_slow.py"
     tests = "examples/shop/tests/test_orders.py"
     return [
-        fixture("database_url", scope="session", setups=1, setup_time=0.0007, teardown_time=0.0001,
-                file="examples/shop/conftest.py", line=24),
-        fixture("engine", setups=SHOP_TESTS, setup_time=0.0935, teardown_time=0.0589, file=shop, line=17,
-                db={"engines_created": 28, "engines_disposed": 28, "engine_time": 0.056}),
-        fixture("schema", setups=SHOP_TESTS, setup_time=0.974, teardown_time=0.282, file=shop, line=24,
-                db={"connections": 28, "connection_time": 0.168, "checkouts": 56, "pool_wait_time": 0.0812,
-                    "transactions": 84, "commits": 56, "rollbacks": 28, "queries": 280, "query_time": 0.63,
-                    "ddl": 224, "ddl_time": 0.504}),
-        fixture("session", setups=SHOP_TESTS, setup_time=0.0067, teardown_time=0.0256, file=shop, line=33,
-                db={"rollbacks": 28, "rollback_time": 0.0112, "pool_resets": 28}),
-        fixture("catalogue", setups=8, setup_time=0.0958, file=tests, line=18,
-                db={"checkouts": 16, "pool_wait_time": 0.0004, "queries": 16, "query_time": 0.0346,
-                    "transactions": 16, "commits": 16}),
-        fixture("customer", setups=10, setup_time=0.0725, teardown_time=0.0001, file=tests, line=13,
-                db={"checkouts": 10, "pool_wait_time": 0.0002, "queries": 10, "query_time": 0.0322,
-                    "transactions": 10, "commits": 10}),
+        fixture(
+            "database_url",
+            scope="session",
+            setups=1,
+            setup_time=0.0007,
+            teardown_time=0.0001,
+            file="examples/shop/conftest.py",
+            line=24,
+        ),
+        fixture(
+            "engine",
+            setups=SHOP_TESTS,
+            setup_time=0.0935,
+            teardown_time=0.0589,
+            file=shop,
+            line=17,
+            db={"engines_created": 28, "engines_disposed": 28, "engine_time": 0.056},
+        ),
+        fixture(
+            "schema",
+            setups=SHOP_TESTS,
+            setup_time=0.974,
+            teardown_time=0.282,
+            file=shop,
+            line=24,
+            db={
+                "connections": 28,
+                "connection_time": 0.168,
+                "checkouts": 56,
+                "pool_wait_time": 0.0812,
+                "transactions": 84,
+                "commits": 56,
+                "rollbacks": 28,
+                "queries": 280,
+                "query_time": 0.63,
+                "ddl": 224,
+                "ddl_time": 0.504,
+            },
+        ),
+        fixture(
+            "session",
+            setups=SHOP_TESTS,
+            setup_time=0.0067,
+            teardown_time=0.0256,
+            file=shop,
+            line=33,
+            db={"rollbacks": 28, "rollback_time": 0.0112, "pool_resets": 28},
+        ),
+        fixture(
+            "catalogue",
+            setups=8,
+            setup_time=0.0958,
+            file=tests,
+            line=18,
+            db={
+                "checkouts": 16,
+                "pool_wait_time": 0.0004,
+                "queries": 16,
+                "query_time": 0.0346,
+                "transactions": 16,
+                "commits": 16,
+            },
+        ),
+        fixture(
+            "customer",
+            setups=10,
+            setup_time=0.0725,
+            teardown_time=0.0001,
+            file=tests,
+            line=13,
+            db={
+                "checkouts": 10,
+                "pool_wait_time": 0.0002,
+                "queries": 10,
+                "query_time": 0.0322,
+                "transactions": 10,
+                "commits": 10,
+            },
+        ),
     ]
 
 
@@ -176,15 +263,27 @@ def slow_shop_statements() -> list[StatementStats]:
     tables = ("customer", "product", "order", "order_line")
     return [
         statement(f"{verb[0]}{number}", f"{verb} TABLE {table}", count=SHOP_TESTS, total_time=0.126, tests=SHOP_TESTS)
-        for verb in ("CREATE", "DROP") for number, table in enumerate(tables)
+        for verb in ("CREATE", "DROP")
+        for number, table in enumerate(tables)
     ]
 
 
 def slow_shop_run(run_id: str = SLOW_RUN_ID, revision: str | None = "0123456789abcdef") -> RunSummary:
     tests = [
-        sample(test_id, setup=0.045, call=0.015, teardown=0.013,
-               db=slow_test_db(commits=2 if index < NON_COMMITTING else 4))
+        sample(
+            test_id,
+            setup=0.045,
+            call=0.015,
+            teardown=0.013,
+            db=slow_test_db(commits=2 if index < NON_COMMITTING else 4),
+        )
         for index, test_id in enumerate(shop_test_ids())
     ]
-    return run(run_id, tests, fixtures=slow_shop_fixtures(), statements=slow_shop_statements(), revision=revision,
-               wall_time=2.22)
+    return run(
+        run_id,
+        tests,
+        fixtures=slow_shop_fixtures(),
+        statements=slow_shop_statements(),
+        revision=revision,
+        wall_time=2.22,
+    )

@@ -29,8 +29,10 @@ SAVEPOINT_PATTERN = (
 
 
 def committing_tests(count: int = 4, **db: float) -> list[Sample]:
-    return [sample(f"tests/test_a.py::test_{n}", call=0.02, db={"commits": 2, "transactions": 2, **db})
-            for n in range(count)]
+    return [
+        sample(f"tests/test_a.py::test_{n}", call=0.02, db={"commits": 2, "transactions": 2, **db})
+        for n in range(count)
+    ]
 
 
 def test_the_slow_shop_suite_commits_then_drops_the_tables_in_fixture_schema() -> None:
@@ -39,8 +41,10 @@ def test_the_slow_shop_suite_commits_then_drops_the_tables_in_fixture_schema() -
     expected = Finding(
         kind="cleanup",
         severity="high",  # the 282 ms of drop_all are 13 % of the 2.22 s run
-        title=("23 of 28 tests commit their data, then fixture `schema` drops the tables (DDL on every setup) "
-               "instead of rolling back"),
+        title=(
+            "23 of 28 tests commit their data, then fixture `schema` drops the tables (DDL on every setup) "
+            "instead of rolling back"
+        ),
         location=Location(fixture="schema", file="examples/shop/fixtures_slow.py", line=24),
         measurements=(
             Measurement("tests that commit data", 23, "count"),
@@ -49,8 +53,10 @@ def test_the_slow_shop_suite_commits_then_drops_the_tables_in_fixture_schema() -
             Measurement("schema fixtures' teardown (counted by the schema finding)", 0.282, "s"),
             Measurement("a ROLLBACK in this run (mean, the cost per test instead)", 0.0004, "s"),
         ),
-        confidence=("exact counts: COMMITs in 23 of 28 tests; less the schema fixtures' 2 per test; "
-                    "COMMIT time is not in the summaries and not in the saving"),
+        confidence=(
+            "exact counts: COMMITs in 23 of 28 tests; less the schema fixtures' 2 per test; "
+            "COMMIT time is not in the summaries and not in the saving"
+        ),
         suggestion=SAVEPOINT_PATTERN + " Then `schema` can build the schema once per session (see the schema finding).",
         saving=0.0,
         evidence={"run": SLOW_RUN_ID, "revision": "0123456789abcdef"},
@@ -65,37 +71,44 @@ def test_a_delete_cleanup_saves_its_time_less_a_rollback_per_test() -> None:
 
     findings = cleanup.detect(history(run("r1", tests, statements=[delete], wall_time=1.0)), OPTIONS)
 
-    assert rounded(findings) == rounded([Finding(
-        kind="cleanup",
-        severity="medium",
-        title=("4 of 4 tests commit their data, then 1 DELETE statement removes it (40 ms) instead of "
-               "rolling back"),
-        location=Location(fingerprint="DELETE FROM orders"),
-        measurements=(
-            Measurement("tests that commit data", 4, "count"),
-            Measurement("data commits", 8, "count"),
-            Measurement("commits per committing test", 2, "count"),
-            Measurement("DELETE statements", 8, "count"),
-            Measurement("DELETE time", 0.04, "s"),
-            Measurement("a ROLLBACK in this run (mean, the cost per test instead)", 0.0005, "s"),
-        ),
-        confidence=("exact counts: COMMITs in 4 of 4 tests; COMMIT time is not in the summaries and not in "
-                    "the saving"),
-        suggestion=SAVEPOINT_PATTERN + " Then drop the DELETE cleanup.",
-        saving=0.04 - 4 * 0.0005,
-        evidence={"run": "r1"},
-    )])
+    assert rounded(findings) == rounded(
+        [
+            Finding(
+                kind="cleanup",
+                severity="medium",
+                title=(
+                    "4 of 4 tests commit their data, then 1 DELETE statement removes it (40 ms) instead of rolling back"
+                ),
+                location=Location(fingerprint="DELETE FROM orders"),
+                measurements=(
+                    Measurement("tests that commit data", 4, "count"),
+                    Measurement("data commits", 8, "count"),
+                    Measurement("commits per committing test", 2, "count"),
+                    Measurement("DELETE statements", 8, "count"),
+                    Measurement("DELETE time", 0.04, "s"),
+                    Measurement("a ROLLBACK in this run (mean, the cost per test instead)", 0.0005, "s"),
+                ),
+                confidence=(
+                    "exact counts: COMMITs in 4 of 4 tests; COMMIT time is not in the summaries and not in the saving"
+                ),
+                suggestion=SAVEPOINT_PATTERN + " Then drop the DELETE cleanup.",
+                saving=0.04 - 4 * 0.0005,
+                evidence={"run": "r1"},
+            )
+        ]
+    )
 
 
 def test_a_truncating_fixture_after_commits_is_named_as_such() -> None:
     clean = fixture("clean", setups=4, setup_time=0.0, teardown_time=0.04, db={"ddl": 4, "ddl_time": 0.03})
     truncate = statement("t1", "TRUNCATE customer", count=4, total_time=0.03, tests=4)
 
-    [finding] = cleanup.detect(history(run("r1", committing_tests(), fixtures=[clean], statements=[truncate])),
-                               OPTIONS)
+    [finding] = cleanup.detect(history(run("r1", committing_tests(), fixtures=[clean], statements=[truncate])), OPTIONS)
 
-    assert finding.title == ("4 of 4 tests commit their data, then fixture `clean` truncates the tables (DDL on "
-                             "every setup) instead of rolling back")
+    assert finding.title == (
+        "4 of 4 tests commit their data, then fixture `clean` truncates the tables (DDL on "
+        "every setup) instead of rolling back"
+    )
     assert finding.suggestion == SAVEPOINT_PATTERN + " Then drop the TRUNCATE in `clean`."
 
 
@@ -117,17 +130,32 @@ def test_commits_that_nothing_cleans_up_are_at_least_medium() -> None:
 
 
 def test_the_savepoint_pattern_gives_no_finding() -> None:
-    tests = [sample(f"tests/test_a.py::test_{n}", call=0.01,
-                    db={"transactions": 1, "commits": 0, "rollbacks": 1, "rollback_time": 0.0001, "savepoints": 3,
-                        "savepoint_rollbacks": 1, "pool_resets": 1, "checkouts": 1})
-             for n in range(5)]
+    tests = [
+        sample(
+            f"tests/test_a.py::test_{n}",
+            call=0.01,
+            db={
+                "transactions": 1,
+                "commits": 0,
+                "rollbacks": 1,
+                "rollback_time": 0.0001,
+                "savepoints": 3,
+                "savepoint_rollbacks": 1,
+                "pool_resets": 1,
+                "checkouts": 1,
+            },
+        )
+        for n in range(5)
+    ]
 
     assert cleanup.detect(history(run("r1", tests)), OPTIONS) == []
 
 
 def test_a_transaction_left_to_the_pool_is_a_leak_in_that_test() -> None:
-    tests = [sample("tests/test_a.py::test_leaks", db={"transactions": 3, "commits": 1, "pool_resets": 2}),
-             sample("tests/test_a.py::test_clean", db={"transactions": 1, "rollbacks": 1})]
+    tests = [
+        sample("tests/test_a.py::test_leaks", db={"transactions": 3, "commits": 1, "pool_resets": 2}),
+        sample("tests/test_a.py::test_clean", db={"transactions": 1, "rollbacks": 1}),
+    ]
 
     findings = cleanup.detect(history(run("r1", tests)), OPTIONS)
 
@@ -141,12 +169,16 @@ def test_a_transaction_left_to_the_pool_is_a_leak_in_that_test() -> None:
             Measurement("transactions left open", 2, "count"),
             Measurement("most in one test (tests/test_a.py::test_leaks)", 2, "count"),
         ),
-        confidence=("counts from the per-test summaries: BEGINs less COMMITs and ROLLBACKs; a transaction ended "
-                    "only by the pool's reset-on-return counts as left open"),
-        suggestion=("End every transaction the code opens: use `async with session.begin():` or "
-                    "`async with engine.begin():`, or roll back in the fixture's teardown. A transaction left to "
-                    "the pool's reset holds its locks until the connection goes back, and one left open past the "
-                    "test leaks its data into the next."),
+        confidence=(
+            "counts from the per-test summaries: BEGINs less COMMITs and ROLLBACKs; a transaction ended "
+            "only by the pool's reset-on-return counts as left open"
+        ),
+        suggestion=(
+            "End every transaction the code opens: use `async with session.begin():` or "
+            "`async with engine.begin():`, or roll back in the fixture's teardown. A transaction left to "
+            "the pool's reset holds its locks until the connection goes back, and one left open past the "
+            "test leaks its data into the next."
+        ),
         evidence={"run": "r1"},
     )
 
@@ -161,7 +193,10 @@ def test_leaks_in_several_tests_are_one_finding_for_the_suite() -> None:
     assert leak.measurements[-1] == Measurement("most in one test (tests/test_a.py::test_2)", 3, "count")
 
 
-@pytest.mark.parametrize("data", [History(runs=()), history(run("r1", [sample("tests/test_a.py::test_a")]))],
-                         ids=["no runs", "no database work"])
+@pytest.mark.parametrize(
+    "data",
+    [History(runs=()), history(run("r1", [sample("tests/test_a.py::test_a")]))],
+    ids=["no runs", "no database work"],
+)
 def test_no_current_run_or_no_database_work_gives_nothing(data: History) -> None:
     assert cleanup.detect(data, OPTIONS) == []

@@ -35,8 +35,10 @@ def test_the_slow_shop_suite_has_one_finding_an_engine_per_test_in_fixture_engin
             Measurement("cost per run", cost, "s"),
             Measurement("connection set-up share of database time", 100 * 0.011 / 0.0428, "%"),
         ),
-        confidence=("exact counts: 28 engines in 28 setups, new engines or connections in 28 of 28 tests; "
-                    "cost from measured times"),
+        confidence=(
+            "exact counts: 28 engines in 28 setups, new engines or connections in 28 of 28 tests; "
+            "cost from measured times"
+        ),
         suggestion=f"`engine` creates an engine every time it runs. {SESSION_ENGINE}",
         saving=cost * 27 / 28,
         evidence={"run": SLOW_RUN_ID, "revision": "0123456789abcdef"},
@@ -46,37 +48,62 @@ def test_the_slow_shop_suite_has_one_finding_an_engine_per_test_in_fixture_engin
 
 
 def test_a_session_scoped_engine_and_pooled_checkouts_give_no_finding() -> None:
-    engine = fixture("engine", scope="session", setups=1, setup_time=0.08,
-                     db={"engines_created": 1, "engine_time": 0.001})
-    tests = [sample(f"tests/test_a.py::test_{n}", call=0.01,
-                    db={"checkouts": 1, "pool_wait_time": 0.00003, "queries": 3, "query_time": 0.002})
-             for n in range(10)]
+    engine = fixture(
+        "engine", scope="session", setups=1, setup_time=0.08, db={"engines_created": 1, "engine_time": 0.001}
+    )
+    tests = [
+        sample(
+            f"tests/test_a.py::test_{n}",
+            call=0.01,
+            db={"checkouts": 1, "pool_wait_time": 0.00003, "queries": 3, "query_time": 0.002},
+        )
+        for n in range(10)
+    ]
 
     assert connections.detect(history(run("r1", tests, fixtures=[engine])), OPTIONS) == []
 
 
 def test_a_module_scoped_engine_fixture_saves_all_but_one_of_its_engines() -> None:
-    engine = fixture("engine", scope="module", setups=3, setup_time=0.03, teardown_time=0.006,
-                     db={"engines_created": 3, "engines_disposed": 3, "engine_time": 0.006})
-    tests = [sample(f"tests/test_{n}.py::test_a", call=0.01,
-                    db={"connections": 1, "connection_time": 0.01, "checkouts": 1, "pool_wait_time": 0.002})
-             for n in range(3)]
+    engine = fixture(
+        "engine",
+        scope="module",
+        setups=3,
+        setup_time=0.03,
+        teardown_time=0.006,
+        db={"engines_created": 3, "engines_disposed": 3, "engine_time": 0.006},
+    )
+    tests = [
+        sample(
+            f"tests/test_{n}.py::test_a",
+            call=0.01,
+            db={"connections": 1, "connection_time": 0.01, "checkouts": 1, "pool_wait_time": 0.002},
+        )
+        for n in range(3)
+    ]
 
     [finding] = rounded(connections.detect(history(run("r1", tests, fixtures=[engine], wall_time=1.0)), OPTIONS))
 
-    assert finding.title == ("A new engine on every setup of fixture `engine` (module scope): "
-                             "3 engines in 3 setups cost 72 ms")
+    assert finding.title == (
+        "A new engine on every setup of fixture `engine` (module scope): 3 engines in 3 setups cost 72 ms"
+    )
     assert finding.saving == pytest.approx((0.036 + 3 * 0.012) * 2 / 3)
     assert finding.severity == "medium"  # 48 ms of a 1 s run
     assert Measurement("connection set-up share of database time", 100.0, "%") in finding.measurements
 
 
 def test_connections_made_inside_the_engine_fixture_are_not_counted_twice() -> None:
-    engine = fixture("engine", setups=4, setup_time=0.06,
-                     db={"engines_created": 4, "connections": 4, "connection_time": 0.04})
-    tests = [sample(f"tests/test_a.py::test_{n}", setup=0.015, call=0.01,
-                    db={"engines_created": 1, "connections": 1, "connection_time": 0.01, "checkouts": 1})
-             for n in range(4)]
+    engine = fixture(
+        "engine", setups=4, setup_time=0.06, db={"engines_created": 4, "connections": 4, "connection_time": 0.04}
+    )
+    tests = [
+        sample(
+            f"tests/test_a.py::test_{n}",
+            setup=0.015,
+            call=0.01,
+            db={"engines_created": 1, "connections": 1, "connection_time": 0.01, "checkouts": 1},
+        )
+        for n in range(4)
+    ]
 
     [finding] = rounded(connections.detect(history(run("r1", tests, fixtures=[engine])), OPTIONS))
 
@@ -85,10 +112,23 @@ def test_connections_made_inside_the_engine_fixture_are_not_counted_twice() -> N
 
 
 def test_engines_created_inside_most_tests_are_flagged_when_no_fixture_explains_them() -> None:
-    tests = [sample(f"tests/test_a.py::test_{n}", call=0.05,
-                    db={"engines_created": 1, "engine_time": 0.004, "connections": 1, "connection_time": 0.01,
-                        "checkouts": 1, "pool_wait_time": 0.002, "queries": 2, "query_time": 0.004})
-             for n in range(3)]
+    tests = [
+        sample(
+            f"tests/test_a.py::test_{n}",
+            call=0.05,
+            db={
+                "engines_created": 1,
+                "engine_time": 0.004,
+                "connections": 1,
+                "connection_time": 0.01,
+                "checkouts": 1,
+                "pool_wait_time": 0.002,
+                "queries": 2,
+                "query_time": 0.004,
+            },
+        )
+        for n in range(3)
+    ]
     tests.append(sample("tests/test_a.py::test_3", call=0.01, db={"queries": 1, "query_time": 0.001}))
 
     [finding] = rounded(connections.detect(history(run("r1", tests)), OPTIONS))
@@ -108,56 +148,81 @@ def test_engines_created_in_a_minority_of_tests_are_left_alone() -> None:
 
 
 def test_nullpool_like_churn_names_the_fixture_that_connects_every_time() -> None:
-    database = fixture("db", setups=4, setup_time=0.02, line=40,
-                       db={"connections": 4, "connection_time": 0.02, "checkouts": 4})
-    tests = [sample(f"tests/test_a.py::test_{n}", call=0.03,
-                    db={"connections": 5, "connection_time": 0.025, "checkouts": 5, "queries": 5,
-                        "query_time": 0.005})
-             for n in range(4)]
+    database = fixture(
+        "db", setups=4, setup_time=0.02, line=40, db={"connections": 4, "connection_time": 0.02, "checkouts": 4}
+    )
+    tests = [
+        sample(
+            f"tests/test_a.py::test_{n}",
+            call=0.03,
+            db={"connections": 5, "connection_time": 0.025, "checkouts": 5, "queries": 5, "query_time": 0.005},
+        )
+        for n in range(4)
+    ]
 
     findings = connections.detect(history(run("r1", tests, fixtures=[database], wall_time=0.2)), OPTIONS)
 
-    assert rounded(findings) == rounded([Finding(
-        kind="connection",
-        severity="high",
-        title=("New physical connections in 4 of 4 tests (20 connects for 20 pool checkouts: the pool keeps "
-               "nothing), costing 100 ms"),
-        location=Location(fixture="db", file="tests/conftest.py", line=40),
-        measurements=(
-            Measurement("tests opening connections", 4, "count"),
-            Measurement("new connections beyond each new engine's first", 20.0, "count"),
-            Measurement("pool checkouts", 20.0, "count"),
-            Measurement("mean cost of a new connection", 0.005, "s"),
-            Measurement("cost per run", 0.1, "s"),
-            Measurement("connection set-up share of database time", 100 * 0.1 / 0.12, "%"),
-        ),
-        confidence="exact counts: 20 new physical connections in 4 of 4 tests; cost from measured connect times",
-        suggestion=("fixture `db` (function scope) connects on every setup. Let the pool keep connections: drop "
+    assert rounded(findings) == rounded(
+        [
+            Finding(
+                kind="connection",
+                severity="high",
+                title=(
+                    "New physical connections in 4 of 4 tests (20 connects for 20 pool checkouts: the pool keeps "
+                    "nothing), costing 100 ms"
+                ),
+                location=Location(fixture="db", file="tests/conftest.py", line=40),
+                measurements=(
+                    Measurement("tests opening connections", 4, "count"),
+                    Measurement("new connections beyond each new engine's first", 20.0, "count"),
+                    Measurement("pool checkouts", 20.0, "count"),
+                    Measurement("mean cost of a new connection", 0.005, "s"),
+                    Measurement("cost per run", 0.1, "s"),
+                    Measurement("connection set-up share of database time", 100 * 0.1 / 0.12, "%"),
+                ),
+                confidence=(
+                    "exact counts: 20 new physical connections in 4 of 4 tests; cost from measured connect times"
+                ),
+                suggestion=(
+                    "fixture `db` (function scope) connects on every setup. Let the pool keep connections: drop "
                     "poolclass=NullPool (and anything that invalidates connections on return) from the test "
-                    "engine, and share one session-scoped engine."),
-        saving=0.095,
-        evidence={"run": "r1"},
-    )])
+                    "engine, and share one session-scoped engine."
+                ),
+                saving=0.095,
+                evidence={"run": "r1"},
+            )
+        ]
+    )
 
 
 def test_a_connection_per_test_from_a_working_pool_is_churn_but_not_nullpool() -> None:
-    tests = [sample(f"tests/test_a.py::test_{n}",
-                    db={"connections": 1, "connection_time": 0.008, "checkouts": 4, "pool_wait_time": 0.002})
-             for n in range(2)]
+    tests = [
+        sample(
+            f"tests/test_a.py::test_{n}",
+            db={"connections": 1, "connection_time": 0.008, "checkouts": 4, "pool_wait_time": 0.002},
+        )
+        for n in range(2)
+    ]
 
     [finding] = rounded(connections.detect(history(run("r1", tests)), OPTIONS))
 
-    assert finding.title == ("New physical connections in 2 of 2 tests (1.0 new connections per affected test), "
-                             "costing 20 ms")
+    assert finding.title == (
+        "New physical connections in 2 of 2 tests (1.0 new connections per affected test), costing 20 ms"
+    )
     assert finding.location == Location()
     assert finding.suggestion.startswith("Reuse connections:")
     assert finding.saving == pytest.approx(0.01)
 
 
 def test_pool_waits_beyond_the_threshold_are_flagged_against_a_pooled_checkout() -> None:
-    tests = [sample(f"tests/test_a.py::test_{n}", call=0.05,
-                    db={"checkouts": 10, "pool_wait_time": 0.02 + 0.01 * n, "queries": 10, "query_time": 0.01})
-             for n in range(3)]
+    tests = [
+        sample(
+            f"tests/test_a.py::test_{n}",
+            call=0.05,
+            db={"checkouts": 10, "pool_wait_time": 0.02 + 0.01 * n, "queries": 10, "query_time": 0.01},
+        )
+        for n in range(3)
+    ]
 
     [finding] = rounded(connections.detect(history(run("r1", tests, wall_time=2.0)), OPTIONS))
 
@@ -180,16 +245,22 @@ def test_short_pool_waits_are_not_flagged() -> None:
 
 
 def test_the_wait_of_a_checkout_that_connected_is_not_a_pool_wait() -> None:
-    pooled = [sample(f"tests/test_a.py::test_{n}", db={"checkouts": 2, "pool_wait_time": 0.0001})
-              for n in range(3)]
-    connecting = [sample(f"tests/test_b.py::test_{n}",
-                         db={"connections": 1, "connection_time": 0.001, "checkouts": 1, "pool_wait_time": 0.05})
-                  for n in range(2)]  # 2 of 5 tests connect: not most of them, so no churn either
+    pooled = [sample(f"tests/test_a.py::test_{n}", db={"checkouts": 2, "pool_wait_time": 0.0001}) for n in range(3)]
+    connecting = [
+        sample(
+            f"tests/test_b.py::test_{n}",
+            db={"connections": 1, "connection_time": 0.001, "checkouts": 1, "pool_wait_time": 0.05},
+        )
+        for n in range(2)
+    ]  # 2 of 5 tests connect: not most of them, so no churn either
 
     assert connections.detect(history(run("r1", pooled + connecting)), OPTIONS) == []
 
 
-@pytest.mark.parametrize("data", [History(runs=()), history(run("r1", [sample("tests/test_a.py::test_a")]))],
-                         ids=["no runs", "no database work"])
+@pytest.mark.parametrize(
+    "data",
+    [History(runs=()), history(run("r1", [sample("tests/test_a.py::test_a")]))],
+    ids=["no runs", "no database work"],
+)
 def test_no_current_run_or_no_database_work_gives_nothing(data: History) -> None:
     assert connections.detect(data, OPTIONS) == []

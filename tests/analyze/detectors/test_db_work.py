@@ -7,8 +7,15 @@ import pytest
 from otel_pytest.analyze.detectors import db_work
 from tests.analyze.detectors.runs import fixture, run, sample, statement
 
-CONNECTING = {"query_time": 0.02, "rollback_time": 0.001, "connection_time": 0.006, "pool_wait_time": 0.003,
-              "engine_time": 0.002, "connections": 1, "checkouts": 2}
+CONNECTING = {
+    "query_time": 0.02,
+    "rollback_time": 0.001,
+    "connection_time": 0.006,
+    "pool_wait_time": 0.003,
+    "engine_time": 0.002,
+    "connections": 1,
+    "checkouts": 2,
+}
 
 
 def test_a_missing_key_counts_as_zero() -> None:
@@ -26,10 +33,12 @@ def test_checkout_waits_are_connection_set_up_only_where_a_connection_was_made()
 
 
 def test_tests_with_database_work_leave_out_skipped_tests_and_tests_without_a_summary() -> None:
-    tests = [sample("tests/test_a.py::test_b", db={"queries": 1}),
-             sample("tests/test_a.py::test_a", db={"queries": 1}),
-             sample("tests/test_a.py::test_skipped", outcome="skipped", db={"queries": 1}),
-             sample("tests/test_a.py::test_pure")]
+    tests = [
+        sample("tests/test_a.py::test_b", db={"queries": 1}),
+        sample("tests/test_a.py::test_a", db={"queries": 1}),
+        sample("tests/test_a.py::test_skipped", outcome="skipped", db={"queries": 1}),
+        sample("tests/test_a.py::test_pure"),
+    ]
 
     chosen = db_work.tests_with_database_work(run("r1", tests))
 
@@ -50,8 +59,10 @@ def test_engine_and_schema_fixtures_are_repeating_ones_that_do_it_on_every_setup
 
 
 def test_the_cost_of_a_connection_is_its_connect_and_checkout_time_and_its_share_of_database_time() -> None:
-    tests = [sample("tests/test_a.py::test_a", db=CONNECTING),
-             sample("tests/test_a.py::test_b", db={"query_time": 0.01, "checkouts": 1, "pool_wait_time": 0.001})]
+    tests = [
+        sample("tests/test_a.py::test_a", db=CONNECTING),
+        sample("tests/test_a.py::test_b", db={"query_time": 0.01, "checkouts": 1, "pool_wait_time": 0.001}),
+    ]
 
     assert db_work.connection_cost(tests) == pytest.approx(0.009)
     assert db_work.connection_share(tests) == pytest.approx(0.011 / 0.043)
@@ -64,9 +75,11 @@ def test_without_connections_or_database_time_the_cost_and_share_are_zero() -> N
 
 def test_the_ddl_of_a_fixture_is_read_from_the_statements_run_as_often_as_it_was_set_up() -> None:
     clean = fixture("clean", setups=4, setup_time=0.01, db={"ddl": 4})
-    statements = [statement("t1", "TRUNCATE customer", count=4, total_time=0.01, tests=4),
-                  statement("c1", "CREATE TABLE customer", count=1, total_time=0.01, tests=0),
-                  statement("s1", "SELECT 1", count=9, total_time=0.01, tests=4)]
+    statements = [
+        statement("t1", "TRUNCATE customer", count=4, total_time=0.01, tests=4),
+        statement("c1", "CREATE TABLE customer", count=1, total_time=0.01, tests=0),
+        statement("s1", "SELECT 1", count=9, total_time=0.01, tests=4),
+    ]
     rebuilt = [*statements, statement("d1", "DROP TABLE customer", count=4, total_time=0.01, tests=4)]
 
     assert db_work.ddl_operations(run("r1", [], statements=statements), clean) == ("TRUNCATE",)

@@ -25,8 +25,9 @@ def test_the_slow_shop_suite_has_a_slow_catalogue_and_setup_dominated_tests() ->
     catalogue = Finding(
         kind="fixture",
         severity="medium",
-        title=("Fixture `catalogue` (function scope) runs 8 times, 12 ms each: 6% of the suite's setup and teardown "
-               "time"),
+        title=(
+            "Fixture `catalogue` (function scope) runs 8 times, 12 ms each: 6% of the suite's setup and teardown time"
+        ),
         location=Location(fixture="catalogue", file="examples/shop/tests/test_orders.py", line=18),
         measurements=(
             Measurement("setups", 8, "count"),
@@ -35,12 +36,16 @@ def test_the_slow_shop_suite_has_a_slow_catalogue_and_setup_dominated_tests() ->
             Measurement("share of the suite's setup and teardown", 100 * 0.0958 / 1.624, "%"),
             Measurement("setups with scope=module", 3, "count"),
         ),
-        confidence=("exact: 8 setups taking 96 ms; per-setup spread is not in the summary, so the saving assumes "
-                    "each costs the mean"),
-        suggestion=('Give `catalogue` scope="module" so its rows are written once per test module (at most 3 times '
-                    "here), inside a module-wide transaction, each test rolling back to a savepoint of its own. If "
-                    "tests must see fresh rows, keep it per test and make each setup cheaper (one bulk insert, the "
-                    "shared engine)."),
+        confidence=(
+            "exact: 8 setups taking 96 ms; per-setup spread is not in the summary, so the saving assumes "
+            "each costs the mean"
+        ),
+        suggestion=(
+            'Give `catalogue` scope="module" so its rows are written once per test module (at most 3 times '
+            "here), inside a module-wide transaction, each test rolling back to a savepoint of its own. If "
+            "tests must see fresh rows, keep it per test and make each setup cheaper (one bulk insert, the "
+            "shared engine)."
+        ),
         saving=mean * 5,
         evidence=EVIDENCE,
     )
@@ -56,9 +61,11 @@ def test_the_slow_shop_suite_has_a_slow_catalogue_and_setup_dominated_tests() ->
             Measurement("largest gap (tests/test_products.py::test_09)", 0.03, "s"),
         ),
         confidence="measured phases of 28 of 28 tests, setup without wider-scoped fixtures, at least 5.0 ms each",
-        suggestion=("Most repeated fixture time is in `schema` (1.26 s), `engine` (152 ms), `catalogue` (96 ms): the "
-                    "findings on those fixtures say what to share; a fixture that does the same work for every test "
-                    "can take a wider scope."),
+        suggestion=(
+            "Most repeated fixture time is in `schema` (1.26 s), `engine` (152 ms), `catalogue` (96 ms): the "
+            "findings on those fixtures say what to share; a fixture that does the same work for every test "
+            "can take a wider scope."
+        ),
         evidence=EVIDENCE,
     )
 
@@ -68,16 +75,18 @@ def test_the_slow_shop_suite_has_a_slow_catalogue_and_setup_dominated_tests() ->
 def test_a_slow_fixture_without_database_work_goes_to_session_scope() -> None:
     settings = fixture("settings", setups=10, setup_time=0.2, line=7)
 
-    [finding] = rounded(fixtures.detect(history(run("r1", quick_tests(), fixtures=[settings], wall_time=1.0)),
-                                        OPTIONS))
+    [finding] = rounded(fixtures.detect(history(run("r1", quick_tests(), fixtures=[settings], wall_time=1.0)), OPTIONS))
 
-    assert finding.title == ("Fixture `settings` (function scope) runs 10 times, 20 ms each: 67% of the suite's "
-                             "setup and teardown time")
+    assert finding.title == (
+        "Fixture `settings` (function scope) runs 10 times, 20 ms each: 67% of the suite's setup and teardown time"
+    )
     assert finding.saving == pytest.approx(0.18)
     assert finding.severity == "high"
-    assert finding.suggestion == ('Give `settings` scope="session" so it is built once per run (per worker under '
-                                  "xdist). If tests change what it returns, return an immutable value or hand each "
-                                  "test a cheap copy.")
+    assert finding.suggestion == (
+        'Give `settings` scope="session" so it is built once per run (per worker under '
+        "xdist). If tests change what it returns, return an immutable value or hand each "
+        "test a cheap copy."
+    )
     assert finding.measurements[-1] == Measurement("setups with scope=session", 1, "count")
 
 
@@ -101,8 +110,15 @@ def test_a_slow_module_scoped_fixture_goes_to_session_scope() -> None:
         fixture("engine", setups=10, setup_time=0.1, db={"engines_created": 10}),
         fixture("schema", setups=10, setup_time=0.1, db={"ddl": 40}),
     ],
-    ids=["rolls back per test", "rolls back to a savepoint per test", "under 5 ms a setup",
-         "under 5 % of the suite", "session-scoped", "the connection finding's", "the schema finding's"],
+    ids=[
+        "rolls back per test",
+        "rolls back to a savepoint per test",
+        "under 5 ms a setup",
+        "under 5 % of the suite",
+        "session-scoped",
+        "the connection finding's",
+        "the schema finding's",
+    ],
 )
 def test_fixtures_a_wider_scope_would_not_help_or_that_others_report_are_left_alone(candidate: FixtureStats) -> None:
     assert fixtures.detect(history(run("r1", quick_tests(), fixtures=[candidate])), OPTIONS) == []
@@ -119,8 +135,9 @@ def test_a_few_setup_dominated_tests_with_a_large_excess_are_reported() -> None:
 
     [finding] = rounded(fixtures.detect(history(run("r1", tests, wall_time=1.0)), OPTIONS))
 
-    assert finding.title == ("1 of 10 tests spend longer in setup than in the test: 300 ms of setup against "
-                             "2.0 ms of test bodies")
+    assert finding.title == (
+        "1 of 10 tests spend longer in setup than in the test: 300 ms of setup against 2.0 ms of test bodies"
+    )
     assert finding.location == Location(test="tests/test_9.py::test_slow_setup")
     assert finding.suggestion.startswith("Their setup is in wider-scoped fixtures or in hooks")
 

@@ -16,10 +16,14 @@ STEADY = "tests/test_orders.py::test_total"
 def runs_with(outcomes: list[str], *, revision: str | None = REVISION, commits: int = 0) -> list[RunSummary]:
     """One run per outcome of TEST, beside a test that always passes."""
     return [
-        run(f"r{number}",
-            [sample(TEST, outcome=outcome, call=0.01, line=102, db={"commits": commits} if commits else None),
-             sample(STEADY)],
-            revision=revision)
+        run(
+            f"r{number}",
+            [
+                sample(TEST, outcome=outcome, call=0.01, line=102, db={"commits": commits} if commits else None),
+                sample(STEADY),
+            ],
+            revision=revision,
+        )
         for number, outcome in enumerate(outcomes)
     ]
 
@@ -27,23 +31,27 @@ def runs_with(outcomes: list[str], *, revision: str | None = REVISION, commits: 
 def test_a_test_that_passed_failed_and_passed_on_one_revision_is_flaky() -> None:
     findings = flaky.detect(history(*runs_with(["passed", "failed", "passed"])), OPTIONS)
 
-    assert findings == [Finding(
-        kind="flaky",
-        severity="medium",
-        title=f"Flaky: {TEST} failed 1 of 3 runs of revision 9c1d2e3f4a5b",
-        location=Location(test=TEST, file="tests/test_orders.py", line=102),
-        measurements=(
-            Measurement("runs of the revision", 3, "count"),
-            Measurement("passed", 2, "count"),
-            Measurement("failed or error", 1, "count"),
-            Measurement("failure rate", 100 / 3, "%"),
-        ),
-        confidence=f"exact: outcomes in 3 runs of revision {REVISION}: 2 passed, 1 failed or errored",
-        suggestion=(f"Reproduce it: run `pytest '{TEST}'` repeatedly, alone and after the tests that run before it "
-                    "in the suite. Look for state shared between tests (rows other tests committed, a wider-scoped "
-                    "fixture's mutable value), assumptions about time or order, and tasks left running."),
-        evidence={"revision": REVISION, "r0": "passed", "r1": "failed", "r2": "passed"},
-    )]
+    assert findings == [
+        Finding(
+            kind="flaky",
+            severity="medium",
+            title=f"Flaky: {TEST} failed 1 of 3 runs of revision 9c1d2e3f4a5b",
+            location=Location(test=TEST, file="tests/test_orders.py", line=102),
+            measurements=(
+                Measurement("runs of the revision", 3, "count"),
+                Measurement("passed", 2, "count"),
+                Measurement("failed or error", 1, "count"),
+                Measurement("failure rate", 100 / 3, "%"),
+            ),
+            confidence=f"exact: outcomes in 3 runs of revision {REVISION}: 2 passed, 1 failed or errored",
+            suggestion=(
+                f"Reproduce it: run `pytest '{TEST}'` repeatedly, alone and after the tests that run before it "
+                "in the suite. Look for state shared between tests (rows other tests committed, a wider-scoped "
+                "fixture's mutable value), assumptions about time or order, and tasks left running."
+            ),
+            evidence={"revision": REVISION, "r0": "passed", "r1": "failed", "r2": "passed"},
+        )
+    ]
 
 
 def test_a_flaky_test_that_failed_in_the_current_run_is_high_and_an_error_counts_as_a_failure() -> None:

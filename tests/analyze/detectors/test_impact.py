@@ -19,8 +19,9 @@ def test_the_run_time_is_the_wall_time_or_else_the_sum_of_the_tests() -> None:
     assert run_time(dataclasses.replace(TWO_SECONDS, wall_time=0.0)) == 5.0
 
 
-@pytest.mark.parametrize(("seconds", "expected"), [(0.2, "high"), (0.199, "medium"), (0.04, "medium"),
-                                                   (0.039, "low"), (0.0, "low")])
+@pytest.mark.parametrize(
+    ("seconds", "expected"), [(0.2, "high"), (0.199, "medium"), (0.04, "medium"), (0.039, "low"), (0.0, "low")]
+)
 def test_severity_is_the_share_of_the_run_time(seconds: float, expected: str) -> None:
     assert severity(seconds, TWO_SECONDS, OPTIONS) == expected
 

@@ -52,12 +52,28 @@ def run_summary(
         if math.isnan(value):
             continue
         tests[name(index)] = Sample(
-            test_id=name(index), nodeid=name(index), file="tests/test_shop.py", line=10 + index,
-            outcome=(outcomes or {}).get(index, "passed"), duration=float(value), setup=0.0, call=float(value),
-            teardown=0.0, db=(db or {}).get(index, {}), statements=(statements or {}).get(index, frozenset()),
+            test_id=name(index),
+            nodeid=name(index),
+            file="tests/test_shop.py",
+            line=10 + index,
+            outcome=(outcomes or {}).get(index, "passed"),
+            duration=float(value),
+            setup=0.0,
+            call=float(value),
+            teardown=0.0,
+            db=(db or {}).get(index, {}),
+            statements=(statements or {}).get(index, frozenset()),
         )
-    return RunSummary(run_id=f"run{run:02d}", start_time=float(run), source="constructed", environment="ci",
-                      revision=f"rev{run:02d}", tests=tests, fixtures=fixtures or {}, statements=stats or {})
+    return RunSummary(
+        run_id=f"run{run:02d}",
+        start_time=float(run),
+        source="constructed",
+        environment="ci",
+        revision=f"rev{run:02d}",
+        tests=tests,
+        fixtures=fixtures or {},
+        statements=stats or {},
+    )
 
 
 def history(matrix: np.ndarray) -> History:
@@ -248,8 +264,16 @@ def test_a_test_that_is_not_in_the_newest_run_or_did_not_pass_there_is_not_judge
 
 
 def fixture(run: int, per_call: float, calls: int = 100) -> FixtureStats:
-    return FixtureStats(name="db", scope="function", file="tests/conftest.py", line=12, setups=calls,
-                        setup_time=per_call * calls, teardowns=calls, teardown_time=0.002 * calls)
+    return FixtureStats(
+        name="db",
+        scope="function",
+        file="tests/conftest.py",
+        line=12,
+        setups=calls,
+        setup_time=per_call * calls,
+        teardowns=calls,
+        teardown_time=0.002 * calls,
+    )
 
 
 def test_a_fixture_whose_setup_got_slower_costs_the_difference_times_its_calls() -> None:
@@ -307,15 +331,29 @@ def test_the_same_history_gives_the_same_findings() -> None:
 # -- count regressions ---------------------------------------------------------------------------
 
 
-def count_history(queries: Sequence[float], statements: Sequence[frozenset[str]] | None = None,
-                  *, connections: Sequence[float] | None = None, test: int = 0) -> History:
+def count_history(
+    queries: Sequence[float],
+    statements: Sequence[frozenset[str]] | None = None,
+    *,
+    connections: Sequence[float] | None = None,
+    test: int = 0,
+) -> History:
     runs = []
     for run, value in enumerate(queries):
-        db = {test: {"queries": value, "query_time": value * 0.0005, "transactions": 1.0,
-                     "connections": connections[run] if connections else 0.0, "connection_time": 0.0, "commits": 0.0}}
+        db = {
+            test: {
+                "queries": value,
+                "query_time": value * 0.0005,
+                "transactions": 1.0,
+                "connections": connections[run] if connections else 0.0,
+                "connection_time": 0.0,
+                "commits": 0.0,
+            }
+        }
         sets = {test: statements[run]} if statements else None
-        stats = {"fp-new": StatementStats("fp-new", "SELECT * FROM order_items WHERE order_id = ?", "SELECT", 9,
-                                          0.0045, 1)}
+        stats = {
+            "fp-new": StatementStats("fp-new", "SELECT * FROM order_items WHERE order_id = ?", "SELECT", 9, 0.0045, 1)
+        }
         runs.append(run_summary(run, [0.1] * (test + 1), db=db, statements=sets, stats=stats))
     return History(runs)
 
@@ -356,8 +394,13 @@ def test_the_same_new_statement_in_several_tests_is_one_finding() -> None:
     runs[-1] = dataclasses.replace(newest, tests={**newest.tests, second.test_id: second})
     for index, run in enumerate(runs[:-1]):
         earlier = run.tests[name(0)]
-        runs[index] = dataclasses.replace(run, tests={**run.tests, second.test_id: dataclasses.replace(
-            earlier, test_id=second.test_id, nodeid=second.nodeid)})
+        runs[index] = dataclasses.replace(
+            run,
+            tests={
+                **run.tests,
+                second.test_id: dataclasses.replace(earlier, test_id=second.test_id, nodeid=second.nodeid),
+            },
+        )
 
     finding = only(detect_counts(History(runs), OPTIONS))
 
@@ -418,8 +461,10 @@ def test_detect_runs_both_detectors() -> None:
 
 
 def test_the_regression_detectors_import_no_pytest() -> None:
-    code = ("import sys, otel_pytest.analyze.detectors.regressions, otel_pytest.analyze.stats; "
-            "print(sorted(n for n in sys.modules if n.split('.')[0] in ('pytest', '_pytest')))")
+    code = (
+        "import sys, otel_pytest.analyze.detectors.regressions, otel_pytest.analyze.stats; "
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('pytest', '_pytest')))"
+    )
 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 

@@ -15,9 +15,31 @@ def run_id(number: int) -> str:
 # A test's duration over 25 runs: steady near 0.31 s, then a step to ~0.41 s at run 18.
 STEP_RUN = 18
 DURATIONS = (
-    0.305, 0.312, 0.298, 0.309, 0.315, 0.301, 0.307, 0.296, 0.311, 0.304,
-    0.318, 0.302, 0.306, 0.309, 0.299, 0.313, 0.305, 0.308,
-    0.412, 0.405, 0.421, 0.409, 0.415, 0.402, 0.418,
+    0.305,
+    0.312,
+    0.298,
+    0.309,
+    0.315,
+    0.301,
+    0.307,
+    0.296,
+    0.311,
+    0.304,
+    0.318,
+    0.302,
+    0.306,
+    0.309,
+    0.299,
+    0.313,
+    0.305,
+    0.308,
+    0.412,
+    0.405,
+    0.421,
+    0.409,
+    0.415,
+    0.402,
+    0.418,
 )
 
 REGRESSION = Finding(
@@ -149,8 +171,9 @@ ACTING = Finding(
     kind="fixture",
     severity="low",
     title=f"{ACTING_TEST} \x9b31mred \rover \u202eevil [bold]x[/bold]",
-    location=Location(test=ACTING_TEST, fixture="db\x1b[31m", file="conftest.py", line=3,
-                      fingerprint="SELECT '\u202e' FROM t\x00"),
+    location=Location(
+        test=ACTING_TEST, fixture="db\x1b[31m", file="conftest.py", line=3, fingerprint="SELECT '\u202e' FROM t\x00"
+    ),
     measurements=(Measurement("setup\x1b[5m", 0.25, "s"),),
     confidence="exact\x1b[8m",
     suggestion="Open \x1b]8;;https://evil.example\x07this\x1b]8;;\x07.",
@@ -164,5 +187,10 @@ VISIBLE_NOTE = "run r2 (/tmp/\\udcff\\x1b[2J.otlp.jsonl): skipped a line"
 
 
 def acting_analysis() -> Analysis:
-    return Analysis(findings=(ACTING,), runs_analyzed=2, current_run="r2\x1b[2J", notes=(ACTING_NOTE,),
-                    current_revision="9c1d\u202e")
+    return Analysis(
+        findings=(ACTING,),
+        runs_analyzed=2,
+        current_run="r2\x1b[2J",
+        notes=(ACTING_NOTE,),
+        current_revision="9c1d\u202e",
+    )

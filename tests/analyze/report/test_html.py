@@ -34,8 +34,7 @@ from tests.analyze.report.samples import (
     sample_analysis,
 )
 
-INJECTED = ('<script>document.title="PWNED"</script><img src=x onerror="document.title=\'PWNED\'">'
-            "</h3><b>bold</b>")
+INJECTED = '<script>document.title="PWNED"</script><img src=x onerror="document.title=\'PWNED\'"></h3><b>bold</b>'
 HOSTILE = Finding(
     kind="flaky",
     severity="low",
@@ -79,8 +78,11 @@ class Dom(HTMLParser):
             self.texts.append((self._open[-1] if self._open else "", data))
 
     def find(self, tag: str, cls: str | None = None) -> list[dict[str, str]]:
-        return [attrs for name, attrs in self.elements
-                if name == tag and (cls is None or cls in attrs.get("class", "").split())]
+        return [
+            attrs
+            for name, attrs in self.elements
+            if name == tag and (cls is None or cls in attrs.get("class", "").split())
+        ]
 
     def text_of(self, tag_and_class: str) -> list[str]:
         return [text for where, text in self.texts if where == tag_and_class]
@@ -161,14 +163,18 @@ def test_no_chart_without_a_series_and_no_marker_without_a_change_point() -> Non
 
 
 def test_values_that_are_not_finite_are_left_out_of_the_chart() -> None:
-    dom = Dom(history_chart(replace(REGRESSION, history=(("a", 1.0), ("b", float("nan")), ("c", float("inf")),
-                                                          ("d", 2.0)))))
+    dom = Dom(
+        history_chart(replace(REGRESSION, history=(("a", 1.0), ("b", float("nan")), ("c", float("inf")), ("d", 2.0))))
+    )
     assert len(dom.find("circle", "point")) == 2
 
 
 def test_a_series_of_counts_is_labelled_in_its_unit() -> None:
-    counts = replace(REGRESSION, evidence={"history_unit": "count"},
-                     history=tuple((run_id(n), float(4 + (n > 10) * 3)) for n in range(20)))
+    counts = replace(
+        REGRESSION,
+        evidence={"history_unit": "count"},
+        history=tuple((run_id(n), float(4 + (n > 10) * 3)) for n in range(20)),
+    )
     dom = Dom(render(Analysis(findings=(counts,), runs_analyzed=20, current_run=run_id(19))))
     assert dom.text_of("figcaption.") == ["value per run (count)"]
     assert dom.text_of("text.")[:4] == ["4", "5", "6", "7"]
@@ -210,8 +216,15 @@ def test_no_findings_is_said_plainly() -> None:
 # -- in a real browser ---------------------------------------------------------------------
 
 BROWSER_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--hide-scrollbars", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--mute-audio",
 )
 
 
@@ -230,7 +243,10 @@ def browse(tmp_path: Path, page: Path, *flags: str) -> str:
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
     done = subprocess.run(
         [chromium(), *BROWSER_FLAGS, f"--user-data-dir={profile}", *flags, page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -292,8 +308,10 @@ def test_the_browser_renders_a_screenshot_of_the_page(shown: tuple[Path, Dom], t
 def test_backticked_names_in_a_fix_are_shown_as_code_and_stay_escaped() -> None:
     finding = replace(REGRESSION, suggestion="Make `engine` session-scoped; not `<b>x</b>`, nor `a & b`.")
     page = render(Analysis(findings=(finding,), runs_analyzed=2, current_run="r"))
-    assert ("<b>Fix:</b> Make <code>engine</code> session-scoped; not <code>&lt;b&gt;x&lt;/b&gt;</code>, "
-            "nor <code>a &amp; b</code>.") in page
+    assert (
+        "<b>Fix:</b> Make <code>engine</code> session-scoped; not <code>&lt;b&gt;x&lt;/b&gt;</code>, "
+        "nor <code>a &amp; b</code>."
+    ) in page
 
 
 def test_the_overview_links_each_row_to_its_own_card_even_for_an_unsorted_analysis() -> None:
@@ -305,8 +323,12 @@ def test_the_overview_links_each_row_to_its_own_card_even_for_an_unsorted_analys
 
 
 def test_characters_that_act_on_a_terminal_or_reorder_text_are_shown_as_their_escapes() -> None:
-    analysis = replace(acting_analysis(), waterfall=replace(WATERFALL, test=ACTING_TEST, bars=(
-        WaterfallBar("SELECT \u202e\x1b[2J", 0.0, 0.01, 0, "query"),)))
+    analysis = replace(
+        acting_analysis(),
+        waterfall=replace(
+            WATERFALL, test=ACTING_TEST, bars=(WaterfallBar("SELECT \u202e\x1b[2J", 0.0, 0.01, 0, "query"),)
+        ),
+    )
     page = render(analysis)
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e\udcff]", page), repr(page)
     dom = Dom(page)

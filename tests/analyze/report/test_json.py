@@ -61,9 +61,17 @@ def test_the_output_is_deterministic_and_ends_with_a_newline() -> None:
 
 
 def test_numbers_that_are_not_finite_are_written_as_null_and_read_back_as_nan() -> None:
-    odd = Finding("count", "high", "queries went from 0 to 12", Location(test="t"),
-                  (Measurement("ratio", math.inf, "ratio", baseline=math.nan),), "exact count", "fix",
-                  saving=math.nan, history=(("r1", math.inf), ("r2", 1.0)))
+    odd = Finding(
+        "count",
+        "high",
+        "queries went from 0 to 12",
+        Location(test="t"),
+        (Measurement("ratio", math.inf, "ratio", baseline=math.nan),),
+        "exact count",
+        "fix",
+        saving=math.nan,
+        history=(("r1", math.inf), ("r2", 1.0)),
+    )
     text = render(Analysis(findings=(odd,), runs_analyzed=2, current_run="r2"))
     data = json.loads(text)  # strict JSON: no NaN or Infinity tokens
     assert "NaN" not in text

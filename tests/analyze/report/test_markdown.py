@@ -69,11 +69,18 @@ def test_the_comment_has_a_summary_and_one_table_row_per_finding() -> None:
     header, *rows = page.rows
     assert header == ["", "kind", "finding", "where", "saves/run"]
     assert [row[:2] for row in rows] == [
-        ["🔴 high", "connection"], ["🔴 high", "regression"], ["🟠 medium", "schema"], ["🟠 medium", "cleanup"],
-        ["🔵 low", "n+1 (provisional)"], ["🔵 low", "flaky"],
+        ["🔴 high", "connection"],
+        ["🔴 high", "regression"],
+        ["🟠 medium", "schema"],
+        ["🟠 medium", "cleanup"],
+        ["🔵 low", "n+1 (provisional)"],
+        ["🔵 low", "flaky"],
     ]
-    assert rows[0][2:] == ["A new engine and physical connection for every test",
-                           "fixture engine (tests/conftest.py:14)", "~18\u00a0s"]
+    assert rows[0][2:] == [
+        "A new engine and physical connection for every test",
+        "fixture engine (tests/conftest.py:14)",
+        "~18\u00a0s",
+    ]
     assert rows[1][2] == "tests/test_orders.py::test_checkout[card] got 34 % slower"
     assert rows[4][3] == "tests/test_orders.py::test_list_ordersSELECT * FROM items WHERE id = $1"  # a <br> between
     assert rows[5][4] == "\u2013"  # an en dash: no estimate
@@ -84,7 +91,7 @@ def test_the_comment_has_a_summary_and_one_table_row_per_finding() -> None:
 
 def test_fixes_and_evidence_are_folded_under_details() -> None:
     markdown = render(sample_analysis())
-    details = markdown[markdown.index("<details><summary>What to change"):]
+    details = markdown[markdown.index("<details><summary>What to change") :]
     assert "1. **A new engine and physical connection for every test**  \n" in details
     assert "   Fix: Make the \\`engine\\` fixture session-scoped and share its pool across tests.  \n" in details
     assert "   engines created 200 (baseline 1); physical connections 400;" in details
@@ -115,8 +122,24 @@ HOSTILE = Finding(
 def test_text_from_a_finding_cannot_inject_html_markup_links_or_table_cells() -> None:
     html = to_html(render(Analysis(findings=(HOSTILE, ENGINE_PER_TEST), runs_analyzed=2, current_run="r")))
     page = Page(html)
-    structure = {"h3", "p", "em", "strong", "table", "thead", "tbody", "tr", "th", "td", "code", "br", "details",
-                 "summary", "ol", "li"}
+    structure = {
+        "h3",
+        "p",
+        "em",
+        "strong",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "code",
+        "br",
+        "details",
+        "summary",
+        "ol",
+        "li",
+    }
     assert set(page.tags) <= structure  # no script, b, i, img, a, del, h1 or ul from the finding
     assert (page.tags.count("em"), page.tags.count("strong")) == (3, 2)  # headline and confidences; fold titles
     header, first, second = page.rows
@@ -130,8 +153,21 @@ def test_text_from_a_finding_cannot_inject_html_markup_links_or_table_cells() ->
 
 @pytest.mark.parametrize(
     "value",
-    ["# heading", "1. item", "12) item", "- item", "+ item", "=== underline", "> quote", "a\\b", "*a* _b_ `c`",
-     "[x](y)", "~~s~~", "&amp; &lt;", "a | b"],
+    [
+        "# heading",
+        "1. item",
+        "12) item",
+        "- item",
+        "+ item",
+        "=== underline",
+        "> quote",
+        "a\\b",
+        "*a* _b_ `c`",
+        "[x](y)",
+        "~~s~~",
+        "&amp; &lt;",
+        "a | b",
+    ],
 )
 def test_escaped_text_renders_as_exactly_the_text(value: str) -> None:
     html = to_html(text(value))
@@ -147,8 +183,10 @@ def test_code_spans_show_backticks_and_pipes_literally_in_a_table(value: str) ->
 
 
 def test_a_long_list_is_cut_to_the_limit_and_the_rest_counted() -> None:
-    many = tuple(Finding("fixture", "low" if n % 2 else "medium", f"finding {n}", Location(test=f"t{n}"), (), "c",
-                         "s") for n in range(40))
+    many = tuple(
+        Finding("fixture", "low" if n % 2 else "medium", f"finding {n}", Location(test=f"t{n}"), (), "c", "s")
+        for n in range(40)
+    )
     markdown = render(Analysis(findings=many, runs_analyzed=5, current_run="r"), limit=30)
     rows = Page(to_html(markdown)).rows
     assert len(rows) == 31
@@ -166,8 +204,10 @@ def test_rows_are_in_severity_order_even_for_an_unsorted_analysis() -> None:
 
 
 def test_characters_that_act_on_a_terminal_or_reorder_text_are_written_as_their_escapes() -> None:
-    assert text(ACTING.title) == ("t.py::test\\_x\\[\\\\x1b\\[2J\\\\x1b\\]0;pwned\\\\x07\\] \\\\x9b31mred \\\\rover "
-                                  "\\\\u202eevil \\[bold\\]x\\[/bold\\]")
+    assert text(ACTING.title) == (
+        "t.py::test\\_x\\[\\\\x1b\\[2J\\\\x1b\\]0;pwned\\\\x07\\] \\\\x9b31mred \\\\rover "
+        "\\\\u202eevil \\[bold\\]x\\[/bold\\]"
+    )
     assert code(ACTING_TEST) == f"`{VISIBLE_TEST}`"
     markdown = render(acting_analysis())
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e\udcff]", markdown), repr(markdown)

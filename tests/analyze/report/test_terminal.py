@@ -30,8 +30,12 @@ def lines_of(text: str) -> list[str]:
 
 
 def test_the_report_opens_with_what_was_analyzed_and_what_fixing_it_saves() -> None:
-    three = Analysis(findings=(ENGINE_PER_TEST, SCHEMA_PER_TEST, COMMIT_CLEANUP), runs_analyzed=25,
-                     current_run=run_id(24), current_revision="9c1d2e3f4a5b6c7d8e9f")
+    three = Analysis(
+        findings=(ENGINE_PER_TEST, SCHEMA_PER_TEST, COMMIT_CLEANUP),
+        runs_analyzed=25,
+        current_run=run_id(24),
+        current_revision="9c1d2e3f4a5b6c7d8e9f",
+    )
     out = lines_of(render(three))
     assert out[:5] == [
         f"otel-pytest analyze: run {run_id(24)} (revision 9c1d2e3f4a5b), 25 runs analyzed",
@@ -75,8 +79,15 @@ def test_each_finding_shows_where_its_numbers_how_sure_and_the_fix() -> None:
 
 
 def test_node_ids_with_brackets_are_shown_literally_not_taken_as_style_markup() -> None:
-    finding = Finding("fixture", "low", "[bold]test_x[a-1][/bold] is slow", Location(test="tests/t.py::test_x[a-1]"),
-                      (), "exact", "Use [red]less[/red] setup.")
+    finding = Finding(
+        "fixture",
+        "low",
+        "[bold]test_x[a-1][/bold] is slow",
+        Location(test="tests/t.py::test_x[a-1]"),
+        (),
+        "exact",
+        "Use [red]less[/red] setup.",
+    )
     out = render(Analysis(findings=(finding,), runs_analyzed=2, current_run="r"), width=160)
     assert "[bold]test_x[a-1][/bold] is slow" in out
     assert "tests/t.py::test_x[a-1]" in out
@@ -98,13 +109,18 @@ def test_a_single_run_is_not_passed_off_as_a_clean_bill_of_health() -> None:
 
 def test_no_runs_at_all_is_said_plainly() -> None:
     assert lines_of(render(Analysis(findings=(), runs_analyzed=0, current_run=None))) == [
-        "otel-pytest analyze: no runs analyzed", "", "No runs to analyze."]
+        "otel-pytest analyze: no runs analyzed",
+        "",
+        "No runs to analyze.",
+    ]
 
 
 def test_provisional_findings_are_labelled_and_the_summary_says_they_do_not_fail_the_gate() -> None:
     out = render(provisional_only(), width=200)
-    assert ("The finding is provisional: too little history for the statistical test, so a simple comparison "
-            "was used. Treat it as a lead; it does not fail the CI gate.") in out
+    assert (
+        "The finding is provisional: too little history for the statistical test, so a simple comparison "
+        "was used. Treat it as a lead; it does not fail the CI gate."
+    ) in out
     assert re.search(r"│ n\+1 +│", out)
     assert re.search(r"│ provisional +│", out)
 
@@ -155,8 +171,10 @@ def test_escape_sequences_carriage_returns_and_overrides_from_the_analysis_never
         lines = lines_of(sent)
         assert lines[0] == "otel-pytest analyze: run r2\\x1b[2J (revision 9c1d\\u202e), 2 runs analyzed"
         assert any(VISIBLE_TITLE in line for line in lines)
-        assert any(f"{VISIBLE_TEST}, fixture db\\x1b[31m (conftest.py:3), statement SELECT '\\u202e' FROM t\\x00"
-                   in line for line in lines)
+        assert any(
+            f"{VISIBLE_TEST}, fixture db\\x1b[31m (conftest.py:3), statement SELECT '\\u202e' FROM t\\x00" in line
+            for line in lines
+        )
         assert any("fix: Open \\x1b]8;;https://evil.example\\x07this\\x1b]8;;\\x07." in line for line in lines)
         assert any("setup\\x1b[5m 250ms" in line for line in lines)
         assert any("exact\\x1b[8m" in line for line in lines)
