@@ -4,8 +4,9 @@ Two rules from the design: otel-pytest never replaces a provider the code under 
 installed (pytest-opentelemetry did, and such apps then recorded nothing), and spans made
 through the OTel API nest under the current test, phase or fixture.
 
-Parenting uses one context entry attached for the whole run whose span is a *view* of the
-recorder's current span. Attaching a fresh context per span would cost microseconds per
+Parenting uses one context entry attached for the whole run (by
+:class:`otel_pytest.binding.ProcessBinding`) whose span is a *view* of the recorder's
+current span. Attaching a fresh context per span would cost microseconds per
 fixture and break where pytest-asyncio runs a fixture's teardown in the context copied at
 its setup; a view is always right, wherever the context was copied.
 
@@ -15,7 +16,6 @@ stamps spans and events with ``time.time_ns``, which freezegun and time-machine 
 
 from __future__ import annotations
 
-import contextlib
 import random
 import sys
 import time
@@ -23,7 +23,6 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, TraceFlags
 
@@ -187,41 +186,3 @@ class CurrentSpanView(NonRecordingSpan):
     def _shared(self) -> bool:
         current = trace.get_tracer_provider()
         return current is self._provider or isinstance(current, trace.ProxyTracerProvider)
-
-
-class ContextBinding:
-    """Installs the view (and, if nobody else did, our provider as the global fallback)
-    for the run, and undoes exactly that at the end."""
-
-    def __init__(self, recorder: Recorder, provider: RunTracerProvider, capture_app: bool) -> None:
-        self.view = CurrentSpanView(recorder, provider, capture_app)
-        self._provider = provider
-        self._token = otel_context.attach(trace.set_span_in_context(self.view))
-        # Set the global without taking the set-once latch: an application that calls
-        # trace.set_tracer_provider() later still succeeds and replaces ours.
-        self._installed = trace._TRACER_PROVIDER is None
-        if self._installed:
-            trace._TRACER_PROVIDER = provider
-        self._capture_app = capture_app
-        self._joined: dict[int, RecordingProcessor] = {}
-
-    def join_app_provider(self) -> None:
-        """With ``--otel-capture-app``, also record the spans of an app-installed SDK provider."""
-        if not self._capture_app:
-            return
-        current = trace.get_tracer_provider()
-        if current is self._provider or id(current) in self._joined:
-            return
-        add = getattr(current, "add_span_processor", None)
-        if add is not None:
-            processor = self._joined[id(current)] = RecordingProcessor(self.view.recorder)
-            add(processor)
-
-    def close(self) -> None:
-        for processor in self._joined.values():
-            processor.active = False
-        # A test may have left the context in another state; not our failure.
-        with contextlib.suppress(Exception):
-            otel_context.detach(self._token)
-        if self._installed and trace._TRACER_PROVIDER is self._provider:
-            trace._TRACER_PROVIDER = None

@@ -32,7 +32,6 @@ first attempt becomes ``attempt 1`` only when its reports say it is to be run ag
 from __future__ import annotations
 
 import functools
-import os
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -66,6 +65,15 @@ class Sink(Protocol):
     """Where finished records go (the store writer and, when configured, the exporter)."""
 
     def add(self, records: list[SpanRecord]) -> None: ...
+
+
+class TraceListener(Protocol):
+    """Told when a test's trace begins and ends (the run's binding names it in
+    ``TRACEPARENT`` for the processes the test starts)."""
+
+    def test_entered(self, trace_id: int, span_id: int) -> None: ...
+
+    def test_left(self) -> None: ...
 
 
 class PhaseReport(Protocol):
@@ -193,10 +201,6 @@ def _subtree(root: SpanRecord, records: list[SpanRecord]) -> list[SpanRecord]:
     return [record for record in records if record.span_id in inside]
 
 
-def _traceparent(trace_id: int, span_id: int) -> str:
-    return f"00-{trace_id:032x}-{span_id:016x}-01"
-
-
 class _Attempt:
     """One run of a test's phases: their spans and every report pytest made for them."""
 
@@ -224,14 +228,12 @@ class Recorder:
         trace_per_test: bool,
         session_parent: tuple[int, int] | None,
         session_attributes: Attributes,
-        environ: dict[str, str] | None = None,
         failures: FailureText | None = None,
     ) -> None:
         self._sink = sink
         self._trace_per_test = trace_per_test
-        self._environ = os.environ if environ is None else environ
         # What of a failure is kept (--otel-record-failures); the provider uses it too.
-        self.failures = failures if failures is not None else FailureText(environ=self._environ)
+        self.failures = failures if failures is not None else FailureText()
         self._random = random.Random()
         self.stats = RecorderStats()
         trace_id = session_parent[0] if session_parent else self._random.getrandbits(128) or 1
@@ -249,7 +251,8 @@ class Recorder:
         # Open fixture spans of a scope wider than the test, innermost last.
         self._shared: list[SpanRecord] = []
         self._shared_ns = 0
-        self._saved_traceparent: str | None = None
+        # The recorder changes nothing outside itself: the run's binding listens.
+        self.trace_listener: TraceListener | None = None
         # Functions of a test's own records returning attributes for its root span
         # (the database summary); records of other scopes' fixtures are left out.
         self.summarizers: list[Callable[[list[SpanRecord]], Mapping[str, AttributeValue]]] = []
@@ -339,10 +342,9 @@ class Recorder:
         self._test = root
         self._attempt = _Attempt(1, None)
         self._test_records = []
-        # Subprocesses the test starts join its trace (set once per test: every phase
-        # would cost three environment writes per test).
-        self._saved_traceparent = self._environ.get("TRACEPARENT")
-        self._environ["TRACEPARENT"] = _traceparent(root.trace_id, root.span_id)
+        listener = self.trace_listener
+        if listener is not None:
+            listener.test_entered(root.trace_id, root.span_id)
 
     def _test_root(self, test: TestInfo, parent: SpanRecord, start: int) -> SpanRecord:
         """A test's root span: the root of a trace of its own, linked to the session's, or
@@ -404,7 +406,9 @@ class Recorder:
         self.stats.tests += 1
         self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
         self._sink.add(records)
-        self._restore_traceparent()
+        listener = self.trace_listener
+        if listener is not None:
+            listener.test_left()
         if next_module != (self._module.name if self._module else None):
             self._end_module()
 
@@ -438,12 +442,6 @@ class Recorder:
         if self._module is not None:
             self._finish(self._module)
             self._module = None
-
-    def _restore_traceparent(self) -> None:
-        if self._saved_traceparent is None:
-            self._environ.pop("TRACEPARENT", None)
-        else:
-            self._environ["TRACEPARENT"] = self._saved_traceparent
 
     # -- phases ------------------------------------------------------------------------
 

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from otel_pytest import clock, identity
+from otel_pytest.binding import ProcessBinding, traceparent
 from otel_pytest.db import DbInstrumentation
 from otel_pytest.db.metrics import DbMetrics
 from otel_pytest.export import BackgroundExporter, DeliveryReport, check_exporter
 from otel_pytest.failures import FailureText
 from otel_pytest.options import Options, parse_traceparent
 from otel_pytest.otlp_json import OtlpJsonEncoder
-from otel_pytest.provider import ContextBinding, RunTracerProvider
+from otel_pytest.provider import RunTracerProvider
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import AttributeValue
 from otel_pytest.store.index import RunEntry, run_file_name, worker_part_name
@@ -128,27 +129,29 @@ class TracedRun:
             trace_per_test=options.trace_per == "test",
             session_parent=session_parent,
             session_attributes=session_attributes,
-            environ=env if isinstance(env, dict) else None,
             failures=FailureText(options.record_failures, env, rootdir),
         )
         self.provider = RunTracerProvider(self.recorder, dict(self.resource))
-        self.binding = ContextBinding(self.recorder, self.provider, options.capture_app)
         self.metrics_file = metrics_file_of(self.run_file)
         self.db: DbInstrumentation | None = None
         if options.db:
             self.db = DbInstrumentation(self.recorder, lambda: DbMetrics(self.resource, scope_version))
-            self.db.refresh()
         self.summary = RunSummary(self.run_id, None if self.sink.store_problem else self.run_file)
         self._worker_outputs: list[Mapping[str, Any]] = []
         # xdist workers that died: worker id -> (xdist's reason, the test it was running).
         self._crashes: dict[str, tuple[str, str | None]] = {}
+        # Last: everything the run changes outside its own objects, undone in finish().
+        self.binding = ProcessBinding(
+            self.recorder, self.provider, capture_app=options.capture_app, environ=env, db=self.db
+        )
+        self.binding.install()
 
     def worker_input(self) -> dict[str, Any]:
         """Plain values an xdist worker needs to join this run."""
         session = self.recorder.session
         return {
             "otel_run_id": self.run_id,
-            "otel_session": f"00-{session.trace_id:032x}-{session.span_id:016x}-01",
+            "otel_session": traceparent(session.trace_id, session.span_id),
             "otel_run_file": str(self.run_file),
             "otel_start": self.start_ns,
         }
@@ -183,27 +186,22 @@ class TracedRun:
         self.sink.flush()
 
     def before_test(self) -> None:
-        """Cheap checks before each test: an app provider to join, a database library
-        imported since the last test."""
-        if self.options.capture_app:
-            self.binding.join_app_provider()
-        if self.db is not None:
-            self.db.refresh()
+        self.binding.before_test()
 
     def _step(self, what: str, action: Callable[[], object]) -> None:
         """Run one finishing step; a failure is a warning, and the other steps still run."""
         try:
             action()
         except Exception as error:
-            self.summary.problems.append(f"otel-pytest failed while {what} ({type(error).__name__}: {error})")
+            self.summary.problems.append(_failed_while(what, error))
 
     def finish(self, exit_status: int) -> RunSummary:
         summary = self.summary
         self._step("ending the session span", lambda: self.recorder.session_end(exit_status))
+        for undo in self.binding.uninstall():
+            summary.problems.append(_failed_while(undo.what, undo.error))
         if self.db is not None:
-            self._step("removing the database hooks", self.db.close)
             self._step("writing the metrics", self._write_metrics)
-        self._step("restoring the OpenTelemetry context", self.binding.close)
         self._step("shutting the tracer provider down", self.provider.shutdown)
         if self.exporter is not None and self._worker_outputs:
             # The export budget is for the whole run: what the workers waited is spent.
@@ -304,6 +302,10 @@ class TracedRun:
             store_run(self.run_file, entry, self.options.keep_runs)
         except OSError as error:
             self.summary.problems.append(f"cannot update the trace store index ({error.strerror or error})")
+
+
+def _failed_while(what: str, error: Exception) -> str:
+    return f"otel-pytest failed while {what} ({type(error).__name__}: {error})"
 
 
 def display_path(path: Path, base: Path) -> str:

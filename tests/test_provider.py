@@ -230,7 +230,7 @@ def test_sdk_span_times_are_moved_onto_the_plugins_clock_keeping_explicit_offset
         def add(self, records: list[SpanRecord]) -> None:
             kept.extend(records)
 
-    recorder = Recorder(Sink(), trace_per_test=True, session_parent=None, session_attributes={}, environ={})
+    recorder = Recorder(Sink(), trace_per_test=True, session_parent=None, session_attributes={})
     provider = TracerProvider()
     provider.add_span_processor(RecordingProcessor(recorder))  # type: ignore[arg-type]
     tracer = provider.get_tracer("app")

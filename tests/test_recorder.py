@@ -55,7 +55,6 @@ def recorder(sink: Sink, mode: str = "message") -> Recorder:
         trace_per_test=True,
         session_parent=None,
         session_attributes={},
-        environ={},
         failures=FailureText(mode, {}),
     )
 

@@ -52,6 +52,10 @@ class DbInstrumentation:
             self.sqlalchemy.instrument()
 
     def close(self) -> None:
+        """Remove every hook, the recorder's summary of database work among them."""
         for layer in (self.sqlalchemy, self.asyncpg):
             if layer is not None:
                 layer.uninstrument()
+        summarizers = self.spans.recorder.summarizers
+        if summarize in summarizers:
+            summarizers.remove(summarize)

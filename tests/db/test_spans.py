@@ -215,6 +215,7 @@ def test_db_instrumentation_instruments_imported_libraries_once_and_closes_them(
     assert (Engine.__dict__["__init__"], asyncpg.connection.Connection.__dict__["execute"]) == originals
     assert not layers[0].installed
     assert not layers[1].installed
+    assert recorder.summarizers == []
 
 
 def test_a_failing_recorder_never_fails_the_query(
