@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,3 +17,15 @@ def clean_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE")) or name in _CI_MARKERS:
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def fresh_global_provider() -> Iterator[None]:
+    """No global tracer provider and an open set-once latch, as in a fresh process; the
+    suite's own state is put back after."""
+    from opentelemetry import trace
+
+    saved = trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done
+    trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done = None, False
+    yield
+    trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done = saved
