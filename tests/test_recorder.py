@@ -11,7 +11,7 @@ import pytest
 from otel_pytest import recorder as recording
 from otel_pytest.failures import FailureText
 from otel_pytest.recorder import Recorder, merge_outcome
-from otel_pytest.records import STATUS_ERROR, STATUS_UNSET, AttributeValue, SpanRecord
+from otel_pytest.records import KIND_CLIENT, STATUS_ERROR, STATUS_UNSET, AttributeValue, SpanRecord
 
 INFO = recording.TestInfo("test_m.py::test_a", "test_m.py", "test_m.py", "test_m.py", 3, "test_a")
 
@@ -244,3 +244,287 @@ def _session_fixture() -> Any:
     from otel_pytest.recorder import FixtureInfo
 
     return FixtureInfo("engine", "session", {})
+
+
+OTHER = recording.TestInfo("test_n.py::test_c", "test_n.py", "test_n.py", "test_n.py", 7, "test_c")
+SESSION_ATTRIBUTES = {"test.suite.name": "shop"}
+
+
+def traced(sink: Sink, *, trace_per_test: bool = True) -> Recorder:
+    return Recorder(
+        sink,
+        trace_per_test=trace_per_test,
+        session_parent=None,
+        session_attributes=SESSION_ATTRIBUTES,
+        failures=FailureText("message", {}),
+    )
+
+
+def fixture(name: str, scope: str = "function") -> recording.FixtureInfo:
+    return recording.FixtureInfo(name, scope, {"pytest.fixture.name": name, "pytest.fixture.scope": scope})
+
+
+def links(record: SpanRecord) -> list[tuple[int, int]]:
+    return [(link.trace_id, link.span_id) for link in record.links or ()]
+
+
+def test_a_test_is_a_trace_of_its_own_holding_its_phases_fixtures_and_database_spans() -> None:
+    sink = Sink()
+    rec = traced(sink)
+    db = fixture("db")
+    rec.test_start(INFO)
+    rec.phase_start("setup")
+    setup = rec.fixture_setup_start(db, "sqlite")
+    rec.fixture_setup_end(setup, None)
+    rec.phase_end()
+    rec.phase_start("call")
+    query = rec.start_span("SELECT", {"db.query.text": "SELECT ?"})
+    rec.end_span(query)
+    rec.phase_end()
+    rec.phase_start("teardown")
+    rec.fixture_teardown_start(1, db)
+    rec.fixture_teardown_end(1)
+    rec.phase_end()
+    rec.test_end(None)
+    (root,) = sink.named(INFO.nodeid)
+    assert sink.shape(root) == (
+        INFO.nodeid,
+        (
+            ("setup", (("fixture db", ()),)),
+            ("call", (("SELECT", ()),)),
+            ("teardown", (("fixture db teardown", ()),)),
+        ),
+    )
+    session = rec.session
+    assert (root.parent_id, links(root)) == (0, [(session.trace_id, session.span_id)])
+    assert root.trace_id != session.trace_id
+    assert {record.trace_id for record in sink.records if record.name != "test_m.py"} == {root.trace_id}
+    assert (root.attributes, root.extra) == (
+        INFO.attributes(),
+        {"pytest.outcome": "passed", "test.case.result.status": "pass"},
+    )
+    assert setup.attributes is db.attributes
+    assert setup.extra == {"pytest.fixture.param": "sqlite"}
+    assert query.kind == KIND_CLIENT
+    (module,) = sink.named("test_m.py")
+    assert (module.trace_id, module.parent_id, module.attributes) == (
+        session.trace_id,
+        session.span_id,
+        {"code.file.path": "test_m.py"},
+    )
+    assert module.start <= root.start <= root.end <= module.end
+    assert (rec.stats.tests, rec.stats.spans, rec.stats.outcomes) == (1, 8, {"passed": 1})
+
+
+def test_with_one_trace_per_session_a_test_is_a_child_of_its_module() -> None:
+    sink = Sink()
+    rec = traced(sink, trace_per_test=False)
+    rec.test_start(INFO)
+    rec.test_end(None)
+    (root,) = sink.named(INFO.nodeid)
+    (module,) = sink.named("test_m.py")
+    assert (root.trace_id, root.parent_id, root.links) == (rec.session.trace_id, module.span_id, None)
+
+
+def test_a_test_holds_its_records_until_it_ends_and_session_records_go_out_at_once() -> None:
+    sink = Sink()
+    rec = traced(sink)
+    engine = rec.fixture_setup_start(fixture("engine", "session"), None)
+    rec.fixture_setup_end(engine, None)
+    assert sink.records == [engine]
+    rec.test_start(INFO)
+    rec.phase_start("call")
+    rec.phase_end()
+    assert sink.records == [engine]
+    rec.test_end("test_m.py")  # the next test is in the same module: it stays open
+    assert [record.name for record in sink.records] == ["fixture engine", "call", INFO.nodeid]
+
+
+def test_each_module_span_ends_when_its_last_test_did() -> None:
+    sink = Sink()
+    rec = traced(sink)
+    rec.test_start(INFO)
+    rec.test_end("test_n.py")
+    assert [record.name for record in sink.records] == [INFO.nodeid, "test_m.py"]
+    rec.test_start(OTHER)
+    rec.test_end(None)
+    assert [record.name for record in sink.records] == [INFO.nodeid, "test_m.py", OTHER.nodeid, "test_n.py"]
+    first, second = sink.named("test_m.py")[0], sink.named("test_n.py")[0]
+    assert first.end <= second.start
+    assert (first.parent_id, second.parent_id) == (rec.session.span_id, rec.session.span_id)
+
+
+@pytest.mark.parametrize(
+    ("scope", "parent"),
+    [("module", "test_m.py"), ("class", "test_m.py"), ("package", "pytest session"), ("session", "pytest session")],
+)
+def test_a_wider_fixture_a_test_sets_up_hangs_under_its_scope_and_the_phase_links_to_it(
+    scope: str, parent: str
+) -> None:
+    sink = Sink()
+    rec = traced(sink)
+    rec.test_start(INFO)
+    rec.phase_start("setup")
+    shared = rec.fixture_setup_start(fixture("engine", scope), None)
+    inner = rec.fixture_setup_start(fixture("schema", "module"), None)  # requested by the wider one
+    rec.fixture_setup_end(inner, None)
+    rec.fixture_setup_end(shared, None)
+    own = rec.fixture_setup_start(fixture("db"), None)
+    rec.fixture_setup_end(own, None)
+    rec.phase_end()
+    rec.test_end(None)
+    (root,) = sink.named(INFO.nodeid)
+    (expected_parent,) = sink.named(parent) if parent != "pytest session" else [rec.session]
+    assert (shared.trace_id, shared.parent_id) == (rec.session.trace_id, expected_parent.span_id)
+    assert inner.parent_id == shared.span_id
+    assert (shared.extra, inner.extra) == ({"pytest.fixture.requested_by": INFO.nodeid},) * 2
+    assert sink.shape(root) == (INFO.nodeid, (("setup", (("fixture db", ()),)),))
+    (setup,) = sink.named("setup")
+    assert links(setup) == [(shared.trace_id, shared.span_id)]  # the outermost only
+    assert root.extra is not None
+    assert root.extra["pytest.shared_fixtures.duration"] == (shared.end - shared.start) / 1e9
+
+
+def test_a_session_fixture_torn_down_after_the_last_test_is_under_the_session() -> None:
+    sink = Sink()
+    rec = traced(sink)
+    engine = fixture("engine", "session")
+    rec.fixture_setup_end(rec.fixture_setup_start(engine, None), None)
+    rec.test_start(INFO)
+    rec.test_end(None)
+    rec.fixture_teardown_start(7, engine)
+    rec.fixture_teardown_end(7)
+    (teardown,) = sink.named("fixture engine teardown")
+    assert (teardown.parent_id, teardown.attributes) == (rec.session.span_id, engine.attributes)
+    rec.fixture_teardown_end(7)  # a finalizer pytest runs twice: nothing more
+    assert len(sink.named("fixture engine teardown")) == 1
+
+
+@pytest.mark.parametrize(
+    ("exit_status", "run_status", "status"),
+    [
+        (0, "success", STATUS_UNSET),
+        (5, "success", STATUS_UNSET),
+        (1, "failure", STATUS_ERROR),
+        (2, "aborted", STATUS_ERROR),
+        (3, "failure", STATUS_ERROR),
+    ],
+)
+def test_the_session_span_says_how_the_run_ended_and_closes_what_was_left_open(
+    exit_status: int, run_status: str, status: int
+) -> None:
+    sink = Sink()
+    rec = traced(sink)
+    rec.test_start(INFO)
+    rec.test_end("test_m.py")
+    rec.fixture_teardown_start(3, fixture("engine", "session"))  # interrupted in its teardown
+    rec.session_end(exit_status)
+    assert [record.name for record in sink.records] == [
+        INFO.nodeid,
+        "test_m.py",
+        "fixture engine teardown",
+        "pytest session",
+    ]
+    session = rec.session
+    assert (session.attributes, session.extra, session.status) == (
+        SESSION_ATTRIBUTES,
+        {"test.suite.run.status": run_status, "pytest.exit_status": exit_status, "pytest.tests": 1},
+        status,
+    )
+
+
+@pytest.mark.parametrize(
+    ("reports", "extra", "status"),
+    [
+        (
+            [Report("setup", "skipped", longrepr=("f.py", 1, "Skipped: no db"))],
+            {"pytest.outcome": "skipped", "test.case.result.status": "pass", "pytest.skip.reason": "no db"},
+            STATUS_UNSET,
+        ),
+        (
+            [Report("setup"), Report("call", "skipped", wasxfail="bug 12"), Report("teardown")],
+            {"pytest.outcome": "xfailed", "test.case.result.status": "pass", "pytest.xfail.reason": "bug 12"},
+            STATUS_UNSET,
+        ),
+        (
+            [Report("setup"), Report("call", "failed"), Report("teardown")],
+            {"pytest.outcome": "failed", "test.case.result.status": "fail"},
+            STATUS_ERROR,
+        ),
+        (
+            [Report("setup", "failed"), Report("teardown")],
+            {"pytest.outcome": "error", "test.case.result.status": "fail"},
+            STATUS_ERROR,
+        ),
+    ],
+)
+def test_the_test_span_carries_its_outcome_and_reason(
+    reports: list[Report], extra: dict[str, AttributeValue], status: int
+) -> None:
+    sink = Sink()
+    rec = traced(sink)
+    rec.test_start(INFO)
+    run_phases(rec, *reports)
+    rec.test_end(None)
+    (root,) = sink.named(INFO.nodeid)
+    assert (root.extra, root.status) == (extra, status)
+    assert rec.stats.outcomes == {extra["pytest.outcome"]: 1}
+
+
+def test_a_crashed_test_is_a_finished_failing_test_span_of_its_own_trace() -> None:
+    sink = Sink()
+    rec = traced(sink)
+    attributes = {"pytest.outcome": "failed", "pytest.xdist.worker": "gw1"}
+    started = rec.session.start
+    rec.crashed_test(INFO, started, "failed", attributes, "worker 'gw1' crashed\nFatal Python error")
+    (root,) = sink.records
+    assert (root.name, root.attributes, root.extra) == (INFO.nodeid, INFO.attributes(), attributes)
+    assert (root.status, root.status_message) == (STATUS_ERROR, "worker 'gw1' crashed")
+    assert (root.parent_id, links(root)) == (0, [(rec.session.trace_id, rec.session.span_id)])
+    assert started == root.start <= root.end
+    assert (rec.stats.tests, rec.stats.spans, rec.stats.outcomes) == (1, 1, {"failed": 1})
+
+
+def test_a_failed_database_span_carries_the_callers_message_instead_of_the_errors() -> None:
+    sink = Sink()
+    rec = traced(sink)
+    query = rec.start_span("INSERT", {})
+    assert rec.current is query
+    rec.end_span(query, ValueError("duplicate key: password=hunter22"), "duplicate key: <value>")
+    assert rec.current is rec.session
+    assert (query.status, query.status_message) == (STATUS_ERROR, "ValueError: duplicate key: <value>")
+    assert [(event.name, event.time, event.attributes) for event in query.events or ()] == [
+        ("exception", query.end, {"exception.type": "ValueError", "exception.message": "duplicate key: <value>"})
+    ]
+
+
+def test_only_the_first_internal_failure_is_kept() -> None:
+    rec = traced(Sink())
+    rec.failed(KeyError("first"))
+    rec.failed(ValueError("second"))
+    assert rec.stats.internal_error == "KeyError: 'first'"
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, ...]] = []
+
+    def test_entered(self, trace_id: int, span_id: int) -> None:
+        self.calls.append(("entered", trace_id, span_id))
+
+    def test_left(self) -> None:
+        self.calls.append(("left",))
+
+
+def test_the_trace_listener_hears_each_test_begin_and_end_once_whatever_its_attempts() -> None:
+    sink = Sink()
+    rec = traced(sink)
+    listener = rec.trace_listener = Listener()
+    rec.test_start(INFO)
+    root = rec.current
+    run_phases(rec, Report("setup"), Report("call", "rerun"), Report("teardown"))
+    rec.test_end("test_m.py")
+    rec.test_start(INFO)  # its second attempt
+    run_phases(rec, Report("setup"), Report("call"), Report("teardown"))
+    rec.test_end(None)
+    assert listener.calls == [("entered", root.trace_id, root.span_id), ("left",)]
