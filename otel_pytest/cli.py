@@ -26,6 +26,7 @@ from typing import NoReturn
 from otel_pytest.analyze import files
 from otel_pytest.analyze.findings import KINDS, Analysis, AnalysisOptions
 from otel_pytest.analyze.report.terminal import escape
+from otel_pytest.semconv import attributes as attr
 from otel_pytest.store.index import RunIndex
 from otel_pytest.store.layout import DEFAULT_STORE, INDEX
 
@@ -228,7 +229,7 @@ def list_runs(store: Path, limit: int) -> tuple[list[str], list[str]]:
     header = f"{'run id':<16}  {'started (UTC)':<19}  {'tests':>6}  {'spans':>7}  {'exit':>4}  {'revision':<10}  file"
     lines = [header]
     for entry in reversed(entries[-limit:]):
-        revision = entry.vcs.get("vcs.ref.head.revision", "")[:10]
+        revision = entry.vcs.get(attr.VCS_REF_HEAD_REVISION, "")[:10]
         started = _format_time(entry.start_time_unix_nano)
         lines.append(
             f"{entry.run_id:<16}  {started:<19}  {entry.tests:>6}  {entry.spans:>7}  "

@@ -32,9 +32,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 
-from otel_pytest.db.statements import hide_sql_parameters, redact_message
 from otel_pytest.options import DEFAULT_RECORD_FAILURES, RECORD_FAILURES
 from otel_pytest.records import AttributeValue
+from otel_pytest.semconv import attributes as attr
+from otel_pytest.semconv.statements import hide_sql_parameters, redact_message
 
 REDACTED = "<redacted>"
 ENVIRONMENT_REMOVED = "<environment removed>"
@@ -190,14 +191,14 @@ class FailureText:
     def attributes(self, error: BaseException, message: str | None = None) -> dict[str, AttributeValue]:
         """The ``exception`` event's attributes; ``message`` replaces the error's own text
         (the database layer passes one without the values a driver quotes back)."""
-        attributes: dict[str, AttributeValue] = {"exception.type": type(error).__qualname__}
+        attributes: dict[str, AttributeValue] = {attr.EXCEPTION_TYPE: type(error).__qualname__}
         if self.mode == "none":
             return attributes
         text = self.message(type(error), _text_of(error) if message is None else message)
         if text:
-            attributes["exception.message"] = text
+            attributes[attr.EXCEPTION_MESSAGE] = text
         if self.mode == "traceback":
-            attributes["exception.stacktrace"] = self.traceback(error)
+            attributes[attr.EXCEPTION_STACKTRACE] = self.traceback(error)
         return attributes
 
     def traceback(self, error: BaseException) -> str:
@@ -255,7 +256,7 @@ class FailureText:
 
     def status(self, error: BaseException, attributes: Mapping[str, AttributeValue]) -> str:
         """A span's status message: ``Type: message`` (or the type alone)."""
-        message = attributes.get("exception.message")
+        message = attributes.get(attr.EXCEPTION_MESSAGE)
         name = type(error).__qualname__
         return f"{name}: {message}" if message else name
 
@@ -265,15 +266,17 @@ class FailureText:
         """An SDK ``exception`` event (``record_exception`` keeps the whole message and a
         traceback with source lines) under the same policy."""
         kept = {
-            key: value for key, value in attributes.items() if key not in ("exception.message", "exception.stacktrace")
+            key: value
+            for key, value in attributes.items()
+            if key not in (attr.EXCEPTION_MESSAGE, attr.EXCEPTION_STACKTRACE)
         }
-        name = str(attributes.get("exception.type", ""))
+        name = str(attributes.get(attr.EXCEPTION_TYPE, ""))
         if self.mode == "none":
             return kept
-        message = self.message(Exception, str(attributes.get("exception.message", "")))
+        message = self.message(Exception, str(attributes.get(attr.EXCEPTION_MESSAGE, "")))
         if message:
-            kept["exception.message"] = message
-        stacktrace = attributes.get("exception.stacktrace")
+            kept[attr.EXCEPTION_MESSAGE] = message
+        stacktrace = attributes.get(attr.EXCEPTION_STACKTRACE)
         if self.mode == "traceback" and isinstance(stacktrace, str):
             lines = []
             for line in stacktrace.splitlines():
@@ -282,7 +285,7 @@ class FailureText:
                     start, path, rest = kept_line.groups()
                     lines.append(line if path is None else start + self._path(path) + rest)
             lines.append(f"{name}: {message}" if message else name)
-            kept["exception.stacktrace"] = _bounded(self.scrub("\n".join(lines)), MAX_TRACEBACK)
+            kept[attr.EXCEPTION_STACKTRACE] = _bounded(self.scrub("\n".join(lines)), MAX_TRACEBACK)
         return kept
 
     def sdk_status(self, description: str) -> str:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_pytest.semconv import attributes as attr
+
 _MEMORY_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
 
 
@@ -78,12 +80,12 @@ class Environment:
         """Resource attributes of this environment (not of the machine running the code)."""
         system, _, machine = self.platform.partition("-")
         return {
-            "process.runtime.name": self.implementation,
-            "process.runtime.version": self.python,
-            "os.type": system,
-            "host.arch": _HOST_ARCH.get(machine, machine),
-            "host.cpu.count": self.cpu_count,
-            "pytest.env.fingerprint": self.fingerprint,
+            attr.PROCESS_RUNTIME_NAME: self.implementation,
+            attr.PROCESS_RUNTIME_VERSION: self.python,
+            attr.OS_TYPE: system,
+            attr.HOST_ARCH: _HOST_ARCH.get(machine, machine),
+            attr.HOST_CPU_COUNT: self.cpu_count,
+            attr.ENV_FINGERPRINT: self.fingerprint,
         }
 
 
@@ -197,12 +199,12 @@ def _github_extras(env: Mapping[str, str]) -> dict[str, str]:
     server, repo = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY")
     run = env.get("GITHUB_RUN_ID")
     if server and repo:
-        extras["vcs.repository.url.full"] = f"{server}/{repo}"
+        extras[attr.VCS_REPOSITORY_URL_FULL] = f"{server}/{repo}"
         if run:
-            extras["cicd.pipeline.run.url.full"] = f"{server}/{repo}/actions/runs/{run}"
+            extras[attr.CICD_PIPELINE_RUN_URL_FULL] = f"{server}/{repo}/actions/runs/{run}"
     match = re.fullmatch(r"refs/pull/(\d+)/merge", env.get("GITHUB_REF", ""))
     if match:
-        extras["vcs.change.id"] = match.group(1)
+        extras[attr.VCS_CHANGE_ID] = match.group(1)
     return extras
 
 
@@ -212,19 +214,19 @@ def ci_attributes(env: Mapping[str, str]) -> dict[str, str]:
         if not env.get(provider.marker):
             continue
         fields = {
-            "cicd.pipeline.name": provider.pipeline,
-            "cicd.pipeline.run.id": provider.run_id,
-            "cicd.pipeline.run.url.full": provider.run_url,
-            "vcs.ref.head.revision": provider.revision,
-            "vcs.ref.head.name": provider.branch,
-            "vcs.repository.url.full": provider.repository,
-            "vcs.change.id": provider.change,
+            attr.CICD_PIPELINE_NAME: provider.pipeline,
+            attr.CICD_PIPELINE_RUN_ID: provider.run_id,
+            attr.CICD_PIPELINE_RUN_URL_FULL: provider.run_url,
+            attr.VCS_REF_HEAD_REVISION: provider.revision,
+            attr.VCS_REF_HEAD_NAME: provider.branch,
+            attr.VCS_REPOSITORY_URL_FULL: provider.repository,
+            attr.VCS_CHANGE_ID: provider.change,
         }
         found = {key: value for key, names in fields.items() if (value := _first(env, names))}
         if provider.name == "github_actions":
             found.update(_github_extras(env))
         found = {key: strip_credentials(value) if key.endswith("url.full") else value for key, value in found.items()}
-        found["cicd.system"] = provider.name
+        found[attr.CICD_SYSTEM] = provider.name
         return found
     return {}
 
@@ -273,12 +275,12 @@ def git_attributes(rootdir: Path) -> dict[str, str]:
         head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
         if head.startswith("ref:"):
             ref = head.split(":", 1)[1].strip()
-            attrs = {"vcs.ref.head.name": ref.removeprefix("refs/heads/")}
+            attrs = {attr.VCS_REF_HEAD_NAME: ref.removeprefix("refs/heads/")}
             revision = _resolve_ref(git_dir, ref)
             if revision:
-                attrs["vcs.ref.head.revision"] = revision
+                attrs[attr.VCS_REF_HEAD_REVISION] = revision
             return attrs
-        return {"vcs.ref.head.revision": head}
+        return {attr.VCS_REF_HEAD_REVISION: head}
     except (OSError, ValueError):  # unreadable, or not UTF-8
         return {}
 

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from otel_pytest.records import AttributeValue, SharedAttributes, SpanRecord
+from otel_pytest.semconv import attributes as attr
 
 
 def any_value(value: AttributeValue) -> dict[str, Any]:
@@ -43,7 +44,7 @@ class OtlpJsonEncoder:
 
     def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, scope_version: str) -> None:
         self._resource = orjson.Fragment(orjson.dumps({"attributes": key_values(resource)}))
-        self._run_id = orjson.dumps({"key": "pytest.run.id", "value": {"stringValue": run_id}})
+        self._run_id = orjson.dumps({"key": attr.RUN_ID, "value": {"stringValue": run_id}})
         self._scope_version = scope_version
 
     @staticmethod

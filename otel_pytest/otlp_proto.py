@@ -18,6 +18,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from otel_pytest.records import AttributeValue, SharedAttributes, SpanRecord
+from otel_pytest.semconv import attributes as attr
 
 _RESOURCE_SPANS = 1  # ExportTraceServiceRequest.resource_spans
 _RESOURCE = 1  # ResourceSpans.resource
@@ -77,7 +78,7 @@ class OtlpProtoEncoder:
 
     def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, scope_version: str) -> None:
         self._resource = _field(_RESOURCE, Resource(attributes=key_values(resource)).SerializeToString())
-        self._run_id = _serialize(Span(attributes=[KeyValue(key="pytest.run.id", value=AnyValue(string_value=run_id))]))
+        self._run_id = _serialize(Span(attributes=[KeyValue(key=attr.RUN_ID, value=AnyValue(string_value=run_id))]))
         self._scope_version = scope_version
         self._scopes: dict[str, bytes] = {}
 

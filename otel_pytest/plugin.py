@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from otel_pytest import options as opts
+from otel_pytest.semconv import attributes as attr
 
 if TYPE_CHECKING:
     from otel_pytest.export import SignalReport
@@ -210,13 +211,13 @@ class TracingHooks(SessionHooks):
             func = inspect.unwrap(fixturedef.func)
             code = getattr(func, "__code__", None)
             attributes: dict[str, str | int] = {
-                "pytest.fixture.name": fixturedef.argname,
-                "pytest.fixture.scope": fixturedef.scope,
-                "code.function.name": getattr(func, "__qualname__", fixturedef.argname),
+                attr.FIXTURE_NAME: fixturedef.argname,
+                attr.FIXTURE_SCOPE: fixturedef.scope,
+                attr.CODE_FUNCTION_NAME: getattr(func, "__qualname__", fixturedef.argname),
             }
             if code is not None:
-                attributes["code.file.path"] = os.path.relpath(code.co_filename, self.config.rootpath)
-                attributes["code.line.number"] = code.co_firstlineno
+                attributes[attr.CODE_FILE_PATH] = os.path.relpath(code.co_filename, self.config.rootpath)
+                attributes[attr.CODE_LINE_NUMBER] = code.co_firstlineno
             info = self._fixtures[fixturedef] = FixtureInfo(
                 fixturedef.argname, fixturedef.scope, SharedAttributes(attributes)
             )

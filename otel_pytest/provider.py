@@ -27,6 +27,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, TraceFlags
 
 from otel_pytest import clock
+from otel_pytest.semconv import spans as span_names
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -131,7 +132,7 @@ class RecordingProcessor:
         self._to_plugin_clock(record, self._offsets.pop(record.span_id, end_offset), end_offset)
         failures = self._recorder.failures
         for event in record.events or ():
-            if event.name == "exception":
+            if event.name == span_names.EXCEPTION_EVENT:
                 event.attributes = failures.sdk_event(event.attributes)
         if record.status_message:
             record.status_message = failures.sdk_status(record.status_message)

@@ -50,6 +50,8 @@ from otel_pytest.records import (
     Link,
     SpanRecord,
 )
+from otel_pytest.semconv import attributes as attr
+from otel_pytest.semconv import spans as span_names
 
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 _FAILING = ("failed", "error")
@@ -109,12 +111,12 @@ class TestInfo:
         """The test span's identifying attributes (the analyzer keys on them); the plugin's
         and the xdist controller's record of a crashed test share them."""
         return {
-            "test.case.name": self.nodeid,
-            "test.suite.name": self.suite,
-            "pytest.test.id": stable_test_id(self.nodeid),
-            "code.file.path": self.file,
-            "code.line.number": self.line,
-            "code.function.name": self.function,
+            attr.TEST_CASE_NAME: self.nodeid,
+            attr.TEST_SUITE_NAME: self.suite,
+            attr.TEST_ID: stable_test_id(self.nodeid),
+            attr.CODE_FILE_PATH: self.file,
+            attr.CODE_LINE_NUMBER: self.line,
+            attr.CODE_FUNCTION_NAME: self.function,
         }
 
 
@@ -128,11 +130,11 @@ class FixtureInfo:
 
     @functools.cached_property
     def setup_name(self) -> str:
-        return f"fixture {self.name}"
+        return span_names.fixture_setup(self.name)
 
     @functools.cached_property
     def teardown_name(self) -> str:
-        return f"fixture {self.name} teardown"
+        return span_names.fixture_teardown(self.name)
 
 
 @dataclass
@@ -239,7 +241,7 @@ class Recorder:
         trace_id = session_parent[0] if session_parent else self._random.getrandbits(128) or 1
         parent_id = session_parent[1] if session_parent else 0
         self.session = SpanRecord(
-            "pytest session", trace_id, self._new_id(), parent_id, clock.now_ns(), session_attributes
+            span_names.SESSION, trace_id, self._new_id(), parent_id, clock.now_ns(), session_attributes
         )
         self._stack: list[SpanRecord] = [self.session]
         self._module: SpanRecord | None = None
@@ -309,11 +311,11 @@ class Recorder:
         status message is its first failure's."""
         attributes = self.failures.attributes(error, message)
         if subtest is not None:
-            attributes["pytest.subtest"] = subtest
+            attributes[attr.SUBTEST] = subtest
         record.status = STATUS_ERROR
         if not record.status_message:
             record.status_message = self.failures.status(error, attributes)
-        record.add_event(Event("exception", at, attributes))
+        record.add_event(Event(span_names.EXCEPTION_EVENT, at, attributes))
 
     def add_finished(self, record: SpanRecord) -> None:
         """A span recorded elsewhere (database, application) that has just ended."""
@@ -329,14 +331,14 @@ class Recorder:
     def test_start(self, test: TestInfo) -> None:
         root = self._test
         if root is not None:  # kept open after an attempt that is to be run again
-            if self._attempt.rerun and root.attributes["test.case.name"] == test.nodeid:
+            if self._attempt.rerun and root.attributes[attr.TEST_CASE_NAME] == test.nodeid:
                 number = self._attempt.number + 1
-                self._attempt = _Attempt(number, self._start(f"attempt {number}", root, NO_ATTRIBUTES))
+                self._attempt = _Attempt(number, self._start(span_names.attempt(number), root, NO_ATTRIBUTES))
                 return
             self._end_test(root, test.module)
         if self._module is None or self._module.name != test.module:
             self._end_module()
-            self._module = self._start(test.module, self.session, {"code.file.path": test.file})
+            self._module = self._start(test.module, self.session, {attr.CODE_FILE_PATH: test.file})
         root = self._test_root(test, self._module, clock.now_ns())
         self._stack.append(root)
         self._test = root
@@ -386,14 +388,14 @@ class Recorder:
         if attempt.number > 1 or attempt.rerun:
             if not attempt.closed:
                 self._end_attempt(root, attempt, outcome)
-            root.set("pytest.reruns", attempt.number - 1)
+            root.set(attr.RERUNS, attempt.number - 1)
         self._set_outcome(root, attempt, outcome)
-        root.set("test.case.result.status", "fail" if outcome in _FAILING else "pass")
+        root.set(attr.TEST_CASE_RESULT_STATUS, "fail" if outcome in _FAILING else "pass")
         if self._shared_ns:
-            root.set("pytest.shared_fixtures.duration", self._shared_ns / 1e9)
+            root.set(attr.SHARED_FIXTURES_DURATION, self._shared_ns / 1e9)
             self._shared_ns = 0
         if reason:
-            root.set("pytest.skip.reason" if outcome == "skipped" else "pytest.xfail.reason", reason[:_MAX_TEXT])
+            root.set(attr.SKIP_REASON if outcome == "skipped" else attr.XFAIL_REASON, reason[:_MAX_TEXT])
         self._finish(root)
         self._test = None
         records, self._test_records = self._test_records, []
@@ -413,14 +415,14 @@ class Recorder:
             self._end_module()
 
     def _set_outcome(self, record: SpanRecord, attempt: _Attempt, outcome: str) -> None:
-        record.set("pytest.outcome", outcome)
+        record.set(attr.OUTCOME, outcome)
         if outcome in _FAILING or outcome == "rerun":
             record.status = STATUS_ERROR
         if attempt.subtests:
-            record.set("pytest.subtests", attempt.subtests)
-            record.set("pytest.subtests.failed", len(attempt.failed_subtests))
+            record.set(attr.SUBTESTS, attempt.subtests)
+            record.set(attr.SUBTESTS_FAILED, len(attempt.failed_subtests))
             if attempt.failed_subtests:
-                record.set("pytest.subtests.failed.names", attempt.failed_subtests[:_MAX_SUBTEST_NAMES])
+                record.set(attr.SUBTESTS_FAILED_NAMES, attempt.failed_subtests[:_MAX_SUBTEST_NAMES])
 
     def _end_attempt(self, root: SpanRecord, attempt: _Attempt, outcome: str) -> None:
         span = attempt.span
@@ -428,12 +430,12 @@ class Recorder:
             # The first attempt turns out to be one of several: its spans move under an
             # ``attempt 1`` span covering it (nothing of it has left the recorder yet).
             span = attempt.span = SpanRecord(
-                "attempt 1", root.trace_id, self._new_id(), root.span_id, root.start, NO_ATTRIBUTES
+                span_names.attempt(1), root.trace_id, self._new_id(), root.span_id, root.start, NO_ATTRIBUTES
             )
             for record in self._test_records:
                 if record.parent_id == root.span_id:
                     record.parent_id = span.span_id
-        span.set("pytest.rerun.attempt", attempt.number)
+        span.set(attr.RERUN_ATTEMPT, attempt.number)
         self._set_outcome(span, attempt, outcome)
         attempt.closed = True
         self._finish(span)
@@ -532,9 +534,9 @@ class Recorder:
     def fixture_setup_start(self, fixture: FixtureInfo, param: str | None) -> SpanRecord:
         record = self._start_fixture(fixture.setup_name, fixture)
         if param is not None:
-            record.set("pytest.fixture.param", param)
+            record.set(attr.FIXTURE_PARAM, param)
         if fixture.scope != "function" and self._test is not None:
-            record.set("pytest.fixture.requested_by", self._test.attributes["test.case.name"])
+            record.set(attr.FIXTURE_REQUESTED_BY, self._test.attributes[attr.TEST_CASE_NAME])
         return record
 
     def fixture_setup_end(self, record: SpanRecord, error: BaseException | None) -> None:
@@ -560,9 +562,9 @@ class Recorder:
         self._teardowns.clear()
         self._shared.clear()
         statuses = {0: "success", 1: "failure", 2: "aborted", 5: "success"}
-        self.session.set("test.suite.run.status", statuses.get(exit_status, "failure"))
-        self.session.set("pytest.exit_status", exit_status)
-        self.session.set("pytest.tests", self.stats.tests)
+        self.session.set(attr.TEST_SUITE_RUN_STATUS, statuses.get(exit_status, "failure"))
+        self.session.set(attr.EXIT_STATUS, exit_status)
+        self.session.set(attr.TESTS, self.stats.tests)
         if exit_status not in (0, 5):
             self.session.status = STATUS_ERROR
         self._stack = [self.session]

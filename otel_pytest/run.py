@@ -27,6 +27,7 @@ from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.provider import RunTracerProvider
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import AttributeValue
+from otel_pytest.semconv import attributes as attr
 from otel_pytest.store.index import RunEntry, run_file_name, worker_part_name
 from otel_pytest.store.layout import RUNS
 from otel_pytest.store.writer import RunSink, metrics_file_of, read_contents, resource_groups, store_run
@@ -48,9 +49,9 @@ def package_version() -> str:
 def resource_attributes(env: Mapping[str, str], rootdir: Path) -> dict[str, AttributeValue]:
     """Detected facts, then ``OTEL_RESOURCE_ATTRIBUTES`` over them, then ``service.name``."""
     attributes: dict[str, AttributeValue] = {
-        "telemetry.sdk.language": "python",
-        "telemetry.distro.name": "otel-pytest",
-        "telemetry.distro.version": package_version(),
+        attr.TELEMETRY_SDK_LANGUAGE: "python",
+        attr.TELEMETRY_DISTRO_NAME: "otel-pytest",
+        attr.TELEMETRY_DISTRO_VERSION: package_version(),
     }
     attributes.update(identity.Environment.current().attributes())
     attributes.update(identity.git_attributes(rootdir))
@@ -59,8 +60,8 @@ def resource_attributes(env: Mapping[str, str], rootdir: Path) -> dict[str, Attr
         key, sep, value = item.partition("=")
         if sep and key.strip():
             attributes[unquote(key.strip())] = unquote(value.strip())
-    if env.get("OTEL_SERVICE_NAME") or "service.name" not in attributes:
-        attributes["service.name"] = identity.service_name(env, rootdir)
+    if env.get("OTEL_SERVICE_NAME") or attr.SERVICE_NAME not in attributes:
+        attributes[attr.SERVICE_NAME] = identity.service_name(env, rootdir)
     return attributes
 
 
@@ -121,9 +122,9 @@ class TracedRun:
                 otlp_proto_encoder(self.resource, self.run_id, scope_version),
             )
         self.sink = RunSink(OtlpJsonEncoder(self.resource, self.run_id, scope_version), store_path, self.exporter)
-        session_attributes: dict[str, AttributeValue] = {"test.suite.name": str(self.resource["service.name"])}
+        session_attributes: dict[str, AttributeValue] = {attr.TEST_SUITE_NAME: str(self.resource[attr.SERVICE_NAME])}
         if self.worker_id:
-            session_attributes["pytest.xdist.worker"] = self.worker_id
+            session_attributes[attr.XDIST_WORKER] = self.worker_id
         self.recorder = Recorder(
             self.sink,
             trace_per_test=options.trace_per == "test",
@@ -172,10 +173,12 @@ class TracedRun:
             start_ns,
             outcome,
             {
-                "pytest.outcome": outcome,
+                attr.OUTCOME: outcome,
                 # A crash report is "failed", or "rerun" when a rerun plugin takes it: a failed attempt.
-                "test.case.result.status": "pass" if outcome in ("passed", "skipped", "xfailed", "xpassed") else "fail",
-                "pytest.xdist.worker": worker,
+                attr.TEST_CASE_RESULT_STATUS: "pass"
+                if outcome in ("passed", "skipped", "xfailed", "xpassed")
+                else "fail",
+                attr.XDIST_WORKER: worker,
             },
             reason,
         )
@@ -284,7 +287,7 @@ class TracedRun:
             file=self.run_file.name,
             start_time_unix_nano=self.start_ns,
             end_time_unix_nano=clock.now_ns(),
-            service_name=str(self.resource["service.name"]),
+            service_name=str(self.resource[attr.SERVICE_NAME]),
             exit_status=exit_status,
             tests=self.summary.tests,
             spans=self.summary.spans,

@@ -583,6 +583,44 @@ def analyze_in_a_process(
     )
 
 
+# What the analyzer must never load: pytest (``otel-pytest analyze`` runs in CI jobs without
+# a test session), the database instrumentation and the libraries it patches, and the
+# recording side of the plugin; it reads the store and the span vocabulary only.
+NOT_THE_ANALYZER_S = (
+    "pytest",
+    "_pytest",
+    "sqlalchemy",
+    "asyncpg",
+    "opentelemetry",
+    "otel_pytest.db",
+    "otel_pytest.options",
+    "otel_pytest.plugin",
+    "otel_pytest.recorder",
+    "otel_pytest.run",
+    "otel_pytest.export",
+    "otel_pytest.identity",
+)
+
+
+@pytest.mark.parametrize("report", ["terminal", "json", "markdown", "html"])
+def test_otel_pytest_analyze_imports_neither_pytest_nor_the_database_layer_nor_the_recorder(
+    recorded: Path, report: str
+) -> None:
+    """The analyzer's import boundary, checked once on the real command over a real store
+    (all detectors, the summary cache, the waterfall of the JSON and HTML reports), by
+    the interpreter's own record of every module it imported."""
+    done = analyze_in_a_process(
+        "--store", str(recorded), "--format", report, prefix=(sys.executable, "-X", "importtime")
+    )
+    assert done.returncode == EXIT_OK, done.stderr[-2000:]
+    imported = [line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert {"otel_pytest.analyze.detectors.regressions", "otel_pytest.semconv.db_work"} <= set(imported)
+    forbidden = [
+        name for name in imported if any(name == bad or name.startswith(f"{bad}.") for bad in NOT_THE_ANALYZER_S)
+    ]
+    assert forbidden == []
+
+
 def damaged(lines: list[bytes], damage: str) -> list[bytes]:
     """The first test's line of a hand-made run, damaged as named."""
     data = json.loads(lines[0])

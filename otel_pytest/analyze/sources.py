@@ -43,6 +43,7 @@ from otel_pytest.analyze import files
 from otel_pytest.analyze import summarize as summarizer
 from otel_pytest.analyze.model import SCHEMA_VERSION, RunSummary, run_from_plain
 from otel_pytest.analyze.summarize import RunMetadata, Span
+from otel_pytest.semconv import attributes as attr
 from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex
 from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
 
@@ -208,7 +209,7 @@ def _groups(paths: Sequence[Path], problems: list[str], only: str | None = None)
     for path in paths:
         for resource, spans in read_otlp(path, problems):
             for span in spans:
-                run_id = span.attributes.get("pytest.run.id")
+                run_id = span.attributes.get(attr.RUN_ID)
                 key = run_id if isinstance(run_id, str) and run_id else None
                 if only is not None and key != only:
                     continue
@@ -518,8 +519,8 @@ class StoreSource:
             run,
             start_time=entry.start_time_unix_nano * 1e-9,
             environment=fingerprint if isinstance(fingerprint, str) and fingerprint else run.environment,
-            revision=vcs.get("vcs.ref.head.revision") or run.revision,
-            branch=vcs.get("vcs.ref.head.name") or run.branch,
+            revision=vcs.get(attr.VCS_REF_HEAD_REVISION) or run.revision,
+            branch=vcs.get(attr.VCS_REF_HEAD_NAME) or run.branch,
             service=entry.service_name or run.service,
             problems=(*run.problems, *extra),
         )

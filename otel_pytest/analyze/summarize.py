@@ -10,7 +10,8 @@ What counts as a **statement**: a span with ``db.query.text`` (or the older
 ``db.statement``) that is not a transaction step (``BEGIN``, ``COMMIT``, ``ROLLBACK``,
 ``SAVEPOINT``, …), the same spans the plugin counts as ``db.summary.queries``. Its
 fingerprint is the plugin's ``pytest.db.fingerprint(.id)``, or, for another tool's spans,
-computed from the text by :func:`otel_pytest.db.statements.describe`.
+computed from the text by :func:`otel_pytest.semconv.statements.describe` (see
+:func:`otel_pytest.semconv.db_work.statement_of`).
 
 **Repetitions** (Sentry's N+1 shape): under one parent span, the statements in start
 order, split into runs of one fingerprint; a run counts when a different statement came
@@ -37,8 +38,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from otel_pytest.analyze.model import FixtureStats, Repetition, RunSummary, StatementStats, TestSample
-from otel_pytest.db.statements import describe
-from otel_pytest.db.summary import fold
+from otel_pytest.semconv import attributes as attr
+from otel_pytest.semconv import spans as span_names
+from otel_pytest.semconv.db_work import fold, statement_of
 
 # Bump when what a summary holds or how it is computed changes: cached summaries are rebuilt.
 VERSION = 4
@@ -47,11 +49,6 @@ MIN_REPETITION = 2
 # impossible: the larger of these (see _Clocks).
 CLOCK_SLACK_NS = 1_000_000_000
 CLOCK_SLACK_SHARE = 0.01
-SHARED_FIXTURE_TIME = "pytest.shared_fixtures.duration"
-SESSION_SPAN = "pytest session"
-PHASES = ("setup", "call", "teardown")
-ATTEMPT = "pytest.rerun.attempt"  # on the `attempt N` span of a test a rerun plugin ran again
-_SUMMARY_PREFIX = "db.summary."
 _NS = 1e-9
 # As otel_pytest.identity.stable_test_id (the analyzer imports no plugin module).
 _MEMORY_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
@@ -131,26 +128,6 @@ def _number(value: object) -> float:
         return 0.0
 
 
-def statement_of(attributes: Mapping[str, object]) -> tuple[str, str, str] | None:
-    """``(fingerprint id, fingerprint, operation)`` of a statement span, else ``None``."""
-    fingerprint_id = attributes.get("pytest.db.fingerprint.id")
-    if isinstance(fingerprint_id, str):
-        if "pytest.db.transaction.step" in attributes:
-            return None
-        return (
-            fingerprint_id,
-            str(attributes.get("pytest.db.fingerprint", "")),
-            str(attributes.get("db.operation.name", "")),
-        )
-    text = attributes.get("db.query.text", attributes.get("db.statement"))
-    if not isinstance(text, str) or "pytest.db.transaction.step" in attributes:
-        return None
-    facts = describe(text)
-    if facts.transaction_step:
-        return None
-    return facts.fingerprint_id, facts.fingerprint, facts.operation
-
-
 def db_work(spans: Iterable[Span]) -> dict[str, float]:
     """The database work in ``spans``, folded exactly as the plugin folds ``db.summary.*``;
     empty when there is none."""
@@ -159,10 +136,10 @@ def db_work(spans: Iterable[Span]) -> dict[str, float]:
 
 def _outcome(root: Span) -> str:
     attributes = root.attributes
-    outcome = attributes.get("pytest.outcome")
+    outcome = attributes.get(attr.OUTCOME)
     if isinstance(outcome, str):
         return outcome
-    status = attributes.get("test.case.result.status")
+    status = attributes.get(attr.TEST_CASE_RESULT_STATUS)
     if status in ("pass", "fail"):
         return "passed" if status == "pass" else "failed"
     return "failed" if root.status == _STATUS_ERROR else "passed"
@@ -243,13 +220,13 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
             else:
                 siblings.append(span)
         attributes = span.attributes
-        if "test.case.name" in attributes:
+        if attr.TEST_CASE_NAME in attributes:
             roots.append(span)
-        elif "pytest.fixture.name" in attributes:
+        elif attr.FIXTURE_NAME in attributes:
             fixture_spans.append(span)
-        elif span.name == SESSION_SPAN:
+        elif span.name == span_names.SESSION:
             sessions.append(span)
-        elif "db.query.text" in attributes or "db.statement" in attributes:
+        elif attr.DB_QUERY_TEXT in attributes or attr.DB_STATEMENT in attributes:
             facts = statement_of(attributes)
             if facts is not None:
                 fingerprint_id, fingerprint, operation = facts
@@ -315,7 +292,7 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
         wall_ns = max((span.end for span in possible), default=0) - start_ns
         if every:
             problems.append(
-                f"no {SESSION_SPAN!r} span: the run did not finish or its file is incomplete; "
+                f"no {span_names.SESSION!r} span: the run did not finish or its file is incomplete; "
                 "the wall time is that of the spans found"
             )
     if not tests:
@@ -326,10 +303,10 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
         run_id=metadata.run_id,
         start_time=start_ns * _NS,
         source=metadata.source,
-        environment=_text(resource.get("pytest.env.fingerprint")) or "",
-        revision=_text(resource.get("vcs.ref.head.revision")),
-        branch=_text(resource.get("vcs.ref.head.name")),
-        service=_text(resource.get("service.name")),
+        environment=_text(resource.get(attr.ENV_FINGERPRINT)) or "",
+        revision=_text(resource.get(attr.VCS_REF_HEAD_REVISION)),
+        branch=_text(resource.get(attr.VCS_REF_HEAD_NAME)),
+        service=_text(resource.get(attr.SERVICE_NAME)),
         tests=tests,
         fixtures=fixtures,
         statements=statement_stats,
@@ -394,11 +371,11 @@ class _Clocks:
             f"{count} {what}"
             for count, what in (
                 (len(self.backwards), "end before they start"),
-                (len(self.outside), f"lie outside the run's {SESSION_SPAN!r} span"),
+                (len(self.outside), f"lie outside the run's {span_names.SESSION!r} span"),
                 (
                     len(self.recorded),
-                    f"tests record a duration below zero or not a number in {_SUMMARY_PREFIX}* "
-                    f"or {SHARED_FIXTURE_TIME}",
+                    f"tests record a duration below zero or not a number in {attr.DB_SUMMARY_PREFIX}* "
+                    f"or {attr.SHARED_FIXTURES_DURATION}",
                 ),
             )
             if count
@@ -435,7 +412,9 @@ def _holders(every: Sequence[Span], spans: Sequence[Span]) -> set[int]:
 def _records_impossible_time(attributes: Mapping[str, object]) -> bool:
     """A test span whose recorded durations include one below zero or not a number."""
     for key, value in attributes.items():
-        timed = key == SHARED_FIXTURE_TIME or (key.startswith(_SUMMARY_PREFIX) and key.endswith("_time"))
+        timed = key == attr.SHARED_FIXTURES_DURATION or (
+            key.startswith(attr.DB_SUMMARY_PREFIX) and key.endswith("_time")
+        )
         if timed:
             seconds = _number(value)
             if not (math.isfinite(seconds) and seconds >= 0):
@@ -523,7 +502,7 @@ def _tests(
 def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements: Mapping[int, str]) -> TestSample:
     attributes = root.attributes
     trace_id = root.trace_id
-    phases = dict.fromkeys(PHASES, 0)
+    phases = dict.fromkeys(span_names.PHASES, 0)
     for kid in _phases(root, children):
         phases[kid.name] += kid.end - kid.start
     tree = list(_tree(root, children))
@@ -540,23 +519,23 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
             if fingerprint_id is not None:
                 executed.add(fingerprint_id)
     db = {
-        key[len(_SUMMARY_PREFIX) :]: _number(value) if not isinstance(value, int) else value
+        key[len(attr.DB_SUMMARY_PREFIX) :]: _number(value) if not isinstance(value, int) else value
         for key, value in attributes.items()
-        if key.startswith(_SUMMARY_PREFIX)
+        if key.startswith(attr.DB_SUMMARY_PREFIX)
     }
     if not db:
         db = db_work(own)  # a tool that writes no db.summary.*: fold the spans instead
     return TestSample(
         test_id=_test_id(root),
         nodeid=_nodeid(root),
-        file=str(attributes.get("code.file.path", "")),
-        line=_int(attributes.get("code.line.number", 0)),
+        file=str(attributes.get(attr.CODE_FILE_PATH, "")),
+        line=_int(attributes.get(attr.CODE_LINE_NUMBER, 0)),
         outcome=_outcome(root),
         duration=(root.end - root.start) * _NS,
-        setup=phases["setup"] * _NS,
-        call=phases["call"] * _NS,
-        teardown=phases["teardown"] * _NS,
-        shared_fixture_time=_number(attributes.get(SHARED_FIXTURE_TIME, 0.0)),
+        setup=phases[span_names.SETUP] * _NS,
+        call=phases[span_names.CALL] * _NS,
+        teardown=phases[span_names.TEARDOWN] * _NS,
+        shared_fixture_time=_number(attributes.get(attr.SHARED_FIXTURES_DURATION, 0.0)),
         db=db,
         statements=frozenset(executed),
         repetitions=best.repetitions(),
@@ -568,20 +547,22 @@ def _phases(root: Span, children: Mapping[tuple[str, str], list[Span]]) -> Itera
     the children of each ``attempt N`` span (``pytest.rerun.attempt``): every attempt's
     setup, call and teardown are time the run paid for the test."""
     for kid in children.get((root.trace_id, root.span_id), ()):
-        if kid.name in PHASES:
+        if kid.name in span_names.PHASES:
             yield kid
-        elif ATTEMPT in kid.attributes:
-            yield from (phase for phase in children.get((kid.trace_id, kid.span_id), ()) if phase.name in PHASES)
+        elif attr.RERUN_ATTEMPT in kid.attributes:
+            yield from (
+                phase for phase in children.get((kid.trace_id, kid.span_id), ()) if phase.name in span_names.PHASES
+            )
 
 
 def _nodeid(root: Span) -> str:
-    return _text(root.attributes.get("test.case.name")) or root.name
+    return _text(root.attributes.get(attr.TEST_CASE_NAME)) or root.name
 
 
 def _test_id(root: Span) -> str:
     """The stable identity of a test span: ``pytest.test.id``, else its node id without
     memory addresses."""
-    return _text(root.attributes.get("pytest.test.id")) or _MEMORY_ADDRESS.sub("", _nodeid(root))
+    return _text(root.attributes.get(attr.TEST_ID)) or _MEMORY_ADDRESS.sub("", _nodeid(root))
 
 
 def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]]) -> dict[str, FixtureStats]:
@@ -599,8 +580,8 @@ def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]])
     for key in sorted(groups):
         group = groups[key]
         attributes = group[0].attributes
-        name = str(attributes["pytest.fixture.name"])
-        teardown_name = f"fixture {name} teardown"
+        name = str(attributes[attr.FIXTURE_NAME])
+        teardown_name = span_names.fixture_teardown(name)
         setups = teardowns = setup_ns = teardown_ns = 0
         inside: list[Span] = []
         for span in group:
@@ -615,15 +596,15 @@ def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]])
             while stack:
                 node = stack.pop()
                 for kid in children.get((node.trace_id, node.span_id), ()):
-                    if "pytest.fixture.name" not in kid.attributes and kid.span_id not in visited:
+                    if attr.FIXTURE_NAME not in kid.attributes and kid.span_id not in visited:
                         visited.add(kid.span_id)
                         inside.append(kid)
                         stack.append(kid)
         fixtures[key] = FixtureStats(
             name=name,
-            scope=str(attributes.get("pytest.fixture.scope", "")),
-            file=str(attributes.get("code.file.path", "")),
-            line=_int(attributes.get("code.line.number", 0)),
+            scope=str(attributes.get(attr.FIXTURE_SCOPE, "")),
+            file=str(attributes.get(attr.CODE_FILE_PATH, "")),
+            line=_int(attributes.get(attr.CODE_LINE_NUMBER, 0)),
             setups=setups,
             setup_time=setup_ns * _NS,
             teardowns=teardowns,

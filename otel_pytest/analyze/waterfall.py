@@ -16,13 +16,12 @@ import orjson
 from otel_pytest.analyze import files
 from otel_pytest.analyze.findings import Waterfall, WaterfallBar
 from otel_pytest.analyze.model import RunSummary, TestSample
-from otel_pytest.analyze.summarize import PHASES, Span
+from otel_pytest.analyze.summarize import Span
+from otel_pytest.semconv import attributes as attr
+from otel_pytest.semconv import spans as span_names
+from otel_pytest.semconv.statements import TRANSACTION_STEPS
 
 MAX_BARS = 150  # beyond this a waterfall is unreadable, and the page grows without bound
-_CONNECTION_SPANS = frozenset({"connect", "pool checkout", "pool checkin", "engine create", "engine dispose"})
-_TRANSACTION_STEPS = frozenset(
-    {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT"}
-)
 _NS = 1e9  # nanoseconds per second: divide, which rounds exactly, rather than multiply
 
 
@@ -36,24 +35,24 @@ def slowest_test(run: RunSummary) -> TestSample | None:
 def kind_of(span: Span) -> str:
     """The waterfall's colour class of a span."""
     attributes = span.attributes
-    if span.name in PHASES:
+    if span.name in span_names.PHASES:
         return "phase"
-    if "pytest.fixture.name" in attributes:
+    if attr.FIXTURE_NAME in attributes:
         return "fixture"
-    if span.name in _CONNECTION_SPANS:
+    if span.name in span_names.CONNECTION_SPANS:
         return "connection"
-    if "pytest.db.transaction.step" in attributes or span.name.upper() in _TRANSACTION_STEPS:
+    if attr.DB_TRANSACTION_STEP in attributes or span.name.upper() in TRANSACTION_STEPS:
         return "transaction"
-    if "db.query.text" in attributes or "db.statement" in attributes:
+    if attr.DB_QUERY_TEXT in attributes or attr.DB_STATEMENT in attributes:
         return "query"
     return "other"
 
 
 def _is_test(span: Span, test: TestSample) -> bool:
     attributes = span.attributes
-    if "test.case.name" not in attributes:
+    if attr.TEST_CASE_NAME not in attributes:
         return False
-    return attributes.get("pytest.test.id") == test.test_id or attributes.get("test.case.name") == test.nodeid
+    return attributes.get(attr.TEST_ID) == test.test_id or attributes.get(attr.TEST_CASE_NAME) == test.nodeid
 
 
 def waterfall_of(
@@ -65,7 +64,7 @@ def waterfall_of(
     children: dict[tuple[str, str], list[Span]] = {}
     root: Span | None = None
     for span in spans:
-        span_run = span.attributes.get("pytest.run.id")
+        span_run = span.attributes.get(attr.RUN_ID)
         ours = span_run is None if grouped_by_file else span_run == run_id
         if not ours:
             continue

@@ -17,8 +17,9 @@ from typing import Any
 
 from otel_pytest.db.patching import Patches
 from otel_pytest.db.spans import DbSpans, EngineInfo, never_raises
-from otel_pytest.db.statements import describe
 from otel_pytest.records import SpanRecord
+from otel_pytest.semconv import attributes as attr
+from otel_pytest.semconv.statements import describe
 
 _SERVER = EngineInfo("postgresql", "asyncpg", None, None, None)
 _QUERY_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
@@ -73,12 +74,12 @@ class AsyncpgInstrumentation:
     def _covered(self, statement: str) -> bool:
         """True when a SQLAlchemy span already stands for this round trip."""
         current = self.spans.recorder.current
-        if current.attributes.get("pytest.db.layer") != "sqlalchemy":
+        if current.attributes.get(attr.DB_LAYER) != "sqlalchemy":
             return bool(self.spans.in_pool_work())
         step = describe(statement).transaction_step
-        if "pytest.db.transaction.step" in current.attributes:
+        if attr.DB_TRANSACTION_STEP in current.attributes:
             # The step's own SQL is covered; a BEGIN the adapter sends first is not.
-            return step is None or step == current.attributes["pytest.db.transaction.step"]
+            return step is None or step == current.attributes[attr.DB_TRANSACTION_STEP]
         return step is None
 
     @never_raises

@@ -24,6 +24,8 @@ import orjson
 from otel_pytest import clock
 from otel_pytest.otlp_json import key_values
 from otel_pytest.records import AttributeValue, SpanRecord
+from otel_pytest.semconv import attributes as attr
+from otel_pytest.semconv import metrics as metric_names
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricsData
@@ -31,35 +33,35 @@ if TYPE_CHECKING:
 # The conventions' advised boundaries for database client durations.
 BOUNDARIES = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 _NANOS = 1e-9
-OPERATION = "db.client.operation.duration"
+OPERATION = metric_names.DB_CLIENT_OPERATION_DURATION
 CONNECTION_METRICS = (
-    "db.client.connection.create_time",
-    "db.client.connection.wait_time",
-    "db.client.connection.use_time",
+    metric_names.DB_CLIENT_CONNECTION_CREATE_TIME,
+    metric_names.DB_CLIENT_CONNECTION_WAIT_TIME,
+    metric_names.DB_CLIENT_CONNECTION_USE_TIME,
 )
 _DESCRIPTIONS = {
     OPERATION: "Duration of database client operations.",
-    "db.client.connection.create_time": "The time it took to create a new connection.",
-    "db.client.connection.wait_time": "The time it took to obtain an open connection from the pool.",
-    "db.client.connection.use_time": "The time between borrowing a connection and returning it to the pool.",
+    metric_names.DB_CLIENT_CONNECTION_CREATE_TIME: "The time it took to create a new connection.",
+    metric_names.DB_CLIENT_CONNECTION_WAIT_TIME: "The time it took to obtain an open connection from the pool.",
+    metric_names.DB_CLIENT_CONNECTION_USE_TIME: "The time between borrowing a connection and returning it to the pool.",
 }
 _OPERATION_KEYS = (
-    "db.system.name",
-    "db.namespace",
-    "db.operation.name",
-    "db.collection.name",
-    "server.address",
-    "server.port",
+    attr.DB_SYSTEM_NAME,
+    attr.DB_NAMESPACE,
+    attr.DB_OPERATION_NAME,
+    attr.DB_COLLECTION_NAME,
+    attr.SERVER_ADDRESS,
+    attr.SERVER_PORT,
 )
 SCOPE = "otel_pytest.db"
 
 
 def pool_name(attributes: Mapping[str, AttributeValue]) -> str:
     """``db.client.connection.pool.name``: where the pool connects, never with credentials."""
-    system = attributes.get("db.system.name", "db")
-    address = attributes.get("server.address", "")
-    port = attributes.get("server.port")
-    namespace = attributes.get("db.namespace", "")
+    system = attributes.get(attr.DB_SYSTEM_NAME, "db")
+    address = attributes.get(attr.SERVER_ADDRESS, "")
+    port = attributes.get(attr.SERVER_PORT)
+    namespace = attributes.get(attr.DB_NAMESPACE, "")
     return f"{system}://{address}{f':{port}' if port else ''}/{namespace}"
 
 
@@ -99,7 +101,7 @@ class DbMetrics:
         if point is None:
             attributes = {name: source[name] for name in _OPERATION_KEYS if name in source}
             if error is not None:
-                attributes["error.type"] = type(error).__qualname__
+                attributes[attr.ERROR_TYPE] = type(error).__qualname__
             point = points[key] = Histogram(attributes)
         point.add((record.end - record.start) * _NANOS)
 
@@ -110,7 +112,7 @@ class DbMetrics:
         points = self._points[name]
         point = points.get(id(attributes))
         if point is None:
-            point = points[id(attributes)] = Histogram({"db.client.connection.pool.name": pool_name(attributes)})
+            point = points[id(attributes)] = Histogram({attr.DB_CLIENT_CONNECTION_POOL_NAME: pool_name(attributes)})
         point.add(value)
 
     @property

@@ -17,9 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from otel_pytest.db.statements import describe, redact_message, sanitize, sqlstate
-from otel_pytest.db.summary import PREFIX, fold
 from otel_pytest.records import NO_ATTRIBUTES, AttributeValue, SharedAttributes, SpanRecord
+from otel_pytest.semconv import attributes as attr
+from otel_pytest.semconv import metrics as metric_names
+from otel_pytest.semconv import spans as span_names
+from otel_pytest.semconv.db_work import fold
+from otel_pytest.semconv.statements import describe, redact_message, sanitize, sqlstate
 
 if TYPE_CHECKING:
     from otel_pytest.db.metrics import DbMetrics
@@ -62,13 +65,13 @@ class EngineInfo:
     @property
     def base(self) -> SharedAttributes:
         if self._base is None:
-            base = SharedAttributes({"db.system.name": self.system})
+            base = SharedAttributes({attr.DB_SYSTEM_NAME: self.system})
             if self.namespace:
-                base["db.namespace"] = self.namespace
+                base[attr.DB_NAMESPACE] = self.namespace
             if self.address:
-                base["server.address"] = self.address
+                base[attr.SERVER_ADDRESS] = self.address
             if self.port:
-                base["server.port"] = self.port
+                base[attr.SERVER_PORT] = self.port
             self._base = base
         return self._base
 
@@ -81,18 +84,18 @@ class EngineInfo:
             cached = SharedAttributes(self.base)
             cached.update(
                 {
-                    "db.query.text": sanitize(statement),
-                    "db.query.summary": facts.summary,
-                    "db.operation.name": facts.operation,
-                    "pytest.db.fingerprint": facts.fingerprint,
-                    "pytest.db.fingerprint.id": facts.fingerprint_id,
-                    "pytest.db.layer": layer,
+                    attr.DB_QUERY_TEXT: sanitize(statement),
+                    attr.DB_QUERY_SUMMARY: facts.summary,
+                    attr.DB_OPERATION_NAME: facts.operation,
+                    attr.DB_FINGERPRINT: facts.fingerprint,
+                    attr.DB_FINGERPRINT_ID: facts.fingerprint_id,
+                    attr.DB_LAYER: layer,
                 }
             )
             if facts.collection:
-                cached["db.collection.name"] = facts.collection
+                cached[attr.DB_COLLECTION_NAME] = facts.collection
             if facts.transaction_step:
-                cached["pytest.db.transaction.step"] = facts.transaction_step
+                cached[attr.DB_TRANSACTION_STEP] = facts.transaction_step
             if len(self._statements) < _MAX_CACHED_STATEMENTS:
                 self._statements[key] = cached
         return cached
@@ -128,10 +131,10 @@ class DbSpans:
         if error is None:
             self.recorder.end_span(record)
             return
-        record.set("error.type", type(error).__qualname__)
+        record.set(attr.ERROR_TYPE, type(error).__qualname__)
         code = sqlstate(error)
         if code is not None:
-            record.set("db.response.status_code", code)
+            record.set(attr.DB_RESPONSE_STATUS_CODE, code)
         self.recorder.end_span(record, error, redact_message(str(error)))
 
     # -- queries -----------------------------------------------------------------------
@@ -140,10 +143,10 @@ class DbSpans:
     def start_query(self, statement: str, info: EngineInfo | None, layer: str, connection: Any = None) -> SpanRecord:
         """A query span; a transaction-control statement sent as SQL becomes a step span."""
         attributes = (info or _NO_INFO).statement_attributes(statement, layer)
-        step = attributes.get("pytest.db.transaction.step")
+        step = attributes.get(attr.DB_TRANSACTION_STEP)
         if step is not None:
             return self._start_step(str(step), attributes, connection)
-        return self.recorder.start_span(str(attributes["db.query.summary"]), attributes)
+        return self.recorder.start_span(str(attributes[attr.DB_QUERY_SUMMARY]), attributes)
 
     @never_raises
     def end_query(self, record: SpanRecord | None, error: BaseException | None = None) -> None:
@@ -176,12 +179,12 @@ class DbSpans:
     def _start_step(self, step: str, attributes: Mapping[str, AttributeValue], connection: Any) -> SpanRecord:
         # The pool's own rollbacks: on return, and after a new connection's first-connect
         # checks (inside the checkout); not the application's.
-        reset = self.recorder.current.name in ("pool checkin", "pool checkout")
+        reset = self.recorder.current.name in (span_names.POOL_CHECKIN, span_names.POOL_CHECKOUT)
         depth = self._depth(connection, step)  # before the span opens: nothing may fail after
         record = self.recorder.start_span(step, attributes)
-        record.set("pytest.db.transaction.depth", depth)
+        record.set(attr.DB_TRANSACTION_DEPTH, depth)
         if reset:
-            record.set("pytest.db.transaction.reset", True)
+            record.set(attr.DB_TRANSACTION_RESET, True)
         return record
 
     def _depth(self, connection: Any, step: str) -> int:
@@ -204,42 +207,42 @@ class DbSpans:
 
     @never_raises
     def covered_by_connect(self) -> bool:
-        return self.recorder.current.name == "connect"
+        return self.recorder.current.name == span_names.CONNECT
 
     @never_raises
     def in_pool_work(self) -> bool:
         """True while the pool connects or checks out: statements sent then (a dialect's
         first-connect checks, ``pool_pre_ping``) are part of that time, not queries."""
-        return self.recorder.current.name in ("connect", "pool checkout")
+        return self.recorder.current.name in (span_names.CONNECT, span_names.POOL_CHECKOUT)
 
     @never_raises
     def start_physical_connect(self, info: EngineInfo | None) -> None:
-        self._connect = self.recorder.start_span("connect", (info or _NO_INFO).base)
+        self._connect = self.recorder.start_span(span_names.CONNECT, (info or _NO_INFO).base)
 
     @never_raises
     def end_physical_connect(self, error: BaseException | None = None) -> None:
         record, self._connect = self._connect, None
         if record is None:
             return
-        record.set("pytest.db.connection.new", True)
+        record.set(attr.DB_CONNECTION_NEW, True)
         self.end(record, error)
         parent = self.recorder.current
-        if parent.name == "pool checkout":
-            parent.set("pytest.db.connection.new", True)
-            parent.set("pytest.db.connection.create_time", (record.end - record.start) * _SECONDS)
+        if parent.name == span_names.POOL_CHECKOUT:
+            parent.set(attr.DB_CONNECTION_NEW, True)
+            parent.set(attr.DB_CONNECTION_CREATE_TIME, (record.end - record.start) * _SECONDS)
         if self.metrics is not None:
-            self.metrics.connection_time("db.client.connection.create_time", record)
+            self.metrics.connection_time(metric_names.DB_CLIENT_CONNECTION_CREATE_TIME, record)
 
     @never_raises
     def open_checkout_attributes(self) -> Mapping[str, AttributeValue] | None:
         """The database attributes of the pool checkout running now (the pool's checkout
         event fires inside it), if one is."""
         current = self.recorder.current
-        return current.attributes if current.name == "pool checkout" else None
+        return current.attributes if current.name == span_names.POOL_CHECKOUT else None
 
     @never_raises
     def start_checkout(self, info: EngineInfo | None) -> SpanRecord:
-        return self.recorder.start_span("pool checkout", (info or _NO_INFO).base)
+        return self.recorder.start_span(span_names.POOL_CHECKOUT, (info or _NO_INFO).base)
 
     @never_raises
     def end_checkout(self, record: SpanRecord | None, error: BaseException | None = None) -> None:
@@ -249,18 +252,18 @@ class DbSpans:
             self.end_physical_connect(error)
         self.end(record, error)
         extra = record.extra or {}
-        created = extra.get("pytest.db.connection.create_time", 0.0)
+        created = extra.get(attr.DB_CONNECTION_CREATE_TIME, 0.0)
         waited = max((record.end - record.start) * _SECONDS - float(created), 0.0)  # type: ignore[arg-type]
-        record.set("pytest.db.connection.wait_time", waited)
-        if "pytest.db.connection.new" not in extra:
-            record.set("pytest.db.connection.new", False)
+        record.set(attr.DB_CONNECTION_WAIT_TIME, waited)
+        if attr.DB_CONNECTION_NEW not in extra:
+            record.set(attr.DB_CONNECTION_NEW, False)
         if self.metrics is not None:
-            self.metrics.seconds("db.client.connection.wait_time", waited, record.attributes)
+            self.metrics.seconds(metric_names.DB_CLIENT_CONNECTION_WAIT_TIME, waited, record.attributes)
 
     @never_raises
     def start_checkin(self, attributes: Mapping[str, AttributeValue] | None) -> None:
         if self._checkin is None:
-            self._checkin = self.recorder.start_span("pool checkin", attributes or NO_ATTRIBUTES)
+            self._checkin = self.recorder.start_span(span_names.POOL_CHECKIN, attributes or NO_ATTRIBUTES)
 
     @never_raises
     def end_checkin(self, checked_out_at: int | None, attributes: Mapping[str, AttributeValue] | None) -> None:
@@ -273,9 +276,9 @@ class DbSpans:
         self.end(record)
         if checked_out_at is not None:
             used = (record.end - checked_out_at) * _SECONDS
-            record.set("pytest.db.connection.use_time", used)
+            record.set(attr.DB_CONNECTION_USE_TIME, used)
             if self.metrics is not None:
-                self.metrics.seconds("db.client.connection.use_time", used, record.attributes)
+                self.metrics.seconds(metric_names.DB_CLIENT_CONNECTION_USE_TIME, used, record.attributes)
 
     # -- engines -----------------------------------------------------------------------
 
@@ -310,4 +313,4 @@ def summarize(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
     disagree with the spans it summarises. Times are seconds.
     """
     work = fold((r.name, r.all_attributes() if r.extra else r.attributes, r.end - r.start) for r in records)
-    return {PREFIX + key: value for key, value in work.items()}
+    return {attr.DB_SUMMARY_PREFIX + key: value for key, value in work.items()}

@@ -52,6 +52,7 @@ from otel_pytest import clock
 from otel_pytest.db.patching import Patches
 from otel_pytest.db.spans import DbSpans, EngineInfo
 from otel_pytest.records import AttributeValue
+from otel_pytest.semconv import spans as span_names
 
 _TRANSACTION_METHODS = (
     ("do_begin", "BEGIN"),
@@ -255,7 +256,7 @@ class SqlAlchemyInstrumentation:
 
         def engine_init(engine: Any, *args: Any, **kwargs: Any) -> None:
             __tracebackhide__ = True
-            record = spans.start_engine_span("engine create")
+            record = spans.start_engine_span(span_names.ENGINE_CREATE)
             try:
                 original(engine, *args, **kwargs)
             except BaseException as error:
@@ -274,7 +275,7 @@ class SqlAlchemyInstrumentation:
 
         def dispose(engine: Any, *args: Any, **kwargs: Any) -> None:
             __tracebackhide__ = True
-            record = spans.start_engine_span("engine dispose", self._guarded_register(engine))
+            record = spans.start_engine_span(span_names.ENGINE_DISPOSE, self._guarded_register(engine))
             try:
                 original(engine, *args, **kwargs)
             except BaseException as error:

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 from otel_pytest.export import BackgroundExporter, DeliveryReport
 from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.records import SpanRecord
+from otel_pytest.semconv import attributes as attr
+from otel_pytest.semconv import spans as span_names
 from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex
 from otel_pytest.store.layout import METRICS, RUNS
 from otel_pytest.store.lock import has_live_writer, hold_writer_lock, store_lock
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     from otel_pytest.db.metrics import DbMetrics
 
 BATCH_SIZE = 512
-SESSION_SPAN = "pytest session"
 
 
 def store_of_run_file(path: Path) -> Path:
@@ -203,8 +204,8 @@ def metrics_file_of(run_file: Path) -> Path:
 
 def resource_groups(resource: Mapping[str, object]) -> tuple[dict[str, str], dict[str, str]]:
     """The ``vcs.*`` and ``cicd.*`` resource attributes an index entry carries."""
-    vcs = {key: str(value) for key, value in resource.items() if key.startswith("vcs.")}
-    ci = {key: str(value) for key, value in resource.items() if key.startswith("cicd.")}
+    vcs = {key: str(value) for key, value in resource.items() if key.startswith(attr.VCS_PREFIX)}
+    ci = {key: str(value) for key, value in resource.items() if key.startswith(attr.CICD_PREFIX)}
     return vcs, ci
 
 
@@ -231,13 +232,13 @@ def read_contents(paths: Iterable[Path]) -> FileContents:
         for read in read_spans(path):
             span, attributes = read.span, read.attributes
             contents.spans += 1
-            contents.tests += "test.case.name" in attributes
+            contents.tests += attr.TEST_CASE_NAME in attributes
             start = span.start_time_unix_nano or 0
             contents.start = start if contents.start is None else min(contents.start, start)
             contents.end = max(contents.end, span.end_time_unix_nano or start)
             contents.resource = contents.resource or read.resource
-            status = attributes.get("pytest.exit_status")
-            if span.name == SESSION_SPAN and "pytest.xdist.worker" not in attributes and isinstance(status, int):
+            status = attributes.get(attr.EXIT_STATUS)
+            if span.name == span_names.SESSION and attr.XDIST_WORKER not in attributes and isinstance(status, int):
                 contents.exit_status = status
     return contents
 
@@ -272,7 +273,7 @@ def orphan_entry(path: Path, contents: FileContents) -> RunEntry:
         file=path.name,
         start_time_unix_nano=start,
         end_time_unix_nano=max(contents.end, start),
-        service_name=str(resource.get("service.name", "")),
+        service_name=str(resource.get(attr.SERVICE_NAME, "")),
         exit_status=-1 if contents.exit_status is None else contents.exit_status,
         tests=contents.tests,
         spans=contents.spans,
@@ -285,10 +286,10 @@ def orphan_entry(path: Path, contents: FileContents) -> RunEntry:
 
 # Index environment keys and the resource attributes they come from (identity.Environment).
 _ENVIRONMENT = {
-    "python": "process.runtime.version",
-    "implementation": "process.runtime.name",
-    "cpu_count": "host.cpu.count",
-    "fingerprint": "pytest.env.fingerprint",
+    "python": attr.PROCESS_RUNTIME_VERSION,
+    "implementation": attr.PROCESS_RUNTIME_NAME,
+    "cpu_count": attr.HOST_CPU_COUNT,
+    "fingerprint": attr.ENV_FINGERPRINT,
 }
 
 

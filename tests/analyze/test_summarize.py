@@ -12,9 +12,9 @@ import pytest
 from otel_pytest.analyze.model import FixtureStats, Repetition, StatementStats
 from otel_pytest.analyze.sources import summarize_file
 from otel_pytest.analyze.summarize import RunMetadata, Span, db_work, summarize
-from otel_pytest.db.statements import describe
 from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.records import AttributeValue, SpanRecord
+from otel_pytest.semconv.statements import describe
 from otel_pytest.store.reader import read_spans
 from tests.spantree import Node, Run
 

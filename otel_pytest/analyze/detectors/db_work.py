@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from otel_pytest.analyze.model import FixtureStats, RunSummary, TestSample
-from otel_pytest.db.statements import DDL_VERBS
+from otel_pytest.semconv.statements import DDL_VERBS
 
 # Outcomes of tests that did not run their body: their (empty) summaries say nothing.
 NOT_RUN = frozenset({"skipped"})

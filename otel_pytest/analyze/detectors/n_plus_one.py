@@ -19,6 +19,7 @@ from otel_pytest.analyze.detectors.impact import once_instead_of, severity
 from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
 from otel_pytest.analyze.model import History, Repetition, RunSummary, TestSample
 from otel_pytest.analyze.report.wording import seconds
+from otel_pytest.semconv.spans import FIXTURE_PREFIX
 
 TITLE_STATEMENT = 80  # characters of the fingerprint shown in a title
 
@@ -66,7 +67,7 @@ def _finding(
     spent = sum(repetition.total for _, repetition in cases)
     saving = sum(once_instead_of(repetition.total, repetition.count) for _, repetition in cases)
     parent = worst.parent
-    fixture = parent.removeprefix("fixture ") if parent.startswith("fixture ") else None
+    fixture = parent.removeprefix(FIXTURE_PREFIX) if parent.startswith(FIXTURE_PREFIX) else None
     where = f"in {worst_test.test_id}" if len(cases) == 1 else f"in {len(cases)} tests (up to {worst.count} in a row)"
     shown = text if len(text) <= TITLE_STATEMENT else text[: TITLE_STATEMENT - 1] + "…"
     measurements = [

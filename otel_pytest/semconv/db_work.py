@@ -1,14 +1,19 @@
 """The database work in a set of spans: one fold, shared by the plugin (``db.summary.*`` on
-each test at its end) and the analyzer (the work inside fixtures, other tools' spans).
+each test at its end) and the analyzer (the work inside fixtures, other tools' spans), and
+which spans are statements.
 
-Pure: spans come in as ``(name, attributes, duration in ns)``, counts and seconds go out.
+Pure: spans come in as ``(name, attributes, duration in ns)``, counts and seconds go out,
+keyed by :data:`COUNT_KEYS`, :data:`TIME_KEYS` and ``pool_wait_time`` (written on a test
+span after :data:`~otel_pytest.semconv.attributes.DB_SUMMARY_PREFIX`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from otel_pytest.db.statements import DDL_VERBS, describe
+from otel_pytest.semconv import attributes as attr
+from otel_pytest.semconv import spans as span_names
+from otel_pytest.semconv.statements import DDL_VERBS, describe
 
 COUNT_KEYS = (
     "queries",
@@ -25,7 +30,6 @@ COUNT_KEYS = (
     "engines_disposed",
 )
 TIME_KEYS = ("query_time", "commit_time", "rollback_time", "ddl_time", "connection_time", "engine_time")
-PREFIX = "db.summary."
 _SECONDS = 1e-9
 
 DbSpan = tuple[str, Mapping[str, object], int]
@@ -55,9 +59,9 @@ def fold(spans: Iterable[DbSpan]) -> dict[str, float]:
     wait = 0.0
     seen = False
     for name, attributes, duration in spans:
-        step = attributes.get("pytest.db.transaction.step")
-        text = attributes.get("db.query.text", attributes.get("db.statement"))
-        if step is None and isinstance(text, str) and "pytest.db.fingerprint.id" not in attributes:
+        step = attributes.get(attr.DB_TRANSACTION_STEP)
+        text = attributes.get(attr.DB_QUERY_TEXT, attributes.get(attr.DB_STATEMENT))
+        if step is None and isinstance(text, str) and attr.DB_FINGERPRINT_ID not in attributes:
             step = describe(text).transaction_step
         if step is not None:
             seen = True
@@ -66,7 +70,7 @@ def fold(spans: Iterable[DbSpan]) -> dict[str, float]:
             elif step == "COMMIT":
                 counts["commits"] += 1
                 times["commit_time"] += duration
-            elif attributes.get("pytest.db.transaction.reset"):
+            elif attributes.get(attr.DB_TRANSACTION_RESET):
                 counts["pool_resets"] += 1
             elif step == "ROLLBACK":
                 counts["rollbacks"] += 1
@@ -79,23 +83,23 @@ def fold(spans: Iterable[DbSpan]) -> dict[str, float]:
             seen = True
             counts["queries"] += 1
             times["query_time"] += duration
-            operation = attributes.get("db.operation.name")
+            operation = attributes.get(attr.DB_OPERATION_NAME)
             if operation is None:
                 operation = describe(text).operation
             if operation in DDL_VERBS:
                 counts["ddl"] += 1
                 times["ddl_time"] += duration
-        elif name == "connect":
+        elif name == span_names.CONNECT:
             seen = True
             counts["connections"] += 1
             times["connection_time"] += duration
-        elif name == "pool checkout":
+        elif name == span_names.POOL_CHECKOUT:
             seen = True
             counts["checkouts"] += 1
-            wait += _seconds(attributes.get("pytest.db.connection.wait_time", 0.0))
-        elif name in ("engine create", "engine dispose"):
+            wait += _seconds(attributes.get(attr.DB_CONNECTION_WAIT_TIME, 0.0))
+        elif name in (span_names.ENGINE_CREATE, span_names.ENGINE_DISPOSE):
             seen = True
-            counts["engines_created" if name == "engine create" else "engines_disposed"] += 1
+            counts["engines_created" if name == span_names.ENGINE_CREATE else "engines_disposed"] += 1
             times["engine_time"] += duration
     if not seen:
         return {}
@@ -103,3 +107,26 @@ def fold(spans: Iterable[DbSpan]) -> dict[str, float]:
     work.update({key: value * _SECONDS for key, value in times.items()})
     work["pool_wait_time"] = wait
     return work
+
+
+def statement_of(attributes: Mapping[str, object]) -> tuple[str, str, str] | None:
+    """``(fingerprint id, fingerprint, operation)`` of a statement span, else ``None``: the
+    spans :func:`fold` counts as queries (a transaction step is none). Its fingerprint is
+    the plugin's ``pytest.db.fingerprint(.id)``, or, for another tool's spans, computed
+    from the text."""
+    fingerprint_id = attributes.get(attr.DB_FINGERPRINT_ID)
+    if isinstance(fingerprint_id, str):
+        if attr.DB_TRANSACTION_STEP in attributes:
+            return None
+        return (
+            fingerprint_id,
+            str(attributes.get(attr.DB_FINGERPRINT, "")),
+            str(attributes.get(attr.DB_OPERATION_NAME, "")),
+        )
+    text = attributes.get(attr.DB_QUERY_TEXT, attributes.get(attr.DB_STATEMENT))
+    if not isinstance(text, str) or attr.DB_TRANSACTION_STEP in attributes:
+        return None
+    facts = describe(text)
+    if facts.transaction_step:
+        return None
+    return facts.fingerprint_id, facts.fingerprint, facts.operation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_pytest.db.statements import (
+from otel_pytest.semconv.statements import (
     TRANSACTION_STEPS,
     describe,
     hide_sql_parameters,
