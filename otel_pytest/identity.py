@@ -1,4 +1,4 @@
-"""Who and where a run is: stable test identity, run id, environment fingerprint, VCS and CI.
+"""Who and where a run is: run id, environment fingerprint, VCS and CI.
 
 Everything here is computed once per process from plain inputs (environment mapping,
 paths), so it can be tested without pytest and without touching the real environment.
@@ -18,17 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from otel_pytest.semconv import attributes as attr
-
-_MEMORY_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
-
-
-def stable_test_id(nodeid: str) -> str:
-    """The node id with memory addresses removed, so a test keeps its identity across runs.
-
-    Parameter ids built from ``repr`` of objects carry ``at 0x7f...``, which changes
-    every run and would split one test's history into one-run series.
-    """
-    return _MEMORY_ADDRESS.sub("", nodeid)
 
 
 def new_run_id() -> str:

@@ -282,9 +282,7 @@ def _subtest(report: pytest.TestReport) -> str | None:
 
 
 def _param_text(param: object) -> str:
-    from otel_pytest.identity import stable_test_id
-
-    return stable_test_id(str(param))[:200]
+    return attr.stable_test_id(str(param))[:200]
 
 
 class XdistControllerHooks:

@@ -39,7 +39,6 @@ from typing import Any, Protocol
 
 from otel_pytest import clock
 from otel_pytest.failures import FailureText
-from otel_pytest.identity import stable_test_id
 from otel_pytest.records import (
     KIND_CLIENT,
     NO_ATTRIBUTES,
@@ -113,7 +112,7 @@ class TestInfo:
         return {
             attr.TEST_CASE_NAME: self.nodeid,
             attr.TEST_SUITE_NAME: self.suite,
-            attr.TEST_ID: stable_test_id(self.nodeid),
+            attr.TEST_ID: attr.stable_test_id(self.nodeid),
             attr.CODE_FILE_PATH: self.file,
             attr.CODE_LINE_NUMBER: self.line,
             attr.CODE_FUNCTION_NAME: self.function,

@@ -1,4 +1,4 @@
-"""Stable test identity, run ids, the environment fingerprint, CI and git detection."""
+"""Run ids, the environment fingerprint, CI and git detection."""
 
 from __future__ import annotations
 
@@ -18,46 +18,10 @@ from otel_pytest.identity import (
     git_attributes,
     new_run_id,
     service_name,
-    stable_test_id,
     strip_credentials,
 )
 
-# --- stable test identity and run ids -------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("nodeid", "stable"),
-    [
-        (
-            "tests/test_a.py::test_param[<object object at 0x7f3a2b1c9d80>]",
-            "tests/test_a.py::test_param[<object object>]",
-        ),
-        (
-            "t.py::test[<Foo at 0xDEADbeef>-<Bar object at 0x1>]",
-            "t.py::test[<Foo>-<Bar object>]",
-        ),
-        (
-            "t.py::test[functools.partial(<function f at 0x10>, 1)]",
-            "t.py::test[functools.partial(<function f>, 1)]",
-        ),
-    ],
-)
-def test_stable_test_id_removes_every_memory_address(nodeid: str, stable: str) -> None:
-    assert stable_test_id(nodeid) == stable
-
-
-@pytest.mark.parametrize(
-    "nodeid",
-    [
-        "tests/test_a.py::TestX::test_y[1-2]",
-        "t.py::test[0x7f3a2b1c9d80]",  # a hex parameter, not an address
-        "t.py::test[at 0x10]",  # no space before "at"
-        "t.py::test[look at 0xZZ]",  # not hex
-        "t.py::test[what at 0X10]",  # Python prints addresses with a lowercase 0x
-    ],
-)
-def test_stable_test_id_leaves_ids_without_addresses_alone(nodeid: str) -> None:
-    assert stable_test_id(nodeid) == nodeid
+# --- run ids -------------------------------------------------
 
 
 def test_run_ids_are_16_lowercase_hex_digits_and_differ_between_runs() -> None:

@@ -33,7 +33,6 @@ named: see :class:`_Clocks`.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -50,8 +49,6 @@ MIN_REPETITION = 2
 CLOCK_SLACK_NS = 1_000_000_000
 CLOCK_SLACK_SHARE = 0.01
 _NS = 1e-9
-# As otel_pytest.identity.stable_test_id (the analyzer imports no plugin module).
-_MEMORY_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
 _STATUS_ERROR = 2
 
 # The database work folded from spans, named as the plugin's db.summary.* without the prefix.
@@ -562,7 +559,7 @@ def _nodeid(root: Span) -> str:
 def _test_id(root: Span) -> str:
     """The stable identity of a test span: ``pytest.test.id``, else its node id without
     memory addresses."""
-    return _text(root.attributes.get(attr.TEST_ID)) or _MEMORY_ADDRESS.sub("", _nodeid(root))
+    return _text(root.attributes.get(attr.TEST_ID)) or attr.stable_test_id(_nodeid(root))
 
 
 def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]]) -> dict[str, FixtureStats]:

@@ -11,6 +11,8 @@ checks them against the installed ``opentelemetry-semantic-conventions``.
 
 from __future__ import annotations
 
+import re
+
 # -- every span: the encoders (otel_pytest.otlp_json, otel_pytest.otlp_proto) ---------------
 
 RUN_ID = "pytest.run.id"  # 16 hex digits, one per run; the analyzer groups a file's spans by it
@@ -50,7 +52,7 @@ XDIST_WORKER = "pytest.xdist.worker"  # on a worker's session span, and a crashe
 
 TEST_CASE_NAME = "test.case.name"  # the node id: what marks a span as a test's
 TEST_CASE_RESULT_STATUS = "test.case.result.status"  # pass, fail
-TEST_ID = "pytest.test.id"  # the stable identity (otel_pytest.identity.stable_test_id)
+TEST_ID = "pytest.test.id"  # the node id as stable_test_id makes it
 OUTCOME = "pytest.outcome"  # passed, failed, error, skipped, xfailed, xpassed; rerun on an attempt
 SKIP_REASON = "pytest.skip.reason"
 XFAIL_REASON = "pytest.xfail.reason"
@@ -106,3 +108,17 @@ DB_CONNECTION_NEW = "pytest.db.connection.new"  # a physical connect (or a check
 DB_CONNECTION_CREATE_TIME = "pytest.db.connection.create_time"  # seconds, on a checkout that connected
 DB_CONNECTION_WAIT_TIME = "pytest.db.connection.wait_time"  # seconds of a checkout beyond its connect
 DB_CONNECTION_USE_TIME = "pytest.db.connection.use_time"  # seconds out of the pool, on a checkin
+
+# -- values ------------------------------------------------------------------------------
+
+_MEMORY_ADDRESS = re.compile(r"\s+at 0x[0-9a-fA-F]+")
+
+
+def stable_test_id(nodeid: str) -> str:
+    """The value of :data:`TEST_ID`: the node id with memory addresses removed, so a test
+    keeps its identity across runs (and the analyzer names a span without it the same way).
+
+    Parameter ids built from ``repr`` of objects carry ``at 0x7f...``, which changes
+    every run and would split one test's history into one-run series.
+    """
+    return _MEMORY_ADDRESS.sub("", nodeid)

@@ -1,4 +1,5 @@
-"""Our spelling of OpenTelemetry's standard keys is the installed semantic conventions'.
+"""Attribute keys and values: our spelling of OpenTelemetry's standard keys is the installed
+semantic conventions', and a test's stable id is its node id without memory addresses.
 
 The vocabulary spells the keys itself (the plugin imports it while ``--otel`` is off, the
 analyzer imports no OpenTelemetry module); these tests catch a drift from
@@ -8,6 +9,7 @@ Stable constants are preferred; the rest are still in its ``_incubating`` module
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.semconv._incubating.attributes import (
     cicd_attributes,
     host_attributes,
@@ -102,3 +104,38 @@ def test_our_metric_names_are_the_conventions_database_client_metrics() -> None:
         incubating_db_metrics.DB_CLIENT_CONNECTION_WAIT_TIME,
         incubating_db_metrics.DB_CLIENT_CONNECTION_USE_TIME,
     ]
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "stable"),
+    [
+        (
+            "tests/test_a.py::test_param[<object object at 0x7f3a2b1c9d80>]",
+            "tests/test_a.py::test_param[<object object>]",
+        ),
+        (
+            "t.py::test[<Foo at 0xDEADbeef>-<Bar object at 0x1>]",
+            "t.py::test[<Foo>-<Bar object>]",
+        ),
+        (
+            "t.py::test[functools.partial(<function f at 0x10>, 1)]",
+            "t.py::test[functools.partial(<function f>, 1)]",
+        ),
+    ],
+)
+def test_stable_test_id_removes_every_memory_address(nodeid: str, stable: str) -> None:
+    assert attr.stable_test_id(nodeid) == stable
+
+
+@pytest.mark.parametrize(
+    "nodeid",
+    [
+        "tests/test_a.py::TestX::test_y[1-2]",
+        "t.py::test[0x7f3a2b1c9d80]",  # a hex parameter, not an address
+        "t.py::test[at 0x10]",  # no space before "at"
+        "t.py::test[look at 0xZZ]",  # not hex
+        "t.py::test[what at 0X10]",  # Python prints addresses with a lowercase 0x
+    ],
+)
+def test_stable_test_id_leaves_ids_without_addresses_alone(nodeid: str) -> None:
+    assert attr.stable_test_id(nodeid) == nodeid
