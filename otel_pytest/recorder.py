@@ -389,7 +389,7 @@ class Recorder:
                 self._end_attempt(root, attempt, outcome)
             root.set(attr.RERUNS, attempt.number - 1)
         self._set_outcome(root, attempt, outcome)
-        root.set(attr.TEST_CASE_RESULT_STATUS, "fail" if outcome in _FAILING else "pass")
+        root.set(attr.TEST_CASE_RESULT_STATUS, attr.result_status(outcome))
         if self._shared_ns:
             root.set(attr.SHARED_FIXTURES_DURATION, self._shared_ns / 1e9)
             self._shared_ns = 0

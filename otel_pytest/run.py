@@ -175,9 +175,7 @@ class TracedRun:
             {
                 attr.OUTCOME: outcome,
                 # A crash report is "failed", or "rerun" when a rerun plugin takes it: a failed attempt.
-                attr.TEST_CASE_RESULT_STATUS: "pass"
-                if outcome in ("passed", "skipped", "xfailed", "xpassed")
-                else "fail",
+                attr.TEST_CASE_RESULT_STATUS: attr.result_status(outcome),
                 attr.XDIST_WORKER: worker,
             },
             reason,

@@ -568,10 +568,8 @@ def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]])
     groups: dict[str, list[Span]] = {}
     for span in spans:
         attributes = span.attributes
-        key = (
-            f"{attributes.get('code.file.path', '')}:{_int(attributes.get('code.line.number', 0))}:"
-            f"{attributes['pytest.fixture.name']}"
-        )
+        file, line = attributes.get(attr.CODE_FILE_PATH, ""), _int(attributes.get(attr.CODE_LINE_NUMBER, 0))
+        key = f"{file}:{line}:{attributes[attr.FIXTURE_NAME]}"
         groups.setdefault(key, []).append(span)
     fixtures: dict[str, FixtureStats] = {}
     for key in sorted(groups):

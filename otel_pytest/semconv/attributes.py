@@ -51,7 +51,7 @@ XDIST_WORKER = "pytest.xdist.worker"  # on a worker's session span, and a crashe
 # -- a test span and its attempts (otel_pytest.recorder; a crashed one: otel_pytest.run) ---
 
 TEST_CASE_NAME = "test.case.name"  # the node id: what marks a span as a test's
-TEST_CASE_RESULT_STATUS = "test.case.result.status"  # pass, fail
+TEST_CASE_RESULT_STATUS = "test.case.result.status"  # pass, fail: result_status
 TEST_ID = "pytest.test.id"  # the node id as stable_test_id makes it
 OUTCOME = "pytest.outcome"  # passed, failed, error, skipped, xfailed, xpassed; rerun on an attempt
 SKIP_REASON = "pytest.skip.reason"
@@ -122,3 +122,13 @@ def stable_test_id(nodeid: str) -> str:
     every run and would split one test's history into one-run series.
     """
     return _MEMORY_ADDRESS.sub("", nodeid)
+
+
+_PASSING = frozenset({"passed", "skipped", "xfailed", "xpassed"})
+
+
+def result_status(outcome: str) -> str:
+    """The value of :data:`TEST_CASE_RESULT_STATUS` for a pytest outcome: ``pass`` for a
+    test that passed, was skipped or behaved as its xfail mark said it might; ``fail``
+    for ``failed``, ``error`` and an attempt a rerun plugin superseded (``rerun``)."""
+    return "pass" if outcome in _PASSING else "fail"

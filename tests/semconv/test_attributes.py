@@ -139,3 +139,19 @@ def test_stable_test_id_removes_every_memory_address(nodeid: str, stable: str) -
 )
 def test_stable_test_id_leaves_ids_without_addresses_alone(nodeid: str) -> None:
     assert attr.stable_test_id(nodeid) == nodeid
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        ("passed", "pass"),
+        ("skipped", "pass"),
+        ("xfailed", "pass"),
+        ("xpassed", "pass"),
+        ("failed", "fail"),
+        ("error", "fail"),
+        ("rerun", "fail"),
+    ],
+)
+def test_a_test_passes_unless_it_failed_erred_or_was_run_again(outcome: str, status: str) -> None:
+    assert attr.result_status(outcome) == status
