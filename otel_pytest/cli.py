@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from otel_pytest.analyze import files
-from otel_pytest.analyze.findings import KINDS, Analysis, AnalysisOptions
+from otel_pytest.analyze.analysis import Analysis
+from otel_pytest.analyze.findings import KINDS
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.terminal import escape
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store.index import RunIndex
@@ -291,9 +293,9 @@ def _check_output(output: Path) -> None:
 
 def _render(analysis: Analysis, command: AnalyzeCommand) -> str:
     if command.format == "json":
-        from otel_pytest.analyze.report import json
+        from otel_pytest.analyze.report import json_report
 
-        return json.render(analysis)
+        return json_report.render(analysis)
     if command.format == "markdown":
         from otel_pytest.analyze.report import markdown
 

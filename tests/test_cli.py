@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from otel_pytest.analyze import analysis
-from otel_pytest.analyze.findings import AnalysisOptions, Detector, Finding, Location, Measurement
+from otel_pytest.analyze.detectors import Detector
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import History
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from otel_pytest.store.index import RunEntry, RunIndex, run_file_name
 from otel_pytest.store.reader import read_spans

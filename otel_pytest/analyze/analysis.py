@@ -7,17 +7,52 @@ This is the only place that knows the set of detectors; renderers receive the
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
-from otel_pytest.analyze.findings import (
-    KINDS,
-    SEVERITIES,
-    Analysis,
-    AnalysisOptions,
-    Detector,
-    Finding,
-    Waterfall,
-)
+from otel_pytest.analyze.detectors import Detector
+from otel_pytest.analyze.findings import KINDS, SEVERITIES, Finding
 from otel_pytest.analyze.model import History
+from otel_pytest.analyze.options import AnalysisOptions
+
+
+@dataclass(frozen=True)
+class WaterfallBar:
+    """One span of a test's trace, placed relative to the start of the test."""
+
+    name: str
+    start: float  # seconds after the test's root span started
+    duration: float  # seconds
+    depth: int = 0  # 0 for the test's phases, +1 per level of nesting below them
+    kind: str = "other"  # "phase", "fixture", "query", "transaction", "connection" or "other"
+
+
+@dataclass(frozen=True)
+class Waterfall:
+    """The spans of one test (the current run's slowest) for the HTML report's waterfall."""
+
+    test: str
+    run_id: str
+    duration: float
+    bars: tuple[WaterfallBar, ...]
+    omitted: int = 0  # spans left out to keep the chart readable (the deepest, latest ones)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One analysis result: what every renderer draws from."""
+
+    findings: Sequence[Finding]
+    runs_analyzed: int
+    current_run: str | None
+    notes: tuple[str, ...] = ()
+    current_revision: str | None = None
+    # The current run's slowest test, span by span, when its spans could be read.
+    waterfall: Waterfall | None = None
+
+    @property
+    def total_saving(self) -> float:
+        return sum(finding.saving for finding in self.findings)
+
 
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from otel_pytest.analyze.findings import AnalysisOptions
 from otel_pytest.analyze.model import History, RunSummary
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.sources import Source
 
 

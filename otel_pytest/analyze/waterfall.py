@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from otel_pytest.analyze import files
-from otel_pytest.analyze.findings import Waterfall, WaterfallBar
+from otel_pytest.analyze.analysis import Waterfall, WaterfallBar
 from otel_pytest.analyze.model import RunSummary, TestSample
 from otel_pytest.analyze.summarize import Span
 from otel_pytest.semconv import attributes as attr

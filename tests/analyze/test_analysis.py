@@ -7,17 +7,19 @@ import sys
 
 import pytest
 
-from otel_pytest.analyze.analysis import analyze, default_detectors, gate, gating_findings, sort_key
-from otel_pytest.analyze.findings import (
-    KINDS,
+from otel_pytest.analyze.analysis import (
     Analysis,
-    AnalysisOptions,
-    Detector,
-    Finding,
-    Location,
     Waterfall,
+    analyze,
+    default_detectors,
+    gate,
+    gating_findings,
+    sort_key,
 )
+from otel_pytest.analyze.detectors import Detector
+from otel_pytest.analyze.findings import KINDS, Finding, Location
 from otel_pytest.analyze.model import History, RunSummary
+from otel_pytest.analyze.options import AnalysisOptions
 
 
 def finding(

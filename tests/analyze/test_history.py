@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from otel_pytest.analyze.findings import AnalysisOptions
 from otel_pytest.analyze.history import build_history
 from otel_pytest.analyze.model import RunSummary, TestSample
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.sources import Source
 
 SAMPLE = TestSample("t.py::test_a", "t.py::test_a", "t.py", 1, "passed", 0.5, 0.1, 0.3, 0.1)

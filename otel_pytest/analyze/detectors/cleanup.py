@@ -29,8 +29,9 @@ from collections.abc import Sequence
 from otel_pytest.analyze.detectors import db_work
 from otel_pytest.analyze.detectors.evidence import fixture_location, of_tests, run_evidence
 from otel_pytest.analyze.detectors.impact import severity
-from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary, StatementStats, TestSample
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.wording import seconds
 
 _SAVEPOINT_PATTERN = (

@@ -31,8 +31,9 @@ from __future__ import annotations
 from otel_pytest.analyze.detectors import db_work
 from otel_pytest.analyze.detectors.evidence import fixture_label, fixture_location, of_tests, run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
-from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary, TestSample
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.wording import seconds
 
 WIDE_SCOPES = ("session", "package", "module")  # their fixture spans sit outside the tests' traces

@@ -28,8 +28,9 @@ from __future__ import annotations
 from otel_pytest.analyze.detectors import db_work
 from otel_pytest.analyze.detectors.evidence import fixture_location, of_tests, run_evidence
 from otel_pytest.analyze.detectors.impact import run_time, severity
-from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary, TestSample
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.wording import seconds
 
 NAMED_FIXTURES = 3  # fixtures named in the setup-dominated finding

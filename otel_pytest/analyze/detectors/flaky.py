@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from otel_pytest.analyze.detectors import db_work
-from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import History, RunSummary, TestSample
+from otel_pytest.analyze.options import AnalysisOptions
 
 FAILED = frozenset({"failed", "error"})
 REVISION_SHOWN = 12  # characters of a revision in titles

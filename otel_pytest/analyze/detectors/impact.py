@@ -4,8 +4,8 @@ severities mean the same thing."""
 
 from __future__ import annotations
 
-from otel_pytest.analyze.findings import AnalysisOptions
 from otel_pytest.analyze.model import RunSummary
+from otel_pytest.analyze.options import AnalysisOptions
 
 
 def run_time(run: RunSummary) -> float:

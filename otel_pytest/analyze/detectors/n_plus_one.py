@@ -16,8 +16,9 @@ from collections import defaultdict
 from otel_pytest.analyze.detectors.db_work import tests_with_database_work
 from otel_pytest.analyze.detectors.evidence import of_tests, run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
-from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import History, Repetition, RunSummary, TestSample
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.wording import seconds
 from otel_pytest.semconv.spans import FIXTURE_PREFIX
 

@@ -74,8 +74,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import History, RunSummary, TestSample
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.stats import (
     BoolArray,
     FloatArray,

@@ -18,8 +18,9 @@ from __future__ import annotations
 from otel_pytest.analyze.detectors import db_work
 from otel_pytest.analyze.detectors.evidence import fixture_label, fixture_location, run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
-from otel_pytest.analyze.findings import AnalysisOptions, Finding, Measurement
+from otel_pytest.analyze.findings import Finding, Measurement
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.wording import seconds
 
 

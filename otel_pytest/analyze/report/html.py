@@ -20,7 +20,8 @@ import re
 from collections.abc import Sequence
 from html import escape
 
-from otel_pytest.analyze.findings import Analysis, Finding, Measurement, Waterfall
+from otel_pytest.analyze.analysis import Analysis, Waterfall
+from otel_pytest.analyze.findings import Finding, Measurement
 from otel_pytest.analyze.report import wording
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 
-from otel_pytest.analyze.findings import Analysis, Finding
+from otel_pytest.analyze.analysis import Analysis
+from otel_pytest.analyze.findings import Finding
 from otel_pytest.analyze.report import wording
 
 

@@ -10,7 +10,8 @@ import math
 import re
 from collections.abc import Sequence
 
-from otel_pytest.analyze.findings import SEVERITIES, Analysis, Finding, Measurement
+from otel_pytest.analyze.analysis import Analysis
+from otel_pytest.analyze.findings import SEVERITIES, Finding, Measurement
 
 # Between a number and its unit, so that no renderer wraps "62 %" into "62" and "%".
 NBSP = "\u00a0"

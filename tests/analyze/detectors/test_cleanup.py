@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from otel_pytest.analyze.detectors import cleanup
-from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import History
+from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import (
     SLOW_RUN_ID,
     Sample,

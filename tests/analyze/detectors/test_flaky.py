@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from otel_pytest.analyze.detectors import flaky
-from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import History, RunSummary
+from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import history, run, sample
 
 OPTIONS = AnalysisOptions()

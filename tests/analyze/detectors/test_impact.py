@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from otel_pytest.analyze.detectors.impact import once_instead_of, run_time, severity
-from otel_pytest.analyze.findings import AnalysisOptions
+from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import run, sample
 
 OPTIONS = AnalysisOptions()

@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 
 from otel_pytest.analyze.detectors import n_plus_one
-from otel_pytest.analyze.findings import AnalysisOptions, Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import History, Repetition
+from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import history, rounded, run, sample, statement
 
 OPTIONS = AnalysisOptions()

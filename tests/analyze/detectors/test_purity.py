@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from otel_pytest.analyze.detectors import cleanup, connections, fixtures, flaky, n_plus_one, schema
-from otel_pytest.analyze.findings import KINDS, SEVERITIES, AnalysisOptions, Detector
+from otel_pytest.analyze.detectors import Detector, cleanup, connections, fixtures, flaky, n_plus_one, schema
+from otel_pytest.analyze.findings import KINDS, SEVERITIES
+from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import history, slow_shop_run
 
 DETECTORS = (connections.detect, schema.detect, cleanup.detect, n_plus_one.detect, fixtures.detect, flaky.detect)

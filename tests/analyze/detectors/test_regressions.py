@@ -11,9 +11,10 @@ import pytest
 
 from otel_pytest.analyze.detectors import regressions
 from otel_pytest.analyze.detectors.regressions import detect, detect_counts, detect_durations, find_regressions
-from otel_pytest.analyze.findings import AnalysisOptions, Finding
+from otel_pytest.analyze.findings import Finding
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary, StatementStats
 from otel_pytest.analyze.model import TestSample as Sample
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.stats import shift_scan
 
 OPTIONS = AnalysisOptions()

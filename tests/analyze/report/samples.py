@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement, Waterfall, WaterfallBar
+from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 
 
 def run_id(number: int) -> str:

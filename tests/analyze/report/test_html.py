@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement, Waterfall, WaterfallBar
+from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.report.html import CSP, history_chart, render
 from tests.analyze.report.samples import (
     ACTING_TEST,

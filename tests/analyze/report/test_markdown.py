@@ -12,7 +12,8 @@ from html.parser import HTMLParser
 import pytest
 from markdown_it import MarkdownIt
 
-from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement
+from otel_pytest.analyze.analysis import Analysis
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.report.markdown import code, render, text
 from tests.analyze.report.samples import (
     ACTING,

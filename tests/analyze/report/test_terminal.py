@@ -6,7 +6,8 @@ import re
 import subprocess
 import sys
 
-from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement
+from otel_pytest.analyze.analysis import Analysis
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.report.terminal import render
 from tests.analyze.report.samples import (
     COMMIT_CLEANUP,

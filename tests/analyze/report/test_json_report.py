@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement
-from otel_pytest.analyze.report.json import SCHEMA, SCHEMA_VERSION, from_data, loads, render, to_data
+from otel_pytest.analyze.analysis import Analysis
+from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.report.json_report import SCHEMA, SCHEMA_VERSION, from_data, loads, render, to_data
 from tests.analyze.report.samples import (
     ACTING,
     ACTING_NOTE,

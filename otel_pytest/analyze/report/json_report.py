@@ -15,7 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from otel_pytest.analyze.findings import Analysis, Finding, Location, Measurement, Waterfall, WaterfallBar
+from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 
 SCHEMA = "otel-pytest-analysis"
 SCHEMA_VERSION = 1

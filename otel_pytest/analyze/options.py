@@ -1,0 +1,53 @@
+"""The analyzer's thresholds, all in one place: what every detector and the history read.
+
+The defaults are the ones measured in bench/accuracy.py (docs/benchmarks.md, "Analyzer accuracy").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Thresholds, all in one place; defaults are the ones measured in bench/accuracy.py."""
+
+    current_runs: int = 5
+    baseline_runs: int = 20
+    min_ratio: float = 1.10
+    p_value: float = 0.01
+    false_discovery_rate: float = 0.20  # Benjamini-Hochberg q; why 0.20: docs/benchmarks.md
+    floor_test: float = 0.005  # seconds: below this a test/fixture change is noise
+    floor_statement: float = 0.001
+    persistence: int = 2  # newest runs that must each be above the baseline median
+    count_min_increase: int = 1
+    count_min_ratio: float = 1.10
+    n_plus_one_min: int = 5
+    slow_fixture_share: float = 0.05  # of the suite's setup time
+    change_point_window: int = 50
+    change_point_p: float = 0.001
+    seed: int = 0  # for the permutation tests of change-point detection
+    any_environment: bool = False
+    # Pattern detectors (connection, schema, cleanup, n+1, fixture): a per-test pattern
+    # counts as the suite's when at least this share of the tests with database work shows it.
+    most_tests_share: float = 0.5
+    pool_wait_min: float = 0.001  # seconds per checkout; a pooled checkout costs 0.04-0.14 ms
+    # Severity of a pattern finding: its cost (or saving) as a share of the run's time.
+    severity_high_share: float = 0.10
+    severity_medium_share: float = 0.02
+    # Regression and count findings (detectors/regressions.py): severity by the seconds per
+    # run the regression costs; and, while the history is shorter than current_runs +
+    # baseline_runs, the provisional rule "newest run >= this x the median of the earlier
+    # runs" (no statistics possible yet, so only large jumps; see docs/benchmarks.md).
+    severity_high_seconds: float = 1.0
+    severity_medium_seconds: float = 0.1
+    provisional_min_ratio: float = 1.5
+    # Duration regressions (detectors/regressions.py, stats.shift_scan): the current window
+    # is every k from min_current_runs to current_runs newest runs, the most significant one
+    # chosen (Bonferroni for the choice); values are winsorized at this many standard
+    # deviations of the series' own noise around its baseline median; pool_noise moderates
+    # each series' noise estimate towards what all series share (empirical Bayes). Measured
+    # in bench/accuracy.py (docs/benchmarks.md, "Analyzer accuracy").
+    min_current_runs: int = 3
+    winsorize: float = 2.25
+    pool_noise: bool = True
