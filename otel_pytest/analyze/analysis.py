@@ -63,15 +63,17 @@ def default_detectors() -> tuple[Detector, ...]:
     from otel_pytest.analyze.detectors import (
         cleanup,
         connections,
+        counts,
+        durations,
         fixtures,
         flaky,
         n_plus_one,
-        regressions,
         schema,
     )
 
     return (
-        regressions.detect,
+        durations.detect,
+        counts.detect,
         connections.detect,
         schema.detect,
         cleanup.detect,
@@ -83,13 +85,13 @@ def default_detectors() -> tuple[Detector, ...]:
 
 def sort_key(finding: Finding) -> tuple[int, float, str, str, str]:
     """Most severe first; within a severity, the largest saving first; then by kind,
-    location and title, so equal findings always come out in the same order."""
+    location and detail, so equal findings always come out in the same order."""
     return (
         _SEVERITY_RANK.get(finding.severity, len(SEVERITIES)),
         -finding.saving,
         finding.kind,
         finding.location.describe(),
-        finding.title,
+        repr(finding.detail),
     )
 
 

@@ -60,15 +60,252 @@ class Measurement:
     baseline: float | None = None
 
 
+# -- details: the facts a finding's words are made of, one type per kind of finding --------
+
+
+@dataclass(frozen=True)
+class Written:
+    """Words already made: a finding read back from a JSON report (whose words are its
+    canonical form), or one written by hand."""
+
+    title: str
+    confidence: str
+    suggestion: str
+
+
+@dataclass(frozen=True)
+class ChangePointRun:
+    """The run where a duration regression's step happened."""
+
+    run_id: str
+    revision: str | None
+    significant: bool  # E-divisive permutation test passed at the rule's change_point_p
+    p: float  # the permutation p-value (an estimate, or NaN, when not significant)
+
+
+@dataclass(frozen=True)
+class RegressionRule:
+    """The thresholds a duration regression was judged by, as its confidence states them."""
+
+    persistence: int
+    needed_runs: int  # current_runs + baseline_runs: fewer, and only the provisional rule applies
+    provisional_ratio: float
+    pool_noise: bool
+    false_discovery_rate: float
+    change_point_p: float
+    min_tests_for_index: int
+
+
+@dataclass(frozen=True)
+class DurationRegression:
+    """A test's own duration, a fixture's setup or teardown per call, or a statement's time
+    per execution got slower (seconds, speed-normalised)."""
+
+    series: str  # "test", "fixture setup", "fixture teardown", "statement"
+    name: str  # the node id, the fixture's name or the statement's fingerprint
+    calls: float  # how often the newest run paid the value (1 for a test)
+    counted: str  # what calls counts: "runs", "setups", "teardowns", "executions"
+    current: float
+    baseline: float
+    ratio: float
+    p: float  # NaN when provisional
+    q: float
+    n_current: int
+    n_baseline: int
+    windows: int
+    hypotheses: int
+    speed_index: float
+    index_applied: bool
+    runs: int  # runs in the history
+    current_run: str
+    current_revision: str | None
+    step: ChangePointRun | None
+    rule: RegressionRule
+
+
+@dataclass(frozen=True)
+class CountIncrease:
+    """One count of a test that went up: a ``db.summary`` key (``queries``, ``connections``, …)."""
+
+    metric: str
+    current: float
+    previous: float
+    baseline: float  # median over the baseline runs
+
+
+@dataclass(frozen=True)
+class NewStatement:
+    fingerprint_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CountRegression:
+    """Tests that run more queries, transactions, connections or commits, or new statements."""
+
+    tests: tuple[str, ...]  # node ids: one, or several that share the same new statements
+    increases: tuple[CountIncrease, ...]
+    new_statements: tuple[NewStatement, ...]
+    current_run: str
+    current_revision: str | None
+    previous_run: str
+    baseline_runs: int  # passed runs the median was taken over
+
+
+@dataclass(frozen=True)
+class FixtureRef:
+    name: str
+    scope: str
+
+
+@dataclass(frozen=True)
+class EnginePerSetup:
+    fixture: FixtureRef
+    engines: float
+    setups: int
+    cost: float  # seconds per run
+    affected: int  # tests with new engines or connections
+    tests: int  # tests with database work
+
+
+@dataclass(frozen=True)
+class EnginesInTests:
+    affected: int
+    tests: int
+    engines: float
+    cost: float
+
+
+@dataclass(frozen=True)
+class ConnectionChurn:
+    affected: int
+    tests: int
+    excess: float  # new connections beyond each new engine's first
+    cost: float
+    nullpool: bool  # connects are nearly as many as checkouts: the pool keeps nothing
+    connections: float
+    checkouts: float
+    fixture: FixtureRef | None  # the repeating fixture that connects on every setup
+
+
+@dataclass(frozen=True)
+class PoolWaits:
+    per_checkout: float
+    waited: float
+    checkouts: float
+    waiting: int  # tests that checked out without opening a new connection
+    tests: int
+
+
+@dataclass(frozen=True)
+class SchemaRebuild:
+    fixture: FixtureRef
+    setups: int
+    ddl: float
+    cost: float
+    verbs: tuple[str, ...]  # the DDL verbs repeated as often as the fixture ran
+    truncating: bool  # only TRUNCATE: the fixture empties tables instead of rebuilding them
+
+
+@dataclass(frozen=True)
+class SchemaCleaner:
+    fixture: str
+    truncates: bool
+
+
+@dataclass(frozen=True)
+class CommitThenClean:
+    committing: int
+    tests: int
+    cleaners: tuple[SchemaCleaner, ...]  # schema fixtures that drop or truncate the tables
+    deletes: int  # DELETE statements that clean up
+    delete_time: float
+    schema_commits: float  # per test, the schema fixtures' own
+    rollback_measured: bool
+
+
+@dataclass(frozen=True)
+class LeakedTransactions:
+    leaked: float
+    leaking: int
+    tests: int
+
+
+@dataclass(frozen=True)
+class NPlusOne:
+    statement: str
+    operation: str
+    longest: int  # executions in a row, the longest repetition
+    parent: str
+    test: str  # the test with the longest repetition
+    cases: int  # tests with a repetition
+    tests: int  # tests with database work
+    cost: float
+    minimum: int  # n_plus_one_min
+
+
+@dataclass(frozen=True)
+class SlowFixture:
+    fixture: FixtureRef
+    setups: int
+    mean: float
+    total: float
+    share: float  # of the suite's setup and teardown time
+    target_scope: str
+    setups_after: int
+
+
+@dataclass(frozen=True)
+class CostlyFixture:
+    name: str
+    total: float
+
+
+@dataclass(frozen=True)
+class SetupDominated:
+    dominated: int
+    ran: int
+    setup: float
+    call: float
+    costly: tuple[CostlyFixture, ...]
+    floor: float
+
+
+@dataclass(frozen=True)
+class Flaky:
+    test: str
+    nodeid: str
+    failures: int
+    runs: int
+    revision: str
+    commits: float  # in its latest run
+
+
+Detail = (
+    Written
+    | DurationRegression
+    | CountRegression
+    | EnginePerSetup
+    | EnginesInTests
+    | ConnectionChurn
+    | PoolWaits
+    | SchemaRebuild
+    | CommitThenClean
+    | LeakedTransactions
+    | NPlusOne
+    | SlowFixture
+    | SetupDominated
+    | Flaky
+)
+
+
 @dataclass(frozen=True)
 class Finding:
     kind: str
     severity: str
-    title: str  # one line: what happened
     location: Location
     measurements: tuple[Measurement, ...]
-    confidence: str  # how sure, in words a reader can check ("p=0.0004, 5 vs 20 runs", "exact count")
-    suggestion: str  # the concrete change to make
+    detail: Detail  # what the report's words (title, confidence, suggestion) are made of
     saving: float = 0.0  # estimated seconds saved per run by the suggestion
     # Run ids (and revisions) the finding rests on: e.g. the change point's run.
     evidence: Mapping[str, str] = field(default_factory=dict)

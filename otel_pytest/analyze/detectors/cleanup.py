@@ -27,19 +27,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from otel_pytest.analyze.detectors import db_work
-from otel_pytest.analyze.detectors.evidence import fixture_location, of_tests, run_evidence
+from otel_pytest.analyze.detectors.evidence import fixture_location, run_evidence
 from otel_pytest.analyze.detectors.impact import severity
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import (
+    CommitThenClean,
+    Finding,
+    LeakedTransactions,
+    Location,
+    Measurement,
+    SchemaCleaner,
+)
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary, StatementStats, TestSample
 from otel_pytest.analyze.options import AnalysisOptions
-from otel_pytest.analyze.report.wording import seconds
-
-_SAVEPOINT_PATTERN = (
-    "Roll back instead: per test, open a connection from the shared engine, begin a transaction, "
-    'bind the session to it with join_transaction_mode="create_savepoint" (the code\'s commit() then only '
-    "releases a savepoint) and roll the transaction back in the fixture's teardown. Nothing is committed, "
-    "so nothing needs deleting."
-)
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
@@ -100,29 +99,21 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
         Finding(
             kind="cleanup",
             severity=level,
-            title=f"{of_tests(len(committing), len(tests))} commit their data, then {_how(run, schema, deletes)}",
             location=_where(schema, deletes),
             measurements=tuple(measurements),
-            confidence=_confidence(committing, tests, schema_commits, rollback is not None, bool(schema or deletes)),
-            suggestion=_SAVEPOINT_PATTERN + _then(run, schema, deletes),
+            detail=CommitThenClean(
+                len(committing),
+                len(tests),
+                tuple(SchemaCleaner(fixture.name, db_work.truncates_only(run, fixture)) for fixture in schema),
+                len(deletes),
+                delete_time,
+                schema_commits,
+                rollback is not None,
+            ),
             saving=saving,
             evidence=run_evidence(run),
         )
     ]
-
-
-def _how(run: RunSummary, schema: Sequence[FixtureStats], deletes: Sequence[StatementStats]) -> str:
-    ways = [
-        f"fixture `{fixture.name}` {'truncates' if db_work.truncates_only(run, fixture) else 'drops'} the "
-        "tables (DDL on every setup)"
-        for fixture in schema
-    ]
-    if deletes:
-        which = "1 DELETE statement removes" if len(deletes) == 1 else f"{len(deletes)} DELETE statements remove"
-        ways.append(f"{which} it ({seconds(sum(s.total_time for s in deletes))})")
-    if not ways:
-        return "nothing rolls it back: later tests see it"
-    return " and ".join(ways) + " instead of rolling back"
 
 
 def _where(schema: Sequence[FixtureStats], deletes: Sequence[StatementStats]) -> Location:
@@ -131,37 +122,6 @@ def _where(schema: Sequence[FixtureStats], deletes: Sequence[StatementStats]) ->
     if deletes:
         return Location(fingerprint=max(deletes, key=lambda s: (s.total_time, s.fingerprint_id)).fingerprint)
     return Location()
-
-
-def _confidence(
-    committing: Sequence[TestSample],
-    tests: Sequence[TestSample],
-    schema_commits: float,
-    rollback_measured: bool,
-    cleaner_seen: bool,
-) -> str:
-    parts = [f"exact counts: COMMITs in {of_tests(len(committing), len(tests))}"]
-    if schema_commits:
-        parts.append(f"less the schema fixtures' {schema_commits:.3g} per test")
-    if not cleaner_seen:
-        parts.append("inferred: no DDL fixture and no DELETE in most committing tests were seen")
-    if not rollback_measured:
-        parts.append("no ROLLBACK in this run, so its cost is not measured")
-    parts.append("COMMIT time is not in the summaries and not in the saving")
-    return "; ".join(parts)
-
-
-def _then(run: RunSummary, schema: Sequence[FixtureStats], deletes: Sequence[StatementStats]) -> str:
-    rebuilding = [f"`{fixture.name}`" for fixture in schema if not db_work.truncates_only(run, fixture)]
-    truncating = [f"`{fixture.name}`" for fixture in schema if db_work.truncates_only(run, fixture)]
-    steps = []
-    if rebuilding:
-        steps.append(f" Then {', '.join(rebuilding)} can build the schema once per session (see the schema finding).")
-    if truncating:
-        steps.append(f" Then drop the TRUNCATE in {', '.join(truncating)}.")
-    if deletes:
-        steps.append(" Then drop the DELETE cleanup.")
-    return "".join(steps) or " Until then, tests depend on the order they run in."
 
 
 def _leaked(test: TestSample) -> float:
@@ -179,26 +139,13 @@ def _leaked_transactions(run: RunSummary, tests: list[TestSample]) -> list[Findi
         Finding(
             kind="cleanup",
             severity="medium",
-            title=(
-                f"{leaked:.0f} {'transaction' if leaked == 1 else 'transactions'} never committed or rolled back "
-                f"in {of_tests(len(leaking), len(tests))}"
-            ),
             location=Location(test=worst.test_id) if len(leaking) == 1 else Location(),
             measurements=(
                 Measurement("tests", len(leaking), "count"),
                 Measurement("transactions left open", leaked, "count"),
                 Measurement(f"most in one test ({worst.test_id})", _leaked(worst), "count"),
             ),
-            confidence=(
-                "counts from the per-test summaries: BEGINs less COMMITs and ROLLBACKs; a transaction "
-                "ended only by the pool's reset-on-return counts as left open"
-            ),
-            suggestion=(
-                "End every transaction the code opens: use `async with session.begin():` or "
-                "`async with engine.begin():`, or roll back in the fixture's teardown. A transaction "
-                "left to the pool's reset holds its locks until the connection goes back, and one left "
-                "open past the test leaks its data into the next."
-            ),
+            detail=LeakedTransactions(leaked, len(leaking), len(tests)),
             evidence=run_evidence(run),
         )
     ]

@@ -29,22 +29,23 @@ connects, checkout waits, engines) is given with the first three.
 from __future__ import annotations
 
 from otel_pytest.analyze.detectors import db_work
-from otel_pytest.analyze.detectors.evidence import fixture_label, fixture_location, of_tests, run_evidence
+from otel_pytest.analyze.detectors.evidence import fixture_location, fixture_ref, run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import (
+    ConnectionChurn,
+    EnginePerSetup,
+    EnginesInTests,
+    Finding,
+    Location,
+    Measurement,
+    PoolWaits,
+)
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary, TestSample
 from otel_pytest.analyze.options import AnalysisOptions
-from otel_pytest.analyze.report.wording import seconds
 
 WIDE_SCOPES = ("session", "package", "module")  # their fixture spans sit outside the tests' traces
 NULLPOOL_RATIO = 0.9  # connects / checkouts from which the pool is not reusing connections
 POOLED_CHECKOUT = 0.0001  # seconds: a checkout from a warm pool, loopback
-
-_SESSION_ENGINE = (
-    'Make it session-scoped (@pytest.fixture(scope="session"); for an async engine also '
-    'loop_scope="session") so one engine and its pool serve every test, and dispose it once at the end. '
-    "Keep tests isolated with a transaction per test that is rolled back, not with a new engine."
-)
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
@@ -90,10 +91,6 @@ def _engine_fixture(
     return Finding(
         kind="connection",
         severity=severity(saving, run, options),
-        title=(
-            f"A new engine on every setup of {fixture_label(fixture)}: {engines:.0f} engines in "
-            f"{fixture.setups} setups cost {seconds(spent)}"
-        ),
         location=fixture_location(fixture),
         measurements=(
             Measurement("engines created", engines, "count"),
@@ -104,11 +101,7 @@ def _engine_fixture(
             Measurement("cost per run", spent, "s"),
             Measurement("connection set-up share of database time", 100 * db_work.connection_share(affected), "%"),
         ),
-        confidence=(
-            f"exact counts: {engines:.0f} engines in {fixture.setups} setups, new engines or connections "
-            f"in {of_tests(len(affected), len(tests))}; cost from measured times"
-        ),
-        suggestion=f"`{fixture.name}` creates an engine every time it runs. {_SESSION_ENGINE}",
+        detail=EnginePerSetup(fixture_ref(fixture), engines, fixture.setups, spent, len(affected), len(tests)),
         saving=saving,
         evidence=run_evidence(run),
     )
@@ -128,10 +121,6 @@ def _engines_in_tests(run: RunSummary, tests: list[TestSample], cost: float, opt
         Finding(
             kind="connection",
             severity=severity(saving, run, options),
-            title=(
-                f"Engines created inside {of_tests(len(affected), len(tests))}: {engines:.0f} engines "
-                f"cost {seconds(spent)}"
-            ),
             location=Location(),
             measurements=(
                 Measurement("tests creating engines", len(affected), "count"),
@@ -142,14 +131,7 @@ def _engines_in_tests(run: RunSummary, tests: list[TestSample], cost: float, opt
                 Measurement("cost per run", spent, "s"),
                 Measurement("connection set-up share of database time", 100 * db_work.connection_share(affected), "%"),
             ),
-            confidence=(
-                f"exact counts: engines created in {of_tests(len(affected), len(tests))}, in the test "
-                "bodies or in fixtures that do not create one on every setup; cost from measured times"
-            ),
-            suggestion=(
-                "Create the engine once, in a session-scoped fixture the tests request, instead of "
-                f"calling create_engine()/create_async_engine() per test. {_SESSION_ENGINE}"
-            ),
+            detail=EnginesInTests(len(affected), len(tests), engines, spent),
             saving=saving,
             evidence=run_evidence(run),
         )
@@ -184,28 +166,10 @@ def _churn(run: RunSummary, tests: list[TestSample], cost: float, options: Analy
     spent = excess * cost
     saving = max(spent - cost, 0.0)
     where = _connecting_fixture(run)
-    if nullpool:
-        shape = f"{connections:.0f} connects for {checkouts:.0f} pool checkouts: the pool keeps nothing"
-        fix = (
-            "Let the pool keep connections: drop poolclass=NullPool (and anything that invalidates "
-            "connections on return) from the test engine, and share one session-scoped engine."
-        )
-    else:
-        shape = f"{excess / len(affected):.1f} new connections per affected test"
-        fix = (
-            "Reuse connections: check them out of one session-scoped engine's pool (or hold one "
-            "session-scoped connection) instead of connecting per test with asyncpg.connect(), "
-            "a new engine, or engine.raw_connection() that is never returned."
-        )
-    if where is not None:
-        fix = f"{fixture_label(where)} connects on every setup. {fix}"
     return [
         Finding(
             kind="connection",
             severity=severity(saving, run, options),
-            title=(
-                f"New physical connections in {of_tests(len(affected), len(tests))} ({shape}), costing {seconds(spent)}"
-            ),
             location=fixture_location(where) if where is not None else Location(),
             measurements=(
                 Measurement("tests opening connections", len(affected), "count"),
@@ -215,11 +179,16 @@ def _churn(run: RunSummary, tests: list[TestSample], cost: float, options: Analy
                 Measurement("cost per run", spent, "s"),
                 Measurement("connection set-up share of database time", 100 * db_work.connection_share(affected), "%"),
             ),
-            confidence=(
-                f"exact counts: {excess:.0f} new physical connections in "
-                f"{of_tests(len(affected), len(tests))}; cost from measured connect times"
+            detail=ConnectionChurn(
+                len(affected),
+                len(tests),
+                excess,
+                spent,
+                nullpool,
+                connections,
+                checkouts,
+                fixture_ref(where) if where is not None else None,
             ),
-            suggestion=fix,
             saving=saving,
             evidence=run_evidence(run),
         )
@@ -259,10 +228,6 @@ def _pool_waits(run: RunSummary, tests: list[TestSample], options: AnalysisOptio
         Finding(
             kind="connection",
             severity=severity(saving, run, options),
-            title=(
-                f"Tests wait {seconds(per_checkout)} per pool checkout: {seconds(waited)} over "
-                f"{checkouts:.0f} checkouts"
-            ),
             location=Location(),
             measurements=(
                 Measurement("wait per checkout", per_checkout, "s", baseline=POOLED_CHECKOUT),
@@ -277,16 +242,7 @@ def _pool_waits(run: RunSummary, tests: list[TestSample], options: AnalysisOptio
                     f"longest wait in one test ({slowest.test_id})", db_work.amount(slowest.db, "pool_wait_time"), "s"
                 ),
             ),
-            confidence=(
-                f"measured: checkout waits in {of_tests(len(waiting), len(tests))} that opened no new "
-                "connection (baseline: a pooled checkout on loopback)"
-            ),
-            suggestion=(
-                "Size the pool for the concurrency the tests use (create_engine(..., pool_size=…, "
-                "max_overflow=…)) and return connections promptly: close sessions and connections "
-                "in fixture teardown, and do not hold one in a wide-scoped fixture while tests check "
-                "out more. Under xdist every worker has its own pool."
-            ),
+            detail=PoolWaits(per_checkout, waited, checkouts, len(waiting), len(tests)),
             saving=saving,
             evidence=run_evidence(run),
         )

@@ -1,9 +1,9 @@
-"""Where a pattern finding points and what it rests on, worded the same way by every
-pattern detector: fixture locations, counts of tests, the run a finding comes from."""
+"""Where a pattern finding points and what it rests on, the same way for every pattern
+detector: fixture locations and references, the run a finding comes from."""
 
 from __future__ import annotations
 
-from otel_pytest.analyze.findings import Location
+from otel_pytest.analyze.findings import FixtureRef, Location
 from otel_pytest.analyze.model import FixtureStats, RunSummary
 
 
@@ -11,14 +11,8 @@ def fixture_location(fixture: FixtureStats) -> Location:
     return Location(fixture=fixture.name, file=fixture.file or None, line=fixture.line or None)
 
 
-def fixture_label(fixture: FixtureStats) -> str:
-    """``fixture `engine` (function scope)``."""
-    return f"fixture `{fixture.name}` ({fixture.scope} scope)"
-
-
-def of_tests(count: int, total: int) -> str:
-    """``28 of 28 tests``, ``1 of 3 tests``."""
-    return f"{count} of {total} {'test' if total == 1 else 'tests'}"
+def fixture_ref(fixture: FixtureStats) -> FixtureRef:
+    return FixtureRef(fixture.name, fixture.scope)
 
 
 def run_evidence(run: RunSummary) -> dict[str, str]:

@@ -26,12 +26,18 @@ Method (current run only):
 from __future__ import annotations
 
 from otel_pytest.analyze.detectors import db_work
-from otel_pytest.analyze.detectors.evidence import fixture_location, of_tests, run_evidence
+from otel_pytest.analyze.detectors.evidence import fixture_location, fixture_ref, run_evidence
 from otel_pytest.analyze.detectors.impact import run_time, severity
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import (
+    CostlyFixture,
+    Finding,
+    Location,
+    Measurement,
+    SetupDominated,
+    SlowFixture,
+)
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary, TestSample
 from otel_pytest.analyze.options import AnalysisOptions
-from otel_pytest.analyze.report.wording import seconds
 
 NAMED_FIXTURES = 3  # fixtures named in the setup-dominated finding
 
@@ -79,25 +85,9 @@ def _slow_fixture(
     after = min(fixture.setups, max(modules, 1)) if target == "module" else 1
     mean = fixture.total_time / fixture.setups
     saving = mean * (fixture.setups - after)
-    if target == "session":
-        advice = (
-            f'Give `{fixture.name}` scope="session" so it is built once per run (per worker under xdist). '
-            "If tests change what it returns, return an immutable value or hand each test a cheap copy."
-        )
-    else:
-        advice = (
-            f'Give `{fixture.name}` scope="module" so its rows are written once per test module (at most '
-            f"{after} times here), inside a module-wide transaction, each test rolling back to a savepoint "
-            "of its own. If tests must see fresh rows, keep it per test and make each setup cheaper "
-            "(one bulk insert, the shared engine)."
-        )
     return Finding(
         kind="fixture",
         severity=severity(saving, run, options),
-        title=(
-            f"Fixture `{fixture.name}` ({fixture.scope} scope) runs {fixture.setups} times, {seconds(mean)} each: "
-            f"{fixture.total_time / suite:.0%} of the suite's setup and teardown time"
-        ),
         location=fixture_location(fixture),
         measurements=(
             Measurement("setups", fixture.setups, "count"),
@@ -106,11 +96,9 @@ def _slow_fixture(
             Measurement("share of the suite's setup and teardown", 100 * fixture.total_time / suite, "%"),
             Measurement(f"setups with scope={target}", after, "count"),
         ),
-        confidence=(
-            f"exact: {fixture.setups} setups taking {seconds(fixture.total_time)}; per-setup spread is not "
-            "in the summary, so the saving assumes each costs the mean"
+        detail=SlowFixture(
+            fixture_ref(fixture), fixture.setups, mean, fixture.total_time, fixture.total_time / suite, target, after
         ),
-        suggestion=advice,
         saving=saving,
         evidence=run_evidence(run),
     )
@@ -136,25 +124,10 @@ def _setup_dominated(run: RunSummary, options: AnalysisOptions) -> list[Finding]
         (fixture for fixture in run.fixtures.values() if db_work.repeats(fixture)),
         key=lambda fixture: (-fixture.total_time, fixture.key),
     )[:NAMED_FIXTURES]
-    if costly:
-        named = ", ".join(f"`{fixture.name}` ({seconds(fixture.total_time)})" for fixture in costly)
-        advice = (
-            f"Most repeated fixture time is in {named}: the findings on those fixtures say what to "
-            "share; a fixture that does the same work for every test can take a wider scope."
-        )
-    else:
-        advice = (
-            "Their setup is in wider-scoped fixtures or in hooks: look at the slowest test's trace "
-            "to see which span takes the time."
-        )
     return [
         Finding(
             kind="fixture",
             severity=severity(setup - call, run, options),
-            title=(
-                f"{of_tests(len(dominated), len(ran))} spend longer in setup than in the test: "
-                f"{seconds(setup)} of setup against {seconds(call)} of test bodies"
-            ),
             location=Location(test=worst.test_id) if len(dominated) == 1 else Location(),
             measurements=(
                 Measurement("tests", len(dominated), "count"),
@@ -162,11 +135,14 @@ def _setup_dominated(run: RunSummary, options: AnalysisOptions) -> list[Finding]
                 Measurement("call", call, "s"),
                 Measurement(f"largest gap ({worst.test_id})", _own_setup(worst) - worst.call, "s"),
             ),
-            confidence=(
-                f"measured phases of {of_tests(len(dominated), len(ran))}, setup without wider-scoped "
-                f"fixtures, at least {seconds(options.floor_test)} each"
+            detail=SetupDominated(
+                len(dominated),
+                len(ran),
+                setup,
+                call,
+                tuple(CostlyFixture(fixture.name, fixture.total_time) for fixture in costly),
+                options.floor_test,
             ),
-            suggestion=advice,
             evidence=run_evidence(run),
         )
     ]

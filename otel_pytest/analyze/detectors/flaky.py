@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from otel_pytest.analyze.detectors import db_work
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Flaky, Location, Measurement
 from otel_pytest.analyze.model import History, RunSummary, TestSample
 from otel_pytest.analyze.options import AnalysisOptions
 
 FAILED = frozenset({"failed", "error"})
-REVISION_SHOWN = 12  # characters of a revision in titles
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
@@ -49,21 +48,9 @@ def _finding(
     now = current.tests.get(test_id)
     failing_now = now is not None and now.outcome in FAILED
     latest = outcomes[-1][1]
-    commits = db_work.amount(latest.db, "commits")
-    advice = (
-        f"Reproduce it: run `pytest '{latest.nodeid}'` repeatedly, alone and after the tests that run "
-        "before it in the suite. Look for state shared between tests (rows other tests committed, a "
-        "wider-scoped fixture's mutable value), assumptions about time or order, and tasks left running."
-    )
-    if commits:
-        advice += (
-            f" It commits ({commits:.0f} COMMITs in its latest run): rows left by other tests or by "
-            "itself can change its result; roll back per test instead (a savepoint per test)."
-        )
     return Finding(
         kind="flaky",
         severity="high" if failing_now else "medium",
-        title=(f"Flaky: {test_id} failed {failures} of {len(outcomes)} runs of revision {revision[:REVISION_SHOWN]}"),
         location=Location(test=test_id, file=latest.file or None, line=latest.line or None),
         measurements=(
             Measurement("runs of the revision", len(outcomes), "count"),
@@ -71,10 +58,6 @@ def _finding(
             Measurement("failed or error", failures, "count"),
             Measurement("failure rate", 100 * failures / len(outcomes), "%"),
         ),
-        confidence=(
-            f"exact: outcomes in {len(outcomes)} runs of revision {revision}: {passes} passed, "
-            f"{failures} failed or errored"
-        ),
-        suggestion=advice,
+        detail=Flaky(test_id, latest.nodeid, failures, len(outcomes), revision, db_work.amount(latest.db, "commits")),
         evidence={"revision": revision, **{run.run_id: sample.outcome for run, sample in outcomes}},
     )

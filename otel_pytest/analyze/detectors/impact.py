@@ -33,3 +33,13 @@ def once_instead_of(cost: float, times: float) -> float:
     if times <= 1 or cost <= 0:
         return 0.0
     return cost * (times - 1) / times
+
+
+def severity_of_cost(seconds: float, options: AnalysisOptions) -> str:
+    """A regression's severity by the seconds per run it costs: ``high`` from
+    ``options.severity_high_seconds``, ``medium`` from ``options.severity_medium_seconds``."""
+    if seconds >= options.severity_high_seconds:
+        return "high"
+    if seconds >= options.severity_medium_seconds:
+        return "medium"
+    return "low"

@@ -14,29 +14,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 from otel_pytest.analyze.detectors.db_work import tests_with_database_work
-from otel_pytest.analyze.detectors.evidence import of_tests, run_evidence
+from otel_pytest.analyze.detectors.evidence import run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement, NPlusOne
 from otel_pytest.analyze.model import History, Repetition, RunSummary, TestSample
 from otel_pytest.analyze.options import AnalysisOptions
-from otel_pytest.analyze.report.wording import seconds
 from otel_pytest.semconv.spans import FIXTURE_PREFIX
-
-TITLE_STATEMENT = 80  # characters of the fingerprint shown in a title
-
-_FIXES = {
-    "SELECT": (
-        "Load the related rows in one query: eager-load the relationship the loop touches "
-        "(selectinload(...) or joinedload(...) in the query's .options()), or collect the keys "
-        "and run one SELECT ... WHERE key IN (...)."
-    ),
-    "INSERT": (
-        "Insert the rows in one statement: session.add_all(...) and one flush (SQLAlchemy batches "
-        "them), or insert(table).values([...]) / executemany."
-    ),
-    "UPDATE": "Update the rows in one statement: UPDATE ... WHERE key IN (...), or one executemany.",
-    "DELETE": "Delete the rows in one statement: DELETE ... WHERE key IN (...).",
-}
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
@@ -69,8 +52,6 @@ def _finding(
     saving = sum(once_instead_of(repetition.total, repetition.count) for _, repetition in cases)
     parent = worst.parent
     fixture = parent.removeprefix(FIXTURE_PREFIX) if parent.startswith(FIXTURE_PREFIX) else None
-    where = f"in {worst_test.test_id}" if len(cases) == 1 else f"in {len(cases)} tests (up to {worst.count} in a row)"
-    shown = text if len(text) <= TITLE_STATEMENT else text[: TITLE_STATEMENT - 1] + "…"
     measurements = [
         Measurement("executions in a row (longest)", worst.count, "count"),
         Measurement("tests", len(cases), "count"),
@@ -80,29 +61,15 @@ def _finding(
     ]
     if statement is not None:
         measurements.append(Measurement("executions of the statement in the run", statement.count, "count"))
+    detail = NPlusOne(
+        text, operation, worst.count, parent, worst_test.test_id, len(cases), tests, spent, options.n_plus_one_min
+    )
     return Finding(
         kind="n+1",
         severity=severity(spent, run, options),
-        title=(
-            f"N+1: `{shown}` runs {worst.count} times in a row under {parent} {where}"
-            if len(cases) == 1
-            else f"N+1: `{shown}` repeated under one parent {where}, {seconds(spent)} in all"
-        ),
         location=Location(test=worst_test.test_id, fixture=fixture, fingerprint=text),
         measurements=tuple(measurements),
-        confidence=(
-            f"exact: {worst.count} consecutive executions after a different statement (Sentry's N+1 rule, "
-            f"at least {options.n_plus_one_min}), in {of_tests(len(cases), tests)}"
-        ),
-        suggestion=f"{_fix(operation)} The statement: {text}",
+        detail=detail,
         saving=saving,
         evidence={**run_evidence(run), "fingerprint_id": fingerprint_id},
-    )
-
-
-def _fix(operation: str) -> str:
-    return _FIXES.get(
-        operation,
-        "Run the repeated statement once for all the rows (one statement with IN (...), "
-        "or executemany) instead of once per row.",
     )

@@ -16,12 +16,11 @@ Severity: the saving's share of the run's time (``severity_high_share``,
 from __future__ import annotations
 
 from otel_pytest.analyze.detectors import db_work
-from otel_pytest.analyze.detectors.evidence import fixture_label, fixture_location, run_evidence
+from otel_pytest.analyze.detectors.evidence import fixture_location, fixture_ref, run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
-from otel_pytest.analyze.findings import Finding, Measurement
+from otel_pytest.analyze.findings import Finding, Measurement, SchemaRebuild
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
-from otel_pytest.analyze.report.wording import seconds
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
@@ -36,39 +35,17 @@ def _finding(run: RunSummary, fixture: FixtureStats, options: AnalysisOptions) -
     connecting = db_work.connection_setup_time(fixture.db)
     spent = max(fixture.total_time - connecting, 0.0)
     saving = once_instead_of(spent, fixture.setups)
-    per_setup = spent / fixture.setups
-    statements = ddl / fixture.setups
-    verbs = db_work.ddl_operations(run, fixture)
-    truncating = db_work.truncates_only(run, fixture)
-    confidence = (
-        f"exact counts: {ddl:.0f} DDL statements in {fixture.setups} setups of a "
-        f"{fixture.scope}-scoped fixture; times measured"
+    detail = SchemaRebuild(
+        fixture_ref(fixture),
+        fixture.setups,
+        ddl,
+        spent,
+        db_work.ddl_operations(run, fixture),
+        db_work.truncates_only(run, fixture),
     )
-    if verbs:
-        confidence += f"; DDL repeated as often in the run: {', '.join(verbs)}"
-    if truncating:
-        what = "Tables truncated"
-        fix = (
-            f"Stop emptying the tables in `{fixture.name}`: run each test in a transaction that is rolled back "
-            'at the end (the session joins it with join_transaction_mode="create_savepoint"), so nothing the '
-            "test writes is committed and nothing needs truncating."
-        )
-    else:
-        what = "Schema rebuilt"
-        fix = (
-            f"Move the DDL in `{fixture.name}` (create_all/drop_all) to a session-scoped fixture: build the "
-            "schema once before the first test and drop it once after the last. Isolate tests with a "
-            "transaction per test that is rolled back at the end (the session joins it with "
-            'join_transaction_mode="create_savepoint"), not by rebuilding the tables.'
-        )
     return Finding(
         kind="schema",
         severity=severity(saving, run, options),
-        title=(
-            f"{what} on every setup of {fixture_label(fixture)}: {statements:.3g} DDL "
-            f"{'statement' if statements == 1 else 'statements'} per setup, {seconds(spent)} over "
-            f"{fixture.setups} setups"
-        ),
         location=fixture_location(fixture),
         measurements=(
             Measurement("setups", fixture.setups, "count"),
@@ -78,10 +55,9 @@ def _finding(run: RunSummary, fixture: FixtureStats, options: AnalysisOptions) -
             Measurement("fixture teardown", fixture.teardown_time, "s"),
             Measurement("connection set-up inside (counted by the connection finding)", connecting, "s"),
             Measurement("cost per run", spent, "s"),
-            Measurement("cost per setup", per_setup, "s"),
+            Measurement("cost per setup", spent / fixture.setups, "s"),
         ),
-        confidence=confidence,
-        suggestion=fix,
+        detail=detail,
         saving=saving,
         evidence=run_evidence(run),
     )

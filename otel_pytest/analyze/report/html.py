@@ -23,6 +23,7 @@ from html import escape
 from otel_pytest.analyze.analysis import Analysis, Waterfall
 from otel_pytest.analyze.findings import Finding, Measurement
 from otel_pytest.analyze.report import wording
+from otel_pytest.analyze.report.words import words
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -195,7 +196,7 @@ def history_chart(finding: Finding) -> str:
     change = runs.index(change_run) if change_run in runs else None
     parts = [
         f'<svg class="history" viewBox="0 0 {_number(width)} {_number(height)}" role="img" '
-        f'aria-label="{_escape(f"{finding.title}: value per run")}" xmlns="http://www.w3.org/2000/svg">'
+        f'aria-label="{_escape(f"{words(finding).title}: value per run")}" xmlns="http://www.w3.org/2000/svg">'
     ]
     for tick in ticks:
         ty = y(tick)
@@ -349,15 +350,16 @@ def _finding(number: int, finding: Finding) -> str:
         if finding.saving > 0
         else ""
     )
+    said = words(finding)
     return (
         f'<article class="finding {severity}" id="finding-{number}">'
         f'<div class="labels">{"".join(labels)}</div>'
-        f'<h3 class="title">{_escape(finding.title)}</h3>'
+        f'<h3 class="title">{_escape(said.title)}</h3>'
         f'<p class="where">{_where(finding)}</p>'
         f'<div class="body{"" if figure else " wide"}"><div class="facts">'
         f"{_measurements(finding.measurements)}"
-        f'<p class="confidence">{_prose(finding.confidence)}</p>'
-        f'<p class="fix"><b>Fix:</b> {_prose(finding.suggestion)}</p>{saving}</div>'
+        f'<p class="confidence">{_prose(said.confidence)}</p>'
+        f'<p class="fix"><b>Fix:</b> {_prose(said.suggestion)}</p>{saving}</div>'
         f"{figure}</div></article>"
     )
 
@@ -370,7 +372,7 @@ def _overview(findings: Sequence[Finding]) -> str:
         provisional = ' <span class="tag provisional">provisional</span>' if finding.provisional else ""
         rows.append(
             f'<tr><td><span class="badge {severity}">{severity}</span></td><td>{_escape(finding.kind)}</td>'
-            f'<td><a href="#finding-{number}">{_escape(finding.title)}</a>{provisional}</td>'
+            f'<td><a href="#finding-{number}">{_escape(words(finding).title)}</a>{provisional}</td>'
             f'<td class="num">{saving}</td></tr>'
         )
     return (

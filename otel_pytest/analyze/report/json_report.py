@@ -9,6 +9,7 @@ has no spelling for them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -16,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Detail, Finding, Location, Measurement, Written
+from otel_pytest.analyze.report.words import words
 
 SCHEMA = "otel-pytest-analysis"
 SCHEMA_VERSION = 1
@@ -47,20 +49,44 @@ def _measurement(item: Measurement) -> dict[str, Any]:
     }
 
 
+def _plain(value: Any) -> Any:
+    """A detail's value as JSON data: non-finite numbers as ``null``, tuples as lists."""
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _detail(detail: Detail) -> dict[str, Any] | None:
+    """The facts the words were made of, typed by ``type`` (e.g. ``DurationRegression``);
+    none for a finding whose words were all it had (one read back from a report)."""
+    if isinstance(detail, Written):
+        return None
+    return {"type": type(detail).__name__, **_plain(dataclasses.asdict(detail))}
+
+
 def _finding(finding: Finding) -> dict[str, Any]:
-    return {
+    said = words(finding)
+    data = {
         "kind": finding.kind,
         "severity": finding.severity,
-        "title": finding.title,
+        "title": said.title,
         "location": _location(finding.location),
         "measurements": [_measurement(item) for item in finding.measurements],
-        "confidence": finding.confidence,
-        "suggestion": finding.suggestion,
+        "confidence": said.confidence,
+        "suggestion": said.suggestion,
         "saving": _number(finding.saving),
         "provisional": finding.provisional,
-        "evidence": dict(finding.evidence),
+        "evidence": {**finding.evidence, **said.evidence},
         "history": [{"run": run, "value": _number(amount)} for run, amount in finding.history],
     }
+    detail = _detail(finding.detail)
+    if detail is not None:
+        data["detail"] = detail
+    return data
 
 
 def _waterfall(waterfall: Waterfall | None) -> dict[str, Any] | None:
@@ -147,7 +173,6 @@ def from_data(data: Mapping[str, Any]) -> Analysis:
             Finding(
                 kind=item["kind"],
                 severity=item["severity"],
-                title=item["title"],
                 location=Location(
                     **{key: item["location"].get(key) for key in ("test", "fixture", "file", "line", "fingerprint")}
                 ),
@@ -160,8 +185,7 @@ def from_data(data: Mapping[str, Any]) -> Analysis:
                     )
                     for m in item["measurements"]
                 ),
-                confidence=item["confidence"],
-                suggestion=item["suggestion"],
+                detail=Written(item["title"], item["confidence"], item["suggestion"]),
                 saving=_float(item.get("saving", 0.0)),
                 evidence=dict(item.get("evidence", {})),
                 history=tuple((point["run"], _float(point["value"])) for point in item.get("history", ())),

@@ -18,6 +18,7 @@ import re
 from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import Finding
 from otel_pytest.analyze.report import wording
+from otel_pytest.analyze.report.words import words
 
 _ICON = {"high": "🔴", "medium": "🟠", "low": "🔵"}
 # Characters that start emphasis, code, links, strikethrough or end a table cell anywhere
@@ -79,9 +80,8 @@ def render(analysis: Analysis, *, limit: int = 30) -> str:
             kind = text(finding.kind) + (" _(provisional)_" if finding.provisional else "")
             saving = text(wording.about_seconds(finding.saving)) if finding.saving > 0 else wording.DASH
             icon = _ICON.get(finding.severity, "")
-            out.append(
-                f"| {icon} {text(finding.severity)} | {kind} | {text(finding.title)} | {_where(finding)} | {saving} |"
-            )
+            title = text(words(finding).title)
+            out.append(f"| {icon} {text(finding.severity)} | {kind} | {title} | {_where(finding)} | {saving} |")
         if len(findings) > limit:
             rest = findings[limit:]
             out += [
@@ -92,12 +92,13 @@ def render(analysis: Analysis, *, limit: int = 30) -> str:
             ]
         out += ["", "<details><summary>What to change, and the evidence</summary>", ""]
         for number, finding in enumerate(shown, 1):
-            out.append(f"{number}. **{text(finding.title)}**  ")
-            out.append(f"   Fix: {text(finding.suggestion)}  ")
+            said = words(finding)
+            out.append(f"{number}. **{text(said.title)}**  ")
+            out.append(f"   Fix: {text(said.suggestion)}  ")
             numbers = "; ".join(text(wording.measurement(item)) for item in finding.measurements)
             if numbers:
                 out.append(f"   {numbers}  ")
-            out.append(f"   _{text(finding.confidence)}_")
+            out.append(f"   _{text(said.confidence)}_")
         out += ["", "</details>"]
     if analysis.notes:
         out += ["", "<details><summary>Notes on the input</summary>", ""]

@@ -13,6 +13,7 @@ import io
 from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import Finding
 from otel_pytest.analyze.report import wording
+from otel_pytest.analyze.report.words import words
 
 
 def escape(text: str) -> str:
@@ -55,13 +56,14 @@ def render(analysis: Analysis, *, width: int = 100, color: bool = False) -> str:
     )
 
     def finding_cell(finding: Finding) -> Group:
-        parts = [Text(escape(finding.title), style="bold"), Text(escape(finding.location.describe()), style="cyan")]
-        parts.append(Text.assemble(("fix: ", "green bold"), (escape(finding.suggestion), "green")))
+        said = words(finding)
+        parts = [Text(escape(said.title), style="bold"), Text(escape(finding.location.describe()), style="cyan")]
+        parts.append(Text.assemble(("fix: ", "green bold"), (escape(said.suggestion), "green")))
         return Group(*parts)
 
     def numbers_cell(finding: Finding) -> Group:
         lines = [Text(_tight(wording.measurement(item))) for item in finding.measurements]
-        lines.append(Text(escape(finding.confidence), style="dim"))
+        lines.append(Text(escape(words(finding).confidence), style="dim"))
         change = finding.evidence.get("change_point_run")
         if change:
             revision = finding.evidence.get("change_point_revision")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
-from otel_pytest.analyze.findings import Finding, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement
 from otel_pytest.analyze.model import FixtureStats, History, Repetition, RunSummary, StatementStats, TestSample
+from otel_pytest.analyze.report.words import evidence, words
 
 # What test modules import instead of TestSample, whose name pytest would try to collect.
 Sample = TestSample
@@ -115,16 +116,55 @@ def plain(text: str) -> str:
     return text.replace("\N{NO-BREAK SPACE}", " ")
 
 
-def rounded(findings: Sequence[Finding], digits: int = 9) -> list[Finding]:
-    """The findings with every float rounded and every text :func:`plain`, so that they
-    compare equal to expected ones written with the numbers worked out by hand."""
+@dataclasses.dataclass(frozen=True)
+class Reported:
+    """A finding as a report shows it: its data with the words the report package makes
+    of it (the JSON report's fields), so that a test states both in one expected value."""
+
+    kind: str
+    severity: str
+    title: str
+    location: Location
+    measurements: tuple[Measurement, ...]
+    confidence: str
+    suggestion: str
+    saving: float = 0.0
+    evidence: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    history: tuple[tuple[str, float], ...] = ()
+    provisional: bool = False
+
+
+def reported(finding: Finding) -> Reported:
+    said = words(finding)
+    return Reported(
+        kind=finding.kind,
+        severity=finding.severity,
+        title=said.title,
+        location=finding.location,
+        measurements=finding.measurements,
+        confidence=said.confidence,
+        suggestion=said.suggestion,
+        saving=finding.saving,
+        evidence=evidence(finding),
+        history=finding.history,
+        provisional=finding.provisional,
+    )
+
+
+def reports(findings: Sequence[Finding]) -> list[Reported]:
+    return [reported(finding) for finding in findings]
+
+
+def rounded(findings: Sequence[Finding], digits: int = 9) -> list[Reported]:
+    """The findings as reported, with every float rounded and every text :func:`plain`, so
+    that they compare equal to expected ones written with the numbers worked out by hand."""
 
     def measured(item: Measurement) -> Measurement:
         baseline = round(item.baseline, digits) if item.baseline is not None else None
         return dataclasses.replace(item, name=plain(item.name), value=round(item.value, digits), baseline=baseline)
 
-    return [
-        dataclasses.replace(
+    def shown(finding: Reported) -> Reported:
+        return dataclasses.replace(
             finding,
             title=plain(finding.title),
             confidence=plain(finding.confidence),
@@ -132,8 +172,8 @@ def rounded(findings: Sequence[Finding], digits: int = 9) -> list[Finding]:
             saving=round(finding.saving, digits),
             measurements=tuple(measured(item) for item in finding.measurements),
         )
-        for finding in findings
-    ]
+
+    return [shown(item if isinstance(item, Reported) else reported(item)) for item in findings]
 
 
 # -- the demo's slow suite ---------------------------------------------------------------

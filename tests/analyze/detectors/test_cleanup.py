@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 
 from otel_pytest.analyze.detectors import cleanup
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Location, Measurement
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import (
     SLOW_RUN_ID,
+    Reported,
     Sample,
     fixture,
     history,
+    reports,
     rounded,
     run,
     sample,
@@ -39,7 +41,7 @@ def committing_tests(count: int = 4, **db: float) -> list[Sample]:
 def test_the_slow_shop_suite_commits_then_drops_the_tables_in_fixture_schema() -> None:
     # 23 tests commit 4 times, 5 only twice: the two COMMITs of the schema fixture's create_all
     # and drop_all, which are not the test's data.
-    expected = Finding(
+    expected = Reported(
         kind="cleanup",
         severity="high",  # the 282 ms of drop_all are 13 % of the 2.22 s run
         title=(
@@ -70,11 +72,11 @@ def test_a_delete_cleanup_saves_its_time_less_a_rollback_per_test() -> None:
     tests = committing_tests(rollbacks=1, rollback_time=0.0005, transactions=3)
     delete = statement("d1", "DELETE FROM orders", count=8, total_time=0.04, tests=4)
 
-    findings = cleanup.detect(history(run("r1", tests, statements=[delete], wall_time=1.0)), OPTIONS)
+    findings = reports(cleanup.detect(history(run("r1", tests, statements=[delete], wall_time=1.0)), OPTIONS))
 
     assert rounded(findings) == rounded(
         [
-            Finding(
+            Reported(
                 kind="cleanup",
                 severity="medium",
                 title=(
@@ -104,7 +106,9 @@ def test_a_truncating_fixture_after_commits_is_named_as_such() -> None:
     clean = fixture("clean", setups=4, setup_time=0.0, teardown_time=0.04, db={"ddl": 4, "ddl_time": 0.03})
     truncate = statement("t1", "TRUNCATE customer", count=4, total_time=0.03, tests=4)
 
-    [finding] = cleanup.detect(history(run("r1", committing_tests(), fixtures=[clean], statements=[truncate])), OPTIONS)
+    [finding] = reports(
+        cleanup.detect(history(run("r1", committing_tests(), fixtures=[clean], statements=[truncate])), OPTIONS)
+    )
 
     assert finding.title == (
         "4 of 4 tests commit their data, then fixture `clean` truncates the tables (DDL on "
@@ -158,9 +162,9 @@ def test_a_transaction_left_to_the_pool_is_a_leak_in_that_test() -> None:
         sample("tests/test_a.py::test_clean", db={"transactions": 1, "rollbacks": 1}),
     ]
 
-    findings = cleanup.detect(history(run("r1", tests)), OPTIONS)
+    findings = reports(cleanup.detect(history(run("r1", tests)), OPTIONS))
 
-    assert rounded(findings)[-1] == Finding(
+    assert rounded(findings)[-1] == Reported(
         kind="cleanup",
         severity="medium",
         title="2 transactions never committed or rolled back in 1 of 2 tests",

@@ -5,10 +5,20 @@ from __future__ import annotations
 import pytest
 
 from otel_pytest.analyze.detectors import connections
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Location, Measurement
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
-from tests.analyze.detectors.runs import SLOW_RUN_ID, fixture, history, rounded, run, sample, slow_shop_run
+from tests.analyze.detectors.runs import (
+    SLOW_RUN_ID,
+    Reported,
+    fixture,
+    history,
+    reports,
+    rounded,
+    run,
+    sample,
+    slow_shop_run,
+)
 
 OPTIONS = AnalysisOptions()
 SESSION_ENGINE = (
@@ -22,7 +32,7 @@ def test_the_slow_shop_suite_has_one_finding_an_engine_per_test_in_fixture_engin
     # Per test: engine 2 ms, connect 6 ms, checkout wait 3 ms (of which the driver's first-connect
     # set-up), queries 31 ms, rollbacks 0.8 ms: a new connection costs 9 ms, set-up is 11 of 42.8 ms.
     cost = 0.1524 + 28 * 0.009
-    expected = Finding(
+    expected = Reported(
         kind="connection",
         severity="high",
         title="A new engine on every setup of fixture `engine` (function scope): 28 engines in 28 setups cost 404 ms",
@@ -161,11 +171,11 @@ def test_nullpool_like_churn_names_the_fixture_that_connects_every_time() -> Non
         for n in range(4)
     ]
 
-    findings = connections.detect(history(run("r1", tests, fixtures=[database], wall_time=0.2)), OPTIONS)
+    findings = reports(connections.detect(history(run("r1", tests, fixtures=[database], wall_time=0.2)), OPTIONS))
 
     assert rounded(findings) == rounded(
         [
-            Finding(
+            Reported(
                 kind="connection",
                 severity="high",
                 title=(

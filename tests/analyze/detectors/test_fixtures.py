@@ -5,10 +5,21 @@ from __future__ import annotations
 import pytest
 
 from otel_pytest.analyze.detectors import fixtures
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Location, Measurement
 from otel_pytest.analyze.model import FixtureStats, History
 from otel_pytest.analyze.options import AnalysisOptions
-from tests.analyze.detectors.runs import SLOW_RUN_ID, Sample, fixture, history, rounded, run, sample, slow_shop_run
+from tests.analyze.detectors.runs import (
+    SLOW_RUN_ID,
+    Reported,
+    Sample,
+    fixture,
+    history,
+    reports,
+    rounded,
+    run,
+    sample,
+    slow_shop_run,
+)
 
 OPTIONS = AnalysisOptions()
 EVIDENCE = {"run": SLOW_RUN_ID, "revision": "0123456789abcdef"}
@@ -23,7 +34,7 @@ def test_the_slow_shop_suite_has_a_slow_catalogue_and_setup_dominated_tests() ->
     # The suite's setup and teardown: 28 x 58 ms = 1.624 s. `engine` and `schema` are the
     # connection and schema findings'; `session` and `customer` are under 5 % of it.
     mean = 0.0958 / 8
-    catalogue = Finding(
+    catalogue = Reported(
         kind="fixture",
         severity="medium",
         title=(
@@ -50,7 +61,7 @@ def test_the_slow_shop_suite_has_a_slow_catalogue_and_setup_dominated_tests() ->
         saving=mean * 5,
         evidence=EVIDENCE,
     )
-    dominated = Finding(
+    dominated = Reported(
         kind="fixture",
         severity="high",  # 840 ms more setup than test bodies, of a 2.22 s run
         title="28 of 28 tests spend longer in setup than in the test: 1.26 s of setup against 420 ms of test bodies",
@@ -94,7 +105,7 @@ def test_a_slow_fixture_without_database_work_goes_to_session_scope() -> None:
 def test_a_slow_module_scoped_fixture_goes_to_session_scope() -> None:
     data = fixture("data", scope="module", setups=2, setup_time=0.1, db={"queries": 10, "commits": 1})
 
-    [finding] = fixtures.detect(history(run("r1", quick_tests(), fixtures=[data])), OPTIONS)
+    [finding] = reports(fixtures.detect(history(run("r1", quick_tests(), fixtures=[data])), OPTIONS))
 
     assert finding.suggestion.startswith('Give `data` scope="session"')
     assert finding.saving == pytest.approx(0.05)

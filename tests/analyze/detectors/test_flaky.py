@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from otel_pytest.analyze.detectors import flaky
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Location, Measurement
 from otel_pytest.analyze.model import History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
-from tests.analyze.detectors.runs import history, run, sample
+from tests.analyze.detectors.runs import Reported, history, reports, run, sample
 
 OPTIONS = AnalysisOptions()
 REVISION = "9c1d2e3f4a5b6c7d8e9f"
@@ -30,10 +30,10 @@ def runs_with(outcomes: list[str], *, revision: str | None = REVISION, commits: 
 
 
 def test_a_test_that_passed_failed_and_passed_on_one_revision_is_flaky() -> None:
-    findings = flaky.detect(history(*runs_with(["passed", "failed", "passed"])), OPTIONS)
+    findings = reports(flaky.detect(history(*runs_with(["passed", "failed", "passed"])), OPTIONS))
 
     assert findings == [
-        Finding(
+        Reported(
             kind="flaky",
             severity="medium",
             title=f"Flaky: {TEST} failed 1 of 3 runs of revision 9c1d2e3f4a5b",
@@ -56,14 +56,14 @@ def test_a_test_that_passed_failed_and_passed_on_one_revision_is_flaky() -> None
 
 
 def test_a_flaky_test_that_failed_in_the_current_run_is_high_and_an_error_counts_as_a_failure() -> None:
-    [finding] = flaky.detect(history(*runs_with(["passed", "error"])), OPTIONS)
+    [finding] = reports(flaky.detect(history(*runs_with(["passed", "error"])), OPTIONS))
 
     assert finding.severity == "high"
     assert finding.title == f"Flaky: {TEST} failed 1 of 2 runs of revision 9c1d2e3f4a5b"
 
 
 def test_a_test_that_commits_is_told_to_roll_back() -> None:
-    [finding] = flaky.detect(history(*runs_with(["failed", "passed"], commits=3)), OPTIONS)
+    [finding] = reports(flaky.detect(history(*runs_with(["failed", "passed"], commits=3)), OPTIONS))
 
     assert finding.suggestion.endswith(
         "It commits (3 COMMITs in its latest run): rows left by other tests or by itself can change its result; "
@@ -93,6 +93,6 @@ def test_runs_of_the_revision_need_not_be_consecutive() -> None:
     first, second = runs_with(["failed", "passed"])
     between = run("other", [sample(TEST, outcome="failed")], revision="another")
 
-    [finding] = flaky.detect(history(first, between, second), OPTIONS)
+    [finding] = reports(flaky.detect(history(first, between, second), OPTIONS))
 
     assert finding.evidence == {"revision": REVISION, "r0": "failed", "r1": "passed"}

@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 
 from otel_pytest.analyze.detectors import n_plus_one
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Location, Measurement
 from otel_pytest.analyze.model import History, Repetition
 from otel_pytest.analyze.options import AnalysisOptions
-from tests.analyze.detectors.runs import history, rounded, run, sample, statement
+from tests.analyze.detectors.runs import Reported, history, reports, rounded, run, sample, statement
 
 OPTIONS = AnalysisOptions()
 LINES = "SELECT order_line.id FROM order_line WHERE order_line.order_id = ?"
@@ -24,11 +24,11 @@ def test_twelve_selects_in_a_row_in_one_test_are_an_n_plus_one_with_an_eager_loa
         sample("tests/test_customers.py::test_other", call=0.1, db={"queries": 2}),
     ]
 
-    findings = n_plus_one.detect(history(run("r1", tests, statements=[LINES_STATS], wall_time=1.0)), OPTIONS)
+    findings = reports(n_plus_one.detect(history(run("r1", tests, statements=[LINES_STATS], wall_time=1.0)), OPTIONS))
 
     assert rounded(findings) == rounded(
         [
-            Finding(
+            Reported(
                 kind="n+1",
                 severity="medium",  # 24 ms of a 1 s run
                 title=(
@@ -98,7 +98,7 @@ def test_a_repetition_inside_a_fixture_points_at_the_fixture_and_a_long_statemen
     ]
     stats = statement("f2", long_insert, count=8, total_time=0.008, tests=1)
 
-    [finding] = n_plus_one.detect(history(run("r1", tests, statements=[stats])), OPTIONS)
+    [finding] = reports(n_plus_one.detect(history(run("r1", tests, statements=[stats])), OPTIONS))
 
     assert finding.location == Location(test="tests/test_a.py::test_a", fixture="catalogue", fingerprint=long_insert)
     assert finding.title.startswith(f"N+1: `{long_insert[:79]}…` runs 8 times in a row under fixture catalogue")
@@ -108,7 +108,7 @@ def test_a_repetition_inside_a_fixture_points_at_the_fixture_and_a_long_statemen
 def test_an_unknown_fingerprint_is_named_by_its_id_with_a_generic_fix() -> None:
     tests = [sample("tests/test_a.py::test_a", db={"queries": 6}, repetitions=[Repetition("ab12", "call", 6, 0.003)])]
 
-    [finding] = n_plus_one.detect(history(run("r1", tests)), OPTIONS)
+    [finding] = reports(n_plus_one.detect(history(run("r1", tests)), OPTIONS))
 
     assert finding.location.fingerprint == "ab12"
     assert Measurement("executions of the statement in the run", 6, "count") not in finding.measurements
@@ -127,7 +127,7 @@ def test_findings_come_in_fingerprint_order() -> None:
         )
     ]
 
-    findings = n_plus_one.detect(history(run("r1", tests)), OPTIONS)
+    findings = reports(n_plus_one.detect(history(run("r1", tests)), OPTIONS))
 
     assert [finding.evidence["fingerprint_id"] for finding in findings] == ["aa", "zz"]
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 from otel_pytest.analyze.detectors import schema
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Location, Measurement
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import (
     SLOW_RUN_ID,
+    Reported,
     fixture,
     history,
+    reports,
     rounded,
     run,
     sample,
@@ -27,7 +29,7 @@ def test_the_slow_shop_suite_rebuilds_its_schema_in_fixture_schema_on_every_test
     # 1.256 s of setup and teardown, less the 168 ms of connects and 81.2 ms of first
     # checkouts that the connection finding counts; all but one of the 28 setups saved.
     cost = 1.256 - 0.2492
-    expected = Finding(
+    expected = Reported(
         kind="schema",
         severity="high",
         title=(
@@ -129,7 +131,7 @@ def test_each_repeating_ddl_fixture_is_its_own_finding_in_key_order() -> None:
     first = fixture("tables", setups=2, setup_time=0.02, db={"ddl": 2}, file="tests/a.py")
     second = fixture("views", setups=2, setup_time=0.02, db={"ddl": 2}, file="tests/b.py")
 
-    findings = schema.detect(history(run("r1", TESTS, fixtures=[second, first])), OPTIONS)
+    findings = reports(schema.detect(history(run("r1", TESTS, fixtures=[second, first])), OPTIONS))
 
     assert [finding.location.fixture for finding in findings] == ["tables", "views"]
 

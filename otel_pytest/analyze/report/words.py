@@ -1,0 +1,608 @@
+"""Each finding's words: its title, how sure it is, and what to change, made from its data.
+
+Detectors return data (:attr:`Finding.detail`); this is the one place that turns it into
+sentences, with the numbers formatted by :mod:`~otel_pytest.analyze.report.wording` (one
+formatter of durations, one of counts, one marker for an unknown value), so that every
+format (terminal, Markdown, HTML, JSON) says the same thing the same way. Plain text:
+each renderer escapes it for its own format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_pytest.analyze.findings import (
+    CommitThenClean,
+    ConnectionChurn,
+    CountIncrease,
+    CountRegression,
+    Detail,
+    DurationRegression,
+    EnginePerSetup,
+    EnginesInTests,
+    Finding,
+    FixtureRef,
+    Flaky,
+    LeakedTransactions,
+    NPlusOne,
+    PoolWaits,
+    SchemaRebuild,
+    SetupDominated,
+    SlowFixture,
+    Written,
+)
+from otel_pytest.analyze.report.wording import number, seconds
+
+REVISION_SHOWN = 12  # characters of a revision in titles
+TITLE_STATEMENT = 80  # characters of a statement shown in a title
+NAMED_TESTS = 3  # tests named in a merged count finding
+
+
+@dataclass(frozen=True)
+class Words:
+    """What a reader sees of a finding, beside its numbers."""
+
+    title: str  # one line: what happened
+    confidence: str  # how sure, in words a reader can check
+    suggestion: str  # the concrete change to make
+    # Evidence told in words (the change point's method and p), added to the finding's run ids.
+    evidence: Mapping[str, str] = field(default_factory=dict)
+
+
+def words(finding: Finding) -> Words:
+    """The words of ``finding``, made from its detail."""
+    detail = finding.detail
+    maker: Callable[[Any, Finding], Words] = _MAKERS[type(detail)]
+    return maker(detail, finding)
+
+
+def evidence(finding: Finding) -> dict[str, str]:
+    """The finding's evidence as reports show it: its run ids, then what is told in words."""
+    return {**finding.evidence, **words(finding).evidence}
+
+
+# -- shared phrases ------------------------------------------------------------------------
+
+
+def short(text: str, limit: int = TITLE_STATEMENT) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def of_tests(count: int, total: int) -> str:
+    """``28 of 28 tests``, ``1 of 3 tests``."""
+    return f"{count} of {total} {'test' if total == 1 else 'tests'}"
+
+
+def fixture_label(fixture: FixtureRef) -> str:
+    """``fixture `engine` (function scope)``."""
+    return f"fixture `{fixture.name}` ({fixture.scope} scope)"
+
+
+def _noun(plural: str, count: float) -> str:
+    """'1 commit', '2 commits', '1 query'."""
+    if count != 1:
+        return plural
+    return plural[:-3] + "y" if plural.endswith("ies") else plural.removesuffix("s")
+
+
+def _runs(count: int) -> str:
+    return "run" if count == 1 else f"{count} runs"
+
+
+def _changed_in(run_id: str, revision: str | None, sure: str = "") -> str:
+    """``the change in <revision> (run <id>, <sure>)`` or ``what changed in run <id> (<sure>)``."""
+    if revision:
+        return f"the change in {revision} (run {run_id}{', ' + sure if sure else ''})"
+    return f"what changed in run {run_id}" + (f" ({sure})" if sure else "")
+
+
+# -- duration regressions --------------------------------------------------------------------
+
+_SERIES_LABEL = {"fixture setup": "fixture {} setup", "fixture teardown": "fixture {} teardown"}
+
+
+def series_label(detail: DurationRegression) -> str:
+    """How a reader names a series: the node id, ``fixture db setup``, ``statement SELECT …``."""
+    if detail.series == "statement":
+        return f"statement {short(detail.name)}"
+    return _SERIES_LABEL.get(detail.series, "{}").format(detail.name)
+
+
+def _per(detail: DurationRegression) -> str:
+    return "per execution" if detail.series == "statement" else "per call"
+
+
+def _duration(detail: DurationRegression, finding: Finding) -> Words:
+    percent = (detail.ratio - 1.0) * 100.0
+    per = "" if detail.series == "test" else f" {_per(detail)}"
+    calls = "" if detail.series == "test" else f", {number(detail.calls)} {detail.counted} per run"
+    title = (
+        f"{series_label(detail)} got {percent:.0f} % slower ({seconds(detail.baseline)} -> "
+        f"{seconds(detail.current)}{per}{calls})"
+    )
+    told = {} if detail.step is None else {"change_point": _change_point(detail)}
+    return Words(title, _duration_confidence(detail, finding.provisional), _duration_suggestion(detail, finding), told)
+
+
+def _change_point(detail: DurationRegression) -> str:
+    step, limit = detail.step, detail.rule.change_point_p
+    if step is not None and step.significant:
+        return f"E-divisive means, permutation p={step.p:.2g} <= {limit:g}"
+    return f"most likely split (E-divisive energy statistic); not significant at p <= {limit:g}"
+
+
+def _duration_confidence(detail: DurationRegression, provisional: bool) -> str:
+    rule = detail.rule
+    index = (
+        f"durations divided by the per-run speed index (newest run {detail.speed_index:.2f})"
+        if detail.index_applied
+        else f"not speed-normalised (fewer than {rule.min_tests_for_index} tests per run)"
+    )
+    newest = _runs(rule.persistence)
+    if provisional:
+        reason = (
+            f"only {detail.runs} runs, fewer than the {rule.needed_runs} the statistical test needs"
+            if detail.runs < rule.needed_runs
+            else "too few runs of this series for the statistical test"
+        )
+        each = (
+            f"each of the newest {newest} with the median of the runs before it"
+            if rule.persistence > 1
+            else "the newest run with the median of the runs before it"
+        )
+        return (
+            f"provisional: {reason}; simple comparison of {each} (newest run {detail.ratio:.2f}x the "
+            f"median of the {detail.n_baseline} before it, rule >= {rule.provisional_ratio:g}x); no significance "
+            f"claimed; {index}"
+        )
+    pooled = (
+        "; each series' noise moderated towards all series' (empirical Bayes, from 20 series on)"
+        if rule.pool_noise
+        else ""
+    )
+    return (
+        f"p={detail.p:.2g}, one-sided t on winsorized log durations, newest {detail.n_current} vs "
+        f"previous {detail.n_baseline} runs, the most significant of {detail.windows} current windows "
+        f"(p x {detail.windows}, Bonferroni){pooled}; q={detail.q:.2g} after Benjamini-Hochberg over "
+        f"{detail.hypotheses} series (rate {rule.false_discovery_rate:g}); the newest {newest} above the "
+        f"baseline median; {index}"
+    )
+
+
+def _duration_suggestion(detail: DurationRegression, finding: Finding) -> str:
+    per = "" if detail.series == "test" else f" {_per(detail)}"
+    change = f"now takes {seconds(detail.current)}{per} instead of {seconds(detail.baseline)}"
+    step = detail.step
+    if step is not None:
+        sure = "where the step happened" if step.significant else "where the step most likely began"
+        head = f"Look at {_changed_in(step.run_id, step.revision, sure)}: {series_label(detail)} {change}."
+    else:
+        head = f"Look at what changed in the last runs: {series_label(detail)} {change}."
+    if detail.series == "test":
+        tail = " Compare its trace with one from before the step to see which span grew."
+    elif detail.series == "statement":
+        tail = (
+            f" It runs {number(detail.calls)} times per run: check its plan (EXPLAIN ANALYZE), indexes and the "
+            f"data the tests create."
+        )
+    else:
+        tail = (
+            f" It runs {number(detail.calls)} times per run, so the change costs {seconds(finding.saving)} "
+            f"per run; if its result can be shared, a wider scope would pay it once."
+        )
+    return head + tail
+
+
+# -- count regressions -----------------------------------------------------------------------
+
+# What a reader calls each counted db.summary key.
+COUNT_WORDS = {
+    "queries": "queries",
+    "transactions": "transactions",
+    "connections": "physical connections",
+    "commits": "commits",
+}
+
+
+def count_words(metric: str) -> str:
+    return COUNT_WORDS.get(metric, metric)
+
+
+def _count_changes(detail: CountRegression) -> list[str]:
+    changes = [
+        f"{number(i.current)} {_noun(count_words(i.metric), i.current)} instead of {number(i.baseline)}"
+        for i in detail.increases
+    ]
+    texts = [statement.text for statement in detail.new_statements]
+    if texts:
+        noun = "new statement" if len(texts) == 1 else f"{len(texts)} new statements"
+        changes.append(f"{noun} {short(texts[0], 60)}")
+    return changes
+
+
+def _tests_named(tests: Sequence[str]) -> str:
+    shown = ", ".join(tests[:NAMED_TESTS])
+    return shown + (f" and {len(tests) - NAMED_TESTS} more" if len(tests) > NAMED_TESTS else "")
+
+
+def _count(detail: CountRegression, finding: Finding) -> Words:
+    changes = _count_changes(detail)
+    if len(detail.tests) == 1:
+        title = f"{detail.tests[0]}: " + ", ".join(changes)
+    else:
+        title = f"{', '.join(changes)}, in {len(detail.tests)} tests"
+    done = []
+    if detail.increases:
+        done.append(", ".join(changes[: len(detail.increases)]))
+    texts = [statement.text for statement in detail.new_statements]
+    if texts:
+        more = f" and {len(texts) - 3} more" if len(texts) > 3 else ""
+        done.append("new: " + "; ".join(short(text, 120) for text in texts[:3]) + more)
+    where = _changed_in(detail.current_run, detail.current_revision)
+    suggestion = (
+        f"Look at {where}: {_tests_named(detail.tests)} now runs {'; '.join(done)}.{_count_advice(detail.increases)}"
+    )
+    confidence = (
+        f"exact counts: this run against the previous passed run ({detail.previous_run}) and the median of "
+        f"{detail.baseline_runs} passed runs before it"
+    )
+    return Words(title, confidence, suggestion)
+
+
+def _count_advice(increases: Sequence[CountIncrease]) -> str:
+    metrics = {i.metric for i in increases}
+    advice = []
+    if "queries" in metrics:
+        advice.append(
+            " More queries for the same test usually mean a loop that loads rows one by one (N+1) or a "
+            "lost eager load; compare the statements of its trace with an earlier run."
+        )
+    if "connections" in metrics:
+        advice.append(
+            " New physical connections cost 7-25 ms each: share one engine (session-scoped fixture) and "
+            "let the pool reuse connections."
+        )
+    if metrics & {"commits", "transactions"}:
+        advice.append(
+            " More commits or transactions: roll back a savepoint at the end of the test instead of "
+            "committing and deleting."
+        )
+    return "".join(advice)
+
+
+# -- connections -------------------------------------------------------------------------------
+
+SESSION_ENGINE = (
+    'Make it session-scoped (@pytest.fixture(scope="session"); for an async engine also '
+    'loop_scope="session") so one engine and its pool serve every test, and dispose it once at the end. '
+    "Keep tests isolated with a transaction per test that is rolled back, not with a new engine."
+)
+
+
+def _engine_per_setup(detail: EnginePerSetup, finding: Finding) -> Words:
+    return Words(
+        title=(
+            f"A new engine on every setup of {fixture_label(detail.fixture)}: {number(detail.engines)} engines in "
+            f"{detail.setups} setups cost {seconds(detail.cost)}"
+        ),
+        confidence=(
+            f"exact counts: {number(detail.engines)} engines in {detail.setups} setups, new engines or connections "
+            f"in {of_tests(detail.affected, detail.tests)}; cost from measured times"
+        ),
+        suggestion=f"`{detail.fixture.name}` creates an engine every time it runs. {SESSION_ENGINE}",
+    )
+
+
+def _engines_in_tests(detail: EnginesInTests, finding: Finding) -> Words:
+    where = of_tests(detail.affected, detail.tests)
+    return Words(
+        title=f"Engines created inside {where}: {number(detail.engines)} engines cost {seconds(detail.cost)}",
+        confidence=(
+            f"exact counts: engines created in {where}, in the test bodies or in fixtures that do not create "
+            "one on every setup; cost from measured times"
+        ),
+        suggestion=(
+            "Create the engine once, in a session-scoped fixture the tests request, instead of "
+            f"calling create_engine()/create_async_engine() per test. {SESSION_ENGINE}"
+        ),
+    )
+
+
+def _churn(detail: ConnectionChurn, finding: Finding) -> Words:
+    if detail.nullpool:
+        shape = (
+            f"{number(detail.connections)} connects for {number(detail.checkouts)} pool checkouts: "
+            "the pool keeps nothing"
+        )
+        fix = (
+            "Let the pool keep connections: drop poolclass=NullPool (and anything that invalidates "
+            "connections on return) from the test engine, and share one session-scoped engine."
+        )
+    else:
+        shape = f"{detail.excess / detail.affected:.1f} new connections per affected test"
+        fix = (
+            "Reuse connections: check them out of one session-scoped engine's pool (or hold one "
+            "session-scoped connection) instead of connecting per test with asyncpg.connect(), "
+            "a new engine, or engine.raw_connection() that is never returned."
+        )
+    if detail.fixture is not None:
+        fix = f"{fixture_label(detail.fixture)} connects on every setup. {fix}"
+    where = of_tests(detail.affected, detail.tests)
+    return Words(
+        title=f"New physical connections in {where} ({shape}), costing {seconds(detail.cost)}",
+        confidence=(
+            f"exact counts: {number(detail.excess)} new physical connections in {where}; cost from measured "
+            "connect times"
+        ),
+        suggestion=fix,
+    )
+
+
+def _pool_waits(detail: PoolWaits, finding: Finding) -> Words:
+    return Words(
+        title=(
+            f"Tests wait {seconds(detail.per_checkout)} per pool checkout: {seconds(detail.waited)} over "
+            f"{number(detail.checkouts)} checkouts"
+        ),
+        confidence=(
+            f"measured: checkout waits in {of_tests(detail.waiting, detail.tests)} that opened no new "
+            "connection (baseline: a pooled checkout on loopback)"
+        ),
+        suggestion=(
+            "Size the pool for the concurrency the tests use (create_engine(..., pool_size=…, "
+            "max_overflow=…)) and return connections promptly: close sessions and connections "
+            "in fixture teardown, and do not hold one in a wide-scoped fixture while tests check "
+            "out more. Under xdist every worker has its own pool."
+        ),
+    )
+
+
+# -- schema and cleanup ------------------------------------------------------------------------
+
+
+def _schema(detail: SchemaRebuild, finding: Finding) -> Words:
+    name = detail.fixture.name
+    statements = detail.ddl / detail.setups
+    confidence = (
+        f"exact counts: {number(detail.ddl)} DDL statements in {detail.setups} setups of a "
+        f"{detail.fixture.scope}-scoped fixture; times measured"
+    )
+    if detail.verbs:
+        confidence += f"; DDL repeated as often in the run: {', '.join(detail.verbs)}"
+    if detail.truncating:
+        what = "Tables truncated"
+        fix = (
+            f"Stop emptying the tables in `{name}`: run each test in a transaction that is rolled back "
+            'at the end (the session joins it with join_transaction_mode="create_savepoint"), so nothing the '
+            "test writes is committed and nothing needs truncating."
+        )
+    else:
+        what = "Schema rebuilt"
+        fix = (
+            f"Move the DDL in `{name}` (create_all/drop_all) to a session-scoped fixture: build the "
+            "schema once before the first test and drop it once after the last. Isolate tests with a "
+            "transaction per test that is rolled back at the end (the session joins it with "
+            'join_transaction_mode="create_savepoint"), not by rebuilding the tables.'
+        )
+    title = (
+        f"{what} on every setup of {fixture_label(detail.fixture)}: {number(statements)} DDL "
+        f"{'statement' if statements == 1 else 'statements'} per setup, {seconds(detail.cost)} over "
+        f"{detail.setups} setups"
+    )
+    return Words(title, confidence, fix)
+
+
+SAVEPOINT_PATTERN = (
+    "Roll back instead: per test, open a connection from the shared engine, begin a transaction, "
+    'bind the session to it with join_transaction_mode="create_savepoint" (the code\'s commit() then only '
+    "releases a savepoint) and roll the transaction back in the fixture's teardown. Nothing is committed, "
+    "so nothing needs deleting."
+)
+
+
+def _commit_then_clean(detail: CommitThenClean, finding: Finding) -> Words:
+    title = f"{of_tests(detail.committing, detail.tests)} commit their data, then {_how(detail)}"
+    return Words(title, _cleanup_confidence(detail), SAVEPOINT_PATTERN + _then(detail))
+
+
+def _how(detail: CommitThenClean) -> str:
+    ways = [
+        f"fixture `{cleaner.fixture}` {'truncates' if cleaner.truncates else 'drops'} the tables (DDL on every setup)"
+        for cleaner in detail.cleaners
+    ]
+    if detail.deletes:
+        which = "1 DELETE statement removes" if detail.deletes == 1 else f"{detail.deletes} DELETE statements remove"
+        ways.append(f"{which} it ({seconds(detail.delete_time)})")
+    if not ways:
+        return "nothing rolls it back: later tests see it"
+    return " and ".join(ways) + " instead of rolling back"
+
+
+def _cleanup_confidence(detail: CommitThenClean) -> str:
+    parts = [f"exact counts: COMMITs in {of_tests(detail.committing, detail.tests)}"]
+    if detail.schema_commits:
+        parts.append(f"less the schema fixtures' {number(detail.schema_commits)} per test")
+    if not detail.cleaners and not detail.deletes:
+        parts.append("inferred: no DDL fixture and no DELETE in most committing tests were seen")
+    if not detail.rollback_measured:
+        parts.append("no ROLLBACK in this run, so its cost is not measured")
+    parts.append("COMMIT time is not in the summaries and not in the saving")
+    return "; ".join(parts)
+
+
+def _then(detail: CommitThenClean) -> str:
+    rebuilding = [f"`{cleaner.fixture}`" for cleaner in detail.cleaners if not cleaner.truncates]
+    truncating = [f"`{cleaner.fixture}`" for cleaner in detail.cleaners if cleaner.truncates]
+    steps = []
+    if rebuilding:
+        steps.append(f" Then {', '.join(rebuilding)} can build the schema once per session (see the schema finding).")
+    if truncating:
+        steps.append(f" Then drop the TRUNCATE in {', '.join(truncating)}.")
+    if detail.deletes:
+        steps.append(" Then drop the DELETE cleanup.")
+    return "".join(steps) or " Until then, tests depend on the order they run in."
+
+
+def _leaked(detail: LeakedTransactions, finding: Finding) -> Words:
+    return Words(
+        title=(
+            f"{number(detail.leaked)} {'transaction' if detail.leaked == 1 else 'transactions'} never committed "
+            f"or rolled back in {of_tests(detail.leaking, detail.tests)}"
+        ),
+        confidence=(
+            "counts from the per-test summaries: BEGINs less COMMITs and ROLLBACKs; a transaction "
+            "ended only by the pool's reset-on-return counts as left open"
+        ),
+        suggestion=(
+            "End every transaction the code opens: use `async with session.begin():` or "
+            "`async with engine.begin():`, or roll back in the fixture's teardown. A transaction "
+            "left to the pool's reset holds its locks until the connection goes back, and one left "
+            "open past the test leaks its data into the next."
+        ),
+    )
+
+
+# -- N+1 ---------------------------------------------------------------------------------------
+
+_N_PLUS_ONE_FIXES = {
+    "SELECT": (
+        "Load the related rows in one query: eager-load the relationship the loop touches "
+        "(selectinload(...) or joinedload(...) in the query's .options()), or collect the keys "
+        "and run one SELECT ... WHERE key IN (...)."
+    ),
+    "INSERT": (
+        "Insert the rows in one statement: session.add_all(...) and one flush (SQLAlchemy batches "
+        "them), or insert(table).values([...]) / executemany."
+    ),
+    "UPDATE": "Update the rows in one statement: UPDATE ... WHERE key IN (...), or one executemany.",
+    "DELETE": "Delete the rows in one statement: DELETE ... WHERE key IN (...).",
+}
+_N_PLUS_ONE_ANY = (
+    "Run the repeated statement once for all the rows (one statement with IN (...), "
+    "or executemany) instead of once per row."
+)
+
+
+def _n_plus_one(detail: NPlusOne, finding: Finding) -> Words:
+    shown = detail.statement
+    shown = shown if len(shown) <= TITLE_STATEMENT else shown[: TITLE_STATEMENT - 1] + "…"
+    if detail.cases == 1:
+        title = f"N+1: `{shown}` runs {detail.longest} times in a row under {detail.parent} in {detail.test}"
+    else:
+        where = f"in {detail.cases} tests (up to {detail.longest} in a row)"
+        title = f"N+1: `{shown}` repeated under one parent {where}, {seconds(detail.cost)} in all"
+    confidence = (
+        f"exact: {detail.longest} consecutive executions after a different statement (Sentry's N+1 rule, "
+        f"at least {detail.minimum}), in {of_tests(detail.cases, detail.tests)}"
+    )
+    fix = _N_PLUS_ONE_FIXES.get(detail.operation, _N_PLUS_ONE_ANY)
+    return Words(title, confidence, f"{fix} The statement: {detail.statement}")
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+def _slow_fixture(detail: SlowFixture, finding: Finding) -> Words:
+    name = detail.fixture.name
+    if detail.target_scope == "session":
+        advice = (
+            f'Give `{name}` scope="session" so it is built once per run (per worker under xdist). '
+            "If tests change what it returns, return an immutable value or hand each test a cheap copy."
+        )
+    else:
+        advice = (
+            f'Give `{name}` scope="module" so its rows are written once per test module (at most '
+            f"{detail.setups_after} times here), inside a module-wide transaction, each test rolling back to a "
+            "savepoint of its own. If tests must see fresh rows, keep it per test and make each setup cheaper "
+            "(one bulk insert, the shared engine)."
+        )
+    return Words(
+        title=(
+            f"Fixture `{name}` ({detail.fixture.scope} scope) runs {detail.setups} times, {seconds(detail.mean)} "
+            f"each: {detail.share:.0%} of the suite's setup and teardown time"
+        ),
+        confidence=(
+            f"exact: {detail.setups} setups taking {seconds(detail.total)}; per-setup spread is not "
+            "in the summary, so the saving assumes each costs the mean"
+        ),
+        suggestion=advice,
+    )
+
+
+def _setup_dominated(detail: SetupDominated, finding: Finding) -> Words:
+    if detail.costly:
+        named = ", ".join(f"`{fixture.name}` ({seconds(fixture.total)})" for fixture in detail.costly)
+        advice = (
+            f"Most repeated fixture time is in {named}: the findings on those fixtures say what to "
+            "share; a fixture that does the same work for every test can take a wider scope."
+        )
+    else:
+        advice = (
+            "Their setup is in wider-scoped fixtures or in hooks: look at the slowest test's trace "
+            "to see which span takes the time."
+        )
+    tests = of_tests(detail.dominated, detail.ran)
+    return Words(
+        title=(
+            f"{tests} spend longer in setup than in the test: {seconds(detail.setup)} of setup against "
+            f"{seconds(detail.call)} of test bodies"
+        ),
+        confidence=(
+            f"measured phases of {tests}, setup without wider-scoped fixtures, at least {seconds(detail.floor)} each"
+        ),
+        suggestion=advice,
+    )
+
+
+# -- flaky -------------------------------------------------------------------------------------
+
+
+def _flaky(detail: Flaky, finding: Finding) -> Words:
+    passes = detail.runs - detail.failures
+    advice = (
+        f"Reproduce it: run `pytest '{detail.nodeid}'` repeatedly, alone and after the tests that run "
+        "before it in the suite. Look for state shared between tests (rows other tests committed, a "
+        "wider-scoped fixture's mutable value), assumptions about time or order, and tasks left running."
+    )
+    if detail.commits:
+        advice += (
+            f" It commits ({number(detail.commits)} COMMITs in its latest run): rows left by other tests or by "
+            "itself can change its result; roll back per test instead (a savepoint per test)."
+        )
+    return Words(
+        title=(
+            f"Flaky: {detail.test} failed {detail.failures} of {detail.runs} runs of revision "
+            f"{detail.revision[:REVISION_SHOWN]}"
+        ),
+        confidence=(
+            f"exact: outcomes in {detail.runs} runs of revision {detail.revision}: {passes} passed, "
+            f"{detail.failures} failed or errored"
+        ),
+        suggestion=advice,
+    )
+
+
+def _written(detail: Written, finding: Finding) -> Words:
+    return Words(detail.title, detail.confidence, detail.suggestion)
+
+
+_MAKERS: Mapping[type[Detail], Callable[[Any, Finding], Words]] = {
+    Written: _written,
+    DurationRegression: _duration,
+    CountRegression: _count,
+    EnginePerSetup: _engine_per_setup,
+    EnginesInTests: _engines_in_tests,
+    ConnectionChurn: _churn,
+    PoolWaits: _pool_waits,
+    SchemaRebuild: _schema,
+    CommitThenClean: _commit_then_clean,
+    LeakedTransactions: _leaked,
+    NPlusOne: _n_plus_one,
+    SlowFixture: _slow_fixture,
+    SetupDominated: _setup_dominated,
+    Flaky: _flaky,
+}

@@ -1,0 +1,272 @@
+"""The duration detector (and the judgement behind it) on constructed histories with known truth."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from otel_pytest.analyze.detectors import durations, judgement
+from otel_pytest.analyze.detectors.judgement import find_regressions
+from otel_pytest.analyze.model import FixtureStats, History, StatementStats
+from otel_pytest.analyze.options import AnalysisOptions
+from otel_pytest.analyze.stats import shift_scan
+from tests.analyze.detectors.runs import reports
+from tests.analyze.detectors.series_runs import history, name, noise, only, run_summary, timings
+
+OPTIONS = AnalysisOptions()
+
+
+def test_a_20_percent_step_is_found_with_the_run_and_revision_where_it_happened() -> None:
+    matrix = timings(seed=1, cv=0.05)  # bench/accuracy.py measures noisier series
+    matrix[7, 44:] *= 1.2
+
+    finding = only(durations.detect(history(matrix), OPTIONS))
+
+    assert finding.kind == "regression"
+    assert finding.location.test == name(7)
+    assert finding.evidence["change_point_run"] == "run44"
+    assert finding.evidence["change_point_revision"] == "rev44"
+    assert finding.evidence["current_run"] == "run49"
+    assert not finding.provisional
+    assert "one-sided t on winsorized log durations, newest 5 vs previous 45 runs" in finding.confidence
+    assert "the most significant of 3 current windows (p x 3, Bonferroni)" in finding.confidence
+    assert "the newest 2 runs above the baseline median" in finding.confidence
+    assert "Look at the change in rev44 (run run44" in finding.suggestion
+    assert finding.title.startswith(f"{name(7)} got ")
+    ratio = next(m for m in finding.measurements if m.name == "ratio")
+    assert ratio.value == pytest.approx(1.2, abs=0.04)  # Hodges-Lehmann: not shrunk by the winsorizing
+    level = next(m for m in finding.measurements if m.name == "own duration")
+    assert level.baseline == pytest.approx(0.1, rel=0.1)
+    assert level.value == pytest.approx((level.baseline or 0.0) * ratio.value)
+    assert finding.saving == pytest.approx(level.value - (level.baseline or 0.0))
+    assert finding.severity == "low"  # ~20 ms per run
+    assert finding.history == tuple((f"run{run:02d}", float(matrix[7, run])) for run in range(50))
+
+
+def test_pure_noise_gives_no_finding() -> None:
+    matrix = timings(seed=2, tests=200, cv=0.20)
+    matrix *= noise(seed=3, shape=(50,), cv=0.15)[None, :]  # and a noisy machine
+
+    assert durations.detect(history(matrix), OPTIONS) == []
+
+
+def test_a_step_in_one_of_200_series_survives_false_discovery_control() -> None:
+    matrix = timings(seed=4, tests=200, cv=0.05)
+    matrix[123, 43:] *= 1.3
+
+    found = {f.location.test: f for f in reports(durations.detect(history(matrix), OPTIONS))}
+
+    # This seed also holds a chance excursion: test_046's newest 3 runs are 2.2-2.8 standard
+    # deviations above its baseline (p = 4e-4 after the Bonferroni factor), which false-discovery
+    # control at 20 % admits beside a true finding. test_pure_noise_gives_no_finding checks
+    # that chance alone does not get through.
+    assert set(found) <= {name(123), name(46)}
+    finding = found[name(123)]
+    assert "over 200 series" in finding.confidence
+    q = next(m for m in finding.measurements if m.name.startswith("q "))
+    assert q.value <= OPTIONS.false_discovery_rate
+
+
+def test_a_machine_wide_slowdown_is_not_a_regression() -> None:
+    matrix = timings(seed=5, tests=60)
+    matrix[:, 42:] *= 1.3  # every test, the last 8 runs: a slower runner
+
+    assert find_regressions(history(matrix), OPTIONS) == []
+
+
+def test_without_enough_tests_for_a_speed_index_the_same_slowdown_is_flagged_and_the_finding_says_why() -> None:
+    matrix = timings(seed=5, tests=4)
+    matrix[:, 42:] *= 1.3
+
+    findings = reports(durations.detect(history(matrix), OPTIONS))
+
+    assert len(findings) == 4
+    assert all("not speed-normalised" in finding.confidence for finding in findings)
+
+
+def test_a_change_below_the_floor_is_not_a_finding() -> None:
+    matrix = timings(seed=6, tests=40, level=0.100, cv=0.05)
+    matrix[0] = timings(seed=7, tests=1, level=0.004, cv=0.05)[0]
+    matrix[0, 44:] *= 1.5  # +2 ms: under the 5 ms floor
+    matrix[1, 44:] *= 1.2  # +20 ms on 100 ms: over it
+
+    found = find_regressions(history(matrix), OPTIONS)
+
+    assert [regression.info.location.test for regression in found] == [name(1)]
+    lower = dataclasses.replace(OPTIONS, floor_test=0.001)
+    assert {r.info.location.test for r in find_regressions(history(matrix), lower)} == {name(0), name(1)}
+
+
+def test_a_step_in_the_very_last_run_is_not_flagged_yet() -> None:
+    matrix = timings(seed=8)
+    matrix[3, 49] *= 3.0
+
+    assert find_regressions(history(matrix), OPTIONS) == []
+
+
+def test_a_step_needs_the_shortest_current_window_of_runs() -> None:
+    matrix = timings(seed=9, cv=0.05)
+    matrix[3, 47] = 0.097  # a usual value (the median is about 0.1) ...
+    matrix[3, 48:] *= 2.0  # ... then 2 doubled runs: every window of 3 or more holds an unstepped run
+
+    assert find_regressions(history(matrix), OPTIONS) == []
+    matrix[3, 47] = 0.2  # the newest 3 runs: the 3-run window holds only stepped runs
+    found = find_regressions(history(matrix), OPTIONS)
+    assert [r.info.location.test for r in found] == [name(3)]
+    assert (found[0].n_current, found[0].n_baseline, found[0].windows) == (3, 47, 3)
+    assert found[0].ratio == pytest.approx(2.0, rel=0.05)
+
+
+def test_a_doubling_of_a_quiet_test_is_found_after_3_runs_among_2000_with_its_full_size() -> None:
+    matrix = timings(seed=28, tests=2000, cv=0.02)
+    matrix[11, 47:] *= 2.0  # 35 standard deviations: winsorizing must not cap it at a few
+
+    found = find_regressions(history(matrix), OPTIONS)
+
+    assert [r.info.location.test for r in found] == [name(11)]
+    assert found[0].n_current == 3
+    assert found[0].ratio == pytest.approx(2.0, rel=0.03)
+    assert found[0].q <= 0.01
+
+
+def test_the_finding_says_whether_noise_was_pooled_across_series() -> None:
+    matrix = timings(seed=1, cv=0.05)
+    matrix[7, 44:] *= 1.2
+
+    pooled = only(durations.detect(history(matrix), OPTIONS))
+    own = only(durations.detect(history(matrix), dataclasses.replace(OPTIONS, pool_noise=False)))
+
+    assert "moderated towards all series' (empirical Bayes" in pooled.confidence
+    assert "empirical Bayes" not in own.confidence
+
+
+def test_a_slow_stretch_that_already_ended_is_not_a_regression() -> None:
+    matrix = timings(seed=9, cv=0.05)
+    matrix[3, 45:49] *= 2.0  # 4 slow runs ...
+    matrix[3, 49] = 0.09  # ... then the newest back below the baseline median (about 0.1)
+
+    scan = shift_scan(matrix)
+    assert (scan.k[3], scan.p_adjusted[3] < 1e-3) == (5, True)  # the 5-run window is significant
+    assert find_regressions(history(matrix), OPTIONS) == []  # but the newest run is not above the median
+    assert find_regressions(history(matrix), dataclasses.replace(OPTIONS, persistence=1)) == []
+    assert find_regressions(history(matrix), dataclasses.replace(OPTIONS, persistence=0)) == []  # detector off
+    matrix[3, 49] = 0.2  # still slow
+    assert [r.info.location.test for r in find_regressions(history(matrix), OPTIONS)] == [name(3)]
+
+
+def test_a_short_history_falls_back_to_a_labelled_provisional_comparison() -> None:
+    matrix = timings(seed=10, tests=20, runs=8)
+    matrix[5, 6:] *= 2.0  # doubled in the newest two runs
+    matrix[6, 6:] *= 1.2  # +20 %: too small for the provisional rule
+
+    finding = only(durations.detect(history(matrix), OPTIONS))
+
+    assert finding.location.test == name(5)
+    assert finding.provisional
+    assert finding.confidence.startswith("provisional: only 8 runs, fewer than the 25")
+    assert "no significance claimed" in finding.confidence
+    assert "p=" not in finding.confidence
+    assert not any(m.unit == "p" for m in finding.measurements)
+    assert finding.evidence["change_point_run"] == "run06"
+    assert "not significant" in finding.evidence["change_point"]
+
+
+def test_two_runs_are_enough_for_the_fallback_but_not_for_persistence() -> None:
+    matrix = timings(seed=11, tests=20, runs=2)
+    matrix[2, 1] *= 3.0
+
+    assert durations.detect(history(matrix), OPTIONS) == []
+    once = dataclasses.replace(OPTIONS, persistence=1)
+    assert only(durations.detect(history(matrix), once)).provisional
+    assert durations.detect(history(matrix[:, :1]), once) == []
+
+
+def test_a_test_that_is_not_in_the_newest_run_or_did_not_pass_there_is_not_judged() -> None:
+    matrix = timings(seed=12, cv=0.05)
+    matrix[1, 44:] *= 1.5
+    matrix[2, 44:] *= 1.5
+    matrix[1, 49] = np.nan  # no longer runs
+    runs = [run_summary(run, matrix[:, run], outcomes={2: "failed"} if run == 49 else None) for run in range(50)]
+
+    assert find_regressions(History(runs), OPTIONS) == []
+
+
+def fixture(run: int, per_call: float, calls: int = 100) -> FixtureStats:
+    return FixtureStats(
+        name="db",
+        scope="function",
+        file="tests/conftest.py",
+        line=12,
+        setups=calls,
+        setup_time=per_call * calls,
+        teardowns=calls,
+        teardown_time=0.002 * calls,
+    )
+
+
+def test_a_fixture_whose_setup_got_slower_costs_the_difference_times_its_calls() -> None:
+    matrix = timings(seed=13)
+    per_call = 0.030 * noise(seed=14, shape=(50,), cv=0.05)
+    per_call[44:] *= 1.5
+    runs = [run_summary(run, matrix[:, run], fixtures={"f": fixture(run, per_call[run])}) for run in range(50)]
+
+    finding = only(durations.detect(History(runs), OPTIONS))
+
+    assert finding.location.fixture == "db"
+    assert (finding.location.file, finding.location.line) == ("tests/conftest.py", 12)
+    assert finding.title.startswith("fixture db setup got ")
+    assert "per call, 100 setups per run" in finding.title
+    level = next(m for m in finding.measurements if m.name == "setup per call")
+    assert finding.saving == pytest.approx((level.value - (level.baseline or 0.0)) * 100)
+    assert finding.severity == "high"  # ~1.5 s per run
+    assert finding.evidence["change_point_run"] == "run44"
+
+
+def test_a_statement_regression_is_judged_per_execution_against_its_own_floor() -> None:
+    matrix = timings(seed=15)
+    slow = 0.004 * noise(seed=16, shape=(50,), cv=0.05)
+    slow[44:] *= 1.5  # +2 ms per execution: over the 1 ms floor
+    fast = 0.0010 * noise(seed=17, shape=(50,), cv=0.05)
+    fast[44:] *= 1.5  # +0.5 ms: under it
+
+    def stats(run: int) -> dict[str, StatementStats]:
+        return {
+            "s1": StatementStats("s1", "SELECT * FROM orders WHERE id = ?", "SELECT", 200, slow[run] * 200, 40),
+            "s2": StatementStats("s2", "SELECT * FROM users WHERE id = ?", "SELECT", 200, fast[run] * 200, 40),
+        }
+
+    runs = [run_summary(run, matrix[:, run], stats=stats(run)) for run in range(50)]
+
+    finding = only(durations.detect(History(runs), OPTIONS))
+
+    assert finding.location.fingerprint == "SELECT * FROM orders WHERE id = ?"
+    assert "per execution, 200 executions per run" in finding.title
+    assert "EXPLAIN ANALYZE" in finding.suggestion
+
+
+def test_windows_of_no_runs_are_refused_with_the_values() -> None:
+    with pytest.raises(ValueError, match="at least 1, got 0 and 20"):
+        find_regressions(history(timings(seed=19, runs=3)), dataclasses.replace(OPTIONS, current_runs=0))
+
+
+def test_the_same_history_gives_the_same_findings() -> None:
+    matrix = timings(seed=18)
+    matrix[0, 44:] *= 1.3
+
+    assert durations.detect(history(matrix), OPTIONS) == durations.detect(history(matrix), OPTIONS)
+
+
+def test_the_regression_detectors_import_no_pytest() -> None:
+    code = (
+        "import sys, otel_pytest.analyze.detectors.durations, otel_pytest.analyze.detectors.counts; "
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('pytest', '_pytest')))"
+    )
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert result.stdout.strip() == "[]"
+    assert judgement.MIN_TESTS_FOR_SPEED_INDEX == 10
