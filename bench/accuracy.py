@@ -79,19 +79,18 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from otel_pytest.analyze.detectors.regressions import (  # noqa: E402
+from otel_pytest.analyze.detectors import counts as count_detector  # noqa: E402
+from otel_pytest.analyze.detectors import durations as duration_detector  # noqa: E402
+from otel_pytest.analyze.detectors.judgement import (  # noqa: E402
     MIN_TESTS_FOR_SPEED_INDEX,
     Regression,
-    SeriesMatrix,
-    build_series,
-    detect,
-    detect_counts,
     find_regressions,
     judge,
     locate_step,
 )
-from otel_pytest.analyze.findings import AnalysisOptions  # noqa: E402
+from otel_pytest.analyze.detectors.series import SeriesMatrix, build_series  # noqa: E402
 from otel_pytest.analyze.model import History, RunSummary, TestSample  # noqa: E402
+from otel_pytest.analyze.options import AnalysisOptions  # noqa: E402
 from otel_pytest.analyze.stats import benjamini_hochberg, normalise, speed_index, windowed_comparison  # noqa: E402
 
 DEFAULT_DOCS = REPO / "docs" / "benchmarks.md"
@@ -380,7 +379,7 @@ def measure(
         if not counts:
             continue
         # Counts: flagged at the run they appeared, and nowhere else.
-        counted = {index_of[f.location.test or ""] for f in detect_counts(history, options)}
+        counted = {index_of[f.location.test or ""] for f in count_detector.detect(history, options)}
         found = sum(1 for index in counted if (index, newest) in changes_at)
         if end < start:
             tally.provisional_count_pairs += series
@@ -405,7 +404,9 @@ def measure(
     # One full detect() as the analyzer would run it, timed, 5 runs after the step.
     point = min(truth.step_run + 6, runs)
     began = time.perf_counter()
-    detect(History(truth.runs[:point]), options)
+    analysed = History(truth.runs[:point])
+    duration_detector.detect(analysed, options)
+    count_detector.detect(analysed, options)
     tally.detect_seconds.append(time.perf_counter() - began)
 
 

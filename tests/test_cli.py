@@ -17,7 +17,7 @@ import pytest
 
 from otel_pytest.analyze import analysis
 from otel_pytest.analyze.detectors import Detector
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
@@ -396,13 +396,11 @@ def finding_about(history: History, *, kind: str = "fixture", provisional: bool 
     current = history.current
     assert current is not None
     return Finding(
-        kind,
-        "medium",
-        "test_slow is setup-dominated",
-        Location(test="test_x.py::test_slow"),
-        (Measurement("setup", 0.02, "s"),),
-        "exact",
-        "Share the fixture.",
+        kind=kind,
+        severity="medium",
+        location=Location(test="test_x.py::test_slow"),
+        measurements=(Measurement("setup", 0.02, "s"),),
+        detail=Written(title="test_slow is setup-dominated", confidence="exact", suggestion="Share the fixture."),
         saving=0.02,
         history=tuple((run.run_id, 0.03) for run in history.runs),
         provisional=provisional,

@@ -17,7 +17,7 @@ from otel_pytest.analyze.analysis import (
     sort_key,
 )
 from otel_pytest.analyze.detectors import Detector
-from otel_pytest.analyze.findings import KINDS, Finding, Location
+from otel_pytest.analyze.findings import KINDS, Finding, Location, Written
 from otel_pytest.analyze.model import History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
 
@@ -31,7 +31,15 @@ def finding(
     provisional: bool = False,
     test: str = "tests/test_a.py::test_a",
 ) -> Finding:
-    return Finding(kind, severity, title, Location(test=test), (), "exact", "fix it", saving, provisional=provisional)
+    return Finding(
+        kind=kind,
+        severity=severity,
+        location=Location(test=test),
+        measurements=(),
+        detail=Written(title=title, confidence="exact", suggestion="fix it"),
+        saving=saving,
+        provisional=provisional,
+    )
 
 
 def run(run_id: str, revision: str | None = None, problems: tuple[str, ...] = ()) -> RunSummary:
@@ -152,11 +160,11 @@ def test_the_gate_refuses_unknown_kinds() -> None:
         gate(result, {"n+2"})
 
 
-def test_the_default_detectors_are_the_seven_detector_modules() -> None:
+def test_the_default_detectors_are_the_eight_detector_modules() -> None:
     modules = [detector.__module__ for detector in default_detectors()]
     assert modules == [
         f"otel_pytest.analyze.detectors.{name}"
-        for name in ("regressions", "connections", "schema", "cleanup", "n_plus_one", "fixtures", "flaky")
+        for name in ("durations", "counts", "connections", "schema", "cleanup", "n_plus_one", "fixtures", "flaky")
     ]
 
 
@@ -177,7 +185,7 @@ def test_the_analysis_and_the_renderers_import_no_detector_and_nothing_heavy() -
     assert (
         modules_loaded_by(
             "import otel_pytest.analyze.analysis, otel_pytest.analyze.waterfall\n"
-            "from otel_pytest.analyze.report import json, markdown, html, terminal, wording"
+            "from otel_pytest.analyze.report import json_report, markdown, html, terminal, wording, words"
         )
         == []
     )

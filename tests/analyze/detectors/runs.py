@@ -155,7 +155,7 @@ def reports(findings: Sequence[Finding]) -> list[Reported]:
     return [reported(finding) for finding in findings]
 
 
-def rounded(findings: Sequence[Finding], digits: int = 9) -> list[Reported]:
+def rounded(findings: Sequence[Finding | Reported], digits: int = 9) -> list[Reported]:
     """The findings as reported, with every float rounded and every text :func:`plain`, so
     that they compare equal to expected ones written with the numbers worked out by hand."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
 
 
 def run_id(number: int) -> str:
@@ -46,15 +46,17 @@ DURATIONS = (
 REGRESSION = Finding(
     kind="regression",
     severity="high",
-    title="tests/test_orders.py::test_checkout[card] got 34 % slower",
     location=Location(test="tests/test_orders.py::test_checkout[card]", file="tests/test_orders.py", line=41),
     measurements=(
         Measurement("median duration", 0.412, "s", baseline=0.307),
         Measurement("ratio", 1.342, "ratio"),
         Measurement("Mann-Whitney", 0.00041, "p"),
     ),
-    confidence="p=0.00041 (FDR 5 %), last 5 vs previous 20 runs, held for 2 analyses",
-    suggestion=f"Look at what changed in revision 9c1d2e3f4a5b: the step started in run {run_id(STEP_RUN)}.",
+    detail=Written(
+        title="tests/test_orders.py::test_checkout[card] got 34 % slower",
+        confidence="p=0.00041 (FDR 5 %), last 5 vs previous 20 runs, held for 2 analyses",
+        suggestion=f"Look at what changed in revision 9c1d2e3f4a5b: the step started in run {run_id(STEP_RUN)}.",
+    ),
     saving=0.105,
     evidence={"change_point_run": run_id(STEP_RUN), "change_point_revision": "9c1d2e3f4a5b6c7d8e9f"},
     history=tuple((run_id(number), duration) for number, duration in enumerate(DURATIONS)),
@@ -63,7 +65,6 @@ REGRESSION = Finding(
 ENGINE_PER_TEST = Finding(
     kind="connection",
     severity="high",
-    title="A new engine and physical connection for every test",
     location=Location(fixture="engine", file="tests/conftest.py", line=14),
     measurements=(
         Measurement("engines created", 200, "count", baseline=1),
@@ -71,41 +72,50 @@ ENGINE_PER_TEST = Finding(
         Measurement("connection time", 18.9, "s"),
         Measurement("share of database time", 62.0, "%"),
     ),
-    confidence="exact counts over 200 tests",
-    suggestion="Make the `engine` fixture session-scoped and share its pool across tests.",
+    detail=Written(
+        title="A new engine and physical connection for every test",
+        confidence="exact counts over 200 tests",
+        suggestion="Make the `engine` fixture session-scoped and share its pool across tests.",
+    ),
     saving=18.4,
 )
 
 SCHEMA_PER_TEST = Finding(
     kind="schema",
     severity="medium",
-    title="create_all/drop_all run in a function-scoped fixture",
     location=Location(fixture="db", file="tests/conftest.py", line=30),
     measurements=(Measurement("DDL statements", 1600, "count"), Measurement("DDL time", 15.2, "s")),
-    confidence="exact count: 8 DDL statements in each of 200 setups",
-    suggestion="Create the schema once in a session-scoped fixture; give each test a transaction instead.",
+    detail=Written(
+        title="create_all/drop_all run in a function-scoped fixture",
+        confidence="exact count: 8 DDL statements in each of 200 setups",
+        suggestion="Create the schema once in a session-scoped fixture; give each test a transaction instead.",
+    ),
     saving=14.8,
 )
 
 COMMIT_CLEANUP = Finding(
     kind="cleanup",
     severity="medium",
-    title="Tests commit and then delete their rows instead of rolling back",
     location=Location(fixture="session", file="tests/conftest.py", line=52),
     measurements=(Measurement("commits per test", 3, "count"), Measurement("cleanup time", 6.4, "s")),
-    confidence="exact count: 600 COMMITs, 200 DELETE sweeps",
-    suggestion="Wrap each test in a SAVEPOINT (join_transaction_mode='create_savepoint') and roll it back.",
+    detail=Written(
+        title="Tests commit and then delete their rows instead of rolling back",
+        confidence="exact count: 600 COMMITs, 200 DELETE sweeps",
+        suggestion="Wrap each test in a SAVEPOINT (join_transaction_mode='create_savepoint') and roll it back.",
+    ),
     saving=6.1,
 )
 
 N_PLUS_ONE = Finding(
     kind="n+1",
     severity="low",
-    title="SELECT items by id executed 24 times in a row",
     location=Location(test="tests/test_orders.py::test_list_orders", fingerprint="SELECT * FROM items WHERE id = $1"),
     measurements=(Measurement("repetitions", 24, "count"), Measurement("time", 0.031, "s")),
-    confidence="24 consecutive executions under `call`, after SELECT orders",
-    suggestion="Load the items with selectinload(Order.items) or one WHERE id = ANY($1) query.",
+    detail=Written(
+        title="SELECT items by id executed 24 times in a row",
+        confidence="24 consecutive executions under `call`, after SELECT orders",
+        suggestion="Load the items with selectinload(Order.items) or one WHERE id = ANY($1) query.",
+    ),
     saving=0.028,
     provisional=True,
 )
@@ -113,11 +123,13 @@ N_PLUS_ONE = Finding(
 FLAKY = Finding(
     kind="flaky",
     severity="low",
-    title="tests/test_auth.py::test_token_expiry passed and failed on the same revision",
     location=Location(test="tests/test_auth.py::test_token_expiry"),
     measurements=(Measurement("failures", 2, "count", baseline=0), Measurement("runs", 6, "count")),
-    confidence="2 failures in 6 runs of revision 9c1d2e3f4a5b",
-    suggestion="Freeze the clock in the test instead of sleeping past the token's expiry.",
+    detail=Written(
+        title="tests/test_auth.py::test_token_expiry passed and failed on the same revision",
+        confidence="2 failures in 6 runs of revision 9c1d2e3f4a5b",
+        suggestion="Freeze the clock in the test instead of sleeping past the token's expiry.",
+    ),
 )
 
 WATERFALL = Waterfall(
@@ -171,13 +183,15 @@ ACTING_TEST = "t.py::test_x[\x1b[2J\x1b]0;pwned\x07]"
 ACTING = Finding(
     kind="fixture",
     severity="low",
-    title=f"{ACTING_TEST} \x9b31mred \rover \u202eevil [bold]x[/bold]",
     location=Location(
         test=ACTING_TEST, fixture="db\x1b[31m", file="conftest.py", line=3, fingerprint="SELECT '\u202e' FROM t\x00"
     ),
     measurements=(Measurement("setup\x1b[5m", 0.25, "s"),),
-    confidence="exact\x1b[8m",
-    suggestion="Open \x1b]8;;https://evil.example\x07this\x1b]8;;\x07.",
+    detail=Written(
+        title=f"{ACTING_TEST} \x9b31mred \rover \u202eevil [bold]x[/bold]",
+        confidence="exact\x1b[8m",
+        suggestion="Open \x1b]8;;https://evil.example\x07this\x1b]8;;\x07.",
+    ),
     saving=0.25,
     evidence={"change_point_run": "r\x1b[2J", "change_point_revision": "abc\u202e"},
 )

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
 from otel_pytest.analyze.report.html import CSP, history_chart, render
+from otel_pytest.analyze.report.words import words
 from tests.analyze.report.samples import (
     ACTING_TEST,
     DURATIONS,
@@ -39,11 +40,13 @@ INJECTED = '<script>document.title="PWNED"</script><img src=x onerror="document.
 HOSTILE = Finding(
     kind="flaky",
     severity="low",
-    title=f"test_login {INJECTED} flips",
     location=Location(test='tests/t.py::test_login["><script>x</script>]'),
     measurements=(Measurement("<i>runs</i>", 4, "count"),),
-    confidence="<em>sure</em>",
-    suggestion="<a href='https://example.com'>click</a>",
+    detail=Written(
+        title=f"test_login {INJECTED} flips",
+        confidence="<em>sure</em>",
+        suggestion="<a href='https://example.com'>click</a>",
+    ),
     evidence={"change_point_run": '"><script>x</script>'},
     history=(("r1<", 0.1), ("r2&", 0.2)),
 )
@@ -117,7 +120,7 @@ def test_text_from_a_finding_is_escaped_everywhere() -> None:
     assert not dom.find("i")
     assert not dom.find("em")
     assert "bold" not in dom.text_of("b.")
-    assert dom.text_of("h3.title") == [HOSTILE.title]
+    assert dom.text_of("h3.title") == [words(HOSTILE).title]
     assert "&lt;script&gt;document.title=&quot;PWNED&quot;&lt;/script&gt;" in page
     assert [attrs["href"] for attrs in dom.find("a")] == ["#finding-1"]
 
@@ -128,7 +131,7 @@ def test_each_finding_is_a_card_with_its_numbers_confidence_fix_and_saving() -> 
     assert [card["class"] for card in cards] == ["finding high"] * 2 + ["finding medium"] * 2 + ["finding low"] * 2
     assert [card["id"] for card in cards] == [f"finding-{n}" for n in range(1, 7)]
     titles = dom.text_of("h3.title")
-    assert titles[:2] == ["A new engine and physical connection for every test", REGRESSION.title]
+    assert titles[:2] == ["A new engine and physical connection for every test", words(REGRESSION).title]
     assert dom.text_of("td.baseline")[:1] == ["baseline 1"]
     assert "exact counts over 200 tests" in dom.text_of("p.confidence")
     assert dom.text_of("span.tag provisional") == ["provisional", "provisional"]  # overview row and card
@@ -265,7 +268,10 @@ def shown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Dom]:
 
 def test_the_browser_shows_every_finding_title_and_the_summary(shown: tuple[Path, Dom]) -> None:
     _, dom = shown
-    assert dom.text_of("h3.title") == [*(finding.title for finding in sample_analysis().findings), HOSTILE.title]
+    assert dom.text_of("h3.title") == [
+        *(words(finding).title for finding in sample_analysis().findings),
+        words(HOSTILE).title,
+    ]
     summary = dom.text_of("p.")
     assert "Fixing the 5 findings with a saving estimate saves ~39\u00a0s per run." in summary
     assert dom.text_of("h1.") == ["otel-pytest analyze"]
@@ -288,7 +294,7 @@ def test_no_script_from_an_injected_title_runs_in_the_browser(shown: tuple[Path,
     assert dom.text_of("title.")[0] == page_title
     assert not dom.find("script")
     assert not dom.find("img")
-    assert HOSTILE.title in dom.text_of("h3.title")
+    assert words(HOSTILE).title in dom.text_of("h3.title")
     # The control: in this browser, with these flags, an inline script does run.
     control = tmp_path / "control.html"
     control.write_text(f"<!DOCTYPE html><html><head><title>before</title></head><body>{INJECTED}</body></html>")
@@ -307,7 +313,9 @@ def test_the_browser_renders_a_screenshot_of_the_page(shown: tuple[Path, Dom], t
 
 
 def test_backticked_names_in_a_fix_are_shown_as_code_and_stay_escaped() -> None:
-    finding = replace(REGRESSION, suggestion="Make `engine` session-scoped; not `<b>x</b>`, nor `a & b`.")
+    fix = "Make `engine` session-scoped; not `<b>x</b>`, nor `a & b`."
+    said = words(REGRESSION)
+    finding = replace(REGRESSION, detail=Written(said.title, said.confidence, fix))
     page = render(Analysis(findings=(finding,), runs_analyzed=2, current_run="r"))
     assert (
         "<b>Fix:</b> Make <code>engine</code> session-scoped; not <code>&lt;b&gt;x&lt;/b&gt;</code>, "

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from otel_pytest.analyze.analysis import Analysis
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
 from otel_pytest.analyze.report.json_report import SCHEMA, SCHEMA_VERSION, from_data, loads, render, to_data
+from otel_pytest.analyze.report.words import words
 from tests.analyze.report.samples import (
     ACTING,
     ACTING_NOTE,
@@ -63,13 +64,11 @@ def test_the_output_is_deterministic_and_ends_with_a_newline() -> None:
 
 def test_numbers_that_are_not_finite_are_written_as_null_and_read_back_as_nan() -> None:
     odd = Finding(
-        "count",
-        "high",
-        "queries went from 0 to 12",
-        Location(test="t"),
-        (Measurement("ratio", math.inf, "ratio", baseline=math.nan),),
-        "exact count",
-        "fix",
+        kind="count",
+        severity="high",
+        location=Location(test="t"),
+        measurements=(Measurement("ratio", math.inf, "ratio", baseline=math.nan),),
+        detail=Written(title="queries went from 0 to 12", confidence="exact count", suggestion="fix"),
         saving=math.nan,
         history=(("r1", math.inf), ("r2", 1.0)),
     )
@@ -88,7 +87,13 @@ def test_numbers_that_are_not_finite_are_written_as_null_and_read_back_as_nan() 
 
 def test_text_is_kept_as_is_in_utf8() -> None:
     title = 'café <script>alert("x")</script> \\ "quoted"'
-    finding = Finding("flaky", "low", title, Location(test="t[ü]"), (), "c", "s")
+    finding = Finding(
+        kind="flaky",
+        severity="low",
+        location=Location(test="t[ü]"),
+        measurements=(),
+        detail=Written(title=title, confidence="c", suggestion="s"),
+    )
     text = render(Analysis(findings=(finding,), runs_analyzed=1, current_run="r"))
     assert "café" in text
     assert json.loads(text)["findings"][0]["title"] == title
@@ -147,7 +152,7 @@ def test_control_characters_are_data_kept_exactly_and_the_text_is_valid_utf8_jso
     text.encode("utf-8")  # a lone surrogate would make this raise
     assert "\\udcff" in text
     data = json.loads(text)
-    assert data["findings"][0]["title"] == ACTING.title
+    assert data["findings"][0]["title"] == words(ACTING).title
     assert data["findings"][0]["location"]["fixture"] == "db\x1b[31m"
     assert data["notes"] == [ACTING_NOTE]
     assert loads(text).findings[0] == ACTING

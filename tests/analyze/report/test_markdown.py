@@ -13,8 +13,9 @@ import pytest
 from markdown_it import MarkdownIt
 
 from otel_pytest.analyze.analysis import Analysis
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
 from otel_pytest.analyze.report.markdown import code, render, text
+from otel_pytest.analyze.report.words import words
 from tests.analyze.report.samples import (
     ACTING,
     ACTING_TEST,
@@ -111,11 +112,13 @@ def test_no_findings_is_a_short_comment() -> None:
 HOSTILE = Finding(
     kind="n+1",
     severity="high",
-    title="<script>alert(1)</script> | *not bold* _nor this_ [a link](https://example.com) ~~struck~~ <b>x</b>",
     location=Location(test="tests/t.py::test_x[a|b]", fingerprint="SELECT `weird``name` FROM t WHERE a = '|'"),
     measurements=(Measurement("rows | <i>", 3, "count"),),
-    confidence="line one\nline two | three",
-    suggestion="# not a heading\n- nor a list <img src=x onerror=alert(1)>",
+    detail=Written(
+        title="<script>alert(1)</script> | *not bold* _nor this_ [a link](https://example.com) ~~struck~~ <b>x</b>",
+        confidence="line one\nline two | three",
+        suggestion="# not a heading\n- nor a list <img src=x onerror=alert(1)>",
+    ),
     saving=1.0,
 )
 
@@ -145,7 +148,7 @@ def test_text_from_a_finding_cannot_inject_html_markup_links_or_table_cells() ->
     assert (page.tags.count("em"), page.tags.count("strong")) == (3, 2)  # headline and confidences; fold titles
     header, first, second = page.rows
     assert len(first) == len(header) == len(second) == 5
-    assert first[2] == HOSTILE.title
+    assert first[2] == words(HOSTILE).title
     assert first[3] == "tests/t.py::test_x[a|b]SELECT `weird``name` FROM t WHERE a = '|'"
     body = "".join(page.text)
     assert "# not a heading - nor a list <img src=x onerror=alert(1)>" in body
@@ -185,7 +188,13 @@ def test_code_spans_show_backticks_and_pipes_literally_in_a_table(value: str) ->
 
 def test_a_long_list_is_cut_to_the_limit_and_the_rest_counted() -> None:
     many = tuple(
-        Finding("fixture", "low" if n % 2 else "medium", f"finding {n}", Location(test=f"t{n}"), (), "c", "s")
+        Finding(
+            kind="fixture",
+            severity="low" if n % 2 else "medium",
+            location=Location(test=f"t{n}"),
+            measurements=(),
+            detail=Written(title=f"finding {n}", confidence="c", suggestion="s"),
+        )
         for n in range(40)
     )
     markdown = render(Analysis(findings=many, runs_analyzed=5, current_run="r"), limit=30)
@@ -205,7 +214,7 @@ def test_rows_are_in_severity_order_even_for_an_unsorted_analysis() -> None:
 
 
 def test_characters_that_act_on_a_terminal_or_reorder_text_are_written_as_their_escapes() -> None:
-    assert text(ACTING.title) == (
+    assert text(words(ACTING).title) == (
         "t.py::test\\_x\\[\\\\x1b\\[2J\\\\x1b\\]0;pwned\\\\x07\\] \\\\x9b31mred \\\\rover "
         "\\\\u202eevil \\[bold\\]x\\[/bold\\]"
     )

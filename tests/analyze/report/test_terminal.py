@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from otel_pytest.analyze.analysis import Analysis
-from otel_pytest.analyze.findings import Finding, Location, Measurement
+from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
 from otel_pytest.analyze.report.terminal import render
 from tests.analyze.report.samples import (
     COMMIT_CLEANUP,
@@ -81,13 +81,13 @@ def test_each_finding_shows_where_its_numbers_how_sure_and_the_fix() -> None:
 
 def test_node_ids_with_brackets_are_shown_literally_not_taken_as_style_markup() -> None:
     finding = Finding(
-        "fixture",
-        "low",
-        "[bold]test_x[a-1][/bold] is slow",
-        Location(test="tests/t.py::test_x[a-1]"),
-        (),
-        "exact",
-        "Use [red]less[/red] setup.",
+        kind="fixture",
+        severity="low",
+        location=Location(test="tests/t.py::test_x[a-1]"),
+        measurements=(),
+        detail=Written(
+            title="[bold]test_x[a-1][/bold] is slow", confidence="exact", suggestion="Use [red]less[/red] setup."
+        ),
     )
     out = render(Analysis(findings=(finding,), runs_analyzed=2, current_run="r"), width=160)
     assert "[bold]test_x[a-1][/bold] is slow" in out
@@ -137,7 +137,13 @@ def test_notes_about_skipped_input_close_the_report() -> None:
 
 
 def test_findings_without_a_saving_estimate_are_not_counted_in_the_total() -> None:
-    no_estimate = Finding("flaky", "low", "flaky", Location(test="t"), (Measurement("failures", 2, "count"),), "c", "s")
+    no_estimate = Finding(
+        kind="flaky",
+        severity="low",
+        location=Location(test="t"),
+        measurements=(Measurement("failures", 2, "count"),),
+        detail=Written(title="flaky", confidence="c", suggestion="s"),
+    )
     out = render(Analysis(findings=(ENGINE_PER_TEST, no_estimate), runs_analyzed=3, current_run="r"), width=120)
     assert "Fixing the 1 finding with a saving estimate saves ~18 s per run." in out
 
@@ -155,7 +161,7 @@ def test_rich_is_imported_only_when_a_terminal_report_is_rendered() -> None:
     code = (
         "import sys\n"
         "from otel_pytest.analyze.report import terminal\n"
-        "from otel_pytest.analyze.findings import Analysis\n"
+        "from otel_pytest.analyze.analysis import Analysis\n"
         "before = 'rich' in sys.modules\n"
         "terminal.render(Analysis(findings=(), runs_analyzed=1, current_run='r'))\n"
         "print(before, 'rich' in sys.modules)\n"
