@@ -483,28 +483,16 @@ def shift_scan(
     positive = np.where(matrix > 0, matrix, np.nan)
     k = np.zeros(rows, dtype=np.int64)
     windows = np.zeros(rows, dtype=np.int64)
-    t = np.full(rows, np.nan)
-    df = np.full(rows, np.nan)
-    p = np.full(rows, np.nan)
-    ratio = np.full(rows, np.nan)
-    baseline = np.full(rows, np.nan)
+    t, df, p = np.full(rows, np.nan), np.full(rows, np.nan), np.full(rows, np.nan)
     n_cur = np.zeros(rows, dtype=np.int64)
     n_base = np.zeros(rows, dtype=np.int64)
     for size in range(min_current, min(max_current, runs - 1) + 1):
-        first = 0 if max_baseline is None else max(0, runs - size - max_baseline)
+        first = _baseline_start(runs, size, max_baseline)
         result = winsorized_t(logs[:, runs - size :], logs[:, first : runs - size], clip=clip)
         testable = (result.n_current >= min_current) & (result.n_baseline >= min_baseline)
         if not testable.any():
             continue
-        p_size = result.p
-        prior = noise_prior(np.where(testable, result.variance, np.nan), result.df) if pool_noise else None
-        if prior is not None:
-            variance, dof = moderate(result.variance, result.df, prior)
-            weight = np.sqrt(1.0 / np.maximum(result.n_current, 1) + 1.0 / np.maximum(result.n_baseline, 1))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                stat = result.shift / (np.sqrt(variance) * weight)
-                p_size = np.where(np.isinf(dof), ndtr(-stat), stdtr(np.where(np.isinf(dof), 1.0, dof), -stat))
-            result = replace(result, t=stat, df=dof)
+        result, p_size = _pooled(result, testable) if pool_noise else (result, result.p)
         better = testable & ~np.isnan(p_size) & ~(p_size >= np.where(np.isnan(p), np.inf, p))
         windows += testable
         if better.any():
@@ -514,18 +502,55 @@ def shift_scan(
             p[better] = p_size[better]
             n_cur[better] = result.n_current[better]
             n_base[better] = result.n_baseline[better]
-    for size in np.unique(k[k > 0]):  # the size of the shift and the baseline level, for each chosen window
+    ratio, baseline = _chosen_levels(logs, positive, k, max_baseline)
+    p_adjusted = np.minimum(p * windows, 1.0)
+    return ShiftScan(k, windows, t, df, p, p_adjusted, ratio, baseline, n_cur, n_base, _spread(positive))
+
+
+def _baseline_start(runs: int, size: int, max_baseline: int | None) -> int:
+    """The first run of the baseline before a current window of the newest ``size`` runs."""
+    return 0 if max_baseline is None else max(0, runs - size - max_baseline)
+
+
+def _pooled(result: WinsorizedT, testable: BoolArray) -> tuple[WinsorizedT, FloatArray]:
+    """``result`` with each series' variance moderated towards what the ``testable`` series
+    share (:func:`noise_prior`, :func:`moderate`), and its one-sided p; unchanged when there
+    are too few series for a prior."""
+    prior = noise_prior(np.where(testable, result.variance, np.nan), result.df)
+    if prior is None:
+        return result, result.p
+    variance, dof = moderate(result.variance, result.df, prior)
+    weight = np.sqrt(1.0 / np.maximum(result.n_current, 1) + 1.0 / np.maximum(result.n_baseline, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = result.shift / (np.sqrt(variance) * weight)
+        p_size = np.where(np.isinf(dof), ndtr(-stat), stdtr(np.where(np.isinf(dof), 1.0, dof), -stat))
+    return replace(result, t=stat, df=dof), p_size
+
+
+def _chosen_levels(
+    logs: FloatArray, positive: FloatArray, k: IntArray, max_baseline: int | None
+) -> tuple[FloatArray, FloatArray]:
+    """For each row's chosen window (the newest ``k`` runs): the size of the shift
+    (Hodges-Lehmann, as a factor) and the median of its baseline; ``NaN`` where ``k`` is 0."""
+    rows, runs = logs.shape
+    ratio = np.full(rows, np.nan)
+    baseline = np.full(rows, np.nan)
+    for size in np.unique(k[k > 0]):
         rows_k = k == size
-        first = 0 if max_baseline is None else max(0, runs - size - max_baseline)
+        first = _baseline_start(runs, int(size), max_baseline)
         ratio[rows_k] = np.exp(hodges_lehmann(logs[rows_k, runs - size :], logs[rows_k, first : runs - size]))
         with np.errstate(all="ignore"):
             baseline[rows_k] = np.nanmedian(positive[rows_k, first : runs - size], axis=1)
-    p_adjusted = np.minimum(p * windows, 1.0)
-    spread = np.full(rows, np.nan)
+    return ratio, baseline
+
+
+def _spread(positive: FloatArray) -> FloatArray:
+    """Max - min of each row's values (``NaN`` for a row without any)."""
+    spread = np.full(positive.shape[0], np.nan)
     present = (~np.isnan(positive)).any(axis=1)
     if present.any():
         spread[present] = np.nanmax(positive[present], axis=1) - np.nanmin(positive[present], axis=1)
-    return ShiftScan(k, windows, t, df, p, p_adjusted, ratio, baseline, n_cur, n_base, spread)
+    return spread
 
 
 # -- false discovery rate ---------------------------------------------------------------

@@ -193,105 +193,88 @@ def _repetitions(parent: Span, kids: list[Span], statements: Mapping[int, str], 
         best.offer(current, count, total, parent.name)
 
 
+class _Index:
+    """One pass over a run's spans: who is whose child, and which spans are tests,
+    fixtures, sessions and statements."""
+
+    __slots__ = (
+        "children",
+        "fixture_spans",
+        "known",
+        "repeated_ids",
+        "roots",
+        "sessions",
+        "statement_spans",
+        "statements",
+    )
+
+    def __init__(self, every: Sequence[Span]) -> None:
+        self.children: dict[tuple[str, str], list[Span]] = {}
+        self.known: set[tuple[str, str]] = set()
+        self.roots: list[Span] = []
+        self.fixture_spans: list[Span] = []
+        self.sessions: list[Span] = []
+        self.statements: dict[int, str] = {}  # id(span) -> fingerprint id
+        self.statement_spans: list[tuple[Span, str, str]] = []  # (span, fingerprint, operation)
+        self.repeated_ids = 0
+        children, known = self.children, self.known
+        for span in every:
+            trace_id = span.trace_id
+            key = (trace_id, span.span_id)
+            if key in known:
+                self.repeated_ids += 1
+            known.add(key)
+            if span.parent_id:
+                siblings = children.get((trace_id, span.parent_id))
+                if siblings is None:
+                    children[(trace_id, span.parent_id)] = [span]
+                else:
+                    siblings.append(span)
+            attributes = span.attributes
+            if attr.TEST_CASE_NAME in attributes:
+                self.roots.append(span)
+            elif attr.FIXTURE_NAME in attributes:
+                self.fixture_spans.append(span)
+            elif span.name == span_names.SESSION:
+                self.sessions.append(span)
+            elif attr.DB_QUERY_TEXT in attributes or attr.DB_STATEMENT in attributes:
+                facts = statement_of(attributes)
+                if facts is not None:
+                    fingerprint_id, fingerprint, operation = facts
+                    self.statements[id(span)] = fingerprint_id
+                    self.statement_spans.append((span, fingerprint, operation))
+        for siblings in children.values():
+            if len(siblings) > 1:
+                siblings.sort(key=_start_key)
+
+    def session_window(self) -> tuple[int, int] | None:
+        """Start and end of the run's top-level ``pytest session`` spans, if any."""
+        top = [
+            session
+            for session in self.sessions
+            if (session.trace_id, session.parent_id) not in self.known and session.end >= session.start
+        ]
+        return (min(session.start for session in top), max(session.end for session in top)) if top else None
+
+
 def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
     """Fold one run's spans (in any order) into its summary."""
     every = list(spans)
-    children: dict[tuple[str, str], list[Span]] = {}
-    known: set[tuple[str, str]] = set()
-    roots: list[Span] = []
-    fixture_spans: list[Span] = []
-    sessions: list[Span] = []
-    statements: dict[int, str] = {}  # id(span) -> fingerprint id
-    statement_spans: list[tuple[Span, str, str]] = []  # (span, fingerprint, operation)
-    repeated_ids = 0
-    for span in every:
-        trace_id = span.trace_id
-        key = (trace_id, span.span_id)
-        if key in known:
-            repeated_ids += 1
-        known.add(key)
-        if span.parent_id:
-            siblings = children.get((trace_id, span.parent_id))
-            if siblings is None:
-                children[(trace_id, span.parent_id)] = [span]
-            else:
-                siblings.append(span)
-        attributes = span.attributes
-        if attr.TEST_CASE_NAME in attributes:
-            roots.append(span)
-        elif attr.FIXTURE_NAME in attributes:
-            fixture_spans.append(span)
-        elif span.name == span_names.SESSION:
-            sessions.append(span)
-        elif attr.DB_QUERY_TEXT in attributes or attr.DB_STATEMENT in attributes:
-            facts = statement_of(attributes)
-            if facts is not None:
-                fingerprint_id, fingerprint, operation = facts
-                statements[id(span)] = fingerprint_id
-                statement_spans.append((span, fingerprint, operation))
-    for siblings in children.values():
-        if len(siblings) > 1:
-            siblings.sort(key=_start_key)
-
+    index = _Index(every)
+    children = index.children
     problems = list(metadata.problems)
-    top = [
-        session
-        for session in sessions
-        if (session.trace_id, session.parent_id) not in known and session.end >= session.start
-    ]
-    window = (min(session.start for session in top), max(session.end for session in top)) if top else None
-    clocks = _Clocks(every, roots, fixture_spans, children, window)
+    window = index.session_window()
+    clocks = _Clocks(every, index.roots, index.fixture_spans, children, window)
     excluded = clocks.left
     if clocks.impossible:
         problems.append(clocks.note())
-    if repeated_ids:
-        problems.append(
-            f"{repeated_ids} span(s) repeat the id of another span in their trace (a damaged file, "
-            "or one read twice?): each span id is followed once"
-        )
-    circled = _circled(every, children, known, repeated_ids)
-    if circled:
-        problems.append(
-            f"{circled} span(s) descend from themselves (their parent ids link in a circle: a damaged "
-            "file?): they are counted once, and in no test unless a test span is among them"
-        )
+    problems += _damage(index.repeated_ids, _circled(every, children, index.known, index.repeated_ids))
 
-    kept_roots = [root for root in roots if id(root) not in excluded]
-    tests, statement_tests = _tests(kept_roots, children, statements, problems)
-    fixtures = _fixtures([span for span in fixture_spans if id(span) not in excluded], children)
-    totals: dict[str, _Totals] = {}  # fingerprint id -> its executions in the whole run
-    for span, fingerprint, operation in statement_spans:
-        if id(span) in excluded:
-            continue
-        fingerprint_id = statements[id(span)]
-        entry = totals.get(fingerprint_id)
-        if entry is None:
-            entry = totals[fingerprint_id] = _Totals(fingerprint, operation)
-        entry.count += 1
-        entry.ns += span.end - span.start
-    statement_stats = {
-        fingerprint_id: StatementStats(
-            fingerprint_id,
-            entry.fingerprint,
-            entry.operation,
-            entry.count,
-            entry.ns * _NS,
-            statement_tests.get(fingerprint_id, 0),
-        )
-        for fingerprint_id, entry in sorted(totals.items())
-    }
-
-    if window is not None:
-        start_ns, wall_ns = window[0], window[1] - window[0]
-    else:
-        possible = [span for span in every if id(span) not in excluded]
-        start_ns = min((span.start for span in possible), default=0)
-        wall_ns = max((span.end for span in possible), default=0) - start_ns
-        if every:
-            problems.append(
-                f"no {span_names.SESSION!r} span: the run did not finish or its file is incomplete; "
-                "the wall time is that of the spans found"
-            )
+    kept_roots = [root for root in index.roots if id(root) not in excluded]
+    tests, statement_tests = _tests(kept_roots, children, index.statements, problems)
+    fixtures = _fixtures([span for span in index.fixture_spans if id(span) not in excluded], children)
+    statement_stats = _statement_stats(index, excluded, statement_tests)
+    start_ns, wall_ns = _wall(every, excluded, window, problems)
     if not tests:
         problems.append("no test spans (spans with test.case.name) in this run: nothing to analyze")
 
@@ -311,6 +294,67 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
         grouped_by_file=metadata.grouped_by_file,
         problems=tuple(problems),
     )
+
+
+def _damage(repeated_ids: int, circled: int) -> list[str]:
+    """What a damaged file's span ids did to the summary, in words for the run's notes."""
+    problems = []
+    if repeated_ids:
+        problems.append(
+            f"{repeated_ids} span(s) repeat the id of another span in their trace (a damaged file, "
+            "or one read twice?): each span id is followed once"
+        )
+    if circled:
+        problems.append(
+            f"{circled} span(s) descend from themselves (their parent ids link in a circle: a damaged "
+            "file?): they are counted once, and in no test unless a test span is among them"
+        )
+    return problems
+
+
+def _statement_stats(
+    index: _Index, excluded: set[int], statement_tests: Mapping[str, int]
+) -> dict[str, StatementStats]:
+    """Every statement fingerprint's executions in the whole run (spans with impossible times left out)."""
+    totals: dict[str, _Totals] = {}
+    for span, fingerprint, operation in index.statement_spans:
+        if id(span) in excluded:
+            continue
+        fingerprint_id = index.statements[id(span)]
+        entry = totals.get(fingerprint_id)
+        if entry is None:
+            entry = totals[fingerprint_id] = _Totals(fingerprint, operation)
+        entry.count += 1
+        entry.ns += span.end - span.start
+    return {
+        fingerprint_id: StatementStats(
+            fingerprint_id,
+            entry.fingerprint,
+            entry.operation,
+            entry.count,
+            entry.ns * _NS,
+            statement_tests.get(fingerprint_id, 0),
+        )
+        for fingerprint_id, entry in sorted(totals.items())
+    }
+
+
+def _wall(
+    every: Sequence[Span], excluded: set[int], window: tuple[int, int] | None, problems: list[str]
+) -> tuple[int, int]:
+    """The run's start and wall time in nanoseconds: its session's, or (noted in
+    ``problems``) that of the spans found when there is no session span."""
+    if window is not None:
+        return window[0], window[1] - window[0]
+    possible = [span for span in every if id(span) not in excluded]
+    start_ns = min((span.start for span in possible), default=0)
+    wall_ns = max((span.end for span in possible), default=0) - start_ns
+    if every:
+        problems.append(
+            f"no {span_names.SESSION!r} span: the run did not finish or its file is incomplete; "
+            "the wall time is that of the spans found"
+        )
+    return start_ns, wall_ns
 
 
 class _Clocks:
