@@ -1,7 +1,7 @@
 """How often the regression detectors find a known step, how often they cry wolf.
 
 Generates histories with known truth and runs the detectors of
-``otel_pytest/analyze/detectors/regressions.py`` on them the way the analyzer runs after
+``otel_pytest/analyze/detectors/judgement.py`` on them the way the analyzer runs after
 each CI run (sliding: the history up to run t, for every t), then writes a table per noise
 level into the "## Analyzer accuracy" section of ``docs/benchmarks.md``.
 
@@ -725,7 +725,7 @@ def section(
         "",
         "### The duration method",
         "",
-        "Per analysis (details in the docstrings of `otel_pytest/analyze/detectors/regressions.py` and "
+        "Per analysis (details in the docstrings of `otel_pytest/analyze/detectors/judgement.py` and "
         "`stats.shift_scan`): every run of the last 50 is divided by its speed index; then, per series, the newest "
         f"k runs for every k from {options.min_current_runs} to {options.current_runs} are compared with all earlier "
         "runs of the window (at least 20) by a one-sided t on the log durations, winsorized at "

@@ -35,14 +35,14 @@ class AnalysisOptions:
     # Severity of a pattern finding: its cost (or saving) as a share of the run's time.
     severity_high_share: float = 0.10
     severity_medium_share: float = 0.02
-    # Regression and count findings (detectors/regressions.py): severity by the seconds per
+    # Regression and count findings (detectors/durations.py, counts.py): severity by the seconds per
     # run the regression costs; and, while the history is shorter than current_runs +
     # baseline_runs, the provisional rule "newest run >= this x the median of the earlier
     # runs" (no statistics possible yet, so only large jumps; see docs/benchmarks.md).
     severity_high_seconds: float = 1.0
     severity_medium_seconds: float = 0.1
     provisional_min_ratio: float = 1.5
-    # Duration regressions (detectors/regressions.py, stats.shift_scan): the current window
+    # Duration regressions (detectors/judgement.py, stats.shift_scan): the current window
     # is every k from min_current_runs to current_runs newest runs, the most significant one
     # chosen (Bonferroni for the choice); values are winsorized at this many standard
     # deviations of the series' own noise around its baseline median; pool_noise moderates

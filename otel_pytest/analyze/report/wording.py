@@ -1,7 +1,9 @@
 """Numbers with units and the sentences every human-facing report shares.
 
-Plain text only: each renderer escapes the result for its own format, starting from
-:func:`visible`.
+The one formatter of durations (:func:`seconds`), of counts (:func:`number`) and the one
+marker of an unknown value (:data:`UNKNOWN`) for every format and every finding's words
+(:mod:`~otel_pytest.analyze.report.words`). Plain text only: each renderer escapes the
+result for its own format, starting from :func:`visible`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from otel_pytest.analyze.findings import SEVERITIES, Finding, Measurement
 NBSP = "\u00a0"
 TIMES = "\u00d7"  # the multiplication sign after a ratio: "1.34" + TIMES
 DASH = "\u2013"  # an en dash: "no value" in a table cell
+UNKNOWN = "n/a"  # a number that is not known (not finite), wherever one is shown
 
 # Characters that act instead of showing: C0 controls but tab and newline (ESC starts
 # terminal sequences: clear the screen, set the window title; CR overwrites a line),
@@ -44,7 +47,7 @@ def visible(text: str) -> str:
 def seconds(value: float) -> str:
     """A duration for reading: ``850 µs``, ``12.5 ms``, ``340 ms``, ``1.32 s``, ``41.2 s``, ``2 min 05 s``."""
     if not math.isfinite(value):
-        return "n/a"
+        return UNKNOWN
     size = abs(value)
     if size == 0:
         return f"0{NBSP}s"
@@ -85,7 +88,7 @@ def _two_figures(amount: float) -> str:
 def number(value: float) -> str:
     """A count or plain number: ``12``, ``12.5``, ``0.25``, ``1,204``."""
     if not math.isfinite(value):
-        return "∞" if value > 0 else "-∞" if value < 0 else "n/a"
+        return "∞" if value > 0 else "-∞" if value < 0 else UNKNOWN
     if value == int(value):
         return f"{int(value):,}"
     if abs(value) >= 100:

@@ -1,6 +1,9 @@
-"""The pattern detectors are pure: no pytest, no I/O, the same answer every time."""
+"""The detectors are pure: no I/O, no words (nothing of the report package), the same answer every time."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
@@ -11,6 +14,16 @@ from tests.analyze.detectors.runs import history, slow_shop_run
 
 DETECTORS = (connections.detect, schema.detect, cleanup.detect, n_plus_one.detect, fixtures.detect, flaky.detect)
 MODULES = ("connections", "schema", "cleanup", "n_plus_one", "fixtures", "flaky")
+EVERY_MODULE = (*MODULES, "durations", "counts")
+
+
+def test_the_detectors_import_nothing_of_the_report_package_which_words_their_findings() -> None:
+    imports = "; ".join(f"import otel_pytest.analyze.detectors.{name}" for name in EVERY_MODULE)
+    code = f"import sys; {imports}; print(sorted(n for n in sys.modules if n.startswith('otel_pytest.analyze.report')))"
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("detect", DETECTORS, ids=MODULES)

@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 
 from otel_pytest.analyze.analysis import Analysis
+from otel_pytest.analyze.detectors import schema
 from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
+from otel_pytest.analyze.model import History
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.json_report import SCHEMA, SCHEMA_VERSION, from_data, loads, render, to_data
 from otel_pytest.analyze.report.words import words
+from tests.analyze.detectors.runs import slow_shop_run
 from tests.analyze.report.samples import (
     ACTING,
     ACTING_NOTE,
@@ -30,7 +34,7 @@ SCHEMA_DOC = ROOT / "docs" / "report-schema.md"
 
 
 def test_the_report_of_a_constructed_analysis_matches_the_golden_file() -> None:
-    """Regenerate after a deliberate change with ``UPDATE_GOLDEN=1 pytest tests/analyze/report/test_json.py``
+    """Regenerate after a deliberate change with ``UPDATE_GOLDEN=1 pytest tests/analyze/report/test_json_report.py``
     (and, if a field changed meaning, a new schema version)."""
     text = render(sample_analysis())
     if os.environ.get("UPDATE_GOLDEN") == "1":
@@ -156,3 +160,25 @@ def test_control_characters_are_data_kept_exactly_and_the_text_is_valid_utf8_jso
     assert data["findings"][0]["location"]["fixture"] == "db\x1b[31m"
     assert data["notes"] == [ACTING_NOTE]
     assert loads(text).findings[0] == ACTING
+
+
+def test_a_detectors_finding_adds_its_facts_and_reads_back_to_the_same_words() -> None:
+    run = slow_shop_run()
+    finding = schema.detect(History(runs=(run,)), AnalysisOptions())[0]
+    analysis = Analysis(findings=(finding,), runs_analyzed=1, current_run=run.run_id)
+
+    data = to_data(analysis)
+    detail = data["findings"][0]["detail"]
+    assert detail == {
+        "type": "SchemaRebuild",
+        "fixture": {"name": "schema", "scope": "function"},
+        "setups": 28,
+        "ddl": 224.0,
+        "cost": finding.saving * 28 / 27,
+        "verbs": ["CREATE", "DROP"],
+        "truncating": False,
+    }
+    again = to_data(from_data(data))
+    assert "detail" not in again["findings"][0]
+    del data["findings"][0]["detail"]
+    assert again == data
