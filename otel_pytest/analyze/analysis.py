@@ -1,4 +1,5 @@
-"""Run the detectors over a history and gather their findings into one :class:`Analysis`.
+"""Run the detectors over a history and gather their findings into one :class:`Analysis`,
+the result every renderer draws from (with the current run's waterfall, when it was read).
 
 This is the only place that knows the set of detectors; renderers receive the
 :class:`Analysis` and nothing else, and the CLI decides the exit code with :func:`gate`.
