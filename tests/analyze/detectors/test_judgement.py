@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from otel_pytest.analyze.detectors import judgement
 from otel_pytest.analyze.detectors.judgement import find_regressions
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
@@ -95,3 +96,7 @@ def test_a_test_that_is_not_in_the_newest_run_or_did_not_pass_there_is_not_judge
 def test_windows_of_no_runs_are_refused_with_the_values() -> None:
     with pytest.raises(ValueError, match="at least 1, got 0 and 20"):
         find_regressions(history(timings(seed=19, runs=3)), dataclasses.replace(OPTIONS, current_runs=0))
+
+
+def test_the_speed_index_needs_ten_tests_a_run() -> None:
+    assert judgement.MIN_TESTS_FOR_SPEED_INDEX == 10
