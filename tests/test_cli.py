@@ -614,7 +614,7 @@ def test_otel_pytest_analyze_imports_neither_pytest_nor_the_database_layer_nor_t
     )
     assert done.returncode == EXIT_OK, done.stderr[-2000:]
     imported = [line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
-    assert {"otel_pytest.analyze.detectors.regressions", "otel_pytest.semconv.db_work"} <= set(imported)
+    assert {"otel_pytest.analyze.detectors.durations", "otel_pytest.semconv.db_work"} <= set(imported)
     forbidden = [
         name for name in imported if any(name == bad or name.startswith(f"{bad}.") for bad in NOT_THE_ANALYZER_S)
     ]
