@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from otel_pytest.db.spans import DbSpans, summarize
+from otel_pytest.db.spans import DbSpans, summary_attributes
 
 if TYPE_CHECKING:
     from otel_pytest.db.asyncpg import AsyncpgInstrumentation
@@ -34,10 +34,10 @@ class DbInstrumentation:
         if (
             (self.sqlalchemy is None or self.asyncpg is None)
             and ("asyncpg" in modules or "sqlalchemy" in modules)
-            and summarize not in self.spans.recorder.summarizers
+            and summary_attributes not in self.spans.recorder.summarizers
         ):
             # Only a run that uses a database pays for its summary and metrics.
-            self.spans.recorder.summarizers.append(summarize)
+            self.spans.recorder.summarizers.append(summary_attributes)
             if self._make_metrics is not None:
                 self.spans.metrics = self._make_metrics()
         if self.asyncpg is None and "asyncpg" in modules:
@@ -57,5 +57,5 @@ class DbInstrumentation:
             if layer is not None:
                 layer.uninstrument()
         summarizers = self.spans.recorder.summarizers
-        if summarize in summarizers:
-            summarizers.remove(summarize)
+        if summary_attributes in summarizers:
+            summarizers.remove(summary_attributes)

@@ -306,7 +306,7 @@ def _connection_key(connection: Any) -> int:
     return id(dbapi if dbapi is not None else connection)
 
 
-def summarize(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
+def summary_attributes(records: list[SpanRecord]) -> Mapping[str, AttributeValue]:
     """The per-test database summary, folded from the test's own records at its end.
 
     Counting from the records rather than keeping counters means the summary can never

@@ -19,7 +19,7 @@ from sqlalchemy.pool import Pool
 
 from otel_pytest.db import DbInstrumentation
 from otel_pytest.db.asyncpg import AsyncpgInstrumentation
-from otel_pytest.db.spans import DbSpans, summarize
+from otel_pytest.db.spans import DbSpans, summary_attributes
 from otel_pytest.db.sqlalchemy import SqlAlchemyInstrumentation
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import SpanRecord
@@ -200,7 +200,7 @@ def test_db_instrumentation_instruments_imported_libraries_once_and_closes_them(
     db = DbInstrumentation(recorder)
     try:
         db.refresh()  # both libraries are imported in this process
-        assert recorder.summarizers == [summarize]
+        assert recorder.summarizers == [summary_attributes]
         layers = (db.sqlalchemy, db.asyncpg)
         assert layers[0] is not None
         assert layers[1] is not None
@@ -208,7 +208,7 @@ def test_db_instrumentation_instruments_imported_libraries_once_and_closes_them(
         assert layers[1].installed
         db.refresh()
         assert (db.sqlalchemy, db.asyncpg) == layers
-        assert recorder.summarizers == [summarize]
+        assert recorder.summarizers == [summary_attributes]
         assert layers[0].listener_count == 4
     finally:
         db.close()
@@ -289,7 +289,7 @@ def test_transaction_depth_is_kept_per_connection_and_steps_are_told_apart(
     ]
     assert (sink.records[-2].extra or {})["pytest.db.transaction.reset"] is True
     assert recorder.current is recorder.session  # every span ended
-    summary = summarize(sink.records)
+    summary = summary_attributes(sink.records)
     counts = {key: value for key, value in summary.items() if not key.endswith("_time")}
     assert counts == {
         "db.summary.queries": 2,
@@ -310,5 +310,5 @@ def test_transaction_depth_is_kept_per_connection_and_steps_are_told_apart(
 
 
 def test_a_test_without_database_work_gets_no_summary() -> None:
-    assert summarize([]) == {}
-    assert summarize([SpanRecord("fixture client", 1, 2, 0, 0, {})]) == {}
+    assert summary_attributes([]) == {}
+    assert summary_attributes([SpanRecord("fixture client", 1, 2, 0, 0, {})]) == {}
