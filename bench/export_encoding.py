@@ -27,12 +27,13 @@ from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_pytest.otlp_json import OtlpJsonEncoder
-from otel_pytest.otlp_proto import any_value
-from otel_pytest.records import AttributeValue, SharedAttributes, SpanRecord
+from otel_pytest.encode.otlp_json import OtlpJsonEncoder
+from otel_pytest.encode.otlp_proto import any_value
+from otel_pytest.encode.shape import ExportShape
+from otel_pytest.records import PLUGIN_SCOPE, AttributeValue, SharedAttributes, SpanRecord
 
 RUN_ID = "0123456789abcdef"
 VERSION = "0.1.0"
@@ -44,13 +45,14 @@ RESOURCE: dict[str, AttributeValue] = {
     "host.arch": "x86_64",
     "process.runtime.version": "3.11.7",
 }
+SHAPE = ExportShape(RESOURCE, RUN_ID, VERSION)
 
 
 class ReadableSpans:
     """Converts records into the SDK's ``ReadableSpan`` (what the export did before it
     encoded records itself; kept here as the ``sdk`` way)."""
 
-    def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, version: str) -> None:
+    def __init__(self, shape: ExportShape) -> None:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
         from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -61,25 +63,24 @@ class ReadableSpans:
         self._status = Status
         self._code = StatusCode
         self._flags = TraceFlags(TraceFlags.SAMPLED)
-        self._resource = Resource(dict(resource))
+        self._shape = shape
+        self._resource = Resource(dict(shape.resource))
         self._scope_type = InstrumentationScope
         self._scopes: dict[str, Any] = {}
-        self._run_id = run_id
-        self._version = version
 
     def _scope(self, name: str) -> Any:
         scope = self._scopes.get(name)
         if scope is None:
-            version = self._version if name.startswith("otel_pytest") else None
-            scope = self._scopes[name] = self._scope_type(name, version)
+            scope = self._scopes[name] = self._scope_type(name, self._shape.scope_version(name) or None)
         return scope
 
     def convert(self, record: SpanRecord) -> ReadableSpan:
         from opentelemetry.sdk.trace import Event as SdkEvent
         from opentelemetry.trace import Link as SdkLink
 
-        attributes = record.all_attributes()
-        attributes["pytest.run.id"] = self._run_id
+        attributes: dict[str, AttributeValue] = {}
+        for part in self._shape.attribute_sets(record):
+            attributes.update(part)
         ctx = self._context
         return self._readable(
             name=record.name,
@@ -142,10 +143,9 @@ class DirectEncoder:
     """Records to ``ExportTraceServiceRequest`` bytes without the SDK's span objects (plugin
     spans only: events, links and status are left out of this sketch)."""
 
-    def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, version: str) -> None:
-        self._resource = [KeyValue(key=k, value=any_value(v)) for k, v in resource.items()]
-        self._run_id = KeyValue(key="pytest.run.id", value=AnyValue(string_value=run_id))
-        self._version = version
+    def __init__(self, shape: ExportShape) -> None:
+        self._shape = shape
+        self._resource = [KeyValue(key=k, value=any_value(v)) for k, v in shape.resource.items()]
         self._shared: dict[int, tuple[Mapping[str, AttributeValue], list[KeyValue]]] = {}
 
     def _key_values(self, attributes: Mapping[str, AttributeValue]) -> list[KeyValue]:
@@ -162,8 +162,8 @@ class DirectEncoder:
         resource_spans = request.resource_spans.add()
         resource_spans.resource.attributes.extend(self._resource)
         scope_spans = resource_spans.scope_spans.add()
-        scope_spans.scope.name = "otel_pytest"
-        scope_spans.scope.version = self._version
+        scope_spans.scope.name = PLUGIN_SCOPE
+        scope_spans.scope.version = self._shape.scope_version(PLUGIN_SCOPE)
         for record in records:
             span = scope_spans.spans.add(
                 trace_id=record.trace_id.to_bytes(16, "big"),
@@ -175,10 +175,8 @@ class DirectEncoder:
             )
             if record.parent_id:
                 span.parent_span_id = record.parent_id.to_bytes(8, "big")
-            span.attributes.extend(self._key_values(record.attributes))
-            if record.extra:
-                span.attributes.extend(self._key_values(record.extra))
-            span.attributes.append(self._run_id)
+            for part in self._shape.attribute_sets(record):
+                span.attributes.extend(self._key_values(part))
         body: bytes = request.SerializeToString()
         return body
 
@@ -197,10 +195,10 @@ def best(
 
 def plugin_encoder() -> list[tuple[str, Callable[[Any], bytes | list[Any]]]]:
     try:
-        module = importlib.import_module("otel_pytest.otlp_proto")
+        module = importlib.import_module("otel_pytest.encode.otlp_proto")
     except ImportError:
         return []
-    encoder = module.OtlpProtoEncoder(RESOURCE, RUN_ID, VERSION)
+    encoder = module.OtlpProtoEncoder(SHAPE)
     return [("plugin: otlp_proto.OtlpProtoEncoder.request", encoder.request)]
 
 
@@ -212,9 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     records = make_records(args.tests)
     batches = [records[i : i + args.batch] for i in range(0, len(records), args.batch)]
-    converter = ReadableSpans(RESOURCE, RUN_ID, VERSION)
-    direct = DirectEncoder(RESOURCE, RUN_ID, VERSION)
-    store = OtlpJsonEncoder(RESOURCE, RUN_ID, VERSION)
+    converter = ReadableSpans(SHAPE)
+    direct = DirectEncoder(SHAPE)
+    store = OtlpJsonEncoder(SHAPE)
     ways: list[tuple[str, Callable[[Any], bytes | list[Any]]]] = [
         (
             "sdk: ReadableSpans.convert + encode_spans + serialize",

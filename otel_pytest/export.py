@@ -31,14 +31,12 @@ from urllib.parse import urlsplit, urlunsplit
 from otel_pytest import clock
 from otel_pytest.identity import strip_credentials
 from otel_pytest.options import Endpoint
-from otel_pytest.records import AttributeValue, Event, Link, SpanRecord
+from otel_pytest.records import SpanRecord
 from otel_pytest.sender import CLOSE, CONFIG, METRICS, READY, SPANS, frame
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import ReadableSpan
-
     from otel_pytest.db.metrics import DbMetrics
-    from otel_pytest.otlp_proto import OtlpProtoEncoder
+    from otel_pytest.encode.otlp_proto import OtlpProtoEncoder
 
 # Spans per export request: the store is written after every test, a collector wants fewer,
 # bigger requests.
@@ -281,31 +279,3 @@ class BackgroundExporter:
         outcome = dict(outcomes.get(name) or {"problem": "the export helper did not report"})
         outcome["problem"] = self._problem or outcome["problem"]
         return SignalReport(self._shown[name], self._sent[name], **outcome)
-
-
-def event_from_sdk(event: Any) -> Event:
-    return Event(event.name, event.timestamp, dict(event.attributes or {}))
-
-
-def record_from_sdk(span: ReadableSpan) -> SpanRecord:
-    """An SDK span (database, application) in the plugin's record form."""
-    context = span.context
-    parent = span.parent
-    record = SpanRecord(
-        span.name,
-        context.trace_id if context else 0,
-        context.span_id if context else 0,
-        parent.span_id if parent else 0,
-        span.start_time or 0,
-        cast("dict[str, AttributeValue]", dict(span.attributes or {})),
-        scope=span.instrumentation_scope.name if span.instrumentation_scope else "unknown",
-        kind=span.kind.value + 1,
-    )
-    record.end = span.end_time or record.start
-    record.status = span.status.status_code.value
-    record.status_message = span.status.description or ""
-    if span.events:
-        record.events = [event_from_sdk(event) for event in span.events]
-    if span.links:
-        record.links = [Link(link.context.trace_id, link.context.span_id) for link in span.links]
-    return record

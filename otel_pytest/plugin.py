@@ -22,11 +22,11 @@ from otel_pytest.semconv import attributes as attr
 if TYPE_CHECKING:
     from otel_pytest.export import SignalReport
     from otel_pytest.recorder import FixtureInfo, Recorder, TestInfo
-    from otel_pytest.run import RunSummary, TracedRun
+    from otel_pytest.run import RunTally, TracedRun
 
 PLUGIN_NAME = "otel-pytest-tracing"
 _run_key = pytest.StashKey["TracedRun"]()
-_summary_key = pytest.StashKey["RunSummary"]()
+_summary_key = pytest.StashKey["RunTally"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -324,7 +324,7 @@ class XdistControllerHooks:
             self.run.recorder.failed(error)
 
 
-def summary_lines(summary: RunSummary, store: Path, base: Path) -> list[tuple[str, bool]]:
+def summary_lines(summary: RunTally, store: Path, base: Path) -> list[tuple[str, bool]]:
     """The closing line and any warnings, as ``(text, is_warning)``."""
     from otel_pytest.run import display_path
 

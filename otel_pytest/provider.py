@@ -27,6 +27,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, TraceFlags
 
 from otel_pytest import clock
+from otel_pytest.sdk_records import record_from_sdk
 from otel_pytest.semconv import spans as span_names
 
 if TYPE_CHECKING:
@@ -123,8 +124,6 @@ class RecordingProcessor:
             self._offsets[span.context.span_id] = clock.now_ns() - _sdk_clock()()
 
     def on_end(self, span: ReadableSpan) -> None:
-        from otel_pytest.export import record_from_sdk
-
         if not self.active:
             return
         end_offset = clock.now_ns() - _sdk_clock()()

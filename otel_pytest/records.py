@@ -8,7 +8,7 @@ are converted into the same record form as they end, so there is one encoder.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 AttributeValue = str | bool | int | float | Sequence[str]
 Attributes = Mapping[str, AttributeValue]
@@ -25,15 +25,15 @@ PLUGIN_SCOPE = "otel_pytest"
 
 class SharedAttributes(dict[str, AttributeValue]):
     """Attributes shared by many spans (a fixture's, a statement's, an empty set), never
-    mutated once built. The encoder caches their encoded form on them, so a fixture
-    used by 2,000 tests is encoded once, not 2,000 times."""
+    mutated once built. The encoders cache their encoded forms on them, keyed by the
+    encoding function (:meth:`otel_pytest.encode.shape.ExportShape.encoded_attributes`), so a fixture used by
+    2,000 tests is encoded once, not 2,000 times."""
 
-    __slots__ = ("encoded", "proto")
+    __slots__ = ("forms",)
 
     def __init__(self, *args: Attributes, **kwargs: AttributeValue) -> None:
         super().__init__(*args, **kwargs)
-        self.encoded: bytes | None = None  # OTLP JSON key-values (otlp_json)
-        self.proto: bytes | None = None  # OTLP protobuf attributes field (otlp_proto)
+        self.forms: dict[Callable[[Attributes], bytes], bytes] = {}
 
 
 NO_ATTRIBUTES = SharedAttributes()

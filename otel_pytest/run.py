@@ -20,10 +20,11 @@ from otel_pytest import clock, identity
 from otel_pytest.binding import ProcessBinding, traceparent
 from otel_pytest.db import DbInstrumentation
 from otel_pytest.db.metrics import DbMetrics
+from otel_pytest.encode.otlp_json import OtlpJsonEncoder
+from otel_pytest.encode.shape import ExportShape
 from otel_pytest.export import BackgroundExporter, DeliveryReport, check_exporter
 from otel_pytest.failures import FailureText
 from otel_pytest.options import Options, parse_traceparent
-from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.provider import RunTracerProvider
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import AttributeValue
@@ -33,7 +34,7 @@ from otel_pytest.store.layout import RUNS
 from otel_pytest.store.writer import RunSink, metrics_file_of, read_contents, resource_groups, store_run
 
 if TYPE_CHECKING:
-    from otel_pytest.otlp_proto import OtlpProtoEncoder
+    from otel_pytest.encode.otlp_proto import OtlpProtoEncoder
     from otel_pytest.recorder import TestInfo
 
 _WORKER_KEYS = ("otel_run_id", "otel_session", "otel_run_file", "otel_start")
@@ -65,16 +66,17 @@ def resource_attributes(env: Mapping[str, str], rootdir: Path) -> dict[str, Attr
     return attributes
 
 
-def otlp_proto_encoder(resource: Mapping[str, AttributeValue], run_id: str, version: str) -> OtlpProtoEncoder:
+def otlp_proto_encoder(shape: ExportShape) -> OtlpProtoEncoder:
     """Imported only when exporting: protobuf costs a store-only run ~13 ms."""
-    from otel_pytest.otlp_proto import OtlpProtoEncoder
+    from otel_pytest.encode.otlp_proto import OtlpProtoEncoder
 
-    return OtlpProtoEncoder(resource, run_id, version)
+    return OtlpProtoEncoder(shape)
 
 
 @dataclass
-class RunSummary:
-    """What the terminal line and the warnings are made of; summed over xdist workers."""
+class RunTally:
+    """The run's end-of-run tally (tests and spans traced, deliveries, problems): what the
+    terminal summary line and the warnings are made of; summed over xdist workers."""
 
     run_id: str
     store_file: Path | None
@@ -111,7 +113,7 @@ class TracedRun:
             self.run_file = options.store / RUNS / run_file_name(self.start_ns, self.run_id)
             store_path = self.run_file
         self.resource = resource_attributes(env, rootdir)
-        scope_version = package_version()
+        shape = ExportShape(self.resource, self.run_id, package_version())
         self.exporter: BackgroundExporter | None = None
         if options.endpoint is not None or options.metrics_endpoint is not None:
             check_exporter((options.endpoint, options.metrics_endpoint))
@@ -119,9 +121,9 @@ class TracedRun:
                 options.endpoint,
                 options.metrics_endpoint,
                 options.export_timeout,
-                otlp_proto_encoder(self.resource, self.run_id, scope_version),
+                otlp_proto_encoder(shape),
             )
-        self.sink = RunSink(OtlpJsonEncoder(self.resource, self.run_id, scope_version), store_path, self.exporter)
+        self.sink = RunSink(OtlpJsonEncoder(shape), store_path, self.exporter)
         session_attributes: dict[str, AttributeValue] = {attr.TEST_SUITE_NAME: str(self.resource[attr.SERVICE_NAME])}
         if self.worker_id:
             session_attributes[attr.XDIST_WORKER] = self.worker_id
@@ -136,8 +138,8 @@ class TracedRun:
         self.metrics_file = metrics_file_of(self.run_file)
         self.db: DbInstrumentation | None = None
         if options.db:
-            self.db = DbInstrumentation(self.recorder, lambda: DbMetrics(self.resource, scope_version))
-        self.summary = RunSummary(self.run_id, None if self.sink.store_problem else self.run_file)
+            self.db = DbInstrumentation(self.recorder, lambda: DbMetrics(shape.resource, shape.version))
+        self.summary = RunTally(self.run_id, None if self.sink.store_problem else self.run_file)
         self._worker_outputs: list[Mapping[str, Any]] = []
         # xdist workers that died: worker id -> (xdist's reason, the test it was running).
         self._crashes: dict[str, tuple[str, str | None]] = {}
@@ -196,7 +198,7 @@ class TracedRun:
         except Exception as error:
             self.summary.problems.append(_failed_while(what, error))
 
-    def finish(self, exit_status: int) -> RunSummary:
+    def finish(self, exit_status: int) -> RunTally:
         summary = self.summary
         self._step("ending the session span", lambda: self.recorder.session_end(exit_status))
         for undo in self.binding.uninstall():
@@ -243,7 +245,7 @@ class TracedRun:
                 f"xdist worker {worker} crashed ({error}){running}; the tests it finished are in the store"
             )
 
-    def _close_sink(self, summary: RunSummary) -> None:
+    def _close_sink(self, summary: RunTally) -> None:
         delivery = self.sink.close()
         if delivery is not None:
             summary.deliveries.append(delivery)
@@ -268,7 +270,7 @@ class TracedRun:
             self.summary.problems.append(f"cannot write the run's metrics to {path} ({error.strerror or error})")
         self.sink.submit_metrics(metrics)
 
-    def worker_output(self, summary: RunSummary) -> dict[str, Any]:
+    def worker_output(self, summary: RunTally) -> dict[str, Any]:
         delivery = summary.deliveries[0] if summary.deliveries else None
         return {
             "otel_tests": summary.tests,

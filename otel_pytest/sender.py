@@ -3,7 +3,7 @@
 ``python -m otel_pytest.sender`` is started, detached (it is no child of the pytest
 process, see ``export._DETACH``), by :class:`otel_pytest.export.BackgroundExporter` when a
 run exports. The pytest process encodes each batch as an OTLP protobuf request
-(:mod:`otel_pytest.otlp_proto`, the SDK's metrics encoder) and writes it down a pipe; this
+(:mod:`otel_pytest.encode.otlp_proto`, the SDK's metrics encoder) and writes it down a pipe; this
 process sends it through the OpenTelemetry SDK's own OTLP exporters (headers,
 compression, TLS, retries all from the standard ``OTEL_EXPORTER_OTLP_*`` variables).
 

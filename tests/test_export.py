@@ -373,13 +373,14 @@ ABANDONED_EXPORT = """
 import sys
 
 from otel_pytest import clock
+from otel_pytest.encode.otlp_proto import OtlpProtoEncoder
+from otel_pytest.encode.shape import ExportShape
 from otel_pytest.export import BackgroundExporter
 from otel_pytest.options import Endpoint
-from otel_pytest.otlp_proto import OtlpProtoEncoder
 from otel_pytest.records import SpanRecord
 
 url, protocol = sys.argv[1:]
-encoder = OtlpProtoEncoder({"service.name": "suite"}, "0123456789abcdef", "0")
+encoder = OtlpProtoEncoder(ExportShape({"service.name": "suite"}, "0123456789abcdef", "0"))
 exporter = BackgroundExporter(Endpoint(url, protocol, signal_specific=False), None, 0.3, encoder)
 record = SpanRecord("span", 1, 2, 0, clock.now_ns(), {})
 record.end = record.start + 1

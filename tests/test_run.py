@@ -12,7 +12,7 @@ from otel_pytest import recorder as recording
 from otel_pytest.binding import traceparent
 from otel_pytest.db import DbInstrumentation
 from otel_pytest.options import Options
-from otel_pytest.run import RunSummary, TracedRun
+from otel_pytest.run import RunTally, TracedRun
 from otel_pytest.store.index import RunIndex
 from otel_pytest.store.reader import read_spans
 from tests.test_recorder import INFO, Report
@@ -64,7 +64,7 @@ def test_each_test_is_in_the_store_once_it_ended_and_the_session_once_the_run_fi
     test_spans = ["setup", "call", "teardown", INFO.nodeid, "test_m.py"]
     assert stored_names(run.run_file) == test_spans
     summary = run.finish(0)
-    assert summary == RunSummary(run.run_id, run.run_file, tests=1, spans=6)
+    assert summary == RunTally(run.run_id, run.run_file, tests=1, spans=6)
     assert stored_names(run.run_file) == [*test_spans, "pytest session"]
     (session,) = [read for read in read_spans(run.run_file) if read.span.name == "pytest session"]
     assert (session.resource["service.name"], session.attributes["test.suite.run.status"]) == ("shop", "success")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from otel_pytest import clock
-from otel_pytest.otlp_json import key_values
+from otel_pytest.encode.otlp_json import key_values
 from otel_pytest.records import AttributeValue, SpanRecord
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.semconv import metrics as metric_names

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-# -- every span: the encoders (otel_pytest.otlp_json, otel_pytest.otlp_proto) ---------------
+# -- every span: the export shape (otel_pytest.encode.shape) --------------------------------
 
 RUN_ID = "pytest.run.id"  # 16 hex digits, one per run; the analyzer groups a file's spans by it
 

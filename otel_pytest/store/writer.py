@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.export import BackgroundExporter, DeliveryReport
-from otel_pytest.otlp_json import OtlpJsonEncoder
 from otel_pytest.records import SpanRecord
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.semconv import spans as span_names

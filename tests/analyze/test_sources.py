@@ -25,7 +25,8 @@ from otel_pytest.analyze.sources import (
     read_otlp,
     summarize_file,
 )
-from otel_pytest.otlp_json import OtlpJsonEncoder
+from otel_pytest.encode.otlp_json import OtlpJsonEncoder
+from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import AttributeValue, SpanRecord
 from otel_pytest.store.index import RunEntry, RunIndex
 from otel_pytest.store.reader import read_spans
@@ -54,7 +55,7 @@ def record(
 
 def run_lines(run_id: str, tests: int = 2, session: bool = True) -> list[bytes]:
     """A run as the plugin writes it: a line per test (root and phases), then the session."""
-    encoder = OtlpJsonEncoder(RESOURCE, run_id, "0.1.0")
+    encoder = OtlpJsonEncoder(ExportShape(RESOURCE, run_id, "0.1.0"))
     lines = []
     for number in range(tests):
         trace, root, offset = 100 + number, 10 * number + 10, 1_000 * number

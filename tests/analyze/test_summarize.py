@@ -12,7 +12,8 @@ import pytest
 from otel_pytest.analyze.model import FixtureStats, Repetition, StatementStats
 from otel_pytest.analyze.sources import summarize_file
 from otel_pytest.analyze.summarize import RunMetadata, Span, db_work, summarize
-from otel_pytest.otlp_json import OtlpJsonEncoder
+from otel_pytest.encode.otlp_json import OtlpJsonEncoder
+from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import AttributeValue, SpanRecord
 from otel_pytest.semconv.statements import describe
 from otel_pytest.store.reader import read_spans
@@ -623,7 +624,7 @@ def otlp_lines(spans: Sequence[Span], run_id: str) -> list[bytes]:
     def number(key: str) -> int:
         return numbers.setdefault(key, len(numbers) + 1)
 
-    encoder = OtlpJsonEncoder({"pytest.env.fingerprint": "env1", "service.name": "shop"}, run_id, "0.1.0")
+    encoder = OtlpJsonEncoder(ExportShape({"pytest.env.fingerprint": "env1", "service.name": "shop"}, run_id, "0.1.0"))
     traces: dict[str, list[SpanRecord]] = {}
     for item in spans:
         record = SpanRecord(

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import orjson
 
-from otel_pytest.otlp_json import OtlpJsonEncoder
+from otel_pytest.encode.otlp_json import OtlpJsonEncoder
+from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import AttributeValue, SpanRecord
 from otel_pytest.store.reader import read_spans
 
@@ -16,7 +17,7 @@ RESOURCE: dict[str, AttributeValue] = {"service.name": "shop", "host.cpu.count":
 
 
 def lines(*batches: list[SpanRecord]) -> bytes:
-    encoder = OtlpJsonEncoder(RESOURCE, "5f2b0c9d1e3a4b6c", "1.2.3")
+    encoder = OtlpJsonEncoder(ExportShape(RESOURCE, "5f2b0c9d1e3a4b6c", "1.2.3"))
     return b"".join(encoder.line(batch) for batch in batches)
 
 

@@ -17,8 +17,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, Instr
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from otel_pytest.records import AttributeValue, SharedAttributes, SpanRecord
-from otel_pytest.semconv import attributes as attr
+from otel_pytest.encode.shape import ExportShape, by_scope
+from otel_pytest.records import Attributes, AttributeValue, SpanRecord
 
 _RESOURCE_SPANS = 1  # ExportTraceServiceRequest.resource_spans
 _RESOURCE = 1  # ResourceSpans.resource
@@ -57,14 +57,8 @@ def key_values(attributes: Mapping[str, AttributeValue]) -> list[KeyValue]:
     return [KeyValue(key=key, value=any_value(value)) for key, value in attributes.items()]
 
 
-def _attribute_bytes(attributes: Mapping[str, AttributeValue]) -> bytes:
+def _attribute_field(attributes: Attributes) -> bytes:
     """The attributes as the serialised ``attributes`` field of a Span (to be joined)."""
-    if not attributes:
-        return b""
-    if isinstance(attributes, SharedAttributes):
-        if attributes.proto is None:
-            attributes.proto = _serialize(Span(attributes=key_values(attributes)))
-        return attributes.proto
     return _serialize(Span(attributes=key_values(attributes)))
 
 
@@ -74,24 +68,24 @@ def _serialize(span: Span) -> bytes:
 
 
 class OtlpProtoEncoder:
-    """Encodes export requests for one process: resource and run id fixed at construction."""
+    """Encodes export requests for one process, in the shape fixed at construction."""
 
-    def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, scope_version: str) -> None:
-        self._resource = _field(_RESOURCE, Resource(attributes=key_values(resource)).SerializeToString())
-        self._run_id = _serialize(Span(attributes=[KeyValue(key=attr.RUN_ID, value=AnyValue(string_value=run_id))]))
-        self._scope_version = scope_version
+    def __init__(self, shape: ExportShape) -> None:
+        self._shape = shape
+        self._resource = _field(_RESOURCE, Resource(attributes=key_values(shape.resource)).SerializeToString())
         self._scopes: dict[str, bytes] = {}
 
     def _scope(self, name: str) -> bytes:
         scope = self._scopes.get(name)
         if scope is None:
-            version = self._scope_version if name.startswith("otel_pytest") else ""
+            version = self._shape.scope_version(name)
             scope = self._scopes[name] = _field(
                 _SCOPE, InstrumentationScope(name=name, version=version).SerializeToString()
             )
         return scope
 
     def span(self, record: SpanRecord) -> bytes:
+        """The record as a serialised span, framed as one of ``ScopeSpans.spans``."""
         span = Span(
             trace_id=record.trace_id.to_bytes(16, "big"),
             span_id=record.span_id.to_bytes(8, "big"),
@@ -113,22 +107,13 @@ class OtlpProtoEncoder:
             )
         if record.status:
             span.status.CopyFrom(Status(code=record.status, message=record.status_message))  # type: ignore[arg-type]
-        extra = record.extra
-        if extra and extra.keys() & record.attributes.keys():  # a per-span value replaces the shared one
-            attributes = _attribute_bytes(record.all_attributes())
-        else:
-            attributes = _attribute_bytes(record.attributes) + (_attribute_bytes(extra) if extra else b"")
-        return _serialize(span) + attributes + self._run_id
+        attributes = b"".join(self._shape.encoded_attributes(record, _attribute_field))
+        return _field(_SPANS, _serialize(span) + attributes)
 
     def request(self, records: Iterable[SpanRecord]) -> bytes:
         """A serialised ``ExportTraceServiceRequest`` holding every record."""
-        by_scope: dict[str, list[bytes]] = {}
-        for record in records:
-            spans = by_scope.get(record.scope)
-            if spans is None:
-                spans = by_scope[record.scope] = []
-            spans.append(_field(_SPANS, self.span(record)))
+        spans = by_scope(records, self.span)
         scope_spans = b"".join(
-            _field(_SCOPE_SPANS, self._scope(scope) + b"".join(spans)) for scope, spans in by_scope.items()
+            _field(_SCOPE_SPANS, self._scope(scope) + b"".join(group)) for scope, group in spans.items()
         )
         return _field(_RESOURCE_SPANS, self._resource + scope_spans)

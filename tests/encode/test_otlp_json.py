@@ -9,7 +9,8 @@ import orjson
 import pytest
 from opentelemetry.proto_json.trace.v1.trace import Span, Status, TracesData
 
-from otel_pytest.otlp_json import OtlpJsonEncoder, any_value, key_values
+from otel_pytest.encode.otlp_json import OtlpJsonEncoder, any_value, key_values
+from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import (
     KIND_CLIENT,
     STATUS_ERROR,
@@ -25,11 +26,12 @@ TRACE = 0x0AF7651916CD43DD8448EB211C80319C
 SESSION_TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 START = 1_700_000_000_123_456_789
 RESOURCE: dict[str, AttributeValue] = {"service.name": "shop", "host.cpu.count": 8}
+SHAPE = ExportShape(RESOURCE, RUN_ID, "1.2.3")
 RUN_ID_ATTRIBUTE = {"key": "pytest.run.id", "value": {"stringValue": RUN_ID}}
 
 
 def encoder() -> OtlpJsonEncoder:
-    return OtlpJsonEncoder(RESOURCE, RUN_ID, "1.2.3")
+    return OtlpJsonEncoder(SHAPE)
 
 
 def a_failed_test() -> SpanRecord:

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from otel_pytest.records import AttributeValue, SharedAttributes, SpanRecord
-from otel_pytest.semconv import attributes as attr
+from otel_pytest.encode.shape import ExportShape, by_scope
+from otel_pytest.records import Attributes, AttributeValue, SpanRecord
 
 
 def any_value(value: AttributeValue) -> dict[str, Any]:
@@ -39,33 +39,20 @@ def key_values(attributes: Mapping[str, AttributeValue]) -> list[dict[str, Any]]
     return [{"key": key, "value": any_value(value)} for key, value in attributes.items()]
 
 
+def _members(attributes: Attributes) -> bytes:
+    """The key-values as JSON array members, without the brackets."""
+    return orjson.dumps(key_values(attributes))[1:-1]
+
+
 class OtlpJsonEncoder:
-    """Encodes batches for one process: its resource and run id are fixed at construction."""
+    """Encodes batches for one process, in the shape fixed at construction."""
 
-    def __init__(self, resource: Mapping[str, AttributeValue], run_id: str, scope_version: str) -> None:
-        self._resource = orjson.Fragment(orjson.dumps({"attributes": key_values(resource)}))
-        self._run_id = orjson.dumps({"key": attr.RUN_ID, "value": {"stringValue": run_id}})
-        self._scope_version = scope_version
-
-    @staticmethod
-    def _members(attributes: Mapping[str, AttributeValue]) -> bytes:
-        """The key-values as JSON array members, without the brackets ("" when empty)."""
-        if isinstance(attributes, SharedAttributes):
-            if attributes.encoded is None:
-                attributes.encoded = orjson.dumps(key_values(attributes))[1:-1]
-            return attributes.encoded
-        return orjson.dumps(key_values(attributes))[1:-1] if attributes else b""
+    def __init__(self, shape: ExportShape) -> None:
+        self._shape = shape
+        self._resource = orjson.Fragment(orjson.dumps({"attributes": key_values(shape.resource)}))
 
     def _attributes(self, record: SpanRecord) -> orjson.Fragment:
-        extra = record.extra
-        if extra and not extra.keys() & record.attributes.keys():
-            members = [self._members(record.attributes), self._members(extra)]
-        elif extra:  # OTLP keys must be unique: a per-span value replaces the shared one.
-            members = [self._members(record.all_attributes())]
-        else:
-            members = [self._members(record.attributes)]
-        members.append(self._run_id)
-        return orjson.Fragment(b"[" + b",".join(member for member in members if member) + b"]")
+        return orjson.Fragment(b"[" + b",".join(self._shape.encoded_attributes(record, _members)) + b"]")
 
     def span(self, record: SpanRecord) -> dict[str, Any]:
         attributes = self._attributes(record)
@@ -101,19 +88,13 @@ class OtlpJsonEncoder:
         return span
 
     def _scope(self, name: str) -> dict[str, str]:
-        """Our own scopes carry the plugin's version; an application's scope is named only."""
-        if name.startswith("otel_pytest"):
-            return {"name": name, "version": self._scope_version}
-        return {"name": name}
+        version = self._shape.scope_version(name)
+        return {"name": name, "version": version} if version else {"name": name}
 
     def line(self, records: Iterable[SpanRecord]) -> bytes:
         """One ``TracesData`` as a JSON line (newline included)."""
-        by_scope: dict[str, list[dict[str, Any]]] = {}
-        for record in records:
-            spans = by_scope.get(record.scope)
-            if spans is None:
-                spans = by_scope[record.scope] = []
-            spans.append(self.span(record))
-        scope_spans = [{"scope": self._scope(scope), "spans": spans} for scope, spans in by_scope.items()]
+        scope_spans = [
+            {"scope": self._scope(scope), "spans": spans} for scope, spans in by_scope(records, self.span).items()
+        ]
         data = {"resourceSpans": [{"resource": self._resource, "scopeSpans": scope_spans}]}
         return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)

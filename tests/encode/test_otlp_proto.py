@@ -6,10 +6,10 @@ import orjson
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from otel_pytest.otlp_json import OtlpJsonEncoder
-from otel_pytest.otlp_proto import OtlpProtoEncoder
+from otel_pytest.encode.otlp_json import OtlpJsonEncoder
+from otel_pytest.encode.otlp_proto import OtlpProtoEncoder
 from otel_pytest.records import KIND_CLIENT, SharedAttributes, SpanRecord
-from tests.test_otlp_json import RESOURCE, RUN_ID, START, TRACE, a_failed_test, a_phase
+from tests.encode.test_otlp_json import SHAPE, START, TRACE, a_failed_test, a_phase
 
 
 def as_json(message: dict[str, object]) -> dict[str, object]:
@@ -49,8 +49,8 @@ def records() -> list[SpanRecord]:
 
 
 def test_the_protobuf_request_holds_the_same_spans_as_the_json_line() -> None:
-    json_line = orjson.loads(OtlpJsonEncoder(RESOURCE, RUN_ID, "1.2.3").line(records()))
-    request = ExportTraceServiceRequest.FromString(OtlpProtoEncoder(RESOURCE, RUN_ID, "1.2.3").request(records()))
+    json_line = orjson.loads(OtlpJsonEncoder(SHAPE).line(records()))
+    request = ExportTraceServiceRequest.FromString(OtlpProtoEncoder(SHAPE).request(records()))
     decoded = as_json(MessageToDict(request))
     assert len(decoded["resourceSpans"][0]["scopeSpans"]) == 2  # type: ignore[index]
     assert decoded["resourceSpans"] == json_line["resourceSpans"]
@@ -58,10 +58,10 @@ def test_the_protobuf_request_holds_the_same_spans_as_the_json_line() -> None:
 
 def test_shared_attributes_are_encoded_once_and_reused() -> None:
     shared = SharedAttributes({"pytest.fixture.name": "db"})
-    encoder = OtlpProtoEncoder(RESOURCE, RUN_ID, "1.2.3")
+    encoder = OtlpProtoEncoder(SHAPE)
     first, second = (SpanRecord("fixture db", TRACE, span, 0, START, shared) for span in (1, 2))
     encoder.request([first])
-    cached = shared.proto
-    assert cached is not None
+    (cached,) = shared.forms.values()
     encoder.request([second])
-    assert shared.proto is cached
+    (again,) = shared.forms.values()
+    assert again is cached
