@@ -25,9 +25,9 @@ PLUGIN_SCOPE = "otel_pytest"
 
 class SharedAttributes(dict[str, AttributeValue]):
     """Attributes shared by many spans (a fixture's, a statement's, an empty set), never
-    mutated once built. The encoders cache their encoded forms on them, keyed by the
-    encoding function (:meth:`otel_pytest.encode.shape.ExportShape.encoded_attributes`), so a fixture used by
-    2,000 tests is encoded once, not 2,000 times."""
+    mutated once built. The encoders keep their encoded forms on them, one per encoding
+    function (:meth:`otel_pytest.encode.shape.ExportShape.encoded_attributes`), so a
+    fixture used by 2,000 tests is encoded once, not 2,000 times."""
 
     __slots__ = ("forms",)
 

@@ -36,9 +36,13 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+# The tag of a length-delimited field, for the field numbers above (computed once: one per span).
+_TAGS = {number: _varint(number << 3 | 2) for number in (1, 2)}
+
+
 def _field(number: int, payload: bytes) -> bytes:
     """One length-delimited field: tag, length, payload."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return _TAGS[number] + _varint(len(payload)) + payload
 
 
 def any_value(value: AttributeValue) -> AnyValue:
@@ -59,11 +63,7 @@ def key_values(attributes: Mapping[str, AttributeValue]) -> list[KeyValue]:
 
 def _attribute_field(attributes: Attributes) -> bytes:
     """The attributes as the serialised ``attributes`` field of a Span (to be joined)."""
-    return _serialize(Span(attributes=key_values(attributes)))
-
-
-def _serialize(span: Span) -> bytes:
-    data: bytes = span.SerializeToString()
+    data: bytes = Span(attributes=key_values(attributes)).SerializeToString()
     return data
 
 
@@ -107,8 +107,8 @@ class OtlpProtoEncoder:
             )
         if record.status:
             span.status.CopyFrom(Status(code=record.status, message=record.status_message))  # type: ignore[arg-type]
-        attributes = b"".join(self._shape.encoded_attributes(record, _attribute_field))
-        return _field(_SPANS, _serialize(span) + attributes)
+        data: bytes = span.SerializeToString()
+        return _field(_SPANS, data + b"".join(self._shape.encoded_attributes(record, _attribute_field)))
 
     def request(self, records: Iterable[SpanRecord]) -> bytes:
         """A serialised ``ExportTraceServiceRequest`` holding every record."""
