@@ -28,6 +28,8 @@ _SPANS = 2  # ScopeSpans.spans
 
 
 def _varint(value: int) -> bytes:
+    if value < 0x80:  # every tag, and the length of a span without attributes of its own
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
@@ -36,6 +38,7 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+_ONE_BYTE = [bytes((value,)) for value in range(0x80)]
 # The tag of a length-delimited field, for the field numbers above (computed once: one per span).
 _TAGS = {number: _varint(number << 3 | 2) for number in (1, 2)}
 
