@@ -17,7 +17,7 @@ count), ``--repeat`` times; peak RSS and CPU come from ``os.wait4``:
 * **first summarisation** of one run file, no cache: parse (orjson) + summarise, then the
   cache write (``encode_runs``: orjson of the summary); where the time goes (parse vs
   summarise, measured apart); and the same file parsed by
-  ``opentelemetry-proto-json`` (``otel_pytest.store.reader.read_spans``) for comparison;
+  ``opentelemetry-proto-json`` (its ``TracesData.from_json``) for comparison;
 * **cold history**: ``build_history`` over the store with no summaries (every run file
   parsed and its summary cached), once;
 * **cached history**: ``build_history`` over the store with every summary cached.
@@ -398,14 +398,20 @@ def child(task: str, target: str) -> dict[str, Any]:
     began = time.perf_counter()
     path = Path(target)
     if task == "protojson":
-        from otel_pytest.store.reader import read_spans
+        from opentelemetry.proto_json.trace.v1.trace import TracesData
 
         imported = time.perf_counter()
-        count = sum(1 for _ in read_spans(path))
+        count = sum(
+            len(scope_spans.spans)
+            for line in path.read_bytes().splitlines()
+            for resource_spans in TracesData.from_json(line).resource_spans
+            for scope_spans in resource_spans.scope_spans
+        )
         return {"import_s": imported - began, "parse_s": time.perf_counter() - imported, "spans": count}
     from otel_pytest.analyze import summarize
     from otel_pytest.analyze.history import build_history
-    from otel_pytest.analyze.sources import StoreSource, encode_runs, read_otlp, summarize_file
+    from otel_pytest.analyze.sources import StoreSource, encode_runs, summarize_file
+    from otel_pytest.store.reader import read_otlp
 
     imported = time.perf_counter()
     if task == "first":  # what analyze does with a run it has not seen: summarise, cache
@@ -536,7 +542,7 @@ def render(
         f"({statistics.median(m.data['cache_bytes'] for m in first) / 2**20:.1f} MiB) |"
     )
     out.append(
-        f"| same file parsed by opentelemetry-proto-json (`read_spans`), for comparison | {len(proto)} | "
+        f"| same file parsed by opentelemetry-proto-json (`TracesData.from_json`), for comparison | {len(proto)} | "
         f"{_median([m.wall for m in proto])} | {_median([m.cpu for m in proto])} | "
         f"{_median([m.rss_mib for m in proto])} | parse {_median([m.data['parse_s'] for m in proto])} s |"
     )

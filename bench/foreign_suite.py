@@ -197,7 +197,7 @@ def run_suite(project: Project, source: Path, python: Path, work: Path, traced: 
     spans = db_spans = 0
     if traced:
         for path in sorted((store / "runs").glob("*.otlp.jsonl")):
-            for span in read_spans(path):
+            for _resource, span in read_spans(path):
                 spans += 1
                 db_spans += "db.system.name" in span.attributes
     found = _TRACED.search(measured.output)

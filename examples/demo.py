@@ -21,7 +21,7 @@ from pathlib import Path
 from examples.postgres import DatabaseURLError, database_url, safe
 from otel_pytest.records import PLUGIN_SCOPE
 from otel_pytest.store.index import RunEntry, RunIndex
-from otel_pytest.store.reader import ReadSpan, read_spans
+from otel_pytest.store.reader import Span, read_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 # The plugin's default store: .otel-pytest in the rootdir, which is the shop's (its pytest.ini).
@@ -61,11 +61,11 @@ class SuiteSummary:
         return (self.phases["setup"] + self.phases["teardown"]) / max(self.tests, 1)
 
 
-def _seconds(span: ReadSpan) -> float:
-    return ((span.span.end_time_unix_nano or 0) - (span.span.start_time_unix_nano or 0)) / 1e9
+def _seconds(span: Span) -> float:
+    return span.duration_ns / 1e9
 
 
-def summarize(run_id: str, spans: Iterable[ReadSpan]) -> SuiteSummary:
+def summarize(run_id: str, spans: Iterable[Span]) -> SuiteSummary:
     """Add up the plugin's spans: test roots, phases, fixture setups and teardowns.
 
     A session-scoped fixture's span sits in the session trace, but it runs inside some
@@ -77,9 +77,9 @@ def summarize(run_id: str, spans: Iterable[ReadSpan]) -> SuiteSummary:
     database: dict[str, float] = defaultdict(float)
     wall = 0.0
     for span in spans:
-        if span.scope != PLUGIN_SCOPE:
+        if span.detail is None or span.detail.scope != PLUGIN_SCOPE:
             continue
-        name, attributes = span.span.name or "", span.attributes
+        name, attributes = span.name, span.attributes
         if name == "pytest session":
             wall = _seconds(span)
         elif "test.case.name" in attributes and name == attributes["test.case.name"]:
@@ -234,7 +234,7 @@ def main() -> int:
     assert slow_entry is not None  # every run left an entry: checked above
     assert fast_entry is not None
     summaries = {
-        label: summarize(entry.run_id, read_spans(runs_dir / entry.file))
+        label: summarize(entry.run_id, (span for _resource, span in read_spans(runs_dir / entry.file)))
         for label, entry in (("slow", slow_entry), ("fast", fast_entry))
     }
     print("\nWhere the time went (from the stored spans)")

@@ -23,12 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
 
-from otel_pytest.analyze import files
 from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import KINDS
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.terminal import escape
 from otel_pytest.semconv import attributes as attr
+from otel_pytest.store import files
 from otel_pytest.store.index import RunIndex
 from otel_pytest.store.layout import DEFAULT_STORE, INDEX
 

@@ -31,7 +31,7 @@ from otel_pytest.records import AttributeValue
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store.index import RunEntry, run_file_name, worker_part_name
 from otel_pytest.store.layout import RUNS
-from otel_pytest.store.writer import RunSink, metrics_file_of, read_contents, resource_groups, store_run
+from otel_pytest.store.writer import RunSink, read_contents, resource_groups, store_run, write_metrics
 
 if TYPE_CHECKING:
     from otel_pytest.encode.otlp_proto import OtlpProtoEncoder
@@ -135,7 +135,6 @@ class TracedRun:
             failures=FailureText(options.record_failures, env, rootdir),
         )
         self.provider = RunTracerProvider(self.recorder, dict(self.resource))
-        self.metrics_file = metrics_file_of(self.run_file)
         self.db: DbInstrumentation | None = None
         if options.db:
             self.db = DbInstrumentation(self.recorder, lambda: DbMetrics(shape.resource, shape.version))
@@ -259,15 +258,9 @@ class TracedRun:
         metrics = self.db.spans.metrics if self.db is not None else None
         if metrics is None or metrics.empty:
             return
-        path = self.metrics_file
-        if self.is_worker:
-            path = Path(worker_part_name(str(path), self.worker_id))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("ab") as out:
-                out.write(metrics.json_line())
-        except OSError as error:
-            self.summary.problems.append(f"cannot write the run's metrics to {path} ({error.strerror or error})")
+        problem = write_metrics(self.run_file, metrics.json_line(), self.worker_id if self.is_worker else "")
+        if problem:
+            self.summary.problems.append(problem)
         self.sink.submit_metrics(metrics)
 
     def worker_output(self, summary: RunTally) -> dict[str, Any]:

@@ -6,61 +6,69 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from otel_pytest.store.reader import ReadSpan, attribute_dict, read_spans
+from otel_pytest.store.reader import Span, SpanDetail, read_spans
 
 
 @dataclass
 class Node:
-    """One span and its children, ordered by start time."""
+    """One span (read in detail) with its resource, and its children ordered by start time."""
 
-    read: ReadSpan
+    span: Span
+    resource: dict[str, object]
     children: list[Node] = field(default_factory=list)
 
     @property
     def name(self) -> str:
-        return self.read.span.name or ""
+        return self.span.name
 
     @property
     def attributes(self) -> dict[str, object]:
-        return self.read.attributes
+        return self.span.attributes
 
     @property
     def span_id(self) -> str:
-        return (self.read.span.span_id or b"").hex()
+        return self.span.span_id
 
     @property
     def trace_id(self) -> str:
-        return (self.read.span.trace_id or b"").hex()
+        return self.span.trace_id
 
     @property
     def parent_id(self) -> str:
-        return (self.read.span.parent_span_id or b"").hex()
+        return self.span.parent_id
+
+    @property
+    def detail(self) -> SpanDetail:
+        assert self.span.detail is not None, "read_spans reads every span in detail"
+        return self.span.detail
 
     @property
     def links(self) -> list[str]:
         """The span ids this span links to."""
-        return [(link.span_id or b"").hex() for link in self.read.span.links]
+        return [link.span_id for link in self.detail.links]
 
     @property
     def status_code(self) -> int:
-        status = self.read.span.status
-        return int(status.code or 0) if status is not None else 0
+        return self.span.status
 
     @property
     def status_message(self) -> str:
-        status = self.read.span.status
-        return (status.message or "") if status is not None else ""
+        return self.detail.status_message
 
     def events(self) -> list[tuple[str, dict[str, object]]]:
-        return [(event.name or "", attribute_dict(event.attributes)) for event in self.read.span.events]
+        return [(event.name, event.attributes) for event in self.detail.events]
 
     @property
     def start_ns(self) -> int:
-        return int(self.read.span.start_time_unix_nano or 0)
+        return self.span.start
+
+    @property
+    def end_ns(self) -> int:
+        return self.span.end
 
     @property
     def duration_ns(self) -> int:
-        return int(self.read.span.end_time_unix_nano or 0) - self.start_ns
+        return self.span.end - self.span.start
 
     def shape(self) -> tuple[str, tuple[object, ...]]:
         """``(name, (child shapes...))``: the whole subtree's names, for exact comparison."""
@@ -80,12 +88,12 @@ class Node:
 class Run:
     """All spans of one stored run, linked into trees."""
 
-    def __init__(self, spans: list[ReadSpan]) -> None:
-        self.spans = spans
-        nodes = {span.span.span_id: Node(span) for span in spans}
+    def __init__(self, spans: list[tuple[dict[str, object], Span]]) -> None:
+        self.spans = [Node(span, resource) for resource, span in spans]
+        nodes = {node.span_id: node for node in self.spans}
         self.roots: list[Node] = []
         for node in sorted(nodes.values(), key=lambda n: n.start_ns):
-            parent = nodes.get(node.read.span.parent_span_id or b"")
+            parent = nodes.get(node.parent_id)
             (parent.children if parent is not None else self.roots).append(node)
 
     @classmethod

@@ -80,7 +80,7 @@ def test_runs_lists_a_run_recorded_by_a_real_pytest_session(
     store = pytester.path / ".otel-pytest"
     (run_file,) = (store / "runs").iterdir()
     spans = list(read_spans(run_file))
-    (run_id,) = {span.attributes["pytest.run.id"] for span in spans}
+    (run_id,) = {span.attributes["pytest.run.id"] for _resource, span in spans}
     assert isinstance(run_id, str)
     assert re.fullmatch(r"[0-9a-f]{16}", run_id)
     capsys.readouterr()

@@ -96,10 +96,10 @@ def test_span_times_come_from_the_plugins_clock_whatever_the_tests_do_to_time(py
     # session, module, 6 tests with 3 phases, 3 fixtures set up and torn down, 7 app spans
     assert len(run.spans) == 1 + 1 + 6 * 4 + 3 * 2 + 7
     for span in run.spans:
-        start, end = int(span.span.start_time_unix_nano or 0), int(span.span.end_time_unix_nano or 0)
-        assert before <= start <= end <= after, f"{span.span.name}: {start}..{end} outside {before}..{after}"
-        for event in span.span.events:
-            assert start <= int(event.time_unix_nano or 0) <= end, f"an event of {span.span.name} outside it"
+        start, end = span.start_ns, span.end_ns
+        assert before <= start <= end <= after, f"{span.name}: {start}..{end} outside {before}..{after}"
+        for event in span.detail.events:
+            assert start <= event.time <= end, f"an event of {span.name} outside it"
     for test, (phase, name) in APP_SPANS.items():
         root = run.root(f"test_time_travel.py::{test}")
         call = root.child(phase)

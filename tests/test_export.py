@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from otel_pytest.store.reader import attribute_dict, read_spans
+from otel_pytest.store.reader import Event, Link, Span, SpanDetail, read_spans
 from tests.otlp_receiver import BlackHole, DownPort, GrpcReceiver, HttpReceiver
 
 SUITE = """
@@ -116,48 +116,67 @@ def _wire_attributes(items: Iterable[KeyValue]) -> dict[str, object]:
     return {item.key: _wire_value(item.value) for item in items}
 
 
-def _stored_attributes(items: Iterable[Any]) -> dict[str, object]:
-    return attribute_dict(list(items))
-
-
-def _view(
-    span: Any, attributes: Callable[[Iterable[Any]], dict[str, object]], resource: dict[str, object], scope: str
-) -> dict[str, object]:
-    """Every field of a span, ids as hex. ``flags`` is left out: the SDK's encoder sets its
-    "has is_remote" bit on the wire and the store does not write the field."""
+def _from_wire(span: Any, scope: str) -> Span:
+    """A span received over OTLP protobuf, as the store's reader reads one in detail."""
     status = span.status
-    return {
-        "trace_id": bytes(span.trace_id or b"").hex(),
-        "span_id": bytes(span.span_id or b"").hex(),
-        "parent_span_id": bytes(span.parent_span_id or b"").hex(),
-        "trace_state": span.trace_state or "",
-        "name": span.name,
-        "kind": int(span.kind or 0),
-        "start_time_unix_nano": int(span.start_time_unix_nano or 0),
-        "end_time_unix_nano": int(span.end_time_unix_nano or 0),
-        "attributes": attributes(span.attributes),
-        "events": [(event.name, int(event.time_unix_nano or 0), attributes(event.attributes)) for event in span.events],
-        "links": [
-            (bytes(link.trace_id).hex(), bytes(link.span_id).hex(), attributes(link.attributes)) for link in span.links
-        ],
-        "status": (int(status.code or 0), status.message or "") if status is not None else (0, ""),
-        "dropped": (
-            int(span.dropped_attributes_count or 0),
-            int(span.dropped_events_count or 0),
-            int(span.dropped_links_count or 0),
+
+    def hex_of(value: bytes) -> str:
+        return bytes(value).hex()
+
+    return Span(
+        hex_of(span.trace_id),
+        hex_of(span.span_id),
+        hex_of(span.parent_span_id),
+        span.name,
+        int(span.start_time_unix_nano),
+        int(span.end_time_unix_nano),
+        _wire_attributes(span.attributes),
+        int(status.code),
+        SpanDetail(
+            scope=scope,
+            kind=int(span.kind),
+            trace_state=span.trace_state,
+            status_message=status.message,
+            events=tuple(
+                Event(event.name, int(event.time_unix_nano), _wire_attributes(event.attributes))
+                for event in span.events
+            ),
+            links=tuple(
+                Link(hex_of(link.trace_id), hex_of(link.span_id), _wire_attributes(link.attributes))
+                for link in span.links
+            ),
+            dropped_attributes=int(span.dropped_attributes_count),
+            dropped_events=int(span.dropped_events_count),
+            dropped_links=int(span.dropped_links_count),
         ),
+    )
+
+
+def _view(resource: dict[str, object], span: Span) -> dict[str, object]:
+    """Every field of a span. ``flags`` is left out: the SDK's encoder sets its "has
+    is_remote" bit on the wire and the store does not write the field."""
+    assert span.detail is not None
+    return {
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_id,
+        "name": span.name,
+        "start_time_unix_nano": span.start,
+        "end_time_unix_nano": span.end,
+        "attributes": span.attributes,
+        "status": span.status,
+        "detail": span.detail,
         "resource": resource,
-        "scope": scope,
     }
 
 
 def stored_views(store: Path) -> list[dict[str, object]]:
-    return [_view(read.span, _stored_attributes, read.resource, read.scope) for read in read_spans(run_file(store))]
+    return [_view(resource, span) for resource, span in read_spans(run_file(store))]
 
 
 def wire_views(receiver: HttpReceiver | GrpcReceiver) -> list[dict[str, object]]:
     return [
-        _view(span, _wire_attributes, _wire_attributes(resource_spans.resource.attributes), scope_spans.scope.name)
+        _view(_wire_attributes(resource_spans.resource.attributes), _from_wire(span, scope_spans.scope.name))
         for resource_spans in receiver.resource_spans()
         for scope_spans in resource_spans.scope_spans
         for span in scope_spans.spans
@@ -350,9 +369,9 @@ def test_a_collector_that_cannot_take_the_spans_costs_one_warning_and_a_bounded_
     assert extra <= MAX_EXTRA_SECONDS, (outcome, baseline)
 
     store = pytester.path / ".otel-pytest"
-    names = Counter(read.span.name for read in read_spans(run_file(store)))
+    names = Counter(span.name for _resource, span in read_spans(run_file(store)))
     baseline_store = pytester.path / "baseline"
-    assert names == Counter(read.span.name for read in read_spans(run_file(baseline_store)))
+    assert names == Counter(span.name for _resource, span in read_spans(run_file(baseline_store)))
     spans = sum(names.values())
     run_id = run_id_of(store)
     summary, warning = outcome.otel_lines

@@ -15,7 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+# The version of a summary as the summary cache keeps it (otel_pytest.store.summaries):
+# bump it when RunSummary's fields or what summarize() computes into them change, and
+# every cached summary is rebuilt from its spans. (Was "1.4": model 1, summarizer 4.)
+SUMMARY_SCHEMA_VERSION = "5"
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,14 @@
-"""Where runs come from: the local store, or OTLP JSON Lines files and folders.
+"""Where the analyzer's runs come from: a local store, or OTLP JSON Lines files and folders.
 
-Every reader is a :class:`Source`: it yields :class:`RunSummary` objects and collects one
-line per problem it met (a missing path, an empty store, an unreadable line). Readers
-never judge; they say what they skipped. A reader for Jaeger's query API will be one
-more ``Source``; :func:`spans_of_traces_data` already reads the OTLP JSON its API returns.
+Every reader of runs is a :class:`Source`: it yields :class:`RunSummary` objects and
+collects one line per problem it met (a missing path, an empty store, an unreadable line).
+Sources never judge; they say what they skipped. The files themselves are read by the
+store package (:mod:`otel_pytest.store.reader`, the one OTLP JSON decoder, and
+:mod:`otel_pytest.store.index`); what is summarised is cached there too
+(:mod:`otel_pytest.store.summaries`), with the codec defined here, since only the analyzer
+knows what a summary holds. A reader of Jaeger's query API will be one more ``Source``, its
+spans decoded by :func:`~otel_pytest.store.reader.spans_of_traces_data`.
 
-**Parsing.** Lines are parsed with orjson straight into :class:`Span` objects. The OTel
-project's ``opentelemetry-proto-json`` classes (``otel_pytest.store.reader``) read the same
-lines 3-4x slower (``bench/analyze_speed.py``, on a 25,000-span run), and the first
-summarisation of a 2,000-test run must take under 2 s. The tests check that both readers
-agree on real run files; nothing else in the analyzer parses spans.
-
-**Summary cache.** A run file's summaries are cached as the orjson of
-:func:`~otel_pytest.analyze.model.to_plain` (written by :func:`encode_runs`) together with
-the cache schema (the model's schema version and the summarizer's) and the run file's size
-and modification time; a cache whose schema or stamp differs is rebuilt, so the raw spans
-of an unchanged run are parsed once. In a store the cache is
-``<store>/summaries/<run file name>.json`` (a run file given as a path but lying in a
-store's ``runs/`` uses it too); summaries of runs the store no longer holds are deleted.
 Files outside a store are not cached unless a cache folder is given: they are usually CI
 artifacts read once, or a collector's output that grows between reads, and their folder
 may be read-only or shared, so writing beside them would litter someone else's folder for
@@ -26,31 +17,27 @@ no gain.
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import gc
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
-from otel_pytest.analyze import files
 from otel_pytest.analyze import summarize as summarizer
-from otel_pytest.analyze.model import SCHEMA_VERSION, RunSummary, run_from_plain
-from otel_pytest.analyze.summarize import RunMetadata, Span
+from otel_pytest.analyze.model import SUMMARY_SCHEMA_VERSION, RunSummary, run_from_plain
+from otel_pytest.analyze.summarize import RunMetadata
 from otel_pytest.semconv import attributes as attr
+from otel_pytest.store import files
 from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex
 from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
+from otel_pytest.store.reader import Span, collector_paused, read_otlp
+from otel_pytest.store.summaries import SummaryCache, SummaryCodec, prune, store_of, summary_path
 
-CACHE_SCHEMA = f"{SCHEMA_VERSION}.{summarizer.VERSION}"
 OTLP_SUFFIXES = (".jsonl", ".json")
-_MAX_LINE_PROBLEMS = 5
-_STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 
 
 class Source(Protocol):
@@ -63,135 +50,6 @@ class Source(Protocol):
     def problems(self) -> Sequence[str]: ...
 
     def runs(self) -> Iterator[RunSummary]: ...
-
-
-# -- OTLP JSON ---------------------------------------------------------------------------
-
-
-def _value(value: Mapping[str, Any]) -> object:
-    """The Python value of an OTLP JSON ``AnyValue`` (as ``store.reader`` reads it)."""
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        return int(value["intValue"])
-    if "doubleValue" in value:
-        return float(value["doubleValue"])  # also "NaN", "Infinity", "-Infinity"
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "arrayValue" in value:
-        return [_value(item) for item in (value["arrayValue"] or {}).get("values") or ()]
-    if "kvlistValue" in value:
-        return _attributes((value["kvlistValue"] or {}).get("values"))
-    if "bytesValue" in value:
-        return base64.b64decode(value["bytesValue"])
-    return None
-
-
-def _attributes(items: Iterable[Mapping[str, Any]] | None) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for item in items or ():
-        key, value = item["key"], item.get("value")
-        if not isinstance(key, str):
-            raise TypeError(f"an attribute key is a {type(key).__name__}, not a string")
-        if value:
-            string = value.get("stringValue")
-            result[key] = string if string is not None else _value(value)
-        else:
-            result[key] = None
-    return result
-
-
-def _status(status: Mapping[str, Any] | None) -> int:
-    code = (status or {}).get("code", 0)
-    return _STATUS_CODES.get(code, 0) if isinstance(code, str) else int(code)
-
-
-def spans_of_traces_data(data: Mapping[str, Any]) -> list[tuple[dict[str, object], list[Span]]]:
-    """``(resource attributes, spans)`` per ``resourceSpans`` of one OTLP JSON ``TracesData``.
-
-    Raises ``KeyError``, ``TypeError``, ``ValueError`` or ``AttributeError`` when the data
-    is not OTLP JSON (a span without ids, an id, name or attribute key that is not a
-    string, a time that is not a number, an object where a list belongs): the analyzer
-    then never meets a value of the wrong type further on.
-    """
-    found = []
-    for resource_spans in data["resourceSpans"] or ():
-        resource = _attributes((resource_spans.get("resource") or {}).get("attributes"))
-        spans = []
-        for scope_spans in resource_spans.get("scopeSpans") or ():
-            for raw in scope_spans.get("spans") or ():
-                trace_id, span_id = raw["traceId"], raw["spanId"]
-                parent_id, name = raw.get("parentSpanId") or "", raw.get("name") or ""
-                if not all(isinstance(text, str) for text in (trace_id, span_id, parent_id, name)):
-                    raise TypeError("a span's id, parent id or name is not a string")
-                start = int(raw.get("startTimeUnixNano") or 0)
-                spans.append(
-                    Span(
-                        trace_id,
-                        span_id,
-                        parent_id,
-                        name,
-                        start,
-                        int(raw.get("endTimeUnixNano") or start),
-                        _attributes(raw.get("attributes")),
-                        _status(raw.get("status")),
-                    )
-                )
-        found.append((resource, spans))
-    return found
-
-
-def read_otlp(path: Path, problems: list[str]) -> Iterator[tuple[dict[str, object], list[Span]]]:
-    """Every ``(resource, spans)`` of an OTLP JSON Lines file.
-
-    A line that is not JSON (invalid UTF-8 included), not OTLP trace data (a run cut off
-    mid-write, a corrupt copy) or longer than :data:`~otel_pytest.analyze.files.MAX_LINE_BYTES`
-    is skipped and named in ``problems`` as ``file:line``; lines of metrics or logs (a
-    collector writing every signal to one file) are skipped with one line per file. Only
-    a regular file is read (``OSError`` otherwise: see :mod:`otel_pytest.analyze.files`).
-    """
-    unreadable = 0
-    other: list[int] = []
-    with files.open_regular(path) as handle:
-        for number, line in files.lines(handle):
-            if line is None:
-                unreadable += 1
-                if unreadable <= _MAX_LINE_PROBLEMS:
-                    problems.append(
-                        f"{path}:{number}: skipped a line longer than "
-                        f"{files.MAX_LINE_BYTES // 2**20} MiB (not a run file's line)"
-                    )
-                continue
-            if not line.strip():
-                continue
-            try:
-                data = orjson.loads(line)
-                if not isinstance(data, dict):
-                    raise TypeError(f"a JSON {type(data).__name__}, not an object")
-                if "resourceSpans" not in data:
-                    other.append(number)
-                    continue
-                batch = spans_of_traces_data(data)
-            except (ValueError, TypeError, KeyError, AttributeError) as error:  # JSONDecodeError is a ValueError
-                unreadable += 1
-                if unreadable <= _MAX_LINE_PROBLEMS:
-                    problems.append(f"{path}:{number}: skipped an unreadable line ({_reason(error)})")
-                continue
-            yield from batch
-    if unreadable > _MAX_LINE_PROBLEMS:
-        problems.append(f"{path}: skipped {unreadable - _MAX_LINE_PROBLEMS} more unreadable lines")
-    if other:
-        problems.append(
-            f"{path}: skipped {len(other)} line(s) without trace data (from line {other[0]}: metrics or logs?)"
-        )
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, KeyError):
-        return f"not OTLP trace data: no {error}"
-    if isinstance(error, orjson.JSONDecodeError):
-        return f"not JSON: {error}"
-    return f"not OTLP trace data: {error}"
 
 
 # -- one file -> summaries ---------------------------------------------------------------
@@ -233,7 +91,7 @@ def summarize_file(path: Path) -> tuple[list[RunSummary], list[str]]:
     spans to them.
     """
     problems: list[str] = []
-    with _collector_paused():
+    with collector_paused():
         groups = _groups([path], problems)
         runs = _summarize_groups(path, groups, problems)
     if not groups:
@@ -258,21 +116,6 @@ def _summarize_groups(path: Path, groups: Mapping[str | None, _Group], problems:
 # -- the cache ---------------------------------------------------------------------------
 
 
-def _stamp(stat: os.stat_result) -> dict[str, int]:
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def _read_cache(cache: Path, stamp: Mapping[str, int]) -> tuple[list[RunSummary], list[str]] | None:
-    """The cached summaries, or ``None`` when missing, stale, of another schema or damaged."""
-    try:
-        data = orjson.loads(files.read_regular(cache))
-        if data.get("schema") != CACHE_SCHEMA or data.get("source") != stamp:
-            return None
-        return [run_from_plain(run) for run in data["runs"]], [str(problem) for problem in data["problems"]]
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return None
-
-
 def _plain(value: object) -> object:
     """What orjson cannot write itself, as :func:`~otel_pytest.analyze.model.to_plain` writes it."""
     if isinstance(value, frozenset | set):
@@ -288,94 +131,13 @@ def encode_runs(runs: Sequence[RunSummary]) -> bytes:
     return orjson.dumps(list(runs), default=_plain)
 
 
-def _write_cache(cache: Path, stamp: Mapping[str, int], runs: Sequence[RunSummary], problems: Sequence[str]) -> None:
-    """Write through a temporary file and ``os.replace``: a reader never sees half of it."""
-    payload = orjson.dumps(
-        {
-            "schema": CACHE_SCHEMA,
-            "source": stamp,
-            "problems": list(problems),
-            "runs": orjson.Fragment(encode_runs(runs)),
-        }
-    )
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(payload)
-        os.replace(temporary, cache)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+def _decode_run(plain: Any, path: Path) -> RunSummary:
+    """A cached summary, read for the run file at ``path`` (a copy of the file elsewhere
+    has the same summary but another source)."""
+    return replace(run_from_plain(plain), source=str(path))
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a run is parsed or loaded.
-
-    Parsing allocates hundreds of thousands of objects without a single cycle; each
-    allocation burst triggers collections that walk every live object, the history read
-    so far included, which measured here made loading 50 cached summaries 1.6x and
-    summarising 50 run files 2x slower. Reference counting still frees everything.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-class _Summaries:
-    """Summaries of run files through the cache; remembers the first failure to write it."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        self.cache_failed = False
-        self.built = 0  # files summarised from their spans (not from the cache)
-
-    def load(self, path: Path, cache: Path | None) -> tuple[list[RunSummary], list[str]]:
-        with _collector_paused():
-            return self._load(path, cache)
-
-    def _load(self, path: Path, cache: Path | None) -> tuple[list[RunSummary], list[str]]:
-        try:
-            stamp = _stamp(files.regular(path))
-        except OSError as error:
-            return [], [f"{path}: cannot read it ({files.reason(error)})"]
-        if cache is not None:
-            cached = _read_cache(cache, stamp)
-            if cached is not None:
-                runs, problems = cached
-                return [replace(run, source=str(path)) for run in runs], problems
-        try:
-            runs, problems = summarize_file(path)
-        except OSError as error:
-            return [], [f"{path}: cannot read it ({files.reason(error)})"]
-        self.built += 1
-        if cache is not None and not self.cache_failed:
-            try:
-                _write_cache(cache, stamp, runs, problems)
-            except OSError as error:
-                self.cache_failed = True
-                self.problems.append(
-                    f"cannot write run summaries to {cache.parent} ({files.reason(error)}): "
-                    "they will be rebuilt from the spans next time"
-                )
-            except TypeError:  # orjson writes only UTF-8: a path that is not UTF-8 is in the summary
-                self.problems.append(
-                    f"{path}: its name is not UTF-8, so its summary is not cached: it is rebuilt "
-                    "from the spans each time"
-                )
-        return runs, problems
-
-
-def store_of(path: Path) -> Path | None:
-    """The store a run file lies in (``<store>/runs/<file>``), if it does."""
-    parent = path.parent
-    if parent.name == RUNS and os.path.isfile(parent.parent / INDEX):
-        return parent.parent
-    return None
+SUMMARY_CODEC = SummaryCodec(SUMMARY_SCHEMA_VERSION, summarize_file, encode_runs, _decode_run)
 
 
 # -- the local store ---------------------------------------------------------------------
@@ -408,7 +170,7 @@ class StoreSource:
         self.store = store
         self.cache = cache
         self._problems: list[str] = []
-        self._summaries = _Summaries(self._problems)
+        self._summaries = SummaryCache(SUMMARY_CODEC, self._problems)
 
     @property
     def description(self) -> str:
@@ -424,12 +186,12 @@ class StoreSource:
         return self._summaries.built
 
     def _cache_path(self, path: Path) -> Path | None:
-        return self.store / SUMMARIES / f"{path.name}.json" if self.cache else None
+        return summary_path(self.store, path) if self.cache else None
 
     def runs(self) -> Iterator[RunSummary]:
         problems = self._problems
         del problems[:]
-        self._summaries = _Summaries(problems)
+        self._summaries = SummaryCache(SUMMARY_CODEC, problems)
         mode, unseen = files.look(self.store)
         if mode is None or not stat.S_ISDIR(mode):
             what = (
@@ -472,7 +234,7 @@ class StoreSource:
             for run in runs:
                 yield replace(run, problems=(*run.problems, note))
         if self.cache:
-            self._prune(on_disk)
+            prune(self.store, on_disk)
 
     def _entries(self) -> tuple[list[RunEntry], str | None]:
         """The index's entries (its unreadable lines go to the problems), or why it cannot
@@ -525,20 +287,6 @@ class StoreSource:
             problems=(*run.problems, *extra),
         )
 
-    def _prune(self, on_disk: set[str]) -> None:
-        """Delete the summaries of runs the store no longer holds (retention removed them)."""
-        folder = self.store / SUMMARIES
-        try:
-            cached = list(folder.glob(f"*{RUN_SUFFIX}.json"))
-        except OSError:
-            return
-        for path in cached:
-            if path.name.removesuffix(".json") not in on_disk:
-                try:
-                    path.unlink(missing_ok=True)
-                except OSError:
-                    return
-
 
 # -- OTLP JSON Lines files and folders ---------------------------------------------------
 
@@ -557,7 +305,7 @@ class OtlpFileSource:
         self.paths = list(paths)
         self.cache_dir = cache_dir
         self._problems: list[str] = []
-        self._summaries = _Summaries(self._problems)
+        self._summaries = SummaryCache(SUMMARY_CODEC, self._problems)
 
     @property
     def description(self) -> str:
@@ -623,7 +371,7 @@ class OtlpFileSource:
     def _cache_path(self, path: Path) -> Path | None:
         store = store_of(path)
         if store is not None:
-            return store / SUMMARIES / f"{path.name}.json"
+            return summary_path(store, path)
         if self.cache_dir is not None:
             digest = hashlib.blake2b(str(path.resolve()).encode(), digest_size=6).hexdigest()
             return self.cache_dir / f"{digest}-{path.name}.json"
@@ -632,7 +380,7 @@ class OtlpFileSource:
     def runs(self) -> Iterator[RunSummary]:
         problems = self._problems
         del problems[:]
-        self._summaries = _Summaries(problems)
+        self._summaries = SummaryCache(SUMMARY_CODEC, problems)
         loaded: list[tuple[Path, list[RunSummary]]] = []
         where: dict[str, list[Path]] = {}
         for path in self._files():
@@ -653,11 +401,11 @@ class OtlpFileSource:
     def _joined(self, run_id: str, files: list[Path]) -> RunSummary:
         """A run whose spans are spread over several files, summarised from all of them."""
         read_problems: list[str] = []
-        with _collector_paused():
+        with collector_paused():
             group = _groups(files, read_problems, only=run_id)[run_id]
         note = f"the run's spans are spread over {len(files)} files, read together: " + ", ".join(map(str, files))
         metadata = RunMetadata(run_id, str(files[0]), group.resource, False, [*read_problems, note])
-        with _collector_paused():
+        with collector_paused():
             return summarizer.summarize(group.spans, metadata)
 
 

@@ -40,9 +40,8 @@ from otel_pytest.analyze.model import FixtureStats, Repetition, RunSummary, Stat
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.semconv import spans as span_names
 from otel_pytest.semconv.db_work import fold, statement_of
+from otel_pytest.store.reader import Span
 
-# Bump when what a summary holds or how it is computed changes: cached summaries are rebuilt.
-VERSION = 4
 MIN_REPETITION = 2
 # How far a span may lie outside its run's session span before its times count as
 # impossible: the larger of these (see _Clocks).
@@ -52,40 +51,6 @@ _NS = 1e-9
 _STATUS_ERROR = 2
 
 # The database work folded from spans, named as the plugin's db.summary.* without the prefix.
-
-
-class Span:
-    """One span as the analyzer needs it: ids as they appear in the file (hex strings),
-    times in Unix nanoseconds, attributes as plain Python values."""
-
-    __slots__ = ("attributes", "end", "name", "parent_id", "span_id", "start", "status", "trace_id")
-
-    def __init__(
-        self,
-        trace_id: str,
-        span_id: str,
-        parent_id: str,
-        name: str,
-        start: int,
-        end: int,
-        attributes: dict[str, object],
-        status: int = 0,
-    ) -> None:
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.parent_id = parent_id
-        self.name = name
-        self.start = start
-        self.end = end
-        self.attributes = attributes
-        self.status = status
-
-    @property
-    def duration_ns(self) -> int:
-        return self.end - self.start
-
-    def __repr__(self) -> str:
-        return f"<Span {self.name!r} {self.span_id} parent={self.parent_id or '-'}>"
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import orjson
 
-from otel_pytest.analyze import files
 from otel_pytest.analyze.analysis import Waterfall, WaterfallBar
 from otel_pytest.analyze.model import RunSummary, TestSample
-from otel_pytest.analyze.summarize import Span
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.semconv import spans as span_names
 from otel_pytest.semconv.statements import TRANSACTION_STEPS
+from otel_pytest.store import files
+from otel_pytest.store.reader import Span, spans_of_traces_data
 
 MAX_BARS = 150  # beyond this a waterfall is unreadable, and the page grows without bound
 _NS = 1e9  # nanoseconds per second: divide, which rounds exactly, rather than multiply
@@ -117,8 +117,6 @@ def _lines_with(path: Path, needle: bytes) -> Iterator[Span]:
     """The spans of the lines of ``path`` that contain ``needle`` (a cheap byte search before
     any JSON is parsed); lines that do not parse or are too long are skipped, the summary
     named them."""
-    from otel_pytest.analyze.sources import spans_of_traces_data
-
     with files.open_regular(path) as handle:
         for _number, line in files.lines(handle):
             if line is None or needle not in line:

@@ -33,9 +33,10 @@ from otel_pytest.export import BackgroundExporter, DeliveryReport
 from otel_pytest.records import SpanRecord
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.semconv import spans as span_names
-from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex
+from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex, worker_part_name
 from otel_pytest.store.layout import METRICS, RUNS
 from otel_pytest.store.lock import has_live_writer, hold_writer_lock, store_lock
+from otel_pytest.store.reader import read_otlp
 
 if TYPE_CHECKING:
     from otel_pytest.db.metrics import DbMetrics
@@ -202,6 +203,21 @@ def metrics_file_of(run_file: Path) -> Path:
     return store_of_run_file(run_file) / METRICS / run_file.name
 
 
+def write_metrics(run_file: Path, line: bytes, worker: str = "") -> str | None:
+    """Append a run's metrics line beside its spans (an xdist worker's to its part, which
+    the controller folds in); the problem to report when it cannot be written."""
+    path = metrics_file_of(run_file)
+    if worker:
+        path = Path(worker_part_name(str(path), worker))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab") as out:
+            out.write(line)
+    except OSError as error:
+        return f"cannot write the run's metrics to {path} ({error.strerror or error})"
+    return None
+
+
 def resource_groups(resource: Mapping[str, object]) -> tuple[dict[str, str], dict[str, str]]:
     """The ``vcs.*`` and ``cicd.*`` resource attributes an index entry carries."""
     vcs = {key: str(value) for key, value in resource.items() if key.startswith(attr.VCS_PREFIX)}
@@ -223,23 +239,21 @@ class FileContents:
 
 def read_contents(paths: Iterable[Path]) -> FileContents:
     """Count the tests and spans of files whose writer died before it could say: an orphan
-    run, a crashed xdist worker's part. Rare, so read with the OTel project's own OTLP JSON
-    classes rather than fast."""
-    from otel_pytest.store.reader import read_spans
-
+    run, a crashed xdist worker's part."""
     contents = FileContents()
+    skipped: list[str] = []  # a line cut off by the death: not counted, as it is not read
     for path in paths:
-        for read in read_spans(path):
-            span, attributes = read.span, read.attributes
-            contents.spans += 1
-            contents.tests += attr.TEST_CASE_NAME in attributes
-            start = span.start_time_unix_nano or 0
-            contents.start = start if contents.start is None else min(contents.start, start)
-            contents.end = max(contents.end, span.end_time_unix_nano or start)
-            contents.resource = contents.resource or read.resource
-            status = attributes.get(attr.EXIT_STATUS)
-            if span.name == span_names.SESSION and attr.XDIST_WORKER not in attributes and isinstance(status, int):
-                contents.exit_status = status
+        for resource, spans in read_otlp(path, skipped):
+            for span in spans:
+                contents.resource = contents.resource or resource
+                attributes = span.attributes
+                contents.spans += 1
+                contents.tests += attr.TEST_CASE_NAME in attributes
+                contents.start = span.start if contents.start is None else min(contents.start, span.start)
+                contents.end = max(contents.end, span.end)
+                status = attributes.get(attr.EXIT_STATUS)
+                if span.name == span_names.SESSION and attr.XDIST_WORKER not in attributes and isinstance(status, int):
+                    contents.exit_status = status
     return contents
 
 

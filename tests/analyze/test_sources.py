@@ -12,24 +12,22 @@ from pathlib import Path
 import orjson
 import pytest
 
-from otel_pytest.analyze import files, sources
-from otel_pytest.analyze.model import RunSummary, to_plain
+from otel_pytest.analyze import sources
+from otel_pytest.analyze.model import SUMMARY_SCHEMA_VERSION, RunSummary, to_plain
 from otel_pytest.analyze.sources import (
-    CACHE_SCHEMA,
     OtlpFileSource,
     Source,
     StoreSource,
     encode_runs,
     file_run_id,
     open_sources,
-    read_otlp,
     summarize_file,
 )
 from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import AttributeValue, SpanRecord
+from otel_pytest.store import files
 from otel_pytest.store.index import RunEntry, RunIndex
-from otel_pytest.store.reader import read_spans
 from tests.analyze.bounded import within
 from tests.analyze.test_summarize import NO_ASYNC, run_suite
 
@@ -101,81 +99,7 @@ def comparable(run: RunSummary) -> dict[str, object]:
     return dict(plain)
 
 
-# -- parsing -----------------------------------------------------------------------------
-
-
-def test_the_fast_parser_reads_a_real_run_file_exactly_as_the_otel_reader_does(pytester: pytest.Pytester) -> None:
-    path = run_suite(pytester)
-    special = tmp_line(pytester.path)
-    for file in (path, special):
-        fast = [(resource, span) for resource, spans in read_otlp(file, []) for span in spans]
-        reference = list(read_spans(file))
-        assert len(fast) == len(reference) > 0
-        for (resource, span), read in zip(fast, reference, strict=True):
-            otel = read.span
-            assert (span.trace_id, span.span_id, span.parent_id) == (
-                (otel.trace_id or b"").hex(),
-                (otel.span_id or b"").hex(),
-                (otel.parent_span_id or b"").hex(),
-            )
-            assert (span.name, span.start, span.end) == (
-                otel.name,
-                otel.start_time_unix_nano,
-                otel.end_time_unix_nano or otel.start_time_unix_nano,
-            )
-            assert span.status == int(otel.status.code or 0 if otel.status is not None else 0)
-            ours, theirs = dict(span.attributes), read.attributes
-            if "nan" in theirs:  # NaN equals nothing, itself included
-                assert str(ours.pop("nan")) == str(theirs.pop("nan")) == "nan"
-            assert ours == theirs
-            assert resource == read.resource
-
-
-def tmp_line(folder: Path) -> Path:
-    """Every attribute value type, a status, a span without a parent or an end."""
-    value_types = [
-        {"key": "s", "value": {"stringValue": "text"}},
-        {"key": "i", "value": {"intValue": "-42"}},
-        {"key": "d", "value": {"doubleValue": 0.25}},
-        {"key": "nan", "value": {"doubleValue": "NaN"}},
-        {"key": "b", "value": {"boolValue": True}},
-        {"key": "bytes", "value": {"bytesValue": "AAEC"}},
-        {"key": "a", "value": {"arrayValue": {"values": [{"stringValue": "x"}, {"intValue": "1"}]}}},
-        {"key": "kv", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": False}}]}}},
-        {"key": "empty", "value": {}},
-    ]
-    data = {
-        "resourceSpans": [
-            {
-                "resource": {"attributes": value_types[:2]},
-                "scopeSpans": [
-                    {
-                        "scope": {"name": "x"},
-                        "spans": [
-                            {
-                                "traceId": "0af7651916cd43dd8448eb211c80319c",
-                                "spanId": "b7ad6b7169203331",
-                                "name": "n",
-                                "kind": 1,
-                                "startTimeUnixNano": "5",
-                                "attributes": value_types,
-                                "status": {"code": 2},
-                            }
-                        ],
-                    }
-                ],
-            }
-        ]
-    }
-    return write(folder / "types.jsonl", [orjson.dumps(data) + b"\n"])
-
-
-def test_not_a_number_survives_the_parser(tmp_path: Path) -> None:
-    ((_, (span,)),) = list(read_otlp(tmp_line(tmp_path), []))
-    nan = span.attributes.pop("nan")
-    assert isinstance(nan, float)
-    assert nan != nan
-    assert span.attributes["bytes"] == b"\x00\x01\x02"
+# -- the cache ---------------------------------------------------------------------------
 
 
 def test_the_cache_encoding_is_to_plain_written_by_orjson(pytester: pytest.Pytester) -> None:
@@ -203,7 +127,10 @@ def test_the_store_is_read_through_its_index_and_each_summary_is_cached(pytester
     cache = store / "summaries" / f"{path.name}.json"
     data = orjson.loads(cache.read_bytes())
     stat = path.stat()
-    assert (data["schema"], data["source"]) == (CACHE_SCHEMA, {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    assert (data["schema"], data["source"]) == (
+        SUMMARY_SCHEMA_VERSION,
+        {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+    )
 
     again = StoreSource(store)
     (cached,) = consume(again)
@@ -262,7 +189,7 @@ def test_a_summary_is_rebuilt_when_its_run_file_or_the_cache_schema_changes(tmp_
     (run,) = consume(source)
     assert source.built == 1
     assert len(run.tests) == (3 if change == "run file grew" else 2)
-    assert orjson.loads(cache.read_bytes())["schema"] == CACHE_SCHEMA
+    assert orjson.loads(cache.read_bytes())["schema"] == SUMMARY_SCHEMA_VERSION
 
 
 def test_summaries_of_runs_the_store_no_longer_holds_are_deleted(tmp_path: Path) -> None:

@@ -11,12 +11,12 @@ import pytest
 
 from otel_pytest.analyze.model import FixtureStats, Repetition, StatementStats
 from otel_pytest.analyze.sources import summarize_file
-from otel_pytest.analyze.summarize import RunMetadata, Span, db_work, summarize
+from otel_pytest.analyze.summarize import RunMetadata, db_work, summarize
 from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import AttributeValue, SpanRecord
 from otel_pytest.semconv.statements import describe
-from otel_pytest.store.reader import read_spans
+from otel_pytest.store.reader import Span, read_spans
 from tests.spantree import Node, Run
 
 NO_ASYNC = ("-p", "no:asyncio", "-p", "no:anyio")
@@ -110,7 +110,7 @@ def test_a_real_run_is_summarised_exactly_as_its_spans_say(pytester: pytest.Pyte
 
     session = reference.session
     run_id = str(session.attributes["pytest.run.id"])
-    resource = session.read.resource
+    resource = session.resource
     assert (summary.run_id, summary.source, summary.grouped_by_file) == (run_id, str(path), False)
     assert summary.environment == resource["pytest.env.fingerprint"]
     assert summary.service == resource["service.name"]

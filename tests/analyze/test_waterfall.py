@@ -11,8 +11,8 @@ from otel_pytest.analyze import model
 from otel_pytest.analyze import waterfall as module
 from otel_pytest.analyze.analysis import WaterfallBar
 from otel_pytest.analyze.model import RunSummary
-from otel_pytest.analyze.summarize import Span
 from otel_pytest.analyze.waterfall import kind_of, read_waterfall, slowest_test, waterfall_of
+from otel_pytest.store.reader import Span
 from tests.analyze.bounded import within
 
 MS = 1_000_000  # nanoseconds

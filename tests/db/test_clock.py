@@ -64,8 +64,8 @@ def test_teardown_rollbacks_stay_under_their_fixture_and_in_the_summary_whatever
     after = time.time_ns()
     result.assert_outcomes(passed=4)
     for read in run.spans:
-        start, end = int(read.span.start_time_unix_nano or 0), int(read.span.end_time_unix_nano or 0)
-        assert before <= start <= end <= after, f"{read.span.name}: {start}..{end} outside {before}..{after}"
+        start, end = read.start_ns, read.end_ns
+        assert before <= start <= end <= after, f"{read.name}: {start}..{end} outside {before}..{after}"
     for param in PARAMS:
         name = f"test_frozen_db.py::test_rolled_back[{param}]"
         test = run.root(name)

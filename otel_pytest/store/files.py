@@ -1,9 +1,9 @@
-"""Looking at and reading the analyzer's input files so that every shape gets an answer.
+"""Looking at and reading run files and other input so that every shape gets an answer.
 
 A store or a folder of artifacts can hold anything under a run file's name: a named pipe
 (opening one blocks until a writer comes, which may be never), a socket, a device (an
 endless stream), a folder, a symbolic link to itself, a file without a single newline.
-The analyzer reads only regular files, opens them without blocking, and reads lines of
+The store's reader reads only regular files, opens them without blocking, and reads lines of
 at most :data:`MAX_LINE_BYTES`; everything else is an :class:`OSError` whose message says
 what the path is. Nothing here judges or reports: callers turn the errors into notes.
 

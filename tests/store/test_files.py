@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_pytest.analyze import files
-from otel_pytest.analyze.files import NotAFileError, look, open_regular, read_regular
+from otel_pytest.store import files
+from otel_pytest.store.files import NotAFileError, look, open_regular, read_regular
 from tests.analyze.bounded import within
 
 
