@@ -28,7 +28,7 @@ import orjson
 from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
 from otel_pytest.store.lock import store_lock
 
-SCHEMA_VERSION = 1
+INDEX_SCHEMA_VERSION = 1  # the version of an index line (RunEntry), written in its "schema" field
 RUN_SUFFIX = ".otlp.jsonl"
 
 
@@ -57,7 +57,7 @@ class RunEntry:
     environment: Mapping[str, Any]
     vcs: Mapping[str, str] = field(default_factory=dict)
     ci: Mapping[str, str] = field(default_factory=dict)
-    schema: int = SCHEMA_VERSION
+    schema: int = INDEX_SCHEMA_VERSION
     # False for a run adopted from an orphan run file (its process died before indexing
     # it): its spans may stop mid-run, and ``exit_status`` is -1 unless its session ended.
     complete: bool = True

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from otel_pytest.store.index import (
-    SCHEMA_VERSION,
+    INDEX_SCHEMA_VERSION,
     RunEntry,
     RunIndex,
     run_file_name,
@@ -73,7 +73,7 @@ def test_an_entry_is_one_json_line_and_reads_back_equal() -> None:
         "environment": {"python": "3.11.7", "cpu_count": 8, "fingerprint": "1c73d99587fa"},
         "vcs": {"vcs.ref.head.revision": "0123456789abcdef", "vcs.ref.head.name": "main"},
         "ci": {"cicd.system": "github_actions"},
-        "schema": SCHEMA_VERSION,
+        "schema": INDEX_SCHEMA_VERSION,
         "complete": True,
     }
     assert RunEntry.from_json(orjson.loads(line)) == original

@@ -15,7 +15,7 @@ from opentelemetry.proto_json.trace.v1.trace import TracesData
 from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import AttributeValue, SpanRecord
-from otel_pytest.store.reader import read_otlp, read_spans
+from otel_pytest.store.reader import Event, Link, SpanDetail, read_otlp, read_spans
 from tests.analyze.test_summarize import run_suite
 
 TRACE = 0x0AF7651916CD43DD8448EB211C80319C
@@ -278,3 +278,45 @@ def test_not_a_number_survives_the_parser(tmp_path: Path) -> None:
     assert isinstance(nan, float)
     assert nan != nan
     assert span.attributes["bytes"] == b"\x00\x01\x02"
+
+
+def test_the_details_of_a_span_are_read_when_asked_for(tmp_path: Path) -> None:
+    # Enums by name, as some writers put them; an event, a link, a trace state, dropped counts.
+    span = {
+        "traceId": "0af7651916cd43dd8448eb211c80319c",
+        "spanId": "b7ad6b7169203331",
+        "name": "GET /orders",
+        "kind": "SPAN_KIND_SERVER",
+        "traceState": "vendor=1",
+        "startTimeUnixNano": "10",
+        "endTimeUnixNano": "20",
+        "status": {"code": "STATUS_CODE_ERROR", "message": "boom"},
+        "events": [
+            {
+                "name": "exception",
+                "timeUnixNano": "15",
+                "attributes": [{"key": "exception.type", "value": {"stringValue": "ValueError"}}],
+            }
+        ],
+        "links": [{"traceId": "00000000000000000000000000000001", "spanId": "0000000000000002"}],
+        "droppedAttributesCount": 1,
+        "droppedEventsCount": 2,
+        "droppedLinksCount": 3,
+    }
+    path = tmp_path / "detail.jsonl"
+    data = {"resourceSpans": [{"scopeSpans": [{"scope": {"name": "shop"}, "spans": [span]}]}]}
+    path.write_bytes(orjson.dumps(data) + b"\n")
+    ((_, (fast,)),) = list(read_otlp(path, []))
+    ((_, detailed),) = list(read_spans(path))
+    assert (fast.status, fast.detail, detailed.status) == (2, None, 2)
+    assert detailed.detail == SpanDetail(
+        scope="shop",
+        kind=2,
+        trace_state="vendor=1",
+        status_message="boom",
+        events=(Event("exception", 15, {"exception.type": "ValueError"}),),
+        links=(Link("00000000000000000000000000000001", "0000000000000002", {}),),
+        dropped_attributes=1,
+        dropped_events=2,
+        dropped_links=3,
+    )

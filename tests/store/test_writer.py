@@ -13,6 +13,7 @@ import pytest
 
 from otel_pytest.store.index import RunEntry, RunIndex
 from otel_pytest.store.reader import read_spans
+from otel_pytest.store.writer import write_metrics
 from tests.spantree import Node, Run
 
 NO_ASYNC = ("-p", "no:asyncio", "-p", "no:anyio")
@@ -331,3 +332,22 @@ def test_hang():
     (newest,) = assert_index_and_files_agree(store)
     assert newest.complete
     assert not orphan.exists()
+
+
+def test_metrics_go_beside_the_run_file_a_workers_to_its_part(tmp_path: Path) -> None:
+    run_file = tmp_path / "store" / "runs" / "20260101T000000Z_00000000000000aa.otlp.jsonl"
+    assert write_metrics(run_file, b"one\n") is None
+    assert write_metrics(run_file, b"two\n", worker="gw1") is None
+    metrics = tmp_path / "store" / "metrics" / run_file.name
+    assert metrics.read_bytes() == b"one\n"
+    assert Path(f"{metrics}.gw1.part").read_bytes() == b"two\n"
+
+
+def test_metrics_that_cannot_be_written_are_one_problem(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "metrics").write_text("a file where the metrics folder should be")
+    run_file = store / "runs" / "a.otlp.jsonl"
+    problem = write_metrics(run_file, b"one\n")
+    assert problem is not None
+    assert problem.startswith(f"cannot write the run's metrics to {store / 'metrics' / 'a.otlp.jsonl'} (")
