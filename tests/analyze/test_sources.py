@@ -28,8 +28,8 @@ from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import AttributeValue, SpanRecord
 from otel_pytest.store import files
 from otel_pytest.store.index import RunEntry, RunIndex
-from tests.analyze.bounded import within
 from tests.analyze.test_summarize import NO_ASYNC, run_suite
+from tests.bounded import within
 
 START = 1_790_000_000_000_000_000
 RESOURCE: dict[str, AttributeValue] = {

@@ -13,7 +13,7 @@ from otel_pytest.analyze.analysis import WaterfallBar
 from otel_pytest.analyze.model import RunSummary
 from otel_pytest.analyze.waterfall import kind_of, read_waterfall, slowest_test, waterfall_of
 from otel_pytest.store.reader import Span
-from tests.analyze.bounded import within
+from tests.bounded import within
 
 MS = 1_000_000  # nanoseconds
 

@@ -11,7 +11,7 @@ import pytest
 
 from otel_pytest.store import files
 from otel_pytest.store.files import NotAFileError, look, open_regular, read_regular
-from tests.analyze.bounded import within
+from tests.bounded import within
 
 
 def test_lines_longer_than_the_limit_are_skipped_whole_and_numbered() -> None:
