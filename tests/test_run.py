@@ -55,7 +55,7 @@ def run_test(run: TracedRun, *, flush: bool = True) -> None:
 
 
 def stored_names(path: Path) -> list[str]:
-    return [read.span.name or "" for read in read_spans(path)]
+    return [span.name for _resource, span in read_spans(path)]
 
 
 def test_each_test_is_in_the_store_once_it_ended_and_the_session_once_the_run_finished(tmp_path: Path) -> None:
@@ -66,8 +66,8 @@ def test_each_test_is_in_the_store_once_it_ended_and_the_session_once_the_run_fi
     summary = run.finish(0)
     assert summary == RunTally(run.run_id, run.run_file, tests=1, spans=6)
     assert stored_names(run.run_file) == [*test_spans, "pytest session"]
-    (session,) = [read for read in read_spans(run.run_file) if read.span.name == "pytest session"]
-    assert (session.resource["service.name"], session.attributes["test.suite.run.status"]) == ("shop", "success")
+    ((resource, session),) = [read for read in read_spans(run.run_file) if read[1].name == "pytest session"]
+    assert (resource["service.name"], session.attributes["test.suite.run.status"]) == ("shop", "success")
     entries, problems = RunIndex(tmp_path / ".otel-pytest").entries()
     assert problems == []
     assert [(e.run_id, e.file, e.tests, e.spans, e.exit_status) for e in entries] == [
@@ -191,7 +191,7 @@ def test_a_crashed_workers_finished_tests_are_counted_and_its_last_test_recorded
         "xdist worker gw0 crashed (Not properly terminated) while running test_m.py::test_b (failed), "
         "recorded as pytest reported it; the tests it finished are in the store"
     ]
-    (crashed,) = [read for read in read_spans(controller.run_file) if read.span.name == CRASHED.nodeid]
+    (crashed,) = [span for _resource, span in read_spans(controller.run_file) if span.name == CRASHED.nodeid]
     assert {
         key: crashed.attributes[key] for key in ("pytest.outcome", "test.case.result.status", "pytest.xdist.worker")
     } == {
@@ -199,6 +199,6 @@ def test_a_crashed_workers_finished_tests_are_counted_and_its_last_test_recorded
         "test.case.result.status": "fail",
         "pytest.xdist.worker": "gw0",
     }
-    assert crashed.span.status is not None
-    assert crashed.span.status.message == "worker 'gw0' crashed while running 'test_m.py::test_b'"
-    assert int(crashed.span.start_time_unix_nano or 0) == started
+    assert crashed.detail is not None
+    assert crashed.detail.status_message == "worker 'gw0' crashed while running 'test_m.py::test_b'"
+    assert crashed.start == started
