@@ -29,19 +29,17 @@ checkouts and checkins, connects, engine spans), and by the query spans alone.
 Prints Markdown and replaces this benchmark's section of ``docs/benchmarks.md`` (``--docs``;
 ``--no-docs`` to skip). Run from the repository root with the project's virtualenv::
 
-    .venv/bin/python bench/db.py
+    .venv/bin/python -m bench.db
 
 ``--generate DIR`` only writes the suite (it reads ``BENCH_DATABASE_URL``), for profiling by
-hand, e.g. with ``bench/profile_run.py``.
+hand, e.g. with ``bench.profile_run``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import shlex
 import shutil
 import statistics
 import sys
@@ -50,44 +48,38 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from overhead import (
-    BenchError,
-    Quiet,
-    busy_seconds,
-    child_environment,
-    imported_from,
-    machine_facts,
-    positive,
-    progress,
-    snapshot_source,
-    wait_for_quiet,
-)
-from runs import (
-    Measured,
-    Ratios,
-    otel_lines,
-    package_version,
-    paired_ratios,
-    passed_count,
-    replace_section,
-    rotations,
-    run_measured,
-)
 from sqlalchemy.engine import URL
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(1, str(REPO))  # for examples.postgres; after bench/, which holds overhead and runs
-
-from examples.postgres import database_url, safe  # noqa: E402
-
-DEFAULT_DOCS = REPO / "docs" / "benchmarks.md"
-BEGIN = "<!-- bench/db.py: begin (generated; rerun the command below to update) -->"
-END = "<!-- bench/db.py: end -->"
+from bench.harness import (
+    BenchError,
+    Quiet,
+    Ratios,
+    add_run_arguments,
+    busy_seconds,
+    check_pytest_run,
+    child_environment,
+    command_line,
+    load_average,
+    measured_source,
+    median_or_none,
+    otel_lines,
+    others_cpu,
+    package_version,
+    paired_ratios,
+    positive,
+    progress,
+    publish,
+    run_measured,
+    run_rounds,
+    section_head,
+    wait_for_quiet,
+    write_samples,
+)
+from examples.postgres import database_url, safe
 
 WALL_TARGET = 1.10
 TABLE = "bench_item"
@@ -452,32 +444,39 @@ class Sample:
     def cpu(self) -> float:
         return self.user + self.system
 
+    def describe(self) -> str:
+        server = "-" if self.server_cpu is None else f"{self.server_cpu:.2f} s"
+        others = "-" if self.others_cpu is None else f"{self.others_cpu:.2f} s"
+        spans = "" if self.counts is None else f", db spans {self.counts.db_spans:,}"
+        return (
+            f"cpu {self.cpu:.2f} s, wall {self.wall:.2f} s, server {server}, others {others}, "
+            f"waited {self.waited:.0f} s{spans}"
+        )
+
 
 @dataclass(frozen=True)
 class Runner:
     python: str
     server: Server
     source: Path | None
-    workdir: Path
+    suite: Suite
+    log: Path
     timeout: float
     quiet: Quiet
 
-    def run(self, suite: Suite, variant: Variant, round_number: int, quiet: Quiet | None = None) -> Sample:
+    def run(self, variant: Variant, round_number: int, quiet: Quiet | None) -> Sample:
+        suite = self.suite
         store = suite.root / ".otel-pytest"
         shutil.rmtree(store, ignore_errors=True)
         command = [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *variant.args]
         env = child_environment({URL_VARIABLE: suite.driver.url(self.server.url)}, self.source)
         waited = wait_for_quiet(self.quiet if quiet is None else quiet)
         busy_before, server_before = busy_seconds(), self.server.cpu()
-        measured = run_measured(command, cwd=suite.root, env=env, log=self.workdir / "pytest.log", timeout=self.timeout)
+        measured = run_measured(command, cwd=suite.root, env=env, log=self.log, timeout=self.timeout)
         time.sleep(0.2)  # the backends exit as the connections close; their CPU arrives when reaped
         busy_after, server_after = busy_seconds(), self.server.cpu()
-        self._check(suite, variant, command, measured)
+        check_pytest_run(f"{suite.driver.name}, {variant.label}", command, measured, suite.tests, variant.otel)
         server = None if server_before is None or server_after is None else server_after - server_before
-        others = None
-        if busy_before is not None and busy_after is not None:
-            others = max(0.0, busy_after - busy_before - measured.cpu - (server or 0.0))
-        counts = count_store(store) if variant.otel else None
         return Sample(
             driver=suite.driver.name,
             variant=variant.key,
@@ -487,44 +486,11 @@ class Runner:
             system=measured.system,
             max_rss_kib=measured.max_rss_kib,
             server_cpu=server,
-            others_cpu=others,
+            others_cpu=others_cpu(busy_before, busy_after, measured.cpu + (server or 0.0)),
             waited=waited,
-            counts=counts,
+            counts=count_store(store) if variant.otel else None,
             otel_lines=otel_lines(measured.output),
         )
-
-    @staticmethod
-    def _check(suite: Suite, variant: Variant, command: Sequence[str], measured: Measured) -> None:
-        if measured.exit_code != 0 or passed_count(measured.output) != suite.tests:
-            tail = "\n".join(measured.output.splitlines()[-15:])
-            killed = " (killed after the timeout)" if measured.timed_out else ""
-            raise BenchError(
-                f"{suite.driver.name}, {variant.label}: pytest exited {measured.exit_code}{killed} "
-                f"(expected {suite.tests} passed); {shlex.join(command)}\n{tail}"
-            )
-        if variant.otel and "tests traced" not in measured.output:
-            raise BenchError(f"{variant.label}: no 'otel: ... tests traced' line; is otel-pytest loaded?")
-
-
-def run_rounds(runner: Runner, suite: Suite, variants: Sequence[Variant], rounds: int) -> list[Sample]:
-    name = suite.driver.name
-    for variant in variants:
-        progress(f"{name}: warm-up {variant.label}")
-        runner.run(suite, variant, -1, Quiet(0, 0))
-    samples = []
-    for number, order in rotations(variants, rounds):
-        for variant in order:
-            sample = runner.run(suite, variant, number)
-            samples.append(sample)
-            server = "-" if sample.server_cpu is None else f"{sample.server_cpu:.2f} s"
-            others = "-" if sample.others_cpu is None else f"{sample.others_cpu:.2f} s"
-            spans = "" if sample.counts is None else f", db spans {sample.counts.db_spans:,}"
-            progress(
-                f"{name}: round {number + 1}/{rounds} {variant.label}: cpu {sample.cpu:.2f} s, "
-                f"wall {sample.wall:.2f} s, server {server}, others {others}, "
-                f"waited {sample.waited:.0f} s{spans}"
-            )
-    return samples
 
 
 # -- summaries -------------------------------------------------------------------------
@@ -576,11 +542,6 @@ class DriverResult:
         return next((r for r in self.rows if r.variant.key == key), None)
 
 
-def _median_or_none(values: Sequence[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return statistics.median(known) if known else None
-
-
 def check_counts(suite: Suite, variant: Variant, counts: StoreCounts | None) -> bool:
     if counts is None:
         return not variant.otel
@@ -608,8 +569,8 @@ def summarise(suite: Suite, variants: Sequence[Variant], samples: Sequence[Sampl
                 wall=statistics.median(s.wall for s in own),
                 wall_min=min(s.wall for s in own),
                 wall_max=max(s.wall for s in own),
-                server_cpu=_median_or_none([s.server_cpu for s in own]),
-                others_cpu=_median_or_none([s.others_cpu for s in own]),
+                server_cpu=median_or_none([s.server_cpu for s in own]),
+                others_cpu=median_or_none([s.others_cpu for s in own]),
                 rss_mib=statistics.median(s.max_rss_kib for s in own) / 1024,
                 cpu_ratios=paired_ratios({s.round: s.cpu for s in own}, {r: s.cpu for r, s in base.items()}),
                 wall_ratios=paired_ratios({s.round: s.wall for s in own}, {r: s.wall for r, s in base.items()}),
@@ -741,16 +702,7 @@ def verdicts(results: Results) -> list[str]:
 
 def render(results: Results) -> str:
     out = [
-        "## Database overhead (bench/db.py)",
-        "",
-        "Command (from the repository root):",
-        "",
-        "```",
-        results.command,
-        "```",
-        "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in results.machine.items()) + ".",
-        "",
+        *section_head("Database overhead (bench/db.py)", results.command, results.machine),
         f"Each test does {QUERIES_PER_TEST} statements through SQLAlchemy (3 `INSERT ... RETURNING`, 3 "
         '`UPDATE`, 4 `SELECT`) in a session with `join_transaction_mode="create_savepoint"` on a '
         "pooled connection whose transaction (`connection.begin()`) is rolled back in teardown; one "
@@ -802,29 +754,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=positive, default=11, help="timed rounds of every variant, rotating")
     parser.add_argument("--drivers", type=drivers, default=drivers("asyncpg"), help="asyncpg, psycopg or both")
     parser.add_argument("--no-db-off", action="store_true", help="skip the `--otel --otel-db=off` variant")
-    parser.add_argument("--python", default=sys.executable, help="interpreter of the pytest runs")
-    parser.add_argument(
-        "--quiet-idle",
-        type=float,
-        default=0.75,
-        help="before each timed run, wait until the machine was this idle (0-1) over one second; 0: no wait",
-    )
-    parser.add_argument("--quiet-wait", type=float, default=3.0, help="longest wait for a quiet machine, s")
-    parser.add_argument(
-        "--no-snapshot",
-        action="store_true",
-        help="run the installed otel_pytest as it is on disk instead of a copy taken at start",
-    )
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a pytest run is killed")
-    parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help="Markdown file to update")
-    parser.add_argument("--no-docs", action="store_true", help="print only; leave the docs alone")
-    parser.add_argument("--json", type=Path, default=None, help="also write every sample as JSON here")
+    add_run_arguments(parser, quiet_idle=0.75, quiet_wait=3.0, timeout=300.0)
     parser.add_argument("--generate", type=Path, default=None, metavar="DIR", help="only write the suite")
     return parser.parse_args(argv)
-
-
-def command_line(argv: Sequence[str]) -> str:
-    return shlex.join([".venv/bin/python", "bench/db.py", *argv])
 
 
 def run(args: argparse.Namespace, command: str) -> Results:
@@ -834,12 +766,7 @@ def run(args: argparse.Namespace, command: str) -> Results:
         variants.append(VARIANTS["otel-db-off"])
     with tempfile.TemporaryDirectory(prefix="otel-pytest-bench-db-") as tmp:
         workdir = Path(tmp)
-        source = digest = None
-        if not args.no_snapshot:
-            source, digest = snapshot_source(workdir / "src")
-            if not imported_from(args.python, source, workdir).is_relative_to(source):
-                raise BenchError(f"the snapshot in {source} does not shadow the installed otel-pytest")
-        machine = machine_facts(args.python)
+        source, machine = measured_source(args, workdir)
         start = time.monotonic()
         with postgres() as server:
             progress(f"PostgreSQL {server.version} at {safe(server.url)}")
@@ -857,21 +784,14 @@ def run(args: argparse.Namespace, command: str) -> Results:
                     ),
                 }
             )
-            if digest is not None:
-                machine["otel-pytest"] += f", snapshot of the working tree, digest {digest}"
-            if quiet.min_idle > 0:
-                machine["quiet gate"] = (
-                    f"each timed run waited until the machine was >= {quiet.min_idle:.0%} idle "
-                    f"over 1 s (at most {quiet.max_wait:g} s)"
-                )
-            runner = Runner(args.python, server, source, workdir, args.timeout, quiet)
             results = Results(command=command, machine=machine)
             for driver in args.drivers:
                 suite = write_suite(workdir / driver.name, driver, args.modules, args.tests_per_module)
-                samples = run_rounds(runner, suite, variants, args.rounds)
+                runner = Runner(args.python, server, source, suite, workdir / "pytest.log", args.timeout, quiet)
+                samples = run_rounds(driver.name, variants, args.rounds, runner.run, Sample.describe)
                 results.samples += samples
                 results.drivers.append(summarise(suite, variants, samples))
-        results.machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        results.machine["load average at end"] = load_average()
         results.machine["benchmark took"] = f"{time.monotonic() - start:.0f} s"
         return results
 
@@ -886,21 +806,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {suite.describe()} to {suite.root}; set {URL_VARIABLE} to a {driver.drivername}:// URL")
         return 0
     try:
-        results = run(args, command_line(raw))
+        results = run(args, command_line("db", raw))
     except BenchError as error:
         print(f"db: {error}", file=sys.stderr)
         return 2
-    section = render(results)
-    print(section)
-    if not args.no_docs:
-        replace_section(args.docs, BEGIN, END, section)
-        progress(f"updated {args.docs}")
+    publish("db", render(results), None if args.no_docs else args.docs)
     if args.json is not None:
-        samples = [asdict(s) for s in results.samples]
-        args.json.write_text(
-            json.dumps({"command": results.command, "machine": results.machine, "samples": samples}, indent=1),
-            encoding="utf-8",
-        )
+        write_samples(args.json, results.command, results.machine, results.samples)
     return 0 if all(row.checks_ok for result in results.drivers for row in result.rows) else 1
 
 

@@ -1,4 +1,5 @@
-"""In-process OTLP receivers for the export tests: real protobuf in, real answers out.
+"""In-process OTLP receivers for the export tests and the benchmarks: real protobuf in,
+real answers out.
 
 Every receiver listens on 127.0.0.1 on a port the kernel picks, is a context manager,
 and stops its threads and closes its sockets on exit. What a receiver got is kept as
@@ -14,6 +15,9 @@ Failure modes a collector can show an exporter:
   rejecting half of its spans (rounded down) with that message;
 * :class:`BlackHole`: accepts connections, never reads, never answers;
 * :class:`DownPort`: a port nobody listens on (connections are refused).
+
+The benchmarks (``python -m bench.overhead`` from the repository root) import this module
+too, so that the spans they count are decoded by the same code the tests trust.
 """
 
 from __future__ import annotations
@@ -88,6 +92,12 @@ class _Recording:
     def record(self, headers: dict[str, str], request: ExportTraceServiceRequest) -> None:
         with self._lock:
             self._received.append(Received(headers, request))
+
+    def clear(self) -> None:
+        """Forget what came so far (a benchmark counts each run's spans apart)."""
+        with self._lock:
+            self._received.clear()
+            self._metrics.clear()
 
     @property
     def received(self) -> list[Received]:
