@@ -43,16 +43,16 @@ is out of reach:
 
 * CV 10 % with only 1 % of the tests stepped (``--lone-share``), where false-discovery
   control is strictest;
-* a comparison on the same CV 10 % histories (``--comparison``, ``--comparison-repeats``)
-  of the previous method (:func:`previous_method`: Mann-Whitney U, last 5 against the 20
-  before, 2 consecutive analyses) and of alternative thresholds of the current one;
+* alternative thresholds of the method on the same CV 10 % histories (``--comparison``,
+  ``--comparison-repeats``); the comparison with the previous method (Mann-Whitney U) was
+  made once, at 769c5ea, and docs/benchmarks.md keeps its numbers;
 * :func:`information_bound`: what detectors that know more than any real one (the true
   level, the true noise, the 6 runs since the step) reach at exactly 0.2 % false alarms
   on simulated normal noise (``--no-bound`` skips it).
 
 Run from the repository root::
 
-    .venv/bin/python bench/accuracy.py
+    .venv/bin/python -m bench.accuracy
 
 which takes about 2 minutes on 2 cores (``--jobs``) and replaces its own section of
 ``docs/benchmarks.md`` (``--no-docs`` only prints). ``--set NAME=VALUE`` overrides an
@@ -63,39 +63,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from runs import replace_section  # bench/ is the script's folder: on sys.path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(REPO))
+from bench.harness import BENCHMARKS_DOC, command_line, machine_facts, publish, section_head
+from otel_pytest.analyze.detectors import counts as count_detector
+from otel_pytest.analyze.detectors import durations as duration_detector
+from otel_pytest.analyze.detectors.judgement import Regression, find_regressions, judge, locate_step
+from otel_pytest.analyze.detectors.series import SeriesMatrix, build_series
+from otel_pytest.analyze.model import History, RunSummary, TestSample
+from otel_pytest.analyze.options import AnalysisOptions
 
-from otel_pytest.analyze.detectors import counts as count_detector  # noqa: E402
-from otel_pytest.analyze.detectors import durations as duration_detector  # noqa: E402
-from otel_pytest.analyze.detectors.judgement import (  # noqa: E402
-    MIN_TESTS_FOR_SPEED_INDEX,
-    Regression,
-    find_regressions,
-    judge,
-    locate_step,
-)
-from otel_pytest.analyze.detectors.series import SeriesMatrix, build_series  # noqa: E402
-from otel_pytest.analyze.model import History, RunSummary, TestSample  # noqa: E402
-from otel_pytest.analyze.options import AnalysisOptions  # noqa: E402
-from otel_pytest.analyze.stats import benjamini_hochberg, normalise, speed_index, windowed_comparison  # noqa: E402
-
-DEFAULT_DOCS = REPO / "docs" / "benchmarks.md"
-BEGIN = "<!-- bench/accuracy.py: begin (generated; rerun the command below to update) -->"
-END = "<!-- bench/accuracy.py: end -->"
 STEP = 1.20
 COUNT_METRICS = ("queries", "transactions", "connections", "commits")
 
@@ -205,62 +189,6 @@ def generate(*, series: int, runs: int, cv: float, step_run: int, step_share: fl
     return Truth(summaries, {int(i) for i in stepped}, step_run, changes, len(decoys))
 
 
-# -- the previous rule, for comparison -------------------------------------------------------
-
-
-def previous_method(history: History, options: AnalysisOptions, matrix: SeriesMatrix | None = None) -> list[str]:
-    """The duration rule the analyzer used before the shift scan, kept here to compare with:
-    the last ``current_runs`` against the ``baseline_runs`` before them, speed-normalised as
-    now, one-sided Mann-Whitney U, Benjamini-Hochberg at ``false_discovery_rate`` over the
-    same family, p < ``p_value``, ratio of medians >= ``min_ratio``, difference of medians >=
-    the floor, and ``persistence`` = the same in that many consecutive analyses (the history
-    without its newest run, and so on). Statistical analyses only (no provisional rule).
-    Returns the keys of the flagged series."""
-    matrix = matrix if matrix is not None else build_series(history)
-    floors = np.full(len(matrix.infos), options.floor_test)
-    current_runs, baseline_runs = options.current_runs, options.baseline_runs
-
-    def flagged(values: np.ndarray) -> np.ndarray:
-        total = values.shape[1]
-        if total < current_runs + baseline_runs:
-            return np.zeros(values.shape[0], dtype=bool)
-        window = values[:, max(0, total - max(current_runs + baseline_runs, options.change_point_window)) :]
-        tests = window[matrix.is_test]
-        norm = normalise(window, speed_index(tests, min_series=MIN_TESTS_FOR_SPEED_INDEX))
-        comparison = windowed_comparison(
-            norm[:, -current_runs:],
-            norm[:, -(current_runs + baseline_runs) : -current_runs],
-            min_current=min(3, current_runs),
-            min_baseline=min(max(3, baseline_runs // 2), baseline_runs),
-        )
-        eligible = ~np.isnan(comparison.p) & ~np.isnan(norm[:, -1]) & (comparison.spread >= floors)
-        q = benjamini_hochberg(np.where(eligible, comparison.p, np.nan))
-        with np.errstate(invalid="ignore"):
-            result: np.ndarray = (
-                eligible
-                & (q <= options.false_discovery_rate)
-                & (comparison.p < options.p_value)
-                & (comparison.ratio >= options.min_ratio)
-                & (comparison.difference >= floors)
-            )
-        return result
-
-    runs = matrix.values.shape[1]
-    held = flagged(matrix.values)
-    for back in range(1, options.persistence):
-        if not held.any():
-            break
-        held &= flagged(matrix.values[:, : runs - back])
-    return [matrix.infos[row].key for row in np.flatnonzero(held)]
-
-
-def current_method(history: History, options: AnalysisOptions, matrix: SeriesMatrix | None = None) -> list[str]:
-    return [regression.info.key for regression in find_regressions(history, options, matrix)]
-
-
-METHODS = {"current": current_method, "previous": previous_method}
-
-
 # -- measurement ---------------------------------------------------------------------------
 
 
@@ -315,13 +243,18 @@ def prefix(matrix: SeriesMatrix, end: int) -> SeriesMatrix:
     return SeriesMatrix(matrix.infos, matrix.values[:, :end], matrix.is_test)
 
 
-def measure_null(truth: Truth, options: AnalysisOptions, tally: Tally, method: str = "current") -> None:
+def flagged_series(history: History, options: AnalysisOptions, matrix: SeriesMatrix) -> dict[str, Regression]:
+    """The duration findings of one analysis, by series key."""
+    return {regression.info.key: regression for regression in find_regressions(history, options, matrix)}
+
+
+def measure_null(truth: Truth, options: AnalysisOptions, tally: Tally) -> None:
     """A history without steps: how many analyses raise any duration finding at all (the
     rate a team sees in its CI when nothing changed), and how many findings."""
     series = len(truth.runs[0].tests)
     matrix = build_series(History(truth.runs))
     for end in range(options.current_runs + options.baseline_runs, len(truth.runs) + 1):
-        found = len(METHODS[method](History(truth.runs[:end]), options, prefix(matrix, end)))
+        found = len(flagged_series(History(truth.runs[:end]), options, prefix(matrix, end)))
         tally.null_analyses += 1
         tally.null_analyses_alarmed += found > 0
         tally.null_alarms += found
@@ -335,7 +268,6 @@ def measure(
     *,
     provisional: bool,
     late: bool = True,
-    method: str = "current",
     counts: bool = True,
 ) -> None:
     runs = len(truth.runs)
@@ -351,11 +283,7 @@ def measure(
         matrix = prefix(full, end)
         newest = end - 1
         began = time.perf_counter()
-        regressions: dict[str, Regression | None]
-        if method == "current":
-            regressions = {r.info.key: r for r in find_regressions(history, options, matrix)}
-        else:
-            regressions = dict.fromkeys(METHODS[method](history, options, matrix))
+        regressions = flagged_series(history, options, matrix)
         if end >= start:
             tally.judge_seconds += time.perf_counter() - began
         flagged = {index_of[key.removeprefix("test:")]: r for key, r in regressions.items() if key.startswith("test:")}
@@ -368,11 +296,10 @@ def measure(
                 if index in truth.stepped and newest >= truth.step_run:
                     if index not in first_flag:
                         first_flag[index] = newest
-                        if regression is not None:
-                            step = locate_step(regression, options)
-                            tally.change_checked += 1
-                            tally.change_right += step is not None and abs(step.run - truth.step_run) <= 1
-                            tally.change_significant += step is not None and step.significant
+                        step = locate_step(regression, options)
+                        tally.change_checked += 1
+                        tally.change_right += step is not None and abs(step.run - truth.step_run) <= 1
+                        tally.change_significant += step is not None and step.significant
                 else:
                     tally.false_alarms += 1
             tally.null_pairs += series - len(truth.stepped) + (len(truth.stepped) if newest < truth.step_run else 0)
@@ -681,6 +608,7 @@ def section(
     options: AnalysisOptions,
     seconds: float,
     command: str,
+    facts: dict[str, str],
     comparison: Sequence[tuple[str, Tally, Tally]] = (),
     bounds: Sequence[Bound] = (),
 ) -> str:
@@ -709,18 +637,9 @@ def section(
     best_bound = max(bounds, key=lambda b: b.detected) if bounds else None
     estimated = [b for b in bounds if b.detector != "level and noise known"]
     best_estimated = max(estimated, key=lambda b: b.detected) if estimated else None
+    machine = {**facts, "took": f"{seconds:.0f} s wall on {args.jobs} processes"}
     parts = [
-        BEGIN,
-        "## Analyzer accuracy (bench/accuracy.py)",
-        "",
-        "Command (from the repository root):",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        f"Machine: {platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}; "
-        f"{seconds:.0f} s wall on {args.jobs} processes; date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. "
+        *section_head("Analyzer accuracy (bench/accuracy.py)", command, machine),
         f"Options ({'the defaults of `AnalysisOptions`' if not args.set else 'overridden with --set'}): {defaults}.",
         "",
         "### The duration method",
@@ -740,9 +659,8 @@ def section(
         f"{options.p_value:g}, Hodges-Lehmann ratio >= {options.min_ratio:g}, difference >= the floor, and each of "
         f"the newest {options.persistence} runs above the baseline median (still slow now).",
         "",
-        "The previous method (until this change): the last 5 runs against the 20 before them, one-sided "
-        "Mann-Whitney U, the same false-discovery control and thresholds, and the same result required in 2 "
-        "consecutive analyses. `previous_method` in this script reproduces it for the comparison below.",
+        "It replaced a rank test at 769c5ea; the comparison made then is kept below the generated part "
+        '("Comparison with the previous method").',
         "",
         "### Method of the benchmark",
         "",
@@ -786,15 +704,14 @@ def section(
         "earlier run cannot show that a count alternates. From 3 runs on the rule requires the count to exceed "
         "every baseline value, and the decoy is never flagged again.",
         "",
-        f"Cost: judging all series of one analysis {judge_ms:.0f} ms on average (500 series; the previous method "
-        "judged two analyses for its persistence, ~130 ms); one full `detect()` including change points, 6 runs "
-        f"after the step: {min(detect_times):.2f}-{max(detect_times):.2f} s."
+        f"Cost: judging all series of one analysis {judge_ms:.0f} ms on average (500 series); one full "
+        "`detect()` including change points, 6 runs after the step: {min(detect_times):.2f}-{max(detect_times):.2f} s."
         if detect_times
         else "",
         "",
         *(
             [
-                "### Comparison with the previous method, and alternatives",
+                "### Alternative thresholds",
                 "",
                 f"CV 10 %, the same {args.comparison_repeats} histories "
                 f"(10 % of tests stepped, and one without any step) "
@@ -856,7 +773,6 @@ def section(
         "coefficient 0.3 the shift scan's adjusted p falls below 0.01 for 2.1 % of quiet series instead of "
         "0.5 % with independent noise (`stats.shift_scan` on 8,000 simulated series).",
         "",
-        END,
     ]
     return "\n".join(parts)
 
@@ -873,7 +789,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--comparison",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also compare with the previous method and alternative thresholds at CV 10 %% (default on)",
+        help="also measure alternative thresholds at CV 10 %% (default on)",
     )
     parser.add_argument(
         "--lone-share",
@@ -903,7 +819,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=min(2, os.cpu_count() or 1),
         help="histories measured in parallel (default: 2, or 1 on one core)",
     )
-    parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help="where to write the section")
+    parser.add_argument("--docs", type=Path, default=BENCHMARKS_DOC, help="where to write the section")
     parser.add_argument("--no-docs", action="store_true", help="print only")
     parser.add_argument(
         "--set",
@@ -930,18 +846,15 @@ def options_from(overrides: Sequence[str]) -> AnalysisOptions:
     return replace(options, **changes)  # type: ignore[arg-type]
 
 
-# Lines of the comparison: (label, method, changes to the options).
-COMPARISON: tuple[tuple[str, str, dict[str, object]], ...] = (
-    ("previous method, its defaults (Mann-Whitney 5 vs 20, q 0.20, p < 0.01, 2 consecutive analyses)", "previous", {}),
-    ("previous method, 1 analysis", "previous", {"persistence": 1}),
-    ("previous method, 1 analysis, p < 0.02", "previous", {"persistence": 1, "p_value": 0.02}),
-    ("**shift scan, defaults**", "current", {}),
-    ("shift scan, each series' own noise only (no pooling)", "current", {"pool_noise": False}),
-    ("shift scan, winsorized at 2.0", "current", {"winsorize": 2.0}),
-    ("shift scan, winsorized at 2.5", "current", {"winsorize": 2.5}),
-    ("shift scan, q 0.10", "current", {"false_discovery_rate": 0.10}),
-    ("shift scan, p < 0.02", "current", {"p_value": 0.02}),
-    ("shift scan, windows of 3-6 runs", "current", {"current_runs": 6}),
+# Lines of the comparison: (label, changes to the options).
+COMPARISON: tuple[tuple[str, dict[str, object]], ...] = (
+    ("**shift scan, defaults**", {}),
+    ("shift scan, each series' own noise only (no pooling)", {"pool_noise": False}),
+    ("shift scan, winsorized at 2.0", {"winsorize": 2.0}),
+    ("shift scan, winsorized at 2.5", {"winsorize": 2.5}),
+    ("shift scan, q 0.10", {"false_discovery_rate": 0.10}),
+    ("shift scan, p < 0.02", {"p_value": 0.02}),
+    ("shift scan, windows of 3-6 runs", {"current_runs": 6}),
 )
 
 
@@ -954,7 +867,6 @@ def measure_one(
     provisional: bool | None = None,
     late: bool = True,
     share: float | None = None,
-    method: str = "current",
     counts: bool = True,
 ) -> Tally:
     """One repeat of one noise level: a history with the step and (for the main rows) one without."""
@@ -975,15 +887,14 @@ def measure_one(
         tally,
         provisional=args.provisional if provisional is None else provisional,
         late=late,
-        method=method,
         counts=counts,
     )
     if share is None:
         quiet = generate(
             series=args.series, runs=args.runs, cv=cv, step_run=args.step_run, step_share=0.0, seed=seed + 500
         )
-        measure_null(quiet, options, tally, method)
-    print(f"CV {cv:.0%}, repeat {repeat}, {method}: {time.perf_counter() - began:.0f} s", file=sys.stderr)
+        measure_null(quiet, options, tally)
+    print(f"CV {cv:.0%}, repeat {repeat}: {time.perf_counter() - began:.0f} s", file=sys.stderr)
     return tally
 
 
@@ -996,12 +907,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--step-run {args.step_run}: the step must come at or after run {args.first_analysis}, "
             "the first analysis with current + baseline runs, so that detection is measured from it"
         )
+    facts = machine_facts(measured="otel_pytest/analyze", packages=("numpy",))
     began = time.perf_counter()
     tasks = [(cv, repeat) for cv in args.cv for repeat in range(args.repeats)]
     lines = (
         [
-            (label, method, replace(options, **changes))  # type: ignore[arg-type]
-            for label, method, changes in COMPARISON
+            (label, replace(options, **changes))  # type: ignore[arg-type]
+            for label, changes in COMPARISON
         ]
         if args.comparison
         else []
@@ -1022,17 +934,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         others = [
             (
                 [
-                    pool.submit(measure_one, args, changed, 0.10, repeat, method=method, **quick)
+                    pool.submit(measure_one, args, changed, 0.10, repeat, **quick)
                     for repeat in range(args.comparison_repeats)
                 ],
                 [
-                    pool.submit(
-                        measure_one, args, changed, 0.10, repeat, method=method, share=args.lone_share or 0.01, **quick
-                    )
+                    pool.submit(measure_one, args, changed, 0.10, repeat, share=args.lone_share or 0.01, **quick)
                     for repeat in range(args.comparison_repeats)
                 ],
             )
-            for _, method, changed in lines
+            for _, changed in lines
         ]
         bounds = information_bound(0.10) if args.bound else []
         results = [future.result() for future in futures]
@@ -1043,19 +953,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         comparison = [
             (label, merge([f.result() for f in steps]), merge([f.result() for f in lones]))
-            for (label, _, _), (steps, lones) in zip(lines, others, strict=True)
+            for (label, _), (steps, lones) in zip(lines, others, strict=True)
         ]
     rows = [
         Row(cv, merge([tally for (task_cv, _), tally in zip(tasks, results, strict=True) if task_cv == cv]))
         for cv in args.cv
     ] + lone_rows
     seconds = time.perf_counter() - began
-    command = " ".join([".venv/bin/python bench/accuracy.py", *(argv if argv is not None else sys.argv[1:])]).strip()
-    text = section(rows, args, options, seconds, command, comparison, bounds)
-    print(text)
-    if not args.no_docs:
-        inner = text.removeprefix(BEGIN).removesuffix(END).strip("\n")
-        replace_section(args.docs, BEGIN, END, inner)
+    command = command_line("accuracy", sys.argv[1:] if argv is None else argv)
+    text = section(rows, args, options, seconds, command, facts, comparison, bounds)
+    publish("accuracy", text, None if args.no_docs else args.docs)
     return 0
 
 

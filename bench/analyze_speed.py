@@ -24,7 +24,7 @@ count), ``--repeat`` times; peak RSS and CPU come from ``os.wait4``:
 
 Run from the repository root::
 
-    .venv/bin/python bench/analyze_speed.py            # writes the "Analyzer speed" section of docs/benchmarks.md
+    .venv/bin/python -m bench.analyze_speed            # writes the "Analyzer speed" section of docs/benchmarks.md
 
 ``--store DIR --keep`` keeps (and reuses) the generated store.
 """
@@ -35,29 +35,31 @@ import argparse
 import gc
 import json
 import os
-import platform
 import random
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
-from runs import cpu_model, replace_section, revision  # bench/ is the script's folder: on sys.path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-DEFAULT_DOCS = REPO / "docs" / "benchmarks.md"
-BEGIN = "<!-- bench/analyze_speed.py: begin (generated; rerun the command below to update) -->"
-END = "<!-- bench/analyze_speed.py: end -->"
+from bench.harness import (
+    BENCHMARKS_DOC,
+    REPO,
+    command_line,
+    machine_facts,
+    positive,
+    publish,
+    run_measured,
+    section_head,
+)
+
 FIRST_TARGET_S = 2.0
 ANALYZE_TARGET_S = 5.0
 ANALYZE_TARGET_MIB = 500.0
@@ -466,6 +468,8 @@ def child(task: str, target: str) -> dict[str, Any]:
 
 @dataclass
 class Measured:
+    """One child: wall time around it, CPU and peak RSS from ``os.wait4``, and what it said."""
+
     wall: float
     cpu: float
     rss_mib: float
@@ -473,17 +477,12 @@ class Measured:
 
 
 def measure(task: str, target: Path) -> Measured:
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", task, str(target)]
-    began = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=REPO)
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - began
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise SystemExit(f"{shlex.join(command)} failed with exit code {process.returncode}")
-    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, json.loads(output))
+    command = [sys.executable, "-m", "bench.analyze_speed", "--child", task, str(target)]
+    with tempfile.TemporaryDirectory(prefix="otel-analyze-child-") as tmp:
+        run = run_measured(command, cwd=REPO, env=os.environ, log=Path(tmp) / "child.log", timeout=3600)
+    if run.exit_code:
+        raise SystemExit(f"{shlex.join(command)} failed with exit code {run.exit_code}:\n{run.output[-3000:]}")
+    return Measured(run.wall, run.cpu, run.max_rss_kib / 1024, json.loads(run.output.splitlines()[-1]))
 
 
 # -- report ------------------------------------------------------------------------------
@@ -495,6 +494,7 @@ def _median(values: Sequence[float]) -> str:
 
 def render(
     command: str,
+    facts: dict[str, str],
     shape: dict[str, int],
     first: list[Measured],
     stages: list[Measured],
@@ -505,19 +505,7 @@ def render(
 ) -> str:
     per_run = shape["spans"] / shape["runs"]
     out = [
-        "## Analyzer speed (bench/analyze_speed.py)",
-        "",
-        "Command (from the repository root):",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        f"Machine: nproc {os.cpu_count()}, CPU {cpu_model()}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, otel-pytest at {revision(REPO, 'otel_pytest/analyze')}, "
-        "load average at start "
-        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
-        "",
+        *section_head("Analyzer speed (bench/analyze_speed.py)", command, facts),
         f"Store: {shape['runs']} runs x {shape['tests']:,} tests, {shape['spans']:,} spans "
         f"({per_run:,.0f} per run), {shape['bytes'] / 2**20:,.0f} MiB of OTLP JSON Lines, generated with the "
         "plugin's span shapes (root with `db.summary.*`, 3 phases, 3 function-scoped fixtures with teardown "
@@ -599,13 +587,6 @@ def render(
     return "\n".join(out)
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--runs", type=positive, default=50)
@@ -614,14 +595,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, help="where to generate the store (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the generated store (and reuse it next time)")
     parser.add_argument("--no-cold", action="store_true", help="skip the history load without cached summaries")
-    parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS)
+    parser.add_argument("--docs", type=Path, default=BENCHMARKS_DOC)
     parser.add_argument("--no-docs", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("TASK", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         sys.stdout.write(json.dumps(child(*args.child)))
         return 0
-    command = shlex.join([".venv/bin/python", "bench/analyze_speed.py", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("analyze_speed", sys.argv[1:] if argv is None else argv)
+    facts = machine_facts(measured="otel_pytest/analyze")
     store = args.store or Path(tempfile.mkdtemp(prefix="otel-analyze-bench-")) / ".otel-pytest"
     try:
         shape_file = store / "bench-shape.json"
@@ -644,10 +626,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             measure("history", store)  # builds the summaries
         cached = [measure("history", store) for _ in range(args.repeat)]
         full = [measure("analyze", store) for _ in range(args.repeat)]
-        section = render(command, shape, first, stages, proto, cold, cached, full)
-        print(section)
-        if not args.no_docs:
-            replace_section(args.docs, BEGIN, END, section)
+        section = render(command, facts, shape, first, stages, proto, cold, cached, full)
+        publish("analyze_speed", section, None if args.no_docs else args.docs)
     finally:
         if not args.keep:
             shutil.rmtree(store.parent if args.store is None else store, ignore_errors=True)

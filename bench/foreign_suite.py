@@ -18,15 +18,14 @@ Downloads (``pip download``), sources and virtualenvs are cached under
 ``~/.cache/otel-pytest/foreign`` (``--cache``); otel-pytest is installed editable from this
 checkout, so the working tree is what runs. Run from the repository root::
 
-    .venv/bin/python bench/foreign_suite.py                 # both projects
-    .venv/bin/python bench/foreign_suite.py --rounds 3 --docs  # and write docs/foreign-suites.md
+    .venv/bin/python -m bench.foreign_suite                 # both projects
+    .venv/bin/python -m bench.foreign_suite --rounds 3 --docs  # and write docs/foreign-suites.md
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import re
 import statistics
 import subprocess
@@ -37,18 +36,21 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from runs import Measured, cpu_model, replace_section, revision, run_measured  # bench/ is on sys.path
-
+from bench.harness import (
+    REPO,
+    Measured,
+    child_environment,
+    command_line,
+    machine_facts,
+    publish,
+    run_measured,
+    section_head,
+)
 from otel_pytest.store.reader import read_spans
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 DOCS = REPO / "docs" / "foreign-suites.md"
-BEGIN = "<!-- bench/foreign_suite.py: begin (generated; rerun the command below to update) -->"
-END = "<!-- bench/foreign_suite.py: end -->"
 _TRACED = re.compile(r"^otel: (\d+) tests traced", re.MULTILINE)
 
 
@@ -168,18 +170,6 @@ def _outcomes(junit: Path) -> dict[str, str]:
     return outcomes
 
 
-def _environment() -> dict[str, str]:
-    """The caller's environment without what would make the runs differ or export, and one
-    hash seed for both runs (string-keyed sets then iterate alike)."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_"))
-    }
-    env["PYTHONHASHSEED"] = "0"
-    return env
-
-
 def run_suite(project: Project, source: Path, python: Path, work: Path, traced: bool, round_: int) -> SuiteRun:
     label = f"{'otel' if traced else 'bare'}-{round_}"
     junit = work / f"{project.name}-{label}.xml"
@@ -188,7 +178,7 @@ def run_suite(project: Project, source: Path, python: Path, work: Path, traced: 
     if traced:
         command += ["--otel", "--otel-store", str(store)]
     measured = run_measured(
-        command, cwd=source, env=_environment(), log=work / f"{project.name}-{label}.log", timeout=900
+        command, cwd=source, env=child_environment(), log=work / f"{project.name}-{label}.log", timeout=900
     )
     if not junit.exists():
         raise SystemExit(
@@ -250,16 +240,12 @@ def _counts(outcomes: Mapping[str, str]) -> str:
     return ", ".join(f"{counts[kind]} {kind}" for kind in sorted(counts))
 
 
-def render(comparisons: Sequence[Comparison], command: str, rounds: int) -> str:
+def render(comparisons: Sequence[Comparison], command: str, facts: dict[str, str], rounds: int) -> str:
     lines = [
-        "## Foreign suites: outcomes bare and under `--otel` (bench/foreign_suite.py)\n",
-        f"Command (from the repository root): `{command}`\n",
-        f"Machine: nproc {os.cpu_count()}, CPU {cpu_model()}, Python {sys.version.split()[0]}, "
-        f"otel-pytest at {revision(REPO, 'otel_pytest')}, "
-        f"date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. {rounds} round(s) of a bare run then a "
-        "traced one; medians. Wall time is measured around the pytest process (start-up included), CPU "
-        "(user + system) comes from `os.wait4`; the machine is shared, so read the ratios as ±10 % at best "
-        "(CPU is the steadier one).",
+        *section_head("Foreign suites: outcomes bare and under `--otel` (bench/foreign_suite.py)", command, facts),
+        f"{rounds} round(s) of a bare run then a traced one; medians. Wall time is measured around the "
+        "pytest process (start-up included), CPU (user + system) comes from `os.wait4`; the machine is "
+        "shared, so read the ratios as ±10 % at best (CPU is the steadier one).",
         "",
         "| project | tests | outcomes (bare) | outcomes (--otel) | differences | spans (database) "
         "| wall s bare / --otel | wall ratio | CPU s bare / --otel | CPU ratio |",
@@ -306,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown project {unknown[0]!r}: choose from {', '.join(PROJECTS)}")
     chosen = [PROJECTS[name] for name in (args.projects or PROJECTS)]
+    facts = machine_facts()
     comparisons = []
     with tempfile.TemporaryDirectory(prefix="otel-foreign-") as tmp:
         for project in chosen:
@@ -316,13 +303,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 comparison.bare.append(run_suite(project, source, python, Path(tmp), False, round_))
                 comparison.otel.append(run_suite(project, source, python, Path(tmp), True, round_))
             comparisons.append(comparison)
-    command = ".venv/bin/python bench/foreign_suite.py" + "".join(f" {name}" for name in args.projects)
-    if args.rounds != 1:
-        command += f" --rounds {args.rounds}"
-    report = render(comparisons, command + (" --docs" if args.docs else ""), args.rounds)
-    print(report)
-    if args.docs:
-        replace_section(DOCS, BEGIN, END, report)
+    command = command_line(
+        "foreign_suite",
+        [
+            *args.projects,
+            *(["--rounds", str(args.rounds)] if args.rounds != 1 else []),
+            *(["--docs"] if args.docs else []),
+        ],
+    )
+    publish("foreign_suite", render(comparisons, command, facts, args.rounds), DOCS if args.docs else None)
     return 1 if any(c.problems for c in comparisons) else 0
 
 
