@@ -13,10 +13,10 @@ started during the run its own profiler, then prints:
 * otel-pytest's own functions by cumulative time.
 
 cProfile inflates every Python call, pytest's and the plugin's alike, so shares are more
-telling than absolute seconds. Example, on a suite from ``bench/overhead.py --generate``::
+telling than absolute seconds. Example, from the repository root, on a suite written by
+``python -m bench.overhead --generate /tmp/suite``::
 
-    cd /tmp/suite && /work/main/.venv/bin/python /work/main/bench/profile_run.py \\
-        --out /tmp/prof -- -q -p no:cacheprovider --otel
+    .venv/bin/python -m bench.profile_run --suite /tmp/suite --out /tmp/prof -- -q -p no:cacheprovider --otel
 """
 
 from __future__ import annotations
@@ -138,12 +138,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=(__doc__ or "").splitlines()[0],
         usage="%(prog)s [--out DIR] [--top N] -- PYTEST_ARGS...",
     )
+    parser.add_argument("--suite", type=Path, default=None, help="run pytest in this folder (default: here)")
     parser.add_argument("--out", type=Path, default=None, help="also write <name>.prof files here")
     parser.add_argument("--top", type=int, default=25, help="rows per table")
     args = parser.parse_args(own)
 
     import pytest
 
+    if args.suite is not None:
+        os.chdir(args.suite)
     threads = ThreadProfiles()
     threads.install()
     main_profile = cProfile.Profile()
