@@ -26,11 +26,6 @@ What is here, and why each piece exists:
   more. Why several windows: a fixed 5-run window is diluted by
   unstepped runs for 4 analyses after a step and by stepped runs in its baseline after
   that; the window that starts at the step holds the evidence.
-* :func:`windowed_comparison`: "the last runs against the runs before them" with the
-  ratio and difference of medians (robust to the occasional outlier run) and a one-sided
-  Mann-Whitney U test (rank based: no normality assumption, one spike moves it by one
-  rank). The analyzer used it before :func:`shift_scan`; bench/accuracy.py still measures
-  it for comparison.
 * :func:`benjamini_hochberg`: with hundreds of series per analysis, p < 0.01 alone would
   flag several series by chance every run; the Benjamini-Hochberg step-up procedure keeps
   the expected share of false findings among all findings at a chosen rate.
@@ -47,7 +42,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import digamma, ndtr, polygamma, stdtr  # type: ignore[import-untyped]  # no stubs installed
-from scipy.stats import mannwhitneyu  # type: ignore[import-untyped]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -105,102 +99,6 @@ def normalise(values: FloatArray, index: FloatArray) -> FloatArray:
         raise ValueError(f"normalise: matrix {matrix.shape} and index {factors.shape} do not match")
     result: FloatArray = matrix / factors[None, :]
     return result
-
-
-# -- windowed comparison ----------------------------------------------------------------
-
-
-def mann_whitney_greater(current: FloatArray, baseline: FloatArray) -> FloatArray:
-    """One-sided Mann-Whitney U p-values that each row of ``current`` tends to be larger
-    than the same row of ``baseline`` (complete rows, no ``NaN``).
-
-    Rows without ties use the exact null distribution (5 against 20 runs: the smallest
-    possible p is 1 / C(25, 5) = 1.9e-5); rows with ties use the normal approximation with
-    tie and continuity corrections, because scipy's exact method ignores ties. Choosing per
-    row keeps one tied series from switching the whole batch to the approximation, which is
-    what ``method="auto"`` would do.
-    """
-    cur = np.atleast_2d(np.asarray(current, dtype=np.float64))
-    base = np.atleast_2d(np.asarray(baseline, dtype=np.float64))
-    if cur.shape[0] != base.shape[0]:
-        raise ValueError(f"mann_whitney_greater: {cur.shape[0]} current rows but {base.shape[0]} baseline rows")
-    p = np.full(cur.shape[0], np.nan)
-    if cur.shape[0] == 0 or cur.shape[1] == 0 or base.shape[1] == 0:
-        return p
-    pooled = np.sort(np.concatenate([cur, base], axis=1), axis=1)
-    tied = (np.diff(pooled, axis=1) == 0).any(axis=1)
-    for rows, method in ((~tied, "exact"), (tied, "asymptotic")):
-        if rows.any():
-            result = mannwhitneyu(cur[rows], base[rows], alternative="greater", axis=1, method=method)
-            p[rows] = np.asarray(result.pvalue, dtype=np.float64)
-    return p
-
-
-@dataclass(frozen=True)
-class WindowComparison:
-    """Per series (one entry per row): the current window against the baseline window.
-
-    ``p`` is ``NaN`` where a row has fewer values than the test needs.
-    """
-
-    current_median: FloatArray
-    baseline_median: FloatArray
-    ratio: FloatArray  # current median / baseline median
-    difference: FloatArray  # current median - baseline median (in the values' unit)
-    p: FloatArray  # one-sided Mann-Whitney U: current greater than baseline
-    n_current: IntArray
-    n_baseline: IntArray
-    spread: FloatArray  # max - min over both windows: the largest difference the data allow
-
-
-def windowed_comparison(
-    current: FloatArray, baseline: FloatArray, *, min_current: int = 3, min_baseline: int = 10
-) -> WindowComparison:
-    """Compare the last runs with the runs before them, row by row.
-
-    ``current`` is ``(series, c)`` and ``baseline`` ``(series, b)``, ``NaN`` for a missing
-    value. The ratio and difference are of medians (one outlier run moves neither). The
-    p-value is the one-sided Mann-Whitney U test "current is stochastically greater than
-    baseline" on the values present; rows with fewer than ``min_current`` current or
-    ``min_baseline`` baseline values get ``NaN`` (too little data to test honestly).
-    ``spread`` (max - min over both windows) depends only on the pooled values, not on
-    which window they fell in, so it can filter hypotheses before false-discovery control
-    without biasing it (Bourgon, Gentleman & Huber 2010).
-    """
-    cur = np.atleast_2d(np.asarray(current, dtype=np.float64))
-    base = np.atleast_2d(np.asarray(baseline, dtype=np.float64))
-    rows = cur.shape[0]
-    if base.shape[0] != rows:
-        raise ValueError(f"windowed_comparison: {rows} current rows but {base.shape[0]} baseline rows")
-    n_cur = (~np.isnan(cur)).sum(axis=1).astype(np.int64)
-    n_base = (~np.isnan(base)).sum(axis=1).astype(np.int64)
-    cur_median = np.full(rows, np.nan)
-    base_median = np.full(rows, np.nan)
-    spread = np.full(rows, np.nan)
-    has_both = (n_cur > 0) & (n_base > 0)
-    if has_both.any():
-        cur_median[has_both] = np.nanmedian(cur[has_both], axis=1)
-        base_median[has_both] = np.nanmedian(base[has_both], axis=1)
-        pooled = np.concatenate([cur[has_both], base[has_both]], axis=1)
-        spread[has_both] = np.nanmax(pooled, axis=1) - np.nanmin(pooled, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(base_median > 0, cur_median / base_median, np.where(cur_median > 0, np.inf, np.nan))
-    difference = cur_median - base_median
-    p = np.full(rows, np.nan)
-    testable = (n_cur >= max(min_current, 1)) & (n_base >= max(min_baseline, 1))
-    # Group rows by their window sizes so each group is one vectorised call.
-    for nc, nb in sorted({(int(a), int(b)) for a, b in zip(n_cur[testable], n_base[testable], strict=True)}):
-        group = np.flatnonzero(testable & (n_cur == nc) & (n_base == nb))
-        p[group] = mann_whitney_greater(_compact(cur[group], nc), _compact(base[group], nb))
-    return WindowComparison(cur_median, base_median, ratio, difference, p, n_cur, n_base, spread)
-
-
-def _compact(values: FloatArray, width: int) -> FloatArray:
-    """Rows with exactly ``width`` non-NaN values, as a dense ``(rows, width)`` matrix."""
-    if not np.isnan(values).any():
-        return values
-    present = ~np.isnan(values)
-    return values[present].reshape(values.shape[0], width)
 
 
 # -- shift scan: winsorized t over adaptive current windows ------------------------------

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad  # type: ignore[import-untyped]
 from scipy.special import digamma  # type: ignore[import-untyped]
-from scipy.stats import mannwhitneyu, norm, ttest_ind  # type: ignore[import-untyped]
+from scipy.stats import norm, ttest_ind  # type: ignore[import-untyped]
 
 from otel_pytest.analyze.stats import (
     NoisePrior,
@@ -17,13 +17,11 @@ from otel_pytest.analyze.stats import (
     e_divisive,
     hodges_lehmann,
     last_step,
-    mann_whitney_greater,
     moderate,
     noise_prior,
     normalise,
     shift_scan,
     speed_index,
-    windowed_comparison,
     winsorized_t,
     winsorized_variance,
 )
@@ -79,55 +77,6 @@ def test_runs_with_fewer_series_than_the_minimum_keep_an_index_of_one() -> None:
 def test_normalise_refuses_an_index_of_the_wrong_length() -> None:
     with pytest.raises(ValueError, match="do not match"):
         normalise(np.ones((2, 3)), np.ones(2))
-
-
-# -- Mann-Whitney and windows -------------------------------------------------------------
-
-
-def test_complete_separation_of_5_against_20_runs_has_the_exact_smallest_p() -> None:
-    current = np.arange(21.0, 26.0)[None, :]
-    baseline = np.arange(1.0, 21.0)[None, :]
-
-    assert mann_whitney_greater(current, baseline)[0] == pytest.approx(1 / math.comb(25, 5))
-
-
-def test_a_tied_row_uses_the_normal_approximation_without_changing_the_other_rows() -> None:
-    rng = np.random.default_rng(3)
-    current = rng.normal(1.0, 1.0, (3, 5))
-    baseline = rng.normal(0.0, 1.0, (3, 20))
-    baseline[1, :5] = current[1, 0]  # ties in row 1 only
-
-    p = mann_whitney_greater(current, baseline)
-
-    exact = mannwhitneyu(current[[0, 2]], baseline[[0, 2]], alternative="greater", axis=1, method="exact").pvalue
-    approx = mannwhitneyu(current[1], baseline[1], alternative="greater", method="asymptotic").pvalue
-    np.testing.assert_allclose(p[[0, 2]], exact)
-    assert p[1] == pytest.approx(approx)
-
-
-def test_windowed_comparison_gives_median_ratio_difference_and_spread() -> None:
-    current = np.array([[2.0, 2.2, 2.1, np.nan, 2.05]])
-    baseline = np.linspace(1.0, 1.1, 20)[None, :]
-
-    result = windowed_comparison(current, baseline)
-
-    assert result.current_median[0] == pytest.approx(2.075)
-    assert result.baseline_median[0] == pytest.approx(1.05)
-    assert result.ratio[0] == pytest.approx(2.075 / 1.05)
-    assert result.difference[0] == pytest.approx(1.025)
-    assert result.spread[0] == pytest.approx(1.2)
-    assert (result.n_current[0], result.n_baseline[0]) == (4, 20)
-    assert result.p[0] == pytest.approx(1 / math.comb(24, 4))
-
-
-def test_windowed_comparison_does_not_test_rows_with_too_few_values() -> None:
-    current = np.array([[2.0, np.nan, np.nan], [2.0, 2.0, 2.0]])
-    baseline = np.array([[1.0] * 12, [1.0] * 5 + [np.nan] * 7])
-
-    result = windowed_comparison(current, baseline, min_current=3, min_baseline=10)
-
-    assert np.isnan(result.p).all()
-    assert result.ratio.tolist() == [2.0, 2.0]
 
 
 # -- winsorized t, noise pooling and the shift scan -------------------------------------------
