@@ -62,7 +62,7 @@ from bench.harness import (
     busy_seconds,
     check_pytest_run,
     child_environment,
-    command_line,
+    finish,
     load_average,
     measured_source,
     median_or_none,
@@ -72,12 +72,10 @@ from bench.harness import (
     paired_ratios,
     positive,
     progress,
-    publish,
     run_measured,
     run_rounds,
     section_head,
     wait_for_quiet,
-    write_samples,
 )
 from examples.postgres import database_url, safe
 
@@ -700,6 +698,10 @@ def verdicts(results: Results) -> list[str]:
     return lines
 
 
+def passed(results: Results) -> bool:
+    return all(row.checks_ok for result in results.drivers for row in result.rows)
+
+
 def render(results: Results) -> str:
     out = [
         *section_head("Database overhead (bench/db.py)", results.command, results.machine),
@@ -805,15 +807,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             suite = write_suite(root, driver, args.modules, args.tests_per_module)
             print(f"wrote {suite.describe()} to {suite.root}; set {URL_VARIABLE} to a {driver.drivername}:// URL")
         return 0
-    try:
-        results = run(args, command_line("db", raw))
-    except BenchError as error:
-        print(f"db: {error}", file=sys.stderr)
-        return 2
-    publish("db", render(results), None if args.no_docs else args.docs)
-    if args.json is not None:
-        write_samples(args.json, results.command, results.machine, results.samples)
-    return 0 if all(row.checks_ok for result in results.drivers for row in result.rows) else 1
+    return finish("db", args, raw, run, render, passed)
 
 
 if __name__ == "__main__":

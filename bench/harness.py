@@ -508,10 +508,42 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, quiet_idle: float, qui
     parser.add_argument("--json", type=Path, default=None, help="also write every sample as JSON here")
 
 
-def write_samples(path: Path, command: str, machine: Mapping[str, str], samples: Sequence[object]) -> None:
-    """Every sample (dataclasses) with the command and the machine, as JSON, for a closer look."""
-    plain = [dataclasses.asdict(sample) for sample in samples]  # type: ignore[call-overload]
-    path.write_text(json.dumps({"command": command, "machine": machine, "samples": plain}, indent=1), encoding="utf-8")
+class Results(Protocol):
+    """What a benchmark of pytest runs measured: the command, the machine, every sample."""
+
+    @property
+    def command(self) -> str: ...
+    @property
+    def machine(self) -> Mapping[str, str]: ...
+    @property
+    def samples(self) -> Sequence[object]: ...
+
+
+R = TypeVar("R", bound=Results)
+
+
+def finish(
+    benchmark: str,
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    measure: Callable[[argparse.Namespace, str], R],
+    render: Callable[[R], str],
+    passed: Callable[[R], bool],
+) -> int:
+    """The end of a ``main`` with :func:`add_run_arguments`: measure, publish the section,
+    write the samples (``--json``); exit 2 on a :class:`BenchError` (the numbers would mean
+    nothing), 1 when ``passed`` says a check failed, else 0."""
+    try:
+        results = measure(args, command_line(benchmark, argv))
+    except BenchError as error:
+        print(f"{benchmark}: {error}", file=sys.stderr)
+        return 2
+    publish(benchmark, render(results), None if args.no_docs else args.docs)
+    if args.json is not None:
+        plain = [dataclasses.asdict(sample) for sample in results.samples]  # type: ignore[call-overload]
+        document = {"command": results.command, "machine": results.machine, "samples": plain}
+        args.json.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    return 0 if passed(results) else 1
 
 
 def replace_section(path: Path, begin: str, end: str, section: str) -> None:

@@ -44,7 +44,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.harness import (
-    BenchError,
     Quiet,
     Ratios,
     add_run_arguments,
@@ -52,7 +51,7 @@ from bench.harness import (
     busy_seconds,
     check_pytest_run,
     child_environment,
-    command_line,
+    finish,
     load_average,
     measured_source,
     median_or_none,
@@ -61,13 +60,11 @@ from bench.harness import (
     paired_ratios,
     passed_count,
     positive,
-    publish,
     reap_orphans,
     run_measured,
     run_rounds,
     section_head,
     wait_for_quiet,
-    write_samples,
 )
 from tests.otlp_receiver import BlackHole, DownPort, HttpReceiver
 
@@ -444,12 +441,16 @@ def verdicts(results: Results) -> list[str]:
             f"{bare.rss_mib:.1f} MiB bare, {extra:+.1f} MiB; target <= +{RSS_TARGET_MIB:.0f} MiB: "
             f"**{'met' if met else 'NOT met'}**"
         )
-    spans_ok = all(r.spans_ok for r in [*results.overhead, *results.memory, *results.down])
     lines.append(
         f"- Span checks (every `--otel` run stored all expected spans; the receiver got exactly "
-        f"the stored ones): **{'passed' if spans_ok else 'FAILED'}**"
+        f"the stored ones): **{'passed' if passed(results) else 'FAILED'}**"
     )
     return lines
+
+
+def passed(results: Results) -> bool:
+    """Every ``--otel`` run stored the suite's spans and the receiver got them all."""
+    return all(r.spans_ok for r in [*results.overhead, *results.memory, *results.down])
 
 
 def render(results: Results) -> str:
@@ -510,41 +511,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--modules", type=positive, default=20, help="modules in the overhead suite")
     parser.add_argument("--tests-per-module", type=positive, default=100, help="tests per module")
-    parser.add_argument(
-        "--rounds",
-        type=positive,
-        default=7,
-        help="timed rounds; each runs every variant once, in rotating order",
-    )
-    parser.add_argument(
-        "--memory-modules",
-        type=positive,
-        default=200,
-        help="modules in the memory suite (tests per module as above)",
-    )
+    parser.add_argument("--rounds", type=positive, default=7, help="timed rounds of every variant, rotating")
+    parser.add_argument("--memory-modules", type=positive, default=200, help="modules in the memory suite")
     parser.add_argument("--memory-rounds", type=positive, default=3, help="bare/--otel rounds on it")
-    parser.add_argument(
-        "--down-rounds",
-        type=positive,
-        default=3,
-        help="rounds with the collector down (closed port, black hole)",
-    )
+    parser.add_argument("--down-rounds", type=positive, default=3, help="rounds with the collector down")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory suite")
     parser.add_argument("--skip-down", action="store_true", help="skip the collector-down runs")
-    parser.add_argument(
-        "--compare-python",
-        default=None,
-        metavar="PYTHON",
-        help="interpreter of a separate virtualenv with pytest-opentelemetry installed",
-    )
+    parser.add_argument("--compare-python", metavar="PYTHON", help="python of a venv with pytest-opentelemetry")
     add_run_arguments(parser, quiet_idle=0.9, quiet_wait=300.0, timeout=600.0)
-    parser.add_argument(
-        "--generate",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="only write the overhead suite into DIR and exit",
-    )
+    parser.add_argument("--generate", type=Path, metavar="DIR", help="only write the overhead suite into DIR")
     return parser.parse_args(argv)
 
 
@@ -556,16 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         suite = write_suite(args.generate, args.modules, args.tests_per_module)
         print(f"wrote {suite.tests} tests in {suite.modules} modules to {suite.root}")
         return 0
-    try:
-        results = run(args, command_line("overhead", raw))
-    except BenchError as error:
-        print(f"overhead: {error}", file=sys.stderr)
-        return 2
-    publish("overhead", render(results), None if args.no_docs else args.docs)
-    if args.json is not None:
-        write_samples(args.json, results.command, results.machine, results.samples)
-    all_spans_ok = all(r.spans_ok for r in [*results.overhead, *results.memory, *results.down])
-    return 0 if all_spans_ok else 1
+    return finish("overhead", args, raw, run, render, passed)
 
 
 def run(args: argparse.Namespace, command: str) -> Results:
