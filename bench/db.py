@@ -59,23 +59,18 @@ from bench.harness import (
     Quiet,
     Ratios,
     add_run_arguments,
-    busy_seconds,
-    check_pytest_run,
-    child_environment,
     finish,
     load_average,
     measured_source,
     median_or_none,
     otel_lines,
-    others_cpu,
     package_version,
     paired_ratios,
     positive,
     progress,
-    run_measured,
+    run_pytest,
     run_rounds,
     section_head,
-    wait_for_quiet,
 )
 from examples.postgres import database_url, safe
 
@@ -467,14 +462,21 @@ class Runner:
         store = suite.root / ".otel-pytest"
         shutil.rmtree(store, ignore_errors=True)
         command = [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *variant.args]
-        env = child_environment({URL_VARIABLE: suite.driver.url(self.server.url)}, self.source)
-        waited = wait_for_quiet(self.quiet if quiet is None else quiet)
-        busy_before, server_before = busy_seconds(), self.server.cpu()
-        measured = run_measured(command, cwd=suite.root, env=env, log=self.log, timeout=self.timeout)
-        time.sleep(0.2)  # the backends exit as the connections close; their CPU arrives when reaped
-        busy_after, server_after = busy_seconds(), self.server.cpu()
-        check_pytest_run(f"{suite.driver.name}, {variant.label}", command, measured, suite.tests, variant.otel)
-        server = None if server_before is None or server_after is None else server_after - server_before
+        run = run_pytest(
+            f"{suite.driver.name}, {variant.label}",
+            command,
+            cwd=suite.root,
+            env={URL_VARIABLE: suite.driver.url(self.server.url)},
+            source=self.source,
+            log=self.log,
+            timeout=self.timeout,
+            quiet=self.quiet if quiet is None else quiet,
+            tests=suite.tests,
+            traced=variant.otel,
+            beside=self.server.cpu,
+            settle=0.2,  # the backends exit as the connections close; their CPU arrives when reaped
+        )
+        measured, server = run.measured, run.beside
         return Sample(
             driver=suite.driver.name,
             variant=variant.key,
@@ -484,8 +486,8 @@ class Runner:
             system=measured.system,
             max_rss_kib=measured.max_rss_kib,
             server_cpu=server,
-            others_cpu=others_cpu(busy_before, busy_after, measured.cpu + (server or 0.0)),
-            waited=waited,
+            others_cpu=run.others_cpu(measured.cpu + (server or 0.0)),
+            waited=run.waited,
             counts=count_store(store) if variant.otel else None,
             otel_lines=otel_lines(measured.output),
         )

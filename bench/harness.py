@@ -285,12 +285,52 @@ def wait_for_quiet(quiet: Quiet) -> float:
             return t1 - start
 
 
-def others_cpu(before: float | None, after: float | None, own: float) -> float | None:
-    """The CPU seconds the rest of the machine used between two :func:`busy_seconds` readings
-    around a run that used ``own`` itself."""
-    if before is None or after is None:
-        return None
-    return max(0.0, after - before - own)
+def _difference(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+@dataclass(frozen=True)
+class PytestRun:
+    """One checked pytest process and the machine around it."""
+
+    measured: Measured
+    waited: float  # seconds spent waiting for a quiet machine first
+    busy: float | None  # CPU seconds the whole machine used during the run, the run's own included
+    beside: float | None  # what the ``beside`` counter of :func:`run_pytest` grew by
+
+    def others_cpu(self, own: float) -> float | None:
+        """The CPU of the rest of the machine during the run, given the run's ``own``."""
+        return None if self.busy is None else max(0.0, self.busy - own)
+
+
+def run_pytest(
+    label: str,
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    source: Path | None,
+    log: Path,
+    timeout: float,
+    quiet: Quiet,
+    tests: int,
+    traced: bool,
+    beside: Callable[[], float | None] = lambda: None,
+    settle: float = 0.0,
+) -> PytestRun:
+    """Wait for a quiet machine, run ``command`` measured (:func:`run_measured`) in the
+    :func:`child_environment` with ``env`` and ``source``, and check it
+    (:func:`check_pytest_run`). The machine's CPU counter, and ``beside`` (another CPU
+    counter, say a database server's), are read before the run and ``settle`` seconds after
+    it (CPU of processes that end with the run arrives when they are reaped)."""
+    waited = wait_for_quiet(quiet)
+    busy_before, beside_before = busy_seconds(), beside()
+    measured = run_measured(command, cwd=cwd, env=child_environment(env, source), log=log, timeout=timeout)
+    if settle:
+        time.sleep(settle)
+    busy_after, beside_after = busy_seconds(), beside()
+    check_pytest_run(label, command, measured, tests, traced)
+    return PytestRun(measured, waited, _difference(busy_before, busy_after), _difference(beside_before, beside_after))
 
 
 # -- rounds and ratios -------------------------------------------------------------------------

@@ -48,23 +48,18 @@ from bench.harness import (
     Ratios,
     add_run_arguments,
     adopt_orphans,
-    busy_seconds,
-    check_pytest_run,
-    child_environment,
     finish,
     load_average,
     measured_source,
     median_or_none,
     otel_lines,
-    others_cpu,
     paired_ratios,
     passed_count,
     positive,
     reap_orphans,
-    run_measured,
+    run_pytest,
     run_rounds,
     section_head,
-    wait_for_quiet,
 )
 from tests.otlp_receiver import BlackHole, DownPort, HttpReceiver
 
@@ -239,20 +234,21 @@ class Runner:
         if variant.receiver is not None:
             variant.receiver.clear()
         command = [variant.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *variant.args]
-        waited = wait_for_quiet(self.quiet if quiet is None else quiet)
         reap_orphans()  # a helper left from an earlier run is not this run's
-        busy_before = busy_seconds()
-        measured = run_measured(
+        run = run_pytest(
+            variant.label,
             command,
             cwd=self.suite.root,
-            env=child_environment(variant.env, variant.source),
+            env=variant.env,
+            source=variant.source,
             log=self.log,
             timeout=self.timeout,
+            quiet=self.quiet if quiet is None else quiet,
+            tests=self.suite.tests,
+            traced=variant.otel_store,
         )
+        measured = run.measured
         helper_user, helper_system = reap_orphans()
-        busy_after = busy_seconds()
-        check_pytest_run(variant.label, command, measured, self.suite.tests, variant.otel_store)
-        own = measured.cpu + helper_user + helper_system
         return Sample(
             variant=variant.key,
             round=round_number,
@@ -260,8 +256,8 @@ class Runner:
             system=measured.system + helper_system,
             wall=measured.wall,
             max_rss_kib=measured.max_rss_kib,
-            others_cpu=others_cpu(busy_before, busy_after, own),
-            waited=waited,
+            others_cpu=run.others_cpu(measured.cpu + helper_user + helper_system),
+            waited=run.waited,
             passed=passed_count(measured.output) or 0,
             stored_spans=store_spans(store) if variant.otel_store else None,
             received_spans=None if variant.receiver is None else len(variant.receiver.spans()),
