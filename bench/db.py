@@ -51,7 +51,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
 from sqlalchemy.engine import URL
 
 from bench.harness import (
@@ -71,8 +70,10 @@ from bench.harness import (
     run_pytest,
     run_rounds,
     section_head,
+    stored_spans,
 )
 from examples.postgres import database_url, safe
+from otel_pytest.semconv import attributes, spans
 
 WALL_TARGET = 1.10
 TABLE = "bench_item"
@@ -262,12 +263,13 @@ def write_suite(root: Path, driver: Driver, modules: int, tests_per_module: int)
 
 DB_KINDS = ("query", "transaction step", "pool checkout", "pool checkin", "connect", "engine")
 _NAMED_KINDS = {
-    "pool checkout": "pool checkout",
-    "pool checkin": "pool checkin",
-    "connect": "connect",
-    "engine create": "engine",
-    "engine dispose": "engine",
+    spans.POOL_CHECKOUT: "pool checkout",
+    spans.POOL_CHECKIN: "pool checkin",
+    spans.CONNECT: "connect",
+    spans.ENGINE_CREATE: "engine",
+    spans.ENGINE_DISPOSE: "engine",
 }
+_QUERIES = attributes.DB_SUMMARY_PREFIX + "queries"
 
 
 @dataclass(frozen=True)
@@ -289,47 +291,32 @@ class StoreCounts:
         return self.kinds.get("query", 0)
 
 
-def _attribute(value: Mapping[str, object]) -> object:
-    for key in ("stringValue", "intValue", "boolValue", "doubleValue"):
-        if key in value:
-            return value[key]
-    return None
-
-
-def db_kind(name: str, attributes: Mapping[str, object]) -> str | None:
-    if "pytest.db.transaction.step" in attributes:
+def db_kind(name: str, values: Mapping[str, object]) -> str | None:
+    if attributes.DB_TRANSACTION_STEP in values:
         return "transaction step"
-    if "db.query.text" in attributes:
+    if attributes.DB_QUERY_TEXT in values:
         return "query"
     return _NAMED_KINDS.get(name)
 
 
 def count_store(store: Path) -> StoreCounts:
-    """Counts over every run file of a local store (one OTLP/JSON ``TracesData`` per line)."""
+    """Counts over every run file of a local store."""
     kinds: Counter[str] = Counter()
-    suite_queries = full_tests = spans = 0
-    for path in sorted((store / "runs").glob("*.otlp.jsonl")):
-        with path.open("rb") as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                for resource in orjson.loads(line).get("resourceSpans", ()):
-                    for scope in resource.get("scopeSpans", ()):
-                        for span in scope.get("spans", ()):
-                            spans += 1
-                            attributes = {a["key"]: _attribute(a["value"]) for a in span.get("attributes", ())}
-                            kind = db_kind(span["name"], attributes)
-                            if kind is not None:
-                                kinds[kind] += 1
-                            if (
-                                kind == "query"
-                                and attributes.get("db.collection.name") == TABLE
-                                and attributes.get("db.operation.name") in SUITE_OPERATIONS
-                            ):
-                                suite_queries += 1
-                            if "::" in span["name"] and attributes.get("db.summary.queries") == str(QUERIES_PER_TEST):
-                                full_tests += 1
-    return StoreCounts({k: kinds[k] for k in DB_KINDS if kinds[k]}, suite_queries, full_tests, spans)
+    suite_queries = full_tests = total = 0
+    for name, values in stored_spans(store):
+        total += 1
+        kind = db_kind(name, values)
+        if kind is not None:
+            kinds[kind] += 1
+        if (
+            kind == "query"
+            and values.get(attributes.DB_COLLECTION_NAME) == TABLE
+            and values.get(attributes.DB_OPERATION_NAME) in SUITE_OPERATIONS
+        ):
+            suite_queries += 1
+        if "::" in name and values.get(_QUERIES) == str(QUERIES_PER_TEST):
+            full_tests += 1
+    return StoreCounts({k: kinds[k] for k in DB_KINDS if kinds[k]}, suite_queries, full_tests, total)
 
 
 # -- the server ------------------------------------------------------------------------

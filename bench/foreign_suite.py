@@ -48,6 +48,7 @@ from bench.harness import (
     run_measured,
     section_head,
 )
+from otel_pytest.semconv import attributes
 from otel_pytest.store.reader import read_spans
 
 DOCS = REPO / "docs" / "foreign-suites.md"
@@ -189,7 +190,7 @@ def run_suite(project: Project, source: Path, python: Path, work: Path, traced: 
         for path in sorted((store / "runs").glob("*.otlp.jsonl")):
             for _resource, span in read_spans(path):
                 spans += 1
-                db_spans += "db.system.name" in span.attributes
+                db_spans += attributes.DB_SYSTEM_NAME in span.attributes
     found = _TRACED.search(measured.output)
     return SuiteRun(measured, _outcomes(junit), int(found.group(1)) if found else None, spans, db_spans)
 

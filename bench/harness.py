@@ -189,6 +189,23 @@ def check_pytest_run(label: str, command: Sequence[str], measured: Measured, tes
         raise BenchError(f"{label}: no 'otel: ... tests traced' line; is otel-pytest loaded?")
 
 
+def stored_spans(store: Path) -> Iterator[tuple[str, dict[str, object]]]:
+    """The name and attributes of every span in the run files of a local store, in file
+    order. Attribute values are unwrapped from OTLP JSON as written (an int stays a string)."""
+    for path in sorted((store / "runs").glob("*.otlp.jsonl")):
+        with path.open("rb") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                for resource in json.loads(line).get("resourceSpans", ()):
+                    for scope in resource.get("scopeSpans", ()):
+                        for span in scope.get("spans", ()):
+                            attributes = {
+                                a["key"]: next(iter(a["value"].values()), None) for a in span.get("attributes", ())
+                            }
+                            yield span["name"], attributes
+
+
 # -- the otel_pytest measured ----------------------------------------------------------------
 
 

@@ -31,7 +31,6 @@ Run from the repository root with the project's virtualenv::
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -60,13 +59,14 @@ from bench.harness import (
     run_pytest,
     run_rounds,
     section_head,
+    stored_spans,
 )
+from otel_pytest.semconv import spans
 from tests.otlp_receiver import BlackHole, DownPort, HttpReceiver
 
 CPU_TARGET = 1.10
 RSS_TARGET_MIB = 50.0
 SUITE_FIXTURES = ("first", "second", "shared")
-PHASES = ("setup", "call", "teardown")
 PYTEST_OPENTELEMETRY = "pytest-opentelemetry"
 
 INI = """\
@@ -122,7 +122,7 @@ class Suite:
             "session": 1,
             "module": self.modules,
             "test": self.tests,
-            "phase": len(PHASES) * self.tests,
+            "phase": len(spans.PHASES) * self.tests,
             "fixture": 4 * self.tests + 2 * self.modules,
         }
 
@@ -139,12 +139,12 @@ def write_suite(root: Path, modules: int, tests_per_module: int) -> Suite:
 
 def span_kind(name: str) -> str:
     """``other`` is what installed plugins add (pytest-asyncio's session fixture, say)."""
-    if name == "pytest session":
+    if name == spans.SESSION:
         return "session"
-    if name in PHASES:
+    if name in spans.PHASES:
         return "phase"
-    if name.startswith("fixture "):
-        fixture = name.removeprefix("fixture ").removesuffix(" teardown")
+    if name.startswith(spans.FIXTURE_PREFIX):
+        fixture = name.removeprefix(spans.FIXTURE_PREFIX).removesuffix(" teardown")
         return "fixture" if fixture in SUITE_FIXTURES else "other"
     if "::" in name:
         return "test"
@@ -154,18 +154,8 @@ def span_kind(name: str) -> str:
 
 
 def store_spans(store: Path) -> dict[str, int]:
-    """Spans by kind in every run file of a local store (one ``TracesData`` per line)."""
-    kinds: Counter[str] = Counter()
-    for path in sorted((store / "runs").glob("*.otlp.jsonl")):
-        with path.open("rb") as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                data = json.loads(line)
-                for resource in data.get("resourceSpans", ()):
-                    for scope in resource.get("scopeSpans", ()):
-                        kinds.update(span_kind(span["name"]) for span in scope.get("spans", ()))
-    return dict(kinds)
+    """Spans by kind in every run file of a local store."""
+    return dict(Counter(span_kind(name) for name, _ in stored_spans(store)))
 
 
 # -- running pytest --------------------------------------------------------------------
