@@ -244,7 +244,10 @@ def test_every_span_carries_the_run_id_and_the_summary_line_names_it(pytester: p
     run_ids = {span.attributes["pytest.run.id"] for span in run.spans}
     assert len(run_ids) == 1
     (run_id,) = run_ids
-    assert result.outlines[-1] == f"otel: 2 tests traced, run {run_id} in .otel-pytest"
+    assert result.outlines[-3:-1] == [
+        f"otel: run {run_id}: 2 tests, {len(run.spans)} spans in .otel-pytest",
+        "otel: next: otel-pytest analyze",
+    ]
 
 
 def test_disabled_plugin_records_nothing_and_registers_no_hooks(pytester: pytest.Pytester) -> None:
@@ -330,7 +333,7 @@ def test_xdist_workers_join_one_run_under_the_controller_session(pytester: pytes
     worker_ids = {child.span_id for child in controller.children}
     assert {test.links[0] for test in tests} == worker_ids
     assert not list((pytester.path / ".otel-pytest" / "runs").glob("*.part"))
-    assert result.outlines[-1].startswith("otel: 12 tests traced, run ")
+    assert re.fullmatch(r"otel: run [0-9a-f]{16}: 12 tests, \d+ spans in \.otel-pytest", result.outlines[-3])
 
 
 def test_unwritable_store_costs_one_warning_and_the_tests_still_run(pytester: pytest.Pytester) -> None:
@@ -439,7 +442,7 @@ def test_rerun_attempts_are_spans_of_one_test_that_carries_the_final_outcome(pyt
     result, run = traced(pytester, "--reruns", "2")
     result.assert_outcomes(passed=3, failed=1)
     assert result.parseoutcomes()["rerun"] == 4
-    assert result.outlines[-1].startswith("otel: 4 tests traced, run ")
+    assert re.fullmatch(r"otel: run [0-9a-f]{16}: 4 tests, \d+ spans in \.otel-pytest", result.outlines[-3])
     tests = {root.name.split("::")[1]: root for root in run.roots if "::" in root.name}
     assert sorted(tests) == ["test_always_fails", "test_flaky", "test_passes", "test_setup_fails_once"]
     passes, flaky, always, setup = (
