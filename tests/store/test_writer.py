@@ -325,6 +325,7 @@ def test_hang():
     assert adopted.file == orphan.name
     assert orphan.name == f"{orphan.name[:16]}_{adopted.run_id}.otlp.jsonl"
     assert (adopted.tests, adopted.exit_status, adopted.complete) == (3, -1, False)
+    assert (adopted.outcomes, later.outcomes) == ({"passed": 3}, {"passed": 3})  # the hanging test never ended
     assert adopted.spans == sum(1 for _ in read_spans(orphan))
     assert adopted.start_time_unix_nano < later.start_time_unix_nano
     assert adopted.service_name == later.service_name
