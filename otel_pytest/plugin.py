@@ -205,6 +205,25 @@ class TracingHooks(SessionHooks):
         self._next_module = nextitem.nodeid.split("::", 1)[0] if nextitem is not None else None
         return (yield from self._phase("teardown"))
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """The teardown report, the one pytest's JUnit XML takes a test's properties from,
+        names the test's trace and span (``<property name="otel.trace_id" .../>``). On the
+        report only: ``item.user_properties``, what the test's ``record_property`` fills and
+        its code sees, stays as it is."""
+        report = yield
+        if call.when == "teardown":
+            try:
+                span = self.recorder.test_span
+                if span is not None:
+                    report.user_properties.append((attr.JUNIT_TRACE_ID, f"{span.trace_id:032x}"))
+                    report.user_properties.append((attr.JUNIT_SPAN_ID, f"{span.span_id:016x}"))
+            except Exception as error:
+                self.recorder.failed(error)
+        return report
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         try:
             self.recorder.phase_report(report, None if type(report) is _TEST_REPORT else _subtest(report))
