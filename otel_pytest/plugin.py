@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from otel_pytest.run import RunTally, TracedRun
 
 PLUGIN_NAME = "otel-pytest-tracing"
+# Test report properties (JUnit XML <property>) naming a test's trace and its root span.
+REPORT_TRACE_ID = "otel.trace_id"
+REPORT_SPAN_ID = "otel.span_id"
 _run_key = pytest.StashKey["TracedRun"]()
 _summary_key: pytest.StashKey[RunTally] = pytest.StashKey()
 
@@ -218,8 +221,8 @@ class TracingHooks(SessionHooks):
             try:
                 span = self.recorder.test_span
                 if span is not None:
-                    report.user_properties.append((attr.JUNIT_TRACE_ID, f"{span.trace_id:032x}"))
-                    report.user_properties.append((attr.JUNIT_SPAN_ID, f"{span.span_id:016x}"))
+                    report.user_properties.append((REPORT_TRACE_ID, f"{span.trace_id:032x}"))
+                    report.user_properties.append((REPORT_SPAN_ID, f"{span.span_id:016x}"))
             except Exception as error:
                 self.recorder.failed(error)
         return report

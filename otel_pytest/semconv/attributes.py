@@ -16,9 +16,6 @@ import re
 # -- every span: the export shape (otel_pytest.encode.shape) --------------------------------
 
 RUN_ID = "pytest.run.id"  # 16 hex digits, one per run; the analyzer groups a file's spans by it
-# Test report properties (JUnit XML <property>) naming a test's trace and its root span.
-JUNIT_TRACE_ID = "otel.trace_id"
-JUNIT_SPAN_ID = "otel.span_id"
 
 # -- the resource: the run (otel_pytest.run) and the environment (otel_pytest.identity) -----
 
