@@ -42,6 +42,11 @@ def record_from_sdk(span: ReadableSpan) -> SpanRecord:
         record.events = [event_from_sdk(event) for event in span.events]
     if span.links:
         record.links = [
-            Link(link.context.trace_id, link.context.span_id, dict(link.attributes or {})) for link in span.links
+            Link(
+                link.context.trace_id,
+                link.context.span_id,
+                cast("dict[str, AttributeValue]", dict(link.attributes or {})),
+            )
+            for link in span.links
         ]
     return record
