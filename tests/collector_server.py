@@ -29,6 +29,7 @@ class CollectorServer(GoService):
         jaeger_otlp = f"{HOST}:{jaeger.ports['JAEGER_OTLP_GRPC_PORT']}"
         super().__init__(binary, log, {"JAEGER_OTLP": jaeger_otlp, "OTLP_FILES": str(files)})
         self.files = files
+        files.mkdir(parents=True, exist_ok=True)  # the file exporter does not make its folder
 
     @property
     def otlp_http(self) -> str:

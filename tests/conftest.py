@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -39,16 +39,21 @@ def fresh_global_provider() -> Iterator[None]:
     trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done = saved
 
 
+def _unavailable(why: ServiceUnavailable) -> NoReturn:
+    """The end-to-end tests need a Go service that is not there: required on CI (which builds
+    it first), skipped elsewhere when its ``scripts/NAME build`` has not been run."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the end-to-end tests must run on CI: {why}")
+    pytest.skip(str(why))
+
+
 def _running(service: Callable[[], _Service]) -> Iterator[_Service]:
-    """A Go service for the end-to-end tests, stopped after: required on CI (which builds it
-    first), skipped elsewhere when its ``scripts/NAME build`` has not been run."""
+    """A Go service for the end-to-end tests, stopped after."""
     try:
         with service() as server:
             yield server
     except ServiceUnavailable as why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the end-to-end tests must run on CI: {why}")
-        pytest.skip(str(why))
+        _unavailable(why)
 
 
 @pytest.fixture(scope="session")
@@ -59,11 +64,18 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JaegerServer]:
     yield from _running(lambda: JaegerServer(built_binary("jaeger"), folder / "jaeger.log"))
 
 
+@pytest.fixture(scope="session")
+def otelcol_binary() -> Path:
+    """The collector ``scripts/otelcol build`` made from ``deploy/otelcol-builder.yaml``."""
+    try:
+        return built_binary("otelcol")
+    except ServiceUnavailable as why:
+        _unavailable(why)
+
+
 @pytest.fixture
-def collector(jaeger: JaegerServer, tmp_path: Path) -> Iterator[CollectorServer]:
+def collector(otelcol_binary: Path, jaeger: JaegerServer, tmp_path: Path) -> Iterator[CollectorServer]:
     """A real OpenTelemetry Collector (``deploy/collector.yaml``) of the test's own, sending to
     the session's Jaeger and writing its files into ``tmp_path / "otlp"``: the files hold
     only what this test sent."""
-    yield from _running(
-        lambda: CollectorServer(built_binary("otelcol"), tmp_path / "collector.log", jaeger, tmp_path / "otlp")
-    )
+    yield from _running(lambda: CollectorServer(otelcol_binary, tmp_path / "collector.log", jaeger, tmp_path / "otlp"))

@@ -28,7 +28,12 @@ _STOP_WITHIN = 10.0
 
 
 class ServiceUnavailable(RuntimeError):
-    """A Go service could not be built or started here (the message says why)."""
+    """A Go service is not built here (the message says how to build it)."""
+
+
+class ServiceFailed(RuntimeError):
+    """A Go service that is built did not start with its config: a broken config or binary,
+    which fails the tests everywhere rather than skipping them."""
 
 
 def built_binary(script: str) -> Path:
@@ -113,7 +118,7 @@ class GoService:
         assert self.process is not None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServiceUnavailable(
+                raise ServiceFailed(
                     f"{self.label} exited with {self.process.returncode}: {self.log.read_text()[-2000:]}"
                 )
             try:
@@ -124,6 +129,4 @@ class GoService:
                 pass
             time.sleep(0.05)
         self.stop()
-        raise ServiceUnavailable(
-            f"{self.label} was not healthy within {_READY_WITHIN} s: {self.log.read_text()[-2000:]}"
-        )
+        raise ServiceFailed(f"{self.label} was not healthy within {_READY_WITHIN} s: {self.log.read_text()[-2000:]}")

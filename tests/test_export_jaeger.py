@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.collector_server import CollectorServer
 from tests.jaeger_server import JaegerServer
 from tests.jaeger_traces import (
     SpanFields,
@@ -119,14 +120,17 @@ ARGS = ("--otel", "-p", "no:asyncio", "-p", "no:cacheprovider")
 PROTOCOLS = ("http/protobuf", "grpc")
 
 
+def endpoint_of(server: JaegerServer | CollectorServer, protocol: str) -> str:
+    return server.otlp_grpc if protocol == "grpc" else server.otlp_http
+
+
 def export_run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, jaeger: JaegerServer, protocol: str, *args: str
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, protocol: str, endpoint: str, *args: str
 ) -> tuple[str, int, Traces]:
-    """Run SUITE exporting to Jaeger; return its service name, when it started and the
+    """Run SUITE exporting to ``endpoint``; return its service name, when it started and the
     store's traces, once the run said it exported them all."""
     pytester.makepyfile(test_suite=SUITE)
     service = unique_service("e2e")
-    endpoint = jaeger.otlp_grpc if protocol == "grpc" else jaeger.otlp_http
     monkeypatch.setenv("OTEL_SERVICE_NAME", service)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
@@ -165,7 +169,7 @@ def every_span(traces: Traces) -> list[SpanFields]:
 def test_a_run_exported_to_jaeger_reads_back_exactly_as_stored(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, jaeger: JaegerServer, protocol: str
 ) -> None:
-    service, start_ns, stored = export_run(pytester, monkeypatch, jaeger, protocol)
+    service, start_ns, stored = export_run(pytester, monkeypatch, protocol, endpoint_of(jaeger, protocol))
 
     assert_same_traces(stored, jaeger_traces(jaeger, service, start_ns, stored))
     # What the comparison covered: a trace per test and the session's; the tests' attributes
@@ -202,7 +206,7 @@ def test_a_run_exported_to_jaeger_reads_back_exactly_as_stored(
 def test_with_xdist_every_workers_spans_reach_jaeger_exactly(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, jaeger: JaegerServer
 ) -> None:
-    service, start_ns, stored = export_run(pytester, monkeypatch, jaeger, "http/protobuf", "-n", "2")
+    service, start_ns, stored = export_run(pytester, monkeypatch, "http/protobuf", jaeger.otlp_http, "-n", "2")
 
     assert_same_traces(stored, jaeger_traces(jaeger, service, start_ns, stored))
     spans = every_span(stored)
@@ -257,7 +261,7 @@ def as_jaeger_returns(written: Traces) -> Traces:
 def test_what_jaeger_changes_is_attribute_order_and_an_empty_status(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, jaeger: JaegerServer
 ) -> None:
-    service, start_ns, stored = export_run(pytester, monkeypatch, jaeger, "http/protobuf")
+    service, start_ns, stored = export_run(pytester, monkeypatch, "http/protobuf", jaeger.otlp_http)
     files = sorted((pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl"))
     written = raw_traces(orjson.loads(line) for path in files for line in path.read_bytes().splitlines())
     answer = jaeger_answer(jaeger, service, start_ns, span_count(stored), len(stored))
@@ -265,3 +269,30 @@ def test_what_jaeger_changes_is_attribute_order_and_an_empty_status(
 
     assert differences(written, returned) != []  # not byte for byte: Jaeger changes something
     assert_same_traces(as_jaeger_returns(written), returned)
+
+
+def test_the_comparison_names_each_difference_and_tells_types_apart() -> None:
+    span = {"name": "call", "parent_span_id": "01", "attributes": {"pytest.retry": True, "db.summary.queries": 2}}
+    expected: Traces = {"t1": {"s1": span, "s2": {**span, "name": "setup"}}, "t2": {"s3": span}}
+    actual: Traces = {
+        "t1": {"s1": {**span, "attributes": {"pytest.retry": 1, "db.summary.queries": 2.0}}, "s4": span},
+        "t3": {"s5": span},
+    }
+
+    found = differences(expected, actual)
+
+    assert found[:4] == [
+        "trace t2 missing (1 spans)",
+        "trace t3 surplus (1 spans)",
+        "span s2 (setup) of trace t1 missing",
+        "span s4 (call) of trace t1 surplus",
+    ]
+    assert found[4:] == [
+        "span s1 (call) of trace t1 differs:",
+        "--- expected",
+        "+++ actual",
+        "@@ -1 +1 @@",
+        "-{'attributes': {'db.summary.queries': 2, 'pytest.retry': True}, 'name': 'call', 'parent_span_id': '01'}",
+        "+{'attributes': {'db.summary.queries': 2.0, 'pytest.retry': 1}, 'name': 'call', 'parent_span_id': '01'}",
+    ]
+    assert differences(expected, expected) == []
