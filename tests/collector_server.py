@@ -16,28 +16,15 @@ class CollectorServer(GoService):
 
     label = "the OpenTelemetry Collector"
     config = ROOT / "deploy" / "collector.yaml"
-    host_variable = "COLLECTOR_HOST"
-    port_variables = (
-        "COLLECTOR_OTLP_GRPC_PORT",
-        "COLLECTOR_OTLP_HTTP_PORT",
-        "COLLECTOR_METRICS_PORT",
-        "COLLECTOR_HEALTH_PORT",
-    )
+    prefix = "COLLECTOR"
+    other_ports = ("METRICS_PORT",)
     health_path = "/"
 
     def __init__(self, binary: Path, log: Path, jaeger: JaegerServer, files: Path) -> None:
-        jaeger_otlp = f"{HOST}:{jaeger.ports['JAEGER_OTLP_GRPC_PORT']}"
+        jaeger_otlp = f"{HOST}:{jaeger.ports['OTLP_GRPC_PORT']}"
         super().__init__(binary, log, {"JAEGER_OTLP": jaeger_otlp, "OTLP_FILES": str(files)})
         self.files = files
         files.mkdir(parents=True, exist_ok=True)  # the file exporter does not make its folder
-
-    @property
-    def otlp_http(self) -> str:
-        return self.url("COLLECTOR_OTLP_HTTP_PORT")
-
-    @property
-    def otlp_grpc(self) -> str:
-        return self.url("COLLECTOR_OTLP_GRPC_PORT")
 
     @property
     def traces_file(self) -> Path:

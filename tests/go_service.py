@@ -56,33 +56,46 @@ def _free_ports(count: int) -> list[int]:
 
 
 class GoService:
-    """One process of a Go service on loopback; a context manager that stops it on exit.
+    """One process of a Go service that receives OTLP, on loopback; a context manager that
+    stops it on exit.
 
-    A subclass names its ``config``, the variable its config reads the host from, the port
-    variables (the last one is the health check's) and the health path.
+    Both configs in ``deploy/`` name their variables alike: ``PREFIX_HOST``, then
+    ``PREFIX_OTLP_GRPC_PORT``, ``PREFIX_OTLP_HTTP_PORT``, the service's other ports and
+    ``PREFIX_HEALTH_PORT``. A subclass names its config, that prefix, its other ports (without
+    the prefix) and its health check's path.
     """
 
     label: ClassVar[str]
     config: ClassVar[Path]
-    host_variable: ClassVar[str]
-    port_variables: ClassVar[tuple[str, ...]]
+    prefix: ClassVar[str]
+    other_ports: ClassVar[tuple[str, ...]]
     health_path: ClassVar[str]
 
     def __init__(self, binary: Path, log: Path, env: Mapping[str, str] | None = None) -> None:
         self.binary = binary
         self.log = log
-        self.ports = dict(zip(self.port_variables, _free_ports(len(self.port_variables)), strict=True))
+        names = ("OTLP_GRPC_PORT", "OTLP_HTTP_PORT", *self.other_ports, "HEALTH_PORT")
+        self.ports = dict(zip(names, _free_ports(len(names)), strict=True))
         self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
-    def url(self, port_variable: str) -> str:
-        return f"http://{HOST}:{self.ports[port_variable]}"
+    def url(self, port: str) -> str:
+        """The base URL of one of its ports, named without the prefix (``"OTLP_HTTP_PORT"``)."""
+        return f"http://{HOST}:{self.ports[port]}"
+
+    @property
+    def otlp_http(self) -> str:
+        return self.url("OTLP_HTTP_PORT")
+
+    @property
+    def otlp_grpc(self) -> str:
+        return self.url("OTLP_GRPC_PORT")
 
     def __enter__(self) -> Self:
         env = {
             **os.environ,
-            self.host_variable: HOST,
-            **{name: str(port) for name, port in self.ports.items()},
+            f"{self.prefix}_HOST": HOST,
+            **{f"{self.prefix}_{name}": str(port) for name, port in self.ports.items()},
             **self.env,
         }
         with self.log.open("wb") as log:
@@ -113,7 +126,7 @@ class GoService:
 
     def _wait_healthy(self) -> None:
         """Poll the health endpoint (readiness, not a sleep standing in for it)."""
-        url = self.url(self.port_variables[-1]) + self.health_path
+        url = self.url("HEALTH_PORT") + self.health_path
         deadline = time.monotonic() + _READY_WITHIN
         assert self.process is not None
         while time.monotonic() < deadline:

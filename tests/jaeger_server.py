@@ -17,28 +17,14 @@ class JaegerServer(GoService):
 
     label = "Jaeger"
     config = ROOT / "deploy" / "jaeger.yaml"
-    host_variable = "JAEGER_HOST"
-    port_variables = (
-        "JAEGER_OTLP_GRPC_PORT",
-        "JAEGER_OTLP_HTTP_PORT",
-        "JAEGER_QUERY_PORT",
-        "JAEGER_QUERY_GRPC_PORT",
-        "JAEGER_HEALTH_PORT",
-    )
+    prefix = "JAEGER"
+    other_ports = ("QUERY_PORT", "QUERY_GRPC_PORT")
     health_path = "/status"
-
-    @property
-    def otlp_http(self) -> str:
-        return self.url("JAEGER_OTLP_HTTP_PORT")
-
-    @property
-    def otlp_grpc(self) -> str:
-        return self.url("JAEGER_OTLP_GRPC_PORT")
 
     @property
     def query(self) -> str:
         """The query API v3 (and UI) base URL."""
-        return self.url("JAEGER_QUERY_PORT")
+        return self.url("QUERY_PORT")
 
     def healthy(self, body: bytes) -> bool:
         try:

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.collector_server import CollectorServer
+from tests.go_service import GoService
 from tests.jaeger_server import JaegerServer
 from tests.jaeger_traces import (
     SpanFields,
@@ -86,13 +86,12 @@ def test_errors_in_setup(broken):
     pass
 
 
-@pytest.mark.skip(reason="not on this platform")
-def test_skipped():
-    pass
+SKIP = pytest.mark.skip(reason="not on this platform")
+XFAIL = pytest.mark.xfail(reason="known bug")
 
 
-@pytest.mark.xfail(reason="known bug")
-def test_expected_to_fail():
+@pytest.mark.parametrize("mark", [pytest.param("skip", marks=SKIP), pytest.param("xfail", marks=XFAIL)])
+def test_marked(mark):
     assert False
 
 
@@ -110,7 +109,9 @@ TEST_IDS = sorted(
     [
         *(f"test_suite.py::test_{name}[{size}]" for name in ("reads_a_row", "fails") for size in SIZES),
         *(f"test_suite.py::test_compares[{size}-{limit}]" for size in SIZES for limit in ("1", "2.5", "True")),
-        *(f"test_suite.py::test_{name}" for name in ("errors_in_setup", "skipped", "expected_to_fail")),
+        "test_suite.py::test_errors_in_setup",
+        "test_suite.py::test_marked[skip]",
+        "test_suite.py::test_marked[xfail]",
         "test_suite.py::test_handles_a_request",
     ]
 )
@@ -120,7 +121,7 @@ ARGS = ("--otel", "-p", "no:asyncio", "-p", "no:cacheprovider")
 PROTOCOLS = ("http/protobuf", "grpc")
 
 
-def endpoint_of(server: JaegerServer | CollectorServer, protocol: str) -> str:
+def endpoint_of(server: GoService, protocol: str) -> str:
     return server.otlp_grpc if protocol == "grpc" else server.otlp_http
 
 
