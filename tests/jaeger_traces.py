@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import pprint
+import re
 import time
 import urllib.parse
 import uuid
@@ -27,6 +28,9 @@ SpanFields = dict[str, Any]
 Traces = dict[str, dict[str, SpanFields]]  # trace id -> span id -> fields
 
 _ARRIVE_WITHIN = 30.0  # seconds; Jaeger (and a collector) batch for 2 s at most
+# Jaeger's query service annotates spans in this attribute (its adjusters' warnings).
+JAEGER_WARNINGS = "@jaeger@warnings"
+_MISSING_PARENT = re.compile(r"parent span ID=([0-9a-f]{16}) is not in the trace; skipping clock skew adjustment")
 
 
 def unique_service(prefix: str) -> str:
@@ -118,9 +122,40 @@ def jaeger_traces(jaeger: JaegerServer, service: str, start_ns: int, expected: T
     """What Jaeger holds of ``service`` since ``start_ns``, waiting for as many spans as
     ``expected`` has (Jaeger stores a batch after its processor flushes: poll, never sleep)."""
     result = jaeger_answer(jaeger, service, start_ns, span_count(expected), len(expected))
-    return traces_of(
-        (resource, span) for resource, spans in spans_of_traces_data(result, detail=True) for span in spans
+    return without_parent_warnings(
+        traces_of((resource, span) for resource, spans in spans_of_traces_data(result, detail=True) for span in spans)
     )
+
+
+def without_parent_warnings(traces: Traces) -> Traces:
+    """Jaeger's answer without the one annotation it adds that says nothing of the data.
+
+    Jaeger's clock-skew adjuster runs at query time over the parts of a trace it stored
+    together, and warns in a span attribute (:data:`JAEGER_WARNINGS`) "parent span ID=… is
+    not in the trace" when a span's parent came in another part: with xdist the workers'
+    session spans arrive before the controller's session span, their parent, and the warning
+    then comes and goes from one query to the next (seen 1 in about 10 runs). The warning is
+    dropped only when every warning of the span is that one and names a parent that *is* in
+    the returned trace; any other warning, or a parent really missing, stays and fails the
+    comparison (which checks every span's parent itself)."""
+    cleaned: Traces = {}
+    for trace_id, trace in traces.items():
+        cleaned[trace_id] = {}
+        for span_id, span in trace.items():
+            if spurious_warnings(span["attributes"].get(JAEGER_WARNINGS), trace):
+                attributes = {key: value for key, value in span["attributes"].items() if key != JAEGER_WARNINGS}
+                span = {**span, "attributes": attributes}
+            cleaned[trace_id][span_id] = span
+    return cleaned
+
+
+def spurious_warnings(warnings: object, trace: Mapping[str, object]) -> bool:
+    """Whether Jaeger's warnings on a span are all "parent … is not in the trace" for parents
+    that are in ``trace`` (span id -> span), as :func:`without_parent_warnings` says."""
+    if not isinstance(warnings, list) or not warnings:
+        return False
+    parents = [_MISSING_PARENT.fullmatch(str(warning)) for warning in warnings]
+    return all(parent is not None and parent.group(1) in trace for parent in parents)
 
 
 def typed(value: object) -> object:

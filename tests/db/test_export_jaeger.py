@@ -14,6 +14,7 @@ import pytest
 from tests.db import Database, Suite
 from tests.jaeger_server import JaegerServer
 from tests.jaeger_traces import SpanFields, Traces, assert_same_traces, jaeger_traces, stored_traces, unique_service
+from tests.test_export_jaeger import EXPORT_BUDGET
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOLS = ("http/protobuf", "grpc")
@@ -79,7 +80,7 @@ def test_database_spans_and_summaries_read_back_from_jaeger_exactly_as_stored(
 ) -> None:
     suite.pytester.makepyfile(**DATABASE_SUITE)
     service, start_ns = export_to(jaeger, protocol, monkeypatch)
-    result, _run = suite.run()
+    result, _run = suite.run(EXPORT_BUDGET)
     result.assert_outcomes(passed=3)
     stored = stored_traces(suite.pytester.path / ".otel-pytest")
 
@@ -114,6 +115,7 @@ def test_the_demo_suites_read_back_from_jaeger_exactly_as_stored(
         "-m",
         "pytest",
         "--otel",
+        EXPORT_BUDGET,
         f"--otel-store={store}",
         "-p",
         f"examples.shop.fixtures_{fixtures}",
