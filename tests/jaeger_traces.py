@@ -3,9 +3,12 @@ end-to-end tests compare exactly: trace id -> span id -> every field of the span
 :mod:`otel_pytest.store.reader` reads (in detail), with its resource.
 
 Both sides are read by the one reader: the store's run files with ``read_spans``, Jaeger's
-API v3 answers (OTLP JSON) with ``spans_of_traces_data``. What Jaeger changes in the JSON
-that the reader does not see (attribute order, an empty status object) is pinned down by
-``tests/test_export_jaeger.py::test_what_jaeger_changes_is_attribute_order_and_an_empty_status``.
+API v3 answers (OTLP JSON) with ``spans_of_traces_data``, and compared with the type of every
+value (:func:`typed`). What Jaeger changes in the JSON is form, not value (attribute order, an
+empty status object, ``2`` for the double ``2.0``, an empty array without ``values``), which
+the reader does not see; that is pinned down by
+``tests/test_export_jaeger.py::test_jaeger_changes_the_form_of_the_json_never_a_value``. The
+one normalisation is :func:`without_parent_warnings`: a warning Jaeger adds at query time.
 """
 
 from __future__ import annotations

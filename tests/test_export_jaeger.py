@@ -277,7 +277,7 @@ def without_raw_parent_warnings(returned: Traces) -> Traces:
     return returned
 
 
-def test_what_jaeger_changes_is_attribute_order_and_an_empty_status(
+def test_jaeger_changes_the_form_of_the_json_never_a_value(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, jaeger: JaegerServer
 ) -> None:
     service, start_ns, stored = export_run(pytester, monkeypatch, "http/protobuf", jaeger.otlp_http)
