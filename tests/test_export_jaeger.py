@@ -146,7 +146,10 @@ def export_run(
     result = pytester.runpytest_subprocess(*ARGS, *args, timeout=120)
     result.assert_outcomes(**OUTCOMES)
     stored = stored_traces(pytester.path / ".otel-pytest")
-    assert result.outlines[-1].endswith(f"(exported {span_count(stored)} spans to {endpoint})")
+    (run_id,) = {span["attributes"]["pytest.run.id"] for trace in stored.values() for span in trace.values()}
+    tests = sum(OUTCOMES.values())
+    summary = f"otel: run {run_id}: {tests} tests, {span_count(stored)} spans in .otel-pytest, exported to {endpoint}"
+    assert summary in result.outlines
     return service, start_ns, stored
 
 
