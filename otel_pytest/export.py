@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from otel_pytest import clock
+from otel_pytest.endpoint import Endpoint
 from otel_pytest.identity import strip_credentials
-from otel_pytest.options import Endpoint
 from otel_pytest.records import SpanRecord
 from otel_pytest.sender import CLOSE, CONFIG, METRICS, READY, SPANS, frame
 

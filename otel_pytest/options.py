@@ -13,15 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import pytest
 
-from otel_pytest.identity import strip_credentials
+from otel_pytest.endpoint import Endpoint, SettingError, check_url, metrics_endpoint, traces_endpoint
 from otel_pytest.store.layout import DEFAULT_STORE, store_in
 
 TRACE_PER = ("test", "session")
-PROTOCOLS = ("http/protobuf", "grpc")
 DEFAULT_KEEP_RUNS = 100
 DEFAULT_EXPORT_TIMEOUT = 1.0
 # What of a failure the traces keep; see otel_pytest.failures for each mode and the default.
@@ -35,10 +33,6 @@ _FALSE = ("0", "false", "no", "off")
 T = TypeVar("T")
 
 
-class SettingError(ValueError):
-    """A setting has a value we cannot use; the message is the one line the user sees."""
-
-
 @dataclass(frozen=True)
 class TraceParent:
     """An incoming W3C trace context that the run's session span becomes a child of."""
@@ -47,17 +41,6 @@ class TraceParent:
     span_id: int
     sampled: bool
     tracestate: str
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where to send one signal over OTLP, already validated; ``url`` as the user gave it
-    (:func:`otel_pytest.identity.strip_credentials` makes what the terminal shows)."""
-
-    url: str
-    protocol: str
-    # True when the user gave the signal's full URL (…/v1/traces), which is used as is.
-    signal_specific: bool
 
 
 @dataclass(frozen=True)
@@ -100,31 +83,8 @@ def parse_traceparent(value: str, tracestate: str = "", *, setting: str = "TRACE
     return TraceParent(int(trace_id, 16), int(span_id, 16), bool(int(flags, 16) & 1), tracestate)
 
 
-def _check_http_url(setting: str, value: str, what: str) -> str:
-    parts = urlsplit(value)
-    try:
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        port_ok = False
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        shown = strip_credentials(value)  # a URL may carry a token: never echo it
-        raise SettingError(f"{setting}={shown!r} is not {what}: expected http://host:port or https://host:port")
-    return value
-
-
-def _check_url(setting: str, value: str) -> str:
-    return _check_http_url(setting, value, "an OTLP endpoint")
-
-
 def _check_ui_url(setting: str, value: str) -> str:
-    return _check_http_url(setting, value, "a Jaeger UI address").rstrip("/")
-
-
-def _check_protocol(setting: str, value: str) -> str:
-    if value not in PROTOCOLS:
-        accepted = ", ".join(PROTOCOLS)
-        raise SettingError(f"{setting}={value!r} is not supported: use one of {accepted}")
-    return value
+    return check_url(setting, value, "a Jaeger UI address").rstrip("/")
 
 
 def _check_positive_int(setting: str, value: str) -> int:
@@ -211,7 +171,7 @@ def add_options(parser: pytest.Parser) -> None:
         "--otel-endpoint",
         default=None,
         metavar="URL",
-        type=_argparse_type(_check_url, "--otel-endpoint"),
+        type=_argparse_type(check_url, "--otel-endpoint"),
         help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else ini otel_endpoint; none: store only).",
     )
     group.addoption(
@@ -348,80 +308,10 @@ def _switch(config: pytest.Config, name: str) -> bool:
     return _ini_bool(config, name) if flag is None else flag
 
 
-def _protocol(env: Mapping[str, str], signal: str) -> str:
-    protocol_names = (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-    setting = next((name for name in protocol_names if env.get(name)), None)
-    return _check_protocol(setting, env[setting].strip()) if setting else "http/protobuf"
-
-
-def _exports(env: Mapping[str, str], signal: str, *, flag: bool = False) -> bool:
-    """``OTEL_SDK_DISABLED`` and ``OTEL_{TRACES,METRICS}_EXPORTER``, as the SDK reads them:
-    a signal goes over OTLP unless the SDK is disabled or its exporter list lacks ``otlp``.
-    ``--otel-endpoint`` on the command line is the more specific choice: it wins over
-    both for spans (what it names), and over ``OTEL_SDK_DISABLED`` for metrics."""
-    if flag and signal == "TRACES":
-        return True
-    if not flag and env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    exporters = env.get(f"OTEL_{signal}_EXPORTER", "").strip().lower()
-    return not exporters or "otlp" in (name.strip() for name in exporters.split(","))
-
-
-def _env_endpoint(env: Mapping[str, str], signal: str, *, general: bool = True) -> Endpoint | None:
-    """The signal's own variable (used as is), else the general one (a base URL)."""
-    names = [(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", True)]
-    if general:
-        names.append(("OTEL_EXPORTER_OTLP_ENDPOINT", False))
-    for name, specific in names:
-        value = env.get(name, "").strip()
-        if value:
-            return Endpoint(_check_url(name, value), _protocol(env, signal), signal_specific=specific)
-    return None
-
-
 def _ini_endpoint(config: pytest.Config) -> str | None:
+    """The ini key ``otel_endpoint``: below the flag and the standard variables."""
     value = _ini_text(config, "otel_endpoint")
-    return _check_url("otel_endpoint (ini)", value) if value else None
-
-
-def _given_endpoint(config: pytest.Config) -> tuple[str | None, bool]:
-    """The endpoint given to the plugin itself: the flag, else the ini key (the standard
-    variables come between them); and whether it is the flag."""
-    flag: str | None = config.getoption("otel_endpoint")
-    if flag:
-        return flag, True
-    return _ini_endpoint(config), False
-
-
-def _endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
-    """The collector to send spans to, if any. The protocol is only checked when there is
-    one: other SDKs sharing the environment may use values we don't (http/json)."""
-    given, is_flag = _given_endpoint(config)
-    if not _exports(env, "TRACES", flag=is_flag):
-        return None
-    found = None if is_flag else _env_endpoint(env, "TRACES")
-    if found is None and given:
-        # A URL that already ends in the traces path is used as is.
-        specific = urlsplit(given).path.rstrip("/").endswith("/v1/traces")
-        found = Endpoint(given, _protocol(env, "TRACES"), signal_specific=specific)
-    return found
-
-
-def _metrics_endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
-    """Where the run's metrics go: ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT``, else the
-    general endpoint (the ``--otel-endpoint`` flag stands for it when it is a base URL,
-    and the ini key when no variable names one). A traces-only URL
-    (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, a flag ending in ``/v1/traces``) says
-    nothing about metrics: they are not exported."""
-    given, is_flag = _given_endpoint(config)
-    if not _exports(env, "METRICS", flag=is_flag):
-        return None
-    base = given if given and not urlsplit(given).path.rstrip("/").endswith("/v1/traces") else None
-    # A base URL on the command line stands for the general variable; in the ini file it is below it.
-    found = _env_endpoint(env, "METRICS", general=not (is_flag and base))
-    if found is None and base:
-        found = Endpoint(base, _protocol(env, "METRICS"), signal_specific=False)
-    return found
+    return check_url("otel_endpoint (ini)", value) if value else None
 
 
 def _traceparent(config: pytest.Config, env: Mapping[str, str]) -> TraceParent | None:
@@ -465,12 +355,12 @@ def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
         or _check_trace_per("otel_trace_per (ini)", _ini_text(config, "otel_trace_per")),
         store=_store(config),
         keep_runs=keep_runs,
-        endpoint=_endpoint(config, env),
+        endpoint=traces_endpoint(config.getoption("otel_endpoint"), env, fallback=_ini_endpoint(config)),
         export_timeout=timeout,
         traceparent=_traceparent(config, env),
         db=_switch(config, "otel_db"),
         capture_app=_switch(config, "otel_capture_app"),
-        metrics_endpoint=_metrics_endpoint(config, env),
+        metrics_endpoint=metrics_endpoint(config.getoption("otel_endpoint"), env, fallback=_ini_endpoint(config)),
         record_failures=config.getoption("otel_record_failures")
         or _check_record_failures("otel_record_failures (ini)", _ini_text(config, "otel_record_failures")),
         jaeger_url=_jaeger_url(config),

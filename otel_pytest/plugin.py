@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from otel_pytest import options as opts
+from otel_pytest.endpoint import SettingError
 from otel_pytest.semconv import attributes as attr
 
 if TYPE_CHECKING:
@@ -45,8 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             run = TracedRun(options, config.rootpath, os.environ, getattr(config, "workerinput", None))
         except ExportSetupError as error:
-            raise opts.SettingError(str(error)) from None
-    except opts.SettingError as error:
+            raise SettingError(str(error)) from None
+    except SettingError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[_run_key] = run
     if _is_xdist_controller(config):

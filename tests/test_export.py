@@ -399,7 +399,7 @@ from otel_pytest import clock
 from otel_pytest.encode.otlp_proto import OtlpProtoEncoder
 from otel_pytest.encode.shape import ExportShape
 from otel_pytest.export import BackgroundExporter
-from otel_pytest.options import Endpoint
+from otel_pytest.endpoint import Endpoint
 from otel_pytest.records import SpanRecord
 
 url, protocol = sys.argv[1:]

@@ -47,6 +47,7 @@ _PHASES = (" setup", " call", " teardown")
 _START_UP = "session start"  # pytest_configure, where the plugin starts, runs just before it
 _OFF_MODULES = (
     "otel_pytest",
+    "otel_pytest.endpoint",  # the endpoint flag's check
     "otel_pytest.identity",
     "otel_pytest.options",
     "otel_pytest.plugin",

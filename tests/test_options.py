@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from otel_pytest import options as opts
-from otel_pytest.options import Endpoint, Options, SettingError, TraceParent, parse_traceparent
+from otel_pytest.endpoint import Endpoint, SettingError
+from otel_pytest.options import Options, TraceParent, parse_traceparent
 
 # pytest-asyncio adds a session fixture to every run; these runs do not need it.
 NO_ASYNC = ("-p", "no:asyncio", "-p", "no:anyio")
