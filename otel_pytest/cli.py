@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +27,9 @@ from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import KINDS
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.terminal import escape
+from otel_pytest.encode.otlp_batches import Limits
+from otel_pytest.endpoint import PROTOCOLS, SettingError, check_url
+from otel_pytest.push.plan import DEFAULT_TIMEOUT
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store import files
 from otel_pytest.store.index import RunIndex
@@ -47,6 +50,23 @@ input error (a bad option value, a path that does not exist, no runs to analyze)
 
 Problems with the input (skipped lines, runs left out) are listed in the report's notes,
 and on stderr too unless the terminal report is being printed."""
+
+
+PUSH_EPILOG = """\
+Headers, compression and TLS come from the standard variables, read by the OpenTelemetry
+exporter as the plugin's export does: OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]HEADERS,
+_COMPRESSION, _CERTIFICATE. Headers and URL credentials are never printed or stored.
+
+A request answered 429, 502, 503, 504 or UNAVAILABLE, or whose connection is refused, is
+retried with exponential backoff until --timeout; a run is split into requests of at most
+--max-spans spans and --max-bytes bytes.
+
+Each run pushed is recorded in the store (pushed.jsonl) with the endpoint it went to;
+pushing it to the same endpoint again is skipped with a note, unless --force. Files given
+as paths are not recorded.
+
+Exit status: 0 when every run was pushed (or skipped), 2 for a usage or input error or an
+endpoint that does not take the spans (one line; the runs are still in the store)."""
 
 
 class CliError(Exception):
@@ -120,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--store", type=_store_path, metavar="DIR", help=f"Store folder (default: {STORE_DEFAULT}).")
     runs.add_argument("--limit", type=int, default=20, metavar="N", help="Show at most this many runs (default 20).")
     _add_analyze(commands)
+    _add_push(commands)
     return parser
 
 
@@ -189,6 +210,111 @@ def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="N",
         help=f"... against at least N runs before them (default {defaults.baseline_runs}).",
     )
+
+
+def _positive(kind: type[int] | type[float], what: str) -> Callable[[str], int | float]:
+    def convert(value: str) -> int | float:
+        try:
+            number = kind(value)
+        except ValueError:
+            number = 0
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"{value!r}: expected {what} above 0")
+        return number
+
+    return convert
+
+
+def _url(value: str) -> str:
+    try:
+        return check_url("--endpoint", value)
+    except SettingError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--endpoint=")) from None
+
+
+def _add_push(commands: argparse._SubParsersAction[_Parser]) -> None:
+    about = (
+        "Send stored runs (or OTLP JSON Lines files) to an OTLP endpoint: a run recorded while\n"
+        "the collector was down, or on a machine without one, reaches the backend with the same\n"
+        "trace and span ids and times. Its metrics go too, when the endpoint takes metrics."
+    )
+    push = commands.add_parser(
+        "push",
+        help="Send stored runs to an OTLP endpoint (a collector, Jaeger).",
+        description=about,
+        epilog=PUSH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    push.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN",
+        help="Run ids, or unique prefixes of them, as `otel-pytest runs` lists them; or OTLP JSON Lines files.",
+    )
+    push.add_argument("--all", action="store_true", help="Every run in the store, oldest first.")
+    push.add_argument("--store", type=_store_path, metavar="DIR", help=f"Store folder (default: {STORE_DEFAULT}).")
+    push.add_argument(
+        "--endpoint",
+        type=_url,
+        metavar="URL",
+        help="OTLP endpoint: a base URL (/v1/traces and /v1/metrics appended for http/protobuf), "
+        "a URL ending in /v1/traces (spans only), or host:port for grpc "
+        "(default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT).",
+    )
+    push.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        metavar="PROTOCOL",
+        help=f"{' or '.join(PROTOCOLS)} (default: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, else http/protobuf).",
+    )
+    push.add_argument(
+        "--timeout",
+        type=_positive(float, "a number of seconds"),
+        metavar="SECONDS",
+        help="Longest time one request may take, its retries included (default: "
+        f"OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT in seconds, else {DEFAULT_TIMEOUT:g}).",
+    )
+    limits = Limits()
+    push.add_argument(
+        "--max-spans",
+        type=_positive(int, "a whole number"),
+        default=limits.items,
+        metavar="N",
+        help=f"Spans (or metrics) per request at most (default {limits.items}).",
+    )
+    push.add_argument(
+        "--max-bytes",
+        type=_positive(int, "a whole number"),
+        default=limits.bytes,
+        metavar="N",
+        help=f"Bytes per request at most (default {limits.bytes:,}: under gRPC's 4 MiB message limit).",
+    )
+    push.add_argument("--force", action="store_true", help="Push runs again that were already pushed to this endpoint.")
+
+
+def run_push(args: argparse.Namespace) -> int:
+    """Plan, push, and print the summary line (stdout) and notes (stderr)."""
+    from otel_pytest.push.deliver import Summary, push
+    from otel_pytest.push.display import display_for, summary_line
+    from otel_pytest.push.plan import PushError, make_plan
+
+    try:
+        plan = make_plan(
+            args.runs,
+            every=args.all,
+            store=args.store,
+            endpoint=args.endpoint,
+            protocol=args.protocol,
+            timeout=args.timeout,
+            limits=Limits(args.max_spans, args.max_bytes),
+            force=args.force,
+            env=os.environ,
+        )
+        summary = push(plan, display_for(sys.stderr)) if plan.items else Summary()
+    except PushError as error:
+        raise CliError(str(error)) from None
+    _say(summary_line(plan, summary))
+    return EXIT_OK
 
 
 def _format_time(unix_nano: int) -> str:
@@ -395,6 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise CliError(f"{error}; pass --store DIR") from None
         if args.command == "analyze":
             return run_analyze(AnalyzeCommand.from_args(args))
+        if args.command == "push":
+            return run_push(args)
         if args.limit < 1:
             raise CliError(f"--limit {args.limit}: must be 1 or more")
         lines, warnings = list_runs(args.store, args.limit)

@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import queue
+import re
 import struct
 import sys
 import threading
@@ -81,15 +82,18 @@ class SignalOutcome:
 
 
 class Answer(NamedTuple):
-    """One request's result, from whichever transport sent it."""
+    """One request's result, from whichever transport sent it; ``attempts`` counts the
+    times the exporter sent it (its own retries included)."""
 
     ok: bool
     rejected: int = 0
     message: str = ""
     unsupported: bool = False
+    attempts: int = 1
+    problem: str = ""  # why it failed, from the last attempt's answer or error
 
 
-class _LastMessages(logging.Handler):
+class LastMessages(logging.Handler):
     """Keeps each thread's last warning or error: the SDK exporters say why an export
     failed only in their log."""
 
@@ -108,6 +112,16 @@ class _LastMessages(logging.Handler):
         self._messages.pop(threading.get_ident(), None)
 
 
+def _error_text(error: BaseException | None) -> str:
+    """The useful end of a transport error: ``[Errno 111] Connection refused`` rather than
+    the pool's whole ``Max retries exceeded with url: ...`` story."""
+    if error is None:
+        return "no answer"
+    text = str(error)
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", text)
+    return found.group(0).strip() if found else f"{type(error).__name__}: {text}"
+
+
 def _partial_success(response: Any, field: str) -> Answer:
     partial = response.partial_success
     return Answer(True, int(getattr(partial, field)), partial.error_message)
@@ -115,13 +129,15 @@ def _partial_success(response: Any, field: str) -> Answer:
 
 class _KeptResult:
     """Wraps the SDK's HTTP transport to keep the last response, whose body (the
-    ``partial_success``) the SDK's client drops."""
+    ``partial_success``) the SDK's client drops, and to count the attempts."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.last: Any = None
+        self.attempts = 0
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
+        self.attempts += 1
         self.last = self._inner.request(*args, **kwargs)
         return self.last
 
@@ -184,13 +200,17 @@ def _http_sender(signal: str, url: str, timeout: float) -> Sender:
     kept = client._transport = _KeptResult(client._transport)
 
     def send(data: bytes, items: int) -> Answer:
+        kept.attempts = 0
         result = client.export(data)
         if not result.success:
-            return Answer(False, unsupported=result.status_code == 404)
+            status = result.status_code
+            problem = f"HTTP {status} {result.reason or ''}".strip() if status else _error_text(result.error)
+            return Answer(False, unsupported=status == 404, attempts=kept.attempts, problem=problem)
         try:
-            return _partial_success(response_type.FromString(kept.last.content()), field)
+            answer = _partial_success(response_type.FromString(kept.last.content()), field)
         except Exception:  # an empty or non-protobuf body: nothing was reported rejected
-            return Answer(True)
+            answer = Answer(True)
+        return answer._replace(attempts=kept.attempts)
 
     return send, exporter.shutdown
 
@@ -213,10 +233,12 @@ def _grpc_sender(signal: str, url: str, timeout: float) -> Sender:
             self._stub = stub
 
         def Export(self, *args: Any, **kwargs: Any) -> Any:  # the stub's method name
+            answers["attempts"] = answers.get("attempts", 0) + 1
             try:
                 answers["response"] = self._stub.Export(*args, **kwargs)
             except grpc.RpcError as error:
                 answers["code"] = error.code()
+                answers["problem"] = f"{error.code().name}: {error.details()}"
                 raise
             return answers["response"]
 
@@ -236,17 +258,26 @@ def _grpc_sender(signal: str, url: str, timeout: float) -> Sender:
     def send(data: bytes, items: int) -> Answer:
         answers.clear()
         if exporter.export(EncodedBatch(data, items)).name != "SUCCESS":
-            return Answer(False, unsupported=answers.get("code") == grpc.StatusCode.UNIMPLEMENTED)
-        return _partial_success(answers["response"], field)
+            unsupported = answers.get("code") == grpc.StatusCode.UNIMPLEMENTED
+            problem = answers.get("problem", "")
+            return Answer(False, unsupported=unsupported, attempts=answers.get("attempts", 1), problem=problem)
+        return _partial_success(answers["response"], field)._replace(attempts=answers["attempts"])
 
     return send, exporter.shutdown
+
+
+def open_sender(signal: str, protocol: str, url: str, timeout: float) -> Sender:
+    """``(send, shutdown)`` for one signal through the SDK's exporter of ``protocol``; one
+    ``send`` takes at most ``timeout`` seconds, the exporter's retries included."""
+    build = _grpc_sender if protocol == "grpc" else _http_sender
+    return build(signal, url, timeout)
 
 
 class _Signal:
     """One signal's queue and thread; the thread builds its exporter first (the imports
     happen there, while the main thread already drains the pipe)."""
 
-    def __init__(self, signal: str, target: dict[str, str], timeout: float, log: _LastMessages) -> None:
+    def __init__(self, signal: str, target: dict[str, str], timeout: float, log: LastMessages) -> None:
         self.outcome = SignalOutcome()
         self._signal = signal
         self._target = target
@@ -267,9 +298,8 @@ class _Signal:
 
     def _run(self) -> None:
         outcome = self.outcome
-        build = _grpc_sender if self._target["protocol"] == "grpc" else _http_sender
         try:
-            send, shutdown = build(self._signal, self._target["url"], self._timeout)
+            send, shutdown = open_sender(self._signal, self._target["protocol"], self._target["url"], self._timeout)
         except Exception as error:
             outcome.problem = f"cannot set up the exporter ({type(error).__name__}: {error})"
         self.ready.set()
@@ -336,7 +366,7 @@ def main() -> int:
         return 2
     config = json.loads(first[2])
     timeout = float(config["timeout"])
-    log = _LastMessages()
+    log = LastMessages()
     logging.getLogger().addHandler(log)
     signals = {kind: _Signal(name, config[name], timeout, log) for kind, name in SIGNALS.items() if config.get(name)}
 

@@ -43,7 +43,7 @@ _ONE_BYTE = [bytes((value,)) for value in range(0x80)]
 _TAGS = {number: _varint(number << 3 | 2) for number in (1, 2)}
 
 
-def _field(number: int, payload: bytes) -> bytes:
+def length_delimited(number: int, payload: bytes) -> bytes:
     """One length-delimited field: tag, length, payload."""
     return _TAGS[number] + _varint(len(payload)) + payload
 
@@ -75,14 +75,16 @@ class OtlpProtoEncoder:
 
     def __init__(self, shape: ExportShape) -> None:
         self._shape = shape
-        self._resource = _field(_RESOURCE, Resource(attributes=key_values(shape.resource)).SerializeToString())
+        self._resource = length_delimited(
+            _RESOURCE, Resource(attributes=key_values(shape.resource)).SerializeToString()
+        )
         self._scopes: dict[str, bytes] = {}
 
     def _scope(self, name: str) -> bytes:
         scope = self._scopes.get(name)
         if scope is None:
             version = self._shape.scope_version(name)
-            scope = self._scopes[name] = _field(
+            scope = self._scopes[name] = length_delimited(
                 _SCOPE, InstrumentationScope(name=name, version=version).SerializeToString()
             )
         return scope
@@ -115,12 +117,12 @@ class OtlpProtoEncoder:
         if record.status:
             span.status.CopyFrom(Status(code=record.status, message=record.status_message))  # type: ignore[arg-type]
         data: bytes = span.SerializeToString()
-        return _field(_SPANS, data + b"".join(self._shape.encoded_attributes(record, _attribute_field)))
+        return length_delimited(_SPANS, data + b"".join(self._shape.encoded_attributes(record, _attribute_field)))
 
     def request(self, records: Iterable[SpanRecord]) -> bytes:
         """A serialised ``ExportTraceServiceRequest`` holding every record."""
         spans = by_scope(records, self.span)
         scope_spans = b"".join(
-            _field(_SCOPE_SPANS, self._scope(scope) + b"".join(group)) for scope, group in spans.items()
+            length_delimited(_SCOPE_SPANS, self._scope(scope) + b"".join(group)) for scope, group in spans.items()
         )
-        return _field(_RESOURCE_SPANS, self._resource + scope_spans)
+        return length_delimited(_RESOURCE_SPANS, self._resource + scope_spans)

@@ -9,6 +9,7 @@ RUNS = "runs"  # run files: <start>_<run id>.otlp.jsonl
 METRICS = "metrics"  # each run's metrics, under its run file's name
 SUMMARIES = "summaries"  # the analyzer's cached per-run summaries: <run file>.json
 INDEX = "index.jsonl"  # one line per run
+PUSHED = "pushed.jsonl"  # which runs otel-pytest push delivered where
 
 
 def store_in(rootdir: Path, setting: str) -> Path:

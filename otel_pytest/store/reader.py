@@ -22,16 +22,17 @@ from __future__ import annotations
 import base64
 import contextlib
 import gc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from otel_pytest.store import files
 
 _MAX_LINE_PROBLEMS = 5
+T = TypeVar("T")
 _STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 _SPAN_KINDS = {
     "SPAN_KIND_UNSPECIFIED": 0,
@@ -227,16 +228,18 @@ def spans_of_traces_data(
 # -- files -------------------------------------------------------------------------------
 
 
-def read_otlp(
-    path: Path, problems: list[str], *, detail: bool = False
-) -> Iterator[tuple[dict[str, object], list[Span]]]:
-    """Every ``(resource, spans)`` of an OTLP JSON Lines file.
+def read_lines(
+    path: Path, problems: list[str], decode: Callable[[dict[str, Any]], T | None], without: str, guess: str
+) -> Iterator[T]:
+    """``decode`` of every OTLP JSON line of a file, in order.
 
-    A line that is not JSON (invalid UTF-8 included), not OTLP trace data (a run cut off
-    mid-write, a corrupt copy) or longer than :data:`~otel_pytest.store.files.MAX_LINE_BYTES`
-    is skipped and named in ``problems`` as ``file:line``; lines of metrics or logs (a
-    collector writing every signal to one file) are skipped with one line per file. Only
-    a regular file is read (``OSError`` otherwise: see :mod:`otel_pytest.store.files`).
+    A line that is not JSON (invalid UTF-8 included), that ``decode`` finds is not OTLP
+    (it raises ``ValueError``, ``TypeError``, ``KeyError`` or ``AttributeError``: a run cut
+    off mid-write, a corrupt copy) or longer than
+    :data:`~otel_pytest.store.files.MAX_LINE_BYTES` is skipped and named in ``problems``
+    as ``file:line``; lines ``decode`` leaves out (``None``: another signal) are counted in
+    one line per file, as lines ``without`` what was read (``guess`` says what they may be). Only a regular file is read
+    (``OSError`` otherwise: see :mod:`otel_pytest.store.files`).
     """
     unreadable = 0
     other: list[int] = []
@@ -256,22 +259,34 @@ def read_otlp(
                 data = orjson.loads(line)
                 if not isinstance(data, dict):
                     raise TypeError(f"a JSON {type(data).__name__}, not an object")
-                if "resourceSpans" not in data:
-                    other.append(number)
-                    continue
-                batch = spans_of_traces_data(data, detail=detail)
+                decoded = decode(data)
             except (ValueError, TypeError, KeyError, AttributeError) as error:  # JSONDecodeError is a ValueError
                 unreadable += 1
                 if unreadable <= _MAX_LINE_PROBLEMS:
                     problems.append(f"{path}:{number}: skipped an unreadable line ({_reason(error)})")
                 continue
-            yield from batch
+            if decoded is None:
+                other.append(number)
+                continue
+            yield decoded
     if unreadable > _MAX_LINE_PROBLEMS:
         problems.append(f"{path}: skipped {unreadable - _MAX_LINE_PROBLEMS} more unreadable lines")
     if other:
-        problems.append(
-            f"{path}: skipped {len(other)} line(s) without trace data (from line {other[0]}: metrics or logs?)"
-        )
+        problems.append(f"{path}: skipped {len(other)} line(s) without {without} (from line {other[0]}: {guess})")
+
+
+def read_otlp(
+    path: Path, problems: list[str], *, detail: bool = False
+) -> Iterator[tuple[dict[str, object], list[Span]]]:
+    """Every ``(resource, spans)`` of an OTLP JSON Lines file; lines of metrics or logs (a
+    collector writing every signal to one file) are skipped with one line per file, and
+    the rest as :func:`read_lines` says."""
+
+    def decode(data: dict[str, Any]) -> list[tuple[dict[str, object], list[Span]]] | None:
+        return spans_of_traces_data(data, detail=detail) if "resourceSpans" in data else None
+
+    for batch in read_lines(path, problems, decode, "trace data", "metrics or logs?"):
+        yield from batch
 
 
 def _reason(error: Exception) -> str:
