@@ -13,6 +13,9 @@ Failure modes a collector can show an exporter:
   ``metrics=False``: takes traces but no metrics, as Jaeger does (404, UNIMPLEMENTED);
 * either with ``partial="message"``: keeps every request but answers ``partial_success``
   rejecting half of its spans (rounded down) with that message;
+* :class:`HttpReceiver` with ``busy=[503, 503]``, :class:`GrpcReceiver` with ``busy=2``:
+  answers the first trace requests 503 (or whichever status) or UNAVAILABLE, with a
+  zero retry delay (``Retry-After: 0``, gRPC's ``RetryInfo``), then as usual;
 * :class:`BlackHole`: accepts connections, never reads, never answers;
 * :class:`DownPort`: a port nobody listens on (connections are refused).
 
@@ -28,7 +31,7 @@ import selectors
 import socket
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from types import TracebackType
@@ -36,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import grpc  # type: ignore[import-untyped]
+from google.protobuf.duration_pb2 import Duration
+from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -53,6 +58,8 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 HOST = "127.0.0.1"
+# gRPC's "retry after this long" detail: zero, so a test of retries does not wait.
+_NO_DELAY = RetryInfo(retry_delay=Duration(seconds=0)).SerializeToString()
 TRACES_PATH = "/v1/traces"
 METRICS_PATH = "/v1/metrics"
 
@@ -72,6 +79,15 @@ class _Recording:
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._metrics: list[ExportMetricsServiceRequest] = []
+        self.refused = 0  # trace requests answered busy
+
+    def take_busy(self, busy: list[int]) -> int | None:
+        """The busy answer owed to the next trace request, if any."""
+        with self._lock:
+            if not busy:
+                return None
+            self.refused += 1
+            return busy.pop(0)
 
     def record_metrics(self, request: ExportMetricsServiceRequest) -> None:
         with self._lock:
@@ -153,6 +169,10 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
         if self.server.status != 200:
             self._answer(self.server.status, b"collector failure", "text/plain")
             return
+        busy = self.server.recording.take_busy(self.server.busy) if path == TRACES_PATH else None
+        if busy is not None:
+            self._answer(busy, b"busy", "text/plain", retry_after=True)
+            return
         if path == METRICS_PATH:
             if self.server.metrics_status != 200:
                 self._answer(self.server.metrics_status, b"no metrics here", "text/plain")
@@ -173,8 +193,10 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
         answer = _trace_answer(request, self.server.partial).SerializeToString()
         self._answer(200, answer, "application/x-protobuf")
 
-    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+    def _answer(self, status: int, body: bytes, content_type: str, *, retry_after: bool = False) -> None:
         self.send_response(status)
+        if retry_after:
+            self.send_header("Retry-After", "0")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -187,9 +209,12 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
 class _HttpServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, status: int, metrics_status: int, partial: str | None, recording: _Recording) -> None:
+    def __init__(
+        self, status: int, metrics_status: int, partial: str | None, busy: list[int], recording: _Recording
+    ) -> None:
         super().__init__((HOST, 0), _HttpHandler)
         self.status = status
+        self.busy = busy
         self.metrics_status = metrics_status
         self.partial = partial
         self.recording = recording
@@ -200,12 +225,20 @@ class HttpReceiver(_Recording):
 
     With 200 it decodes and records each request and answers with a serialized
     ``ExportTraceServiceResponse``; with anything else it records nothing.
-    ``metrics_status`` is the answer to ``/v1/metrics`` when ``status`` is 200.
+    ``metrics_status`` is the answer to ``/v1/metrics`` when ``status`` is 200; ``busy``
+    the statuses the first trace requests get instead (with ``Retry-After: 0``).
     """
 
-    def __init__(self, status: int = 200, *, metrics_status: int = 200, partial: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        *,
+        metrics_status: int = 200,
+        partial: str | None = None,
+        busy: Sequence[int] = (),
+    ) -> None:
         super().__init__()
-        self._server = _HttpServer(status, metrics_status, partial, self)
+        self._server = _HttpServer(status, metrics_status, partial, list(busy), self)
         self.port = int(self._server.server_address[1])
         self.endpoint = f"http://{HOST}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-http")
@@ -223,13 +256,17 @@ class HttpReceiver(_Recording):
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, recording: _Recording, partial: str | None) -> None:
+    def __init__(self, recording: _Recording, partial: str | None, busy: list[int]) -> None:
         self._recording = recording
         self._partial = partial
+        self._busy = busy
 
     def Export(  # the generated servicer's method name
         self, request: ExportTraceServiceRequest, context: Any
     ) -> ExportTraceServiceResponse:
+        if self._recording.take_busy(self._busy) is not None:
+            context.set_trailing_metadata((("google.rpc.retryinfo-bin", _NO_DELAY),))
+            context.abort(grpc.StatusCode.UNAVAILABLE, "busy")
         metadata = {str(key).lower(): str(value) for key, value in context.invocation_metadata()}
         self._recording.record(metadata, request)
         return _trace_answer(request, self._partial)
@@ -249,14 +286,15 @@ class _MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
 class GrpcReceiver(_Recording):
     """OTLP/gRPC ``TraceService/Export`` on a plain-text port; records requests and metadata.
 
-    With ``metrics=False`` it has no ``MetricsService``, so gRPC answers UNIMPLEMENTED.
+    With ``metrics=False`` it has no ``MetricsService``, so gRPC answers UNIMPLEMENTED;
+    the first ``busy`` trace requests are answered UNAVAILABLE, retry at once.
     """
 
-    def __init__(self, *, metrics: bool = True, partial: str | None = None) -> None:
+    def __init__(self, *, metrics: bool = True, partial: str | None = None, busy: int = 0) -> None:
         super().__init__()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            _TraceService(self, partial), self._server
+            _TraceService(self, partial, [grpc.StatusCode.UNAVAILABLE.value[0]] * busy), self._server
         )
         if metrics:
             metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
