@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,17 @@ def traces_path(service: str, run: RunEntry) -> str:
     )
 
 
-def span_count(answer: dict[str, Any]) -> int:
+def result(answer: Mapping[str, object]) -> dict[str, Any]:
+    """An API v3 answer's OTLP JSON ``TracesData``."""
+    data = answer["result"]
+    assert isinstance(data, dict), answer
+    return data
+
+
+def span_count(answer: Mapping[str, object]) -> int:
     return sum(
         len(scope.get("spans") or ())
-        for resource in answer["result"]["resourceSpans"]
+        for resource in result(answer)["resourceSpans"]
         for scope in resource.get("scopeSpans") or ()
     )
 
@@ -65,7 +73,7 @@ def test_a_run_recorded_while_the_collector_was_down_reaches_jaeger_later_and_re
     answer = jaeger.poll(traces_path(service, run), lambda answer: span_count(answer) >= run.spans)
     expected = from_store(run_files(store, [run])[0])
     assert len(expected) == run.spans
-    assert differences(expected, from_otlp_json(answer["result"])) == []
+    assert differences(expected, from_otlp_json(result(answer))) == []
 
 
 def test_a_run_forced_to_jaeger_twice_is_stored_twice_and_read_back_once(
@@ -81,14 +89,14 @@ def test_a_run_forced_to_jaeger_twice_is_stored_twice_and_read_back_once(
     path = traces_path(service, run)
     once = jaeger.poll(path, lambda answer: span_count(answer) >= run.spans)
     assert push(capsys, *argv, "--force")[0] == EXIT_OK
-    resources = len(once["result"]["resourceSpans"])
-    twice = jaeger.poll(path, lambda answer: len(answer["result"]["resourceSpans"]) >= 2 * resources)
+    resources = len(result(once)["resourceSpans"])
+    twice = jaeger.poll(path, lambda answer: len(result(answer)["resourceSpans"]) >= 2 * resources)
     expected = from_store(run_files(store, [run])[0])
-    assert differences(expected, from_otlp_json(twice["result"])) == []
+    assert differences(expected, from_otlp_json(result(twice))) == []
     assert span_count(twice) == run.spans
     empty = [
         scope
-        for resource in twice["result"]["resourceSpans"]
+        for resource in result(twice)["resourceSpans"]
         for scope in resource["scopeSpans"]
         if not scope.get("spans")
     ]
