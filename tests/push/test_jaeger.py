@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
