@@ -258,7 +258,7 @@ def _add_push(commands: argparse._SubParsersAction[_Parser]) -> None:
         type=_url,
         metavar="URL",
         help="OTLP endpoint: a base URL (/v1/traces and /v1/metrics appended for http/protobuf), "
-        "a URL ending in /v1/traces (spans only), or host:port for grpc "
+        "a URL ending in /v1/traces (spans only); for grpc, http[s]://host:port "
         "(default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT).",
     )
     push.add_argument(
