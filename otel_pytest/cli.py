@@ -27,9 +27,8 @@ from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import KINDS
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.terminal import escape
-from otel_pytest.encode.otlp_batches import Limits
-from otel_pytest.endpoint import PROTOCOLS, SettingError, check_url
-from otel_pytest.push.plan import DEFAULT_TIMEOUT
+from otel_pytest.encode.limits import Limits
+from otel_pytest.endpoint import DEFAULT_REQUEST_TIMEOUT, PROTOCOLS, SettingError, check_url
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store import files
 from otel_pytest.store.index import RunIndex
@@ -272,7 +271,7 @@ def _add_push(commands: argparse._SubParsersAction[_Parser]) -> None:
         type=_positive(float, "a number of seconds"),
         metavar="SECONDS",
         help="Longest time one request may take, its retries included (default: "
-        f"OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT in seconds, else {DEFAULT_TIMEOUT:g}).",
+        f"OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT in seconds, else {DEFAULT_REQUEST_TIMEOUT:g}).",
     )
     limits = Limits()
     push.add_argument(

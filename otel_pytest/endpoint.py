@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from otel_pytest.identity import strip_credentials
-
 PROTOCOLS = ("http/protobuf", "grpc")
+DEFAULT_REQUEST_TIMEOUT = 10.0  # seconds per request, retries included: the SDK exporters' default
+_TIMEOUT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
 
 
 class SettingError(ValueError):
@@ -39,6 +39,10 @@ def check_url(setting: str, value: str, what: str = "an OTLP endpoint") -> str:
     except ValueError:
         port_ok = False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        # Imported here: the command line (its parser checks --endpoint) must not load the
+        # plugin's identity detection into the analyzer.
+        from otel_pytest.identity import strip_credentials
+
         shown = strip_credentials(value)  # a URL may carry a token: never echo it
         raise SettingError(f"{setting}={shown!r} is not {what}: expected http://host:port or https://host:port")
     return value
@@ -121,3 +125,21 @@ def metrics_endpoint(
     if found is None and base:
         found = Endpoint(base, _protocol(env, "METRICS", protocol), signal_specific=False)
     return found
+
+
+def request_timeout(flag: float | None, env: Mapping[str, str]) -> float:
+    """How long one request may take, its retries included: the flag, else the standard
+    variables, in seconds as the Python SDK reads them, else the SDK's default."""
+    if flag is not None:
+        return flag
+    for name in _TIMEOUT_VARIABLES:
+        value = env.get(name, "").strip()
+        if value:
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = 0.0
+            if not seconds > 0:
+                raise SettingError(f"{name}={value!r} is not a number of seconds above 0")
+            return seconds
+    return DEFAULT_REQUEST_TIMEOUT

@@ -48,7 +48,6 @@ _START_UP = "session start"  # pytest_configure, where the plugin starts, runs j
 _OFF_MODULES = (
     "otel_pytest",
     "otel_pytest.endpoint",  # the endpoint flag's check
-    "otel_pytest.identity",
     "otel_pytest.options",
     "otel_pytest.plugin",
     "otel_pytest.semconv",  # the span vocabulary: plain names, ~0.1 ms

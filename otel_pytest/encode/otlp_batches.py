@@ -10,11 +10,10 @@ OTLP JSON spec writes them in hex): every field is carried over as it is, for tr
 metrics alike. The lines themselves are read, and bad ones reported, by
 :func:`otel_pytest.store.reader.read_lines`.
 
-**Limits.** A request holds at most :attr:`Limits.items` spans (or metrics) and
-:attr:`Limits.bytes` serialised bytes: an OpenTelemetry Collector's gRPC receiver (and
-Jaeger's) refuses messages over 4 MiB by default, and a collector's HTTP receiver bodies
-over 20 MiB. A run is split by span: the resource and scope around its spans are repeated
-in every request they reach. A single span bigger than the byte limit is sent alone.
+**Limits** (:class:`~otel_pytest.encode.limits.Limits`). A request holds at most
+``items`` spans (or metrics) and ``bytes`` serialised bytes. A run is split by span: the
+resource and scope around its spans are repeated in every request they reach. A single
+span bigger than the byte limit is sent alone.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from otel_pytest.encode.limits import Limits
 from otel_pytest.encode.otlp_proto import length_delimited
 from otel_pytest.store.reader import read_lines
 
@@ -45,14 +45,6 @@ _SIGNALS: dict[str, tuple[str, Any, str, str, str]] = {
     "resourceSpans": (SPANS, ExportTraceServiceRequest, "resource_spans", "scope_spans", "spans"),
     "resourceMetrics": (METRICS, ExportMetricsServiceRequest, "resource_metrics", "scope_metrics", "metrics"),
 }
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The most one request may hold."""
-
-    items: int = 512  # spans, or metrics
-    bytes: int = 4_000_000  # under gRPC's 4 MiB (4,194,304 bytes) default message limit
 
 
 @dataclass(frozen=True)

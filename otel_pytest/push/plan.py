@@ -16,17 +16,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_pytest.encode.otlp_batches import Limits
-from otel_pytest.endpoint import Endpoint, SettingError, metrics_endpoint, traces_endpoint
+from otel_pytest.encode.limits import Limits
+from otel_pytest.endpoint import Endpoint, SettingError, metrics_endpoint, request_timeout, traces_endpoint
 from otel_pytest.export import ExportSetupError, check_exporter, signal_url
 from otel_pytest.identity import strip_credentials
 from otel_pytest.store import files
 from otel_pytest.store.index import RunEntry, RunIndex
 from otel_pytest.store.layout import METRICS, RUNS
 from otel_pytest.store.pushed import PushLog
-
-DEFAULT_TIMEOUT = 10.0  # seconds per request, retries included: the SDK exporters' default
-_TIMEOUT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
 
 
 class PushError(Exception):
@@ -67,23 +64,6 @@ class Plan:
     metrics: Target | None
     timeout: float
     limits: Limits
-
-
-def _timeout(flag: float | None, env: Mapping[str, str]) -> float:
-    """``--timeout``, else the standard variables, in seconds as the Python SDK reads them."""
-    if flag is not None:
-        return flag
-    for name in _TIMEOUT_VARIABLES:
-        value = env.get(name, "").strip()
-        if value:
-            try:
-                seconds = float(value)
-            except ValueError:
-                seconds = 0.0
-            if not seconds > 0:
-                raise PushError(f"{name}={value!r} is not a number of seconds above 0")
-            return seconds
-    return DEFAULT_TIMEOUT
 
 
 def _targets(flag: str | None, protocol: str | None, env: Mapping[str, str]) -> tuple[Target, Target | None]:
@@ -176,7 +156,10 @@ def make_plan(
 ) -> Plan:
     """The plan, or :class:`PushError` naming the first thing wrong with the request."""
     traces, metrics = _targets(endpoint, protocol, env)
-    seconds = _timeout(timeout, env)
+    try:
+        seconds = request_timeout(timeout, env)
+    except SettingError as error:
+        raise PushError(str(error)) from None
     items = _items(names, every, store)
     skipped: list[str] = []
     if not force:

@@ -9,7 +9,8 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from otel_pytest.encode.otlp_batches import METRICS, SPANS, Limits, read_requests
+from otel_pytest.encode.limits import Limits
+from otel_pytest.encode.otlp_batches import METRICS, SPANS, read_requests
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 

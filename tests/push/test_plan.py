@@ -3,13 +3,16 @@ one-line errors when it cannot."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from otel_pytest.cli import EXIT_OK, EXIT_USAGE, main
-from otel_pytest.encode.otlp_batches import Limits
-from otel_pytest.push.plan import DEFAULT_TIMEOUT, Item, Plan, PushError, Target, make_plan
+from otel_pytest.encode.limits import Limits
+from otel_pytest.endpoint import DEFAULT_REQUEST_TIMEOUT
+from otel_pytest.push.plan import Item, Plan, PushError, Target, make_plan
 from otel_pytest.store.pushed import Pushed, PushLog
 from tests.push.conftest import entries, push
 
@@ -76,7 +79,7 @@ def test_the_endpoint_and_timeout_come_from_the_standard_variables_when_no_flag_
         Target("http://collector:4318/v1/metrics", "http://collector:4318/v1/metrics", "http/protobuf"),
         1.0,
     )
-    assert plan_of(store, every=True).timeout == DEFAULT_TIMEOUT
+    assert plan_of(store, every=True).timeout == DEFAULT_REQUEST_TIMEOUT
 
 
 def test_a_traces_url_pushes_no_metrics(store: Path) -> None:
@@ -162,3 +165,9 @@ def test_runs_already_pushed_to_the_endpoint_are_skipped(store: Path, capsys: py
     plan = plan_of(store, every=True)
     assert ([item.name for item in plan.items], plan.skipped) == ([second.run_id], (first.run_id,))
     assert plan_of(store, every=True, endpoint="http://other:4318").skipped == ()
+
+
+def test_the_command_line_loads_the_push_s_encoders_and_exporters_only_when_push_runs() -> None:
+    code = "import sys, otel_pytest.cli; print(sorted(m for m in sys.modules if m.startswith(('google', 'opentel'))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"
