@@ -6,6 +6,8 @@ run exports. The pytest process encodes each batch as an OTLP protobuf request
 (:mod:`otel_pytest.encode.otlp_proto`, the SDK's metrics encoder) and writes it down a pipe; this
 process sends it through the OpenTelemetry SDK's own OTLP exporters (headers,
 compression, TLS, retries all from the standard ``OTEL_EXPORTER_OTLP_*`` variables).
+``otel-pytest push`` sends through the same transports (:func:`open_sender`) in its own
+process: a command line has no tests to hide them from.
 
 Why a process and not a thread in the pytest process: everything an exporter does there
 is observable by the code under test, and some of it broke users' runs. Importing

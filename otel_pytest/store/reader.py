@@ -1,8 +1,10 @@
 """Reading OTLP JSON Lines back: a run file of ours or a collector's file exporter output.
 
-The one decoder of OTLP JSON in the package: the analyzer, the store's writer (adopting an
-orphan run), the demo and the tests all read spans through it. Readers make no judgements:
-they yield what is there and name what they had to skip.
+The one reader of OTLP JSON Lines in the package: the analyzer, the store's writer (adopting
+an orphan run), the demo and the tests all read spans through it, and ``otel-pytest push``
+reads its lines through :func:`read_lines` (to turn them into protobuf requests,
+:mod:`otel_pytest.encode.otlp_batches`). Readers make no judgements: they yield what is
+there and name what they had to skip.
 
 **Speed.** Lines are parsed with orjson straight into :class:`Span` objects holding what the
 analyzer needs (ids, name, times, attributes, status code). The OTel project's
