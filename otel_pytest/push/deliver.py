@@ -93,25 +93,28 @@ class _Push:
         self.summary.retries += answer.attempts - 1
         return answer
 
+    def _warn(self, problems: list[str]) -> None:
+        for problem in problems:
+            self._display.line(f"otel-pytest: warning: {problem}")
+        problems.clear()
+
     def item(self, item: Item) -> None:
         problems: list[str] = []
-        total = item.entry.spans if item.entry is not None else None
-        self._display.start(item.name, total)
+        self._display.start(item.name, item.entry.spans if item.entry is not None else None)
         spans = 0
         try:
             for request in read_requests(item.paths, self._plan.limits, problems):
-                for problem in problems:
-                    self._display.line(f"otel-pytest: warning: {problem}")
-                problems.clear()
+                self._warn(problems)  # as soon as the line is passed
                 if request.signal == SPANS:
                     spans += self._spans_request(item, request)
                 else:
                     self._metrics_request(request)
         except OSError as error:  # a run file gone or unreadable: the other runs still go
-            self._display.line(f"otel-pytest: warning: {item.paths[0]}: cannot read it ({error.strerror or error})")
+            self._warn(problems)
+            where = error.filename or item.paths[0]
+            self._display.line(f"otel-pytest: warning: {where}: cannot read it ({error.strerror or error}); not pushed")
             return
-        for problem in problems:
-            self._display.line(f"otel-pytest: warning: {problem}")
+        self._warn(problems)
         self.summary.runs += 1
         if item.entry is not None:
             target = self._plan.traces

@@ -275,3 +275,35 @@ def test_no_header_or_url_credential_is_ever_shown_or_stored(
     if not down:
         assert isinstance(receiver, HttpReceiver)
         assert receiver.received[0].headers["x-api-key"] == SECRETS[2]
+
+
+def test_spans_refused_in_a_partial_success_are_a_warning_and_counted(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = entries(store)[0]
+    with HttpReceiver(partial="too old") as receiver:
+        code, out, err = push(capsys, run.run_id, "--store", str(store), "--endpoint", receiver.endpoint)
+    refused = run.spans // 2  # the receiver refuses half of each request's spans, rounded down
+    url = f"{receiver.endpoint}/v1/traces"
+    assert (code, err) == (
+        EXIT_OK,
+        [f"otel-pytest: warning: {url} refused {refused} of {run.spans} spans of {run.run_id}: too old"],
+    )
+    assert f"pushed 1 run, {run.spans - refused} spans and " in out[0]
+    assert summary(out[0])[0].endswith(f"; the endpoint refused {refused} spans")
+
+
+def test_a_run_whose_file_is_gone_is_a_warning_and_the_others_are_pushed(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gone, kept = entries(store)
+    gone_file = run_files(store, [gone])[0]
+    gone_file.unlink()
+    with HttpReceiver() as receiver:
+        code, out, err = push(capsys, "--all", "--store", str(store), "--endpoint", receiver.endpoint)
+    assert (code, err) == (
+        EXIT_OK,
+        [f"otel-pytest: warning: {gone_file}: cannot read it (No such file or directory); not pushed"],
+    )
+    assert from_requests(item.request for item in receiver.received) == from_store(run_files(store, [kept])[0])
+    assert out[0].startswith(f"otel-pytest: pushed 1 run, {kept.spans} spans and ")
