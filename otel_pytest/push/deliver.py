@@ -72,6 +72,8 @@ class _Signal:
 
 
 class _Push:
+    """One push: its two signals, the store's push log, and the running summary."""
+
     def __init__(self, plan: Plan, display: Display, log: LastMessages) -> None:
         self._plan = plan
         self._display = display
@@ -99,6 +101,7 @@ class _Push:
         problems.clear()
 
     def item(self, item: Item) -> None:
+        """Send one run (or file): its spans, then its metrics; record it when all its spans went."""
         problems: list[str] = []
         self._display.start(item.name, item.entry.spans if item.entry is not None else None)
         spans = 0
