@@ -16,7 +16,7 @@ What may differ, and nothing else:
 * modules imported at plugin start-up (``pytest_configure``, before the session starts),
   and the default-configured loggers of those modules; while tests run, a traced run
   imports nothing a bare run does not; when ``--otel`` is off the plugin has imported only
-  ``otel_pytest``, its ``options``, ``plugin`` and ``identity`` modules and what they need
+  ``otel_pytest``, its ``options``, ``endpoint`` and ``plugin`` modules and what they need
   from the standard library, nothing of OpenTelemetry;
 * through the OpenTelemetry API, the global tracer provider (the plugin's, when the
   application set none) and the current span (the running test's): what spans nest under.

@@ -6,16 +6,19 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from otel_pytest.cli import EXIT_OK, EXIT_USAGE
 from otel_pytest.store.layout import PUSHED
-from tests.jaeger_compare import from_requests, from_store
+from otel_pytest.store.reader import read_spans
+from tests.jaeger_traces import span_count, traces_of, typed
 from tests.otlp_receiver import DownPort, GrpcReceiver, HttpReceiver
+from tests.proto_traces import request_traces
 from tests.push.conftest import entries, push, run_files
 
 PROTOCOLS = ("http/protobuf", "grpc")
@@ -28,6 +31,15 @@ def receiver_for(protocol: str) -> Receiver:
 
 def traces_url(receiver: Receiver | DownPort, protocol: str) -> str:
     return receiver.endpoint if protocol == "grpc" else f"{receiver.endpoint}/v1/traces"
+
+
+def received(requests: Iterable[Any]) -> object:
+    """What a receiver decoded, typed for an exact comparison."""
+    return typed(request_traces(requests))
+
+
+def stored(run_file: Path) -> object:
+    return typed(traces_of(read_spans(run_file)))
 
 
 def summary(line: str) -> tuple[str, str]:
@@ -47,10 +59,10 @@ def test_a_stored_run_arrives_exactly_as_stored_with_its_metrics(
             capsys, run.run_id[:6], "--store", str(store), "--endpoint", receiver.endpoint, "--protocol", protocol
         )
     (run_file,) = run_files(store, [run])
-    expected = from_store(run_file)
+    expected = stored(run_file)
     assert (code, err) == (EXIT_OK, [])
-    assert from_requests(item.request for item in receiver.received) == expected
-    assert len(expected) == run.spans
+    assert received(item.request for item in receiver.received) == expected
+    assert span_count(traces_of(read_spans(run_file))) == run.spans
     stored_metrics = [
         metric
         for line in (store / "metrics" / run.file).read_bytes().splitlines()
@@ -83,7 +95,7 @@ def test_a_run_is_split_into_requests_of_at_most_max_spans_each_span_arriving_on
         *[25] * (run.spans // 25),
         *([run.spans % 25] if run.spans % 25 else []),
     ]
-    assert from_requests(item.request for item in receiver.received) == from_store(run_files(store, [run])[0])
+    assert received(item.request for item in receiver.received) == stored(run_files(store, [run])[0])
     assert f": {math.ceil(run.spans / 25) + 1} requests, 0 retries" in out[0]
 
 
@@ -105,7 +117,7 @@ def test_a_byte_limit_splits_a_run_into_requests_no_bigger_than_it(
     assert code == EXIT_OK
     assert max(sizes) <= limit
     assert len(sizes) >= math.ceil(sum(sizes) / limit) > 1
-    assert from_requests(item.request for item in receiver.received) == from_store(run_file)
+    assert received(item.request for item in receiver.received) == stored(run_file)
 
 
 @pytest.mark.parametrize(
@@ -121,7 +133,7 @@ def test_busy_answers_are_retried_and_counted(
             capsys, run.run_id, "--store", str(store), "--endpoint", receiver.endpoint, "--protocol", protocol
         )
     assert (code, receiver.refused) == (EXIT_OK, 2)
-    assert from_requests(item.request for item in receiver.received) == from_store(run_files(store, [run])[0])
+    assert received(item.request for item in receiver.received) == stored(run_files(store, [run])[0])
     assert summary(out[0])[0].endswith(": 2 requests, 2 retries")
 
 
@@ -172,9 +184,9 @@ def test_a_corrupt_line_is_a_warning_naming_the_file_and_line_and_the_rest_is_pu
         code, _out, err = push(capsys, run.run_id, "--store", str(store), "--endpoint", receiver.endpoint)
     assert code == EXIT_OK
     assert [line.split(" (")[0] for line in err] == [f"otel-pytest: warning: {run_file}:2: skipped an unreadable line"]
-    expected = from_store(run_file)  # the store's reader skips that line too
-    assert 0 < len(expected) < run.spans
-    assert from_requests(item.request for item in receiver.received) == expected
+    expected = stored(run_file)  # the store's reader skips that line too
+    assert 0 < span_count(traces_of(read_spans(run_file))) < run.spans
+    assert received(item.request for item in receiver.received) == expected
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -192,7 +204,7 @@ def test_an_endpoint_that_takes_no_metrics_gets_every_span_and_the_push_ends_wit
         EXIT_OK,
         [f"otel-pytest: note: {metrics_url} takes no metrics: the runs' metrics were not pushed"],
     )
-    assert len(from_requests(item.request for item in receiver.received)) == 2 * run.spans
+    assert span_count(request_traces(item.request for item in receiver.received)) == 2 * run.spans
     assert summary(out[0])[0] == (
         f"otel-pytest: pushed 2 runs, {2 * run.spans} spans to {traces_url(receiver, protocol)}: 3 requests, 0 retries"
     )
@@ -202,7 +214,7 @@ def test_a_run_pushed_again_to_the_same_endpoint_is_skipped_and_forced_it_arrive
     store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = entries(store)[0]
-    expected = from_store(run_files(store, [run])[0])
+    expected = stored(run_files(store, [run])[0])
     with HttpReceiver() as receiver:
         argv = (run.run_id, "--store", str(store), "--endpoint", receiver.endpoint)
         assert push(capsys, *argv)[0] == EXIT_OK
@@ -220,7 +232,7 @@ def test_a_run_pushed_again_to_the_same_endpoint_is_skipped_and_forced_it_arrive
     )
     assert forced[0] == EXIT_OK
     first, second = receiver.received
-    assert from_requests([first.request]) == from_requests([second.request]) == expected
+    assert received([first.request]) == received([second.request]) == expected
     recorded = [orjson.loads(line) for line in (store / PUSHED).read_bytes().splitlines()]
     assert [(line["run_id"], line["endpoint"], line["protocol"], line["spans"]) for line in recorded] == [
         (run.run_id, url, "http/protobuf", run.spans)
@@ -233,7 +245,7 @@ def test_another_endpoint_gets_a_run_already_pushed_elsewhere(store: Path, capsy
         push(capsys, run.run_id, "--store", str(store), "--endpoint", one.endpoint)
         code, _out, _err = push(capsys, run.run_id, "--store", str(store), "--endpoint", other.endpoint)
     assert code == EXIT_OK
-    assert from_requests(item.request for item in other.received) == from_store(run_files(store, [run])[0])
+    assert received(item.request for item in other.received) == stored(run_files(store, [run])[0])
 
 
 def test_files_given_by_path_are_pushed_and_not_recorded(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -243,13 +255,10 @@ def test_files_given_by_path_are_pushed_and_not_recorded(store: Path, capsys: py
         code, _out, _err = push(capsys, *map(str, files), "--endpoint", receiver.endpoint, "--store", str(store))
         again, _out, _err = push(capsys, *map(str, files), "--endpoint", receiver.endpoint, "--store", str(store))
     assert (code, again) == (EXIT_OK, EXIT_OK)
-    received = [item.request for item in receiver.received]
-    half = len(received) // 2
-    assert (
-        from_requests(received[:half])
-        == from_requests(received[half:])
-        == {**from_store(files[0]), **from_store(files[1])}
-    )
+    requests = [item.request for item in receiver.received]
+    half = len(requests) // 2
+    both = typed(traces_of(pair for path in files for pair in read_spans(path)))
+    assert received(requests[:half]) == received(requests[half:]) == both
     assert receiver.metric_names() == []  # a run file holds spans only; its metrics are beside it in the store
     assert not (store / PUSHED).exists()
 
@@ -305,5 +314,5 @@ def test_a_run_whose_file_is_gone_is_a_warning_and_the_others_are_pushed(
         EXIT_OK,
         [f"otel-pytest: warning: {gone_file}: cannot read it (No such file or directory); not pushed"],
     )
-    assert from_requests(item.request for item in receiver.received) == from_store(run_files(store, [kept])[0])
+    assert received(item.request for item in receiver.received) == stored(run_files(store, [kept])[0])
     assert out[0].startswith(f"otel-pytest: pushed 1 run, {kept.spans} spans and ")

@@ -13,8 +13,9 @@ import pytest
 
 from otel_pytest.cli import EXIT_OK
 from otel_pytest.store.index import RunEntry
-from tests.jaeger_compare import differences, from_otlp_json, from_store
+from otel_pytest.store.reader import read_spans, spans_of_traces_data
 from tests.jaeger_server import JaegerServer
+from tests.jaeger_traces import Traces, assert_same_traces, jaeger_traces, traces_of, without_parent_warnings
 from tests.otlp_receiver import DownPort
 from tests.push.conftest import entries, push, record, run_files
 
@@ -49,6 +50,14 @@ def span_count(answer: Mapping[str, object]) -> int:
     )
 
 
+def answer_traces(answer: Mapping[str, object]) -> Traces:
+    """An API v3 answer in the form the Jaeger end-to-end tests compare."""
+    spans = (
+        (resource, span) for resource, group in spans_of_traces_data(result(answer), detail=True) for span in group
+    )
+    return without_parent_warnings(traces_of(spans))
+
+
 def recorded_while_down(folder: Path, service: str) -> tuple[Path, RunEntry]:
     """A store holding one run whose export failed (nothing listened on the endpoint)."""
     with DownPort() as down:
@@ -70,10 +79,9 @@ def test_a_run_recorded_while_the_collector_was_down_reaches_jaeger_later_and_re
     metrics_url = endpoint if protocol == "grpc" else f"{endpoint}/v1/metrics"
     assert code == EXIT_OK
     assert err == [f"otel-pytest: note: {metrics_url} takes no metrics: the runs' metrics were not pushed"]
-    answer = jaeger.poll(traces_path(service, run), lambda answer: span_count(answer) >= run.spans)
-    expected = from_store(run_files(store, [run])[0])
-    assert len(expected) == run.spans
-    assert differences(expected, from_otlp_json(result(answer))) == []
+    expected = traces_of(read_spans(run_files(store, [run])[0]))
+    assert sum(map(len, expected.values())) == run.spans
+    assert_same_traces(expected, jaeger_traces(jaeger, service, run.start_time_unix_nano, expected))
 
 
 def test_a_run_forced_to_jaeger_twice_is_stored_twice_and_read_back_once(
@@ -91,8 +99,7 @@ def test_a_run_forced_to_jaeger_twice_is_stored_twice_and_read_back_once(
     assert push(capsys, *argv, "--force")[0] == EXIT_OK
     resources = len(result(once)["resourceSpans"])
     twice = jaeger.poll(path, lambda answer: len(result(answer)["resourceSpans"]) >= 2 * resources)
-    expected = from_store(run_files(store, [run])[0])
-    assert differences(expected, from_otlp_json(result(twice))) == []
+    assert_same_traces(traces_of(read_spans(run_files(store, [run])[0])), answer_traces(twice))
     assert span_count(twice) == run.spans
     empty = [
         scope
