@@ -18,11 +18,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from otel_pytest.identity import strip_credentials
-from otel_pytest.store.layout import DEFAULT_STORE
+from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_STORE
 
 TRACE_PER = ("test", "session")
 PROTOCOLS = ("http/protobuf", "grpc")
-DEFAULT_KEEP_RUNS = 100
 DEFAULT_EXPORT_TIMEOUT = 1.0
 # What of a failure the traces keep; see otel_pytest.failures for each mode and the default.
 RECORD_FAILURES = ("message", "traceback", "none")

@@ -7,3 +7,4 @@ RUNS = "runs"  # run files: <start>_<run id>.otlp.jsonl
 METRICS = "metrics"  # each run's metrics, under its run file's name
 SUMMARIES = "summaries"  # the analyzer's cached per-run summaries: <run file>.json
 INDEX = "index.jsonl"  # one line per run
+DEFAULT_KEEP_RUNS = 100  # runs a store keeps (otel_keep_runs), also when a pack is unpacked into it
