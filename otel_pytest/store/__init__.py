@@ -8,7 +8,9 @@
 - :mod:`~otel_pytest.store.reader`: the one reader and decoder of OTLP JSON, for run files
   and any other OTLP JSON Lines file;
 - :mod:`~otel_pytest.store.files`: reading only regular files, in lines of bounded length;
-- :mod:`~otel_pytest.store.summaries`: the cache of each run file's summaries.
+- :mod:`~otel_pytest.store.summaries`: the cache of each run file's summaries;
+- :mod:`~otel_pytest.store.pack`: the store's complete runs as one file, and merged back
+  (``otel-pytest store pack|unpack``, to carry the history between CI jobs).
 
 The store knows nothing of the analyzer: the analyzer's sources
 (:mod:`otel_pytest.analyze.sources`) read through it and hand it the codec of what it caches.
