@@ -105,6 +105,16 @@ def _runs(value: str) -> int:
     return number
 
 
+def _add_store_option(parser: argparse.ArgumentParser, about: str = "Store folder") -> None:
+    parser.add_argument(
+        "--store",
+        type=_store_path,
+        default=Path(DEFAULT_STORE),
+        metavar="DIR",
+        help=f"{about} (default: {DEFAULT_STORE}).",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="otel-pytest",
@@ -114,13 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     about = "List the runs in the local store, newest first."
     runs = commands.add_parser("runs", help=about, description=about)
-    runs.add_argument(
-        "--store",
-        type=_store_path,
-        default=Path(DEFAULT_STORE),
-        metavar="DIR",
-        help=f"Store folder (default: {DEFAULT_STORE}).",
-    )
+    _add_store_option(runs)
     runs.add_argument("--limit", type=int, default=20, metavar="N", help="Show at most this many runs (default 20).")
     _add_analyze(commands)
     _add_store(commands)
@@ -153,13 +157,7 @@ def _add_store(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     for action in (pack, unpack):
         action.add_argument("file", type=Path, metavar="FILE", help="The pack.")
-        action.add_argument(
-            "--store",
-            type=_store_path,
-            default=Path(DEFAULT_STORE),
-            metavar="DIR",
-            help=f"Store folder (default: {DEFAULT_STORE}).",
-        )
+        _add_store_option(action)
     unpack.add_argument(
         "--keep-runs",
         type=_runs,
@@ -191,13 +189,7 @@ def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="OTLP JSON Lines files, folders of them, or store folders to read instead of "
         "the store (e.g. a collector's file exporter output or a CI artifact).",
     )
-    analyze.add_argument(
-        "--store",
-        type=_store_path,
-        default=Path(DEFAULT_STORE),
-        metavar="DIR",
-        help=f"Store folder, read when no PATH is given (default: {DEFAULT_STORE}).",
-    )
+    _add_store_option(analyze, "Store folder, read when no PATH is given")
     analyze.add_argument(
         "--format",
         type=_format,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import io
 import os
@@ -20,6 +21,7 @@ from otel_pytest.store.index import RunEntry, RunIndex, run_file_name
 from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
 from otel_pytest.store.pack import MANIFEST, PackError, pack, unpack
 from tests.analyze.test_sources import START, run_lines
+from tests.analyze.test_sources import entry as source_entry
 
 KEEP = 100
 
@@ -27,19 +29,7 @@ KEEP = 100
 def entry(number: int, *, complete: bool = True) -> RunEntry:
     start = START + number * 60 * 10**9
     run_id = f"{number:016x}"
-    return RunEntry(
-        run_id=run_id,
-        file=run_file_name(start, run_id),
-        start_time_unix_nano=start,
-        end_time_unix_nano=start + 10**9,
-        service_name="shop",
-        exit_status=0,
-        tests=2,
-        spans=9,
-        environment={"fingerprint": "env0000000a"},
-        vcs={"vcs.ref.head.name": "main"},
-        complete=complete,
-    )
+    return dataclasses.replace(source_entry(run_id, run_file_name(start, run_id), start), complete=complete)
 
 
 def add_run(store: Path, number: int, *, complete: bool = True, metrics: bool = False) -> RunEntry:
