@@ -31,12 +31,15 @@ from otel_pytest.semconv import attributes as attr
 from otel_pytest.store import files
 from otel_pytest.store.index import RunIndex
 from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_STORE, INDEX
+from otel_pytest.store.locate import ConfigFileError, default_store
 
 EXIT_OK = 0
 EXIT_GATE = 1
 EXIT_USAGE = 2
 FORMATS = ("terminal", "json", "markdown", "html")
 ANALYZE_EXTRA = ("numpy", "scipy", "rich")  # the ``analyze`` extra: imported only when analyze runs
+# Where runs and analyze look without --store: the store pytest's plugin writes, found as pytest finds its rootdir.
+STORE_DEFAULT = f"{DEFAULT_STORE} in pytest's rootdir found from here, or its otel_store ini value"
 ANALYZE_EPILOG = """\
 Exit status: 0 when no finding breaks the gate, 1 when findings of a --fail-on kind
 exist (provisional ones, from too little history, never fail it), 2 for a usage or
@@ -106,13 +109,8 @@ def _runs(value: str) -> int:
 
 
 def _add_store_option(parser: argparse.ArgumentParser, about: str = "Store folder") -> None:
-    parser.add_argument(
-        "--store",
-        type=_store_path,
-        default=Path(DEFAULT_STORE),
-        metavar="DIR",
-        help=f"{about} (default: {DEFAULT_STORE}).",
-    )
+    """``--store DIR``; without it :func:`main` finds the store as pytest would (``None`` here)."""
+    parser.add_argument("--store", type=_store_path, metavar="DIR", help=f"{about} (default: {STORE_DEFAULT}).")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,6 +237,28 @@ def _format_time(unix_nano: int) -> str:
     return datetime.fromtimestamp(unix_nano / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _format_duration(nanoseconds: int) -> str:
+    seconds = max(nanoseconds, 0) / 1e9
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+# pytest's order in its closing line; an outcome this version does not know comes after them.
+_OUTCOME_ORDER = ("failed", "passed", "skipped", "xfailed", "xpassed", "error")
+
+
+def _format_outcomes(counts: Mapping[str, int] | None) -> str:
+    """``1 failed, 2 passed`` as pytest says it; ``n/a`` for a run indexed before outcomes were."""
+    if counts is None:
+        return "n/a"
+    names = [*(name for name in _OUTCOME_ORDER if name in counts), *sorted(set(counts) - set(_OUTCOME_ORDER))]
+    return ", ".join(f"{counts[name]} {name}" for name in names if counts[name]) or "no tests"
+
+
 def _store_problem(store: Path, hint: str) -> str | None:
     """Why ``store`` cannot be read as a store (missing, not a folder, not to be looked
     at), with ``hint`` on what to do; ``None`` when it is a folder."""
@@ -268,14 +288,20 @@ def list_runs(store: Path, limit: int) -> tuple[list[str], list[str]]:
     warnings = [f"warning: {problem}" for problem in problems]
     if not entries:
         return [f"no runs in {store} yet: run pytest with --otel"], warnings
-    header = f"{'run id':<16}  {'started (UTC)':<19}  {'tests':>6}  {'spans':>7}  {'exit':>4}  {'revision':<10}  file"
-    lines = [header]
-    for entry in reversed(entries[-limit:]):
+    shown = list(reversed(entries[-limit:]))
+    outcomes = [_format_outcomes(entry.outcomes) for entry in shown]
+    width = max(len("outcomes"), *map(len, outcomes))
+    lines = [
+        f"{'run id':<16}  {'started (UTC)':<19}  {'duration':>8}  {'tests':>6}  {'spans':>7}  {'exit':>4}  "
+        f"{'revision':<10}  {'outcomes':<{width}}  file"
+    ]
+    for entry, counts in zip(shown, outcomes, strict=True):
         revision = entry.vcs.get(attr.VCS_REF_HEAD_REVISION, "")[:10]
         started = _format_time(entry.start_time_unix_nano)
+        duration = _format_duration(entry.end_time_unix_nano - entry.start_time_unix_nano)
         lines.append(
-            f"{entry.run_id:<16}  {started:<19}  {entry.tests:>6}  {entry.spans:>7}  "
-            f"{entry.exit_status:>4}  {revision:<10}  runs/{entry.file}"
+            f"{entry.run_id:<16}  {started:<19}  {duration:>8}  {entry.tests:>6}  {entry.spans:>7}  "
+            f"{entry.exit_status:>4}  {revision:<10}  {counts:<{width}}  runs/{entry.file}"
         )
     return lines, warnings
 
@@ -460,6 +486,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.store is None:
+            try:
+                args.store = default_store(Path.cwd())
+            except ConfigFileError as error:
+                raise CliError(f"{error}; pass --store DIR") from None
         if args.command == "analyze":
             return run_analyze(AnalyzeCommand.from_args(args))
         if args.command == "store":

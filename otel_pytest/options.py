@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from otel_pytest.identity import strip_credentials
-from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_STORE
+from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_STORE, store_in
 
 TRACE_PER = ("test", "session")
 PROTOCOLS = ("http/protobuf", "grpc")
@@ -74,6 +74,8 @@ class Options:
     # Where the run's metrics go; None when no endpoint takes them (see _metrics_endpoint).
     metrics_endpoint: Endpoint | None = None
     record_failures: str = DEFAULT_RECORD_FAILURES
+    # The Jaeger UI the endpoint feeds, without a trailing slash: the closing line links there.
+    jaeger_url: str | None = None
 
 
 def parse_traceparent(value: str, tracestate: str = "", *, setting: str = "TRACEPARENT") -> TraceParent:
@@ -97,7 +99,7 @@ def parse_traceparent(value: str, tracestate: str = "", *, setting: str = "TRACE
     return TraceParent(int(trace_id, 16), int(span_id, 16), bool(int(flags, 16) & 1), tracestate)
 
 
-def _check_url(setting: str, value: str) -> str:
+def _check_http_url(setting: str, value: str, what: str) -> str:
     parts = urlsplit(value)
     try:
         port_ok = parts.port is None or parts.port > 0
@@ -105,10 +107,16 @@ def _check_url(setting: str, value: str) -> str:
         port_ok = False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         shown = strip_credentials(value)  # a URL may carry a token: never echo it
-        raise SettingError(
-            f"{setting}={shown!r} is not an OTLP endpoint: expected http://host:port or https://host:port"
-        )
+        raise SettingError(f"{setting}={shown!r} is not {what}: expected http://host:port or https://host:port")
     return value
+
+
+def _check_url(setting: str, value: str) -> str:
+    return _check_http_url(setting, value, "an OTLP endpoint")
+
+
+def _check_ui_url(setting: str, value: str) -> str:
+    return _check_http_url(setting, value, "a Jaeger UI address").rstrip("/")
 
 
 def _check_protocol(setting: str, value: str) -> str:
@@ -143,7 +151,7 @@ def _check_switch(setting: str, value: str) -> bool:
         return True
     if value.strip().lower() in ("off", "false", "0", "no"):
         return False
-    raise SettingError(f"{setting}={value!r} is not valid: use on or off")
+    raise SettingError(f"{setting}={value!r} is not valid: use on or off, or {setting} / --no-{setting[2:]} alone")
 
 
 def _check_record_failures(setting: str, value: str) -> str:
@@ -176,6 +184,8 @@ def _check_traceparent(setting: str, value: str) -> TraceParent:
 
 
 def add_options(parser: pytest.Parser) -> None:
+    """Every ``--otel-*`` flag has an ``otel_*`` ini key of the same name; the flag wins.
+    Switches come in pairs, ``--otel-db`` / ``--no-otel-db``, as pytest's own do."""
     group = parser.getgroup("otel", "OpenTelemetry tracing (otel-pytest)")
     group.addoption(
         "--otel",
@@ -201,7 +211,7 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="URL",
         type=_argparse_type(_check_url, "--otel-endpoint"),
-        help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none: store only).",
+        help="OTLP endpoint (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else ini otel_endpoint; none: store only).",
     )
     group.addoption(
         "--otel-traceparent",
@@ -210,12 +220,7 @@ def add_options(parser: pytest.Parser) -> None:
         type=_argparse_type(_check_traceparent, "--otel-traceparent"),
         help="W3C traceparent of a pipeline span to parent the run (default: env TRACEPARENT).",
     )
-    group.addoption(
-        "--otel-capture-app",
-        action="store_true",
-        default=False,
-        help="Also record spans of an application that installed its own tracer provider.",
-    )
+    _add_switch(group, "capture-app", "Also record spans of an application that installed its own tracer provider.")
     group.addoption(
         "--otel-store",
         default=None,
@@ -236,12 +241,12 @@ def add_options(parser: pytest.Parser) -> None:
         type=_argparse_type(_check_seconds, "--otel-export-timeout"),
         help=f"Longest wait for the collector at the end of the run (default {DEFAULT_EXPORT_TIMEOUT}).",
     )
-    group.addoption(
-        "--otel-db",
-        default=None,
-        metavar="on|off",
-        type=_argparse_type(_check_switch, "--otel-db"),
-        help="Trace SQLAlchemy and asyncpg: queries, transactions, connections (default on).",
+    _add_switch(
+        group,
+        "db",
+        "Trace SQLAlchemy and asyncpg: queries, transactions, connections (default on; "
+        "the older --otel-db=on|off still works).",
+        legacy_value=True,
     )
     group.addoption(
         "--otel-record-failures",
@@ -251,15 +256,52 @@ def add_options(parser: pytest.Parser) -> None:
         help="What a failure's exception event keeps: its first message line (default), "
         "also a traceback of file:line lines, or its type alone.",
     )
+    group.addoption(
+        "--otel-jaeger-url",
+        default=None,
+        metavar="URL",
+        type=_argparse_type(_check_ui_url, "--otel-jaeger-url"),
+        help="Jaeger UI the endpoint feeds (e.g. http://localhost:16686): the run's closing "
+        "line links to its traces there.",
+    )
     parser.addini("otel", "Record OpenTelemetry traces (like --otel).", type="bool", default=False)
     parser.addini("otel_trace_per", "test or session (like --otel-trace-per).", default="test")
-    parser.addini("otel_store", "Folder of the local trace store.", default=DEFAULT_STORE)
-    parser.addini("otel_keep_runs", "How many runs the local store keeps.", default=str(DEFAULT_KEEP_RUNS))
+    parser.addini("otel_endpoint", "OTLP endpoint, below the OTEL_EXPORTER_OTLP_* variables (like --otel-endpoint).")
+    parser.addini("otel_traceparent", "W3C traceparent to parent the run, below TRACEPARENT (like --otel-traceparent).")
     parser.addini("otel_capture_app", "Like --otel-capture-app.", type="bool", default=False)
+    parser.addini("otel_store", "Folder of the local trace store, relative to the rootdir.", default=DEFAULT_STORE)
+    parser.addini("otel_keep_runs", "How many runs the local store keeps.", type="int", default=DEFAULT_KEEP_RUNS)
+    parser.addini(
+        "otel_export_timeout", "Like --otel-export-timeout, in seconds.", type="float", default=DEFAULT_EXPORT_TIMEOUT
+    )
+    parser.addini("otel_db", "Trace SQLAlchemy and asyncpg (like --otel-db).", type="bool", default=True)
     parser.addini(
         "otel_record_failures",
         "message, traceback or none (like --otel-record-failures).",
         default=DEFAULT_RECORD_FAILURES,
+    )
+    parser.addini("otel_jaeger_url", "Jaeger UI the closing line links to (like --otel-jaeger-url).")
+
+
+def _add_switch(group: pytest.OptionGroup, name: str, help: str, *, legacy_value: bool = False) -> None:
+    """``--otel-NAME`` / ``--no-otel-NAME`` into one destination, None when neither is
+    given (the ini key decides). ``legacy_value`` keeps the older ``--otel-NAME=on|off``."""
+    dest = f"otel_{name.replace('-', '_')}"
+    if legacy_value:
+        group.addoption(
+            f"--otel-{name}",
+            dest=dest,
+            nargs="?",
+            const=True,
+            default=None,
+            metavar="on|off",
+            type=_argparse_type(_check_switch, f"--otel-{name}"),
+            help=help,
+        )
+    else:
+        group.addoption(f"--otel-{name}", dest=dest, action="store_true", default=None, help=help)
+    group.addoption(
+        f"--no-otel-{name}", dest=dest, action="store_false", default=None, help=f"Undo --otel-{name} (or the ini key)."
     )
 
 
@@ -281,12 +323,28 @@ def is_enabled(config: pytest.Config, env: Mapping[str, str]) -> bool:
     raise SettingError(f"OTEL_PYTEST={value!r} is not a switch: use one of {accepted}")
 
 
-def _ini_bool(config: pytest.Config, name: str) -> bool:
-    """A ``bool`` ini key; pytest's own error for a bad one does not say which key."""
+def _ini(config: pytest.Config, name: str, expected: str) -> object:
+    """An ini value as pytest converts it to the key's type; pytest's own error for a bad
+    one does not say which key, so the message names it and what is expected."""
     try:
-        return bool(config.getini(name))
-    except (ValueError, pytest.UsageError) as error:
-        raise SettingError(f"{name} (ini): {error}: use true or false") from None
+        return config.getini(name)
+    except (ValueError, TypeError, pytest.UsageError) as error:
+        raise SettingError(f"{name} (ini): {error}: {expected}") from None
+
+
+def _ini_bool(config: pytest.Config, name: str) -> bool:
+    return bool(_ini(config, name, "use true or false"))
+
+
+def _ini_text(config: pytest.Config, name: str) -> str:
+    """A string ini key, stripped; empty when unset."""
+    return str(_ini(config, name, "use a string") or "").strip()
+
+
+def _switch(config: pytest.Config, name: str) -> bool:
+    """A ``--otel-X`` / ``--no-otel-X`` pair: the flag given last wins, else the ini key."""
+    flag: bool | None = config.getoption(name)
+    return _ini_bool(config, name) if flag is None else flag
 
 
 def _protocol(env: Mapping[str, str], signal: str) -> str:
@@ -320,32 +378,49 @@ def _env_endpoint(env: Mapping[str, str], signal: str, *, general: bool = True) 
     return None
 
 
+def _ini_endpoint(config: pytest.Config) -> str | None:
+    value = _ini_text(config, "otel_endpoint")
+    return _check_url("otel_endpoint (ini)", value) if value else None
+
+
+def _given_endpoint(config: pytest.Config) -> tuple[str | None, bool]:
+    """The endpoint given to the plugin itself: the flag, else the ini key (the standard
+    variables come between them); and whether it is the flag."""
+    flag: str | None = config.getoption("otel_endpoint")
+    if flag:
+        return flag, True
+    return _ini_endpoint(config), False
+
+
 def _endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
     """The collector to send spans to, if any. The protocol is only checked when there is
     one: other SDKs sharing the environment may use values we don't (http/json)."""
-    flag = config.getoption("otel_endpoint")
-    if not _exports(env, "TRACES", flag=bool(flag)):
+    given, is_flag = _given_endpoint(config)
+    if not _exports(env, "TRACES", flag=is_flag):
         return None
-    if flag:
-        # Given on the command line, a URL that already ends in the traces path is used as is.
-        specific = urlsplit(flag).path.rstrip("/").endswith("/v1/traces")
-        return Endpoint(flag, _protocol(env, "TRACES"), signal_specific=specific)
-    return _env_endpoint(env, "TRACES")
+    found = None if is_flag else _env_endpoint(env, "TRACES")
+    if found is None and given:
+        # A URL that already ends in the traces path is used as is.
+        specific = urlsplit(given).path.rstrip("/").endswith("/v1/traces")
+        found = Endpoint(given, _protocol(env, "TRACES"), signal_specific=specific)
+    return found
 
 
 def _metrics_endpoint(config: pytest.Config, env: Mapping[str, str]) -> Endpoint | None:
     """Where the run's metrics go: ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT``, else the
-    general endpoint (the ``--otel-endpoint`` flag stands for it when it is a base URL).
-    A traces-only URL (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, a flag ending in
-    ``/v1/traces``) says nothing about metrics: they are not exported."""
-    flag = config.getoption("otel_endpoint")
-    if not _exports(env, "METRICS", flag=bool(flag)):
+    general endpoint (the ``--otel-endpoint`` flag stands for it when it is a base URL,
+    and the ini key when no variable names one). A traces-only URL
+    (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, a flag ending in ``/v1/traces``) says
+    nothing about metrics: they are not exported."""
+    given, is_flag = _given_endpoint(config)
+    if not _exports(env, "METRICS", flag=is_flag):
         return None
-    if flag and not urlsplit(flag).path.rstrip("/").endswith("/v1/traces"):
-        return _env_endpoint(env, "METRICS", general=False) or Endpoint(
-            flag, _protocol(env, "METRICS"), signal_specific=False
-        )
-    return _env_endpoint(env, "METRICS")
+    base = given if given and not urlsplit(given).path.rstrip("/").endswith("/v1/traces") else None
+    # A base URL on the command line stands for the general variable; in the ini file it is below it.
+    found = _env_endpoint(env, "METRICS", general=not (is_flag and base))
+    if found is None and base:
+        found = Endpoint(base, _protocol(env, "METRICS"), signal_specific=False)
+    return found
 
 
 def _traceparent(config: pytest.Config, env: Mapping[str, str]) -> TraceParent | None:
@@ -353,37 +428,49 @@ def _traceparent(config: pytest.Config, env: Mapping[str, str]) -> TraceParent |
     if flag is not None:
         return flag
     value = env.get("TRACEPARENT", "").strip()
-    if not value:
-        return None
-    return parse_traceparent(value, env.get("TRACESTATE", ""))
+    if value:
+        return parse_traceparent(value, env.get("TRACESTATE", ""))
+    value = _ini_text(config, "otel_traceparent")
+    return parse_traceparent(value, setting="otel_traceparent (ini)") if value else None
+
+
+def _store(config: pytest.Config) -> Path:
+    """A path on the command line is relative to where pytest was started; one in the
+    ini file is relative to the rootdir, like pytest's own ini paths."""
+    flag: str | None = config.getoption("otel_store")
+    if flag:
+        return config.invocation_params.dir / flag
+    return store_in(config.rootpath, _ini_text(config, "otel_store"))
+
+
+def _jaeger_url(config: pytest.Config) -> str | None:
+    flag: str | None = config.getoption("otel_jaeger_url")
+    if flag:
+        return flag
+    value = _ini_text(config, "otel_jaeger_url")
+    return _check_ui_url("otel_jaeger_url (ini)", value) if value else None
 
 
 def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
     """Merge flags, ini and environment into one :class:`Options`, or raise ``SettingError``."""
-    trace_per = config.getoption("otel_trace_per") or _check_trace_per(
-        "otel_trace_per (ini)", str(config.getini("otel_trace_per")).strip()
-    )
     keep_runs = config.getoption("otel_keep_runs") or _check_positive_int(
-        "otel_keep_runs (ini)", str(config.getini("otel_keep_runs")).strip()
+        "otel_keep_runs (ini)", str(_ini(config, "otel_keep_runs", "use a whole number of runs, 1 or more"))
     )
-    flag_store = config.getoption("otel_store")
-    # A path on the command line is relative to where pytest was started; one in the
-    # ini file is relative to the rootdir, like pytest's own ini paths.
-    if flag_store:
-        store = config.invocation_params.dir / flag_store
-    else:
-        store = config.rootpath / str(config.getini("otel_store"))
-    timeout = config.getoption("otel_export_timeout") or DEFAULT_EXPORT_TIMEOUT
+    timeout = config.getoption("otel_export_timeout") or _check_seconds(
+        "otel_export_timeout (ini)", str(_ini(config, "otel_export_timeout", "use a number of seconds"))
+    )
     return Options(
-        trace_per=trace_per,
-        store=store,
+        trace_per=config.getoption("otel_trace_per")
+        or _check_trace_per("otel_trace_per (ini)", _ini_text(config, "otel_trace_per")),
+        store=_store(config),
         keep_runs=keep_runs,
         endpoint=_endpoint(config, env),
         export_timeout=timeout,
         traceparent=_traceparent(config, env),
-        db=config.getoption("otel_db") is not False,
-        capture_app=bool(config.getoption("otel_capture_app") or _ini_bool(config, "otel_capture_app")),
+        db=_switch(config, "otel_db"),
+        capture_app=_switch(config, "otel_capture_app"),
         metrics_endpoint=_metrics_endpoint(config, env),
         record_failures=config.getoption("otel_record_failures")
-        or _check_record_failures("otel_record_failures (ini)", str(config.getini("otel_record_failures")).strip()),
+        or _check_record_failures("otel_record_failures (ini)", _ini_text(config, "otel_record_failures")),
+        jaeger_url=_jaeger_url(config),
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Generator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,13 +19,15 @@ from otel_pytest import options as opts
 from otel_pytest.semconv import attributes as attr
 
 if TYPE_CHECKING:
-    from otel_pytest.export import SignalReport
     from otel_pytest.recorder import FixtureInfo, Recorder, TestInfo
     from otel_pytest.run import RunTally, TracedRun
 
 PLUGIN_NAME = "otel-pytest-tracing"
+# Test report properties (JUnit XML <property>) naming a test's trace and its root span.
+REPORT_TRACE_ID = "otel.trace_id"
+REPORT_SPAN_ID = "otel.span_id"
 _run_key = pytest.StashKey["TracedRun"]()
-_summary_key = pytest.StashKey["RunTally"]()
+_summary_key: pytest.StashKey[RunTally] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -107,15 +108,39 @@ class SessionHooks:
             if self.run.is_worker:
                 self.config.workeroutput.update(self.run.worker_output(summary))  # type: ignore[attr-defined]
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> Generator[None, None, None]:
+        # The outermost wrapper: the lines come after every other section (the short test
+        # summary too), just above pytest's closing line.
+        try:
+            return (yield)
+        finally:
+            self._write_closing_lines(terminalreporter)
+
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        # Written at unconfigure so the line comes after pytest's own closing summary.
+        # pytest skips the terminal summary after an internal error: the lines still come.
         terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
-        summary = config.stash.get(_summary_key, None)
-        if summary is None or terminalreporter is None:
+        if terminalreporter is not None:
+            self._write_closing_lines(terminalreporter)
+
+    def _write_closing_lines(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """Once, on the process that owns the run (an xdist worker's output is not shown)."""
+        summary = self.config.stash.get(_summary_key, None)
+        if summary is None or self.run.is_worker:
             return
-        for line, warning in summary_lines(summary, self.run.options.store, config.invocation_params.dir):
-            terminalreporter.write_line(line, yellow=warning)
+        del self.config.stash[_summary_key]
+        from otel_pytest.terminal import closing_lines
+
+        lines = closing_lines(
+            summary,
+            self.run.options,
+            str(self.run.resource[attr.SERVICE_NAME]),
+            self.config.invocation_params.dir,
+            self.config.get_verbosity(),
+        )
+        for line in lines:
+            terminalreporter.write_line(line.text, yellow=line.warning)
 
 
 class TracingHooks(SessionHooks):
@@ -182,6 +207,25 @@ class TracingHooks(SessionHooks):
         __tracebackhide__ = True
         self._next_module = nextitem.nodeid.split("::", 1)[0] if nextitem is not None else None
         return (yield from self._phase("teardown"))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """The teardown report, the one pytest's JUnit XML takes a test's properties from,
+        names the test's trace and span (``<property name="otel.trace_id" .../>``). On the
+        report only: ``item.user_properties``, what the test's ``record_property`` fills and
+        its code sees, stays as it is."""
+        report = yield
+        if call.when == "teardown":
+            try:
+                span = self.recorder.test_span
+                if span is not None:
+                    report.user_properties.append((REPORT_TRACE_ID, f"{span.trace_id:032x}"))
+                    report.user_properties.append((REPORT_SPAN_ID, f"{span.span_id:016x}"))
+            except Exception as error:
+                self.recorder.failed(error)
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         try:
@@ -322,52 +366,3 @@ class XdistControllerHooks:
             self.run.record_crash(_test_info(crashitem, location), report.outcome, str(report.longrepr), worker, start)
         except Exception as error:
             self.run.recorder.failed(error)
-
-
-def summary_lines(summary: RunTally, store: Path, base: Path) -> list[tuple[str, bool]]:
-    """The closing line and any warnings, as ``(text, is_warning)``."""
-    from otel_pytest.run import display_path
-
-    where = display_path(store, base) if summary.store_file else None
-    line = f"otel: {summary.tests} tests traced, run {summary.run_id}"
-    if where:
-        line += f" in {where}"
-    spans = [d.spans for d in summary.deliveries if d.spans is not None]
-    metrics = [d.metrics for d in summary.deliveries if d.metrics is not None]
-    if spans and all(report.problem is None and not report.rejected for report in spans):
-        line += f" (exported {sum(report.delivered for report in spans)} spans to {spans[0].endpoint})"
-    lines = [(line, False)]
-    kept = (
-        f"they are in {display_path(summary.store_file, base)}"
-        if summary.store_file
-        else "and the local store could not be written either"
-    )
-    lines.extend(_undelivered(spans, "spans", kept))
-    taken = [report for report in metrics if not report.unsupported]
-    if len(taken) < len(metrics):
-        lines.append((f"otel: note: the endpoint takes no metrics ({metrics[0].endpoint})", False))
-    lines.extend(_undelivered(taken, "metric data points", f"they are in {display_path(store / 'metrics', base)}"))
-    lines.extend((f"otel: warning: {problem}", True) for problem in dict.fromkeys(summary.problems))
-    return lines
-
-
-def _undelivered(reports: list[SignalReport], what: str, kept: str) -> list[tuple[str, bool]]:
-    """One warning for a signal some of whose items did not reach the collector: failed
-    requests (the first problem says why) and items refused in ``partial_success``."""
-    problems = [report.problem for report in reports if report.problem]
-    rejected = sum(report.rejected for report in reports)
-    if not problems and not rejected:
-        return []
-    sent = sum(report.sent for report in reports)
-    lost = sent - sum(report.delivered for report in reports)
-    reasons = problems[:1]
-    if rejected:
-        message = next((report.rejection for report in reports if report.rejection), "")
-        reasons.append(f"the collector rejected {rejected}" + (f": {message}" if message else ""))
-    return [
-        (
-            f"otel: warning: {lost} of {sent} {what} not delivered to {reports[0].endpoint} "
-            f"({'; '.join(reasons)}); {kept}",
-            True,
-        )
-    ]

@@ -347,6 +347,11 @@ class Recorder:
         if listener is not None:
             listener.test_entered(root.trace_id, root.span_id)
 
+    @property
+    def test_span(self) -> SpanRecord | None:
+        """The running test's root span (its trace and span ids name it in test reports)."""
+        return self._test
+
     def _test_root(self, test: TestInfo, parent: SpanRecord, start: int) -> SpanRecord:
         """A test's root span: the root of a trace of its own, linked to the session's, or
         (one trace per session) a child of ``parent``."""

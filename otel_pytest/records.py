@@ -51,13 +51,15 @@ class Event:
 
 
 class Link:
-    """A link to a span in another trace: a test trace points at its session span."""
+    """A link to a span in another trace: a test trace points at its session span. The
+    plugin's own links have no attributes; an application's may."""
 
-    __slots__ = ("span_id", "trace_id")
+    __slots__ = ("attributes", "span_id", "trace_id")
 
-    def __init__(self, trace_id: int, span_id: int) -> None:
+    def __init__(self, trace_id: int, span_id: int, attributes: Attributes = NO_ATTRIBUTES) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
+        self.attributes = attributes
 
 
 class SpanRecord:

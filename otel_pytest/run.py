@@ -82,6 +82,7 @@ class RunTally:
     store_file: Path | None
     tests: int = 0
     spans: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # tests per final outcome
     deliveries: list[DeliveryReport] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -219,6 +220,7 @@ class TracedRun:
         stats = self.recorder.stats
         summary.tests += stats.tests
         summary.spans += stats.spans
+        add_counts(summary.outcomes, stats.outcomes)
         if stats.internal_error:
             summary.problems.append(
                 f"otel-pytest hit an internal error ({stats.internal_error}); the trace may be incomplete"
@@ -226,6 +228,7 @@ class TracedRun:
         for output in self._worker_outputs:
             summary.tests += int(output["otel_tests"])
             summary.spans += int(output["otel_spans"])
+            add_counts(summary.outcomes, output.get("otel_outcomes", {}))
             summary.problems.extend(output["otel_problems"])
             if output.get("otel_delivery"):
                 summary.deliveries.append(DeliveryReport.from_plain(output["otel_delivery"]))
@@ -238,6 +241,7 @@ class TracedRun:
         contents = read_contents(Path(worker_part_name(str(self.run_file), worker)) for worker in self._crashes)
         self.summary.tests += contents.tests
         self.summary.spans += contents.spans
+        add_counts(self.summary.outcomes, contents.outcomes)
         for worker, (error, test) in self._crashes.items():
             running = f" while running {test}, recorded as pytest reported it" if test else ""
             self.summary.problems.append(
@@ -268,6 +272,7 @@ class TracedRun:
         return {
             "otel_tests": summary.tests,
             "otel_spans": summary.spans,
+            "otel_outcomes": summary.outcomes,
             "otel_problems": summary.problems,
             "otel_delivery": delivery.plain() if delivery else None,
         }
@@ -284,6 +289,7 @@ class TracedRun:
             exit_status=exit_status,
             tests=self.summary.tests,
             spans=self.summary.spans,
+            outcomes=dict(self.summary.outcomes),
             environment={
                 "python": environment.python,
                 "implementation": environment.implementation,
@@ -298,6 +304,11 @@ class TracedRun:
             store_run(self.run_file, entry, self.options.keep_runs)
         except OSError as error:
             self.summary.problems.append(f"cannot update the trace store index ({error.strerror or error})")
+
+
+def add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
+    for key, count in more.items():
+        total[key] = total.get(key, 0) + int(count)
 
 
 def _failed_while(what: str, error: Exception) -> str:

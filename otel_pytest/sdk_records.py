@@ -41,5 +41,12 @@ def record_from_sdk(span: ReadableSpan) -> SpanRecord:
     if span.events:
         record.events = [event_from_sdk(event) for event in span.events]
     if span.links:
-        record.links = [Link(link.context.trace_id, link.context.span_id) for link in span.links]
+        record.links = [
+            Link(
+                link.context.trace_id,
+                link.context.span_id,
+                cast("dict[str, AttributeValue]", dict(link.attributes or {})),
+            )
+            for link in span.links
+        ]
     return record

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NoReturn, TypeVar
 
 import pytest
 
-from tests.jaeger_server import JaegerServer, JaegerUnavailable, jaeger_binary
+from tests.collector_server import CollectorServer
+from tests.go_service import GoService, ServiceUnavailable, built_binary
+from tests.jaeger_server import JaegerServer
+
+_Service = TypeVar("_Service", bound=GoService)
 
 _CI_MARKERS = ("GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL", "CIRCLECI", "BUILDKITE")
 
@@ -33,15 +39,43 @@ def fresh_global_provider() -> Iterator[None]:
     trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done = saved
 
 
+def _unavailable(why: ServiceUnavailable) -> NoReturn:
+    """The end-to-end tests need a Go service that is not there: required on CI (which builds
+    it first), skipped elsewhere when its ``scripts/NAME build`` has not been run."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the end-to-end tests must run on CI: {why}")
+    pytest.skip(str(why))
+
+
+def _running(service: Callable[[], _Service]) -> Iterator[_Service]:
+    """A Go service for the end-to-end tests, stopped after."""
+    try:
+        with service() as server:
+            yield server
+    except ServiceUnavailable as why:
+        _unavailable(why)
+
+
 @pytest.fixture(scope="session")
 def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JaegerServer]:
     """A real Jaeger v2 (memory storage, ``deploy/jaeger.yaml``) shared by the session: tests
-    tell their traces apart by service name or run id. Required on CI; skipped elsewhere when
-    ``scripts/jaeger build`` has not been run."""
+    tell their traces apart by service name or run id."""
+    folder = tmp_path_factory.mktemp("jaeger")
+    yield from _running(lambda: JaegerServer(built_binary("jaeger"), folder / "jaeger.log"))
+
+
+@pytest.fixture(scope="session")
+def otelcol_binary() -> Path:
+    """The collector ``scripts/otelcol build`` made from ``deploy/otelcol-builder.yaml``."""
     try:
-        with JaegerServer(jaeger_binary(), tmp_path_factory.mktemp("jaeger") / "jaeger.log") as server:
-            yield server
-    except JaegerUnavailable as why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the Jaeger tests must run on CI: {why}")
-        pytest.skip(str(why))
+        return built_binary("otelcol")
+    except ServiceUnavailable as why:
+        _unavailable(why)
+
+
+@pytest.fixture
+def collector(otelcol_binary: Path, jaeger: JaegerServer, tmp_path: Path) -> Iterator[CollectorServer]:
+    """A real OpenTelemetry Collector (``deploy/collector.yaml``) of the test's own, sending to
+    the session's Jaeger and writing its files into ``tmp_path / "otlp"``: the files hold
+    only what this test sent."""
+    yield from _running(lambda: CollectorServer(otelcol_binary, tmp_path / "collector.log", jaeger, tmp_path / "otlp"))

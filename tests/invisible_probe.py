@@ -194,4 +194,8 @@ def probe(request: pytest.FixtureRequest) -> Iterator[Probe]:
     name = request.node.name
     record(f"{name} setup", item=_item_view(request))
     yield lambda **extra: record(f"{name} call", **extra)
-    record(f"{name} teardown", exc_info=[name_of(part) for part in sys.exc_info()[:2]])
+    record(
+        f"{name} teardown",
+        exc_info=[name_of(part) for part in sys.exc_info()[:2]],
+        user_properties=[list(p) for p in request.node.user_properties],
+    )

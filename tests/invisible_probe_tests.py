@@ -12,6 +12,7 @@ import inspect
 import random
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 from conftest import Probe, frames  # type: ignore[import-not-found]
@@ -21,7 +22,8 @@ def test_first(probe: Probe) -> None:
     probe()
 
 
-def test_second(probe: Probe) -> None:
+def test_second(probe: Probe, record_property: Callable[[str, object], None]) -> None:
+    record_property("ticket", "SHOP-1")  # what the test's teardown and the JUnit XML then hold
     probe()
 
 

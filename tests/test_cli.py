@@ -28,7 +28,6 @@ from tests.analyze.test_sources import run_lines
 from tests.analyze.test_summarize import FROZEN_NOTE, frozen_clock_run, otlp_lines
 
 NO_ASYNC = ("-p", "no:asyncio", "-p", "no:anyio")
-HEADER = "run id            started (UTC)         tests    spans  exit  revision    file"
 BASE = 1_700_000_000_000_000_000  # 2023-11-14 22:13:20 UTC
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -39,20 +38,21 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str],
     return code, out.splitlines(), err.splitlines()
 
 
-def entry(number: int, revision: str = "") -> RunEntry:
+def entry(number: int, revision: str = "", *, seconds: float = 0, outcomes: dict[str, int] | None = None) -> RunEntry:
     start = BASE + number * 60_000_000_000
     run_id = f"{number:016x}"
     return RunEntry(
         run_id=run_id,
         file=run_file_name(start, run_id),
         start_time_unix_nano=start,
-        end_time_unix_nano=start + 1,
+        end_time_unix_nano=start + 1 + int(seconds * 1e9),
         service_name="shop",
         exit_status=number % 2,
         tests=number * 10,
         spans=number * 100,
         environment={},
         vcs={"vcs.ref.head.revision": revision} if revision else {},
+        outcomes=outcomes,
     )
 
 
@@ -88,18 +88,26 @@ def test_runs_lists_a_run_recorded_by_a_real_pytest_session(
     code, out, err = run(capsys, "runs", "--store", str(store))
 
     assert (code, err) == (EXIT_OK, [])
-    assert out[0] == HEADER
+    assert out[0] == (
+        "run id            started (UTC)        duration   tests    spans  exit  revision    outcomes            file"
+    )
     assert len(out) == 2
     (stored,), _ = RunIndex(store).entries()
     started = datetime.fromtimestamp(stored.start_time_unix_nano / 1e9, tz=timezone.utc)
     assert run_file.name == f"{started:%Y%m%dT%H%M%SZ}_{run_id}.otlp.jsonl"
+    duration = (stored.end_time_unix_nano - stored.start_time_unix_nano) / 1e9
     assert out[1].split() == [
         run_id,
         f"{started:%Y-%m-%d}",
         f"{started:%H:%M:%S}",
+        f"{duration:.2f}s",
         "3",
         str(len(spans)),
         "1",  # pytest's exit status for a run with a failed test
+        "1",
+        "failed,",
+        "2",
+        "passed",
         f"runs/{run_file.name}",
     ]
 
@@ -107,17 +115,26 @@ def test_runs_lists_a_run_recorded_by_a_real_pytest_session(
 def test_runs_are_listed_newest_first_with_their_columns_aligned(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = store_with(tmp_path, entry(2, "0123456789abcdef"), entry(1), entry(3))
+    store = store_with(
+        tmp_path,
+        entry(2, "0123456789abcdef", seconds=75.4, outcomes={"passed": 18, "skipped": 1, "xfailed": 1}),
+        entry(1, seconds=3.456),  # indexed before outcomes were
+        entry(3, seconds=2 * 3600 + 5 * 60, outcomes={"passed": 27, "error": 1, "failed": 2}),
+        entry(4, outcomes={}),
+    )
     assert run(capsys, "runs", "--store", str(store)) == (
         EXIT_OK,
         [
-            HEADER,
-            "0000000000000003  2023-11-14 22:16:20      30      300     1              "
-            "runs/20231114T221620Z_0000000000000003.otlp.jsonl",
-            "0000000000000002  2023-11-14 22:15:20      20      200     0  0123456789  "
-            "runs/20231114T221520Z_0000000000000002.otlp.jsonl",
-            "0000000000000001  2023-11-14 22:14:20      10      100     1              "
-            "runs/20231114T221420Z_0000000000000001.otlp.jsonl",
+            "run id            started (UTC)        duration   tests    spans  exit  revision    "
+            "outcomes                         file",
+            "0000000000000004  2023-11-14 22:17:20     0.00s      40      400     0              "
+            "no tests                         runs/20231114T221720Z_0000000000000004.otlp.jsonl",
+            "0000000000000003  2023-11-14 22:16:20     2h05m      30      300     1              "
+            "2 failed, 27 passed, 1 error     runs/20231114T221620Z_0000000000000003.otlp.jsonl",
+            "0000000000000002  2023-11-14 22:15:20     1m15s      20      200     0  0123456789  "
+            "18 passed, 1 skipped, 1 xfailed  runs/20231114T221520Z_0000000000000002.otlp.jsonl",
+            "0000000000000001  2023-11-14 22:14:20     3.46s      10      100     1              "
+            "n/a                              runs/20231114T221420Z_0000000000000001.otlp.jsonl",
         ],
         [],
     )
@@ -390,6 +407,37 @@ def recorded_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def recorded(recorded_once: Path, tmp_path: Path) -> Path:
     """A copy of the recorded store that a test may change."""
     return Path(shutil.copytree(recorded_once, tmp_path / "store"))
+
+
+def test_run_from_a_subfolder_runs_and_analyze_find_the_store_pytest_s_ini_names(
+    recorded_once: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\notel_store = '.cache/otel'\n")
+    store = Path(shutil.copytree(recorded_once, tmp_path / ".cache" / "otel"))
+    (tmp_path / "tests" / "unit").mkdir(parents=True)
+    code, listed, err = run(capsys, "runs", "--store", str(store))
+    assert (code, len(listed), err) == (EXIT_OK, 4, [])
+    code, report, err = run(capsys, "analyze", "--store", str(store), "--format", "json")
+    assert (code, err) == (EXIT_OK, [])
+    monkeypatch.chdir(tmp_path / "tests" / "unit")
+    assert run(capsys, "runs") == (EXIT_OK, listed, [])
+    assert run(capsys, "analyze", "--format", "json") == (EXIT_OK, report, [])
+    (tmp_path / "tests" / "pytest.ini").write_text("[pytest]\n")  # now tests/ is the rootdir: no store there
+    assert run(capsys, "runs")[2] == [
+        "otel-pytest: error: no trace store at ../.otel-pytest: run pytest with --otel first, or pass --store DIR"
+    ]
+
+
+def test_a_pytest_configuration_file_that_cannot_be_read_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "tox.ini").write_text("[pytest\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "analyze")
+    assert (code, out) == (EXIT_USAGE, [])
+    assert len(err) == 1
+    assert err[0].startswith(f"otel-pytest: error: cannot read the pytest configuration file {tmp_path / 'tox.ini'}: ")
+    assert err[0].endswith("; pass --store DIR")
 
 
 def finding_about(history: History, *, kind: str = "fixture", provisional: bool = False) -> Finding:
@@ -988,10 +1036,12 @@ def test_the_run_listing_shows_index_text_as_escapes(tmp_path: Path, capsys: pyt
         "0000000000000001",
         "2023-11-14",
         "22:14:20",
+        "0.00s",
         "10",
         "100",
         "1",
         "\\x1b]0;pwned\\x07",
+        "n/a",
         f"runs/{hostile.file}",
     ]
 

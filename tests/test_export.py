@@ -81,6 +81,9 @@ class Outcome:
         return [line for line in self.result.outlines if line.startswith("otel:")]
 
 
+NEXT = "otel: next: otel-pytest analyze"  # the closing hint of every run here
+
+
 def run_suite(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str], *args: str, suite: str = SUITE
 ) -> Outcome:
@@ -221,7 +224,8 @@ def assert_delivered_exactly(
     roots = [str(view["name"]) for view in stored if view["parent_span_id"] not in span_ids]
     assert sorted(roots) == ROOTS
     assert outcome.otel_lines == [
-        f"otel: 4 tests traced, run {run_id} in .otel-pytest (exported {len(stored)} spans to {shown_endpoint})"
+        f"otel: run {run_id}: 4 tests, {len(stored)} spans in .otel-pytest, exported to {shown_endpoint}",
+        NEXT,
     ]
 
 
@@ -374,8 +378,8 @@ def test_a_collector_that_cannot_take_the_spans_costs_one_warning_and_a_bounded_
     assert names == Counter(span.name for _resource, span in read_spans(run_file(baseline_store)))
     spans = sum(names.values())
     run_id = run_id_of(store)
-    summary, warning = outcome.otel_lines
-    assert summary == f"otel: 4 tests traced, run {run_id} in .otel-pytest"
+    summary, warning, hint = outcome.otel_lines
+    assert (summary, hint) == (f"otel: run {run_id}: 4 tests, {spans} spans in .otel-pytest", NEXT)
     match = re.fullmatch(
         rf"otel: warning: {spans} of {spans} spans not delivered to "
         rf"{re.escape(collector.endpoint)} "
@@ -523,7 +527,7 @@ def stored_metric_names(store: Path) -> list[str]:
 
 
 def exported_line(store: Path, spans: int, endpoint: str) -> str:
-    return f"otel: 100 tests traced, run {run_id_of(store)} in .otel-pytest (exported {spans} spans to {endpoint})"
+    return f"otel: run {run_id_of(store)}: 100 tests, {spans} spans in .otel-pytest, exported to {endpoint}"
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
@@ -544,6 +548,7 @@ def test_a_collector_that_takes_no_metrics_gets_every_span_and_the_run_one_note(
     assert outcome.otel_lines == [
         exported_line(store, len(stored), receiver.endpoint),
         f"otel: note: the endpoint takes no metrics ({metrics_url})",
+        NEXT,
     ]
     assert outcome.result.errlines == []
 
@@ -583,7 +588,7 @@ def test_each_signal_goes_where_the_standard_variables_send_it(
         assert sorted(receiver.metric_names()) == (stored_metric_names(store) if name == metrics_to else []), name
     shown = a.endpoint + "/v1/traces" if TRACES_ENDPOINT in variables else a.endpoint
     summary = exported_line(store, len(stored), shown)
-    assert outcome.otel_lines == [summary if spans_to else summary.split(" (exported")[0]]
+    assert outcome.otel_lines == [summary if spans_to else summary.split(", exported")[0], NEXT]
     assert outcome.result.errlines == []
 
 
@@ -609,9 +614,10 @@ def test_spans_a_collector_rejects_in_partial_success_are_counted_in_the_warning
     )
     assert len(receiver.received) == 1
     assert outcome.otel_lines == [
-        f"otel: 4 tests traced, run {run_id_of(store)} in .otel-pytest",
+        f"otel: run {run_id_of(store)}: 4 tests, {spans} spans in .otel-pytest",
         f"otel: warning: {rejected} of {spans} spans not delivered to {receiver.endpoint} "
         f"(the collector rejected {rejected}: over quota); they are in .otel-pytest/runs/{run_file(store).name}",
+        NEXT,
     ]
 
 
@@ -657,8 +663,11 @@ def test_a_warning_about_an_endpoint_never_shows_its_credentials(
     assert_suite_outcome(outcome)
     output = "\n".join(outcome.result.outlines + outcome.result.errlines)
     assert SECRET not in output
-    summary, warning = outcome.otel_lines
-    assert summary == f"otel: 4 tests traced, run {run_id_of(pytester.path / '.otel-pytest')} in .otel-pytest"
+    summary, warning, hint = outcome.otel_lines
+    assert (summary, hint) == (
+        f"otel: run {run_id_of(pytester.path / '.otel-pytest')}: 4 tests, 28 spans in .otel-pytest",
+        NEXT,
+    )
     shown = f"http://{host}" + ("/" if url.endswith("#{secret}") else "")
     assert warning.startswith(f"otel: warning: 28 of 28 spans not delivered to {shown} ("), warning
 
@@ -745,7 +754,7 @@ def probe(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, env: Mappi
     path = pytester.path / "probe.json"
     outcome = run_suite(pytester, monkeypatch, {**env, "PROBE_FILE": str(path)}, suite=PROBE_SUITE)
     outcome.result.assert_outcomes(passed=1)
-    assert len(outcome.otel_lines) == 1, outcome.otel_lines
+    assert len(outcome.otel_lines) == 2, outcome.otel_lines  # the run, the hint: no warning
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -784,8 +793,11 @@ def test_grpc_over_tls_to_a_plain_port_is_one_warning_and_no_grpc_log_line(
     # gRPC's C core logs as "E0000 00:00:1712345678.123456 ... ssl_transport_security.cc:...".
     assert outcome.result.errlines == []
     assert not [line for line in outcome.result.outlines if re.match(r"[EWID]\d{4} ", line)]
-    summary, warning = outcome.otel_lines
-    assert summary == f"otel: 4 tests traced, run {run_id_of(pytester.path / '.otel-pytest')} in .otel-pytest"
+    summary, warning, hint = outcome.otel_lines
+    assert (summary, hint) == (
+        f"otel: run {run_id_of(pytester.path / '.otel-pytest')}: 4 tests, 28 spans in .otel-pytest",
+        NEXT,
+    )
     assert warning.startswith(f"otel: warning: 28 of 28 spans not delivered to {endpoint} ("), warning
 
 
@@ -808,8 +820,8 @@ def test_with_xdist_a_black_hole_costs_one_export_timeout_for_the_whole_run(
     assert outcome.seconds - baseline.seconds < timeout + 3.0, (outcome.seconds, baseline.seconds)
     store = pytester.path / ".otel-pytest"
     spans = len(stored_views(store))
-    summary, warning = outcome.otel_lines
-    assert summary == f"otel: 4 tests traced, run {run_id_of(store)} in .otel-pytest"
+    summary, warning, hint = outcome.otel_lines
+    assert (summary, hint) == (f"otel: run {run_id_of(store)}: 4 tests, {spans} spans in .otel-pytest", NEXT)
     assert re.fullmatch(
         rf"otel: warning: {spans} of {spans} spans not delivered to {re.escape(hole.endpoint)} \(.+\); "
         rf"they are in \.otel-pytest/runs/{re.escape(run_file(store).name)}",

@@ -162,6 +162,7 @@ PROBES = (
     "last",
     "otel",
     "exc_info",
+    "user_properties",
 )
 
 Observations = dict[str, dict[str, Any]]  # where ("test_first call [main]") -> probe -> value
@@ -173,6 +174,7 @@ class ProbeRun:
     observations: Observations
     growth: dict[str, list[str]]  # where -> modules imported since the previous observation
     outcomes: dict[str, str]  # test -> junit outcome and message
+    properties: dict[str, list[tuple[str, str]]]  # test -> its junit properties
     summary: list[str]  # pytest's closing lines, timings removed, otel's own line dropped
     spans_received: int
 
@@ -227,6 +229,15 @@ def _outcomes(junit: Path) -> dict[str, str]:
     return outcomes
 
 
+def _properties(junit: Path) -> dict[str, list[tuple[str, str]]]:
+    return {
+        f"{case.get('classname')}::{case.get('name')}": [
+            (str(item.get("name")), str(item.get("value"))) for item in case.iter("property")
+        ]
+        for case in ET.parse(junit).getroot().iter("testcase")
+    }
+
+
 def _summary(stdout: str) -> list[str]:
     lines = stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if "short test summary info" in line), len(lines))
@@ -253,7 +264,9 @@ def _probe(folder: Path, variant: Variant) -> ProbeRun:
     else:
         done, junit = _run(folder, variant, None)
     observations, growth = _read_observations(folder)
-    return ProbeRun(variant, observations, growth, _outcomes(junit), _summary(done.stdout), received)
+    return ProbeRun(
+        variant, observations, growth, _outcomes(junit), _properties(junit), _summary(done.stdout), received
+    )
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +278,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ProbeRun]:
     (folder / "intruder.py").write_text(INTRUDER)
     (folder / "pytest.ini").write_text(
         "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n"
+        # record_property warns under xunit2, pytest's default family, which filterwarnings makes an error.
+        "junit_family = xunit1\n"
     )
     return {variant.name: _probe(folder, variant) for variant in VARIANTS}
 
@@ -388,6 +403,25 @@ def test_outcomes_and_closing_summary_are_the_same(runs: dict[str, ProbeRun], pa
     baseline, variant = runs[pair[0]], runs[pair[1]]
     assert variant.outcomes == baseline.outcomes
     assert variant.summary == baseline.summary
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=[f"{a} vs {b}" for a, b in PAIRS])
+def test_the_junit_xml_has_the_user_s_properties_and_under_otel_each_test_s_trace_and_span(
+    runs: dict[str, ProbeRun], pair: tuple[str, str]
+) -> None:
+    baseline, variant = runs[pair[0]], runs[pair[1]]
+    assert baseline.properties["test_probes::test_second"] == [("ticket", "SHOP-1")]
+    ours = {test: [p for p in found if not p[0].startswith("otel.")] for test, found in variant.properties.items()}
+    assert ours == baseline.properties
+    if not variant.variant.otel:
+        assert ours == variant.properties
+        return
+    for test, found in variant.properties.items():
+        names = [name for name, _ in found if name.startswith("otel.")]
+        ids = dict(found)
+        assert names == ["otel.trace_id", "otel.span_id"], test
+        assert re.fullmatch(r"[0-9a-f]{32}", ids["otel.trace_id"]), test
+        assert re.fullmatch(r"[0-9a-f]{16}", ids["otel.span_id"]), test
 
 
 def test_the_plugin_off_loads_only_its_options(runs: dict[str, ProbeRun]) -> None:

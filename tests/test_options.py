@@ -3,6 +3,7 @@ one-line usage errors a configuration mistake produces in a real pytest run."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -612,3 +613,210 @@ def test_a_bad_record_failures_flag_or_ini_value_is_one_error_line(suite: pytest
     assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == (
         "otel_record_failures (ini)='locals' is not valid: use one of message, traceback, none"
     )
+
+
+# --- an ini key for every flag, the flag winning ----------------------------------------
+
+
+def test_every_otel_flag_has_an_ini_key_of_the_same_name(pytester: pytest.Pytester) -> None:
+    """Read from ``pytest --help``, what a user reads: a flag added without its ini key fails here."""
+    help_text = pytester.runpytest("--help", *NO_ASYNC).stdout.str()
+    flags = set(re.findall(r"--otel-([a-z-]+)", help_text))
+    ini_keys = set(re.findall(r"^  otel_([a-z_]+) \(", help_text, re.MULTILINE))
+    assert flags == {
+        "trace-per",
+        "endpoint",
+        "traceparent",
+        "capture-app",
+        "store",
+        "keep-runs",
+        "export-timeout",
+        "db",
+        "record-failures",
+        "jaeger-url",
+    }
+    assert {flag.replace("-", "_") for flag in flags} <= ini_keys
+
+
+OTHER = f"00-{'1' * 32}-{'2' * 16}-00"
+
+
+@pytest.mark.parametrize(
+    ("ini", "flag", "field", "from_ini", "from_flag"),
+    [
+        ("otel_trace_per = session", "--otel-trace-per=test", "trace_per", "session", "test"),
+        (
+            "otel_endpoint = http://ini:4318",
+            "--otel-endpoint=http://flag:4318",
+            "endpoint",
+            Endpoint("http://ini:4318", "http/protobuf", signal_specific=False),
+            Endpoint("http://flag:4318", "http/protobuf", signal_specific=False),
+        ),
+        (
+            f"otel_traceparent = {VALID}",
+            f"--otel-traceparent={OTHER}",
+            "traceparent",
+            TraceParent(int(TRACE_ID, 16), int(SPAN_ID, 16), True, ""),
+            TraceParent(int("1" * 32, 16), int("2" * 16, 16), False, ""),
+        ),
+        ("otel_capture_app = true", "--no-otel-capture-app", "capture_app", True, False),
+        ("otel_store = from-ini", "--otel-store=from-flag", "store", "from-ini", "from-flag"),
+        ("otel_keep_runs = 3", "--otel-keep-runs=9", "keep_runs", 3, 9),
+        ("otel_export_timeout = 2.5", "--otel-export-timeout=0.5", "export_timeout", 2.5, 0.5),
+        ("otel_db = false", "--otel-db", "db", False, True),
+        ("otel_record_failures = none", "--otel-record-failures=traceback", "record_failures", "none", "traceback"),
+        (
+            "otel_jaeger_url = http://jaeger:16686/",
+            "--otel-jaeger-url=https://ui.example",
+            "jaeger_url",
+            "http://jaeger:16686",
+            "https://ui.example",
+        ),
+    ],
+)
+def test_each_ini_key_sets_its_option_and_the_flag_wins(
+    pytester: pytest.Pytester, ini: str, flag: str, field: str, from_ini: object, from_flag: object
+) -> None:
+    if field == "store":
+        from_ini, from_flag = pytester.path / str(from_ini), pytester.path / str(from_flag)
+    default = getattr(resolve(pytester), field)
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    assert (default, getattr(resolve(pytester), field), getattr(resolve(pytester, flag), field)) == (
+        default,
+        from_ini,
+        from_flag,
+    )
+    assert from_ini != default
+
+
+def test_numbers_and_switches_take_native_toml_values(pytester: pytest.Pytester) -> None:
+    """pytest 9's ``[tool.pytest]`` keeps TOML types: an int must be an int key to be accepted."""
+    pytester.makepyprojecttoml(
+        "[tool.pytest]\notel_keep_runs = 4\notel_export_timeout = 3\notel_db = false\notel_capture_app = true\n"
+    )
+    options = resolve(pytester)
+    assert (options.keep_runs, options.export_timeout, options.db, options.capture_app) == (4, 3.0, False, True)
+
+
+@pytest.mark.parametrize(
+    ("args", "db"),
+    [
+        ((), True),
+        (("--no-otel-db",), False),
+        (("--no-otel-db", "--otel-db"), True),
+        (("--otel-db", "--no-otel-db"), False),
+        (("--otel-db=off",), False),
+        (("--otel-db", "off"), False),
+        (("--otel-db=on", "--no-otel-db"), False),
+        (("--otel-db=yes",), True),
+    ],
+)
+def test_switches_come_in_pairs_the_last_given_wins_and_the_older_value_form_still_works(
+    pytester: pytest.Pytester, args: tuple[str, ...], db: bool
+) -> None:
+    assert resolve(pytester, *args).db is db
+
+
+def test_the_no_flag_of_a_switch_wins_over_the_ini_key_and_the_flag_over_its_off(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\notel_capture_app = true\notel_db = false\n")
+    assert (resolve(pytester).capture_app, resolve(pytester).db) == (True, False)
+    assert resolve(pytester, "--no-otel-capture-app").capture_app is False
+    assert resolve(pytester, "--otel-db").db is True
+
+
+@pytest.mark.parametrize(
+    ("ini", "env", "spans", "metrics"),
+    [
+        pytest.param("http://ini:4318", {}, "http://ini:4318", "http://ini:4318", id="ini-base-url"),
+        pytest.param("http://ini:4318/v1/traces", {}, "http://ini:4318/v1/traces", None, id="ini-traces-url"),
+        pytest.param("http://ini:4318", GENERAL, "http://general:4318", "http://general:4318", id="env-wins"),
+        pytest.param(
+            "http://ini:4318",
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:4318/v1/traces"},
+            "http://t:4318/v1/traces",
+            "http://ini:4318",
+            id="each-signal-its-own",
+        ),
+        pytest.param("http://ini:4318", {"OTEL_SDK_DISABLED": "true"}, None, None, id="sdk-disabled-wins"),
+        pytest.param("http://ini:4318", {"OTEL_TRACES_EXPORTER": "none"}, None, "http://ini:4318", id="exporter-none"),
+    ],
+)
+def test_the_ini_endpoint_comes_below_the_standard_variables(
+    pytester: pytest.Pytester, ini: str, env: dict[str, str], spans: str | None, metrics: str | None
+) -> None:
+    pytester.makeini(f"[pytest]\notel_endpoint = {ini}\n")
+    assert exported(pytester, **env) == (spans, metrics)
+
+
+def test_the_traceparent_variable_wins_over_the_ini_key(pytester: pytest.Pytester) -> None:
+    pytester.makeini(f"[pytest]\notel_traceparent = {OTHER}\n")
+    traceparent = resolve(pytester, env={"TRACEPARENT": VALID}).traceparent
+    assert traceparent == TraceParent(int(TRACE_ID, 16), int(SPAN_ID, 16), True, "")
+
+
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        (
+            "otel_keep_runs = ten",
+            "otel_keep_runs (ini): invalid literal for int() with base 10: 'ten': "
+            "use a whole number of runs, 1 or more",
+        ),
+        (
+            "otel_export_timeout = 90",
+            "otel_export_timeout (ini)='90.0' must be a number of seconds between 0 and 60",
+        ),
+        (
+            "otel_export_timeout = soon",
+            "otel_export_timeout (ini): could not convert string to float: 'soon': use a number of seconds",
+        ),
+        ("otel_db = sometimes", "otel_db (ini): invalid truth value 'sometimes': use true or false"),
+        (
+            "otel_endpoint = collector:4318",
+            "otel_endpoint (ini)='collector:4318' is not an OTLP endpoint: "
+            "expected http://host:port or https://host:port",
+        ),
+        (
+            "otel_traceparent = 00-abc",
+            f"otel_traceparent (ini)='00-abc' is not a W3C traceparent: {EXPECTED_FORM}",
+        ),
+        (
+            "otel_jaeger_url = localhost:16686",
+            "otel_jaeger_url (ini)='localhost:16686' is not a Jaeger UI address: "
+            "expected http://host:port or https://host:port",
+        ),
+    ],
+)
+def test_a_bad_value_of_a_new_ini_key_is_one_error_line_naming_it(
+    suite: pytest.Pytester, ini: str, message: str
+) -> None:
+    suite.makeini(f"[pytest]\n{ini}\n")
+    assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == message
+
+
+def test_a_non_integer_keep_runs_in_native_toml_is_one_error_line(suite: pytest.Pytester) -> None:
+    suite.makepyprojecttoml('[tool.pytest]\notel_keep_runs = "many"\n')
+    assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == (
+        f"otel_keep_runs (ini): {suite.path / 'pyproject.toml'}: config option 'otel_keep_runs' expects an int, "
+        "got str: 'many': use a whole number of runs, 1 or more"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--otel-db=maybe",),
+            "argument --otel-db: 'maybe' is not valid: use on or off, or --otel-db / --no-otel-db alone",
+        ),
+        (
+            ("--otel-jaeger-url=ftp://jaeger",),
+            "argument --otel-jaeger-url: 'ftp://jaeger' is not a Jaeger UI address: "
+            "expected http://host:port or https://host:port",
+        ),
+    ],
+)
+def test_a_bad_value_of_a_new_flag_is_one_usage_error(
+    suite: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    assert flag_error(suite.runpytest("--otel", *NO_ASYNC, *args)) == message

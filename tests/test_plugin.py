@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -244,7 +245,10 @@ def test_every_span_carries_the_run_id_and_the_summary_line_names_it(pytester: p
     run_ids = {span.attributes["pytest.run.id"] for span in run.spans}
     assert len(run_ids) == 1
     (run_id,) = run_ids
-    assert result.outlines[-1] == f"otel: 2 tests traced, run {run_id} in .otel-pytest"
+    assert result.outlines[-3:-1] == [
+        f"otel: run {run_id}: 2 tests, {len(run.spans)} spans in .otel-pytest",
+        "otel: next: otel-pytest analyze",
+    ]
 
 
 def test_disabled_plugin_records_nothing_and_registers_no_hooks(pytester: pytest.Pytester) -> None:
@@ -330,7 +334,7 @@ def test_xdist_workers_join_one_run_under_the_controller_session(pytester: pytes
     worker_ids = {child.span_id for child in controller.children}
     assert {test.links[0] for test in tests} == worker_ids
     assert not list((pytester.path / ".otel-pytest" / "runs").glob("*.part"))
-    assert result.outlines[-1].startswith("otel: 12 tests traced, run ")
+    assert re.fullmatch(r"otel: run [0-9a-f]{16}: 12 tests, \d+ spans in \.otel-pytest", result.outlines[-3])
 
 
 def test_unwritable_store_costs_one_warning_and_the_tests_still_run(pytester: pytest.Pytester) -> None:
@@ -439,7 +443,7 @@ def test_rerun_attempts_are_spans_of_one_test_that_carries_the_final_outcome(pyt
     result, run = traced(pytester, "--reruns", "2")
     result.assert_outcomes(passed=3, failed=1)
     assert result.parseoutcomes()["rerun"] == 4
-    assert result.outlines[-1].startswith("otel: 4 tests traced, run ")
+    assert re.fullmatch(r"otel: run [0-9a-f]{16}: 4 tests, \d+ spans in \.otel-pytest", result.outlines[-3])
     tests = {root.name.split("::")[1]: root for root in run.roots if "::" in root.name}
     assert sorted(tests) == ["test_always_fails", "test_flaky", "test_passes", "test_setup_fails_once"]
     passes, flaky, always, setup = (
@@ -676,3 +680,67 @@ def test_the_record_failures_ini_key_sets_the_mode(pytester: pytest.Pytester) ->
     _, run = traced(pytester)
     call = run.root("test_one.py::test_one").child("call")
     assert call.events() == [("exception", {"exception.type": "AssertionError"})]
+
+
+JUNIT_SUITE = """
+import pytest
+
+def test_records_a_property(record_property, request):
+    record_property("ticket", "SHOP-1")
+    assert request.node.user_properties == [("ticket", "SHOP-1")]
+
+def test_sees_only_its_own_properties(request):
+    request.node.user_properties.append(("mine", 1))
+    assert request.node.user_properties == [("mine", 1)]
+
+@pytest.fixture
+def checks_at_teardown(request):
+    yield
+    assert request.node.user_properties == []
+
+def test_teardown_sees_no_property(checks_at_teardown):
+    pass
+
+def test_fails():
+    assert False
+"""
+
+
+def junit_properties(path: str) -> dict[str, list[tuple[str, str]]]:
+    return {
+        str(case.get("name")): [(str(item.get("name")), str(item.get("value"))) for item in case.iter("property")]
+        for case in ET.parse(path).getroot().iter("testcase")
+    }
+
+
+@pytest.mark.parametrize("args", [(), ("--otel-trace-per=session",), ("-n", "2")], ids=["per-test", "session", "xdist"])
+def test_junit_xml_names_each_test_s_trace_and_span_after_the_user_s_properties(
+    pytester: pytest.Pytester, args: tuple[str, ...]
+) -> None:
+    pytester.makepyfile(test_junit=JUNIT_SUITE)
+    junit = str(pytester.path / "junit.xml")
+    result, run = traced(pytester, f"--junitxml={junit}", "-o", "junit_family=xunit1", *args)
+    result.assert_outcomes(passed=3, failed=1)
+    tests = {root.name.split("::")[1]: root for root in run.spans if root.name.startswith("test_junit.py::")}
+    assert len(tests) == 4
+    user = {"test_records_a_property": [("ticket", "SHOP-1")], "test_sees_only_its_own_properties": [("mine", "1")]}
+    assert junit_properties(junit) == {
+        name: [*user.get(name, []), ("otel.trace_id", span.trace_id), ("otel.span_id", span.span_id)]
+        for name, span in tests.items()
+    }
+    if args == ("--otel-trace-per=session",):
+        assert {span.trace_id for span in tests.values()} == {run.session.trace_id}
+
+
+def test_without_otel_the_junit_xml_has_only_the_user_s_properties(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_junit=JUNIT_SUITE)
+    junit = str(pytester.path / "junit.xml")
+    pytester.runpytest(*NO_ASYNC, f"--junitxml={junit}", "-o", "junit_family=xunit1").assert_outcomes(
+        passed=3, failed=1
+    )
+    assert junit_properties(junit) == {
+        "test_records_a_property": [("ticket", "SHOP-1")],
+        "test_sees_only_its_own_properties": [("mine", "1")],
+        "test_teardown_sees_no_property": [],
+        "test_fails": [],
+    }

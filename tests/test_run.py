@@ -64,14 +64,14 @@ def test_each_test_is_in_the_store_once_it_ended_and_the_session_once_the_run_fi
     test_spans = ["setup", "call", "teardown", INFO.nodeid, "test_m.py"]
     assert stored_names(run.run_file) == test_spans
     summary = run.finish(0)
-    assert summary == RunTally(run.run_id, run.run_file, tests=1, spans=6)
+    assert summary == RunTally(run.run_id, run.run_file, tests=1, spans=6, outcomes={"passed": 1})
     assert stored_names(run.run_file) == [*test_spans, "pytest session"]
     ((resource, session),) = [read for read in read_spans(run.run_file) if read[1].name == "pytest session"]
     assert (resource["service.name"], session.attributes["test.suite.run.status"]) == ("shop", "success")
     entries, problems = RunIndex(tmp_path / ".otel-pytest").entries()
     assert problems == []
-    assert [(e.run_id, e.file, e.tests, e.spans, e.exit_status) for e in entries] == [
-        (run.run_id, run.run_file.name, 1, 6, 0)
+    assert [(e.run_id, e.file, e.tests, e.spans, e.exit_status, e.outcomes) for e in entries] == [
+        (run.run_id, run.run_file.name, 1, 6, 0, {"passed": 1})
     ]
 
 
@@ -161,10 +161,16 @@ def test_a_worker_joins_the_controllers_run_and_the_controller_sums_what_it_sent
     assert worker.recorder.session.attributes["pytest.xdist.worker"] == "gw0"
     run_test(worker)
     output = worker.worker_output(worker.finish(0))
-    assert output == {"otel_tests": 1, "otel_spans": 6, "otel_problems": [], "otel_delivery": None}
+    assert output == {
+        "otel_tests": 1,
+        "otel_spans": 6,
+        "otel_outcomes": {"passed": 1},
+        "otel_problems": [],
+        "otel_delivery": None,
+    }
     controller.add_worker_output(output)
     summary = controller.finish(0)
-    assert (summary.tests, summary.spans, summary.problems) == (1, 7, [])
+    assert (summary.tests, summary.spans, summary.outcomes, summary.problems) == (1, 7, {"passed": 1}, [])
     assert sorted(stored_names(controller.run_file)) == sorted(
         ["setup", "call", "teardown", INFO.nodeid, "test_m.py", "pytest session", "pytest session"]
     )
@@ -186,7 +192,8 @@ def test_a_crashed_workers_finished_tests_are_counted_and_its_last_test_recorded
     controller.worker_crashed("gw0", "Not properly terminated")
     controller.record_crash(CRASHED, "failed", "worker 'gw0' crashed while running 'test_m.py::test_b'", "gw0", started)
     summary = controller.finish(1)
-    assert (summary.tests, summary.spans) == (2, 7)
+    # The test the worker finished is counted from its part, the crashed one as pytest reported it.
+    assert (summary.tests, summary.spans, summary.outcomes) == (2, 7, {"passed": 1, "failed": 1})
     assert summary.problems == [
         "xdist worker gw0 crashed (Not properly terminated) while running test_m.py::test_b (failed), "
         "recorded as pytest reported it; the tests it finished are in the store"

@@ -1,4 +1,5 @@
-"""An SDK span in the plugin's record form: ids, times, kind, status, events and links kept."""
+"""An SDK span in the plugin's record form: ids, times, kind, status, events and links
+(with their attributes) kept."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def test_an_ended_sdk_span_becomes_a_record_with_every_field() -> None:
         parent=context(0x2222),
         attributes={"db.system.name": "postgresql"},
         events=[Event("exception", {"exception.type": "ValueError"}, 1_500)],
-        links=[Link(context(0x3333, trace_id=7))],
+        links=[Link(context(0x3333, trace_id=7)), Link(context(0x4444), {"why": "retry"})],
         kind=SpanKind.CLIENT,
         status=Status(StatusCode.ERROR, "boom"),
         start_time=1_000,
@@ -44,7 +45,10 @@ def test_an_ended_sdk_span_becomes_a_record_with_every_field() -> None:
         ("exception", 1_500, {"exception.type": "ValueError"})
     ]
     assert record.links is not None
-    assert [(link.trace_id, link.span_id) for link in record.links] == [(7, 0x3333)]
+    assert [(link.trace_id, link.span_id, link.attributes) for link in record.links] == [
+        (7, 0x3333, {}),
+        (TRACE, 0x4444, {"why": "retry"}),
+    ]
 
 
 def test_a_bare_root_span_without_scope_or_end_is_a_root_record_ending_where_it_starts() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from otel_pytest.encode.shape import ExportShape, by_scope
-from otel_pytest.records import Attributes, AttributeValue, SpanRecord
+from otel_pytest.records import Attributes, AttributeValue, Link, SpanRecord
 
 
 def any_value(value: AttributeValue) -> dict[str, Any]:
@@ -77,15 +77,20 @@ class OtlpJsonEncoder:
                 for event in record.events
             ]
         if record.links:
-            span["links"] = [
-                {"traceId": f"{link.trace_id:032x}", "spanId": f"{link.span_id:016x}"} for link in record.links
-            ]
+            span["links"] = [self._link(link) for link in record.links]
         if record.status:
             status: dict[str, Any] = {"code": record.status}
             if record.status_message:
                 status["message"] = record.status_message
             span["status"] = status
         return span
+
+    @staticmethod
+    def _link(link: Link) -> dict[str, Any]:
+        encoded: dict[str, Any] = {"traceId": f"{link.trace_id:032x}", "spanId": f"{link.span_id:016x}"}
+        if link.attributes:
+            encoded["attributes"] = key_values(link.attributes)
+        return encoded
 
     def _scope(self, name: str) -> dict[str, str]:
         version = self._shape.scope_version(name)

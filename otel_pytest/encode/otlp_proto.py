@@ -105,7 +105,11 @@ class OtlpProtoEncoder:
             )
         if record.links:
             span.links.extend(
-                Span.Link(trace_id=link.trace_id.to_bytes(16, "big"), span_id=link.span_id.to_bytes(8, "big"))
+                Span.Link(
+                    trace_id=link.trace_id.to_bytes(16, "big"),
+                    span_id=link.span_id.to_bytes(8, "big"),
+                    attributes=key_values(link.attributes),
+                )
                 for link in record.links
             )
         if record.status:

@@ -61,9 +61,15 @@ class RunEntry:
     # False for a run adopted from an orphan run file (its process died before indexing
     # it): its spans may stop mid-run, and ``exit_status`` is -1 unless its session ended.
     complete: bool = True
+    # Tests per final outcome (passed, failed, error, skipped, xfailed, xpassed); None in
+    # lines written before it was recorded (an addition, so the schema is still 1).
+    outcomes: Mapping[str, int] | None = None
 
     def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self), option=orjson.OPT_APPEND_NEWLINE)
+        data = asdict(self)
+        if self.outcomes is None:  # unknown, as in the older lines: left out, never null
+            del data["outcomes"]
+        return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
 
     @classmethod
     def from_json(cls, data: object) -> RunEntry:
@@ -82,6 +88,9 @@ class RunEntry:
         for key in ("vcs", "ci"):
             if not all(isinstance(item, str) for item in known.get(key, {}).values()):
                 raise TypeError(f"{key} has a value that is not a string")
+        counts = known.get("outcomes") or {}
+        if not all(isinstance(count, int) and not isinstance(count, bool) for count in counts.values()):
+            raise TypeError("outcomes has a count that is not a whole number")
         return cls(**known)
 
 
@@ -99,6 +108,7 @@ _FIELD_TYPES: dict[str, type] = {
     "ci": dict,
     "schema": int,
     "complete": bool,
+    "outcomes": dict,
 }
 
 

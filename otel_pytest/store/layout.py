@@ -2,9 +2,17 @@
 read it. Plain names only, so importing them costs nothing (the command line must not
 load pytest to learn where the store is)."""
 
+from pathlib import Path
+
 DEFAULT_STORE = ".otel-pytest"  # in the rootdir
 RUNS = "runs"  # run files: <start>_<run id>.otlp.jsonl
 METRICS = "metrics"  # each run's metrics, under its run file's name
 SUMMARIES = "summaries"  # the analyzer's cached per-run summaries: <run file>.json
 INDEX = "index.jsonl"  # one line per run
 DEFAULT_KEEP_RUNS = 100  # runs a store keeps (otel_keep_runs), also when a pack is unpacked into it
+
+
+def store_in(rootdir: Path, setting: str) -> Path:
+    """The store an ``otel_store`` ini value names: relative to the rootdir, like pytest's
+    own ini paths; blank means the default (never the rootdir itself)."""
+    return rootdir / (setting.strip() or DEFAULT_STORE)

@@ -39,7 +39,7 @@ import tarfile
 import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -147,7 +147,7 @@ def _add_run(tar: tarfile.TarFile, store: Path, entry: RunEntry, left_out: list[
             source.seek(0)
             _add(tar, member, source, info.st_size, info.st_mtime_ns)
         written[member] = {"size": info.st_size, "sha256": digest, "mtime_ns": info.st_mtime_ns}
-    return {"entry": asdict(entry), "files": written}
+    return {"entry": orjson.Fragment(entry.to_json()), "files": written}  # as its index line has it
 
 
 def _sha256(source: BinaryIO) -> str:

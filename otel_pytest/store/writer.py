@@ -235,6 +235,7 @@ class FileContents:
     end: int = 0
     exit_status: int | None = None
     resource: dict[str, object] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)  # tests per final outcome
 
 
 def read_contents(paths: Iterable[Path]) -> FileContents:
@@ -248,7 +249,10 @@ def read_contents(paths: Iterable[Path]) -> FileContents:
                 contents.resource = contents.resource or resource
                 attributes = span.attributes
                 contents.spans += 1
-                contents.tests += attr.TEST_CASE_NAME in attributes
+                if attr.TEST_CASE_NAME in attributes:
+                    contents.tests += 1
+                    outcome = str(attributes.get(attr.OUTCOME, "unknown"))
+                    contents.outcomes[outcome] = contents.outcomes.get(outcome, 0) + 1
                 contents.start = span.start if contents.start is None else min(contents.start, span.start)
                 contents.end = max(contents.end, span.end)
                 status = attributes.get(attr.EXIT_STATUS)
@@ -291,6 +295,7 @@ def orphan_entry(path: Path, contents: FileContents) -> RunEntry:
         exit_status=-1 if contents.exit_status is None else contents.exit_status,
         tests=contents.tests,
         spans=contents.spans,
+        outcomes=contents.outcomes,
         environment=environment,
         vcs=vcs,
         ci=ci,

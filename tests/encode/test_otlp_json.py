@@ -36,7 +36,8 @@ def encoder() -> OtlpJsonEncoder:
 
 def a_failed_test() -> SpanRecord:
     """A root test span with every optional part: shared and extra attributes, an event,
-    a link and an error status."""
+    links (the plugin's own, without attributes, and an application's, with) and an error
+    status."""
     shared: dict[str, AttributeValue] = {
         "test.case.name": "tests/test_shop.py::test_buy",
         "pytest.retry": False,
@@ -48,7 +49,7 @@ def a_failed_test() -> SpanRecord:
     record.end = START + 1_500_000
     record.set("pytest.outcome", "failed")
     record.add_event(Event("exception", START + 1_000_000, {"exception.type": "AssertionError"}))
-    record.links = [Link(SESSION_TRACE, 0x00F067AA0BA902B7)]
+    record.links = [Link(SESSION_TRACE, 0x00F067AA0BA902B7), Link(TRACE, 0x1111111111111111, {"why": "retry"})]
     record.status = STATUS_ERROR
     record.status_message = "AssertionError: assert 1 == 2"
     return record
@@ -128,7 +129,12 @@ def test_a_span_is_written_as_otlp_json_with_hex_ids_and_decimal_string_times() 
                                     {
                                         "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
                                         "spanId": "00f067aa0ba902b7",
-                                    }
+                                    },
+                                    {
+                                        "traceId": "0af7651916cd43dd8448eb211c80319c",
+                                        "spanId": "1111111111111111",
+                                        "attributes": [{"key": "why", "value": {"stringValue": "retry"}}],
+                                    },
                                 ],
                                 "status": {"code": 2, "message": "AssertionError: assert 1 == 2"},
                             },
@@ -186,11 +192,14 @@ def test_the_otel_parser_reads_every_field_back_exactly() -> None:
     assert [(kv.key, kv.value) for kv in event.attributes] == [
         ("exception.type", any_value_of(string_value="AssertionError"))
     ]
-    (link,) = root.links
-    assert (link.trace_id, link.span_id) == (
-        bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736"),
-        bytes.fromhex("00f067aa0ba902b7"),
-    )
+    assert [(link.trace_id, link.span_id, [(kv.key, kv.value) for kv in link.attributes]) for link in root.links] == [
+        (bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736"), bytes.fromhex("00f067aa0ba902b7"), []),
+        (
+            bytes.fromhex("0af7651916cd43dd8448eb211c80319c"),
+            bytes.fromhex("1111111111111111"),
+            [("why", any_value_of(string_value="retry"))],
+        ),
+    ]
     assert root.status == Status.from_dict({"code": 2, "message": "AssertionError: assert 1 == 2"})
     assert root.status is not None
     assert root.status.code == Status.StatusCode.STATUS_CODE_ERROR

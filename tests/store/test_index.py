@@ -86,6 +86,14 @@ def test_keys_a_newer_writer_added_are_ignored_and_missing_optional_ones_default
     assert RunEntry.from_json(data) == entry(1, vcs={}, ci={})
 
 
+def test_outcome_counts_read_back_and_a_line_written_before_them_has_none() -> None:
+    counted = entry(1, outcomes={"passed": 9, "failed": 2})
+    assert RunEntry.from_json(orjson.loads(counted.to_json())) == counted
+    older = orjson.loads(entry(1).to_json())
+    assert "outcomes" not in older  # unknown is left out, never written as null
+    assert RunEntry.from_json(older).outcomes is None
+
+
 def test_a_missing_index_is_an_empty_list_without_problems(tmp_path: Path) -> None:
     assert RunIndex(tmp_path / "nowhere").entries() == ([], [])
 
@@ -126,6 +134,9 @@ def test_unreadable_lines_are_skipped_and_named_by_file_and_line(tmp_path: Path)
         ({"environment": None}, "environment is NoneType, expected dict"),
         ({"vcs": {"vcs.ref.head.revision": 12}}, "vcs has a value that is not a string"),
         ({"run_id": 7}, "run_id is int, expected str"),
+        ({"outcomes": {"passed": "3"}}, "outcomes has a count that is not a whole number"),
+        ({"outcomes": {"passed": True}}, "outcomes has a count that is not a whole number"),
+        ({"outcomes": None}, "outcomes is NoneType, expected dict"),
     ],
 )
 def test_a_value_of_the_wrong_type_makes_the_line_unreadable(change: dict[str, object], problem: str) -> None:

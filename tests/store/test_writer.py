@@ -88,11 +88,12 @@ def test_a_crashed_xdist_worker_loses_no_test_and_its_crash_is_recorded_as_pytes
     assert crash.status_message == f"worker '{worker}' crashed while running 'test_crash.py::test_crash'"
     assert crash.links == [run.session.span_id]  # under the controller: the worker's session never ended
     assert (entry.tests, entry.complete) == (13, True)
-    assert result.outlines[-2].startswith("otel: 13 tests traced, run ")
-    assert result.outlines[-1] == (
+    assert re.fullmatch(r"otel: run [0-9a-f]{16}: 13 tests, \d+ spans in \.otel-pytest", result.outlines[-4])
+    assert result.outlines[-3:-1] == [
         f"otel: warning: xdist worker {worker} crashed (Not properly terminated) while running "
-        "test_crash.py::test_crash (failed), recorded as pytest reported it; the tests it finished are in the store"
-    )
+        "test_crash.py::test_crash (failed), recorded as pytest reported it; the tests it finished are in the store",
+        "otel: next: otel-pytest analyze",
+    ]
 
 
 def test_the_worker_replacing_a_crashed_one_joins_the_same_run(pytester: pytest.Pytester) -> None:
@@ -153,11 +154,12 @@ def test_a_store_removed_by_a_test_gets_the_whole_run_written_again(pytester: py
         "test_removal.py::test_remove",
     ]
     assert entry.tests == 3
-    assert result.outlines[-2] == f"otel: 3 tests traced, run {entry.run_id} in .otel-pytest"
-    assert result.outlines[-1] == (
+    assert result.outlines[-4:-1] == [
+        f"otel: run {entry.run_id}: 3 tests, {entry.spans} spans in .otel-pytest",
         f"otel: warning: the trace store {store} was deleted or moved during the run "
-        "(by a test?); this run was written to it again"
-    )
+        "(by a test?); this run was written to it again",
+        "otel: next: otel-pytest analyze",
+    ]
 
 
 def test_a_store_that_cannot_be_made_again_costs_one_warning_and_is_not_claimed(pytester: pytest.Pytester) -> None:
@@ -174,8 +176,8 @@ def test_a_store_that_cannot_be_made_again_costs_one_warning_and_is_not_claimed(
     result.assert_outcomes(passed=1)
     store = pytester.path / ".otel-pytest"
     summary = [line for line in result.outlines if line.startswith("otel:")]
-    assert len(summary) == 2
-    assert re.fullmatch(r"otel: 1 tests traced, run [0-9a-f]{16}", summary[0])  # no "in <store>"
+    assert len(summary) == 2  # no hint: there is no store to analyze
+    assert re.fullmatch(r"otel: run [0-9a-f]{16}: 1 tests, \d+ spans", summary[0])  # no "in <store>"
     assert summary[1].startswith(
         f"otel: warning: cannot write the trace store at {store} again after it was deleted or moved during the run ("
     )
@@ -256,7 +258,7 @@ def test_meet():
     (kept,) = assert_index_and_files_agree(pytester.path / ".otel-pytest")
     assert (kept.tests, kept.complete) == (6, True)
     run_ids = [
-        re.search(r"otel: 6 tests traced, run ([0-9a-f]{16})", output).group(1)  # type: ignore[union-attr]
+        re.search(r"otel: run ([0-9a-f]{16}): 6 tests, ", output).group(1)  # type: ignore[union-attr]
         for output in outputs
     ]
     assert kept.run_id in run_ids
@@ -323,6 +325,7 @@ def test_hang():
     assert adopted.file == orphan.name
     assert orphan.name == f"{orphan.name[:16]}_{adopted.run_id}.otlp.jsonl"
     assert (adopted.tests, adopted.exit_status, adopted.complete) == (3, -1, False)
+    assert (adopted.outcomes, later.outcomes) == ({"passed": 3}, {"passed": 3})  # the hanging test never ended
     assert adopted.spans == sum(1 for _ in read_spans(orphan))
     assert adopted.start_time_unix_nano < later.start_time_unix_nano
     assert adopted.service_name == later.service_name
