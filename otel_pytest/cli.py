@@ -32,7 +32,7 @@ from otel_pytest.endpoint import DEFAULT_REQUEST_TIMEOUT, PROTOCOLS, SettingErro
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store import files
 from otel_pytest.store.index import RunIndex
-from otel_pytest.store.layout import DEFAULT_STORE, INDEX
+from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_STORE, INDEX
 from otel_pytest.store.locate import ConfigFileError, default_store
 
 EXIT_OK = 0
@@ -127,6 +127,11 @@ def _runs(value: str) -> int:
     return number
 
 
+def _add_store_option(parser: argparse.ArgumentParser, about: str = "Store folder") -> None:
+    """``--store DIR``; without it :func:`main` finds the store as pytest would (``None`` here)."""
+    parser.add_argument("--store", type=_store_path, metavar="DIR", help=f"{about} (default: {STORE_DEFAULT}).")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="otel-pytest",
@@ -136,11 +141,48 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     about = "List the runs in the local store, newest first."
     runs = commands.add_parser("runs", help=about, description=about)
-    runs.add_argument("--store", type=_store_path, metavar="DIR", help=f"Store folder (default: {STORE_DEFAULT}).")
+    _add_store_option(runs)
     runs.add_argument("--limit", type=int, default=20, metavar="N", help="Show at most this many runs (default 20).")
     _add_analyze(commands)
     _add_push(commands)
+    _add_store(commands)
     return parser
+
+
+def _add_store(commands: argparse._SubParsersAction[_Parser]) -> None:
+    about = (
+        "Carry the store's history where the store cannot go: from one CI job to the next (each\n"
+        "starts on a fresh runner with an empty store), or to another machine."
+    )
+    store = commands.add_parser(
+        "store",
+        help="Pack the store's history into one file, or unpack one into the store.",
+        description=about,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = store.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pack = actions.add_parser(
+        "pack",
+        help="Write the store's complete runs to FILE (a .tar.gz).",
+        description="Write the store's complete runs (spans, metrics, cached summaries) to FILE, a .tar.gz.",
+    )
+    unpack = actions.add_parser(
+        "unpack",
+        help="Merge the runs of a pack into the store.",
+        description="Merge the runs of a pack made by `otel-pytest store pack` into the store (made if "
+        "missing): runs it already holds are skipped, then only the newest --keep-runs runs are kept. "
+        "A damaged pack, or a file that is not a pack, changes nothing.",
+    )
+    for action in (pack, unpack):
+        action.add_argument("file", type=Path, metavar="FILE", help="The pack.")
+        _add_store_option(action)
+    unpack.add_argument(
+        "--keep-runs",
+        type=_runs,
+        default=DEFAULT_KEEP_RUNS,
+        metavar="N",
+        help=f"How many runs the store keeps, as pytest's --otel-keep-runs (default {DEFAULT_KEEP_RUNS}).",
+    )
 
 
 def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -165,12 +207,7 @@ def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="OTLP JSON Lines files, folders of them, or store folders to read instead of "
         "the store (e.g. a collector's file exporter output or a CI artifact).",
     )
-    analyze.add_argument(
-        "--store",
-        type=_store_path,
-        metavar="DIR",
-        help=f"Store folder, read when no PATH is given (default: {STORE_DEFAULT}).",
-    )
+    _add_store_option(analyze, "Store folder, read when no PATH is given")
     analyze.add_argument(
         "--format",
         type=_format,
@@ -181,6 +218,11 @@ def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     analyze.add_argument(
         "--output", type=Path, metavar="FILE", help="Write the report to FILE instead of standard output."
+    )
+    analyze.add_argument(
+        "--github-summary",
+        action="store_true",
+        help="Also append the Markdown report to $GITHUB_STEP_SUMMARY, the job summary of a GitHub Actions step.",
     )
     analyze.add_argument(
         "--fail-on",
@@ -399,6 +441,7 @@ class AnalyzeCommand:
     output: Path | None
     fail_on: frozenset[str]
     options: AnalysisOptions
+    step_summary: Path | None = None  # --github-summary: where the Markdown is appended
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> AnalyzeCommand:
@@ -418,26 +461,42 @@ class AnalyzeCommand:
                 raise CliError(problem)
         output: Path | None = args.output
         if output is not None:
-            _check_output(output)
+            _check_output(output, f"--output {output}")
+        step_summary = step_summary_path(os.environ) if args.github_summary else None
         options = AnalysisOptions(
             current_runs=args.current, baseline_runs=args.baseline, any_environment=args.any_environment
         )
-        return cls(tuple(args.paths), args.store, args.format, output, args.fail_on, options)
+        return cls(tuple(args.paths), args.store, args.format, output, args.fail_on, options, step_summary)
 
 
-def _check_output(output: Path) -> None:
-    """Fail before the analysis, not after it, on an ``--output`` that cannot be written:
-    a folder, a missing or unreachable folder."""
+def step_summary_path(environ: Mapping[str, str]) -> Path:
+    """The file ``--github-summary`` appends to: ``$GITHUB_STEP_SUMMARY``, which GitHub
+    Actions sets (with ``GITHUB_ACTIONS=true``) for each step and shows as the job summary."""
+    if environ.get("GITHUB_ACTIONS") != "true":
+        raise CliError(
+            "--github-summary: GITHUB_ACTIONS is not 'true': not a GitHub Actions job, so there is "
+            "no step summary; use --format markdown --output FILE instead"
+        )
+    path = environ.get("GITHUB_STEP_SUMMARY", "")
+    if not path:
+        raise CliError("--github-summary: GITHUB_STEP_SUMMARY is not set: GitHub Actions names the summary file there")
+    _check_output(Path(path), f"--github-summary: GITHUB_STEP_SUMMARY={path}")
+    return Path(path)
+
+
+def _check_output(output: Path, label: str) -> None:
+    """Fail before the analysis, not after it, on a file that cannot be written (``label``
+    names the option): a folder, a missing or unreachable folder."""
     mode, unseen = files.look(output)
     if unseen:
-        raise CliError(f"--output {output}: cannot write it: {unseen}")
+        raise CliError(f"{label}: cannot write it: {unseen}")
     if mode is not None and stat.S_ISDIR(mode):
-        raise CliError(f"--output {output}: is a folder; give a file name")
+        raise CliError(f"{label}: is a folder; give a file name")
     folder, unseen = files.look(output.parent)
     if unseen:
-        raise CliError(f"--output {output}: cannot write in the folder {output.parent}: {unseen}")
+        raise CliError(f"{label}: cannot write in the folder {output.parent}: {unseen}")
     if folder is None or not stat.S_ISDIR(folder):
-        raise CliError(f"--output {output}: the folder {output.parent} does not exist")
+        raise CliError(f"{label}: the folder {output.parent} does not exist")
 
 
 def _render(analysis: Analysis, command: AnalyzeCommand) -> str:
@@ -474,6 +533,43 @@ def _write_stdout(report: str) -> None:
         os.close(null)
 
 
+def _append_step_summary(path: Path, markdown: str | None, analysis: Analysis) -> None:
+    """Append the Markdown report (``markdown``, or rendered now) to the step summary: GitHub
+    gathers what each step appends there. The report lists at most 30 findings, far below the
+    summary's limit of 1 MiB per step."""
+    if markdown is None:
+        from otel_pytest.analyze.report import markdown as markdown_report
+
+        markdown = markdown_report.render(analysis)
+    try:
+        with path.open("a", encoding="utf-8") as out:
+            out.write(markdown)
+    except OSError as error:
+        raise CliError(f"--github-summary: cannot append to {path}: {files.reason(error)}") from None
+
+
+def run_store(args: argparse.Namespace) -> list[str]:
+    """``otel-pytest store pack|unpack``: what it did, as lines for the terminal."""
+    from otel_pytest.store.pack import PackError, pack, unpack
+
+    try:
+        if args.action == "pack":
+            problem = _store_problem(args.store, "run pytest with --otel first, or pass --store DIR")
+            if problem:
+                raise CliError(problem)
+            packed = pack(args.store, args.file)
+            for line in packed.left_out:
+                _say(f"otel-pytest: warning: {line}", to_stderr=True)
+            return [f"packed {packed.runs} run(s) of {args.store} into {args.file} ({packed.size:,} bytes)"]
+        done = unpack(args.file, args.store, args.keep_runs)
+    except PackError as error:
+        raise CliError(str(error)) from None
+    return [
+        f"unpacked {args.file} into {args.store}: {done.added} of its {done.runs} run(s) added, "
+        f"{done.present} already there; {done.removed} removed to keep the newest {args.keep_runs}"
+    ]
+
+
 def run_analyze(command: AnalyzeCommand) -> int:
     """Read the history, analyze it, write the report; the exit status is the gate's."""
     from otel_pytest.analyze.analysis import analyze, gating_findings
@@ -497,6 +593,8 @@ def run_analyze(command: AnalyzeCommand) -> int:
             raise CliError(f"--output {command.output}: cannot write it: {files.reason(error)}") from None
     else:
         _write_stdout(report)
+    if command.step_summary is not None:
+        _append_step_summary(command.step_summary, report if command.format == "markdown" else None, analysis)
     if command.output is not None or command.format != "terminal":
         for note in analysis.notes:
             _say(f"otel-pytest: warning: {note}", to_stderr=True)
@@ -522,11 +620,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_analyze(AnalyzeCommand.from_args(args))
         if args.command == "push":
             return run_push(args)
-        if args.limit < 1:
-            raise CliError(f"--limit {args.limit}: must be 1 or more")
-        lines, warnings = list_runs(args.store, args.limit)
-        for warning in warnings:
-            _say(f"otel-pytest: {warning}", to_stderr=True)
+        if args.command == "store":
+            lines = run_store(args)
+        else:
+            if args.limit < 1:
+                raise CliError(f"--limit {args.limit}: must be 1 or more")
+            lines, warnings = list_runs(args.store, args.limit)
+            for warning in warnings:
+                _say(f"otel-pytest: {warning}", to_stderr=True)
         for line in lines:
             _say(line)
     except CliError as error:

@@ -17,10 +17,9 @@ from typing import TypeVar
 import pytest
 
 from otel_pytest.endpoint import Endpoint, SettingError, check_url, metrics_endpoint, traces_endpoint
-from otel_pytest.store.layout import DEFAULT_STORE, store_in
+from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_STORE, store_in
 
 TRACE_PER = ("test", "session")
-DEFAULT_KEEP_RUNS = 100
 DEFAULT_EXPORT_TIMEOUT = 1.0
 # What of a failure the traces keep; see otel_pytest.failures for each mode and the default.
 RECORD_FAILURES = ("message", "traceback", "none")

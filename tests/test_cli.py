@@ -600,6 +600,111 @@ def test_an_html_report_is_one_self_contained_file(
     assert "<script" not in page
 
 
+@pytest.fixture
+def step_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A GitHub Actions step: its summary file already holds an earlier step's text."""
+    path = tmp_path / "step_summary.md"
+    path.write_text("## Tests\n\n", encoding="utf-8")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(path))
+    return path
+
+
+def test_github_summary_appends_the_markdown_report_while_the_chosen_format_goes_to_its_output(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str], tmp_path: Path, step_summary: Path
+) -> None:
+    detectors.append(lambda history, options: [finding_about(history)])
+    capsys.readouterr()
+    code, markdown, _ = run(capsys, "analyze", "--store", str(recorded), "--format", "markdown")
+    target = tmp_path / "report.html"
+    argv = ["analyze", "--store", str(recorded), "--github-summary", "--format", "html", "--output", str(target)]
+    assert run(capsys, *argv) == (EXIT_OK, [], [])
+    assert code == EXIT_OK
+    assert step_summary.read_text(encoding="utf-8") == "## Tests\n\n" + "\n".join(markdown) + "\n"
+    assert "1. **test\\_slow is setup-dominated**  " in markdown
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_github_summary_with_the_markdown_format_writes_the_same_report_to_both(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str], step_summary: Path
+) -> None:
+    detectors.append(lambda history, options: [finding_about(history, kind="fixture")])
+    capsys.readouterr()
+    code, out, err = run(
+        capsys, "analyze", "--store", str(recorded), "--github-summary", "--format", "markdown", "--fail-on", "all"
+    )
+    assert code == EXIT_GATE
+    assert err == ["otel-pytest: the gate failed: 1 finding(s) of a --fail-on kind (1 fixture)"]
+    assert step_summary.read_text(encoding="utf-8") == "## Tests\n\n" + "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        (
+            {"GITHUB_STEP_SUMMARY": "summary.md"},
+            "--github-summary: GITHUB_ACTIONS is not 'true': not a GitHub Actions job, so there is no step "
+            "summary; use --format markdown --output FILE instead",
+        ),
+        (
+            {"GITHUB_ACTIONS": "true"},
+            "--github-summary: GITHUB_STEP_SUMMARY is not set: GitHub Actions names the summary file there",
+        ),
+        (
+            {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": "missing/summary.md"},
+            "--github-summary: GITHUB_STEP_SUMMARY=missing/summary.md: the folder missing does not exist",
+        ),
+    ],
+    ids=["not in GitHub Actions", "no summary file", "summary in a missing folder"],
+)
+def test_github_summary_outside_a_github_actions_step_is_one_line_naming_what_is_missing(
+    recorded: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    environment: dict[str, str],
+    message: str,
+) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(recorded.parent)
+    assert one_line_error(capsys, "analyze", "--store", str(recorded), "--github-summary") == message
+
+
+# -- otel-pytest store pack | unpack -------------------------------------------------------
+
+
+def test_store_pack_and_unpack_carry_the_runs_to_a_fresh_folder(
+    recorded: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    archive = tmp_path / "history.tar.gz"
+    fresh = tmp_path / "fresh" / ".otel-pytest"
+    code, out, err = run(capsys, "store", "pack", str(archive), "--store", str(recorded))
+    assert (code, err) == (EXIT_OK, [])
+    assert out == [f"packed 3 run(s) of {recorded} into {archive} ({archive.stat().st_size:,} bytes)"]
+    code, out, err = run(capsys, "store", "unpack", str(archive), "--store", str(fresh), "--keep-runs", "2")
+    assert (code, err) == (EXIT_OK, [])
+    assert out == [
+        f"unpacked {archive} into {fresh}: 2 of its 3 run(s) added, 0 already there; 1 removed to keep the newest 2"
+    ]
+    assert run(capsys, "runs", "--store", str(fresh))[1][1:] == run(capsys, "runs", "--store", str(recorded))[1][1:3]
+
+
+def test_store_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a pack")
+    assert one_line_error(capsys, "store", "pack", str(tmp_path / "h.tar.gz"), "--store", str(tmp_path / "no")) == (
+        f"no trace store at {tmp_path / 'no'}: run pytest with --otel first, or pass --store DIR"
+    )
+    assert one_line_error(capsys, "store", "unpack", str(tmp_path / "notes.txt"), "--store", str(tmp_path / "s")) == (
+        f"{tmp_path / 'notes.txt'}: not a readable otel-pytest pack (Not a gzipped file (b'no'))"
+    )
+    assert one_line_error(capsys, "store", "unpack", "h.tar.gz", "--keep-runs", "0") == (
+        "argument --keep-runs: '0': expected a whole number of runs, 1 or more"
+    )
+    assert one_line_error(capsys, "store") == "the following arguments are required: ACTION"
+
+
 def test_analyze_without_the_analyze_extra_says_what_to_install(
     recorded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

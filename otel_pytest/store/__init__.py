@@ -10,6 +10,8 @@
 - :mod:`~otel_pytest.store.files`: reading only regular files, in lines of bounded length;
 - :mod:`~otel_pytest.store.summaries`: the cache of each run file's summaries;
 - :mod:`~otel_pytest.store.pushed`: which runs ``otel-pytest push`` delivered to which endpoint.
+- :mod:`~otel_pytest.store.pack`: the store's complete runs as one file, and merged back
+  (``otel-pytest store pack|unpack``, to carry the history between CI jobs).
 
 The store knows nothing of the analyzer: the analyzer's sources
 (:mod:`otel_pytest.analyze.sources`) read through it and hand it the codec of what it caches.

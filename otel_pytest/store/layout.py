@@ -10,6 +10,7 @@ METRICS = "metrics"  # each run's metrics, under its run file's name
 SUMMARIES = "summaries"  # the analyzer's cached per-run summaries: <run file>.json
 INDEX = "index.jsonl"  # one line per run
 PUSHED = "pushed.jsonl"  # which runs otel-pytest push delivered where
+DEFAULT_KEEP_RUNS = 100  # runs a store keeps (otel_keep_runs), also when a pack is unpacked into it
 
 
 def store_in(rootdir: Path, setting: str) -> Path:
