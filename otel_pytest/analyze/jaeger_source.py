@@ -76,22 +76,22 @@ def _run_id(span: Span) -> str | None:
 
 
 def _listed(found: Iterator[tuple[dict[str, object], list[Span]]]) -> tuple[dict[str, _Run], set[str]]:
-    """The runs whose root session span is there, and the ids of runs seen only through
-    worker session spans (the controller's is missing)."""
-    sessions: dict[str, list[tuple[dict[str, object], Span]]] = {}
+    """The runs whose root session span is there (the session span of the process that
+    ran pytest: an xdist worker's says which worker it is), and the ids of runs seen only
+    through their workers' session spans (the controller's is missing)."""
+    runs: dict[str, _Run] = {}
+    seen: set[str] = set()
     for resource, spans in found:
         for span in spans:
             run_id = _run_id(span)
-            if run_id is not None and span.name == span_names.SESSION:
-                sessions.setdefault(run_id, []).append((resource, span))
-    runs: dict[str, _Run] = {}
-    for run_id, found_sessions in sessions.items():
-        ids = {span.span_id for _resource, span in found_sessions}
-        roots = [(resource, span) for resource, span in found_sessions if span.parent_id not in ids]
-        if roots:
-            resource, root = min(roots, key=lambda item: item[1].start)
-            runs[run_id] = _Run(run_id, root, resource)
-    return runs, set(sessions) - set(runs)
+            if run_id is None or span.name != span_names.SESSION:
+                continue
+            seen.add(run_id)
+            if attr.XDIST_WORKER not in span.attributes:
+                known = runs.get(run_id)
+                if known is None or span.start < known.session.start:
+                    runs[run_id] = _Run(run_id, span, resource)
+    return runs, seen - set(runs)
 
 
 def _merged(windows: Sequence[Window]) -> list[Window]:

@@ -48,7 +48,11 @@ def public_url(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    try:
+        port = parts.port
+    except ValueError:  # not a number: not shown, whatever it holds
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
