@@ -2,7 +2,8 @@
 
 ``GET /api/v3/traces`` answers at most ``query.num_traces`` traces, all merged into one
 OTLP JSON ``TracesData`` (decoded by :func:`~otel_pytest.store.reader.spans_of_traces_data`,
-the store's own decoder), and HTTP 404 when nothing matches. A window that comes back full
+the store's own decoder), and HTTP 404 with an error object when nothing matches (a 404
+without one is a wrong URL, and an error). A window that comes back full
 may hold more: it is split in two halves, each queried the same way, until every answer is
 under the limit (a 2,000-test run is 2,000+ traces). A trace is matched by any of its spans
 starting in the window, so one trace can come back from both halves: spans are kept once.
@@ -21,10 +22,9 @@ import http.client
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -90,23 +90,15 @@ class Window:
         return Window(self.start, middle), Window(middle + 1, self.end)
 
 
-Opener = Callable[[urllib.request.Request, float], Any]
-
-
-def _open(request: urllib.request.Request, timeout: float) -> Any:
-    return urllib.request.urlopen(request, timeout=timeout)
-
-
 class JaegerQuery:
     """The query API v3 of one Jaeger; counts the requests it made (``requests``) and the
     problems it met that still left an answer (``problems``)."""
 
-    def __init__(self, url: str, *, timeout: float, page: int = PAGE_TRACES, opener: Opener = _open) -> None:
+    def __init__(self, url: str, *, timeout: float, page: int = PAGE_TRACES) -> None:
         parts = urlsplit(check_url(url))
         self.url = public_url(url)
         self.timeout = timeout
         self.page = page
-        self._opener = opener
         self._headers = {"Accept": "application/json"}
         if parts.username is not None:
             secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
@@ -176,7 +168,7 @@ class JaegerQuery:
         deadline = time.monotonic() + self.timeout
         late = f"Jaeger {self.url} did not answer within {self.timeout:g} s (--jaeger-timeout)"
         try:
-            with self._opener(request, self.timeout) as answer:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 chunks = []
                 # read1: one socket read each (each bounded by the timeout), so a server
                 # that answers a byte at a time is given up on at the deadline too.
@@ -186,10 +178,13 @@ class JaegerQuery:
                         raise JaegerError(late)
                 return b"".join(chunks)
         except urllib.error.HTTPError as error:
-            if error.code == 404:
+            body = error.read() if error.fp is not None else b""
+            if error.code == 404 and _no_match(body):
                 return None
-            text = _excerpt(error.read() if error.fp is not None else b"")
-            raise JaegerError(f"Jaeger {self.url} answered HTTP {error.code} {error.reason}: {text}") from None
+            hint = " (is it Jaeger's query API, the UI's port, 16686?)" if error.code == 404 else ""
+            raise JaegerError(
+                f"Jaeger {self.url} answered HTTP {error.code} {error.reason}{hint}: {_excerpt(body)}"
+            ) from None
         except TimeoutError:
             raise JaegerError(late) from None
         except urllib.error.URLError as error:
@@ -201,6 +196,16 @@ class JaegerQuery:
             raise JaegerError(f"cannot read from Jaeger at {self.url}: {error.strerror or error}") from None
         except http.client.HTTPException as error:  # not HTTP at all, or cut off
             raise JaegerError(f"Jaeger {self.url} answered something that is not HTTP: {error!r}") from None
+
+
+def _no_match(body: bytes) -> bool:
+    """Whether a 404's body is API v3's "no traces found" (an error object with its
+    ``httpCode``), not a server or path that is no query API at all."""
+    try:
+        data = orjson.loads(body)
+        return bool(data["error"]["httpCode"] == 404)
+    except (ValueError, TypeError, KeyError):
+        return False
 
 
 def _excerpt(body: bytes, limit: int = 120) -> str:

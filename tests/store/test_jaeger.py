@@ -123,8 +123,13 @@ def test_a_jaeger_that_never_answers_is_given_up_on_at_the_timeout() -> None:
             '\'{"result": {"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"}]}]}]}}\'',
         ),
         (500, b'{"error": {"httpCode": 500, "message": "storage down"}}', "answered HTTP 500 Internal Server Error: "),
+        (
+            404,
+            b"404 page not found",
+            "answered HTTP 404 Not Found (is it Jaeger's query API, the UI's port, 16686?): '404 page not found'",
+        ),
     ],
-    ids=["not JSON", "not an object", "not OTLP", "HTTP 500"],
+    ids=["not JSON", "not an object", "not OTLP", "HTTP 500", "a 404 that is not API v3's"],
 )
 def test_an_answer_that_is_not_api_v3_trace_data_is_one_line(status: int, body: bytes, message: str) -> None:
     with FixedAnswer(status, body) as server, pytest.raises(JaegerError) as error:
