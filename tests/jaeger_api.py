@@ -12,22 +12,21 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from otel_pytest.store.jaeger import rfc3339
 from otel_pytest.store.reader import spans_of_traces_data
 from tests.jaeger_server import JaegerServer
+from tests.otlp_receiver import ServedInThread
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    pass
 
 HOST = "127.0.0.1"
 
@@ -69,24 +68,26 @@ def send(jaeger: JaegerServer, service: str, spans: Sequence[dict[str, object]],
         assert answer.status == 200
 
 
-class _LoopbackHttp:
-    """An HTTP server on loopback, in a thread, for the length of a ``with``."""
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Answers with :meth:`answer`; logs nothing (the test's output stays the test's)."""
 
-    def _serve(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+    def answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+class _LoopbackHttp(ServedInThread):
+    """An HTTP server on loopback; its ``url``."""
+
+    def _serve(self, handler: type[_Handler]) -> None:
         self._server = http.server.ThreadingHTTPServer((HOST, 0), handler)
         self.url = f"http://{HOST}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="test-http-server")
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
 
 class FixedAnswer(_LoopbackHttp):
@@ -97,17 +98,10 @@ class FixedAnswer(_LoopbackHttp):
         owner = self
         self.headers: list[dict[str, str]] = []
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(_Handler):
             def do_GET(self) -> None:
                 owner.headers.append(dict(self.headers.items()))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
+                self.answer(status, body)
 
         self._serve(Handler)
 
@@ -120,21 +114,14 @@ class CountingProxy(_LoopbackHttp):
         owner = self
         self.paths: list[str] = []
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(_Handler):
             def do_GET(self) -> None:
                 owner.paths.append(self.path)
                 try:
                     with urllib.request.urlopen(target + self.path, timeout=30) as answer:
-                        status, body = answer.status, answer.read()
+                        self.answer(answer.status, answer.read())
                 except urllib.error.HTTPError as error:
-                    status, body = error.code, error.read()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
+                    self.answer(error.code, error.read())
 
         self._serve(Handler)
 
