@@ -149,7 +149,7 @@ def test_slow(slow_fixture):
 def test_quick(n):
     pass
 """
-_EXPORTED = re.compile(r"run ([0-9a-f]{16}) in .* \(exported (\d+) spans to ")
+_EXPORTED = re.compile(r"otel: run ([0-9a-f]{16}): \d+ tests, (\d+) spans in .*, exported to ")
 
 
 @dataclass(frozen=True)
