@@ -151,9 +151,7 @@ def _analyze(
         raise BenchError(f"{variant}: analyze exited {run.exit_code}:\n{run.output[-2000:]}")
     data = json.loads(report.read_text())
     findings = json.dumps(data["findings"], sort_keys=True)
-    return Sample(
-        variant, number, run.wall, run.cpu, run.max_rss_kib / 1024, jaeger_cpu, findings, data["runs_analyzed"]
-    )
+    return Sample(variant, number, run.wall, run.cpu, jaeger_cpu, findings, data["runs_analyzed"])
 
 
 def measure(args: argparse.Namespace, command: str) -> Results:
