@@ -23,10 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
 
+from otel_pytest import cli_jaeger
 from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import KINDS
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.terminal import escape
+from otel_pytest.cli_jaeger import JaegerSettings
 from otel_pytest.encode.limits import Limits
 from otel_pytest.endpoint import DEFAULT_REQUEST_TIMEOUT, PROTOCOLS, SettingError, check_url
 from otel_pytest.semconv import attributes as attr
@@ -251,6 +253,7 @@ def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="N",
         help=f"... against at least N runs before them (default {defaults.baseline_runs}).",
     )
+    cli_jaeger.add_arguments(analyze)
 
 
 def _positive(kind: type[int] | type[float], what: str) -> Callable[[str], int | float]:
@@ -442,6 +445,7 @@ class AnalyzeCommand:
     fail_on: frozenset[str]
     options: AnalysisOptions
     step_summary: Path | None = None  # --github-summary: where the Markdown is appended
+    jaeger: JaegerSettings | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> AnalyzeCommand:
@@ -453,7 +457,11 @@ class AnalyzeCommand:
                 raise CliError(
                     f"{path}: no such file or folder; give OTLP JSON Lines files, folders of them, or a store folder"
                 )
-        if not args.paths:
+        try:
+            jaeger = cli_jaeger.settings(args)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        if not args.paths and jaeger is None:
             problem = _store_problem(
                 args.store, "run pytest with --otel first, or pass --store DIR or run files as PATHs"
             )
@@ -466,7 +474,7 @@ class AnalyzeCommand:
         options = AnalysisOptions(
             current_runs=args.current, baseline_runs=args.baseline, any_environment=args.any_environment
         )
-        return cls(tuple(args.paths), args.store, args.format, output, args.fail_on, options, step_summary)
+        return cls(tuple(args.paths), args.store, args.format, output, args.fail_on, options, step_summary, jaeger)
 
 
 def step_summary_path(environ: Mapping[str, str]) -> Path:
@@ -574,9 +582,18 @@ def run_analyze(command: AnalyzeCommand) -> int:
     """Read the history, analyze it, write the report; the exit status is the gate's."""
     from otel_pytest.analyze.analysis import analyze, gating_findings
     from otel_pytest.analyze.history import build_history
-    from otel_pytest.analyze.sources import open_sources
+    from otel_pytest.analyze.sources import Source, open_sources
+    from otel_pytest.store.jaeger import JaegerError
 
-    history = build_history(open_sources(list(command.paths), command.store), command.options)
+    sources: list[Source] = []
+    if command.jaeger is not None:
+        sources.append(cli_jaeger.open_source(command.jaeger))
+    if command.paths or command.jaeger is None:
+        sources.extend(open_sources(list(command.paths), command.store))
+    try:
+        history = build_history(sources, command.options)
+    except JaegerError as error:
+        raise CliError(str(error)) from None
     if not history.runs:
         raise CliError(f"no runs to analyze: {'; '.join(history.notes) or 'no runs found'}")
     waterfall = None

@@ -220,7 +220,26 @@ class _HttpServer(http.server.ThreadingHTTPServer):
         self.recording = recording
 
 
-class HttpReceiver(_Recording):
+class ServedInThread:
+    """An ``http.server`` serving from a thread for the length of a ``with``: set
+    ``_server`` (not yet serving) in ``__init__``; ``__exit__`` stops it and closes its socket."""
+
+    _server: http.server.HTTPServer
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._server.shutdown()  # returns once serve_forever has returned
+        self._thread.join()
+        self._server.server_close()
+
+
+class HttpReceiver(_Recording, ServedInThread):
     """OTLP/HTTP (``POST /v1/traces``, ``/v1/metrics``, binary protobuf) answering ``status``.
 
     With 200 it decodes and records each request and answers with a serialized
@@ -241,18 +260,6 @@ class HttpReceiver(_Recording):
         self._server = _HttpServer(status, metrics_status, partial, list(busy), self)
         self.port = int(self._server.server_address[1])
         self.endpoint = f"http://{HOST}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-http")
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._server.shutdown()  # returns once serve_forever has returned
-        self._thread.join()
-        self._server.server_close()
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):

@@ -18,7 +18,8 @@ from typing import Any
 # The version of a summary as the summary cache keeps it (otel_pytest.store.summaries):
 # bump it when RunSummary's fields or what summarize() computes into them change, and
 # every cached summary is rebuilt from its spans. (Was "1.4": model 1, summarizer 4.)
-SUMMARY_SCHEMA_VERSION = "5"
+# "6": summaries no longer depend on the order of the spans read (db keys, fixture sums).
+SUMMARY_SCHEMA_VERSION = "6"
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ Sources never judge; they say what they skipped. The files themselves are read b
 store package (:mod:`otel_pytest.store.reader`, the one OTLP JSON decoder, and
 :mod:`otel_pytest.store.index`); what is summarised is cached there too
 (:mod:`otel_pytest.store.summaries`), with the codec defined here, since only the analyzer
-knows what a summary holds. A reader of Jaeger's query API will be one more ``Source``, its
-spans decoded by :func:`~otel_pytest.store.reader.spans_of_traces_data`.
+knows what a summary holds. The reader of Jaeger's query API is one more ``Source``, in its
+own module (:mod:`otel_pytest.analyze.jaeger_source`).
 
 Files outside a store are not cached unless a cache folder is given: they are usually CI
 artifacts read once, or a collector's output that grows between reads, and their folder
@@ -131,10 +131,10 @@ def encode_runs(runs: Sequence[RunSummary]) -> bytes:
     return orjson.dumps(list(runs), default=_plain)
 
 
-def _decode_run(plain: Any, path: Path) -> RunSummary:
-    """A cached summary, read for the run file at ``path`` (a copy of the file elsewhere
-    has the same summary but another source)."""
-    return replace(run_from_plain(plain), source=str(path))
+def _decode_run(plain: Any, source: str) -> RunSummary:
+    """A cached summary, read for the run file at ``source`` (a copy of the file elsewhere
+    has the same summary but another source), or from a Jaeger."""
+    return replace(run_from_plain(plain), source=source)
 
 
 SUMMARY_CODEC = SummaryCodec(SUMMARY_SCHEMA_VERSION, summarize_file, encode_runs, _decode_run)

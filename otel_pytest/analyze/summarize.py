@@ -21,7 +21,9 @@ least :data:`MIN_REPETITION` (ties: the one that took longer); the N+1 detector 
 its own threshold.
 
 Durations are summed in integer nanoseconds and converted to seconds once, so a summary's
-numbers equal the spans' exactly. Nothing here does I/O.
+numbers equal the spans' exactly. A summary does not depend on the order the spans come
+in (a run file's order, Jaeger's, a collector's): whatever is summed or listed is taken
+in start order (ties by span id) or key order. Nothing here does I/O.
 
 **Damaged runs.** Trees come from span ids, never from start times, and every walk
 follows each span id once, so repeated ids and parent ids linked in a circle end (and are
@@ -474,8 +476,9 @@ def _circled(
     return len(every) - count
 
 
-def _start_key(span: Span) -> tuple[int, int]:
-    return span.start, span.end
+def _start_key(span: Span) -> tuple[int, int, str]:
+    """Start order; ties broken by the span id, so that no order depends on the reader's."""
+    return span.start, span.end, span.span_id
 
 
 def _tests(
@@ -524,10 +527,9 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
             fingerprint_id = statements.get(id(kid))
             if fingerprint_id is not None:
                 executed.add(fingerprint_id)
-    db = {
+    db = {  # in key order: a reader may hand the attributes over in any order
         key[len(attr.DB_SUMMARY_PREFIX) :]: _number(value) if not isinstance(value, int) else value
-        for key, value in attributes.items()
-        if key.startswith(attr.DB_SUMMARY_PREFIX)
+        for key, value in sorted(item for item in attributes.items() if item[0].startswith(attr.DB_SUMMARY_PREFIX))
     }
     if not db:
         db = db_work(own)  # a tool that writes no db.summary.*: fold the spans instead
@@ -582,7 +584,7 @@ def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]])
         groups.setdefault(key, []).append(span)
     fixtures: dict[str, FixtureStats] = {}
     for key in sorted(groups):
-        group = groups[key]
+        group = sorted(groups[key], key=_start_key)  # float sums (pool wait) in one order, whatever the reader's
         attributes = group[0].attributes
         name = str(attributes[attr.FIXTURE_NAME])
         teardown_name = span_names.fixture_teardown(name)

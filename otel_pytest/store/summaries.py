@@ -2,7 +2,9 @@
 unchanged run are parsed once.
 
 A run file's summaries are cached with the schema they were written in and the run file's
-size and modification time; a cache whose schema or stamp differs is rebuilt. In a store
+size and modification time; a cache whose schema or stamp differs is rebuilt. A run that
+cannot change (read from Jaeger, complete) is stamped by its run id instead, and its cache
+folder is trimmed by age (:func:`expire`), since no store retention prunes it. In a store
 the cache is ``<store>/summaries/<run file name>.json`` (:func:`summary_path`; a run file
 given as a path but lying in a store's ``runs/`` uses it too) and the summaries of runs the
 store no longer holds are deleted (:func:`prune`).
@@ -15,6 +17,7 @@ the version of that encoding), so the store stays below the analyzer and judges 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +40,7 @@ class SummaryCodec(Generic[T]):
     schema: str  # the version of what ``encode`` writes: a cache of another is rebuilt
     build: Callable[[Path], tuple[list[T], list[str]]]  # a run file's summaries and problems, from its spans
     encode: Callable[[Sequence[T]], bytes]  # the summaries as a JSON array
-    decode: Callable[[object, Path], T]  # one decoded item of that array, for the run file at the path
+    decode: Callable[[object, str], T]  # one decoded item of that array, for the run read from this source
 
 
 def summary_path(store: Path, run_file: Path) -> Path:
@@ -67,7 +70,24 @@ def prune(store: Path, on_disk: set[str]) -> None:
                 return
 
 
-def _stamp(stat: os.stat_result) -> dict[str, int]:
+def expire(folder: Path, max_age: float) -> None:
+    """Delete the cached summaries in ``folder`` (a cache of immutable runs, which no
+    retention prunes) not written or read for ``max_age`` seconds."""
+    oldest = time.time() - max_age
+    try:
+        with os.scandir(folder) as entries:
+            found = [entry for entry in entries if entry.name.endswith(".json")]
+    except OSError:
+        return
+    for entry in found:
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < oldest:
+                os.unlink(entry.path)
+        except OSError:
+            continue
+
+
+def _stamp(stat: os.stat_result) -> dict[str, object]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
@@ -93,7 +113,7 @@ class SummaryCache(Generic[T]):
         except OSError as error:
             return [], [f"{path}: cannot read it ({files.reason(error)})"]
         if cache is not None:
-            cached = self._read(cache, stamp, path)
+            cached = self.recall(cache, stamp, str(path))
             if cached is not None:
                 return cached
         try:
@@ -101,34 +121,44 @@ class SummaryCache(Generic[T]):
         except OSError as error:
             return [], [f"{path}: cannot read it ({files.reason(error)})"]
         self.built += 1
-        if cache is not None and not self.cache_failed:
-            try:
-                self._write(cache, stamp, items, problems)
-            except OSError as error:
-                self.cache_failed = True
-                self.problems.append(
-                    f"cannot write run summaries to {cache.parent} ({files.reason(error)}): "
-                    "they will be rebuilt from the spans next time"
-                )
-            except TypeError:  # orjson writes only UTF-8: a path that is not UTF-8 is in the summary
-                self.problems.append(
-                    f"{path}: its name is not UTF-8, so its summary is not cached: it is rebuilt "
-                    "from the spans each time"
-                )
+        if cache is not None:
+            self.keep(cache, stamp, items, problems, str(path))
         return items, problems
 
-    def _read(self, cache: Path, stamp: Mapping[str, int], path: Path) -> tuple[list[T], list[str]] | None:
-        """The cached summaries, or ``None`` when missing, stale, of another schema or damaged."""
+    def recall(self, cache: Path, stamp: Mapping[str, object], source: str) -> tuple[list[T], list[str]] | None:
+        """The summaries cached at ``cache`` for what ``stamp`` names (a run file's size and
+        time, an immutable run's id), read from ``source``; ``None`` when missing, stale, of
+        another schema or damaged."""
         try:
             data = orjson.loads(files.read_regular(cache))
             if data.get("schema") != self.codec.schema or data.get("source") != stamp:
                 return None
             decode = self.codec.decode
-            return [decode(item, path) for item in data["runs"]], [str(problem) for problem in data["problems"]]
+            return [decode(item, source) for item in data["runs"]], [str(problem) for problem in data["problems"]]
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
 
-    def _write(self, cache: Path, stamp: Mapping[str, int], items: Sequence[T], problems: Sequence[str]) -> None:
+    def keep(
+        self, cache: Path, stamp: Mapping[str, object], items: Sequence[T], problems: Sequence[str], source: str
+    ) -> None:
+        """Write the summaries to ``cache``; the first failure is one problem, and the cache
+        is not tried again by this object."""
+        if self.cache_failed:
+            return
+        try:
+            self._write(cache, stamp, items, problems)
+        except OSError as error:
+            self.cache_failed = True
+            self.problems.append(
+                f"cannot write run summaries to {cache.parent} ({files.reason(error)}): "
+                "they will be rebuilt from the spans next time"
+            )
+        except TypeError:  # orjson writes only UTF-8: a path that is not UTF-8 is in the summary
+            self.problems.append(
+                f"{source}: its name is not UTF-8, so its summary is not cached: it is rebuilt from the spans each time"
+            )
+
+    def _write(self, cache: Path, stamp: Mapping[str, object], items: Sequence[T], problems: Sequence[str]) -> None:
         """Write through a temporary file and ``os.replace``: a reader never sees half of it."""
         payload = orjson.dumps(
             {

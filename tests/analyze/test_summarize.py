@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
+import orjson
 import pytest
 
 from otel_pytest.analyze.model import FixtureStats, Repetition, StatementStats
@@ -411,6 +412,29 @@ def test_fixture_database_work_stops_at_nested_fixtures_and_counts_teardowns() -
     assert (inner.db["ddl"], inner.db["ddl_time"], inner.db["queries"]) == (1, 300 * NS, 1)
     assert summary.statements["ddl1"].tests == 0  # run by a session fixture, in no test
     assert summary.tests["t.py::test_x"].statements == frozenset()
+
+
+def test_a_summary_does_not_depend_on_the_order_its_spans_and_attributes_come_in() -> None:
+    """Jaeger answers a run's spans, and a span's attributes, in another order than its file:
+    the summary, down to the last bit of a float sum and the order of every mapping, is the same."""
+    waits = [{"pytest.db.connection.wait_time": wait} for wait in (0.1, 0.2, 0.3)]
+    spans = [
+        span("s", "pytest session", "", 0, 1_000_000, trace="session"),
+        *(
+            span(f"f{n}", "fixture schema", "s", 10 + n, 500, trace="session", attributes=fixture("schema", 3))
+            for n in range(3)
+        ),
+        *(span(f"c{n}", "pool checkout", f"f{n}", 20, 30, trace="session", attributes=waits[n]) for n in range(3)),
+        *a_test(attributes={"db.summary.queries": 2, "db.summary.query_time": 0.5, "db.summary.commits": 1}),
+    ]
+    shuffled = [
+        Span(s.trace_id, s.span_id, s.parent_id, s.name, s.start, s.end, dict(reversed(s.attributes.items())))
+        for s in reversed(spans)
+    ]
+    first, second = summarize(spans, meta()), summarize(shuffled, meta())
+    assert first == second
+    assert orjson.dumps(first, default=list) == orjson.dumps(second, default=list)
+    assert first.fixtures["conftest.py:3:schema"].db["pool_wait_time"] == (0.1 + 0.2) + 0.3
 
 
 def test_another_tools_statements_are_fingerprinted_from_their_text_and_folded_into_a_db_summary() -> None:

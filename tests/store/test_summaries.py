@@ -26,8 +26,8 @@ class Codec:
         return orjson.dumps(list(items))
 
     @staticmethod
-    def decode(plain: object, path: Path) -> str:
-        return f"{plain}@{path.name}"
+    def decode(plain: object, source: str) -> str:
+        return f"{plain}@{Path(source).name}"
 
 
 def run_file(store: Path, name: str = "a.otlp.jsonl", text: str = "one two") -> Path:
