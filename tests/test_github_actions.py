@@ -27,6 +27,8 @@ SAMPLES = {
     "OTEL_SERVICE_NAME": "my-project",
     "JAEGER_QUERY_URL": "http://127.0.0.1:16686",
 }
+
+
 # `analyze --jaeger/--service/--since` are being built on the branch jaeger-source: until they
 # land, the backend job's analyze line may use exactly these flags and no other unknown one.
 def load() -> dict[Any, Any]:
