@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from otel_pytest.identity import strip_credentials
+from otel_pytest.plural import plural
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store.locate import ConfigFileError, find_rootdir
 
@@ -40,7 +41,7 @@ def closing_lines(summary: RunTally, options: Options, service: str, base: Path,
     spans = [d.spans for d in summary.deliveries if d.spans is not None]
     metrics = [d.metrics for d in summary.deliveries if d.metrics is not None]
     exported = bool(spans) and all(report.problem is None and not report.rejected for report in spans)
-    line = f"otel: run {summary.run_id}: {summary.tests} tests, {summary.spans} spans"
+    line = f"otel: run {summary.run_id}: {plural(summary.tests, 'test')}, {plural(summary.spans, 'span')}"
     if summary.store_file:
         line += f" in {display_path(options.store, base)}"
     if exported:

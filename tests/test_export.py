@@ -65,9 +65,11 @@ ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-# The default export budget (1.0 s) plus importing the exporter: the one timing bound these
-# tests allow themselves, against the same suite without an endpoint.
-MAX_EXTRA_SECONDS = 2.0
+# The one timing bound these tests allow themselves, against the same suite without an
+# endpoint: the default export budget (1.0 s) plus importing the exporter, with room for a
+# machine busy with other work (2.0 s failed there now and then). It still proves the budget:
+# without it the SDK waits out its own 10 s timeout for a collector that never answers.
+MAX_EXTRA_SECONDS = 4.0
 SUBPROCESS_TIMEOUT = 60.0
 
 

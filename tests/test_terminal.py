@@ -114,8 +114,9 @@ def test_after_an_internal_error_the_lines_still_come(suite: pytest.Pytester) ->
     result = suite.runpytest("--otel", *NO_ASYNC)
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     run = only_run(suite.path / ".otel-pytest")
+    assert run.spans == 1  # the session span alone: and one span is said as one
     assert result.outlines[-2:] == [
-        f"otel: run {run.run_id}: 0 tests, {run.spans} spans in .otel-pytest",
+        f"otel: run {run.run_id}: 0 tests, 1 span in .otel-pytest",
         "otel: next: otel-pytest analyze",
     ]
 

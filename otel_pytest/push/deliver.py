@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from otel_pytest.encode.otlp_batches import METRICS, SPANS, Request, read_requests
-from otel_pytest.push.display import Display, plural
+from otel_pytest.plural import plural
+from otel_pytest.push.display import Display
 from otel_pytest.push.plan import Item, Plan, PushError, Target
 from otel_pytest.sender import Answer, LastMessages, Sender, open_sender, scrub
 from otel_pytest.store.pushed import Pushed, PushLog

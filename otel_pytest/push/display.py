@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from otel_pytest.analyze.report.wording import visible
+from otel_pytest.plural import plural
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -98,11 +99,6 @@ def display_for(stream: Any) -> Display:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("spans"))
     progress = Progress(*columns, TimeElapsedColumn(), console=Console(file=stream), transient=True)
     return Bar(progress)
-
-
-def plural(count: int, word: str, words: str = "") -> str:
-    """``1 run``, ``2 runs``, ``1,804 spans``, ``3 retries`` (``words``: an irregular plural)."""
-    return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
 def summary_line(plan: Plan, summary: Summary) -> str:

@@ -24,6 +24,7 @@ from otel_pytest.analyze.analysis import Analysis, Waterfall
 from otel_pytest.analyze.findings import Finding, Measurement
 from otel_pytest.analyze.report import wording
 from otel_pytest.analyze.report.words import words
+from otel_pytest.plural import plural
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -404,7 +405,7 @@ def _waterfall_section(waterfall: Waterfall) -> str:
         if any(bar.kind == kind or (kind == "other" and bar.kind not in _KIND_LABEL) for bar in waterfall.bars)
     )
     omitted = (
-        f'<p class="confidence">{_escape(wording.plural(waterfall.omitted, "more span"))} not drawn.</p>'
+        f'<p class="confidence">{_escape(plural(waterfall.omitted, "more span"))} not drawn.</p>'
         if waterfall.omitted
         else ""
     )
@@ -432,7 +433,7 @@ def render(analysis: Analysis) -> str:
             extra = f", saves {wording.about_seconds(saving)} per run" if saving > 0 else ""
             body.append(
                 f'<section class="severity {_escape(severity)}"><h2>{_escape(severity.capitalize())} '
-                f'<span class="count">{_escape(wording.plural(len(group), "finding") + extra)}</span></h2>'
+                f'<span class="count">{_escape(plural(len(group), "finding") + extra)}</span></h2>'
             )
             for finding in group:
                 number += 1

@@ -19,6 +19,7 @@ from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import Finding
 from otel_pytest.analyze.report import wording
 from otel_pytest.analyze.report.words import words
+from otel_pytest.plural import plural
 
 _ICON = {"high": "🔴", "medium": "🟠", "low": "🔵"}
 # Characters that start emphasis, code, links, strikethrough or end a table cell anywhere
@@ -86,7 +87,7 @@ def render(analysis: Analysis, *, limit: int = 30) -> str:
             rest = findings[limit:]
             out += [
                 "",
-                f"…and {wording.plural(len(rest), 'more finding')} "
+                f"…and {plural(len(rest), 'more finding')} "
                 f"({', '.join(f'{len(group)} {severity}' for severity, group in wording.by_severity(rest))}); "
                 "the JSON or HTML report lists them all.",
             ]

@@ -14,6 +14,7 @@ from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import Finding
 from otel_pytest.analyze.report import wording
 from otel_pytest.analyze.report.words import words
+from otel_pytest.plural import plural
 
 
 def escape(text: str) -> str:
@@ -87,7 +88,7 @@ def render(analysis: Analysis, *, width: int = 100, color: bool = False) -> str:
         console.print()
         title = Text.assemble(
             (escape(f" {severity.upper()} "), _SEVERITY_STYLE.get(severity, "bold")),
-            f"  {wording.plural(len(findings), 'finding')}",
+            f"  {plural(len(findings), 'finding')}",
         )
         saving = sum(finding.saving for finding in findings)
         if saving > 0:

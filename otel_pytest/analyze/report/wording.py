@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import SEVERITIES, Finding, Measurement
+from otel_pytest.plural import plural
 
 # Between a number and its unit, so that no renderer wraps "62 %" into "62" and "%".
 NBSP = "\u00a0"
@@ -122,10 +123,6 @@ def measurement(item: Measurement) -> str:
     if item.baseline is not None:
         text += f" (baseline {value(item.baseline, item.unit)})"
     return text
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def by_severity(findings: Sequence[Finding]) -> list[tuple[str, list[Finding]]]:
