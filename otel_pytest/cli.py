@@ -36,6 +36,7 @@ from otel_pytest.store import files
 from otel_pytest.store.index import RunIndex
 from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_STORE, INDEX
 from otel_pytest.store.locate import ConfigFileError, default_store
+from otel_pytest.version import package_version
 
 EXIT_OK = 0
 EXIT_GATE = 1
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inspect otel-pytest trace stores.",
         epilog="Exit status: 0 on success, 1 when analyze's --fail-on gate fails, 2 for a usage or input error.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     about = "List the runs in the local store, newest first."
     runs = commands.add_parser("runs", help=about, description=about)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -32,19 +31,13 @@ from otel_pytest.semconv import attributes as attr
 from otel_pytest.store.index import RunEntry, run_file_name, worker_part_name
 from otel_pytest.store.layout import RUNS
 from otel_pytest.store.writer import RunSink, read_contents, resource_groups, store_run, write_metrics
+from otel_pytest.version import package_version
 
 if TYPE_CHECKING:
     from otel_pytest.encode.otlp_proto import OtlpProtoEncoder
     from otel_pytest.recorder import TestInfo
 
 _WORKER_KEYS = ("otel_run_id", "otel_session", "otel_run_file", "otel_start")
-
-
-def package_version() -> str:
-    try:
-        return version("otel-pytest")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
 
 
 def resource_attributes(env: Mapping[str, str], rootdir: Path) -> dict[str, AttributeValue]:

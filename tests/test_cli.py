@@ -23,6 +23,7 @@ from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from otel_pytest.store.index import RunEntry, RunIndex, run_file_name
 from otel_pytest.store.reader import read_spans
+from otel_pytest.version import package_version
 from tests.analyze.test_sources import entry as source_entry
 from tests.analyze.test_sources import run_lines
 from tests.analyze.test_summarize import FROZEN_NOTE, frozen_clock_run, otlp_lines
@@ -217,6 +218,13 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err.splitlines()[-1] == (
         "otel-pytest: error: the following arguments are required: COMMAND"
     )
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == EXIT_OK
+    assert capsys.readouterr().out == f"otel-pytest {package_version()}\n"
 
 
 def test_runs_help_matches_the_golden_file(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
