@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -85,7 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--service",
         metavar="NAME",
-        help="The service.name the tests export as (default: $OTEL_SERVICE_NAME).",
+        help=(
+            "The service.name the tests export as (default: the plugin's: $OTEL_SERVICE_NAME, "
+            "else the project name in pyproject.toml, else the rootdir's name)."
+        ),
     )
     group.add_argument(
         "--since",
@@ -115,14 +119,10 @@ def settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> J
         if given:
             raise ValueError(f"{', '.join(given)}: only with --jaeger URL")
         return None
-    from otel_pytest.store.jaeger import public_url
+    from otel_pytest.store.locate import find_rootdir, service_name
 
-    service = args.service or env.get("OTEL_SERVICE_NAME")
-    if not service:
-        raise ValueError(
-            f"--jaeger {public_url(args.jaeger)}: which service? Give --service NAME (or set OTEL_SERVICE_NAME), "
-            "the service.name the tests export as"
-        )
+    # The name the plugin exports as when run from here: OTEL_SERVICE_NAME, else the project's.
+    service = args.service or service_name(env, find_rootdir(Path.cwd()).path)
     return JaegerSettings(
         url=args.jaeger,
         service=service,

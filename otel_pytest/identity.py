@@ -272,24 +272,3 @@ def git_attributes(rootdir: Path) -> dict[str, str]:
         return {attr.VCS_REF_HEAD_REVISION: head}
     except (OSError, ValueError):  # unreadable, or not UTF-8
         return {}
-
-
-def service_name(env: Mapping[str, str], rootdir: Path) -> str:
-    """``OTEL_SERVICE_NAME``, else the project name in ``pyproject.toml``, else the rootdir name."""
-    if env.get("OTEL_SERVICE_NAME"):
-        return env["OTEL_SERVICE_NAME"]
-    pyproject = rootdir / "pyproject.toml"
-    if pyproject.is_file():
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - exercised on 3.10 only
-            import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-        try:
-            project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project")
-        except (OSError, ValueError):
-            project = None
-        # A hand-written pyproject may have ``project = "x"``: only a table has a name.
-        name = project.get("name") if isinstance(project, dict) else None
-        if isinstance(name, str) and name:
-            return name
-    return rootdir.name or "pytest"

@@ -30,6 +30,7 @@ from otel_pytest.records import AttributeValue
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store.index import RunEntry, run_file_name, worker_part_name
 from otel_pytest.store.layout import RUNS
+from otel_pytest.store.locate import service_name
 from otel_pytest.store.writer import RunSink, read_contents, resource_groups, store_run, write_metrics
 from otel_pytest.version import package_version
 
@@ -55,7 +56,7 @@ def resource_attributes(env: Mapping[str, str], rootdir: Path) -> dict[str, Attr
         if sep and key.strip():
             attributes[unquote(key.strip())] = unquote(value.strip())
     if env.get("OTEL_SERVICE_NAME") or attr.SERVICE_NAME not in attributes:
-        attributes[attr.SERVICE_NAME] = identity.service_name(env, rootdir)
+        attributes[attr.SERVICE_NAME] = service_name(env, rootdir)
     return attributes
 
 

@@ -156,11 +156,6 @@ def test_a_report_written_from_jaeger_names_no_credentials(
     [
         (["--service", "s"], "--service: only with --jaeger URL"),
         (["--since", "1h", "--last", "3"], "--since, --last: only with --jaeger URL"),
-        (
-            ["--jaeger", "http://u:secret@localhost:16686"],
-            "--jaeger http://localhost:16686: which service? Give --service NAME (or set OTEL_SERVICE_NAME), "
-            "the service.name the tests export as",
-        ),
         (["--jaeger", "localhost:16686"], "argument --jaeger: 'localhost:16686': expected an http:// or https:// URL"),
         (["--jaeger", "http://h", "--since", "7 days"], "argument --since: '7 days': expected a duration like 30m"),
         (["--jaeger", "http://h", "--since", "0h"], "argument --since: '0h': expected a duration like 30m"),
@@ -179,6 +174,20 @@ def test_the_service_defaults_to_otel_service_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OTEL_SERVICE_NAME", "cli-jaeger-same-findings")
+    assert report(capsys, "--jaeger", jaeger.query)["runs_analyzed"] == len(exported[1])
+
+
+def test_without_otel_service_name_the_service_is_the_project_name_as_the_plugin_exports_it(
+    jaeger: JaegerServer,
+    exported: tuple[Path, list[ExportedRun]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[project]\nname = "cli-jaeger-same-findings"\n')
+    monkeypatch.chdir(project / "tests")
     assert report(capsys, "--jaeger", jaeger.query)["runs_analyzed"] == len(exported[1])
 
 

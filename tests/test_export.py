@@ -365,8 +365,9 @@ def test_a_collector_that_cannot_take_the_spans_costs_one_warning_and_a_bounded_
             again = run_suite(pytester, monkeypatch, env, "--otel-store=again")
             again_baseline = run_suite(pytester, monkeypatch, {}, "--otel-store=baseline-again")
             extra = min(extra, again.seconds - again_baseline.seconds)
-        if isinstance(collector, BlackHole):  # it was reached (the HTTP exporter may retry)
-            assert collector.accepted >= 1
+        # The HTTP exporter connects at once (and may retry); gRPC connects lazily, and on a
+        # busy machine the run's budget can end before its channel has dialled.
+        reached = isinstance(collector, BlackHole) and collector.accepted >= 1
         if isinstance(collector, HttpReceiver):
             assert collector.received == []
 
@@ -390,6 +391,10 @@ def test_a_collector_that_cannot_take_the_spans_costs_one_warning_and_a_bounded_
     )
     assert match is not None, warning
     assert re.fullmatch(failure.problem, match.group("problem")), match.group("problem")
+    if isinstance(collector, BlackHole):
+        # Either the black hole was dialled and never answered, or the budget ran out first:
+        # never another cause (a wrong port would be refused, not silent).
+        assert reached or match.group("problem") == "no answer within 1 s", match.group("problem")
     # Nothing from the exporter leaks out around the one warning line.
     assert outcome.result.errlines == []
 

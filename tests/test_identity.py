@@ -17,7 +17,6 @@ from otel_pytest.identity import (
     ci_attributes,
     git_attributes,
     new_run_id,
-    service_name,
     strip_credentials,
 )
 
@@ -375,42 +374,3 @@ def test_an_unreadable_head_means_no_attributes(tmp_path: Path) -> None:
     assert git_attributes(tmp_path) == {}
     (tmp_path / ".git" / "HEAD").unlink()
     assert git_attributes(tmp_path) == {}
-
-
-# --- service name ---------------------------------------------------------------------
-
-
-def test_service_name_prefers_otel_service_name(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\n')
-    assert service_name({"OTEL_SERVICE_NAME": "shop-tests"}, tmp_path) == "shop-tests"
-
-
-def test_service_name_then_uses_the_project_name_in_pyproject(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\n')
-    assert service_name({"OTEL_SERVICE_NAME": ""}, tmp_path) == "shop"
-
-
-@pytest.mark.parametrize(
-    "pyproject",
-    [
-        "this is [not toml",
-        "[tool.ruff]\nline-length = 100\n",
-        'project = "not a table"\n',
-        "[project]\nname = 3\n",
-        '[project]\nname = ""\n',
-    ],
-)
-def test_service_name_falls_back_to_the_rootdir_name_when_pyproject_has_no_usable_name(
-    tmp_path: Path, pyproject: str
-) -> None:
-    root = tmp_path / "shop-root"
-    root.mkdir()
-    (root / "pyproject.toml").write_text(pyproject)
-    assert service_name({}, root) == "shop-root"
-
-
-def test_service_name_without_pyproject_is_the_rootdir_name(tmp_path: Path) -> None:
-    root = tmp_path / "plain"
-    root.mkdir()
-    assert service_name({}, root) == "plain"
-    assert service_name({}, Path("/")) == "pytest"

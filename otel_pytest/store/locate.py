@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,3 +154,22 @@ def default_store(start: Path) -> Path:
         return Path(os.path.relpath(store, start.absolute()))
     except ValueError:  # another drive on Windows
         return store
+
+
+def service_name(env: Mapping[str, str], rootdir: Path) -> str:
+    """``OTEL_SERVICE_NAME``, else the project name in ``pyproject.toml``, else the rootdir name:
+    the plugin's ``service.name``, here so that ``analyze --jaeger`` finds the same service
+    without being told."""
+    if env.get("OTEL_SERVICE_NAME"):
+        return env["OTEL_SERVICE_NAME"]
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project")
+        except (OSError, ValueError):
+            project = None
+        # A hand-written pyproject may have ``project = "x"``: only a table has a name.
+        name = project.get("name") if isinstance(project, dict) else None
+        if isinstance(name, str) and name:
+            return str(name)
+    return rootdir.name or "pytest"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_pytest.store.locate import ConfigFileError, Rootdir, default_store, find_rootdir
+from otel_pytest.store.locate import ConfigFileError, Rootdir, default_store, find_rootdir, service_name
 
 # Folder trees: relative path -> file content; "start" is where both are started.
 TREES: dict[str, dict[str, str]] = {
@@ -97,3 +97,42 @@ def test_a_configuration_file_that_cannot_be_read_is_an_error_naming_it(
 
 def test_a_folder_without_configuration_is_its_own_rootdir(tmp_path: Path) -> None:
     assert find_rootdir(tmp_path) == Rootdir(tmp_path, None, {})
+
+
+# --- service name ---------------------------------------------------------------------
+
+
+def test_service_name_prefers_otel_service_name(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\n')
+    assert service_name({"OTEL_SERVICE_NAME": "shop-tests"}, tmp_path) == "shop-tests"
+
+
+def test_service_name_then_uses_the_project_name_in_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\n')
+    assert service_name({"OTEL_SERVICE_NAME": ""}, tmp_path) == "shop"
+
+
+@pytest.mark.parametrize(
+    "pyproject",
+    [
+        "this is [not toml",
+        "[tool.ruff]\nline-length = 100\n",
+        'project = "not a table"\n',
+        "[project]\nname = 3\n",
+        '[project]\nname = ""\n',
+    ],
+)
+def test_service_name_falls_back_to_the_rootdir_name_when_pyproject_has_no_usable_name(
+    tmp_path: Path, pyproject: str
+) -> None:
+    root = tmp_path / "shop-root"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(pyproject)
+    assert service_name({}, root) == "shop-root"
+
+
+def test_service_name_without_pyproject_is_the_rootdir_name(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    assert service_name({}, root) == "plain"
+    assert service_name({}, Path("/")) == "pytest"
