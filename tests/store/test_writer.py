@@ -177,7 +177,7 @@ def test_a_store_that_cannot_be_made_again_costs_one_warning_and_is_not_claimed(
     store = pytester.path / ".otel-pytest"
     summary = [line for line in result.outlines if line.startswith("otel:")]
     assert len(summary) == 2  # no hint: there is no store to analyze
-    assert re.fullmatch(r"otel: run [0-9a-f]{16}: 1 tests, \d+ spans", summary[0])  # no "in <store>"
+    assert re.fullmatch(r"otel: run [0-9a-f]{16}: 1 test, \d+ spans", summary[0])  # no "in <store>"
     assert summary[1].startswith(
         f"otel: warning: cannot write the trace store at {store} again after it was deleted or moved during the run ("
     )
