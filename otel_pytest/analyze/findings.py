@@ -9,6 +9,7 @@ findings; they never recompute them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,6 +25,9 @@ KINDS = (
     "flaky",  # outcome flips on one revision
 )
 SEVERITIES = ("high", "medium", "low")
+# A finding's state in the newest run: "open" holds in it; "closed" held in earlier runs
+# and is gone now (a fixed regression: reported so the fix is seen, never gating).
+STATUSES = ("open", "closed")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,14 @@ class Location:
         if self.fingerprint:
             parts.append(f"statement {self.fingerprint}")
         return ", ".join(parts) or "the suite"
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run of the history, named by its id and, when known, its revision."""
+
+    run_id: str
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -313,3 +325,23 @@ class Finding:
     history: tuple[tuple[str, float], ...] = ()
     # Set when the finding comes from too little history and used the simple fallback.
     provisional: bool = False
+    # What tells this finding apart from others of its kind at the same location (the
+    # series of a regression, say); part of :attr:`id`.
+    key: str = ""
+    status: str = "open"  # one of STATUSES
+    # The first run the finding held in (for a statistical one: the first run that would
+    # have reported it), and for a closed one the run where it was gone.
+    began: RunRef | None = None
+    ended: RunRef | None = None
+    # Runs from ``began`` to the newest, both counted (1: it began in the newest run);
+    # None when the detector cannot tell. The CI gate reads it (``--gate-runs``).
+    age: int | None = None
+
+    @property
+    def id(self) -> str:
+        """The same in every analysis that finds the same thing: the kind, the location
+        without its line (code above a fixture moves it) and :attr:`key`, hashed."""
+        where = self.location
+        parts = (self.kind, where.test, where.fixture, where.file, where.fingerprint, self.key)
+        text = "\0".join(part or "" for part in parts)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
