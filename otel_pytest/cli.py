@@ -35,7 +35,7 @@ from otel_pytest.semconv import attributes as attr
 from otel_pytest.store import files
 from otel_pytest.store.index import RunIndex
 from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_STORE, INDEX
-from otel_pytest.store.locate import ConfigFileError, default_store
+from otel_pytest.store.locate import ConfigFileError, default_store, find_rootdir
 from otel_pytest.version import package_version
 
 EXIT_OK = 0
@@ -138,7 +138,7 @@ def _add_store_option(parser: argparse.ArgumentParser, about: str = "Store folde
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="otel-pytest",
-        description="Inspect otel-pytest trace stores.",
+        description="Analyze, list, push and carry the test runs that pytest --otel recorded.",
         epilog="Exit status: 0 on success, 1 when analyze's --fail-on gate fails, 2 for a usage or input error.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
@@ -183,9 +183,9 @@ def _add_store(commands: argparse._SubParsersAction[_Parser]) -> None:
     unpack.add_argument(
         "--keep-runs",
         type=_runs,
-        default=DEFAULT_KEEP_RUNS,
         metavar="N",
-        help=f"How many runs the store keeps, as pytest's --otel-keep-runs (default {DEFAULT_KEEP_RUNS}).",
+        help="How many runs the store keeps, as pytest's --otel-keep-runs (default: the otel_keep_runs ini "
+        f"value of pytest's rootdir found from here, else {DEFAULT_KEEP_RUNS}).",
     )
 
 
@@ -571,13 +571,30 @@ def run_store(args: argparse.Namespace) -> list[str]:
             for line in packed.left_out:
                 _say(f"otel-pytest: warning: {line}", to_stderr=True)
             return [f"packed {packed.runs} run(s) of {args.store} into {args.file} ({packed.size:,} bytes)"]
-        done = unpack(args.file, args.store, args.keep_runs)
+        keep = args.keep_runs if args.keep_runs is not None else _ini_keep_runs(Path.cwd())
+        done = unpack(args.file, args.store, keep)
     except PackError as error:
         raise CliError(str(error)) from None
     return [
         f"unpacked {args.file} into {args.store}: {done.added} of its {done.runs} run(s) added, "
-        f"{done.present} already there; {done.removed} removed to keep the newest {args.keep_runs}"
+        f"{done.present} already there; {done.removed} removed to keep the newest {keep}"
     ]
+
+
+def _ini_keep_runs(start: Path) -> int:
+    """What the plugin keeps in this project: ``otel_keep_runs`` of the rootdir's
+    configuration file, so that an unpacked CI history is trimmed as the next run would."""
+    try:
+        rootdir = find_rootdir(start)
+    except ConfigFileError as error:
+        raise CliError(f"{error}; pass --keep-runs N") from None
+    value = rootdir.settings.get("otel_keep_runs")
+    if value is None:
+        return DEFAULT_KEEP_RUNS
+    try:
+        return _runs(str(value))
+    except argparse.ArgumentTypeError as error:
+        raise CliError(f"{rootdir.config_file}: otel_keep_runs {error}; fix it or pass --keep-runs N") from None
 
 
 def run_analyze(command: AnalyzeCommand) -> int:

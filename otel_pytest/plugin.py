@@ -54,7 +54,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(SessionHooks(run, config), PLUGIN_NAME)
         config.pluginmanager.register(XdistControllerHooks(run), PLUGIN_NAME + "-xdist")
     else:
-        config.pluginmanager.register(TracingHooks(run, config), PLUGIN_NAME)
+        hooks = TracingHooks(run, config)
+        config.pluginmanager.register(hooks, PLUGIN_NAME)
+        if getattr(config.option, "xmlpath", None):
+            config.pluginmanager.register(JUnitProperties(hooks.recorder), PLUGIN_NAME + "-junit")
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -209,25 +212,6 @@ class TracingHooks(SessionHooks):
         self._next_module = nextitem.nodeid.split("::", 1)[0] if nextitem is not None else None
         return (yield from self._phase("teardown"))
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """The teardown report, the one pytest's JUnit XML takes a test's properties from,
-        names the test's trace and span (``<property name="otel.trace_id" .../>``). On the
-        report only: ``item.user_properties``, what the test's ``record_property`` fills and
-        its code sees, stays as it is."""
-        report = yield
-        if call.when == "teardown":
-            try:
-                span = self.recorder.test_span
-                if span is not None:
-                    report.user_properties.append((REPORT_TRACE_ID, f"{span.trace_id:032x}"))
-                    report.user_properties.append((REPORT_SPAN_ID, f"{span.span_id:016x}"))
-            except Exception as error:
-                self.recorder.failed(error)
-        return report
-
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         try:
             self.recorder.phase_report(report, None if type(report) is _TEST_REPORT else _subtest(report))
@@ -328,6 +312,34 @@ def _subtest(report: pytest.TestReport) -> str | None:
 
 def _param_text(param: object) -> str:
     return attr.stable_test_id(str(param))[:200]
+
+
+class JUnitProperties:
+    """Names each test's trace and span in the JUnit XML report; registered only when one
+    is written (``--junitxml``; xdist workers get the option too), so that no other run's
+    test reports carry properties the user did not add."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """The teardown report, the one pytest's JUnit XML takes a test's properties from,
+        names the test's trace and span (``<property name="otel.trace_id" .../>``). On the
+        report only: ``item.user_properties``, what the test's ``record_property`` fills and
+        its code sees, stays as it is."""
+        report = yield
+        if call.when == "teardown":
+            try:
+                span = self.recorder.test_span
+                if span is not None:
+                    report.user_properties.append((REPORT_TRACE_ID, f"{span.trace_id:032x}"))
+                    report.user_properties.append((REPORT_SPAN_ID, f"{span.span_id:016x}"))
+            except Exception as error:
+                self.recorder.failed(error)
+        return report
 
 
 class XdistControllerHooks:

@@ -699,6 +699,28 @@ def test_store_pack_and_unpack_carry_the_runs_to_a_fresh_folder(
     assert run(capsys, "runs", "--store", str(fresh))[1][1:] == run(capsys, "runs", "--store", str(recorded))[1][1:3]
 
 
+def test_store_unpack_keeps_as_many_runs_as_the_project_s_otel_keep_runs(
+    recorded: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "history.tar.gz"
+    assert run(capsys, "store", "pack", str(archive), "--store", str(recorded))[0] == EXIT_OK
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\notel_keep_runs = 1\n")
+    monkeypatch.chdir(project)
+    code, out, err = run(capsys, "store", "unpack", str(archive))
+    assert (code, err) == (EXIT_OK, [])
+    assert out == [
+        f"unpacked {archive} into .otel-pytest: 1 of its 3 run(s) added, 0 already there; "
+        "2 removed to keep the newest 1"
+    ]
+    (project / "pytest.ini").write_text("[pytest]\notel_keep_runs = many\n")
+    assert one_line_error(capsys, "store", "unpack", str(archive)) == (
+        f"{project / 'pytest.ini'}: otel_keep_runs 'many': expected a whole number of runs, 1 or more; "
+        "fix it or pass --keep-runs N"
+    )
+
+
 def test_store_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a pack")
     assert one_line_error(capsys, "store", "pack", str(tmp_path / "h.tar.gz"), "--store", str(tmp_path / "no")) == (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import xml.etree.ElementTree as ET
 
@@ -730,6 +731,36 @@ def test_junit_xml_names_each_test_s_trace_and_span_after_the_user_s_properties(
     }
     if args == ("--otel-trace-per=session",):
         assert {span.trace_id for span in tests.values()} == {run.session.trace_id}
+
+
+REPORT_PROPERTIES_CONFTEST = """
+import json
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":
+        with open("properties.jsonl", "a") as out:
+            out.write(json.dumps([report.nodeid, report.user_properties]) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("args", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_without_a_junit_xml_the_test_reports_carry_only_the_user_s_properties(
+    pytester: pytest.Pytester, args: tuple[str, ...]
+) -> None:
+    """Other plugins and conftest hooks read the reports too: they see no trace ids unless
+    a JUnit XML is being written."""
+    pytester.makepyfile(test_junit=JUNIT_SUITE)
+    pytester.makeconftest(REPORT_PROPERTIES_CONFTEST)
+    result, _ = traced(pytester, *args)
+    result.assert_outcomes(passed=3, failed=1)
+    lines = (pytester.path / "properties.jsonl").read_text().splitlines()
+    seen = {nodeid.split("::")[1]: [tuple(p) for p in found] for nodeid, found in map(json.loads, lines)}
+    assert seen == {
+        "test_records_a_property": [("ticket", "SHOP-1")],
+        "test_sees_only_its_own_properties": [("mine", 1)],
+        "test_teardown_sees_no_property": [],
+        "test_fails": [],
+    }
 
 
 def test_without_otel_the_junit_xml_has_only_the_user_s_properties(pytester: pytest.Pytester) -> None:
