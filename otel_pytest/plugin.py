@@ -239,10 +239,12 @@ class TracingHooks(SessionHooks):
 
             func = inspect.unwrap(fixturedef.func)
             code = getattr(func, "__code__", None)
-            attributes: dict[str, str | int] = {
+            attributes: dict[str, str | int | tuple[str, ...]] = {
                 attr.FIXTURE_NAME: fixturedef.argname,
                 attr.FIXTURE_SCOPE: fixturedef.scope,
                 attr.CODE_FUNCTION_NAME: getattr(func, "__qualname__", fixturedef.argname),
+                # What it requests: the analyzer proposes a wider scope only where these allow it.
+                attr.FIXTURE_ARGNAMES: tuple(fixturedef.argnames),
             }
             if code is not None:
                 attributes[attr.CODE_FILE_PATH] = os.path.relpath(code.co_filename, self.config.rootpath)

@@ -181,6 +181,19 @@ class EnginePerSetup:
 
 
 @dataclass(frozen=True)
+class EngineDisposals:
+    """A fixture that disposes a shared engine on its setups: the next test reconnects."""
+
+    fixture: FixtureRef
+    disposals: float
+    setups: int
+    reconnects: float
+    cost: float  # seconds per run
+    affected: int  # tests that set the fixture up
+    tests: int  # tests with database work
+
+
+@dataclass(frozen=True)
 class EnginesInTests:
     affected: int
     tests: int
@@ -215,14 +228,17 @@ class SchemaRebuild:
     setups: int
     ddl: float
     cost: float
-    verbs: tuple[str, ...]  # the DDL verbs repeated as often as the fixture ran
+    verbs: tuple[str, ...]  # the verbs of the fixture's own DDL, sorted
     truncating: bool  # only TRUNCATE: the fixture empties tables instead of rebuilding them
+    ddl_setups: int  # setups that ran DDL (in their setup or their teardown)
 
 
 @dataclass(frozen=True)
 class SchemaCleaner:
     fixture: str
     truncates: bool
+    ddl_setups: int  # setups that ran DDL
+    setups: int
 
 
 @dataclass(frozen=True)
@@ -232,7 +248,7 @@ class CommitThenClean:
     cleaners: tuple[SchemaCleaner, ...]  # schema fixtures that drop or truncate the tables
     deletes: int  # DELETE statements that clean up
     delete_time: float
-    schema_commits: float  # per test, the schema fixtures' own
+    schema_commits: float  # the DDL fixtures' own COMMITs in the tests' summaries, not counted as data
     rollback_measured: bool
 
 
@@ -299,6 +315,7 @@ Detail = (
     | CountRegression
     | EnginePerSetup
     | EnginesInTests
+    | EngineDisposals
     | ConnectionChurn
     | PoolWaits
     | SchemaRebuild

@@ -19,7 +19,9 @@ from typing import Any
 # bump it when RunSummary's fields or what summarize() computes into them change, and
 # every cached summary is rebuilt from its spans. (Was "1.4": model 1, summarizer 4.)
 # "6": summaries no longer depend on the order of the spans read (db keys, fixture sums).
-SUMMARY_SCHEMA_VERSION = "6"
+# "7": the fixtures each test set up; per fixture, what it requests (argnames), its
+# statements and the setups that ran DDL.
+SUMMARY_SCHEMA_VERSION = "7"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class TestSample:
     db: Mapping[str, float] = field(default_factory=dict)
     statements: frozenset[str] = frozenset()  # fingerprint ids executed by the test itself
     repetitions: tuple[Repetition, ...] = ()
+    # FixtureStats.key of each fixture set up inside the test's own trace (function scope):
+    # whose work its db summary includes.
+    fixtures: frozenset[str] = frozenset()
 
     @property
     def own_duration(self) -> float:
@@ -74,6 +79,15 @@ class FixtureStats:
     # db.summary-style counts and times of the database work inside its setups and
     # teardowns: ddl, ddl_time, connections, connection_time, engines_created, commits, …
     db: Mapping[str, float] = field(default_factory=dict)
+    # The fixtures it requests (pytest.fixture.argnames, pytest's FixtureDef.argnames, with
+    # "request"); None when the run did not record them (an older plugin, another tool).
+    argnames: tuple[str, ...] | None = None
+    # Its own statements: fingerprint id -> executions in its setups and teardowns.
+    statements: Mapping[str, int] = field(default_factory=dict)
+    # Setups that ran DDL: the setup spans or the teardown spans with any, whichever are
+    # more (create_all on setup, drop_all on teardown: every setup; create_all with
+    # checkfirst that found the tables: only the first).
+    ddl_setups: int = 0
 
     @property
     def key(self) -> str:
@@ -153,11 +167,15 @@ def run_from_plain(data: Mapping[str, Any]) -> RunSummary:
                 **sample,
                 "statements": frozenset(sample.get("statements", ())),
                 "repetitions": tuple(Repetition(**rep) for rep in sample.get("repetitions", ())),
+                "fixtures": frozenset(sample.get("fixtures", ())),
             }
         )
         for key, sample in data.get("tests", {}).items()
     }
-    fixtures = {key: FixtureStats(**stats) for key, stats in data.get("fixtures", {}).items()}
+    fixtures = {
+        key: FixtureStats(**{**stats, "argnames": None if stats.get("argnames") is None else tuple(stats["argnames"])})
+        for key, stats in data.get("fixtures", {}).items()
+    }
     statements = {key: StatementStats(**stats) for key, stats in data.get("statements", {}).items()}
     plain = {key: value for key, value in data.items() if key not in ("tests", "fixtures", "statements")}
     plain["problems"] = tuple(plain.get("problems", ()))

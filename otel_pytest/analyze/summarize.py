@@ -42,6 +42,7 @@ from otel_pytest.analyze.model import FixtureStats, Repetition, RunSummary, Stat
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.semconv import spans as span_names
 from otel_pytest.semconv.db_work import fold, statement_of
+from otel_pytest.semconv.statements import DDL_VERBS
 from otel_pytest.store.reader import Span
 
 MIN_REPETITION = 2
@@ -166,6 +167,7 @@ class _Index:
 
     __slots__ = (
         "children",
+        "ddl",
         "fixture_spans",
         "known",
         "repeated_ids",
@@ -183,6 +185,7 @@ class _Index:
         self.sessions: list[Span] = []
         self.statements: dict[int, str] = {}  # id(span) -> fingerprint id
         self.statement_spans: list[tuple[Span, str, str]] = []  # (span, fingerprint, operation)
+        self.ddl: set[int] = set()  # id() of the statements that are DDL
         self.repeated_ids = 0
         children, known = self.children, self.known
         for span in every:
@@ -210,6 +213,8 @@ class _Index:
                     fingerprint_id, fingerprint, operation = facts
                     self.statements[id(span)] = fingerprint_id
                     self.statement_spans.append((span, fingerprint, operation))
+                    if operation.upper() in DDL_VERBS:
+                        self.ddl.add(id(span))
         for siblings in children.values():
             if len(siblings) > 1:
                 siblings.sort(key=_start_key)
@@ -239,7 +244,7 @@ def summarize(spans: Iterable[Span], metadata: RunMetadata) -> RunSummary:
 
     kept_roots = [root for root in index.roots if id(root) not in excluded]
     tests, statement_tests = _tests(kept_roots, children, index.statements, problems)
-    fixtures = _fixtures([span for span in index.fixture_spans if id(span) not in excluded], children)
+    fixtures = _fixtures([span for span in index.fixture_spans if id(span) not in excluded], children, index)
     statement_stats = _statement_stats(index, excluded, statement_tests)
     start_ns, wall_ns = _wall(every, excluded, window, problems)
     if not tests:
@@ -518,6 +523,7 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
     own = tree[1:]
     executed: set[str] = set()
     best = _Best()
+    fixtures = {_fixture_key(node.attributes) for node in own if attr.FIXTURE_NAME in node.attributes}
     for node in tree:
         kids = children.get((trace_id, node.span_id))
         if not kids:
@@ -547,6 +553,7 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
         db=db,
         statements=frozenset(executed),
         repetitions=best.repetitions(),
+        fixtures=frozenset(fixtures),
     )
 
 
@@ -573,30 +580,47 @@ def _test_id(root: Span) -> str:
     return _text(root.attributes.get(attr.TEST_ID)) or attr.stable_test_id(_nodeid(root))
 
 
-def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]]) -> dict[str, FixtureStats]:
-    """Per fixture definition: setups and teardowns, and the database work inside them
-    (down to, not into, the fixtures they set up themselves)."""
+def _fixture_key(attributes: Mapping[str, object]) -> str:
+    """:attr:`FixtureStats.key` of a fixture span: its definition's file, line and name."""
+    file, line = attributes.get(attr.CODE_FILE_PATH, ""), _int(attributes.get(attr.CODE_LINE_NUMBER, 0))
+    return f"{file}:{line}:{attributes[attr.FIXTURE_NAME]}"
+
+
+def _argnames(attributes: Mapping[str, object]) -> tuple[str, ...] | None:
+    """The fixtures a fixture span's definition requests; ``None`` when not recorded."""
+    value = attributes.get(attr.FIXTURE_ARGNAMES)
+    if isinstance(value, list | tuple):
+        return tuple(str(name) for name in value)
+    return None
+
+
+def _fixtures(
+    spans: list[Span], children: Mapping[tuple[str, str], list[Span]], index: _Index
+) -> dict[str, FixtureStats]:
+    """Per fixture definition: setups and teardowns, the database work inside them (down
+    to, not into, the fixtures they set up themselves), its statements, and how many of
+    its setups (or teardowns) ran DDL."""
     groups: dict[str, list[Span]] = {}
     for span in spans:
-        attributes = span.attributes
-        file, line = attributes.get(attr.CODE_FILE_PATH, ""), _int(attributes.get(attr.CODE_LINE_NUMBER, 0))
-        key = f"{file}:{line}:{attributes[attr.FIXTURE_NAME]}"
-        groups.setdefault(key, []).append(span)
+        groups.setdefault(_fixture_key(span.attributes), []).append(span)
     fixtures: dict[str, FixtureStats] = {}
     for key in sorted(groups):
         group = sorted(groups[key], key=_start_key)  # float sums (pool wait) in one order, whatever the reader's
         attributes = group[0].attributes
         name = str(attributes[attr.FIXTURE_NAME])
         teardown_name = span_names.fixture_teardown(name)
-        setups = teardowns = setup_ns = teardown_ns = 0
+        setups = teardowns = setup_ns = teardown_ns = ddl_setups = ddl_teardowns = 0
         inside: list[Span] = []
+        executed: dict[str, int] = {}
         for span in group:
-            if span.name == teardown_name:
+            tearing_down = span.name == teardown_name
+            if tearing_down:
                 teardowns += 1
                 teardown_ns += span.end - span.start
             else:
                 setups += 1
                 setup_ns += span.end - span.start
+            ran_ddl = False
             stack = [span]
             visited = {span.span_id}
             while stack:
@@ -606,6 +630,14 @@ def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]])
                         visited.add(kid.span_id)
                         inside.append(kid)
                         stack.append(kid)
+                        fingerprint_id = index.statements.get(id(kid))
+                        if fingerprint_id is not None:
+                            executed[fingerprint_id] = executed.get(fingerprint_id, 0) + 1
+                            ran_ddl = ran_ddl or id(kid) in index.ddl
+            if ran_ddl and tearing_down:
+                ddl_teardowns += 1
+            elif ran_ddl:
+                ddl_setups += 1
         fixtures[key] = FixtureStats(
             name=name,
             scope=str(attributes.get(attr.FIXTURE_SCOPE, "")),
@@ -616,5 +648,8 @@ def _fixtures(spans: list[Span], children: Mapping[tuple[str, str], list[Span]])
             teardowns=teardowns,
             teardown_time=teardown_ns * _NS,
             db=db_work(inside),
+            argnames=_argnames(attributes),
+            statements=dict(sorted(executed.items())),
+            ddl_setups=max(ddl_setups, ddl_teardowns),
         )
     return fixtures

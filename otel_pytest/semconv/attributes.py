@@ -75,6 +75,7 @@ CODE_FUNCTION_NAME = "code.function.name"
 FIXTURE_NAME = "pytest.fixture.name"  # what marks a span as a fixture's
 FIXTURE_SCOPE = "pytest.fixture.scope"
 FIXTURE_PARAM = "pytest.fixture.param"
+FIXTURE_ARGNAMES = "pytest.fixture.argnames"  # the fixtures it requests (string array), "request" included
 FIXTURE_REQUESTED_BY = "pytest.fixture.requested_by"  # the test that set up a wider-scoped fixture
 
 # -- an exception event and a failed span (otel_pytest.failures, otel_pytest.db.spans) -----

@@ -4,12 +4,13 @@ back, and transactions left open.
 Method (current run only; "tests" are the tests that ran with a database summary):
 
 - **Commit, then clean up** (one finding for the run). A test's data commits are its
-  COMMITs less those of the schema fixtures that ran once for every test (their DDL's own
-  commits, ``commits / setups`` each). Tests with at least one data commit are flagged when
-  there is at least one. The cleanup is named from what the run shows: DDL in a repeating
-  fixture (drop_all, TRUNCATE: the schema detector's fixtures, whose time that finding
-  counts), and DELETE statements run in at least ``most_tests_share`` of the committing
-  tests (their time is this finding's). Neither: the data stays for later tests.
+  COMMITs less those of the fixtures with DDL that it set up itself (their DDL's own
+  commits, ``commits / setups`` of each such fixture, whether or not it ran in every
+  test). Tests with at least one data commit are flagged when there is at least one. The
+  cleanup is named from what the run shows: a schema detector's fixture whose own DDL
+  drops or truncates tables (drop_all, TRUNCATE; that finding counts its time; one that
+  only creates them cleans nothing), and DELETE statements run in at least
+  ``most_tests_share`` of the committing tests (their time is this finding's). Neither: the data stays for later tests.
   Rollback cost per test: the run's mean ROLLBACK duration (``rollback_time / rollbacks``).
   Saving: the DELETE time less one rollback per committing test; COMMIT time is not in the
   summaries, so the saving leaves it out. Severity: the cleanup's time (the schema
@@ -24,7 +25,7 @@ Method (current run only; "tests" are the tests that ran with a database summary
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from otel_pytest.analyze.detectors import db_work
 from otel_pytest.analyze.detectors.evidence import fixture_location, run_evidence
@@ -51,19 +52,34 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
     return [*_commit_then_clean(run, tests, options), *_leaked_transactions(run, tests)]
 
 
-def _data_commits(test: TestSample, schema_commits: float) -> float:
-    return max(db_work.amount(test.db, "commits") - schema_commits, 0.0)
+def _schema_commits(run: RunSummary) -> dict[str, float]:
+    """Per fixture key, the COMMITs per setup of the fixtures that ran DDL: their commits
+    are in the summary of every test that set them up, and are no data of the test's."""
+    return {
+        fixture.key: db_work.amount(fixture.db, "commits") / fixture.setups
+        for fixture in run.fixtures.values()
+        if fixture.setups and db_work.amount(fixture.db, "ddl") > 0 and db_work.amount(fixture.db, "commits") > 0
+    }
+
+
+def _own_schema_commits(test: TestSample, schema_commits: Mapping[str, float]) -> float:
+    return sum(schema_commits.get(key, 0.0) for key in test.fixtures)
+
+
+def _data_commits(test: TestSample, schema_commits: Mapping[str, float]) -> float:
+    return max(db_work.amount(test.db, "commits") - _own_schema_commits(test, schema_commits), 0.0)
 
 
 def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: AnalysisOptions) -> list[Finding]:
-    schema = db_work.schema_fixtures(run)
-    # The schema fixtures that ran for every test: their own commits are in every test's summary.
-    schema_commits = sum(
-        db_work.amount(fixture.db, "commits") / fixture.setups for fixture in schema if fixture.setups >= len(tests)
-    )
+    schema_commits = _schema_commits(run)
     committing = [test for test in tests if _data_commits(test, schema_commits) >= 1]
     if not committing:
         return []
+    schema = [
+        fixture
+        for fixture in db_work.schema_fixtures(run, options)
+        if {"DROP", "TRUNCATE"} & set(db_work.ddl_operations(run, fixture))
+    ]
     commits = sum(_data_commits(test, schema_commits) for test in committing)
     deletes = [
         statement
@@ -104,10 +120,17 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
             detail=CommitThenClean(
                 len(committing),
                 len(tests),
-                tuple(SchemaCleaner(fixture.name, db_work.truncates_only(run, fixture)) for fixture in schema),
+                tuple(
+                    SchemaCleaner(
+                        fixture.name, db_work.truncates_only(run, fixture), fixture.ddl_setups, fixture.setups
+                    )
+                    for fixture in schema
+                ),
                 len(deletes),
                 delete_time,
-                schema_commits,
+                sum(
+                    min(_own_schema_commits(test, schema_commits), db_work.amount(test.db, "commits")) for test in tests
+                ),
                 rollback is not None,
             ),
             saving=saving,

@@ -9,6 +9,18 @@ Method (current run only; "tests" are the tests that ran with a database summary
   connection was made outside the fixture, at the run's mean cost of a new connection
   (connect time plus the checkout it happened in, whose extra time is the driver's
   first-connect initialisation). Saving: all of it but one engine and one connection.
+  A fixture that also changes the schema on its setups (the schema detector's) is counted
+  here only for its engines and connections (``engine_time``, connects and the checkouts
+  that made them): the rest of its time is the schema finding's, so the two never claim
+  the same seconds.
+- **Engine disposed on every setup** (one finding per fixture): a repeating fixture that
+  disposes an engine it did not create on at least ``most_tests_share`` of its setups
+  (and at least twice): ``await engine.dispose()`` of a shared engine in an async
+  fixture, which empties its pool, so the next test connects again. Reconnects: the new
+  physical connections, beyond the engines they created, of the tests that set the
+  fixture up (of all tests when no test says which fixtures it set up), at most one per
+  disposal. Cost: those at the mean connection cost, plus the disposals' own time;
+  saving: all but one reconnect. Those tests' connections are left out of the churn.
 - **Engines created in tests**: no such fixture, but at least ``most_tests_share`` of the
   tests create an engine themselves. Cost: their engine time plus the first connection of
   each engine; saving as above.
@@ -33,6 +45,7 @@ from otel_pytest.analyze.detectors.evidence import fixture_location, fixture_ref
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
 from otel_pytest.analyze.findings import (
     ConnectionChurn,
+    EngineDisposals,
     EnginePerSetup,
     EnginesInTests,
     Finding,
@@ -61,12 +74,29 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
     # engines when there were fewer (some engines never connected).
     engines = sum(db_work.amount(fixture.db, "engines_created") for fixture in fixtures)
     connected = min(db_work.total(tests, "connections") / engines, 1.0) if engines else 0.0
-    findings = [_engine_fixture(run, fixture, tests, cost, connected, options) for fixture in fixtures]
+    schema = {fixture.key for fixture in db_work.schema_fixtures(run, options)}
+    findings = [
+        _engine_fixture(run, fixture, tests, cost, connected, fixture.key in schema, options) for fixture in fixtures
+    ]
     if not findings:
         findings.extend(_engines_in_tests(run, tests, cost, options))
-    findings.extend(_churn(run, tests, cost, options))
+    reconnected: set[str] = set()
+    for fixture in _disposing_fixtures(run, options):
+        users = _users(fixture, tests)
+        reconnected.update(test.test_id for test in users)
+        findings.extend(_disposals(run, fixture, users, len(tests), cost, options))
+    findings.extend(_churn(run, [test for test in tests if test.test_id not in reconnected], len(tests), cost, options))
     findings.extend(_pool_waits(run, tests, options))
     return findings
+
+
+_SETUP_FINDINGS = (EnginePerSetup, EnginesInTests, ConnectionChurn, EngineDisposals)
+
+
+def counts_connection_setup(history: History, options: AnalysisOptions) -> bool:
+    """Whether this detector reports the run's connection set-up (engines, connects, the
+    checkouts that made them): then no other finding may count those seconds too."""
+    return any(isinstance(finding.detail, _SETUP_FINDINGS) for finding in detect(history, options))
 
 
 def _engine_fixture(
@@ -75,13 +105,15 @@ def _engine_fixture(
     tests: list[TestSample],
     cost: float,
     connected: float,
+    schema: bool,
     options: AnalysisOptions,
 ) -> Finding:
     engines = db_work.amount(fixture.db, "engines_created")
     # The engines' first connections; those made inside the fixture are in its own time.
     first = engines * connected
     outside = max(first - db_work.amount(fixture.db, "connections"), 0.0)
-    spent = fixture.total_time + outside * cost
+    own = db_work.connection_setup_time(fixture.db) if schema else fixture.total_time
+    spent = own + outside * cost
     saving = once_instead_of(spent, engines)
     affected = [
         test
@@ -95,7 +127,13 @@ def _engine_fixture(
         measurements=(
             Measurement("engines created", engines, "count"),
             Measurement("setups", fixture.setups, "count"),
-            Measurement("fixture setup and teardown", fixture.total_time, "s"),
+            Measurement(
+                "engines and connections inside the fixture (the rest is the schema finding's)"
+                if schema
+                else "fixture setup and teardown",
+                own,
+                "s",
+            ),
             Measurement("first connections of those engines", first, "count"),
             Measurement("mean cost of a new connection", cost, "s"),
             Measurement("cost per run", spent, "s"),
@@ -154,10 +192,70 @@ def _unconnected_wide_engines(run: RunSummary) -> float:
     )
 
 
-def _churn(run: RunSummary, tests: list[TestSample], cost: float, options: AnalysisOptions) -> list[Finding]:
+def _disposing_fixtures(run: RunSummary, options: AnalysisOptions) -> list[FixtureStats]:
+    """Repeating fixtures that dispose an engine they did not create on most setups."""
+    return sorted(
+        (
+            fixture
+            for fixture in run.fixtures.values()
+            if db_work.repeats(fixture)
+            and _disposals_beyond_creations(fixture) >= max(2, options.most_tests_share * fixture.setups)
+        ),
+        key=lambda fixture: fixture.key,
+    )
+
+
+def _disposals_beyond_creations(fixture: FixtureStats) -> float:
+    return db_work.amount(fixture.db, "engines_disposed") - db_work.amount(fixture.db, "engines_created")
+
+
+def _users(fixture: FixtureStats, tests: list[TestSample]) -> list[TestSample]:
+    """The tests that set ``fixture`` up; all of them when no test says which fixtures it set up."""
+    if not any(test.fixtures for test in tests):
+        return tests
+    return [test for test in tests if fixture.key in test.fixtures]
+
+
+def _disposals(
+    run: RunSummary, fixture: FixtureStats, users: list[TestSample], tests: int, cost: float, options: AnalysisOptions
+) -> list[Finding]:
+    disposals = _disposals_beyond_creations(fixture)
+    reconnects = min(sum(_excess_connections(test) for test in users), disposals)
+    if reconnects < 2:
+        return []
+    spent = reconnects * cost + db_work.amount(fixture.db, "engine_time")
+    saving = once_instead_of(spent, reconnects)
+    return [
+        Finding(
+            kind="connection",
+            severity=severity(saving, run, options),
+            location=fixture_location(fixture),
+            measurements=(
+                Measurement("engines disposed", disposals, "count"),
+                Measurement("setups", fixture.setups, "count"),
+                Measurement("tests that set it up", len(users), "count"),
+                Measurement("reconnects in those tests", reconnects, "count"),
+                Measurement("mean cost of a new connection", cost, "s"),
+                Measurement("engine dispose time", db_work.amount(fixture.db, "engine_time"), "s"),
+                Measurement("cost per run", spent, "s"),
+            ),
+            detail=EngineDisposals(
+                fixture_ref(fixture), disposals, fixture.setups, reconnects, spent, len(users), tests
+            ),
+            saving=saving,
+            evidence=run_evidence(run),
+        )
+    ]
+
+
+def _churn(
+    run: RunSummary, tests: list[TestSample], everyone: int, cost: float, options: AnalysisOptions
+) -> list[Finding]:
+    """Connection churn in ``tests`` (those of the ``everyone`` tests with database work
+    whose reconnects no disposal finding claims)."""
     affected = [test for test in tests if _excess_connections(test) >= 1]
     excess = sum(_excess_connections(test) for test in affected) - _unconnected_wide_engines(run)
-    needed = options.most_tests_share * len(tests)
+    needed = options.most_tests_share * everyone
     if not affected or len(affected) < needed or excess < needed:
         return []
     connections = db_work.total(tests, "connections")
@@ -165,7 +263,7 @@ def _churn(run: RunSummary, tests: list[TestSample], cost: float, options: Analy
     nullpool = checkouts > 0 and connections >= NULLPOOL_RATIO * checkouts
     spent = excess * cost
     saving = max(spent - cost, 0.0)
-    where = _connecting_fixture(run)
+    where = _connecting_fixture(run, options)
     return [
         Finding(
             kind="connection",
@@ -181,7 +279,7 @@ def _churn(run: RunSummary, tests: list[TestSample], cost: float, options: Analy
             ),
             detail=ConnectionChurn(
                 len(affected),
-                len(tests),
+                everyone,
                 excess,
                 spent,
                 nullpool,
@@ -195,10 +293,11 @@ def _churn(run: RunSummary, tests: list[TestSample], cost: float, options: Analy
     ]
 
 
-def _connecting_fixture(run: RunSummary) -> FixtureStats | None:
+def _connecting_fixture(run: RunSummary, options: AnalysisOptions) -> FixtureStats | None:
     """The repeating fixture that connects on every setup and spends the most on it, if any
     (fixtures that create engines are the engine finding's)."""
     engines = {fixture.key for fixture in db_work.engine_fixtures(run)}
+    engines.update(fixture.key for fixture in _disposing_fixtures(run, options))
     candidates = [
         fixture
         for fixture in run.fixtures.values()

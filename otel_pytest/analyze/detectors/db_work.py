@@ -15,13 +15,18 @@ detector leaves both alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 
-from otel_pytest.analyze.model import FixtureStats, RunSummary, TestSample
+from otel_pytest.analyze.model import FixtureStats, RunSummary, StatementStats, TestSample
+from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.semconv.statements import DDL_VERBS
 
 # Outcomes of tests that did not run their body: their (empty) summaries say nothing.
 NOT_RUN = frozenset({"skipped"})
+
+WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "COPY"})
+_SEQUENCE_RESTART = re.compile(r"ALTER\s+SEQUENCE\b.*\bRESTART\b", re.I | re.S)
 
 _Predicate = Callable[[FixtureStats], bool]
 
@@ -69,27 +74,59 @@ def engine_fixtures(run: RunSummary) -> list[FixtureStats]:
     return _fixtures(run, lambda fixture: amount(fixture.db, "engines_created") >= fixture.setups)
 
 
-def schema_fixtures(run: RunSummary) -> list[FixtureStats]:
-    """Repeating fixtures that run DDL (``CREATE``/``DROP``/``TRUNCATE``/…)."""
-    return _fixtures(run, lambda fixture: amount(fixture.db, "ddl") > 0)
+def schema_fixtures(run: RunSummary, options: AnalysisOptions) -> list[FixtureStats]:
+    """Repeating fixtures that change the schema (``CREATE``/``DROP``/``TRUNCATE``/…, not a
+    sequence restart) on at least ``options.most_tests_share`` of their setups, and on at
+    least two: ``create_all`` with checkfirst that built the tables once is no rebuild."""
+    return _fixtures(
+        run,
+        lambda fixture: (
+            fixture.ddl_setups >= max(2, options.most_tests_share * fixture.setups)
+            and bool(ddl_operations(run, fixture))
+        ),
+    )
+
+
+def resets_data(fingerprint: str) -> bool:
+    """Whether a DDL statement only resets data: ``ALTER SEQUENCE … RESTART`` sets a counter
+    back, as a cleanup after DELETE does; it rebuilds nothing."""
+    return _SEQUENCE_RESTART.match(fingerprint) is not None
+
+
+def ddl_statements(run: RunSummary, fixture: FixtureStats) -> list[tuple[StatementStats, int]]:
+    """The fixture's own schema DDL (data resets left out), with its executions in the
+    fixture, in fingerprint-id order."""
+    chosen = []
+    for fingerprint_id, count in sorted(fixture.statements.items()):
+        statement = run.statements.get(fingerprint_id)
+        if (
+            statement is not None
+            and statement.operation.upper() in DDL_VERBS
+            and not resets_data(statement.fingerprint)
+        ):
+            chosen.append((statement, count))
+    return chosen
 
 
 def ddl_operations(run: RunSummary, fixture: FixtureStats) -> tuple[str, ...]:
-    """The DDL verbs (sorted) of the run's statements that ran at least as often as the
-    fixture was set up: what its DDL most likely is (``("CREATE", "DROP")`` for
-    create_all/drop_all, ``("TRUNCATE",)`` for emptying tables). A fixture summary counts its
-    DDL but not which; the run's statement totals have the verbs but not where they ran."""
-    verbs = {
-        statement.operation.upper()
-        for statement in run.statements.values()
-        if statement.operation.upper() in DDL_VERBS and statement.count >= fixture.setups
-    }
-    return tuple(sorted(verbs))
+    """The verbs (sorted) of the fixture's own schema DDL: ``("CREATE", "DROP")`` for
+    create_all/drop_all, ``("CREATE",)`` for create_all alone, ``("TRUNCATE",)`` for
+    emptying tables."""
+    return tuple(sorted({statement.operation.upper() for statement, _ in ddl_statements(run, fixture)}))
 
 
 def truncates_only(run: RunSummary, fixture: FixtureStats) -> bool:
-    """Whether the fixture's repeated DDL is only TRUNCATE (it empties tables, not rebuilds them)."""
+    """Whether the fixture's DDL is only TRUNCATE (it empties tables, not rebuilds them)."""
     return ddl_operations(run, fixture) == ("TRUNCATE",)
+
+
+def writes_rows(run: RunSummary, fixture: FixtureStats) -> bool:
+    """Whether the fixture's own statements write rows (INSERT, UPDATE, DELETE, MERGE, COPY)."""
+    return any(
+        statement.operation.upper() in WRITE_VERBS
+        for statement in (run.statements.get(fingerprint_id) for fingerprint_id in fixture.statements)
+        if statement is not None
+    )
 
 
 def _fixtures(run: RunSummary, wanted: _Predicate) -> list[FixtureStats]:

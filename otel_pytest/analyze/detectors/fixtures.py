@@ -57,7 +57,7 @@ def _slow_fixtures(run: RunSummary, options: AnalysisOptions) -> list[Finding]:
     suite = _suite_fixture_time(run)
     if suite <= 0:
         return []
-    reported = {fixture.key for fixture in (*db_work.engine_fixtures(run), *db_work.schema_fixtures(run))}
+    reported = {fixture.key for fixture in (*db_work.engine_fixtures(run), *db_work.schema_fixtures(run, options))}
     modules = len({test.file for test in run.tests.values()})
     chosen = [
         fixture

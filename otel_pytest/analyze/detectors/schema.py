@@ -2,20 +2,25 @@
 repeated by a function-, class- or module-scoped fixture.
 
 Method (current run only): every fixture narrower than the session that ran at least twice
-and executed DDL (``FixtureStats.db["ddl"] > 0``); one finding per fixture. Its cost is its
-setup and teardown time over the run, less the connection set-up inside it (engines,
-physical connects and the checkouts that made them, which the connection detector counts).
-Saving: that cost except one setup and teardown, i.e. the schema built once per run.
-Which DDL it is comes from the run's statements run at least once per setup: only
+and changed the schema on at least two of its setups and on at least ``most_tests_share``
+of them (:func:`~otel_pytest.analyze.detectors.db_work.schema_fixtures`: a setup counts
+when its setup or its teardown ran DDL; ``create_all`` with checkfirst that built the
+tables once is not a rebuild, nor is ``ALTER SEQUENCE … RESTART``, a data reset); one
+finding per fixture. Which DDL it is comes from the fixture's own statements: only
 TRUNCATE means the fixture empties tables (the fix is a rollback per test), anything else
-that it rebuilds the schema (the fix is a session-scoped schema).
+that it builds or rebuilds the schema (the fix is a session-scoped schema).
+Its cost is its setup and teardown time over the run, less the connection set-up inside
+it (engines, physical connects and the checkouts that made them) when a connection
+finding counts that set-up (:func:`~otel_pytest.analyze.detectors.connections.counts_connection_setup`);
+otherwise the set-up stays in this cost, and is said not to be taken off.
+Saving: that cost except one setup and teardown, i.e. the schema built once per run.
 Severity: the saving's share of the run's time (``severity_high_share``,
 ``severity_medium_share``).
 """
 
 from __future__ import annotations
 
-from otel_pytest.analyze.detectors import db_work
+from otel_pytest.analyze.detectors import connections, db_work
 from otel_pytest.analyze.detectors.evidence import fixture_location, fixture_ref, run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
 from otel_pytest.analyze.findings import Finding, Measurement, SchemaRebuild
@@ -27,12 +32,16 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
     run = history.current
     if run is None:
         return []
-    return [_finding(run, fixture, options) for fixture in db_work.schema_fixtures(run)]
+    fixtures = db_work.schema_fixtures(run, options)
+    if not fixtures:
+        return []
+    counted = connections.counts_connection_setup(history, options)
+    return [_finding(run, fixture, counted, options) for fixture in fixtures]
 
 
-def _finding(run: RunSummary, fixture: FixtureStats, options: AnalysisOptions) -> Finding:
-    ddl = db_work.amount(fixture.db, "ddl")
-    connecting = db_work.connection_setup_time(fixture.db)
+def _finding(run: RunSummary, fixture: FixtureStats, counted: bool, options: AnalysisOptions) -> Finding:
+    ddl = float(sum(count for _, count in db_work.ddl_statements(run, fixture)))
+    connecting = db_work.connection_setup_time(fixture.db) if counted else 0.0
     spent = max(fixture.total_time - connecting, 0.0)
     saving = once_instead_of(spent, fixture.setups)
     detail = SchemaRebuild(
@@ -42,21 +51,29 @@ def _finding(run: RunSummary, fixture: FixtureStats, options: AnalysisOptions) -
         spent,
         db_work.ddl_operations(run, fixture),
         db_work.truncates_only(run, fixture),
+        fixture.ddl_setups,
     )
+    measurements = [
+        Measurement("setups", fixture.setups, "count"),
+        Measurement("setups that ran DDL", fixture.ddl_setups, "count"),
+        Measurement("DDL statements", ddl, "count"),
+        Measurement("DDL time", db_work.amount(fixture.db, "ddl_time"), "s"),
+        Measurement("fixture setup", fixture.setup_time, "s"),
+        Measurement("fixture teardown", fixture.teardown_time, "s"),
+    ]
+    if counted:
+        measurements.append(
+            Measurement("connection set-up inside (counted by the connection finding)", connecting, "s")
+        )
+    measurements += [
+        Measurement("cost per run", spent, "s"),
+        Measurement("cost per setup", spent / fixture.setups, "s"),
+    ]
     return Finding(
         kind="schema",
         severity=severity(saving, run, options),
         location=fixture_location(fixture),
-        measurements=(
-            Measurement("setups", fixture.setups, "count"),
-            Measurement("DDL statements", ddl, "count"),
-            Measurement("DDL time", db_work.amount(fixture.db, "ddl_time"), "s"),
-            Measurement("fixture setup", fixture.setup_time, "s"),
-            Measurement("fixture teardown", fixture.teardown_time, "s"),
-            Measurement("connection set-up inside (counted by the connection finding)", connecting, "s"),
-            Measurement("cost per run", spent, "s"),
-            Measurement("cost per setup", spent / fixture.setups, "s"),
-        ),
+        measurements=tuple(measurements),
         detail=detail,
         saving=saving,
         evidence=run_evidence(run),

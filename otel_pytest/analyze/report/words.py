@@ -20,6 +20,7 @@ from otel_pytest.analyze.findings import (
     CountRegression,
     Detail,
     DurationRegression,
+    EngineDisposals,
     EnginePerSetup,
     EnginesInTests,
     Finding,
@@ -297,6 +298,31 @@ def _engine_per_setup(detail: EnginePerSetup, finding: Finding) -> Words:
     )
 
 
+def _engine_disposals(detail: EngineDisposals, finding: Finding) -> Words:
+    every = (
+        "every setup" if detail.disposals >= detail.setups else f"{number(detail.disposals)} of {detail.setups} setups"
+    )
+    where = of_tests(detail.affected, detail.tests)
+    return Words(
+        title=(
+            f"An engine disposed on {every} of {fixture_label(detail.fixture)}: {number(detail.reconnects)} "
+            f"reconnects cost {seconds(detail.cost)}"
+        ),
+        confidence=(
+            f"exact counts: {number(detail.disposals)} engines disposed in {detail.setups} setups of a fixture that "
+            f"created none of them; {number(detail.reconnects)} new physical connections in the {where} that set it "
+            "up; cost from measured connect and dispose times"
+        ),
+        suggestion=(
+            f"`{detail.fixture.name}` disposes an engine it did not create (engine.dispose()) every time it runs: "
+            "the pool is emptied and the next test connects again (7-25 ms each). Dispose the engine once, in the "
+            "teardown of the session-scoped fixture that creates it. If the dispose works around asyncpg's "
+            '"attached to a different loop" errors, run the engine and the tests in one event loop instead '
+            '(pytest-asyncio: loop_scope="session" on the engine fixture and the tests that use it).'
+        ),
+    )
+
+
 def _engines_in_tests(detail: EnginesInTests, finding: Finding) -> Words:
     where = of_tests(detail.affected, detail.tests)
     return Words(
@@ -364,33 +390,64 @@ def _pool_waits(detail: PoolWaits, finding: Finding) -> Words:
 # -- schema and cleanup ------------------------------------------------------------------------
 
 
+# What the savepoint recipe cannot do, and what to do instead: said wherever it is advised.
+ROLLBACK_LIMITS = (
+    "The rollback isolates only what runs through that connection: code that opens its own session, "
+    "connection or engine (a second session, a background task, another process) neither sees the test's "
+    "uncommitted rows nor has its writes rolled back, and triggers or deferred constraints that act at COMMIT "
+    "never fire. For those tests keep a cleanup per test (TRUNCATE … RESTART IDENTITY CASCADE of the tables "
+    "they write) or give each test a copy of a template database (CREATE DATABASE … TEMPLATE …)."
+)
+_SAVEPOINT_SESSION = 'the session joins it with join_transaction_mode="create_savepoint"'
+
+
+def _setups_with_ddl(ddl_setups: int, setups: int) -> str:
+    """``on every setup`` or ``on 3 of 4 setups``."""
+    if ddl_setups >= setups:
+        return "on every setup"
+    return f"on {ddl_setups} of {setups} setups"
+
+
+def _ddl_calls(verbs: Sequence[str]) -> str:
+    """What the fixture's DDL most likely is, in the terms its code uses."""
+    calls = [call for verb, call in (("CREATE", "create_all"), ("DROP", "drop_all")) if verb in verbs]
+    others = [verb for verb in verbs if verb not in ("CREATE", "DROP")]
+    return "/".join(calls) + (", " if calls and others else "") + ", ".join(others)
+
+
 def _schema(detail: SchemaRebuild, finding: Finding) -> Words:
     name = detail.fixture.name
-    statements = detail.ddl / detail.setups
+    statements = detail.ddl / detail.ddl_setups if detail.ddl_setups else detail.ddl
     confidence = (
-        f"exact counts: {number(detail.ddl)} DDL statements in {detail.setups} setups of a "
+        f"exact counts: {number(detail.ddl)} DDL statements in {detail.ddl_setups} of {detail.setups} setups of a "
         f"{detail.fixture.scope}-scoped fixture; times measured"
     )
     if detail.verbs:
-        confidence += f"; DDL repeated as often in the run: {', '.join(detail.verbs)}"
+        confidence += f"; its DDL: {', '.join(detail.verbs)}"
     if detail.truncating:
         what = "Tables truncated"
         fix = (
             f"Stop emptying the tables in `{name}`: run each test in a transaction that is rolled back "
-            'at the end (the session joins it with join_transaction_mode="create_savepoint"), so nothing the '
-            "test writes is committed and nothing needs truncating."
+            f"at the end ({_SAVEPOINT_SESSION}), so nothing the test writes is committed and nothing needs "
+            f"truncating. {ROLLBACK_LIMITS}"
         )
-    else:
+    elif "DROP" in detail.verbs or "TRUNCATE" in detail.verbs:
         what = "Schema rebuilt"
         fix = (
-            f"Move the DDL in `{name}` (create_all/drop_all) to a session-scoped fixture: build the "
+            f"Move the DDL in `{name}` ({_ddl_calls(detail.verbs)}) to a session-scoped fixture: build the "
             "schema once before the first test and drop it once after the last. Isolate tests with a "
-            "transaction per test that is rolled back at the end (the session joins it with "
-            'join_transaction_mode="create_savepoint"), not by rebuilding the tables.'
+            f"transaction per test that is rolled back at the end ({_SAVEPOINT_SESSION}), not by rebuilding "
+            f"the tables. {ROLLBACK_LIMITS}"
+        )
+    else:
+        what = "Schema built"
+        fix = (
+            f"Move the DDL in `{name}` ({_ddl_calls(detail.verbs)}) to a session-scoped fixture that builds the "
+            "schema once before the first test: it changes nothing the tests write, so no test needs it again."
         )
     title = (
-        f"{what} on every setup of {fixture_label(detail.fixture)}: {number(statements)} DDL "
-        f"{'statement' if statements == 1 else 'statements'} per setup, {seconds(detail.cost)} over "
+        f"{what} {_setups_with_ddl(detail.ddl_setups, detail.setups)} of {fixture_label(detail.fixture)}: {number(statements)} DDL "
+        f"{'statement' if statements == 1 else 'statements'} per setup that ran DDL, {seconds(detail.cost)} over "
         f"{detail.setups} setups"
     )
     return Words(title, confidence, fix)
@@ -400,7 +457,7 @@ SAVEPOINT_PATTERN = (
     "Roll back instead: per test, open a connection from the shared engine, begin a transaction, "
     'bind the session to it with join_transaction_mode="create_savepoint" (the code\'s commit() then only '
     "releases a savepoint) and roll the transaction back in the fixture's teardown. Nothing is committed, "
-    "so nothing needs deleting."
+    f"so nothing needs deleting. {ROLLBACK_LIMITS}"
 )
 
 
@@ -411,7 +468,8 @@ def _commit_then_clean(detail: CommitThenClean, finding: Finding) -> Words:
 
 def _how(detail: CommitThenClean) -> str:
     ways = [
-        f"fixture `{cleaner.fixture}` {'truncates' if cleaner.truncates else 'drops'} the tables (DDL on every setup)"
+        f"fixture `{cleaner.fixture}` {'truncates' if cleaner.truncates else 'drops'} the tables "
+        f"(DDL {_setups_with_ddl(cleaner.ddl_setups, cleaner.setups)})"
         for cleaner in detail.cleaners
     ]
     if detail.deletes:
@@ -425,7 +483,10 @@ def _how(detail: CommitThenClean) -> str:
 def _cleanup_confidence(detail: CommitThenClean) -> str:
     parts = [f"exact counts: COMMITs in {of_tests(detail.committing, detail.tests)}"]
     if detail.schema_commits:
-        parts.append(f"less the schema fixtures' {number(detail.schema_commits)} per test")
+        parts.append(
+            f"less the {number(detail.schema_commits)} COMMITs of schema fixtures (their DDL) in the tests that set "
+            "them up"
+        )
     if not detail.cleaners and not detail.deletes:
         parts.append("inferred: no DDL fixture and no DELETE in most committing tests were seen")
     if not detail.rollback_measured:
@@ -596,6 +657,7 @@ _MAKERS: Mapping[type[Detail], Callable[[Any, Finding], Words]] = {
     CountRegression: _count,
     EnginePerSetup: _engine_per_setup,
     EnginesInTests: _engines_in_tests,
+    EngineDisposals: _engine_disposals,
     ConnectionChurn: _churn,
     PoolWaits: _pool_waits,
     SchemaRebuild: _schema,

@@ -31,6 +31,7 @@ def sample(
     line: int = 1,
     db: Mapping[str, float] | None = None,
     repetitions: Sequence[Repetition] = (),
+    fixtures: Iterable[str] = (),
 ) -> TestSample:
     return TestSample(
         test_id=test_id,
@@ -45,6 +46,7 @@ def sample(
         shared_fixture_time=shared,
         db=dict(db or {}),
         repetitions=tuple(repetitions),
+        fixtures=frozenset(fixtures),
     )
 
 
@@ -58,7 +60,12 @@ def fixture(
     db: Mapping[str, float] | None = None,
     file: str = "tests/conftest.py",
     line: int = 1,
+    argnames: Sequence[str] | None = None,
+    statements: Mapping[str, int] | None = None,
+    ddl_setups: int | None = None,
 ) -> FixtureStats:
+    """A fixture's run; ``ddl_setups`` defaults to every setup when it ran DDL."""
+    work = dict(db or {})
     return FixtureStats(
         name=name,
         scope=scope,
@@ -68,7 +75,10 @@ def fixture(
         setup_time=setup_time,
         teardowns=setups,
         teardown_time=teardown_time,
-        db=dict(db or {}),
+        db=work,
+        argnames=None if argnames is None else tuple(argnames),
+        statements=dict(statements or {}),
+        ddl_setups=(setups if work.get("ddl", 0) > 0 else 0) if ddl_setups is None else ddl_setups,
     )
 
 
@@ -212,6 +222,14 @@ def slow_test_db(commits: int) -> dict[str, float]:
     }
 
 
+SLOW_TABLES = ("customer", "product", "order", "order_line")
+
+
+def slow_ddl_ids() -> list[str]:
+    """The fingerprint ids of create_all's and drop_all's statements in the slow suite."""
+    return [f"{verb[0]}{number}" for verb in ("CREATE", "DROP") for number in range(len(SLOW_TABLES))]
+
+
 def slow_shop_fixtures() -> list[FixtureStats]:
     shop = "examples/shop/fixtures_slow.py"
     tests = "examples/shop/tests/test_orders.py"
@@ -241,6 +259,7 @@ def slow_shop_fixtures() -> list[FixtureStats]:
             teardown_time=0.282,
             file=shop,
             line=24,
+            statements=dict.fromkeys(slow_ddl_ids(), SHOP_TESTS),
             db={
                 "connections": 28,
                 "connection_time": 0.168,
@@ -300,12 +319,19 @@ def slow_shop_fixtures() -> list[FixtureStats]:
 
 def slow_shop_statements() -> list[StatementStats]:
     """The DDL of create_all and drop_all, once per test for each of the four tables."""
-    tables = ("customer", "product", "order", "order_line")
     return [
         statement(f"{verb[0]}{number}", f"{verb} TABLE {table}", count=SHOP_TESTS, total_time=0.126, tests=SHOP_TESTS)
         for verb in ("CREATE", "DROP")
-        for number, table in enumerate(tables)
+        for number, table in enumerate(SLOW_TABLES)
     ]
+
+
+# The function-scoped fixtures every slow-suite test sets up (FixtureStats keys).
+SLOW_TEST_FIXTURES = (
+    "examples/shop/fixtures_slow.py:17:engine",
+    "examples/shop/fixtures_slow.py:24:schema",
+    "examples/shop/fixtures_slow.py:33:session",
+)
 
 
 def slow_shop_run(run_id: str = SLOW_RUN_ID, revision: str | None = "0123456789abcdef") -> RunSummary:
@@ -316,6 +342,7 @@ def slow_shop_run(run_id: str = SLOW_RUN_ID, revision: str | None = "0123456789a
             call=0.015,
             teardown=0.013,
             db=slow_test_db(commits=2 if index < NON_COMMITTING else 4),
+            fixtures=SLOW_TEST_FIXTURES,
         )
         for index, test_id in enumerate(shop_test_ids())
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otel_pytest.analyze.detectors import db_work
+from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import fixture, run, sample, statement
 
 CONNECTING = {
@@ -55,7 +56,7 @@ def test_engine_and_schema_fixtures_are_repeating_ones_that_do_it_on_every_setup
     summary = run("r1", [], fixtures=fixtures)
 
     assert [item.name for item in db_work.engine_fixtures(summary)] == ["engine"]
-    assert [item.name for item in db_work.schema_fixtures(summary)] == ["schema"]
+    assert [item.name for item in db_work.schema_fixtures(summary, AnalysisOptions())] == ["schema"]
 
 
 def test_the_cost_of_a_connection_is_its_connect_and_checkout_time_and_its_share_of_database_time() -> None:
