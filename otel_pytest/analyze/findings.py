@@ -231,6 +231,8 @@ class SchemaRebuild:
     verbs: tuple[str, ...]  # the verbs of the fixture's own DDL, sorted
     truncating: bool  # only TRUNCATE: the fixture empties tables instead of rebuilding them
     ddl_setups: int  # setups that ran DDL (in their setup or their teardown)
+    connection_setup: float  # seconds of engines, connects and their checkouts inside the fixture
+    connection_counted: bool  # by a connection finding, and so left out of cost
 
 
 @dataclass(frozen=True)

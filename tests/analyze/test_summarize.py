@@ -200,8 +200,16 @@ def test_a_real_run_is_summarised_exactly_as_its_spans_say(pytester: pytest.Pyte
     line = shared_setup.attributes["code.line.number"]
     assert isinstance(line, int)
     assert shared == FixtureStats(
-        "shared", "session", "test_suite.py", line, 1, seconds(shared_setup), 1, seconds(shared_teardown), {}
+        "shared", "session", "test_suite.py", line, 1, seconds(shared_setup), 1, seconds(shared_teardown), {}, ()
     )
+    # What each requests (pytest's argnames, "request" included), its own statements, and
+    # the setups that ran DDL; and which fixtures each test set up itself.
+    assert (engine.argnames, filled.argnames) == ((), ("request",))
+    assert engine.statements == {create.attributes["pytest.db.fingerprint.id"]: 1}
+    assert filled.statements == {insert.attributes["pytest.db.fingerprint.id"]: 1}
+    assert (engine.ddl_setups, filled.ddl_setups, shared.ddl_setups) == (1, 0, 0)
+    assert n_plus_one.fixtures == {engine_key, filled_key}  # not the session-scoped one
+    assert summary.tests[prefix + "test_plain"].fixtures == frozenset()
 
     # Statements: every execution in the run, and how many tests ran each.
     queries = [

@@ -120,12 +120,7 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
             detail=CommitThenClean(
                 len(committing),
                 len(tests),
-                tuple(
-                    SchemaCleaner(
-                        fixture.name, db_work.truncates_only(run, fixture), fixture.ddl_setups, fixture.setups
-                    )
-                    for fixture in schema
-                ),
+                _cleaners(run, schema),
                 len(deletes),
                 delete_time,
                 sum(
@@ -137,6 +132,21 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
             evidence=run_evidence(run),
         )
     ]
+
+
+def _cleaners(run: RunSummary, schema: Sequence[FixtureStats]) -> tuple[SchemaCleaner, ...]:
+    """The cleaning schema fixtures by name: one fixture defined in several modules is one
+    cleaner, its setups added up."""
+    cleaners: dict[str, SchemaCleaner] = {}
+    for fixture in schema:
+        known = cleaners.get(fixture.name)
+        cleaners[fixture.name] = SchemaCleaner(
+            fixture.name,
+            db_work.truncates_only(run, fixture) and (known is None or known.truncates),
+            fixture.ddl_setups + (known.ddl_setups if known else 0),
+            fixture.setups + (known.setups if known else 0),
+        )
+    return tuple(cleaners.values())
 
 
 def _where(schema: Sequence[FixtureStats], deletes: Sequence[StatementStats]) -> Location:

@@ -41,8 +41,8 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
 
 def _finding(run: RunSummary, fixture: FixtureStats, counted: bool, options: AnalysisOptions) -> Finding:
     ddl = float(sum(count for _, count in db_work.ddl_statements(run, fixture)))
-    connecting = db_work.connection_setup_time(fixture.db) if counted else 0.0
-    spent = max(fixture.total_time - connecting, 0.0)
+    connecting = db_work.connection_setup_time(fixture.db)
+    spent = max(fixture.total_time - (connecting if counted else 0.0), 0.0)
     saving = once_instead_of(spent, fixture.setups)
     detail = SchemaRebuild(
         fixture_ref(fixture),
@@ -52,6 +52,8 @@ def _finding(run: RunSummary, fixture: FixtureStats, counted: bool, options: Ana
         db_work.ddl_operations(run, fixture),
         db_work.truncates_only(run, fixture),
         fixture.ddl_setups,
+        connecting,
+        counted,
     )
     measurements = [
         Measurement("setups", fixture.setups, "count"),

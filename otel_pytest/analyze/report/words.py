@@ -424,6 +424,11 @@ def _schema(detail: SchemaRebuild, finding: Finding) -> Words:
     )
     if detail.verbs:
         confidence += f"; its DDL: {', '.join(detail.verbs)}"
+    if detail.connection_setup > 0 and not detail.connection_counted:
+        confidence += (
+            f"; the {seconds(detail.connection_setup)} of connection set-up inside are in this cost (no connection "
+            "finding counts them)"
+        )
     if detail.truncating:
         what = "Tables truncated"
         fix = (
@@ -445,10 +450,11 @@ def _schema(detail: SchemaRebuild, finding: Finding) -> Words:
             f"Move the DDL in `{name}` ({_ddl_calls(detail.verbs)}) to a session-scoped fixture that builds the "
             "schema once before the first test: it changes nothing the tests write, so no test needs it again."
         )
+    per = "per setup" if detail.ddl_setups >= detail.setups else "per such setup"
     title = (
-        f"{what} {_setups_with_ddl(detail.ddl_setups, detail.setups)} of {fixture_label(detail.fixture)}: {number(statements)} DDL "
-        f"{'statement' if statements == 1 else 'statements'} per setup that ran DDL, {seconds(detail.cost)} over "
-        f"{detail.setups} setups"
+        f"{what} {_setups_with_ddl(detail.ddl_setups, detail.setups)} of {fixture_label(detail.fixture)}: "
+        f"{number(statements)} DDL {'statement' if statements == 1 else 'statements'} {per}, "
+        f"{seconds(detail.cost)} over {detail.setups} setups"
     )
     return Words(title, confidence, fix)
 
@@ -457,13 +463,13 @@ SAVEPOINT_PATTERN = (
     "Roll back instead: per test, open a connection from the shared engine, begin a transaction, "
     'bind the session to it with join_transaction_mode="create_savepoint" (the code\'s commit() then only '
     "releases a savepoint) and roll the transaction back in the fixture's teardown. Nothing is committed, "
-    f"so nothing needs deleting. {ROLLBACK_LIMITS}"
+    "so nothing needs deleting."
 )
 
 
 def _commit_then_clean(detail: CommitThenClean, finding: Finding) -> Words:
     title = f"{of_tests(detail.committing, detail.tests)} commit their data, then {_how(detail)}"
-    return Words(title, _cleanup_confidence(detail), SAVEPOINT_PATTERN + _then(detail))
+    return Words(title, _cleanup_confidence(detail), f"{SAVEPOINT_PATTERN}{_then(detail)} {ROLLBACK_LIMITS}")
 
 
 def _how(detail: CommitThenClean) -> str:

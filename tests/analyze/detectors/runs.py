@@ -19,6 +19,15 @@ from otel_pytest.analyze.report.words import evidence, words
 # What test modules import instead of TestSample, whose name pytest would try to collect.
 Sample = TestSample
 
+# The limits of the rollback recipe, as every finding that advises it states them.
+ROLLBACK_LIMITS = (
+    "The rollback isolates only what runs through that connection: code that opens its own session, connection "
+    "or engine (a second session, a background task, another process) neither sees the test's uncommitted rows "
+    "nor has its writes rolled back, and triggers or deferred constraints that act at COMMIT never fire. For "
+    "those tests keep a cleanup per test (TRUNCATE … RESTART IDENTITY CASCADE of the tables they write) or give "
+    "each test a copy of a template database (CREATE DATABASE … TEMPLATE …)."
+)
+
 
 def sample(
     test_id: str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from otel_pytest.analyze.detectors import cleanup
@@ -9,6 +11,7 @@ from otel_pytest.analyze.findings import Location, Measurement
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import (
+    ROLLBACK_LIMITS,
     SLOW_RUN_ID,
     Reported,
     Sample,
@@ -57,10 +60,13 @@ def test_the_slow_shop_suite_commits_then_drops_the_tables_in_fixture_schema() -
             Measurement("a ROLLBACK in this run (mean, the cost per test instead)", 0.0004, "s"),
         ),
         confidence=(
-            "exact counts: COMMITs in 23 of 28 tests; less the schema fixtures' 2 per test; "
-            "COMMIT time is not in the summaries and not in the saving"
+            "exact counts: COMMITs in 23 of 28 tests; less the 56 COMMITs of schema fixtures (their DDL) in the tests "
+            "that set them up; COMMIT time is not in the summaries and not in the saving"
         ),
-        suggestion=SAVEPOINT_PATTERN + " Then `schema` can build the schema once per session (see the schema finding).",
+        suggestion=(
+            f"{SAVEPOINT_PATTERN} Then `schema` can build the schema once per session (see the schema finding). "
+            f"{ROLLBACK_LIMITS}"
+        ),
         saving=0.0,
         evidence={"run": SLOW_RUN_ID, "revision": "0123456789abcdef"},
     )
@@ -94,7 +100,7 @@ def test_a_delete_cleanup_saves_its_time_less_a_rollback_per_test() -> None:
                 confidence=(
                     "exact counts: COMMITs in 4 of 4 tests; COMMIT time is not in the summaries and not in the saving"
                 ),
-                suggestion=SAVEPOINT_PATTERN + " Then drop the DELETE cleanup.",
+                suggestion=f"{SAVEPOINT_PATTERN} Then drop the DELETE cleanup. {ROLLBACK_LIMITS}",
                 saving=0.04 - 4 * 0.0005,
                 evidence={"run": "r1"},
             )
@@ -103,7 +109,9 @@ def test_a_delete_cleanup_saves_its_time_less_a_rollback_per_test() -> None:
 
 
 def test_a_truncating_fixture_after_commits_is_named_as_such() -> None:
-    clean = fixture("clean", setups=4, setup_time=0.0, teardown_time=0.04, db={"ddl": 4, "ddl_time": 0.03})
+    clean = fixture(
+        "clean", setups=4, setup_time=0.0, teardown_time=0.04, db={"ddl": 4, "ddl_time": 0.03}, statements={"t1": 4}
+    )
     truncate = statement("t1", "TRUNCATE customer", count=4, total_time=0.03, tests=4)
 
     [finding] = reports(
@@ -114,7 +122,7 @@ def test_a_truncating_fixture_after_commits_is_named_as_such() -> None:
         "4 of 4 tests commit their data, then fixture `clean` truncates the tables (DDL on "
         "every setup) instead of rolling back"
     )
-    assert finding.suggestion == SAVEPOINT_PATTERN + " Then drop the TRUNCATE in `clean`."
+    assert finding.suggestion == f"{SAVEPOINT_PATTERN} Then drop the TRUNCATE in `clean`. {ROLLBACK_LIMITS}"
 
 
 def test_commits_that_nothing_cleans_up_are_at_least_medium() -> None:
@@ -131,7 +139,9 @@ def test_commits_that_nothing_cleans_up_are_at_least_medium() -> None:
         "were seen; no ROLLBACK in this run, so its cost is not measured; COMMIT time is not in the summaries "
         "and not in the saving"
     )
-    assert finding.suggestion == SAVEPOINT_PATTERN + " Until then, tests depend on the order they run in."
+    assert finding.suggestion == (
+        f"{SAVEPOINT_PATTERN} Until then, tests depend on the order they run in. {ROLLBACK_LIMITS}"
+    )
 
 
 def test_the_savepoint_pattern_gives_no_finding() -> None:
@@ -205,3 +215,73 @@ def test_leaks_in_several_tests_are_one_finding_for_the_suite() -> None:
 )
 def test_no_current_run_or_no_database_work_gives_nothing(data: History) -> None:
     assert cleanup.detect(data, OPTIONS) == []
+
+
+# -- what real suites showed (issue 10, item 6) ---------------------------------------------
+
+
+def test_schema_commits_are_taken_off_in_each_test_that_set_up_the_schema_fixture_even_if_not_every_test_did() -> None:
+    # 201 tests in two modules, each with its own schema fixture (neither ran in every test),
+    # each committing twice per setup (create_all, drop_all). 77 tests also commit their own
+    # data: 50 twice and 27 once, 127 data commits of the 529 in the tests' summaries.
+    first = fixture(
+        "prepare_database",
+        setups=120,
+        setup_time=1.2,
+        teardown_time=0.6,
+        file="tests/test_a.py",
+        db={"ddl": 240, "commits": 240, "transactions": 240},
+        statements={"c1": 120, "d1": 120},
+    )
+    second = dataclasses.replace(first, file="tests/test_b.py", setups=81, teardowns=81, teardown_time=0.4)
+    tests = [
+        sample(
+            f"tests/test_{'a' if n < 120 else 'b'}.py::test_{n}",
+            call=0.01,
+            db=dict.fromkeys(("commits", "transactions"), 2 + (2 if n < 50 else 1 if n < 77 else 0)),
+            fixtures=[(first if n < 120 else second).key],
+        )
+        for n in range(201)
+    ]
+    statements = [
+        statement("c1", "CREATE TABLE customer", count=201, total_time=0.2, tests=201),
+        statement("d1", "DROP TABLE customer", count=201, total_time=0.2, tests=201),
+    ]
+    summary = run("r1", tests, fixtures=[first, second], statements=statements, wall_time=10.0)
+    assert sum(test.db["commits"] for test in tests) == 529
+
+    [finding] = rounded(cleanup.detect(history(summary), OPTIONS))
+
+    # One cleaner named once, though defined in two modules.
+    assert finding.title == (
+        "77 of 201 tests commit their data, then fixture `prepare_database` drops the tables (DDL on every setup) "
+        "instead of rolling back"
+    )
+    assert finding.measurements[:3] == (
+        Measurement("tests that commit data", 77, "count"),
+        Measurement("data commits", 127, "count"),
+        Measurement("commits per committing test", round(127 / 77, 9), "count"),
+    )
+    assert finding.confidence.startswith(
+        "exact counts: COMMITs in 77 of 201 tests; less the 402 COMMITs of schema fixtures (their DDL) in the tests "
+        "that set them up;"
+    )
+
+
+def test_a_schema_fixture_that_only_creates_tables_is_not_named_as_their_cleanup() -> None:
+    builds = fixture(
+        "tables", setups=4, setup_time=0.1, db={"ddl": 4, "commits": 4, "transactions": 4}, statements={"c1": 4}
+    )
+    create = statement("c1", "CREATE TABLE customer", count=4, total_time=0.02, tests=4)
+    tests = [
+        sample(f"tests/test_a.py::test_{n}", call=0.02, db={"commits": 3, "transactions": 3}, fixtures=[builds.key])
+        for n in range(4)
+    ]
+
+    [finding] = rounded(cleanup.detect(history(run("r1", tests, fixtures=[builds], statements=[create])), OPTIONS))
+
+    assert finding.title == "4 of 4 tests commit their data, then nothing rolls it back: later tests see it"
+    assert finding.measurements[:2] == (
+        Measurement("tests that commit data", 4, "count"),
+        Measurement("data commits", 8, "count"),
+    )

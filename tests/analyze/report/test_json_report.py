@@ -177,6 +177,7 @@ def test_a_detectors_finding_adds_its_facts_and_reads_back_to_the_same_words() -
         "cost": finding.saving * 28 / 27,
         "verbs": ["CREATE", "DROP"],
         "truncating": False,
+        "ddl_setups": 28,
     }
     again = to_data(from_data(data))
     assert "detail" not in again["findings"][0]
