@@ -275,6 +275,23 @@ class NPlusOne:
 
 
 @dataclass(frozen=True)
+class PinnedFixture:
+    """A fixture that keeps a requesting fixture at its scope."""
+
+    name: str
+    scope: str  # "" when not traced
+    why: str  # "external" (pytest's or a plugin's), "transaction" (a test's own), "untraced"
+
+
+@dataclass(frozen=True)
+class ReplacedFixture:
+    """One of pytest's function-scoped fixtures, and its wider-scoped equivalent."""
+
+    name: str
+    instead: str
+
+
+@dataclass(frozen=True)
 class SlowFixture:
     fixture: FixtureRef
     setups: int
@@ -283,6 +300,12 @@ class SlowFixture:
     share: float  # of the suite's setup and teardown time
     target_scope: str
     setups_after: int
+    writes_rows: bool  # its own statements insert, update, delete, merge or copy
+    ddl: tuple[str, ...]  # the verbs of its own DDL
+    widen: tuple[FixtureRef, ...] = ()  # fixtures it requests that must take target_scope with it
+    pinned: tuple[PinnedFixture, ...] = ()  # fixtures it requests that keep it at its scope
+    replaced: tuple[ReplacedFixture, ...] = ()
+    dependencies_known: bool = True  # the run recorded what it (and what it requests) requests
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,22 @@ Method (current run only):
   on every setup) or the schema detector (DDL) reports, and fixtures that roll back on at
   least ``most_tests_share`` of their setups (they give each test its clean transaction: a
   wider scope would share it). The scope change proposed: function
-  or class to ``module`` when the fixture touches the database (its rows can then live in a
-  module-wide transaction), to ``session`` when it does not; module to ``session``. Saving:
-  the fixture's time except the setups left after the change (one per run for session, at
-  most one per test module of the run for module), at the mean cost of a setup: the
-  summary has no per-setup spread, so "similar time per setup" is assumed, and said.
+  or class to ``module`` when the fixture's own statements write rows (they can then live
+  in a module-wide transaction), to ``session`` when they do not (reads, DDL, no database
+  at all); module to ``session``. Saving: the fixture's time except the setups left after
+  the change (one per run for session, at most one per test module of the run for
+  module), at the mean cost of a setup: the summary has no per-setup spread, so "similar
+  time per setup" is assumed, and said.
+
+  The change is proposed only where the fixtures it requests allow it (its recorded
+  ``argnames``, followed transitively; pytest rejects a fixture that requests a narrower
+  one): each requested fixture narrower than the new scope must widen with it, unless it
+  is pinned: pytest's or a plugin's own (defined outside the project; ``tmp_path`` and
+  ``tmpdir`` have session-scoped factories to use instead, ``monkeypatch`` a context
+  manager), one that gives each test its own transaction (rolls back on most setups), or
+  one not traced in the run (a ``parametrize`` argument). A pinned dependency leaves the
+  fixture at its scope: the finding says which one and why, and claims no saving. When the
+  run did not record what the fixture requests, the proposal says that it is unchecked.
 - **Setup-dominated tests** (one finding for the run): tests whose own setup (setup phase
   less the time spent in wider-scoped fixtures) is longer than their call phase and at
   least ``floor_test``, reported when they are at least ``most_tests_share`` of the tests
@@ -31,8 +42,11 @@ from otel_pytest.analyze.detectors.impact import run_time, severity
 from otel_pytest.analyze.findings import (
     CostlyFixture,
     Finding,
+    FixtureRef,
     Location,
     Measurement,
+    PinnedFixture,
+    ReplacedFixture,
     SetupDominated,
     SlowFixture,
 )
@@ -40,6 +54,14 @@ from otel_pytest.analyze.model import FixtureStats, History, RunSummary, TestSam
 from otel_pytest.analyze.options import AnalysisOptions
 
 NAMED_FIXTURES = 3  # fixtures named in the setup-dominated finding
+SCOPES = ("function", "class", "module", "package", "session")  # narrowest first
+# pytest's function-scoped fixtures with a wider-scoped way to get the same thing.
+WIDER_INSTEAD = {
+    "tmp_path": "tmp_path_factory",
+    "tmpdir": "tmpdir_factory",
+    "monkeypatch": "pytest.MonkeyPatch.context()",
+}
+PSEUDO_FIXTURES = frozenset({"request"})  # in argnames, but no fixture of any scope
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
@@ -71,6 +93,57 @@ def _slow_fixtures(run: RunSummary, options: AnalysisOptions) -> list[Finding]:
     return [_slow_fixture(run, fixture, suite, modules, options) for fixture in chosen]
 
 
+def _rank(scope: str) -> int:
+    return SCOPES.index(scope) if scope in SCOPES else 0
+
+
+def _outside_project(fixture: FixtureStats) -> bool:
+    """Defined by pytest or a plugin: its file lies outside the rootdir or in site-packages."""
+    return fixture.file.startswith(("..", "/")) or "site-packages" in fixture.file
+
+
+class _Widening:
+    """What a fixture's move to a wider scope takes, from what it requests, transitively."""
+
+    def __init__(self, run: RunSummary, fixture: FixtureStats, target: str, options: AnalysisOptions) -> None:
+        self.widen: list[FixtureRef] = []  # must take the wider scope too
+        self.pinned: list[PinnedFixture] = []  # cannot: the move is off
+        self.replaced: list[ReplacedFixture] = []  # pytest's, with a wider-scoped equivalent
+        self.checked = True  # every fixture on the way recorded what it requests
+        definitions: dict[str, list[FixtureStats]] = {}
+        for candidate in sorted(run.fixtures.values(), key=lambda item: item.key):
+            definitions.setdefault(candidate.name, []).append(candidate)
+        seen = {fixture.name}
+        stack = [fixture]
+        while stack:
+            current = stack.pop()
+            if current.argnames is None:
+                self.checked = False
+                continue
+            for name in current.argnames:
+                if name in PSEUDO_FIXTURES or name in seen:
+                    continue
+                seen.add(name)
+                found = definitions.get(name)
+                if not found:
+                    self.pinned.append(PinnedFixture(name, "", "untraced"))
+                    continue
+                # Every definition of the name (overrides in several conftests): the one this
+                # fixture gets depends on where it is requested from.
+                for requested in found:
+                    if _rank(requested.scope) >= _rank(target):
+                        continue
+                    if requested.name in WIDER_INSTEAD and _outside_project(requested):
+                        self.replaced.append(ReplacedFixture(requested.name, WIDER_INSTEAD[requested.name]))
+                    elif _outside_project(requested):
+                        self.pinned.append(PinnedFixture(requested.name, requested.scope, "external"))
+                    elif _isolates(requested, options):
+                        self.pinned.append(PinnedFixture(requested.name, requested.scope, "transaction"))
+                    else:
+                        self.widen.append(fixture_ref(requested))
+                        stack.append(requested)
+
+
 def _isolates(fixture: FixtureStats, options: AnalysisOptions) -> bool:
     """Whether the fixture rolls back on most of its setups: a per-test transaction."""
     rollbacks = db_work.amount(fixture.db, "rollbacks") + db_work.amount(fixture.db, "savepoint_rollbacks")
@@ -80,14 +153,15 @@ def _isolates(fixture: FixtureStats, options: AnalysisOptions) -> bool:
 def _slow_fixture(
     run: RunSummary, fixture: FixtureStats, suite: float, modules: int, options: AnalysisOptions
 ) -> Finding:
-    uses_database = any(value > 0 for value in fixture.db.values())
-    target = "module" if fixture.scope in ("function", "class") and uses_database else "session"
+    writes = db_work.writes_rows(run, fixture)
+    target = "module" if fixture.scope in ("function", "class") and writes else "session"
+    widening = _Widening(run, fixture, target, options)
     after = min(fixture.setups, max(modules, 1)) if target == "module" else 1
     mean = fixture.total_time / fixture.setups
-    saving = mean * (fixture.setups - after)
+    saving = 0.0 if widening.pinned else mean * (fixture.setups - after)
     return Finding(
         kind="fixture",
-        severity=severity(saving, run, options),
+        severity=severity(saving or fixture.total_time, run, options),
         location=fixture_location(fixture),
         measurements=(
             Measurement("setups", fixture.setups, "count"),
@@ -97,7 +171,19 @@ def _slow_fixture(
             Measurement(f"setups with scope={target}", after, "count"),
         ),
         detail=SlowFixture(
-            fixture_ref(fixture), fixture.setups, mean, fixture.total_time, fixture.total_time / suite, target, after
+            fixture_ref(fixture),
+            fixture.setups,
+            mean,
+            fixture.total_time,
+            fixture.total_time / suite,
+            target,
+            after,
+            writes,
+            db_work.ddl_operations(run, fixture),
+            tuple(widening.widen),
+            tuple(widening.pinned),
+            tuple(widening.replaced),
+            widening.checked,
         ),
         saving=saving,
         evidence=run_evidence(run),

@@ -28,6 +28,7 @@ from otel_pytest.analyze.findings import (
     Flaky,
     LeakedTransactions,
     NPlusOne,
+    PinnedFixture,
     PoolWaits,
     SchemaRebuild,
     SetupDominated,
@@ -573,19 +574,72 @@ def _n_plus_one(detail: NPlusOne, finding: Finding) -> Words:
 # -- fixtures ----------------------------------------------------------------------------------
 
 
+_PINNED_WHY = {
+    "external": "pytest's or a plugin's own",
+    "transaction": "it gives each test its own transaction",
+    "untraced": "not traced in this run: a parametrize argument?",
+}
+
+
+def _pinned(pinned: PinnedFixture) -> str:
+    scope = f"{pinned.scope} scope, " if pinned.scope else ""
+    return f"`{pinned.name}` ({scope}{_PINNED_WHY[pinned.why]})"
+
+
+def _and(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _widening(detail: SlowFixture) -> str:
+    """What else the scope change takes: fixtures that widen with it, pytest fixtures to swap."""
+    target = detail.target_scope
+    said = []
+    if detail.widen:
+        named = _and([f"`{ref.name}` ({ref.scope} scope)" for ref in detail.widen])
+        said.append(
+            f' It requests {named}: {"it" if len(detail.widen) == 1 else "they"} must take scope="{target}" '
+            f"with it, since pytest rejects a {target}-scoped fixture that requests a narrower one."
+        )
+    for replaced in detail.replaced:
+        said.append(f" Request {replaced.instead} instead of `{replaced.name}` (function scope).")
+    if not detail.dependencies_known:
+        said.append(
+            " This run did not record which fixtures it requests: pytest rejects the wider scope if any of "
+            "them is narrower."
+        )
+    return "".join(said)
+
+
 def _slow_fixture(detail: SlowFixture, finding: Finding) -> Words:
     name = detail.fixture.name
-    if detail.target_scope == "session":
+    target = detail.target_scope
+    if detail.pinned:
         advice = (
-            f'Give `{name}` scope="session" so it is built once per run (per worker under xdist). '
+            f'`{name}` cannot take scope="{target}" as it is: it requests '
+            f"{_and([_pinned(pinned) for pinned in detail.pinned])}, and pytest rejects a {target}-scoped fixture "
+            "that requests a narrower one. Make each setup cheaper (one bulk statement, the shared engine), or "
+            + (
+                "build its rows in a module-scoped fixture on a module-scoped connection and transaction, each "
+                "test rolling back to a savepoint of its own."
+                if detail.writes_rows
+                else "compute what it returns once in a session-scoped fixture that requests nothing narrower, "
+                "and let this one hand it out."
+            )
+        )
+    elif target == "session":
+        ddl = f" and its DDL ({', '.join(detail.ddl)}) runs once" if detail.ddl else ""
+        advice = (
+            f'Give `{name}` scope="session" so it is built once per run (per worker under xdist){ddl}. '
             "If tests change what it returns, return an immutable value or hand each test a cheap copy."
+            + _widening(detail)
         )
     else:
         advice = (
             f'Give `{name}` scope="module" so its rows are written once per test module (at most '
             f"{detail.setups_after} times here), inside a module-wide transaction, each test rolling back to a "
             "savepoint of its own. If tests must see fresh rows, keep it per test and make each setup cheaper "
-            "(one bulk insert, the shared engine)."
+            f"(one bulk insert, the shared engine).{_widening(detail)} {ROLLBACK_LIMITS}"
         )
     return Words(
         title=(
@@ -593,8 +647,12 @@ def _slow_fixture(detail: SlowFixture, finding: Finding) -> Words:
             f"each: {detail.share:.0%} of the suite's setup and teardown time"
         ),
         confidence=(
-            f"exact: {detail.setups} setups taking {seconds(detail.total)}; per-setup spread is not "
-            "in the summary, so the saving assumes each costs the mean"
+            f"exact: {detail.setups} setups taking {seconds(detail.total)}; "
+            + (
+                "no saving: the fixtures it requests keep it at its scope"
+                if detail.pinned
+                else "per-setup spread is not in the summary, so the saving assumes each costs the mean"
+            )
         ),
         suggestion=advice,
     )

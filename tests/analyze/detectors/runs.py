@@ -251,6 +251,7 @@ def slow_shop_fixtures() -> list[FixtureStats]:
             teardown_time=0.0001,
             file="examples/shop/conftest.py",
             line=24,
+            argnames=(),
         ),
         fixture(
             "engine",
@@ -259,6 +260,7 @@ def slow_shop_fixtures() -> list[FixtureStats]:
             teardown_time=0.0589,
             file=shop,
             line=17,
+            argnames=("database_url",),
             db={"engines_created": 28, "engines_disposed": 28, "engine_time": 0.056},
         ),
         fixture(
@@ -268,6 +270,7 @@ def slow_shop_fixtures() -> list[FixtureStats]:
             teardown_time=0.282,
             file=shop,
             line=24,
+            argnames=("engine",),
             statements=dict.fromkeys(slow_ddl_ids(), SHOP_TESTS),
             db={
                 "connections": 28,
@@ -290,6 +293,7 @@ def slow_shop_fixtures() -> list[FixtureStats]:
             teardown_time=0.0256,
             file=shop,
             line=33,
+            argnames=("engine", "schema"),
             db={"rollbacks": 28, "rollback_time": 0.0112, "pool_resets": 28},
         ),
         fixture(
@@ -298,6 +302,8 @@ def slow_shop_fixtures() -> list[FixtureStats]:
             setup_time=0.0958,
             file=tests,
             line=18,
+            argnames=("session",),
+            statements={"INSERT_PRODUCT": 16},
             db={
                 "checkouts": 16,
                 "pool_wait_time": 0.0004,
@@ -314,6 +320,8 @@ def slow_shop_fixtures() -> list[FixtureStats]:
             teardown_time=0.0001,
             file=tests,
             line=13,
+            argnames=("session",),
+            statements={"INSERT_CUSTOMER": 10},
             db={
                 "checkouts": 10,
                 "pool_wait_time": 0.0002,
@@ -327,11 +335,20 @@ def slow_shop_fixtures() -> list[FixtureStats]:
 
 
 def slow_shop_statements() -> list[StatementStats]:
-    """The DDL of create_all and drop_all, once per test for each of the four tables."""
+    """The DDL of create_all and drop_all, once per test for each of the four tables, and
+    the INSERTs of the two data fixtures."""
     return [
-        statement(f"{verb[0]}{number}", f"{verb} TABLE {table}", count=SHOP_TESTS, total_time=0.126, tests=SHOP_TESTS)
-        for verb in ("CREATE", "DROP")
-        for number, table in enumerate(SLOW_TABLES)
+        *(
+            statement(
+                f"{verb[0]}{number}", f"{verb} TABLE {table}", count=SHOP_TESTS, total_time=0.126, tests=SHOP_TESTS
+            )
+            for verb in ("CREATE", "DROP")
+            for number, table in enumerate(SLOW_TABLES)
+        ),
+        statement(
+            "INSERT_PRODUCT", "INSERT INTO product (sku, name) VALUES (?, ?)", count=16, total_time=0.03, tests=8
+        ),
+        statement("INSERT_CUSTOMER", "INSERT INTO customer (email) VALUES (?)", count=10, total_time=0.03, tests=10),
     ]
 
 

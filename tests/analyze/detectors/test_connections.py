@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from otel_pytest.analyze.detectors import connections
+from otel_pytest.analyze.detectors import connections, schema
 from otel_pytest.analyze.findings import Location, Measurement
-from otel_pytest.analyze.model import History
+from otel_pytest.analyze.model import History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import (
     SLOW_RUN_ID,
@@ -18,6 +20,7 @@ from tests.analyze.detectors.runs import (
     run,
     sample,
     slow_shop_run,
+    statement,
 )
 
 OPTIONS = AnalysisOptions()
@@ -275,3 +278,131 @@ def test_the_wait_of_a_checkout_that_connected_is_not_a_pool_wait() -> None:
 )
 def test_no_current_run_or_no_database_work_gives_nothing(data: History) -> None:
     assert connections.detect(data, OPTIONS) == []
+
+
+# -- what real suites showed (issue 10, item 6) ---------------------------------------------
+
+
+def disposing_suite() -> RunSummary:
+    """201 tests on one session-scoped engine; the 77 that use the async fixture `client`
+    dispose the engine in its teardown (``await engine.dispose()``), so each of them opens
+    a new physical connection: 9 ms each (8 ms connect, 1 ms first checkout)."""
+    engine = fixture(
+        "engine", scope="session", setups=1, setup_time=0.05, db={"engines_created": 1, "engine_time": 0.001}
+    )
+    client = fixture(
+        "client",
+        setups=77,
+        setup_time=0.077,
+        teardown_time=0.0077,
+        file="tests/api/conftest.py",
+        line=12,
+        db={"engines_disposed": 77, "engine_time": 0.0077},
+    )
+    reconnecting = {"connections": 1, "connection_time": 0.008, "checkouts": 2, "pool_wait_time": 0.001}
+    pooled = {"checkouts": 1, "pool_wait_time": 0.00005, "queries": 2, "query_time": 0.002}
+    tests = [
+        sample(
+            f"tests/{'api' if n < 77 else 'core'}/test_{n}.py::test_it",
+            call=0.01,
+            db={**reconnecting, "queries": 2, "query_time": 0.002} if n < 77 else pooled,
+            fixtures=[client.key] if n < 77 else [],
+        )
+        for n in range(201)
+    ]
+    return run("r1", tests, fixtures=[engine, client], wall_time=12.0)
+
+
+def test_an_engine_disposed_on_every_setup_of_an_async_fixture_is_reported_with_its_reconnects() -> None:
+    cost = 77 * 0.009 + 0.0077
+    expected = Reported(
+        kind="connection",
+        severity="medium",  # the saving, 0.69 s, is 5.7 % of the 12 s run
+        title="An engine disposed on every setup of fixture `client` (function scope): 77 reconnects cost 701 ms",
+        location=Location(fixture="client", file="tests/api/conftest.py", line=12),
+        measurements=(
+            Measurement("engines disposed", 77, "count"),
+            Measurement("setups", 77, "count"),
+            Measurement("tests that set it up", 77, "count"),
+            Measurement("reconnects in those tests", 77, "count"),
+            Measurement("mean cost of a new connection", 0.009, "s"),
+            Measurement("engine dispose time", 0.0077, "s"),
+            Measurement("cost per run", cost, "s"),
+        ),
+        confidence=(
+            "exact counts: 77 engines disposed in 77 setups of a fixture that created none of them; 77 new physical "
+            "connections in the 77 of 201 tests that set it up; cost from measured connect and dispose times"
+        ),
+        suggestion=(
+            "`client` disposes an engine it did not create (engine.dispose()) every time it runs: the pool is "
+            "emptied and the next test connects again (7-25 ms each). Dispose the engine once, in the teardown of "
+            "the session-scoped fixture that creates it. If the dispose works around asyncpg's \"attached to a "
+            'different loop" errors, run the engine and the tests in one event loop instead (pytest-asyncio: '
+            'loop_scope="session" on the engine fixture and the tests that use it).'
+        ),
+        saving=cost * 76 / 77,
+        evidence={"run": "r1"},
+    )
+
+    assert rounded(connections.detect(history(disposing_suite()), OPTIONS)) == rounded([expected])
+
+
+def test_the_reconnects_a_disposal_finding_counts_are_not_counted_again_as_churn() -> None:
+    # Every test reconnects: without the disposal finding they would be churn in 201 of 201.
+    summary = disposing_suite()
+    client = summary.fixtures["tests/api/conftest.py:12:client"]
+    everyone = dataclasses.replace(client, setups=201, teardowns=201, db={**client.db, "engines_disposed": 201})
+    tests = {
+        key: dataclasses.replace(test, db={**test.db, "connections": 1}, fixtures=frozenset({client.key}))
+        for key, test in summary.tests.items()
+    }
+    summary = dataclasses.replace(summary, tests=tests, fixtures={**summary.fixtures, client.key: everyone})
+
+    findings = connections.detect(history(summary), OPTIONS)
+
+    assert [type(finding.detail).__name__ for finding in findings] == ["EngineDisposals"]
+    assert findings[0].measurements[3] == Measurement("reconnects in those tests", 201, "count")
+
+
+def test_a_fixture_that_creates_its_engine_and_schema_is_counted_once_between_the_two_findings() -> None:
+    # `database` creates an engine, connects, and runs create_all/drop_all on each of 4 setups.
+    database = fixture(
+        "database",
+        setups=4,
+        setup_time=0.3,
+        teardown_time=0.1,
+        db={
+            "engines_created": 4,
+            "engines_disposed": 4,
+            "engine_time": 0.008,
+            "connections": 4,
+            "connection_time": 0.032,
+            "checkouts": 4,
+            "pool_wait_time": 0.004,
+            "ddl": 8,
+        },
+        statements={"c1": 4, "d1": 4},
+    )
+    tests = [
+        sample(
+            f"tests/test_a.py::test_{n}",
+            call=0.01,
+            db={"engines_created": 1, "connections": 1, "connection_time": 0.008, "pool_wait_time": 0.001},
+            fixtures=[database.key],
+        )
+        for n in range(4)
+    ]
+    statements = [
+        statement("c1", "CREATE TABLE customer", count=4, total_time=0.01, tests=4),
+        statement("d1", "DROP TABLE customer", count=4, total_time=0.01, tests=4),
+    ]
+    data = history(run("r1", tests, fixtures=[database], statements=statements, wall_time=2.0))
+
+    [engine] = connections.detect(data, OPTIONS)
+    [rebuild] = schema.detect(data, OPTIONS)
+
+    assert engine.measurements[2] == Measurement(
+        "engines and connections inside the fixture (the rest is the schema finding's)", 0.044, "s"
+    )
+    assert rounded([engine])[0].measurements[5] == Measurement("cost per run", 0.044, "s")
+    assert rounded([rebuild])[0].measurements[-2] == Measurement("cost per run", 0.356, "s")
