@@ -53,6 +53,10 @@ def test_function_fixtures_get_setup_and_teardown_spans_under_their_phases(pytes
     assert client.attributes["pytest.fixture.name"] == "client"
     assert client.attributes["pytest.fixture.scope"] == "function"
     assert client.attributes["code.function.name"] == "client"
+    # What each requests (pytest's FixtureDef.argnames), on its setup and teardown spans.
+    assert client.attributes["pytest.fixture.argnames"] == ["database"]
+    assert test.child("teardown").child("fixture client teardown").attributes["pytest.fixture.argnames"] == ["database"]
+    assert test.child("setup").child("fixture database").attributes["pytest.fixture.argnames"] == []
     assert client.attributes["code.line.number"] == 7  # the decorator line, as pytest --fixtures shows
     assert str(client.attributes["code.file.path"]).endswith(".py")
     assert test.attributes["test.case.name"] == test.name
@@ -92,6 +96,7 @@ def test_session_and_module_fixtures_live_in_the_session_trace_not_in_a_test(pyt
     engine = run.session.child("fixture engine")
     module = run.session.child("test_one.py")
     assert engine.attributes["pytest.fixture.requested_by"] == "test_one.py::test_first"
+    assert module.child("fixture schema").attributes["pytest.fixture.argnames"] == ["engine"]
     # The tests' phases link to the other-scope work they waited for, and count its time.
     first, second = run.root("test_one.py::test_first"), run.root("test_one.py::test_second")
     setup_links = set(first.child("setup").links)

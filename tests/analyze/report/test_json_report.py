@@ -178,6 +178,8 @@ def test_a_detectors_finding_adds_its_facts_and_reads_back_to_the_same_words() -
         "verbs": ["CREATE", "DROP"],
         "truncating": False,
         "ddl_setups": 28,
+        "connection_setup": 0.2492,
+        "connection_counted": True,
     }
     again = to_data(from_data(data))
     assert "detail" not in again["findings"][0]
