@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from otel_pytest.analyze.findings import (
+    CommitThenClean,
+    Detail,
+    EngineDisposals,
+    Finding,
+    FixtureRef,
+    Location,
+    PinnedFixture,
+    ReplacedFixture,
+    SchemaCleaner,
+    SchemaRebuild,
+    SlowFixture,
+)
 from otel_pytest.analyze.report.wording import visible
+from otel_pytest.analyze.report.words import Words, words
+from tests.analyze.detectors.runs import plain
 
 
 @pytest.mark.parametrize(
@@ -27,3 +44,150 @@ from otel_pytest.analyze.report.wording import visible
 )
 def test_characters_that_act_are_shown_as_their_escapes(raw: str, shown: str) -> None:
     assert visible(raw) == shown
+
+
+# -- the pattern findings' words (issue 10, items 6 and 7) -----------------------------------
+
+SCHEMA = FixtureRef("prepare_database", "function")
+LIMITS = (
+    "The rollback isolates only what runs through that connection: code that opens its own session, connection "
+    "or engine (a second session, a background task, another process) neither sees the test's uncommitted rows "
+    "nor has its writes rolled back, and triggers or deferred constraints that act at COMMIT never fire. For "
+    "those tests keep a cleanup per test (TRUNCATE … RESTART IDENTITY CASCADE of the tables they write) or give "
+    "each test a copy of a template database (CREATE DATABASE … TEMPLATE …)."
+)
+SAVEPOINTS = (
+    "Roll back instead: per test, open a connection from the shared engine, begin a transaction, bind the "
+    'session to it with join_transaction_mode="create_savepoint" (the code\'s commit() then only releases a '
+    "savepoint) and roll the transaction back in the fixture's teardown. Nothing is committed, so nothing needs "
+    "deleting."
+)
+
+
+def said(detail: Detail) -> Words:
+    """The words of a finding with ``detail``, no-break spaces made plain."""
+    made = words(Finding(kind="schema", severity="low", location=Location(), measurements=(), detail=detail))
+    return Words(plain(made.title), plain(made.confidence), plain(made.suggestion), made.evidence)
+
+
+def schema_rebuild(verbs: tuple[str, ...], ddl_setups: int = 4, counted: bool = True) -> SchemaRebuild:
+    return SchemaRebuild(SCHEMA, 4, 2.0 * ddl_setups, 0.2, verbs, verbs == ("TRUNCATE",), ddl_setups, 0.03, counted)
+
+
+def slow_fixture(target: str = "module", **facts: Any) -> SlowFixture:
+    return SlowFixture(
+        FixtureRef("customers", "function"), 10, 0.02, 0.2, 0.25, target, 2, target == "module", (), **facts
+    )
+
+
+def test_a_schema_rebuilt_on_every_setup_is_told_to_move_its_ddl_and_the_recipes_limits() -> None:
+    assert said(schema_rebuild(("CREATE", "DROP"))) == Words(
+        title=(
+            "Schema rebuilt on every setup of fixture `prepare_database` (function scope): 2 DDL statements per "
+            "setup, 200 ms over 4 setups"
+        ),
+        confidence=(
+            "exact counts: 8 DDL statements in 4 of 4 setups of a function-scoped fixture; times measured; its DDL: "
+            "CREATE, DROP"
+        ),
+        suggestion=(
+            "Move the DDL in `prepare_database` (create_all/drop_all) to a session-scoped fixture: build the schema "
+            "once before the first test and drop it once after the last. Isolate tests with a transaction per test "
+            'that is rolled back at the end (the session joins it with join_transaction_mode="create_savepoint"), '
+            "not by rebuilding the tables. " + LIMITS
+        ),
+    )
+
+
+def test_a_schema_built_on_some_setups_says_on_how_many_and_names_only_its_own_ddl() -> None:
+    words_said = said(schema_rebuild(("ALTER", "CREATE"), ddl_setups=3, counted=False))
+
+    assert words_said.title == (
+        "Schema built on 3 of 4 setups of fixture `prepare_database` (function scope): 2 DDL statements per such "
+        "setup, 200 ms over 4 setups"
+    )
+    assert words_said.confidence == (
+        "exact counts: 6 DDL statements in 3 of 4 setups of a function-scoped fixture; times measured; its DDL: "
+        "ALTER, CREATE; the 30 ms of connection set-up inside are in this cost (no connection finding counts them)"
+    )
+    assert words_said.suggestion == (
+        "Move the DDL in `prepare_database` (create_all, ALTER) to a session-scoped fixture that builds the schema "
+        "once before the first test: it changes nothing the tests write, so no test needs it again."
+    )
+
+
+def test_truncated_tables_are_told_to_roll_back_with_the_recipes_limits() -> None:
+    words_said = said(schema_rebuild(("TRUNCATE",)))
+
+    assert words_said.title.startswith("Tables truncated on every setup of fixture `prepare_database`")
+    assert words_said.suggestion == (
+        "Stop emptying the tables in `prepare_database`: run each test in a transaction that is rolled back at the "
+        'end (the session joins it with join_transaction_mode="create_savepoint"), so nothing the test writes is '
+        "committed and nothing needs truncating. " + LIMITS
+    )
+
+
+def test_commit_then_clean_names_the_schema_commits_taken_off_and_ends_with_the_recipes_limits() -> None:
+    detail = CommitThenClean(77, 201, (SchemaCleaner("prepare_database", False, 3, 4),), 0, 0.0, 402.0, True)
+
+    assert said(detail) == Words(
+        title=(
+            "77 of 201 tests commit their data, then fixture `prepare_database` drops the tables (DDL on 3 of 4 "
+            "setups) instead of rolling back"
+        ),
+        confidence=(
+            "exact counts: COMMITs in 77 of 201 tests; less the 402 COMMITs of schema fixtures (their DDL) in the "
+            "tests that set them up; COMMIT time is not in the summaries and not in the saving"
+        ),
+        suggestion=(
+            f"{SAVEPOINTS} Then `prepare_database` can build the schema once per session (see the schema finding). "
+            f"{LIMITS}"
+        ),
+    )
+
+
+def test_an_engine_disposed_on_some_setups_says_on_how_many() -> None:
+    detail = EngineDisposals(FixtureRef("client", "function"), 70.0, 77, 70.0, 0.64, 77, 201)
+
+    assert said(detail).title == (
+        "An engine disposed on 70 of 77 setups of fixture `client` (function scope): 70 reconnects cost 640 ms"
+    )
+    assert said(detail).confidence == (
+        "exact counts: 70 engines disposed in 77 setups of a fixture that created none of them; 70 new physical "
+        "connections in the 77 of 201 tests that set it up; cost from measured connect and dispose times"
+    )
+
+
+def test_a_scope_change_names_the_fixtures_that_widen_with_it_and_pytests_equivalents() -> None:
+    detail = slow_fixture(
+        "session",
+        widen=(FixtureRef("settings", "function"), FixtureRef("paths", "module")),
+        replaced=(ReplacedFixture("monkeypatch", "pytest.MonkeyPatch.context()"),),
+        dependencies_known=False,
+    )
+
+    assert said(detail).suggestion == (
+        'Give `customers` scope="session" so it is built once per run (per worker under xdist). If tests change what '
+        "it returns, return an immutable value or hand each test a cheap copy. It requests `settings` (function "
+        'scope) and `paths` (module scope): they must take scope="session" with it, since pytest rejects a '
+        "session-scoped fixture that requests a narrower one. Request pytest.MonkeyPatch.context() instead of "
+        "`monkeypatch` (function scope). This run did not record which fixtures it requests: pytest rejects the "
+        "wider scope if any of them is narrower."
+    )
+
+
+def test_a_pinned_fixture_is_told_why_it_keeps_its_scope_and_what_to_do_instead() -> None:
+    detail = slow_fixture(
+        pinned=(PinnedFixture("db_session", "function", "transaction"), PinnedFixture("email", "", "untraced"))
+    )
+
+    assert said(detail).suggestion == (
+        '`customers` cannot take scope="module" as it is: it requests `db_session` (function scope, it gives each '
+        "test its own transaction) and `email` (not traced in this run: a parametrize argument?), and pytest rejects "
+        "a module-scoped fixture that requests a narrower one. Make each setup cheaper (one bulk statement, the "
+        "shared engine), or build its rows in a module-scoped fixture on a module-scoped connection and transaction, "
+        "each test rolling back to a savepoint of its own."
+    )
+    assert said(detail).confidence == (
+        "exact: 10 setups taking 200 ms; no saving: the fixtures it requests keep it at its scope"
+    )
