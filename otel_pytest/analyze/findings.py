@@ -93,6 +93,9 @@ class ChangePointRun:
     revision: str | None
     significant: bool  # E-divisive permutation test passed at the rule's change_point_p
     p: float  # the permutation p-value (an estimate, or NaN, when not significant)
+    # The revision of the run before it; None when not known (then a revision is not
+    # said to be unchanged).
+    previous_revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ class CountRegression:
     current_revision: str | None
     previous_run: str
     baseline_runs: int  # passed runs the median was taken over
+    previous_revision: str | None = None  # of previous_run; None when not known
 
 
 @dataclass(frozen=True)

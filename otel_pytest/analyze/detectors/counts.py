@@ -170,6 +170,7 @@ def _finding(
         current_revision=newest.revision,
         previous_run=previous_run.run_id,
         baseline_runs=baseline_size,
+        previous_revision=previous_run.revision,
     )
     return Finding(
         kind="count",

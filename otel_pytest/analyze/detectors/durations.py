@@ -53,7 +53,8 @@ def _finding(
     changed = None
     if step is not None:
         run = runs[step.run]
-        changed = ChangePointRun(run.run_id, run.revision, step.significant, step.p)
+        before = runs[step.run - 1].revision if step.run > 0 else None
+        changed = ChangePointRun(run.run_id, run.revision, step.significant, step.p, before)
         evidence["change_point_run"] = run.run_id
         if run.revision:
             evidence["change_point_revision"] = run.revision

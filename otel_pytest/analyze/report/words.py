@@ -95,8 +95,14 @@ def _runs(count: int) -> str:
     return "run" if count == 1 else f"{count} runs"
 
 
-def _changed_in(run_id: str, revision: str | None, sure: str = "") -> str:
-    """``the change in <revision> (run <id>, <sure>)`` or ``what changed in run <id> (<sure>)``."""
+def _changed_in(run_id: str, revision: str | None, sure: str = "", previous: str | None = None) -> str:
+    """``the change in <revision> (run <id>, <sure>)``, or ``what changed in run <id> (<sure>)``
+    when the run has no revision, or the same one as the run before it (``previous``): then
+    no change of the code is there to look at."""
+    if revision and revision == previous:
+        unchanged = f"its revision, {revision[:REVISION_SHOWN]}, is the one of the run before it: look at data, "
+        unchanged += "dependencies, configuration or the machine"
+        return f"what changed in run {run_id} ({unchanged}{'; ' + sure if sure else ''})"
     if revision:
         return f"the change in {revision} (run {run_id}{', ' + sure if sure else ''})"
     return f"what changed in run {run_id}" + (f" ({sure})" if sure else "")
@@ -181,7 +187,8 @@ def _duration_suggestion(detail: DurationRegression, finding: Finding) -> str:
     step = detail.step
     if step is not None:
         sure = "where the step happened" if step.significant else "where the step most likely began"
-        head = f"Look at {_changed_in(step.run_id, step.revision, sure)}: {series_label(detail)} {change}."
+        where = _changed_in(step.run_id, step.revision, sure, step.previous_revision)
+        head = f"Look at {where}: {series_label(detail)} {change}."
     else:
         head = f"Look at what changed in the last runs: {series_label(detail)} {change}."
     if detail.series == "test":
@@ -244,7 +251,7 @@ def _count(detail: CountRegression, finding: Finding) -> Words:
     if texts:
         more = f" and {len(texts) - 3} more" if len(texts) > 3 else ""
         done.append("new: " + "; ".join(short(text, 120) for text in texts[:3]) + more)
-    where = _changed_in(detail.current_run, detail.current_revision)
+    where = _changed_in(detail.current_run, detail.current_revision, previous=detail.previous_revision)
     suggestion = (
         f"Look at {where}: {_tests_named(detail.tests)} now runs {'; '.join(done)}.{_count_advice(detail.increases)}"
     )

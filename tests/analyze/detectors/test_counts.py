@@ -135,3 +135,14 @@ def test_a_new_test_or_a_failed_run_is_not_a_count_regression() -> None:
     assert counts.detect(History([first, second]), OPTIONS) == []
     assert counts.detect(History([first, failed]), OPTIONS) == []
     assert counts.detect(History([first]), OPTIONS) == []
+
+
+def test_a_count_that_rose_without_a_change_of_revision_points_at_the_run_not_at_a_change_of_code() -> None:
+    runs = tuple(dataclasses.replace(run, revision="abc123") for run in count_history([3, 3, 3, 3, 12]).runs)
+
+    finding = only(counts.detect(History(runs), OPTIONS))
+
+    assert finding.suggestion.startswith(
+        "Look at what changed in run run04 (its revision, abc123, is the one of the run before it: look at data, "
+        f"dependencies, configuration or the machine): {name(0)} now runs 12 queries instead of 3."
+    )

@@ -172,3 +172,17 @@ def test_the_same_history_gives_the_same_findings() -> None:
     matrix[0, 44:] *= 1.3
 
     assert durations.detect(history(matrix), OPTIONS) == durations.detect(history(matrix), OPTIONS)
+
+
+def test_a_step_in_runs_of_one_revision_points_at_the_run_not_at_a_change_of_code() -> None:
+    matrix = timings(seed=1, cv=0.05)
+    matrix[7, 44:] *= 1.2
+    runs = tuple(dataclasses.replace(run, revision="abc123") for run in history(matrix).runs)
+
+    finding = only(durations.detect(History(runs), OPTIONS))
+
+    assert "the change in" not in finding.suggestion
+    assert finding.suggestion.startswith(
+        "Look at what changed in run run44 (its revision, abc123, is the one of the run before it: look at data, "
+        "dependencies, configuration or the machine; where the step happened): "
+    )
