@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from otel_pytest.analyze.detectors import db_work
-from otel_pytest.analyze.detectors.evidence import fixture_location, run_evidence
+from otel_pytest.analyze.detectors.evidence import dated, fixture_location, run_evidence
 from otel_pytest.analyze.detectors.impact import severity
 from otel_pytest.analyze.findings import (
     CommitThenClean,
@@ -43,6 +43,10 @@ from otel_pytest.analyze.options import AnalysisOptions
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    return dated(history, options, _found)
+
+
+def _found(history: History, options: AnalysisOptions) -> list[Finding]:
     run = history.current
     if run is None:
         return []
@@ -62,17 +66,18 @@ def _schema_commits(run: RunSummary) -> dict[str, float]:
     }
 
 
-def _own_schema_commits(test: TestSample, schema_commits: Mapping[str, float]) -> float:
-    return sum(schema_commits.get(key, 0.0) for key in test.fixtures)
-
-
-def _data_commits(test: TestSample, schema_commits: Mapping[str, float]) -> float:
-    return max(db_work.amount(test.db, "commits") - _own_schema_commits(test, schema_commits), 0.0)
+def _split_commits(test: TestSample, schema_commits: Mapping[str, float]) -> tuple[float, float]:
+    """A test's COMMITs as (its data's, its schema fixtures')."""
+    commits = db_work.amount(test.db, "commits")
+    schema = sum(schema_commits[key] for key in test.fixtures if key in schema_commits) if schema_commits else 0.0
+    return max(commits - schema, 0.0), min(schema, commits)
 
 
 def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: AnalysisOptions) -> list[Finding]:
     schema_commits = _schema_commits(run)
-    committing = [test for test in tests if _data_commits(test, schema_commits) >= 1]
+    split = [_split_commits(test, schema_commits) for test in tests]
+    data_commits = [data for data, _ in split if data >= 1]
+    committing = len(data_commits)
     if not committing:
         return []
     schema = [
@@ -80,23 +85,23 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
         for fixture in db_work.schema_fixtures(run, options)
         if {"DROP", "TRUNCATE"} & set(db_work.ddl_operations(run, fixture))
     ]
-    commits = sum(_data_commits(test, schema_commits) for test in committing)
+    commits = sum(data_commits)
     deletes = [
         statement
         for statement in sorted(run.statements.values(), key=lambda s: s.fingerprint_id)
-        if statement.operation.upper() == "DELETE" and statement.tests >= options.most_tests_share * len(committing)
+        if statement.operation.upper() == "DELETE" and statement.tests >= options.most_tests_share * committing
     ]
     delete_time = sum(statement.total_time for statement in deletes)
     schema_cleanup = sum(fixture.teardown_time for fixture in schema)
     rollbacks = db_work.total(tests, "rollbacks")
     rollback = db_work.total(tests, "rollback_time") / rollbacks if rollbacks else None
-    saving = max(delete_time - len(committing) * (rollback or 0.0), 0.0)
+    saving = max(delete_time - committing * (rollback or 0.0), 0.0)
     cleanup = schema_cleanup + delete_time
 
     measurements = [
-        Measurement("tests that commit data", len(committing), "count"),
+        Measurement("tests that commit data", committing, "count"),
         Measurement("data commits", commits, "count"),
-        Measurement("commits per committing test", commits / len(committing), "count"),
+        Measurement("commits per committing test", commits / committing, "count"),
     ]
     if schema:
         measurements.append(
@@ -114,18 +119,17 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
     return [
         Finding(
             kind="cleanup",
+            key="commit then clean",
             severity=level,
             location=_where(schema, deletes),
             measurements=tuple(measurements),
             detail=CommitThenClean(
-                len(committing),
+                committing,
                 len(tests),
                 _cleaners(run, schema),
                 len(deletes),
                 delete_time,
-                sum(
-                    min(_own_schema_commits(test, schema_commits), db_work.amount(test.db, "commits")) for test in tests
-                ),
+                sum(schema for _, schema in split),
                 rollback is not None,
             ),
             saving=saving,
@@ -171,6 +175,7 @@ def _leaked_transactions(run: RunSummary, tests: list[TestSample]) -> list[Findi
     return [
         Finding(
             kind="cleanup",
+            key="leaked transactions",
             severity="medium",
             location=Location(test=worst.test_id) if len(leaking) == 1 else Location(),
             measurements=(

@@ -41,7 +41,7 @@ connects, checkout waits, engines) is given with the first three.
 from __future__ import annotations
 
 from otel_pytest.analyze.detectors import db_work
-from otel_pytest.analyze.detectors.evidence import fixture_location, fixture_ref, run_evidence
+from otel_pytest.analyze.detectors.evidence import dated, fixture_location, fixture_ref, run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
 from otel_pytest.analyze.findings import (
     ConnectionChurn,
@@ -62,6 +62,10 @@ POOLED_CHECKOUT = 0.0001  # seconds: a checkout from a warm pool, loopback
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    return dated(history, options, _found)
+
+
+def _found(history: History, options: AnalysisOptions) -> list[Finding]:
     run = history.current
     if run is None:
         return []
@@ -96,7 +100,7 @@ _SETUP_FINDINGS = (EnginePerSetup, EnginesInTests, ConnectionChurn, EngineDispos
 def counts_connection_setup(history: History, options: AnalysisOptions) -> bool:
     """Whether this detector reports the run's connection set-up (engines, connects, the
     checkouts that made them): then no other finding may count those seconds too."""
-    return any(isinstance(finding.detail, _SETUP_FINDINGS) for finding in detect(history, options))
+    return any(isinstance(finding.detail, _SETUP_FINDINGS) for finding in _found(history, options))
 
 
 def _engine_fixture(
@@ -122,6 +126,7 @@ def _engine_fixture(
     ]
     return Finding(
         kind="connection",
+        key="engine per setup",
         severity=severity(saving, run, options),
         location=fixture_location(fixture),
         measurements=(
@@ -158,6 +163,7 @@ def _engines_in_tests(run: RunSummary, tests: list[TestSample], cost: float, opt
     return [
         Finding(
             kind="connection",
+            key="engines in tests",
             severity=severity(saving, run, options),
             location=Location(),
             measurements=(
@@ -228,6 +234,7 @@ def _disposals(
     return [
         Finding(
             kind="connection",
+            key="engine disposals",
             severity=severity(saving, run, options),
             location=fixture_location(fixture),
             measurements=(
@@ -267,6 +274,7 @@ def _churn(
     return [
         Finding(
             kind="connection",
+            key="churn",
             severity=severity(saving, run, options),
             location=fixture_location(where) if where is not None else Location(),
             measurements=(
@@ -326,6 +334,7 @@ def _pool_waits(run: RunSummary, tests: list[TestSample], options: AnalysisOptio
     return [
         Finding(
             kind="connection",
+            key="pool waits",
             severity=severity(saving, run, options),
             location=Location(),
             measurements=(

@@ -37,7 +37,7 @@ Method (current run only):
 from __future__ import annotations
 
 from otel_pytest.analyze.detectors import db_work
-from otel_pytest.analyze.detectors.evidence import fixture_location, fixture_ref, run_evidence
+from otel_pytest.analyze.detectors.evidence import dated, fixture_location, fixture_ref, run_evidence
 from otel_pytest.analyze.detectors.impact import run_time, severity
 from otel_pytest.analyze.findings import (
     CostlyFixture,
@@ -65,6 +65,10 @@ PSEUDO_FIXTURES = frozenset({"request"})  # in argnames, but no fixture of any s
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    return dated(history, options, _found)
+
+
+def _found(history: History, options: AnalysisOptions) -> list[Finding]:
     run = history.current
     if run is None or not run.tests:
         return []
@@ -161,6 +165,7 @@ def _slow_fixture(
     saving = 0.0 if widening.pinned else mean * (fixture.setups - after)
     return Finding(
         kind="fixture",
+        key="slow fixture",
         severity=severity(saving or fixture.total_time, run, options),
         location=fixture_location(fixture),
         measurements=(
@@ -213,6 +218,7 @@ def _setup_dominated(run: RunSummary, options: AnalysisOptions) -> list[Finding]
     return [
         Finding(
             kind="fixture",
+            key="setup dominated",
             severity=severity(setup - call, run, options),
             location=Location(test=worst.test_id) if len(dominated) == 1 else Location(),
             measurements=(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from otel_pytest.analyze.detectors.db_work import tests_with_database_work
-from otel_pytest.analyze.detectors.evidence import run_evidence
+from otel_pytest.analyze.detectors.evidence import dated, run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
 from otel_pytest.analyze.findings import Finding, Location, Measurement, NPlusOne
 from otel_pytest.analyze.model import History, Repetition, RunSummary, TestSample
@@ -23,6 +23,10 @@ from otel_pytest.semconv.spans import FIXTURE_PREFIX
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    return dated(history, options, _found)
+
+
+def _found(history: History, options: AnalysisOptions) -> list[Finding]:
     run = history.current
     if run is None:
         return []

@@ -21,7 +21,7 @@ Severity: the saving's share of the run's time (``severity_high_share``,
 from __future__ import annotations
 
 from otel_pytest.analyze.detectors import connections, db_work
-from otel_pytest.analyze.detectors.evidence import fixture_location, fixture_ref, run_evidence
+from otel_pytest.analyze.detectors.evidence import dated, fixture_location, fixture_ref, run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
 from otel_pytest.analyze.findings import Finding, Measurement, SchemaRebuild
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary
@@ -29,6 +29,10 @@ from otel_pytest.analyze.options import AnalysisOptions
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    return dated(history, options, _found)
+
+
+def _found(history: History, options: AnalysisOptions) -> list[Finding]:
     run = history.current
     if run is None:
         return []
@@ -73,6 +77,7 @@ def _finding(run: RunSummary, fixture: FixtureStats, counted: bool, options: Ana
     ]
     return Finding(
         kind="schema",
+        key="schema in a narrow scope",
         severity=severity(saving, run, options),
         location=fixture_location(fixture),
         measurements=tuple(measurements),
