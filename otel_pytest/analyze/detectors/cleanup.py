@@ -21,6 +21,9 @@ Method (current run only; "tests" are the tests that ran with a database summary
   rollback when a connection is returned) are not counted as the code's rollbacks, so a
   transaction ended only by the pool returning its connection counts as leaked, as does
   one still open when the test ended. Severity ``medium``; no saving (it is isolation).
+
+Each finding also says since when it holds (``began``, ``age``): the runs before the newest
+are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evidence.dated`).
 """
 
 from __future__ import annotations

@@ -36,6 +36,9 @@ Method (current run only; "tests" are the tests that ran with a database summary
 
 The connection set-up share of the affected tests' database time (queries, rollbacks,
 connects, checkout waits, engines) is given with the first three.
+
+Each finding also says since when it holds (``began``, ``age``): the runs before the newest
+are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evidence.dated`).
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ Method (current run only):
   run's time (a few slow setups are the fixture findings' business). Severity by that
   excess as a share of the run's time; no saving of its own (the fixture, schema and
   connection findings carry it).
+
+Each finding also says since when it holds (``began``, ``age``): the runs before the newest
+are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evidence.dated`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ Repetitions of the same fingerprint are gathered into one finding, naming the te
 the longest run. Severity by the repeated executions' total time as a share of the run's
 time (``severity_high_share``, ``severity_medium_share``). Saving: every repeated execution
 but one per repetition, at their mean time (one IN query or eager load costs about one).
+
+Each finding also says since when it holds (``began``, ``age``): the runs before the newest
+are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evidence.dated`).
 """
 
 from __future__ import annotations

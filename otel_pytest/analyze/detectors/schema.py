@@ -16,6 +16,9 @@ otherwise the set-up stays in this cost, and is said not to be taken off.
 Saving: that cost except one setup and teardown, i.e. the schema built once per run.
 Severity: the saving's share of the run's time (``severity_high_share``,
 ``severity_medium_share``).
+
+Each finding also says since when it holds (``began``, ``age``): the runs before the newest
+are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evidence.dated`).
 """
 
 from __future__ import annotations
