@@ -175,6 +175,33 @@ class FixtureRef:
 
 
 @dataclass(frozen=True)
+class PinnedFixture:
+    """A fixture that keeps a requesting fixture at its scope."""
+
+    name: str
+    scope: str  # "" when not traced
+    why: str  # "external" (pytest's or a plugin's), "transaction" (a test's own), "untraced"
+
+
+@dataclass(frozen=True)
+class ReplacedFixture:
+    """One of pytest's function-scoped fixtures, and its wider-scoped equivalent."""
+
+    name: str
+    instead: str
+
+
+@dataclass(frozen=True)
+class ScopeChange:
+    """What giving a fixture a wider scope takes, from the fixtures it requests (transitively)."""
+
+    widen: tuple[FixtureRef, ...] = ()  # must take the wider scope with it
+    pinned: tuple[PinnedFixture, ...] = ()  # keep it at its scope: the change is off
+    replaced: tuple[ReplacedFixture, ...] = ()  # pytest's, to swap for a wider-scoped equivalent
+    known: bool = True  # the run recorded what every fixture on the way requests
+
+
+@dataclass(frozen=True)
 class EnginePerSetup:
     fixture: FixtureRef
     engines: float
@@ -182,6 +209,7 @@ class EnginePerSetup:
     cost: float  # seconds per run
     affected: int  # tests with new engines or connections
     tests: int  # tests with database work
+    change: ScopeChange = ScopeChange()  # what scope="session" takes
 
 
 @dataclass(frozen=True)
@@ -279,23 +307,6 @@ class NPlusOne:
 
 
 @dataclass(frozen=True)
-class PinnedFixture:
-    """A fixture that keeps a requesting fixture at its scope."""
-
-    name: str
-    scope: str  # "" when not traced
-    why: str  # "external" (pytest's or a plugin's), "transaction" (a test's own), "untraced"
-
-
-@dataclass(frozen=True)
-class ReplacedFixture:
-    """One of pytest's function-scoped fixtures, and its wider-scoped equivalent."""
-
-    name: str
-    instead: str
-
-
-@dataclass(frozen=True)
 class SlowFixture:
     fixture: FixtureRef
     setups: int
@@ -306,10 +317,7 @@ class SlowFixture:
     setups_after: int
     writes_rows: bool  # its own statements insert, update, delete, merge or copy
     ddl: tuple[str, ...]  # the verbs of its own DDL
-    widen: tuple[FixtureRef, ...] = ()  # fixtures it requests that must take target_scope with it
-    pinned: tuple[PinnedFixture, ...] = ()  # fixtures it requests that keep it at its scope
-    replaced: tuple[ReplacedFixture, ...] = ()
-    dependencies_known: bool = True  # the run recorded what it (and what it requests) requests
+    change: ScopeChange  # what target_scope takes
 
 
 @dataclass(frozen=True)

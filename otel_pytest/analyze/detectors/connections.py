@@ -43,7 +43,7 @@ are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evide
 
 from __future__ import annotations
 
-from otel_pytest.analyze.detectors import db_work
+from otel_pytest.analyze.detectors import db_work, scopes
 from otel_pytest.analyze.detectors.evidence import dated, fixture_location, fixture_ref, run_evidence
 from otel_pytest.analyze.detectors.impact import once_instead_of, severity
 from otel_pytest.analyze.findings import (
@@ -147,7 +147,15 @@ def _engine_fixture(
             Measurement("cost per run", spent, "s"),
             Measurement("connection set-up share of database time", 100 * db_work.connection_share(affected), "%"),
         ),
-        detail=EnginePerSetup(fixture_ref(fixture), engines, fixture.setups, spent, len(affected), len(tests)),
+        detail=EnginePerSetup(
+            fixture_ref(fixture),
+            engines,
+            fixture.setups,
+            spent,
+            len(affected),
+            len(tests),
+            scopes.scope_change(run, fixture, "session", options),
+        ),
         saving=saving,
         evidence=run_evidence(run),
     )

@@ -39,17 +39,14 @@ are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evide
 
 from __future__ import annotations
 
-from otel_pytest.analyze.detectors import db_work
+from otel_pytest.analyze.detectors import db_work, scopes
 from otel_pytest.analyze.detectors.evidence import dated, fixture_location, fixture_ref, run_evidence
 from otel_pytest.analyze.detectors.impact import run_time, severity
 from otel_pytest.analyze.findings import (
     CostlyFixture,
     Finding,
-    FixtureRef,
     Location,
     Measurement,
-    PinnedFixture,
-    ReplacedFixture,
     SetupDominated,
     SlowFixture,
 )
@@ -57,14 +54,6 @@ from otel_pytest.analyze.model import FixtureStats, History, RunSummary, TestSam
 from otel_pytest.analyze.options import AnalysisOptions
 
 NAMED_FIXTURES = 3  # fixtures named in the setup-dominated finding
-SCOPES = ("function", "class", "module", "package", "session")  # narrowest first
-# pytest's function-scoped fixtures with a wider-scoped way to get the same thing.
-WIDER_INSTEAD = {
-    "tmp_path": "tmp_path_factory",
-    "tmpdir": "tmpdir_factory",
-    "monkeypatch": "pytest.MonkeyPatch.context()",
-}
-PSEUDO_FIXTURES = frozenset({"request"})  # in argnames, but no fixture of any scope
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
@@ -93,68 +82,11 @@ def _slow_fixtures(run: RunSummary, options: AnalysisOptions) -> list[Finding]:
         for fixture in sorted(run.fixtures.values(), key=lambda fixture: fixture.key)
         if db_work.repeats(fixture)
         and fixture.key not in reported
-        and not _isolates(fixture, options)
+        and not scopes.isolates(fixture, options)
         and fixture.total_time >= options.slow_fixture_share * suite
         and fixture.total_time >= options.floor_test * fixture.setups
     ]
     return [_slow_fixture(run, fixture, suite, modules, options) for fixture in chosen]
-
-
-def _rank(scope: str) -> int:
-    return SCOPES.index(scope) if scope in SCOPES else 0
-
-
-def _outside_project(fixture: FixtureStats) -> bool:
-    """Defined by pytest or a plugin: its file lies outside the rootdir or in site-packages."""
-    return fixture.file.startswith(("..", "/")) or "site-packages" in fixture.file
-
-
-class _Widening:
-    """What a fixture's move to a wider scope takes, from what it requests, transitively."""
-
-    def __init__(self, run: RunSummary, fixture: FixtureStats, target: str, options: AnalysisOptions) -> None:
-        self.widen: list[FixtureRef] = []  # must take the wider scope too
-        self.pinned: list[PinnedFixture] = []  # cannot: the move is off
-        self.replaced: list[ReplacedFixture] = []  # pytest's, with a wider-scoped equivalent
-        self.checked = True  # every fixture on the way recorded what it requests
-        definitions: dict[str, list[FixtureStats]] = {}
-        for candidate in sorted(run.fixtures.values(), key=lambda item: item.key):
-            definitions.setdefault(candidate.name, []).append(candidate)
-        seen = {fixture.name}
-        stack = [fixture]
-        while stack:
-            current = stack.pop()
-            if current.argnames is None:
-                self.checked = False
-                continue
-            for name in current.argnames:
-                if name in PSEUDO_FIXTURES or name in seen:
-                    continue
-                seen.add(name)
-                found = definitions.get(name)
-                if not found:
-                    self.pinned.append(PinnedFixture(name, "", "untraced"))
-                    continue
-                # Every definition of the name (overrides in several conftests): the one this
-                # fixture gets depends on where it is requested from.
-                for requested in found:
-                    if _rank(requested.scope) >= _rank(target):
-                        continue
-                    if requested.name in WIDER_INSTEAD and _outside_project(requested):
-                        self.replaced.append(ReplacedFixture(requested.name, WIDER_INSTEAD[requested.name]))
-                    elif _outside_project(requested):
-                        self.pinned.append(PinnedFixture(requested.name, requested.scope, "external"))
-                    elif _isolates(requested, options):
-                        self.pinned.append(PinnedFixture(requested.name, requested.scope, "transaction"))
-                    else:
-                        self.widen.append(fixture_ref(requested))
-                        stack.append(requested)
-
-
-def _isolates(fixture: FixtureStats, options: AnalysisOptions) -> bool:
-    """Whether the fixture rolls back on most of its setups: a per-test transaction."""
-    rollbacks = db_work.amount(fixture.db, "rollbacks") + db_work.amount(fixture.db, "savepoint_rollbacks")
-    return rollbacks >= options.most_tests_share * fixture.setups
 
 
 def _slow_fixture(
@@ -162,10 +94,10 @@ def _slow_fixture(
 ) -> Finding:
     writes = db_work.writes_rows(run, fixture)
     target = "module" if fixture.scope in ("function", "class") and writes else "session"
-    widening = _Widening(run, fixture, target, options)
+    change = scopes.scope_change(run, fixture, target, options)
     after = min(fixture.setups, max(modules, 1)) if target == "module" else 1
     mean = fixture.total_time / fixture.setups
-    saving = 0.0 if widening.pinned else mean * (fixture.setups - after)
+    saving = 0.0 if change.pinned else mean * (fixture.setups - after)
     return Finding(
         kind="fixture",
         key="slow fixture",
@@ -188,10 +120,7 @@ def _slow_fixture(
             after,
             writes,
             db_work.ddl_operations(run, fixture),
-            tuple(widening.widen),
-            tuple(widening.pinned),
-            tuple(widening.replaced),
-            widening.checked,
+            change,
         ),
         saving=saving,
         evidence=run_evidence(run),

@@ -31,6 +31,7 @@ from otel_pytest.analyze.findings import (
     PinnedFixture,
     PoolWaits,
     SchemaRebuild,
+    ScopeChange,
     SetupDominated,
     SlowFixture,
     Written,
@@ -302,7 +303,7 @@ def _engine_per_setup(detail: EnginePerSetup, finding: Finding) -> Words:
             f"exact counts: {number(detail.engines)} engines in {detail.setups} setups, new engines or connections "
             f"in {of_tests(detail.affected, detail.tests)}; cost from measured times"
         ),
-        suggestion=f"`{detail.fixture.name}` creates an engine every time it runs. {SESSION_ENGINE}",
+        suggestion=f"`{detail.fixture.name}` creates an engine every time it runs. {_engine_scope(detail)}",
     )
 
 
@@ -329,6 +330,19 @@ def _engine_disposals(detail: EngineDisposals, finding: Finding) -> Words:
             '(pytest-asyncio: loop_scope="session" on the engine fixture and the tests that use it).'
         ),
     )
+
+
+def _engine_scope(detail: EnginePerSetup) -> str:
+    """Session scope for an engine fixture, with what it takes; or, when what it requests
+    keeps it at its scope, a new session-scoped engine beside it."""
+    name, change = detail.fixture.name, detail.change
+    if change.pinned:
+        return (
+            f"{_pinned_off(name, change, 'session')} Create the engine in a new session-scoped fixture that "
+            f"requests nothing narrower (the database URL only), and let `{name}` hand it out; dispose it once at "
+            "the end. Keep tests isolated with a transaction per test that is rolled back, not with a new engine."
+        )
+    return SESSION_ENGINE + _widening(change, "session")
 
 
 def _engines_in_tests(detail: EnginesInTests, finding: Finding) -> Words:
@@ -598,19 +612,18 @@ def _and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def _widening(detail: SlowFixture) -> str:
+def _widening(change: ScopeChange, target: str) -> str:
     """What else the scope change takes: fixtures that widen with it, pytest fixtures to swap."""
-    target = detail.target_scope
     said = []
-    if detail.widen:
-        named = _and([f"`{ref.name}` ({ref.scope} scope)" for ref in detail.widen])
+    if change.widen:
+        named = _and([f"`{ref.name}` ({ref.scope} scope)" for ref in change.widen])
         said.append(
-            f' It requests {named}: {"it" if len(detail.widen) == 1 else "they"} must take scope="{target}" '
+            f' It requests {named}: {"it" if len(change.widen) == 1 else "they"} must take scope="{target}" '
             f"with it, since pytest rejects a {target}-scoped fixture that requests a narrower one."
         )
-    for replaced in detail.replaced:
+    for replaced in change.replaced:
         said.append(f" Request {replaced.instead} instead of `{replaced.name}` (function scope).")
-    if not detail.dependencies_known:
+    if not change.known:
         said.append(
             " This run did not record which fixtures it requests: pytest rejects the wider scope if any of "
             "them is narrower."
@@ -618,14 +631,22 @@ def _widening(detail: SlowFixture) -> str:
     return "".join(said)
 
 
+def _pinned_off(name: str, change: ScopeChange, target: str) -> str:
+    """Why ``name`` cannot take scope ``target`` as it is."""
+    return (
+        f'`{name}` cannot take scope="{target}" as it is: it requests '
+        f"{_and([_pinned(pinned) for pinned in change.pinned])}, and pytest rejects a {target}-scoped fixture "
+        "that requests a narrower one."
+    )
+
+
 def _slow_fixture(detail: SlowFixture, finding: Finding) -> Words:
     name = detail.fixture.name
     target = detail.target_scope
-    if detail.pinned:
+    change = detail.change
+    if change.pinned:
         advice = (
-            f'`{name}` cannot take scope="{target}" as it is: it requests '
-            f"{_and([_pinned(pinned) for pinned in detail.pinned])}, and pytest rejects a {target}-scoped fixture "
-            "that requests a narrower one. Make each setup cheaper (one bulk statement, the shared engine), or "
+            f"{_pinned_off(name, change, target)} Make each setup cheaper (one bulk statement, the shared engine), or "
             + (
                 "build its rows in a module-scoped fixture on a module-scoped connection and transaction, each "
                 "test rolling back to a savepoint of its own."
@@ -639,14 +660,14 @@ def _slow_fixture(detail: SlowFixture, finding: Finding) -> Words:
         advice = (
             f'Give `{name}` scope="session" so it is built once per run (per worker under xdist){ddl}. '
             "If tests change what it returns, return an immutable value or hand each test a cheap copy."
-            + _widening(detail)
+            + _widening(change, target)
         )
     else:
         advice = (
             f'Give `{name}` scope="module" so its rows are written once per test module (at most '
             f"{detail.setups_after} times here), inside a module-wide transaction, each test rolling back to a "
             "savepoint of its own. If tests must see fresh rows, keep it per test and make each setup cheaper "
-            f"(one bulk insert, the shared engine).{_widening(detail)} {ROLLBACK_LIMITS}"
+            f"(one bulk insert, the shared engine).{_widening(change, target)} {ROLLBACK_LIMITS}"
         )
     return Words(
         title=(
@@ -657,7 +678,7 @@ def _slow_fixture(detail: SlowFixture, finding: Finding) -> Words:
             f"exact: {detail.setups} setups taking {seconds(detail.total)}; "
             + (
                 "no saving: the fixtures it requests keep it at its scope"
-                if detail.pinned
+                if change.pinned
                 else "per-setup spread is not in the summary, so the saving assumes each costs the mean"
             )
         ),

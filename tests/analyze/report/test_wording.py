@@ -10,6 +10,7 @@ from otel_pytest.analyze.findings import (
     CommitThenClean,
     Detail,
     EngineDisposals,
+    EnginePerSetup,
     Finding,
     FixtureRef,
     Location,
@@ -17,6 +18,7 @@ from otel_pytest.analyze.findings import (
     ReplacedFixture,
     SchemaCleaner,
     SchemaRebuild,
+    ScopeChange,
     SlowFixture,
 )
 from otel_pytest.analyze.report.wording import visible
@@ -74,9 +76,18 @@ def schema_rebuild(verbs: tuple[str, ...], ddl_setups: int = 4, counted: bool = 
     return SchemaRebuild(SCHEMA, 4, 2.0 * ddl_setups, 0.2, verbs, verbs == ("TRUNCATE",), ddl_setups, 0.03, counted)
 
 
-def slow_fixture(target: str = "module", **facts: Any) -> SlowFixture:
+def slow_fixture(target: str = "module", **change: Any) -> SlowFixture:
     return SlowFixture(
-        FixtureRef("customers", "function"), 10, 0.02, 0.2, 0.25, target, 2, target == "module", (), **facts
+        FixtureRef("customers", "function"),
+        10,
+        0.02,
+        0.2,
+        0.25,
+        target,
+        2,
+        target == "module",
+        (),
+        ScopeChange(**change),
     )
 
 
@@ -163,7 +174,7 @@ def test_a_scope_change_names_the_fixtures_that_widen_with_it_and_pytests_equiva
         "session",
         widen=(FixtureRef("settings", "function"), FixtureRef("paths", "module")),
         replaced=(ReplacedFixture("monkeypatch", "pytest.MonkeyPatch.context()"),),
-        dependencies_known=False,
+        known=False,
     )
 
     assert said(detail).suggestion == (
@@ -190,4 +201,27 @@ def test_a_pinned_fixture_is_told_why_it_keeps_its_scope_and_what_to_do_instead(
     )
     assert said(detail).confidence == (
         "exact: 10 setups taking 200 ms; no saving: the fixtures it requests keep it at its scope"
+    )
+
+
+def test_an_engine_fixture_kept_at_its_scope_is_told_to_leave_the_engine_to_a_new_session_fixture() -> None:
+    change = ScopeChange(pinned=(PinnedFixture("tmp_settings", "function", "external"),))
+    detail = EnginePerSetup(FixtureRef("engine", "function"), 28.0, 28, 0.4, 28, 28, change)
+
+    assert said(detail).suggestion == (
+        '`engine` creates an engine every time it runs. `engine` cannot take scope="session" as it is: it requests '
+        "`tmp_settings` (function scope, pytest's or a plugin's own), and pytest rejects a session-scoped fixture "
+        "that requests a narrower one. Create the engine in a new session-scoped fixture that requests nothing "
+        "narrower (the database URL only), and let `engine` hand it out; dispose it once at the end. Keep tests "
+        "isolated with a transaction per test that is rolled back, not with a new engine."
+    )
+
+
+def test_an_engine_fixture_that_can_be_session_scoped_names_what_widens_with_it() -> None:
+    change = ScopeChange(widen=(FixtureRef("database_url", "module"),))
+    detail = EnginePerSetup(FixtureRef("engine", "function"), 28.0, 28, 0.4, 28, 28, change)
+
+    assert said(detail).suggestion.endswith(
+        ' It requests `database_url` (module scope): it must take scope="session" with it, since pytest rejects a '
+        "session-scoped fixture that requests a narrower one."
     )
