@@ -101,7 +101,7 @@ def _changed_in(run_id: str, revision: str | None, sure: str = "", previous: str
     when the run has no revision, or the same one as the run before it (``previous``): then
     no change of the code is there to look at."""
     if revision and revision == previous:
-        unchanged = f"its revision, {revision[:REVISION_SHOWN]}, is the one of the run before it: look at data, "
+        unchanged = f"same revision, {revision[:REVISION_SHOWN]}, as the run before it: look at data, "
         unchanged += "dependencies, configuration or the machine"
         return f"what changed in run {run_id} ({unchanged}{'; ' + sure if sure else ''})"
     if revision:

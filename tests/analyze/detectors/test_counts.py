@@ -143,6 +143,6 @@ def test_a_count_that_rose_without_a_change_of_revision_points_at_the_run_not_at
     finding = only(counts.detect(History(runs), OPTIONS))
 
     assert finding.suggestion.startswith(
-        "Look at what changed in run run04 (its revision, abc123, is the one of the run before it: look at data, "
+        "Look at what changed in run run04 (same revision, abc123, as the run before it: look at data, "
         f"dependencies, configuration or the machine): {name(0)} now runs 12 queries instead of 3."
     )

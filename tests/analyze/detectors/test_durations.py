@@ -183,6 +183,6 @@ def test_a_step_in_runs_of_one_revision_points_at_the_run_not_at_a_change_of_cod
 
     assert "the change in" not in finding.suggestion
     assert finding.suggestion.startswith(
-        "Look at what changed in run run44 (its revision, abc123, is the one of the run before it: look at data, "
+        "Look at what changed in run run44 (same revision, abc123, as the run before it: look at data, "
         "dependencies, configuration or the machine; where the step happened): "
     )
