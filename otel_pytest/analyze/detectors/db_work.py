@@ -8,9 +8,11 @@ over all its setups and teardowns in the run.
 
 Which fixture a cost belongs to is decided here, once, so that two detectors never claim
 the same seconds: a fixture that creates an engine on every setup belongs to the
-connection detector, one that runs DDL on every setup to the schema detector (minus the
-connection set-up inside it, which is the connection detector's), and the fixture
-detector leaves both alone.
+connection detector, one that changes the schema on most setups to the schema detector
+(minus the connection set-up inside it, which is the connection detector's when it
+reports it; a fixture doing both is counted by each for its own part), and the fixture
+detector leaves both alone. What a fixture's DDL is comes from its own statements
+(:attr:`FixtureStats.statements`), never from the run's.
 """
 
 from __future__ import annotations
