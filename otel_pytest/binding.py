@@ -13,7 +13,10 @@ A run reaches beyond its own objects in a few ways, each visible to the code und
 - ``TRACEPARENT`` in the environment names the running test's span while it runs, so the
   processes it starts join its trace;
 - the database layer's hooks (wrapped SQLAlchemy and asyncpg functions, pool listeners,
-  the per-test summary on the recorder), added as those libraries are imported.
+  the per-test summary on the recorder), added as those libraries are imported;
+- unless ``--no-otel-gc``, an entry in ``gc.callbacks`` that times garbage-collection
+  pauses (:mod:`otel_pytest.gc_pauses`): the one effect a test can see by looking, in the
+  contents of that list.
 
 :class:`ProcessBinding` makes them in that order and undoes them in the reverse one, each
 undo running even if an earlier one failed, and puts back exactly what was there before:
@@ -25,6 +28,7 @@ exporters' loggers live in the sender process (see :mod:`otel_pytest.sender`).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -35,6 +39,7 @@ from opentelemetry import trace
 from otel_pytest.provider import CurrentSpanView, RecordingProcessor
 
 if TYPE_CHECKING:
+    from otel_pytest.gc_pauses import GcPauses
     from otel_pytest.provider import RunTracerProvider
     from otel_pytest.recorder import Recorder
 
@@ -98,6 +103,7 @@ class ProcessBinding:
         capture_app: bool,
         environ: MutableMapping[str, str],
         db: Instrumentation | None = None,
+        gc_pauses: GcPauses | None = None,
     ) -> None:
         self.view = CurrentSpanView(recorder, provider, capture_app)
         self._recorder = recorder
@@ -105,6 +111,7 @@ class ProcessBinding:
         self._capture_app = capture_app
         self._traceparent = TraceparentVariable(environ)
         self._db = db
+        self._gc_pauses = gc_pauses
         self._joined: dict[int, RecordingProcessor] = {}
         # What has been done, with how to undo it, in the order it was done.
         self._undo: list[tuple[str, Callable[[], object]]] = []
@@ -126,6 +133,8 @@ class ProcessBinding:
                 db = self._db
                 self._undo.append(("removing the database hooks", db.close))
                 db.refresh()
+            if self._gc_pauses is not None:
+                self._undo.append(("removing the garbage-collection callback", self._time_gc(self._gc_pauses)))
         except BaseException:
             self.uninstall()
             raise
@@ -157,6 +166,20 @@ class ProcessBinding:
         # through the ``opentelemetry.context`` logger, which the user's logging sees; a
         # failure raised here becomes one of the run's warnings instead.
         return lambda: otel_context._RUNTIME_CONTEXT.detach(token)
+
+    @staticmethod
+    def _time_gc(pauses: GcPauses) -> Callable[[], object]:
+        callback = pauses.callback
+        gc.callbacks.append(callback)
+
+        def remove() -> None:
+            # By identity: a bound method equals any other bound to an equal object.
+            for index, entry in enumerate(gc.callbacks):
+                if entry is callback:
+                    del gc.callbacks[index]
+                    return
+
+        return remove
 
     def _lend_global_provider(self) -> Callable[[], object]:
         if trace._TRACER_PROVIDER is not None:

@@ -59,6 +59,8 @@ class Options:
     record_failures: str = DEFAULT_RECORD_FAILURES
     # The Jaeger UI the endpoint feeds, without a trailing slash: the closing line links there.
     jaeger_url: str | None = None
+    # Time garbage-collection pauses (otel_pytest.gc_pauses): an entry in gc.callbacks.
+    gc: bool = True
 
 
 def parse_traceparent(value: str, tracestate: str = "", *, setting: str = "TRACEPARENT") -> TraceParent:
@@ -208,6 +210,12 @@ def add_options(parser: pytest.Parser) -> None:
         "the older --otel-db=on|off still works).",
         legacy_value=True,
     )
+    _add_switch(
+        group,
+        "gc",
+        "Time garbage-collection pauses through gc.callbacks: each span counts its pauses, a "
+        "pause of 1 ms or more is a span 'gc gen N' (default on; also env OTEL_PYTEST_GC=0|1).",
+    )
     group.addoption(
         "--otel-record-failures",
         default=None,
@@ -235,6 +243,7 @@ def add_options(parser: pytest.Parser) -> None:
         "otel_export_timeout", "Like --otel-export-timeout, in seconds.", type="float", default=DEFAULT_EXPORT_TIMEOUT
     )
     parser.addini("otel_db", "Trace SQLAlchemy and asyncpg (like --otel-db).", type="bool", default=True)
+    parser.addini("otel_gc", "Time garbage-collection pauses (like --otel-gc).", type="bool", default=True)
     parser.addini(
         "otel_record_failures",
         "message, traceback or none (like --otel-record-failures).",
@@ -272,15 +281,18 @@ def is_enabled(config: pytest.Config, env: Mapping[str, str]) -> bool:
     if config.getoption("otel"):
         return True
     value = env.get("OTEL_PYTEST", "")
+    return _env_switch("OTEL_PYTEST", value) if value.strip() else _ini_bool(config, "otel")
+
+
+def _env_switch(name: str, value: str) -> bool:
+    """An environment variable that turns a setting on or off (off wins over the ini file)."""
     flag = value.strip().lower()
-    if not flag:
-        return _ini_bool(config, "otel")
     if flag in _TRUE:
         return True
-    if flag in _FALSE:  # the environment turns off what the ini file turns on
+    if flag in _FALSE:
         return False
     accepted = ", ".join(_TRUE + _FALSE)
-    raise SettingError(f"OTEL_PYTEST={value!r} is not a switch: use one of {accepted}")
+    raise SettingError(f"{name}={value!r} is not a switch: use one of {accepted}")
 
 
 def _ini(config: pytest.Config, name: str, expected: str) -> object:
@@ -305,6 +317,15 @@ def _switch(config: pytest.Config, name: str) -> bool:
     """A ``--otel-X`` / ``--no-otel-X`` pair: the flag given last wins, else the ini key."""
     flag: bool | None = config.getoption(name)
     return _ini_bool(config, name) if flag is None else flag
+
+
+def _gc(config: pytest.Config, env: Mapping[str, str]) -> bool:
+    """``--otel-gc`` / ``--no-otel-gc``; then ``OTEL_PYTEST_GC``; then the ini key."""
+    flag: bool | None = config.getoption("otel_gc")
+    if flag is not None:
+        return flag
+    value = env.get("OTEL_PYTEST_GC", "")
+    return _env_switch("OTEL_PYTEST_GC", value) if value.strip() else _ini_bool(config, "otel_gc")
 
 
 def _ini_endpoint(config: pytest.Config) -> str | None:
@@ -363,4 +384,5 @@ def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
         record_failures=config.getoption("otel_record_failures")
         or _check_record_failures("otel_record_failures (ini)", _ini_text(config, "otel_record_failures")),
         jaeger_url=_jaeger_url(config),
+        gc=_gc(config, env),
     )

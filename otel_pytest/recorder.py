@@ -27,6 +27,18 @@ attempt: ``rerun`` for each superseded one) holding that attempt's phases::
 
 A test that ran once keeps the plain shape (its phases right under the test span): the
 first attempt becomes ``attempt 1`` only when its reports say it is to be run again.
+
+A phase that waited for a fixture of a wider scope (set up or torn down in the session
+trace, under the session or module span) gets a child span covering that wait, named
+for it (``session fixture engine``) and linking to the fixture's span: the phase's time
+explains itself in the test's own trace.
+
+Garbage-collection pauses (:mod:`otel_pytest.gc_pauses` tells the recorder of each) are
+counted on every span that was running: ``pytest.gc.duration`` and
+``pytest.gc.collections`` on a span are the pauses while it ran, its children's included.
+A long pause is also a span of its own, ``gc gen N``, under the span that was current.
+The callback only files it: it joins the records at the next span's end, never while the
+recorder is midway through changing its own lists.
 """
 
 from __future__ import annotations
@@ -250,13 +262,17 @@ class Recorder:
         self._phase: SpanRecord | None = None
         self._teardowns: dict[int, SpanRecord] = {}
         # Open fixture spans of a scope wider than the test, innermost last.
-        self._shared: list[SpanRecord] = []
+        self._shared: list[tuple[SpanRecord, FixtureInfo]] = []
         self._shared_ns = 0
         # The recorder changes nothing outside itself: the run's binding listens.
         self.trace_listener: TraceListener | None = None
         # Functions of a test's own records returning attributes for its root span
         # (the database summary); records of other scopes' fixtures are left out.
         self.summarizers: list[Callable[[list[SpanRecord]], Mapping[str, AttributeValue]]] = []
+        # Garbage collection so far: (pause nanoseconds, collections), replaced (never
+        # changed) at each collection, so a span's mark is this very tuple: no allocation.
+        self.gc_tally = (0, 0)
+        self._gc_pending: list[SpanRecord] = []
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -270,6 +286,7 @@ class Recorder:
 
     def _start(self, name: str, parent: SpanRecord, attributes: Attributes) -> SpanRecord:
         record = SpanRecord(name, parent.trace_id, self._new_id(), parent.span_id, clock.now_ns(), attributes)
+        record.gc_mark = self.gc_tally
         self._stack.append(record)
         return record
 
@@ -281,7 +298,39 @@ class Recorder:
             self._stack.pop()
         elif record in self._stack:
             self._stack.remove(record)
+        if record.gc_mark is not self.gc_tally:
+            self._count_gc(record)
+        if self._gc_pending:
+            self._file_gc_pauses()
         self._emit(record)
+
+    def _count_gc(self, record: SpanRecord) -> None:
+        (since_ns, since), (now_ns, now) = record.gc_mark, self.gc_tally
+        if now > since:
+            record.set(attr.GC_DURATION, (now_ns - since_ns) / 1e9)
+            record.set(attr.GC_COLLECTIONS, now - since)
+
+    def gc_pause(self, start: int, end: int, generation: int, collected: int, uncollectable: int) -> None:
+        """A long garbage-collection pause, told from inside the collector's callback: a
+        span under the current one, filed to join the records when the next span ends."""
+        parent = self._stack[-1]
+        record = SpanRecord(
+            span_names.gc_pause(generation),
+            parent.trace_id,
+            self._new_id(),
+            parent.span_id,
+            start,
+            {attr.GC_GENERATION: generation, attr.GC_COLLECTED: collected, attr.GC_UNCOLLECTABLE: uncollectable},
+        )
+        record.end = end
+        self._gc_pending.append(record)
+
+    def _file_gc_pauses(self) -> None:
+        # A collection during this walk files its pause in the fresh list, for next time.
+        pending = self._gc_pending
+        self._gc_pending = []
+        for record in pending:
+            self._emit(record)
 
     def _emit(self, record: SpanRecord) -> None:
         """Hold whatever ends during a test until the test ends, so reports made after a
@@ -357,9 +406,11 @@ class Recorder:
         (one trace per session) a child of ``parent``."""
         attributes = test.attributes()
         if not self._trace_per_test:
-            return SpanRecord(test.nodeid, parent.trace_id, self._new_id(), parent.span_id, start, attributes)
-        root = SpanRecord(test.nodeid, self._random.getrandbits(128) or 1, self._new_id(), 0, start, attributes)
-        root.links = [Link(self.session.trace_id, self.session.span_id)]
+            root = SpanRecord(test.nodeid, parent.trace_id, self._new_id(), parent.span_id, start, attributes)
+        else:
+            root = SpanRecord(test.nodeid, self._random.getrandbits(128) or 1, self._new_id(), 0, start, attributes)
+            root.links = [Link(self.session.trace_id, self.session.span_id)]
+        root.gc_mark = self.gc_tally
         return root
 
     def crashed_test(self, test: TestInfo, start: int, outcome: str, attributes: Attributes, message: str) -> None:
@@ -436,6 +487,7 @@ class Recorder:
             span = attempt.span = SpanRecord(
                 span_names.attempt(1), root.trace_id, self._new_id(), root.span_id, root.start, NO_ATTRIBUTES
             )
+            span.gc_mark = root.gc_mark
             for record in self._test_records:
                 if record.parent_id == root.span_id:
                     record.parent_id = span.span_id
@@ -510,7 +562,7 @@ class Recorder:
         if scope == "function":
             return self.current
         if self._shared:
-            return self._shared[-1]
+            return self._shared[-1][0]
         if scope in ("module", "class") and self._module is not None:
             return self._module
         return self.session
@@ -519,21 +571,40 @@ class Recorder:
         if fixture.scope == "function":  # the common case, kept short: it runs per test
             return self._start(name, self._stack[-1], fixture.attributes)
         record = self._start(name, self._fixture_parent(fixture.scope), fixture.attributes)
-        self._shared.append(record)
+        self._shared.append((record, fixture))
         return record
 
     def _finish_fixture(self, record: SpanRecord, error: BaseException | None = None) -> None:
         self._finish(record, error)
-        if self._shared and self._shared[-1] is record:
-            self._shared.pop()
+        if self._shared and self._shared[-1][0] is record:
+            _, info = self._shared.pop()
             phase = self._phase
             if phase is not None and not self._shared:
-                # The test's phase waited for this other-scope fixture: link to it and
-                # count the time, so the gap in the test's trace is explained.
-                if phase.links is None:
-                    phase.links = []
-                phase.links.append(Link(record.trace_id, record.span_id))
-                self._shared_ns += record.end - record.start
+                self._waited(phase, record, info)
+
+    def _waited(self, phase: SpanRecord, fixture: SpanRecord, info: FixtureInfo) -> None:
+        """The test's phase waited for this other-scope fixture: a child span of the phase
+        covers the wait and links to the fixture's span, and the time is counted, so the
+        gap in the test's trace is explained."""
+        attributes: dict[str, AttributeValue] = {
+            attr.SHARED_FIXTURE_NAME: info.name,
+            attr.SHARED_FIXTURE_SCOPE: info.scope,
+        }
+        if fixture.extra is not None and attr.GC_DURATION in fixture.extra:
+            attributes[attr.GC_DURATION] = fixture.extra[attr.GC_DURATION]
+            attributes[attr.GC_COLLECTIONS] = fixture.extra[attr.GC_COLLECTIONS]
+        wait = SpanRecord(
+            span_names.waited_for(info.scope, fixture.name),
+            phase.trace_id,
+            self._new_id(),
+            phase.span_id,
+            fixture.start,
+            attributes,
+        )
+        wait.end = fixture.end
+        wait.links = [Link(fixture.trace_id, fixture.span_id)]
+        self._emit(wait)
+        self._shared_ns += fixture.end - fixture.start
 
     def fixture_setup_start(self, fixture: FixtureInfo, param: str | None) -> SpanRecord:
         record = self._start_fixture(fixture.setup_name, fixture)

@@ -37,6 +37,7 @@ class SharedAttributes(dict[str, AttributeValue]):
 
 
 NO_ATTRIBUTES = SharedAttributes()
+_NO_GC = (0, 0)
 
 
 class Event:
@@ -75,6 +76,7 @@ class SpanRecord:
         "end",
         "events",
         "extra",
+        "gc_mark",
         "kind",
         "links",
         "name",
@@ -113,6 +115,8 @@ class SpanRecord:
         self.status_message = ""
         self.scope = scope
         self.kind = kind
+        # The recorder's garbage-collection tally when the span started: (pause ns, count).
+        self.gc_mark = _NO_GC
 
     def set(self, key: str, value: AttributeValue) -> None:
         """Set a per-span attribute without touching the (possibly shared) static ones."""

@@ -23,6 +23,7 @@ from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.encode.shape import ExportShape
 from otel_pytest.export import BackgroundExporter, DeliveryReport, check_exporter
 from otel_pytest.failures import FailureText
+from otel_pytest.gc_pauses import GcPauses
 from otel_pytest.options import Options, parse_traceparent
 from otel_pytest.provider import RunTracerProvider
 from otel_pytest.recorder import Recorder
@@ -139,7 +140,12 @@ class TracedRun:
         self._crashes: dict[str, tuple[str, str | None]] = {}
         # Last: everything the run changes outside its own objects, undone in finish().
         self.binding = ProcessBinding(
-            self.recorder, self.provider, capture_app=options.capture_app, environ=env, db=self.db
+            self.recorder,
+            self.provider,
+            capture_app=options.capture_app,
+            environ=env,
+            db=self.db,
+            gc_pauses=GcPauses(self.recorder) if options.gc else None,
         )
         self.binding.install()
 

@@ -21,10 +21,15 @@ _CI_MARKERS = ("GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL", "CIRCLECI", "BUILDK
 @pytest.fixture(autouse=True)
 def clean_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts without the OTel, trace-context and CI variables of the shell
-    (or of a CI runner) that would change what the plugin does."""
+    (or of a CI runner) that would change what the plugin does, and without the timing of
+    garbage-collection pauses."""
     for name in list(os.environ):
         if name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE")) or name in _CI_MARKERS:
             monkeypatch.delenv(name)
+    # Garbage-collection pauses come when they come: a traced run in a test records none
+    # (no stray `gc gen N` span or pytest.gc.* attribute in an exact span tree), unless the
+    # test asks for them with --otel-gc (tests/test_gc_pauses.py).
+    monkeypatch.setenv("OTEL_PYTEST_GC", "0")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ the others did, leaving the process exactly as it was."""
 from __future__ import annotations
 
 import contextvars
+import gc
 
 import pytest
 from opentelemetry import trace
@@ -12,6 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_pytest.binding import ProcessBinding, UndoFailure, traceparent
+from otel_pytest.gc_pauses import GcPauses
 from otel_pytest.provider import RunTracerProvider
 from otel_pytest.recorder import Recorder
 from tests.test_recorder import INFO, Sink
@@ -234,3 +236,25 @@ def test_capture_app_records_an_app_providers_spans_once_and_only_while_installe
         (record.name, record.parent_id) for record in sink.records if record.name in ("handle request", "after the run")
     ] == [("handle request", call_id)]
     theirs.shutdown()
+
+
+def test_the_gc_callback_is_appended_at_install_and_only_it_is_removed_at_uninstall() -> None:
+    sink = Sink()
+    recorder = Recorder(sink, trace_per_test=True, session_parent=None, session_attributes={})
+    pauses = GcPauses(recorder)
+    binding = ProcessBinding(
+        recorder, RunTracerProvider(recorder, {}), capture_app=False, environ={}, gc_pauses=pauses
+    )
+    before = list(gc.callbacks)
+    binding.install()
+    binding.install()
+    assert gc.callbacks == [*before, pauses.callback]
+    users = pauses.callback.__func__.__get__(pauses)  # an equal bound method, the test's own
+    gc.callbacks.append(users)
+    assert binding.uninstall() == []
+    assert binding.uninstall() == []
+    try:
+        assert gc.callbacks == [*before, users]
+        assert gc.callbacks[-1] is users
+    finally:
+        gc.callbacks.remove(users)

@@ -19,7 +19,11 @@ What may differ, and nothing else:
   ``otel_pytest``, its ``options``, ``endpoint`` and ``plugin`` modules and what they need
   from the standard library, nothing of OpenTelemetry;
 * through the OpenTelemetry API, the global tracer provider (the plugin's, when the
-  application set none) and the current span (the running test's): what spans nest under.
+  application set none) and the current span (the running test's): what spans nest under;
+* under ``--otel``, one more entry at the end of ``gc.callbacks`` from the plugin's start
+  on: the timing of garbage-collection pauses (``otel_pytest.gc_pauses``; ``--no-otel-gc``
+  leaves it out). A test that asserts on the list's contents sees it; the collector's own
+  state (enabled, thresholds) is the same.
 
 A control run with a plugin that does visible things proves each probe can see a change.
 """
@@ -362,7 +366,27 @@ def _modules(probe: str, baseline: ProbeRun, variant: ProbeRun) -> Differences:
     return differences
 
 
+_GC_CALLBACK = "otel_pytest.gc_pauses.GcPauses.callback"
+
+
+def _gc(probe: str, baseline: ProbeRun, variant: ProbeRun) -> Differences:
+    """The same collector state; a traced run's plugin adds its callback last from start-up on."""
+    differences = []
+    for where in sorted(baseline.observations.keys() | variant.observations.keys()):
+        ours = variant.observations.get(where, {}).get(probe)
+        theirs = baseline.observations.get(where, {}).get(probe)
+        if variant.variant.otel and ours is not None and not where.startswith("conftest import"):
+            callbacks = ours[0]
+            if callbacks[-1:] != [_GC_CALLBACK]:
+                differences.append(f"{where}: gc.callbacks {callbacks!r} do not end with {_GC_CALLBACK}")
+            ours = [callbacks[:-1], *ours[1:]]
+        if ours != theirs:
+            differences.append(f"{where}: {theirs!r} -> {ours!r}")
+    return differences
+
+
 COMPARE: Mapping[str, Callable[[str, ProbeRun, ProbeRun], Differences]] = {
+    "gc": _gc,
     "loggers": _loggers,
     "os.environ": _environ,
     "sys.modules": _modules,

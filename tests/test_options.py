@@ -635,6 +635,7 @@ def test_every_otel_flag_has_an_ini_key_of_the_same_name(pytester: pytest.Pytest
         "db",
         "record-failures",
         "jaeger-url",
+        "gc",
     }
     assert {flag.replace("-", "_") for flag in flags} <= ini_keys
 
@@ -665,6 +666,7 @@ OTHER = f"00-{'1' * 32}-{'2' * 16}-00"
         ("otel_keep_runs = 3", "--otel-keep-runs=9", "keep_runs", 3, 9),
         ("otel_export_timeout = 2.5", "--otel-export-timeout=0.5", "export_timeout", 2.5, 0.5),
         ("otel_db = false", "--otel-db", "db", False, True),
+        ("otel_gc = false", "--otel-gc", "gc", False, True),
         ("otel_record_failures = none", "--otel-record-failures=traceback", "record_failures", "none", "traceback"),
         (
             "otel_jaeger_url = http://jaeger:16686/",
@@ -688,6 +690,32 @@ def test_each_ini_key_sets_its_option_and_the_flag_wins(
         from_flag,
     )
     assert from_ini != default
+
+
+@pytest.mark.parametrize(
+    ("ini", "env", "args", "gc"),
+    [
+        ("", "", (), True),
+        ("otel_gc = false", "", (), False),
+        ("otel_gc = false", "1", (), True),
+        ("", "off", (), False),
+        ("", "off", ("--otel-gc",), True),
+        ("", "on", ("--no-otel-gc",), False),
+    ],
+)
+def test_the_gc_switch_is_the_flag_then_otel_pytest_gc_then_the_ini_key(
+    pytester: pytest.Pytester, ini: str, env: str, args: tuple[str, ...], gc: bool
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    assert resolve(pytester, *args, env={"OTEL_PYTEST_GC": env}).gc is gc
+
+
+def test_otel_pytest_gc_must_be_a_switch(pytester: pytest.Pytester) -> None:
+    with pytest.raises(SettingError) as raised:
+        resolve(pytester, env={"OTEL_PYTEST_GC": "sometimes"})
+    assert str(raised.value) == (
+        "OTEL_PYTEST_GC='sometimes' is not a switch: use one of 1, true, yes, on, 0, false, no, off"
+    )
 
 
 def test_numbers_and_switches_take_native_toml_values(pytester: pytest.Pytester) -> None:

@@ -97,22 +97,35 @@ def test_session_and_module_fixtures_live_in_the_session_trace_not_in_a_test(pyt
     module = run.session.child("test_one.py")
     assert engine.attributes["pytest.fixture.requested_by"] == "test_one.py::test_first"
     assert module.child("fixture schema").attributes["pytest.fixture.argnames"] == ["engine"]
-    # The tests' phases link to the other-scope work they waited for, and count its time.
+    # The tests' phases hold a span per other-scope fixture they waited for, linking to its
+    # span in the session trace, and count its time.
     first, second = run.root("test_one.py::test_first"), run.root("test_one.py::test_second")
-    setup_links = set(first.child("setup").links)
-    assert setup_links == {engine.span_id, module.child("fixture schema").span_id}
-    teardown_links = set(second.child("teardown").links)
+    setup = first.child("setup")
+    assert setup.shape() == ("setup", (("session fixture engine", ()), ("module fixture schema", ())))
+    assert setup.child("session fixture engine").links == [engine.span_id]
+    assert setup.child("module fixture schema").links == [module.child("fixture schema").span_id]
     # pytest tears the session down inside the last test's teardown phase.
-    assert teardown_links == {
-        module.child("fixture schema teardown").span_id,
-        run.session.child("fixture engine teardown").span_id,
-    }
+    teardown = second.child("teardown")
+    assert teardown.shape() == (
+        "teardown",
+        (("module fixture schema teardown", ()), ("session fixture engine teardown", ())),
+    )
+    assert teardown.child("module fixture schema teardown").links == [module.child("fixture schema teardown").span_id]
+    assert teardown.child("session fixture engine teardown").links == [
+        run.session.child("fixture engine teardown").span_id
+    ]
+    for phase, fixture in (
+        (setup.child("session fixture engine"), engine),
+        (teardown.child("session fixture engine teardown"), run.session.child("fixture engine teardown")),
+    ):
+        assert (phase.start_ns, phase.end_ns) == (fixture.start_ns, fixture.end_ns)
     shared = engine.duration_ns + module.child("fixture schema").duration_ns
     assert first.attributes["pytest.shared_fixtures.duration"] == shared / 1e9
     assert "pytest.shared_fixtures.duration" not in run.root("test_one.py::test_first").child("call").attributes
+    assert first.child("call").shape() == ("call", ())
+    assert second.shape() == ("test_one.py::test_second", (("setup", ()), ("call", ()), teardown.shape()))
     for name in ("test_one.py::test_first", "test_one.py::test_second"):
         test = run.root(name)
-        assert test.shape() == (name, (("setup", ()), ("call", ()), ("teardown", ())))
         assert test.links == [run.session.span_id]
         assert test.duration_ns >= test.child("setup").duration_ns
         assert test.trace_id != run.session.trace_id

@@ -237,7 +237,8 @@ def test_the_database_summary_takes_a_tests_own_records_by_parent_ids_whatever_t
     rollback.start = rollback.end = 0  # and one stamped at the epoch
     rec.phase_end()
     rec.test_end(None)
-    assert seen == [["ROLLBACK", "app work", "teardown"]]
+    # The span for the wait is the phase's child, in the test's own trace: the test's.
+    assert seen == [["ROLLBACK", "app work", "session fixture engine", "teardown"]]
 
 
 def _session_fixture() -> Any:
@@ -358,7 +359,7 @@ def test_each_module_span_ends_when_its_last_test_did() -> None:
     ("scope", "parent"),
     [("module", "test_m.py"), ("class", "test_m.py"), ("package", "pytest session"), ("session", "pytest session")],
 )
-def test_a_wider_fixture_a_test_sets_up_hangs_under_its_scope_and_the_phase_links_to_it(
+def test_a_wider_fixture_a_test_sets_up_hangs_under_its_scope_and_a_child_of_the_phase_links_to_it(
     scope: str, parent: str
 ) -> None:
     sink = Sink()
@@ -378,9 +379,15 @@ def test_a_wider_fixture_a_test_sets_up_hangs_under_its_scope_and_the_phase_link
     assert (shared.trace_id, shared.parent_id) == (rec.session.trace_id, expected_parent.span_id)
     assert inner.parent_id == shared.span_id
     assert (shared.extra, inner.extra) == ({"pytest.fixture.requested_by": INFO.nodeid},) * 2
-    assert sink.shape(root) == (INFO.nodeid, (("setup", (("fixture db", ()),)),))
+    # The outermost wider fixture only: the one the phase waited for.
+    waited = f"{scope} fixture engine"
+    assert sink.shape(root) == (INFO.nodeid, (("setup", ((waited, ()), ("fixture db", ()))),))
     (setup,) = sink.named("setup")
-    assert links(setup) == [(shared.trace_id, shared.span_id)]  # the outermost only
+    (wait,) = sink.named(waited)
+    assert links(setup) == []
+    assert links(wait) == [(shared.trace_id, shared.span_id)]
+    assert (wait.trace_id, wait.parent_id, wait.start, wait.end) == (root.trace_id, setup.span_id, shared.start, shared.end)
+    assert wait.attributes == {"pytest.shared_fixture.name": "engine", "pytest.shared_fixture.scope": scope}
     assert root.extra is not None
     assert root.extra["pytest.shared_fixtures.duration"] == (shared.end - shared.start) / 1e9
 

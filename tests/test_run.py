@@ -33,6 +33,7 @@ def options(store: Path, *, db: bool = False) -> Options:
         traceparent=None,
         capture_app=False,
         db=db,
+        gc=False,  # pauses come when they come: tests/test_gc_pauses.py times them
     )
 
 

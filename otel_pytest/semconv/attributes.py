@@ -78,6 +78,19 @@ FIXTURE_PARAM = "pytest.fixture.param"
 FIXTURE_ARGNAMES = "pytest.fixture.argnames"  # the fixtures it requests (string array), "request" included
 FIXTURE_REQUESTED_BY = "pytest.fixture.requested_by"  # the test that set up a wider-scoped fixture
 
+# -- a phase's span for the wider-scoped fixture it waited for (otel_pytest.recorder) -------
+
+SHARED_FIXTURE_NAME = "pytest.shared_fixture.name"  # what marks a span as such a wait
+SHARED_FIXTURE_SCOPE = "pytest.shared_fixture.scope"
+
+# -- garbage collection (otel_pytest.gc_pauses, otel_pytest.recorder) -----------------------
+
+GC_DURATION = "pytest.gc.duration"  # seconds of GC pauses while a span ran, its children's included
+GC_COLLECTIONS = "pytest.gc.collections"  # how many collections those were
+GC_GENERATION = "pytest.gc.generation"  # on a `gc gen N` span: the generation collected
+GC_COLLECTED = "pytest.gc.collected"  # objects it freed
+GC_UNCOLLECTABLE = "pytest.gc.uncollectable"  # objects it found but could not free
+
 # -- an exception event and a failed span (otel_pytest.failures, otel_pytest.db.spans) -----
 
 EXCEPTION_TYPE = "exception.type"

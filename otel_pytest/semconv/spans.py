@@ -26,6 +26,20 @@ def fixture_teardown(name: str) -> str:
     return f"{FIXTURE_PREFIX}{name} teardown"
 
 
+def waited_for(scope: str, fixture_span: str) -> str:
+    """The span under a phase for the wider-scoped fixture span ``fixture_span`` (of
+    ``scope``) that the phase waited for: ``session fixture engine``."""
+    return f"{scope} {fixture_span}"
+
+
+GC_PREFIX = "gc gen "
+
+
+def gc_pause(generation: int) -> str:
+    """The span of one garbage-collection pause of ``generation`` (0, 1 or 2)."""
+    return f"{GC_PREFIX}{generation}"
+
+
 def attempt(number: int) -> str:
     """The span of attempt ``number`` (from 1) of a test a rerun plugin ran again."""
     return f"attempt {number}"
