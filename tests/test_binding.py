@@ -242,9 +242,7 @@ def test_the_gc_callback_is_appended_at_install_and_only_it_is_removed_at_uninst
     sink = Sink()
     recorder = Recorder(sink, trace_per_test=True, session_parent=None, session_attributes={})
     pauses = GcPauses(recorder)
-    binding = ProcessBinding(
-        recorder, RunTracerProvider(recorder, {}), capture_app=False, environ={}, gc_pauses=pauses
-    )
+    binding = ProcessBinding(recorder, RunTracerProvider(recorder, {}), capture_app=False, environ={}, gc_pauses=pauses)
     before = list(gc.callbacks)
     binding.install()
     binding.install()

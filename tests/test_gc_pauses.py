@@ -158,4 +158,7 @@ def test_no_otel_gc_leaves_gc_callbacks_alone(pytester: pytest.Pytester) -> None
     )
     pytester.runpytest("--otel", "--no-otel-gc", "-p", "no:asyncio", "-p", "no:anyio").assert_outcomes(passed=1)
     run = Run.from_store(pytester.path / ".otel-pytest")
-    assert "pytest.gc.collections" not in run.root("test_no_otel_gc_leaves_gc_callbacks_alone.py::test_callbacks").attributes
+    assert (
+        "pytest.gc.collections"
+        not in run.root("test_no_otel_gc_leaves_gc_callbacks_alone.py::test_callbacks").attributes
+    )

@@ -68,6 +68,7 @@ def default_detectors() -> tuple[Detector, ...]:
         durations,
         fixtures,
         flaky,
+        gc,
         n_plus_one,
         schema,
     )
@@ -80,6 +81,7 @@ def default_detectors() -> tuple[Detector, ...]:
         cleanup.detect,
         n_plus_one.detect,
         fixtures.detect,
+        gc.detect,
         flaky.detect,
     )
 

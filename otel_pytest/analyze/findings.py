@@ -21,7 +21,7 @@ KINDS = (
     "schema",  # DDL in a function-scoped fixture
     "cleanup",  # commit-and-delete instead of rollback, leaked transactions
     "n+1",  # repeated statements under one parent
-    "fixture",  # slow fixtures, setup-dominated tests
+    "fixture",  # slow fixtures, setup-dominated tests, tests and fixtures whose time is mostly GC
     "flaky",  # outcome flips on one revision
 )
 SEVERITIES = ("high", "medium", "low")
@@ -337,6 +337,21 @@ class SetupDominated:
 
 
 @dataclass(frozen=True)
+class GcDominated:
+    """A test's own time, or a fixture's setups and teardowns, mostly garbage-collection
+    pauses (detectors/gc.py)."""
+
+    test: str | None  # the node id, for a test
+    fixture: FixtureRef | None  # for a fixture
+    gc_time: float  # seconds of pauses in the newest run
+    collections: int
+    duration: float  # the test's own duration, or the fixture's setup and teardown time
+    share: float  # gc_time / duration
+    dominated_runs: int  # of the runs judged, those where it was mostly GC
+    judged_runs: int
+
+
+@dataclass(frozen=True)
 class Flaky:
     test: str
     nodeid: str
@@ -361,6 +376,7 @@ Detail = (
     | NPlusOne
     | SlowFixture
     | SetupDominated
+    | GcDominated
     | Flaky
 )
 

@@ -21,7 +21,8 @@ from typing import Any
 # "6": summaries no longer depend on the order of the spans read (db keys, fixture sums).
 # "7": the fixtures each test set up; per fixture, what it requests (argnames), its
 # statements and the setups that ran DDL.
-SUMMARY_SCHEMA_VERSION = "7"
+# "8": garbage-collection time per test and per fixture (gc_time, gc_collections).
+SUMMARY_SCHEMA_VERSION = "8"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class TestSample:
     # FixtureStats.key of each fixture set up inside the test's own trace (function scope):
     # whose work its db summary includes.
     fixtures: frozenset[str] = frozenset()
+    # Garbage-collection pauses in the test's own time (pytest.gc.*; those inside the
+    # wider-scoped fixtures it waited for are theirs): seconds, and how many collections.
+    gc_time: float = 0.0
+    gc_collections: int = 0
 
     @property
     def own_duration(self) -> float:
@@ -88,6 +93,9 @@ class FixtureStats:
     # more (create_all on setup, drop_all on teardown: every setup; create_all with
     # checkfirst that found the tables: only the first).
     ddl_setups: int = 0
+    # Garbage-collection pauses inside its setups and teardowns: seconds, collections.
+    gc_time: float = 0.0
+    gc_collections: int = 0
 
     @property
     def key(self) -> str:

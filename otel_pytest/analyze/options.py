@@ -24,6 +24,9 @@ class AnalysisOptions:
     count_min_ratio: float = 1.10
     n_plus_one_min: int = 5
     slow_fixture_share: float = 0.05  # of the suite's setup time
+    # A test's own time (or a fixture's) counts as mostly garbage collection from this share
+    # of it in the collector's pauses (detectors/gc.py).
+    gc_dominated_share: float = 0.5
     change_point_window: int = 50
     change_point_p: float = 0.001
     seed: int = 0  # for the permutation tests of change-point detection

@@ -20,6 +20,12 @@ nor act as its source. Each test keeps, per fingerprint, its longest such run of
 least :data:`MIN_REPETITION` (ties: the one that took longer); the N+1 detector applies
 its own threshold.
 
+**Garbage collection**: the plugin counts on each span the collector's pauses while it ran
+(``pytest.gc.duration``, ``pytest.gc.collections``, its children's included). A test's
+own is its root's less that of the spans for the wider-scoped fixtures its phases waited
+for (``pytest.shared_fixture.name``: those pauses are the fixture's); a fixture's is the
+sum over its setup and teardown spans.
+
 Durations are summed in integer nanoseconds and converted to seconds once, so a summary's
 numbers equal the spans' exactly. A summary does not depend on the order the spans come
 in (a run file's order, Jaeger's, a collector's): whatever is summed or listed is taken
@@ -539,6 +545,11 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
     }
     if not db:
         db = db_work(own)  # a tool that writes no db.summary.*: fold the spans instead
+    gc_time, gc_collections = _gc(root)
+    for node in own:  # the pauses inside the wider-scoped fixtures it waited for are theirs
+        if attr.SHARED_FIXTURE_NAME in node.attributes:
+            seconds, collections = _gc(node)
+            gc_time, gc_collections = gc_time - seconds, gc_collections - collections
     return TestSample(
         test_id=_test_id(root),
         nodeid=_nodeid(root),
@@ -554,7 +565,16 @@ def _test(root: Span, children: Mapping[tuple[str, str], list[Span]], statements
         statements=frozenset(executed),
         repetitions=best.repetitions(),
         fixtures=frozenset(fixtures),
+        gc_time=max(gc_time, 0.0),
+        gc_collections=max(gc_collections, 0),
     )
+
+
+def _gc(span: Span) -> tuple[float, int]:
+    """The garbage-collection pauses the plugin counted while ``span`` ran."""
+    attributes = span.attributes
+    seconds = _number(attributes.get(attr.GC_DURATION, 0.0))
+    return (seconds if math.isfinite(seconds) else 0.0), _int(attributes.get(attr.GC_COLLECTIONS, 0))
 
 
 def _phases(root: Span, children: Mapping[tuple[str, str], list[Span]]) -> Iterator[Span]:
@@ -609,10 +629,14 @@ def _fixtures(
         attributes = group[0].attributes
         name = str(attributes[attr.FIXTURE_NAME])
         teardown_name = span_names.fixture_teardown(name)
-        setups = teardowns = setup_ns = teardown_ns = ddl_setups = ddl_teardowns = 0
+        setups = teardowns = setup_ns = teardown_ns = ddl_setups = ddl_teardowns = gc_collections = 0
+        gc_time = 0.0
         inside: list[Span] = []
         executed: dict[str, int] = {}
         for span in group:
+            seconds, collections = _gc(span)
+            gc_time += seconds
+            gc_collections += collections
             tearing_down = span.name == teardown_name
             if tearing_down:
                 teardowns += 1
@@ -651,5 +675,7 @@ def _fixtures(
             argnames=_argnames(attributes),
             statements=dict(sorted(executed.items())),
             ddl_setups=max(ddl_setups, ddl_teardowns),
+            gc_time=gc_time,
+            gc_collections=gc_collections,
         )
     return fixtures

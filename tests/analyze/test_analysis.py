@@ -160,12 +160,10 @@ def test_the_gate_refuses_unknown_kinds() -> None:
         gate(result, {"n+2"})
 
 
-def test_the_default_detectors_are_the_eight_detector_modules() -> None:
+def test_the_default_detectors_are_the_nine_detector_modules() -> None:
     modules = [detector.__module__ for detector in default_detectors()]
-    assert modules == [
-        f"otel_pytest.analyze.detectors.{name}"
-        for name in ("durations", "counts", "connections", "schema", "cleanup", "n_plus_one", "fixtures", "flaky")
-    ]
+    names = ("durations", "counts", "connections", "schema", "cleanup", "n_plus_one", "fixtures", "gc", "flaky")
+    assert modules == [f"otel_pytest.analyze.detectors.{name}" for name in names]
 
 
 def modules_loaded_by(statement: str) -> list[str]:

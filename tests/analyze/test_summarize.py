@@ -730,3 +730,44 @@ def test_a_child_that_starts_before_its_parent_is_still_its_child() -> None:
     )
     sample = summarize(spans, meta()).tests["t.py::test_x"]
     assert (sample.db["transactions"], sample.db["rollbacks"]) == (1, 1)
+
+
+def test_gc_time_is_a_tests_own_without_the_wider_fixtures_it_waited_for_and_a_fixtures_summed() -> None:
+    """``pytest.gc.*`` on a span counts its children's pauses: the test's own are its root's
+    less those of the spans for the wider-scoped fixtures its phases waited for."""
+    gc = {"pytest.gc.duration": 0.05, "pytest.gc.collections": 4}
+    fixture = {"pytest.fixture.name": "engine", "pytest.fixture.scope": "session", "code.file.path": "conftest.py"}
+    spans = [
+        *a_test(
+            span("setup", "setup", "root", 0, 500),
+            span(
+                "wait",
+                "session fixture engine",
+                "setup",
+                10,
+                400,
+                attributes={
+                    "pytest.shared_fixture.name": "engine",
+                    "pytest.shared_fixture.scope": "session",
+                    "pytest.gc.duration": 0.02,
+                    "pytest.gc.collections": 1,
+                },
+            ),
+            span("pause", "gc gen 2", "call", 20, 30, attributes={"pytest.gc.generation": 2}),
+            attributes=gc,
+        ),
+        span("s", "pytest session", "", 0, 20_000, trace="t0"),
+        span("e1", "fixture engine", "s", 10, 400, trace="t0", attributes={**fixture, **gc}),
+        span("e2", "fixture engine teardown", "s", 15_000, 16_000, trace="t0", attributes=fixture),
+        span("e3", "fixture engine", "s", 17_000, 18_000, trace="t0", attributes={**fixture, **gc}),
+    ]
+    summary = summarize(spans, meta())
+    sample = summary.tests["t.py::test_x"]
+    assert (sample.gc_time, sample.gc_collections) == (0.05 - 0.02, 3)
+    (engine,) = summary.fixtures.values()
+    assert (engine.gc_time, engine.gc_collections) == (0.1, 8)
+
+
+def test_spans_without_gc_attributes_have_no_gc_time() -> None:
+    sample = summarize(a_test(), meta()).tests["t.py::test_x"]
+    assert (sample.gc_time, sample.gc_collections) == (0.0, 0)

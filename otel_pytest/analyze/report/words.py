@@ -26,6 +26,7 @@ from otel_pytest.analyze.findings import (
     Finding,
     FixtureRef,
     Flaky,
+    GcDominated,
     LeakedTransactions,
     NPlusOne,
     PinnedFixture,
@@ -711,6 +712,38 @@ def _setup_dominated(detail: SetupDominated, finding: Finding) -> Words:
     )
 
 
+# -- garbage collection (detectors/gc.py) ----------------------------------------------------
+
+
+def _gc_dominated(detail: GcDominated, finding: Finding) -> Words:
+    if detail.fixture is not None:
+        what = f"Fixture `{detail.fixture.name}` ({detail.fixture.scope} scope) spends"
+        whose = "of its setup and teardown time"
+    else:
+        what = f"Test `{detail.test}` spends"
+        whose = "of its own time"
+    collections = f"{detail.collections} {'collection' if detail.collections == 1 else 'collections'}"
+    return Words(
+        title=(
+            f"{what} {detail.share:.0%} {whose} in garbage collection: {seconds(detail.gc_time)} of "
+            f"{seconds(detail.duration)}, {collections}"
+        ),
+        confidence=(
+            f"measured: the collector's pauses, timed through gc.callbacks while it ran; mostly GC in "
+            f"{detail.dominated_runs} of the {detail.judged_runs} newest runs it ran in"
+        ),
+        suggestion=(
+            "A collection stops everything, and a full one walks every object the process holds, so it "
+            "lands in whichever test allocates when the heap is big. Call `gc.freeze()` in conftest.py once "
+            "the imports and the collected tests exist (a `pytest_collection_finish` hook, or a session "
+            "fixture), so the collector no longer walks what lives for the whole run. If the code under test "
+            "makes the garbage itself (many short-lived objects in reference cycles: parent pointers, "
+            "closures, exceptions kept with their tracebacks), break the cycles (`weakref` for back-pointers). "
+            "No saving is estimated: what either saves depends on what the heap holds."
+        ),
+    )
+
+
 # -- flaky -------------------------------------------------------------------------------------
 
 
@@ -758,5 +791,6 @@ _MAKERS: Mapping[type[Detail], Callable[[Any, Finding], Words]] = {
     NPlusOne: _n_plus_one,
     SlowFixture: _slow_fixture,
     SetupDominated: _setup_dominated,
+    GcDominated: _gc_dominated,
     Flaky: _flaky,
 }
