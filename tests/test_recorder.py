@@ -386,7 +386,12 @@ def test_a_wider_fixture_a_test_sets_up_hangs_under_its_scope_and_a_child_of_the
     (wait,) = sink.named(waited)
     assert links(setup) == []
     assert links(wait) == [(shared.trace_id, shared.span_id)]
-    assert (wait.trace_id, wait.parent_id, wait.start, wait.end) == (root.trace_id, setup.span_id, shared.start, shared.end)
+    assert (wait.trace_id, wait.parent_id, wait.start, wait.end) == (
+        root.trace_id,
+        setup.span_id,
+        shared.start,
+        shared.end,
+    )
     assert wait.attributes == {"pytest.shared_fixture.name": "engine", "pytest.shared_fixture.scope": scope}
     assert root.extra is not None
     assert root.extra["pytest.shared_fixtures.duration"] == (shared.end - shared.start) / 1e9

@@ -24,7 +24,10 @@ class WaterfallBar:
     start: float  # seconds after the test's root span started
     duration: float  # seconds
     depth: int = 0  # 0 for the test's phases, +1 per level of nesting below them
-    kind: str = "other"  # "phase", "fixture", "query", "transaction", "connection" or "other"
+    # "phase", "fixture" (a wider-scoped one a phase waited for too), "query", "transaction",
+    # "connection", "gc" (a garbage-collection pause), "untraced" (no span accounts for the
+    # time: see otel_pytest.analyze.waterfall) or "other".
+    kind: str = "other"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,14 @@ Summaries keep no spans, so this reads the slowest test's spans back from the ru
 (``RunSummary.source``): one file, parsed once with the readers' own OTLP parser. It is
 optional decoration: when the spans cannot be read (the file is gone, the source is not a
 file) there is simply no waterfall. :func:`waterfall_of` is the pure part; it does no I/O.
+
+Besides the spans, a waterfall shows **untraced** time: a gap of at least
+:data:`MIN_UNTRACED` seconds (and :data:`MIN_UNTRACED_SHARE` of the test) inside the test's
+own span, a setup or teardown phase or an ``attempt N`` span that none of its children
+covers. Those spans run no code of the test's own: the time is pytest's, another plugin's,
+or work nothing traced. A call phase's and a fixture's uncovered time is their own code,
+and is not marked. Garbage-collection pauses of 1 ms or more are spans of their own
+(``gc gen N``, kind ``gc``), so a pause is never mistaken for untraced time.
 """
 
 from __future__ import annotations
@@ -22,6 +30,11 @@ from otel_pytest.store import files
 from otel_pytest.store.reader import Span, spans_of_traces_data
 
 MAX_BARS = 150  # beyond this a waterfall is unreadable, and the page grows without bound
+MIN_UNTRACED = 0.002  # seconds: shorter gaps are pytest's bookkeeping between spans
+MIN_UNTRACED_SHARE = 0.02  # of the test's duration
+UNTRACED = "untraced"  # the name and the kind of an untraced bar
+# Spans whose uncovered time is nobody's code: the test's own span and these.
+_FRAMES = frozenset({span_names.SETUP, span_names.TEARDOWN})
 _NS = 1e9  # nanoseconds per second: divide, which rounds exactly, rather than multiply
 
 
@@ -37,8 +50,10 @@ def kind_of(span: Span) -> str:
     attributes = span.attributes
     if span.name in span_names.PHASES:
         return "phase"
-    if attr.FIXTURE_NAME in attributes:
+    if attr.FIXTURE_NAME in attributes or attr.SHARED_FIXTURE_NAME in attributes:
         return "fixture"
+    if attr.GC_GENERATION in attributes:
+        return "gc"
     if span.name in span_names.CONNECTION_SPANS:
         return "connection"
     if attr.DB_TRANSACTION_STEP in attributes or span.name.upper() in TRANSACTION_STEPS:
@@ -79,27 +94,40 @@ def waterfall_of(
     # Each span id is drawn once: a damaged file may repeat an id or link spans in a circle
     # (a span its own ancestor), and the walk must end all the same.
     visited = {root.span_id}
-    stack: list[tuple[Span, int]] = []
+    stack: list[tuple[Span | WaterfallBar, int]] = []
+    min_gap = max(MIN_UNTRACED, MIN_UNTRACED_SHARE * (root.end - root.start) / _NS) * _NS
 
     def push(parent: Span, depth: int) -> None:
-        kids = []
-        for kid in sorted(children.get((parent.trace_id, parent.span_id), ()), key=_start):
+        every = sorted(children.get((parent.trace_id, parent.span_id), ()), key=_start)
+        kids: list[tuple[int, Span | WaterfallBar]] = []
+        for kid in every:
             if kid.span_id not in visited:
                 visited.add(kid.span_id)
-                kids.append(kid)
-        stack.extend((kid, depth) for kid in reversed(kids))
+                kids.append((kid.start, kid))
+        if parent is root or parent.name in _FRAMES or attr.RERUN_ATTEMPT in parent.attributes:
+            kids.extend(
+                (start, WaterfallBar(UNTRACED, (start - root.start) / _NS, (end - start) / _NS, depth, UNTRACED))
+                for start, end in _gaps(parent, every)
+                if end - start >= min_gap
+            )
+            kids.sort(key=lambda item: item[0])
+        stack.extend((kid, depth) for _start_ns, kid in reversed(kids))
 
     push(root, 0)
     while stack:
-        span, depth = stack.pop()
+        item, depth = stack.pop()
         total += 1
+        if isinstance(item, WaterfallBar):
+            if len(bars) < MAX_BARS:
+                bars.append(item)
+            continue
         if len(bars) < MAX_BARS:
             bars.append(
                 WaterfallBar(
-                    span.name, (span.start - root.start) / _NS, (span.end - span.start) / _NS, depth, kind_of(span)
+                    item.name, (item.start - root.start) / _NS, (item.end - item.start) / _NS, depth, kind_of(item)
                 )
             )
-        push(span, depth + 1)
+        push(item, depth + 1)
     return Waterfall(
         test=test.nodeid,
         run_id=run_id,
@@ -111,6 +139,20 @@ def waterfall_of(
 
 def _start(span: Span) -> tuple[int, int]:
     return span.start, span.end
+
+
+def _gaps(parent: Span, kids: Iterable[Span]) -> Iterator[tuple[int, int]]:
+    """The stretches of ``parent`` (start, end in ns) that none of ``kids`` (in start order)
+    covers."""
+    covered = parent.start
+    for kid in kids:
+        if kid.start > covered:
+            yield covered, min(kid.start, parent.end)
+        covered = max(covered, kid.end)
+        if covered >= parent.end:
+            return
+    if parent.end > covered:
+        yield covered, parent.end
 
 
 def _lines_with(path: Path, needle: bytes) -> Iterator[Span]:

@@ -79,6 +79,8 @@ def test_the_bars_are_depth_first_in_start_order_relative_to_the_test() -> None:
         WaterfallBar("SELECT", 0.051, 0.004, 1, "query"),
         WaterfallBar("SELECT", 0.06, 0.01, 1, "query"),
         WaterfallBar("teardown", 0.08, 0.02, 0, "phase"),
+        # A teardown with no span under it: the time is nobody's the trace can name.
+        WaterfallBar("untraced", 0.08, 0.02, 1, "untraced"),
     )
 
 
@@ -102,14 +104,14 @@ def test_a_run_grouped_by_file_takes_the_spans_without_a_run_id() -> None:
     ]
     result = waterfall_of(spans, TEST, "file-abc", grouped_by_file=True)
     assert result is not None
-    assert [bar.name for bar in result.bars] == ["call"]
+    assert [bar.name for bar in result.bars] == ["untraced", "call", "untraced"]
 
 
 def test_a_huge_test_is_cut_to_the_bar_limit_and_the_rest_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(module, "MAX_BARS", 3)
     result = waterfall_of(SPANS, TEST, "run1")
     assert result is not None
-    assert ([bar.name for bar in result.bars], result.omitted) == (["setup", "fixture db", "connect"], 5)
+    assert ([bar.name for bar in result.bars], result.omitted) == (["setup", "fixture db", "connect"], 6)
 
 
 @pytest.mark.parametrize(
@@ -123,6 +125,8 @@ def test_a_huge_test_is_cut_to_the_bar_limit_and_the_rest_counted(monkeypatch: p
         ("SAVEPOINT", {"pytest.db.transaction.step": "SAVEPOINT"}, "transaction"),
         ("INSERT", {"db.statement": "INSERT INTO t VALUES (1)"}, "query"),
         ("GET /orders", {"http.request.method": "GET"}, "other"),
+        ("gc gen 2", {"pytest.gc.generation": 2}, "gc"),
+        ("session fixture engine", {"pytest.shared_fixture.name": "engine"}, "fixture"),
     ],
 )
 def test_spans_are_coloured_by_what_they_are(name: str, attributes: dict[str, object], kind: str) -> None:
@@ -184,7 +188,7 @@ def test_the_waterfall_is_read_from_the_lines_of_the_test_s_trace(tmp_path: Path
     run = RunSummary("run1", 0.0, str(path), "e", tests={nodeid: test, "t.py::test_b": sample("t.py::test_b", 0.01)})
     result = read_waterfall(run)
     assert result is not None
-    assert (result.test, [bar.name for bar in result.bars]) == (nodeid, ["setup", "call"])
+    assert (result.test, [bar.name for bar in result.bars]) == (nodeid, ["setup", "untraced", "call"])
 
 
 @pytest.mark.parametrize(
@@ -198,7 +202,7 @@ def test_the_waterfall_is_read_from_the_lines_of_the_test_s_trace(tmp_path: Path
 )
 def test_spans_linked_in_a_circle_or_sharing_an_id_are_drawn_once_and_the_walk_ends(damage: str) -> None:
     spans = list(SPANS)
-    expected = ["setup", "fixture db", "connect", "COMMIT", "call", "SELECT", "SELECT", "teardown"]
+    expected = ["setup", "fixture db", "connect", "COMMIT", "call", "SELECT", "SELECT", "teardown", "untraced"]
     if damage == "a span whose id is the test's":
         spans.append(span("root", "call", "again", 60, 61))
     elif damage == "a test that is its own parent":
@@ -215,3 +219,36 @@ def test_spans_linked_in_a_circle_or_sharing_an_id_are_drawn_once_and_the_walk_e
         result = waterfall_of(spans, TEST, "run1")
     assert result is not None
     assert ([bar.name for bar in result.bars], result.omitted) == (expected, 0)
+
+
+def test_untraced_time_is_what_no_child_covers_in_the_test_its_setup_teardown_and_attempts() -> None:
+    """A call phase's and a fixture's uncovered time is their own code: not marked. Gaps under
+    2 ms (or 2 % of the test) are pytest's bookkeeping: not marked either."""
+    root = span("root", "", "t.py::test_a", 0, 200, **{"test.case.name": "t.py::test_a"})
+    spans = [
+        root,
+        span("setup", "root", "setup", 0, 120),
+        span("wait", "setup", "session fixture engine", 5, 30, **{"pytest.shared_fixture.name": "engine"}),
+        span("fx", "setup", "fixture db", 20, 60, **{"pytest.fixture.name": "db"}),
+        span("pause", "fx", "gc gen 2", 40, 51, **{"pytest.gc.generation": 2}),
+        span("tiny", "setup", "fixture tiny", 62, 63, **{"pytest.fixture.name": "tiny"}),
+        span("call", "root", "call", 121, 190),
+        span("q", "call", "SELECT", 130, 131, **{"db.query.text": "SELECT 1"}),
+        span("teardown", "root", "teardown", 190, 199),
+        span("fxt", "teardown", "fixture db teardown", 190, 199, **{"pytest.fixture.name": "db"}),
+    ]
+    result = waterfall_of(spans, sample("t.py::test_a", 0.2), "run1")
+    assert result is not None
+    assert result.bars == (
+        WaterfallBar("setup", 0.0, 0.12, 0, "phase"),
+        WaterfallBar("untraced", 0.0, 0.005, 1, "untraced"),
+        WaterfallBar("session fixture engine", 0.005, 0.025, 1, "fixture"),
+        WaterfallBar("fixture db", 0.02, 0.04, 1, "fixture"),
+        WaterfallBar("gc gen 2", 0.04, 0.011, 2, "gc"),
+        WaterfallBar("fixture tiny", 0.062, 0.001, 1, "fixture"),
+        WaterfallBar("untraced", 0.063, 0.057, 1, "untraced"),
+        WaterfallBar("call", 0.121, 0.069, 0, "phase"),
+        WaterfallBar("SELECT", 0.13, 0.001, 1, "query"),
+        WaterfallBar("teardown", 0.19, 0.009, 0, "phase"),
+        WaterfallBar("fixture db teardown", 0.19, 0.009, 1, "fixture"),
+    )
