@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import gc
+import types
 
 import pytest
 from opentelemetry import trace
@@ -247,7 +248,7 @@ def test_the_gc_callback_is_appended_at_install_and_only_it_is_removed_at_uninst
     binding.install()
     binding.install()
     assert gc.callbacks == [*before, pauses.callback]
-    users = pauses.callback.__func__.__get__(pauses)  # an equal bound method, the test's own
+    users = types.MethodType(GcPauses.callback, pauses)  # an equal bound method, the test's own
     gc.callbacks.append(users)
     assert binding.uninstall() == []
     assert binding.uninstall() == []

@@ -230,7 +230,7 @@ def test_untraced_time_is_what_no_child_covers_in_the_test_its_setup_teardown_an
         span("setup", "root", "setup", 0, 120),
         span("wait", "setup", "session fixture engine", 5, 30, **{"pytest.shared_fixture.name": "engine"}),
         span("fx", "setup", "fixture db", 20, 60, **{"pytest.fixture.name": "db"}),
-        span("pause", "fx", "gc gen 2", 40, 51, **{"pytest.gc.generation": 2}),
+        span("pause", "fx", "gc gen 2", 40, 51, **{"pytest.gc.generation": "2"}),
         span("tiny", "setup", "fixture tiny", 62, 63, **{"pytest.fixture.name": "tiny"}),
         span("call", "root", "call", 121, 190),
         span("q", "call", "SELECT", 130, 131, **{"db.query.text": "SELECT 1"}),
