@@ -14,6 +14,11 @@ then runs it as separate ``python -m pytest -q -p no:cacheprovider`` processes:
   peak RSS.
 * **collector down**: the overhead suite with the endpoint on a closed port and on a
   black hole (accepts connections, never answers), wall time vs bare.
+* **GC-heavy**: a suite of the same shape whose tests each leave 2,000 objects in
+  reference cycles (several collections per test), bare vs ``--otel`` vs ``--otel
+  --no-otel-gc``: what timing the collector's pauses costs where there are many; and, in
+  this process, the cost of the ``gc.callbacks`` entry per collection
+  (:func:`callback_cost`).
 * **comparison** (``--compare-python``): the same suite under pytest-opentelemetry,
   installed in a separate virtualenv, bare vs its plugin.
 
@@ -31,11 +36,13 @@ Run from the repository root with the project's virtualenv::
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
@@ -61,6 +68,9 @@ from bench.harness import (
     section_head,
     stored_spans,
 )
+from otel_pytest.gc_pauses import GcPauses
+from otel_pytest.recorder import Recorder
+from otel_pytest.records import SpanRecord
 from otel_pytest.semconv import spans
 from tests.otlp_receiver import BlackHole, DownPort, HttpReceiver
 
@@ -100,6 +110,19 @@ def test_{number:04d}(first, second, shared):
     assert first + second == shared
 """
 
+# The GC-heavy suite's test: 2,000 dicts that each refer to themselves, garbage only the
+# cycle collector frees (about three young collections per test at CPython's thresholds).
+GC_HEAVY_TEST = """
+
+def test_{number:04d}(first, second, shared):
+    nodes = []
+    for index in range(2000):
+        node = {{"index": index}}
+        node["self"] = node
+        nodes.append(node)
+    assert first + second == shared
+"""
+
 
 # -- the generated suite ---------------------------------------------------------------
 
@@ -127,18 +150,19 @@ class Suite:
         }
 
 
-def write_suite(root: Path, modules: int, tests_per_module: int) -> Suite:
+def write_suite(root: Path, modules: int, tests_per_module: int, test: str = TEST) -> Suite:
     root.mkdir(parents=True, exist_ok=True)
     (root / "pytest.ini").write_text(INI, encoding="utf-8")
     (root / "conftest.py").write_text(CONFTEST, encoding="utf-8")
     for module in range(modules):
-        body = "".join(TEST.format(number=number) for number in range(tests_per_module))
+        body = "".join(test.format(number=number) for number in range(tests_per_module))
         (root / f"test_mod_{module:03d}.py").write_text(body.lstrip(), encoding="utf-8")
     return Suite(root, modules, tests_per_module)
 
 
 def span_kind(name: str) -> str:
-    """``other`` is what installed plugins add (pytest-asyncio's session fixture, say)."""
+    """``other`` is what installed plugins add (pytest-asyncio's session fixture, say) and
+    the collector's long pauses (``gc gen N``)."""
     if name == spans.SESSION:
         return "session"
     if name in spans.PHASES:
@@ -335,7 +359,11 @@ def span_check(samples: Sequence[Sample], expected: Mapping[str, int] | None) ->
             "stored "
             + "/".join(f"{n:,}" for n in totals)
             + f" (suite {want:,}"
-            + (" + " + "/".join(f"{n:,}" for n in others) + " from plugins' fixtures" if any(others) else "")
+            + (
+                " + " + "/".join(f"{n:,}" for n in others) + " from plugins' fixtures and GC pauses"
+                if any(others)
+                else ""
+            )
             + ")"
         )
     received = [s for s in samples if s.received_spans is not None]
@@ -358,6 +386,9 @@ class Results:
     memory_suite: str = ""
     memory: list[Summary] = field(default_factory=list)
     down: list[Summary] = field(default_factory=list)
+    gc_suite: str = ""
+    gc: list[Summary] = field(default_factory=list)
+    gc_callback: str = ""  # the callback's cost per collection, in words
     notes: list[str] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
 
@@ -436,7 +467,7 @@ def verdicts(results: Results) -> list[str]:
 
 def passed(results: Results) -> bool:
     """Every ``--otel`` run stored the suite's spans and the receiver got them all."""
-    return all(r.spans_ok for r in [*results.overhead, *results.memory, *results.down])
+    return all(r.spans_ok for r in [*results.overhead, *results.memory, *results.down, *results.gc])
 
 
 def render(results: Results) -> str:
@@ -470,6 +501,8 @@ def render(results: Results) -> str:
             down_table(results.down, by_key),
             "",
         ]
+    if results.gc:
+        out += [f"### GC-heavy: {results.gc_suite}", "", overhead_table(results.gc), "", results.gc_callback, ""]
     out += ["### Targets", "", *verdicts(results), ""]
     for row in [*results.overhead, *results.memory]:
         results.notes += [f"{row.label} printed: `{line}`" for line in row.otel_lines]
@@ -503,6 +536,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--down-rounds", type=positive, default=3, help="rounds with the collector down")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory suite")
     parser.add_argument("--skip-down", action="store_true", help="skip the collector-down runs")
+    parser.add_argument("--gc-modules", type=positive, default=10, help="modules in the GC-heavy suite")
+    parser.add_argument("--gc-rounds", type=positive, default=5, help="rounds of the GC-heavy suite")
+    parser.add_argument("--skip-gc", action="store_true", help="skip the GC-heavy suite")
     parser.add_argument("--compare-python", metavar="PYTHON", help="python of a venv with pytest-opentelemetry")
     add_run_arguments(parser, quiet_idle=0.9, quiet_wait=300.0, timeout=600.0)
     parser.add_argument("--generate", type=Path, metavar="DIR", help="only write the overhead suite into DIR")
@@ -610,8 +646,66 @@ def run(args: argparse.Namespace, command: str) -> Results:
             results.samples += samples
             results.memory = summarise(memory, samples, big)
 
+        if not args.skip_gc:
+            heavy = write_suite(workdir / "gc-heavy", args.gc_modules, args.tests_per_module, GC_HEAVY_TEST)
+            results.gc_suite = (
+                f"{heavy.tests:,} tests ({heavy.modules} modules x {heavy.tests_per_module}), the same "
+                "fixtures, each test leaving 2,000 self-referring dicts to the cycle collector"
+            )
+            no_gc = replace(ours("otel-nogc", "`--otel --no-otel-gc` (store)"), args=("--otel", "--no-otel-gc"))
+            variants = [ours("bare", "bare pytest"), no_gc, ours("otel", "`--otel` (store, GC pauses timed)")]
+            samples = measure("gc-heavy", variants, replace(runner, suite=heavy), args.gc_rounds)
+            results.samples += samples
+            results.gc = summarise(variants, samples, heavy)
+            results.gc_callback = callback_cost()
+
         results.machine["load average at end"] = load_average()
         return results
+
+
+class _Discard:
+    def add(self, records: list[SpanRecord]) -> None:
+        pass
+
+
+def callback_cost(collections: int = 20_000, repeats: int = 5) -> str:
+    """The ``gc.callbacks`` entry's cost per collection, measured in this process: young
+    collections (``gc.collect(0)``, a nearly empty generation) timed with and without it,
+    best of ``repeats`` alternating rounds; and the callback's two calls alone, made
+    directly, which is its whole cost for a pause shorter than a span's worth."""
+    recorder = Recorder(_Discard(), trace_per_test=True, session_parent=None, session_attributes={})
+    pauses = GcPauses(recorder)
+    callback = pauses.callback
+    info = {"generation": 0, "collected": 0, "uncollectable": 0}
+
+    def collecting() -> float:
+        start = time.perf_counter_ns()
+        for _ in range(collections):
+            gc.collect(0)
+        return (time.perf_counter_ns() - start) / collections
+
+    def calls() -> float:
+        start = time.perf_counter_ns()
+        for _ in range(collections):
+            callback("start", info)
+            callback("stop", info)
+        return (time.perf_counter_ns() - start) / collections
+
+    bare, timed = [], []
+    for _ in range(repeats):
+        bare.append(collecting())
+        gc.callbacks.append(callback)
+        try:
+            timed.append(collecting())
+        finally:
+            gc.callbacks.remove(callback)
+    direct = min(calls() for _ in range(repeats))
+    return (
+        f"The callback per collection (in the benchmark's process, best of {repeats} rounds of "
+        f"{collections:,} `gc.collect(0)`): {min(bare) / 1000:.2f} µs without it, "
+        f"{min(timed) / 1000:.2f} µs with it ({(min(timed) - min(bare)) / 1000:+.2f} µs); its two calls "
+        f"made directly: {direct / 1000:.2f} µs."
+    )
 
 
 if __name__ == "__main__":
