@@ -201,6 +201,10 @@ def test_a_run_exported_to_jaeger_reads_back_exactly_as_stored(
         if "pytest.fixture.name" in span["attributes"]
     }
     assert {("fixture database", "module", None), *(("fixture size", "function", size) for size in SIZES)} <= fixtures
+    # The setup that waited for the module fixture holds a span for the wait, linking to it.
+    ((database_trace, database_id, _database),) = named(stored, "fixture database")
+    ((_, _, wait),) = named(stored, "module fixture database")
+    assert wait["links"] == [(database_trace, database_id, {})]
     failed_test_id = found["test_suite.py::test_fails[small]"][0]
     (failed_call,) = [span for span in spans if span["name"] == "call" and span["parent_span_id"] == failed_test_id]
     assert failed_call["status"] == (2, "AssertionError: assert 1 == 2")
