@@ -312,7 +312,10 @@ class Recorder:
 
     def gc_pause(self, start: int, end: int, generation: int, collected: int, uncollectable: int) -> None:
         """A long garbage-collection pause, told from inside the collector's callback: a
-        span under the current one, filed to join the records when the next span ends."""
+        span under the current one, filed to join the records when the next span ends.
+        After the session span ended nothing is current, and the pause is only counted."""
+        if not self._stack:
+            return
         parent = self._stack[-1]
         record = SpanRecord(
             span_names.gc_pause(generation),

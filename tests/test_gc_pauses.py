@@ -79,6 +79,15 @@ def test_a_pause_between_tests_lands_in_the_session_trace() -> None:
     assert gc_of(rec.session)[1] == 1
 
 
+def test_a_pause_after_the_session_ended_is_counted_and_nothing_more() -> None:
+    sink = Sink()
+    rec = recorder(sink)
+    rec.session_end(0)
+    records = list(sink.records)
+    pause(GcPauses(rec, min_span_ns=0))
+    assert (rec.stats.internal_error, sink.records, rec.gc_tally[1]) == (None, records, 1)
+
+
 def test_nothing_escapes_the_callback_a_failure_is_the_run_s_internal_error_and_ends_the_timing() -> None:
     sink = Sink()
     rec = recorder(sink)
