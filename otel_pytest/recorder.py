@@ -29,9 +29,10 @@ A test that ran once keeps the plain shape (its phases right under the test span
 first attempt becomes ``attempt 1`` only when its reports say it is to be run again.
 
 A phase that waited for a fixture of a wider scope (set up or torn down in the session
-trace, under the session or module span) gets a child span covering that wait, named
-for it (``session fixture engine``) and linking to the fixture's span: the phase's time
-explains itself in the test's own trace.
+trace, under the session or module span) gets a span covering that wait, named for it
+(``session fixture engine``) and linking to the fixture's span, under what requested it
+(the phase, or the function fixture whose setup asked for it): the phase's time explains
+itself in the test's own trace.
 
 Garbage-collection pauses (:mod:`otel_pytest.gc_pauses` tells the recorder of each) are
 counted on every span that was running: ``pytest.gc.duration`` and
@@ -261,8 +262,9 @@ class Recorder:
         self._test_records: list[SpanRecord] = []
         self._phase: SpanRecord | None = None
         self._teardowns: dict[int, SpanRecord] = {}
-        # Open fixture spans of a scope wider than the test, innermost last.
-        self._shared: list[tuple[SpanRecord, FixtureInfo]] = []
+        # Open fixture spans of a scope wider than the test, innermost last, each with its
+        # definition and the span that was current when it started (what requested it).
+        self._shared: list[tuple[SpanRecord, FixtureInfo, SpanRecord]] = []
         self._shared_ns = 0
         # The recorder changes nothing outside itself: the run's binding listens.
         self.trace_listener: TraceListener | None = None
@@ -573,22 +575,24 @@ class Recorder:
     def _start_fixture(self, name: str, fixture: FixtureInfo) -> SpanRecord:
         if fixture.scope == "function":  # the common case, kept short: it runs per test
             return self._start(name, self._stack[-1], fixture.attributes)
+        requester = self._stack[-1]
         record = self._start(name, self._fixture_parent(fixture.scope), fixture.attributes)
-        self._shared.append((record, fixture))
+        self._shared.append((record, fixture, requester))
         return record
 
     def _finish_fixture(self, record: SpanRecord, error: BaseException | None = None) -> None:
         self._finish(record, error)
         if self._shared and self._shared[-1][0] is record:
-            _, info = self._shared.pop()
+            _, info, requester = self._shared.pop()
             phase = self._phase
             if phase is not None and not self._shared:
-                self._waited(phase, record, info)
+                self._waited(requester if requester.trace_id == phase.trace_id else phase, record, info)
 
-    def _waited(self, phase: SpanRecord, fixture: SpanRecord, info: FixtureInfo) -> None:
-        """The test's phase waited for this other-scope fixture: a child span of the phase
-        covers the wait and links to the fixture's span, and the time is counted, so the
-        gap in the test's trace is explained."""
+    def _waited(self, parent: SpanRecord, fixture: SpanRecord, info: FixtureInfo) -> None:
+        """The test's phase waited for this other-scope fixture: a span under what was
+        running when it started (the phase, or the fixture that requested it) covers the
+        wait and links to the fixture's span, and the time is counted, so the gap in the
+        test's trace is explained."""
         attributes: dict[str, AttributeValue] = {
             attr.SHARED_FIXTURE_NAME: info.name,
             attr.SHARED_FIXTURE_SCOPE: info.scope,
@@ -598,9 +602,9 @@ class Recorder:
             attributes[attr.GC_COLLECTIONS] = fixture.extra[attr.GC_COLLECTIONS]
         wait = SpanRecord(
             span_names.waited_for(info.scope, fixture.name),
-            phase.trace_id,
+            parent.trace_id,
             self._new_id(),
-            phase.span_id,
+            parent.span_id,
             fixture.start,
             attributes,
         )

@@ -70,9 +70,13 @@ class Node:
     def duration_ns(self) -> int:
         return self.span.end - self.span.start
 
-    def shape(self) -> tuple[str, tuple[object, ...]]:
-        """``(name, (child shapes...))``: the whole subtree's names, for exact comparison."""
-        return (self.name, tuple(child.shape() for child in self.children))
+    def shape(self, *, waits: bool = True) -> tuple[str, tuple[object, ...]]:
+        """``(name, (child shapes...))``: the whole subtree's names, for exact comparison.
+        ``waits=False`` leaves out the spans for the wider-scoped fixtures a phase waited for
+        (``pytest.shared_fixture.name``): which test happens to set up a plugin's session
+        fixtures (pytest-asyncio's event loop) is not what a test of database spans is about."""
+        kept = [child for child in self.children if waits or "pytest.shared_fixture.name" not in child.attributes]
+        return (self.name, tuple(child.shape(waits=waits) for child in kept))
 
     def child(self, name: str) -> Node:
         matches = [child for child in self.children if child.name == name]

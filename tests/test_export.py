@@ -672,11 +672,11 @@ def test_a_warning_about_an_endpoint_never_shows_its_credentials(
     assert SECRET not in output
     summary, warning, hint = outcome.otel_lines
     assert (summary, hint) == (
-        f"otel: run {run_id_of(pytester.path / '.otel-pytest')}: 4 tests, 28 spans in .otel-pytest",
+        f"otel: run {run_id_of(pytester.path / '.otel-pytest')}: 4 tests, 30 spans in .otel-pytest",
         NEXT,
     )
     shown = f"http://{host}" + ("/" if url.endswith("#{secret}") else "")
-    assert warning.startswith(f"otel: warning: 28 of 28 spans not delivered to {shown} ("), warning
+    assert warning.startswith(f"otel: warning: 30 of 30 spans not delivered to {shown} ("), warning
 
 
 JENKINS = {
@@ -802,10 +802,10 @@ def test_grpc_over_tls_to_a_plain_port_is_one_warning_and_no_grpc_log_line(
     assert not [line for line in outcome.result.outlines if re.match(r"[EWID]\d{4} ", line)]
     summary, warning, hint = outcome.otel_lines
     assert (summary, hint) == (
-        f"otel: run {run_id_of(pytester.path / '.otel-pytest')}: 4 tests, 28 spans in .otel-pytest",
+        f"otel: run {run_id_of(pytester.path / '.otel-pytest')}: 4 tests, 30 spans in .otel-pytest",
         NEXT,
     )
-    assert warning.startswith(f"otel: warning: 28 of 28 spans not delivered to {endpoint} ("), warning
+    assert warning.startswith(f"otel: warning: 30 of 30 spans not delivered to {endpoint} ("), warning
 
 
 # --- one export budget for a whole xdist run

@@ -54,15 +54,31 @@ def test_spans_inside_async_fixtures_and_tests_nest_under_them_with_pytest_async
     result.assert_outcomes(passed=1)
     run = Run.from_store(pytester.path / ".otel-pytest")
     # pytest-asyncio requests its event-loop runner from inside the async fixture: a real
-    # fixture, so it shows up, nested where it was set up.
+    # fixture, so it shows up, nested where it was set up; its session-scoped fixtures are
+    # set up in the session trace, each wait a span where it was requested.
     assert _test_root(run)[1] == (
-        ("setup", (("fixture resource", (("fixture _function_scoped_runner", ()), ("open resource", ()))),)),
+        (
+            "setup",
+            (
+                ("session fixture event_loop_policy", ()),
+                (
+                    "fixture resource",
+                    (
+                        ("session fixture _asyncio_loop_factory", ()),
+                        ("fixture _function_scoped_runner", ()),
+                        ("open resource", ()),
+                    ),
+                ),
+            ),
+        ),
         ASYNC_SHAPE[1],
         (
             "teardown",
             (
                 ("fixture resource teardown", (("close resource", ()),)),
                 ("fixture _function_scoped_runner teardown", ()),
+                ("session fixture _asyncio_loop_factory teardown", ()),
+                ("session fixture event_loop_policy teardown", ()),
             ),
         ),
     )

@@ -358,7 +358,7 @@ def test_queue_pool_connects_on_the_first_checkout_only_and_null_pool_on_every_o
         asyn + "test_engines_are_disposed": (span("engine dispose"), span("engine dispose")),
     }
     for nodeid, call in expected.items():
-        assert run.root(nodeid).shape() == trace(nodeid, call=call)
+        assert run.root(nodeid).shape(waits=False) == trace(nodeid, call=call)
     # The first-connect rollback and the rollbacks-on-return are the pool's resets, not
     # the application's rollbacks.
     first = counts(queries=1, transactions=1, commits=1, pool_resets=2, connections=1, checkouts=1)
@@ -466,14 +466,14 @@ def test_savepoint_fixture_rolls_back_every_test_and_steps_carry_their_depth(sui
         last: (span("SAVEPOINT", span("BEGIN")), span("SELECT async_item")),
     }
     for name, call in sync_calls.items():
-        assert run.root(sync + name).shape() == trace(
+        assert run.root(sync + name).shape(waits=False) == trace(
             sync + name,
             setup=sync_setup,
             call=call,
             teardown=(span("fixture session teardown", *teardown),),
         )
     for name, call in async_calls.items():
-        assert run.root(asyn + name).shape() == trace(
+        assert run.root(asyn + name).shape(waits=False) == trace(
             asyn + name,
             setup=async_setup,
             call=call,
@@ -554,7 +554,7 @@ def test_engine_per_test_and_schema_per_test_are_in_the_test_and_its_summary(sui
         checkout = FIRST_CHECKOUT if step == "create" else CHECKOUT
         return (checkout, *begin, lookup, span(ddl), span("COMMIT"), RESET_CHECKIN)
 
-    assert run.root(module + "test_sync").shape() == trace(
+    assert run.root(module + "test_sync").shape(waits=False) == trace(
         module + "test_sync",
         setup=(
             span("fixture engine", span("engine create")),
@@ -577,7 +577,7 @@ def test_engine_per_test_and_schema_per_test_are_in_the_test_and_its_summary(sui
             span("fixture engine teardown", span("engine dispose")),
         ),
     )
-    assert run.root(module + "test_async").shape() == trace(
+    assert run.root(module + "test_async").shape(waits=False) == trace(
         module + "test_async",
         setup=(
             span("fixture async_engine", span("engine create")),
@@ -641,7 +641,7 @@ def test_db_off_records_no_database_spans(suite: Suite) -> None:
     tests = [root for root in run.roots if root.name != "pytest session"]
     assert len(tests) == 8
     for test in tests:
-        assert test.shape() == trace(test.name)
+        assert test.shape(waits=False) == trace(test.name)
         assert not [key for key in test.attributes if key.startswith("db.")]
     assert db_nodes(node for root in run.roots for node in root.walk()) == []
 

@@ -54,7 +54,8 @@ def record(folder: Path, runs: int, extra_env: dict[str, str] | None = None) -> 
         for name, value in os.environ.items()
         if not name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_"))
     }
-    env.update({"OTEL_SERVICE_NAME": SERVICE, **(extra_env or {})})
+    # No timing of GC pauses: the runs of the suite must hold the same spans.
+    env.update({"OTEL_SERVICE_NAME": SERVICE, "OTEL_PYTEST_GC": "0", **(extra_env or {})})
     command = [sys.executable, "-m", "pytest", "--otel", "-p", "no:cacheprovider", *NO_ASYNC, "-q", "test_suite.py"]
     done = None
     for _ in range(runs):
