@@ -151,7 +151,8 @@ def test_a_traced_run_times_the_pauses_of_each_xdist_worker_under_the_test_that_
         pauses = [child for child in call.children if child.name == "gc gen 2"]
         assert len(pauses) >= 1, call.shape()
         collections, seconds = call.attributes["pytest.gc.collections"], call.attributes["pytest.gc.duration"]
-        assert isinstance(collections, int) and isinstance(seconds, float)
+        assert isinstance(collections, int)
+        assert isinstance(seconds, float)
         assert collections >= len(pauses)
         assert seconds >= sum(p.duration_ns for p in pauses) / 1e9 >= 0.001
         assert pauses[0].attributes["pytest.gc.generation"] == 2
