@@ -11,7 +11,8 @@ teardown time) and at least ``floor_test`` seconds. It is reported when it is mo
 the newest run and in more than half of the judged runs it ran in: a full collection
 walks the whole heap and lands in whichever test allocated last, so one unlucky run says
 more about the suite than about that test; a test that makes its own garbage pays in
-every run. Severity from the pauses' share of the run's time (``impact.severity``). No
+every run. Since when a finding holds: :func:`evidence.dated` (the streak of newest runs in
+which it is made). Severity from the pauses' share of the run's time (``impact.severity``). No
 saving is estimated: what ``gc.freeze()`` or fewer reference cycles save depends on what
 the heap holds, which the trace does not say; the words say so.
 """
@@ -20,9 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from otel_pytest.analyze.detectors.evidence import fixture_location, fixture_ref, run_evidence
+from otel_pytest.analyze.detectors.evidence import dated, fixture_location, fixture_ref, run_evidence
 from otel_pytest.analyze.detectors.impact import severity
-from otel_pytest.analyze.findings import Finding, FixtureRef, GcDominated, Location, Measurement, RunRef
+from otel_pytest.analyze.findings import Finding, FixtureRef, GcDominated, Location, Measurement
 from otel_pytest.analyze.model import History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
 
@@ -51,6 +52,10 @@ def _of_fixture(key: str) -> Series:
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    return dated(history, options, _detect)
+
+
+def _detect(history: History, options: AnalysisOptions) -> list[Finding]:
     runs = history.runs[-options.current_runs :]
     if not runs:
         return []
@@ -60,14 +65,12 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
         pauses = _of_test(key)
         if _dominated(runs, pauses, options):
             test = newest.tests[key]
-            found.append(_finding(history, runs, pauses, options, Location(test=key), test=test.nodeid))
+            found.append(_finding(runs, pauses, options, Location(test=key), test=test.nodeid))
     for key in sorted(newest.fixtures):
         pauses = _of_fixture(key)
         if _dominated(runs, pauses, options):
             fixture = newest.fixtures[key]
-            found.append(
-                _finding(history, runs, pauses, options, fixture_location(fixture), fixture=fixture_ref(fixture))
-            )
+            found.append(_finding(runs, pauses, options, fixture_location(fixture), fixture=fixture_ref(fixture)))
     return found
 
 
@@ -89,7 +92,6 @@ def _dominated(runs: Sequence[RunSummary], pauses: Series, options: AnalysisOpti
 
 
 def _finding(
-    history: History,
     runs: Sequence[RunSummary],
     pauses: Series,
     options: AnalysisOptions,
@@ -102,7 +104,6 @@ def _finding(
     gc_time, collections, duration = pauses(newest) or (0.0, 0, 0.0)
     judged = _judged(runs, pauses)
     dominated = sum(_mostly_gc(seen, options) for seen in judged)
-    began = _began(history, pauses, options)
     return Finding(
         kind="fixture",
         severity=severity(gc_time, newest, options),
@@ -116,20 +117,4 @@ def _finding(
         detail=GcDominated(test, fixture, gc_time, collections, duration, gc_time / duration, dominated, len(judged)),
         evidence=run_evidence(newest),
         key=KEY,
-        began=RunRef(history.runs[began].run_id, history.runs[began].revision),
-        age=len(history.runs) - began,
     )
-
-
-def _began(history: History, pauses: Series, options: AnalysisOptions) -> int:
-    """The index of the first run of the newest unbroken streak of runs where the item was
-    mostly GC (runs it did not run in do not break the streak)."""
-    began = len(history.runs) - 1
-    for index in range(len(history.runs) - 1, -1, -1):
-        seen = pauses(history.runs[index])
-        if seen is None:
-            continue
-        if not _mostly_gc(seen, options):
-            break
-        began = index
-    return began
