@@ -69,7 +69,7 @@ def test_teardown_rollbacks_stay_under_their_fixture_and_in_the_summary_whatever
     for param in PARAMS:
         name = f"test_frozen_db.py::test_rolled_back[{param}]"
         test = run.root(name)
-        assert test.shape() == trace(
+        assert test.shape(waits=False) == trace(
             name,
             setup=(
                 span("fixture monkeypatch"),
