@@ -40,6 +40,7 @@ from pathlib import Path
 
 from bench.harness import (
     REPO,
+    TRACED_LINE,
     Measured,
     child_environment,
     command_line,
@@ -52,7 +53,6 @@ from otel_pytest.semconv import attributes
 from otel_pytest.store.reader import read_spans
 
 DOCS = REPO / "docs" / "foreign-suites.md"
-_TRACED = re.compile(r"^otel: (\d+) tests traced", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def prepare(project: Project, cache: Path) -> tuple[Path, Path]:
 class SuiteRun:
     measured: Measured
     outcomes: dict[str, str]  # test -> outcome (and reason for skips)
-    traced: int | None  # the "otel: N tests traced" count
+    traced: int | None  # the tests the plugin's closing line counts
     spans: int
     db_spans: int
 
@@ -191,8 +191,9 @@ def run_suite(project: Project, source: Path, python: Path, work: Path, traced: 
             for _resource, span in read_spans(path):
                 spans += 1
                 db_spans += attributes.DB_SYSTEM_NAME in span.attributes
-    found = _TRACED.search(measured.output)
-    return SuiteRun(measured, _outcomes(junit), int(found.group(1)) if found else None, spans, db_spans)
+    found = TRACED_LINE.search(measured.output)
+    traced = int(found.group(1).replace(",", "")) if found else None
+    return SuiteRun(measured, _outcomes(junit), traced, spans, db_spans)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ BENCHMARKS_DOC = REPO / "docs" / "benchmarks.md"
 T = TypeVar("T")
 S = TypeVar("S")
 _PASSED = re.compile(r"(\d+) passed")
-_TRACED = re.compile(r"^otel: run [0-9a-f]{16}: [\d,]+ tests?, [\d,]+ spans?", re.MULTILINE)  # the closing line
+# The plugin's closing line; group 1 is the count of tests traced.
+TRACED_LINE = re.compile(r"^otel: run [0-9a-f]{16}: ([\d,]+) tests?, [\d,]+ spans?", re.MULTILINE)
 _RUN_FILE = re.compile(r"\S*\.otlp\.jsonl")
 # PYTHONDONTWRITEBYTECODE is dropped too: with it (some sandboxes set it) every run
 # recompiles and assertion-rewrites every test module, which added ~1.5 s of CPU to each
@@ -186,7 +187,7 @@ def check_pytest_run(label: str, command: Sequence[str], measured: Measured, tes
             f"{label}: pytest exited {measured.exit_code}{killed} "
             f"(expected {tests} passed); {shlex.join(command)}\n{tail}"
         )
-    if traced and not _TRACED.search(measured.output):
+    if traced and not TRACED_LINE.search(measured.output):
         raise BenchError(f"{label}: no 'otel: run ...: N tests, M spans' line; is otel-pytest loaded?")
 
 
