@@ -192,8 +192,8 @@ def run_suite(project: Project, source: Path, python: Path, work: Path, traced: 
                 spans += 1
                 db_spans += attributes.DB_SYSTEM_NAME in span.attributes
     found = TRACED_LINE.search(measured.output)
-    traced = int(found.group(1).replace(",", "")) if found else None
-    return SuiteRun(measured, _outcomes(junit), traced, spans, db_spans)
+    counted = int(found.group(1).replace(",", "")) if found else None
+    return SuiteRun(measured, _outcomes(junit), counted, spans, db_spans)
 
 
 @dataclass(frozen=True)
