@@ -143,9 +143,10 @@ class CountIncrease:
     """One count of a test that went up: a ``db.summary`` key (``queries``, ``connections``, …)."""
 
     metric: str
-    current: float
-    previous: float
-    baseline: float  # median over the baseline runs
+    current: float  # in the newest run
+    previous: float  # in the last passed run before it rose
+    baseline: float  # median over the baseline runs before it rose
+    raised: float  # in the last run it held: the newest while open, the run before ``ended`` once closed
 
 
 @dataclass(frozen=True)
@@ -156,15 +157,16 @@ class NewStatement:
 
 @dataclass(frozen=True)
 class CountRegression:
-    """Tests that run more queries, transactions, connections or commits, or new statements."""
+    """Tests that run more queries, transactions, connections or commits, or new statements,
+    since one run (``Finding.began``); closed (``Finding.ended``) once they are back."""
 
     tests: tuple[str, ...]  # node ids: one, or several that share the same new statements
     increases: tuple[CountIncrease, ...]
     new_statements: tuple[NewStatement, ...]
     current_run: str
     current_revision: str | None
-    previous_run: str
-    baseline_runs: int  # passed runs the median was taken over
+    previous_run: str  # the last passed run before the counts rose
+    baseline_runs: int  # passed runs before the rise the median was taken over
     previous_revision: str | None = None  # of previous_run; None when not known
 
 

@@ -1,20 +1,38 @@
-"""Count regressions (kind ``"count"``): a test does more database work than before.
+"""Count regressions (kind ``"count"``): a test does more database work than before, for as
+long as it does.
 
-Method: a test runs more queries, transactions, physical connections or commits than in
-its previous passed run and than the median of its baseline runs (by at least
-``count_min_increase`` and ``count_min_ratio``) and than any baseline run, or runs a
-statement fingerprint it never ran in the baseline runs. Counts are exact, so there is no
-statistics: a count regression is reported at the run where it appeared. Severity is by
-the seconds per run the extra work costs (``severity_high_seconds``,
+Method, exact (counts need no statistics): per test, each count of ``db.summary``
+(queries, transactions, physical connections, commits) over its passed runs, oldest first,
+and for each statement fingerprint whether the test ran it. A count *rose at run b* when
+every run from b to the newest is above every one of the ``baseline_runs`` passed runs
+before b (its baseline), and the lowest of them exceeds the baseline's median by
+``count_min_increase`` and ``count_min_ratio``; the earliest such b is where it began. A
+statement is new at b when the test ran it in every passed run since b and in none of its
+baseline runs. So:
+
+* a raised count is reported in every analysis while it holds (status ``"open"``, with
+  ``began`` and ``age``), not only in the run where it appeared;
+* a count that flips between two values (a pool that sometimes has a connection ready) is
+  never a finding: the higher value is always in its baseline; a decrease never is;
+* a rise that held at the analysis of one of the newest ``current_runs`` runs and is gone
+  now (every run since at or below its baseline) is reported ``"closed"``, with ``ended``
+  the first run it was gone in, so that the fix is seen; a closed finding saves nothing
+  and never gates.
+
+One finding per test and run where its counts rose (its increases and new statements
+together, their names the finding's ``key``, so that its id is the same in every
+analysis); the same new statements in several tests, from the same run, are one finding.
+Severity is by the seconds per run the extra work costs (``severity_high_seconds``,
 ``severity_medium_seconds``), which is also ``Finding.saving``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import statistics
 from collections.abc import Iterable, Sequence
-
-import numpy as np
+from dataclasses import dataclass
 
 from otel_pytest.analyze.detectors.impact import severity_of_cost
 from otel_pytest.analyze.detectors.series import COUNTED_OUTCOMES
@@ -25,6 +43,7 @@ from otel_pytest.analyze.findings import (
     Location,
     Measurement,
     NewStatement,
+    RunRef,
 )
 from otel_pytest.analyze.model import History, RunSummary, TestSample
 from otel_pytest.analyze.options import AnalysisOptions
@@ -36,69 +55,116 @@ COUNT_METRICS: tuple[tuple[str, str], ...] = (
     ("connections", "physical connections"),
     ("commits", "commits"),
 )
+NEW_STATEMENTS = "new statements"  # the key part, and the measurement, of new statements
+
+
+@dataclass(frozen=True)
+class Rise:
+    """Where one series of a test rose: positions in its passed runs."""
+
+    began: int
+    baseline: tuple[float, ...]  # the values of the baseline runs before ``began``
+    ended: int | None = None  # closed: the first run it was gone in
+
+
+def rise(values: Sequence[float], window: int, increase: float, ratio: float) -> Rise | None:
+    """The rise that holds in the newest value, from the earliest run it can be said to
+    have begun in (see the module docstring); ``None`` when the newest run holds none."""
+    if len(values) < 2 or max(values) == min(values):
+        return None
+    lowest_since = list(itertools.accumulate(reversed(values), min))[::-1]
+    for began in range(1, len(values)):
+        if values[began] <= values[began - 1]:  # a rise begins where the value went up
+            continue
+        baseline = tuple(values[max(0, began - window) : began])
+        raised = lowest_since[began]
+        if raised <= max(baseline):
+            continue
+        median = statistics.median(baseline)
+        if raised - median >= increase and (median <= 0 or raised >= median * ratio):
+            return Rise(began, baseline)
+    return None
+
+
+def fall(values: Sequence[float], window: int, increase: float, ratio: float, recent: int) -> Rise | None:
+    """The rise that held at the analysis of one of the newest ``recent`` runs and is gone
+    since (every value from its end on at or below its baseline); ``None`` otherwise, and
+    when a rise holds now."""
+    if rise(values, window, increase, ratio) is not None:
+        return None
+    for ended in range(len(values) - 1, max(len(values) - recent, 2) - 1, -1):
+        held = rise(values[:ended], window, increase, ratio)
+        if held is None:
+            continue
+        if max(values[ended:]) <= max(held.baseline):
+            return dataclasses.replace(held, ended=ended)
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One count (``metric``) or one statement (``fingerprint``) of a test that rose."""
+
+    rise: Rise
+    metric: str | None = None
+    fingerprint: str | None = None
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
-    """Count regressions of the newest run; see the module docstring.
-
-    The comparison is with the test's latest *passed* run before this one and with the
-    median of its passed runs among the ``baseline_runs`` before (a failed run may have
-    stopped early). The count must also exceed every baseline value: a count that flips
-    between two values (a pool that sometimes has a connection ready) would otherwise be
-    "up" against the median of an odd number of runs every other run. A test with no
-    earlier run is new, not regressed. A new statement is
-    one the test never ran (in any outcome) in those runs. One finding per test gathers
-    all its increases.
-    """
+    """Open and recently closed count regressions of the tests of the newest run; see the
+    module docstring. A test with no earlier passed run is new, not regressed; a test
+    that did not pass in the newest run is not judged (it may have stopped early)."""
     runs = history.runs
     if len(runs) < 2:
         return []
-    newest = runs[-1]
-    earlier = runs[-(options.baseline_runs + 1) : -1]
+    position = {run.run_id: index for index, run in enumerate(runs)}
     findings = []
-    for test_id in sorted(newest.tests):
-        sample = newest.tests[test_id]
-        if sample.outcome not in COUNTED_OUTCOMES:
+    for test_id in sorted(runs[-1].tests):
+        if runs[-1].tests[test_id].outcome not in COUNTED_OUTCOMES:
             continue
-        past = [(run, run.tests[test_id]) for run in earlier if test_id in run.tests]
-        passed = [(run, past_sample) for run, past_sample in past if past_sample.outcome in COUNTED_OUTCOMES]
-        if not passed:
+        passed = [
+            (run, run.tests[test_id])
+            for run in runs
+            if test_id in run.tests and run.tests[test_id].outcome in COUNTED_OUTCOMES
+        ]
+        if len(passed) < 2:
             continue
-        previous_run, previous = passed[-1]
-        increases = _increases(sample, previous, [s for _, s in passed], options)
-        seen: set[str] = set()
-        for _, past_sample in past:
-            seen |= past_sample.statements
-        new_statements = sorted(sample.statements - seen)
-        if increases or new_statements:
-            findings.append(_finding(runs, sample, previous_run, len(passed), increases, new_statements, options))
+        groups: dict[tuple[int, int | None], list[_Change]] = {}
+        for change in _changes([sample for _, sample in passed], options):
+            groups.setdefault((change.rise.began, change.rise.ended), []).append(change)
+        for changes in groups.values():
+            findings.append(_finding(runs, position, passed, changes, options))
     return _merge_new_statements(findings, options)
 
 
-def _increases(
-    sample: TestSample, previous: TestSample, baseline: Sequence[TestSample], options: AnalysisOptions
-) -> list[CountIncrease]:
-    """The counts of ``sample`` that went up against its previous passed run and its baseline."""
-    increases = []
+def _changes(samples: Sequence[TestSample], options: AnalysisOptions) -> list[_Change]:
+    """Every count and statement of one test (its passed runs) that rose and holds, or held
+    recently and is gone."""
+    window, recent = options.baseline_runs, options.current_runs
+    found = []
     for metric, _ in COUNT_METRICS:
-        now = float(sample.db.get(metric, 0.0))
-        before = float(previous.db.get(metric, 0.0))
-        values = [float(s.db.get(metric, 0.0)) for s in baseline]
-        median = float(np.median(values))
-        if (
-            now > before
-            and now > max(values)
-            and now - median >= options.count_min_increase
-            and (median <= 0 or now >= median * options.count_min_ratio)
-        ):
-            increases.append(CountIncrease(metric, now, before, median))
-    return increases
+        values = [float(sample.db.get(metric, 0.0)) for sample in samples]
+        increase, ratio = options.count_min_increase, options.count_min_ratio
+        held = rise(values, window, increase, ratio) or fall(values, window, increase, ratio, recent)
+        if held is not None:
+            found.append(_Change(held, metric=metric))
+    sets = [sample.statements for sample in samples]
+    everywhere = frozenset.intersection(*sets)
+    candidates = frozenset().union(*sets[-recent:]) - everywhere
+    for fingerprint in sorted(candidates):
+        ran = [1.0 if fingerprint in statements else 0.0 for statements in sets]
+        held = rise(ran, window, 1.0, 1.0) or fall(ran, window, 1.0, 1.0, recent)
+        if held is not None:
+            found.append(_Change(held, fingerprint=fingerprint))
+    return found
 
 
 def _merge_new_statements(findings: list[Finding], options: AnalysisOptions) -> list[Finding]:
-    """One finding for the same new statements in several tests (one code change reached by
-    many tests), instead of one per test; findings with count increases stay per test."""
-    groups: dict[tuple[str, ...], list[Finding]] = {}
+    """One finding for the same new statements in several tests from the same run (one
+    code change reached by many tests), instead of one per test; findings with count
+    increases stay per test."""
+    groups: dict[tuple[object, ...], list[Finding]] = {}
     kept: list[Finding] = []
     for finding in findings:
         detail = finding.detail
@@ -106,7 +172,8 @@ def _merge_new_statements(findings: list[Finding], options: AnalysisOptions) -> 
         if detail.increases:
             kept.append(finding)
         else:
-            groups.setdefault(tuple(s.fingerprint_id for s in detail.new_statements), []).append(finding)
+            statements = tuple(s.fingerprint_id for s in detail.new_statements)
+            groups.setdefault((statements, finding.began, finding.ended), []).append(finding)
     for group in groups.values():
         kept.append(group[0] if len(group) == 1 else _merged(group, options))
     return kept
@@ -123,55 +190,73 @@ def _merged(group: Sequence[Finding], options: AnalysisOptions) -> Finding:
         first,
         severity=severity_of_cost(saving, options),
         measurements=(
-            *(m for m in first.measurements if m.name == "new statements"),
+            *(m for m in first.measurements if m.name == NEW_STATEMENTS),
             Measurement("tests", float(len(tests)), "count", baseline=0.0),
-            Measurement("estimated cost per run", saving, "s"),
+            *((Measurement("estimated cost per run", saving, "s"),) if first.status == "open" else ()),
         ),
         detail=dataclasses.replace(first.detail, tests=tests),
         saving=saving,
     )
 
 
+def _ref(run: RunSummary) -> RunRef:
+    return RunRef(run.run_id, run.revision)
+
+
 def _finding(
     runs: Sequence[RunSummary],
-    sample: TestSample,
-    previous_run: RunSummary,
-    baseline_size: int,
-    increases: Sequence[CountIncrease],
-    new_statements: Sequence[str],
+    position: dict[str, int],
+    passed: Sequence[tuple[RunSummary, TestSample]],
+    changes: Sequence[_Change],
     options: AnalysisOptions,
 ) -> Finding:
-    newest = runs[-1]
-    cost = _cost(newest, sample, increases, new_statements)
+    """The finding of one test's changes that rose at the same run (and ended at the same)."""
+    held = changes[0].rise
+    newest, sample = passed[-1]
+    began, previous = passed[held.began][0], passed[held.began - 1][0]
+    ended = passed[held.ended][0] if held.ended is not None else None
+    last_held = len(passed) - 1 if held.ended is None else held.ended - 1
+    increases = [
+        CountIncrease(
+            metric=metric,
+            current=float(sample.db.get(metric, 0.0)),
+            previous=float(passed[held.began - 1][1].db.get(metric, 0.0)),
+            baseline=float(statistics.median(change.rise.baseline)),
+            raised=float(passed[last_held][1].db.get(metric, 0.0)),
+        )
+        for metric, _ in COUNT_METRICS
+        for change in changes
+        if change.metric == metric
+    ]
+    new_statements = [change.fingerprint for change in changes if change.fingerprint is not None]
+    cost = _cost(newest, sample, increases, new_statements) if ended is None else 0.0
     names = dict(COUNT_METRICS)
     measurements = [Measurement(names[i.metric], i.current, "count", baseline=i.baseline) for i in increases]
-    measurements += [Measurement(f"{names[i.metric]} in the previous run", i.previous, "count") for i in increases]
+    if ended is not None:
+        measurements += [Measurement(f"{names[i.metric]} while raised", i.raised, "count") for i in increases]
     if new_statements:
-        measurements.append(Measurement("new statements", float(len(new_statements)), "count", baseline=0.0))
-    measurements.append(Measurement("estimated cost per run", cost, "s"))
-    evidence = {"current_run": newest.run_id, "previous_run": previous_run.run_id}
-    if newest.revision:
-        evidence["current_revision"] = newest.revision
-    if previous_run.revision:
-        evidence["previous_revision"] = previous_run.revision
-    for position, fid in enumerate(new_statements):
-        evidence[f"new_statement_{position + 1}"] = fid
+        measurements.append(Measurement(NEW_STATEMENTS, float(len(new_statements)), "count", baseline=0.0))
+    if ended is None:
+        measurements.append(Measurement("estimated cost per run", cost, "s"))
+    evidence = {"current_run": newest.run_id, "began_run": began.run_id, "previous_run": previous.run_id}
+    if ended is not None:
+        evidence["ended_run"] = ended.run_id
+    for position_in, fid in enumerate(new_statements):
+        evidence[f"new_statement_{position_in + 1}"] = fid
     metric = increases[0].metric if increases else "queries"
-    chart = tuple(
-        (run.run_id, float(run.tests[sample.test_id].db.get(metric, 0.0)))
-        for run in runs
-        if sample.test_id in run.tests
-    )
+    chart = tuple((run.run_id, float(test.db.get(metric, 0.0))) for run, test in passed)
+    text_from = newest if ended is None else passed[last_held][0]
     detail = CountRegression(
         tests=(sample.nodeid,),
         increases=tuple(increases),
-        new_statements=tuple(NewStatement(fid, _statement_text(newest, fid)) for fid in new_statements),
+        new_statements=tuple(NewStatement(fid, _statement_text(text_from, fid)) for fid in new_statements),
         current_run=newest.run_id,
         current_revision=newest.revision,
-        previous_run=previous_run.run_id,
-        baseline_runs=baseline_size,
-        previous_revision=previous_run.revision,
+        previous_run=previous.run_id,
+        previous_revision=previous.revision,
+        baseline_runs=len(held.baseline),
     )
+    key = ",".join([*(i.metric for i in increases), *([NEW_STATEMENTS] if new_statements else [])])
     return Finding(
         kind="count",
         severity=severity_of_cost(cost, options),
@@ -181,6 +266,11 @@ def _finding(
         saving=cost,
         evidence=evidence,
         history=chart,
+        key=key,
+        status="open" if ended is None else "closed",
+        began=_ref(began),
+        ended=_ref(ended) if ended is not None else None,
+        age=len(runs) - position[began.run_id],
     )
 
 

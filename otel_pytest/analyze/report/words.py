@@ -31,6 +31,7 @@ from otel_pytest.analyze.findings import (
     NPlusOne,
     PinnedFixture,
     PoolWaits,
+    RunRef,
     SchemaRebuild,
     ScopeChange,
     SetupDominated,
@@ -223,15 +224,22 @@ def count_words(metric: str) -> str:
     return COUNT_WORDS.get(metric, metric)
 
 
-def _count_changes(detail: CountRegression) -> list[str]:
-    changes = [
-        f"{number(i.current)} {_noun(count_words(i.metric), i.current)} instead of {number(i.baseline)}"
-        for i in detail.increases
-    ]
+def _count_changes(detail: CountRegression, closed: bool) -> list[str]:
+    """``12 queries instead of 3``, or once closed ``back to 3 queries (12 while raised)``."""
+    if closed:
+        changes = [
+            f"back to {number(i.current)} {_noun(count_words(i.metric), i.current)} ({number(i.raised)} while raised)"
+            for i in detail.increases
+        ]
+    else:
+        changes = [
+            f"{number(i.current)} {_noun(count_words(i.metric), i.current)} instead of {number(i.baseline)}"
+            for i in detail.increases
+        ]
     texts = [statement.text for statement in detail.new_statements]
     if texts:
         noun = "new statement" if len(texts) == 1 else f"{len(texts)} new statements"
-        changes.append(f"{noun} {short(texts[0], 60)}")
+        changes.append(f"{'no more ' if closed else ''}{noun} {short(texts[0], 60)}")
     return changes
 
 
@@ -240,12 +248,35 @@ def _tests_named(tests: Sequence[str]) -> str:
     return shown + (f" and {len(tests) - NAMED_TESTS} more" if len(tests) > NAMED_TESTS else "")
 
 
+def since(began: RunRef | None, age: int | None) -> str:
+    """``since run <id> (<revision>), 3 runs``: where an open finding began and how long it held."""
+    if began is None:
+        return ""
+    revision = f" ({began.revision[:REVISION_SHOWN]})" if began.revision else ""
+    held = f", {_runs_held(age)}" if age is not None else ""
+    return f"since run {began.run_id}{revision}{held}"
+
+
+def _runs_held(age: int | None) -> str:
+    return "the newest run only" if age == 1 else f"{age} runs"
+
+
 def _count(detail: CountRegression, finding: Finding) -> Words:
-    changes = _count_changes(detail)
+    closed = finding.status == "closed"
+    changes = _count_changes(detail, closed)
     if len(detail.tests) == 1:
         title = f"{detail.tests[0]}: " + ", ".join(changes)
     else:
         title = f"{', '.join(changes)}, in {len(detail.tests)} tests"
+    began = finding.began.run_id if finding.began else detail.current_run
+    if closed:
+        ended = finding.ended.run_id if finding.ended else detail.current_run
+        title = f"fixed in run {ended}: {title}"
+        return Words(
+            title,
+            f"exact counts: raised from run {began} to the run before {ended}, back to its baseline in every run since",
+            f"Nothing to do: {_tests_named(detail.tests)} runs what it ran before run {began} again.",
+        )
     done = []
     if detail.increases:
         done.append(", ".join(changes[: len(detail.increases)]))
@@ -253,13 +284,14 @@ def _count(detail: CountRegression, finding: Finding) -> Words:
     if texts:
         more = f" and {len(texts) - 3} more" if len(texts) > 3 else ""
         done.append("new: " + "; ".join(short(text, 120) for text in texts[:3]) + more)
-    where = _changed_in(detail.current_run, detail.current_revision, previous=detail.previous_revision)
+    revision = finding.began.revision if finding.began else detail.current_revision
+    where = _changed_in(began, revision, previous=detail.previous_revision)
     suggestion = (
         f"Look at {where}: {_tests_named(detail.tests)} now runs {'; '.join(done)}.{_count_advice(detail.increases)}"
     )
     confidence = (
-        f"exact counts: this run against the previous passed run ({detail.previous_run}) and the median of "
-        f"{detail.baseline_runs} passed runs before it"
+        f"exact counts: every passed run {since(finding.began, finding.age)} above every one of the "
+        f"{detail.baseline_runs} passed runs before it (their median shown as the baseline)"
     )
     return Words(title, confidence, suggestion)
 

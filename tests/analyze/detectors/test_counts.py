@@ -1,4 +1,5 @@
-"""The count detector on constructed histories: exact counts, new statements, merged findings."""
+"""The count detector on constructed histories: exact counts, new statements, merged findings,
+regressions reported while they hold and closed once they are gone."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from otel_pytest.analyze.detectors import counts
+from otel_pytest.analyze.findings import Finding, RunRef
 from otel_pytest.analyze.model import History, StatementStats
 from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.series_runs import name, only, run_summary
@@ -107,7 +109,8 @@ def test_a_new_statement_alone_is_a_count_regression() -> None:
         [3, 3, 3, 3, 3],  # unchanged
         [3, 3, 3, 3, 2],  # fewer: an improvement
         [12, 12, 12, 3, 12],  # back to its usual count after one odd run: not above the baseline
-        [3, 3, 3, 12, 12],  # increased one run earlier: reported then, not again
+        [12, 3, 3, 12, 12],  # 12 is in its baseline: a count that flips is not a regression
+        [3, 4, 3, 4, 3, 4],  # flips between two values
         [10, 10, 10, 10, 10.5],  # +0.5: under count_min_increase
     ],
 )
@@ -146,3 +149,105 @@ def test_a_count_that_rose_without_a_change_of_revision_points_at_the_run_not_at
         "Look at what changed in run run04 (same revision, abc123, as the run before it: look at data, "
         f"dependencies, configuration or the machine): {name(0)} now runs 12 queries instead of 3."
     )
+
+
+def test_a_raised_count_is_reported_in_every_run_while_it_holds_with_the_run_it_began_in() -> None:
+    queries = [3, 3, 3, 3, 12, 12, 12, 12, 12, 12]
+    for newest in range(5, len(queries) + 1):
+        [finding] = counts.detect(count_history(queries[:newest]), OPTIONS)
+
+        assert (finding.status, finding.began, finding.ended, finding.age) == (
+            "open",
+            RunRef("run04", "rev04"),
+            None,
+            newest - 4,
+        )
+        assert finding.key == "queries"
+        shown = only([finding])
+        assert shown.title == f"{name(0)}: 12 queries instead of 3"
+        assert shown.confidence == (
+            f"exact counts: every passed run since run run04 (rev04), "
+            f"{'the newest run only' if newest == 5 else f'{newest - 4} runs'} above every one of the 4 passed "
+            "runs before it (their median shown as the baseline)"
+        )
+        assert "Look at the change in rev04 (run run04): " in shown.suggestion
+        assert finding.saving == pytest.approx(9 * 0.0005)
+
+
+def test_a_count_regression_keeps_its_id_from_run_to_run() -> None:
+    queries = [3, 3, 3, 12, 12, 12]
+    ids = {only_finding(counts.detect(count_history(queries[:newest]), OPTIONS)).id for newest in (4, 5, 6)}
+    assert len(ids) == 1
+
+
+def only_finding(findings: list[Finding]) -> Finding:
+    assert len(findings) == 1, findings
+    return findings[0]
+
+
+def test_a_count_that_went_back_is_closed_in_the_run_it_went_back_saving_nothing() -> None:
+    finding = only_finding(counts.detect(count_history([3, 3, 3, 12, 12, 3, 3]), OPTIONS))
+
+    assert (finding.status, finding.began, finding.ended) == (
+        "closed",
+        RunRef("run03", "rev03"),
+        RunRef("run05", "rev05"),
+    )
+    assert (finding.saving, finding.severity, finding.key) == (0.0, "low", "queries")
+    shown = only([finding])
+    assert shown.title == f"fixed in run run05: {name(0)}: back to 3 queries (12 while raised)"
+    assert shown.suggestion == f"Nothing to do: {name(0)} runs what it ran before run run03 again."
+    assert [(m.name, m.value, m.baseline) for m in finding.measurements] == [
+        ("queries", 3.0, 3.0),
+        ("queries while raised", 12.0, None),
+    ]
+
+
+def test_a_closed_count_regression_is_reported_while_its_end_is_among_the_newest_current_runs() -> None:
+    queries = [3, 3, 3, 12, 12] + [3] * 6
+    options = AnalysisOptions(current_runs=5)
+
+    assert [f.status for f in counts.detect(count_history(queries[:10]), options)] == ["closed"]
+    assert counts.detect(count_history(queries), options) == []
+
+
+def test_a_partly_fixed_count_stays_open_from_the_run_it_first_rose() -> None:
+    finding = only_finding(counts.detect(count_history([3, 3, 3, 12, 12, 8, 8]), OPTIONS))
+
+    assert (finding.status, finding.began, finding.age) == ("open", RunRef("run03", "rev03"), 4)
+    assert only([finding]).title == f"{name(0)}: 8 queries instead of 3"
+
+
+def test_counts_that_rose_at_different_runs_are_separate_findings_each_with_its_age() -> None:
+    history = count_history([3, 3, 3, 12, 12, 12], connections=[0, 0, 0, 0, 0, 1])
+
+    found = sorted(counts.detect(history, OPTIONS), key=lambda finding: finding.key)
+
+    assert [(f.key, f.age, f.began) for f in found] == [
+        ("connections", 1, RunRef("run05", "rev05")),
+        ("queries", 3, RunRef("run03", "rev03")),
+    ]
+    assert len({f.id for f in found}) == 2
+
+
+def test_a_new_statement_is_reported_while_the_test_runs_it_and_closed_once_it_does_not() -> None:
+    old = frozenset({"fp-a"})
+    new = old | {"fp-new"}
+    sets = [old, old, old, new, new, old]
+    queries = [3, 3, 3, 3, 3, 3]
+
+    open_finding = only_finding(counts.detect(count_history(queries[:5], sets[:5]), OPTIONS))
+    closed = only_finding(counts.detect(count_history(queries, sets), OPTIONS))
+
+    assert (open_finding.status, open_finding.key, open_finding.age) == ("open", "new statements", 2)
+    assert (closed.status, closed.ended) == ("closed", RunRef("run05", "rev05"))
+    assert open_finding.id == closed.id
+    assert only([closed]).title == (
+        f"fixed in run run05: {name(0)}: no more new statement SELECT * FROM order_items WHERE order_id = ?"
+    )
+
+
+def test_a_statement_the_test_ran_before_within_its_baseline_is_not_new() -> None:
+    old = frozenset({"fp-a"})
+    new = old | {"fp-new"}
+    assert counts.detect(count_history([3] * 5, [new, old, old, new, new]), OPTIONS) == []
