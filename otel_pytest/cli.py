@@ -31,6 +31,7 @@ from otel_pytest.analyze.report.terminal import escape
 from otel_pytest.cli_jaeger import JaegerSettings
 from otel_pytest.encode.limits import Limits
 from otel_pytest.endpoint import DEFAULT_REQUEST_TIMEOUT, PROTOCOLS, SettingError, check_url
+from otel_pytest.plural import plural
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store import files
 from otel_pytest.store.index import RunIndex
@@ -41,14 +42,24 @@ from otel_pytest.version import package_version
 EXIT_OK = 0
 EXIT_GATE = 1
 EXIT_USAGE = 2
+GATE_NAMED = 3  # older open findings the "not gating" line names
 FORMATS = ("terminal", "json", "markdown", "html")
 ANALYZE_EXTRA = ("numpy", "scipy", "rich")  # the ``analyze`` extra: imported only when analyze runs
 # Where runs and analyze look without --store: the store pytest's plugin writes, found as pytest finds its rootdir.
 STORE_DEFAULT = f"{DEFAULT_STORE} in pytest's rootdir found from here, or its otel_store ini value"
 ANALYZE_EPILOG = """\
-Exit status: 0 when no finding breaks the gate, 1 when findings of a --fail-on kind
-exist (provisional ones, from too little history, never fail it), 2 for a usage or
-input error (a bad option value, a path that does not exist, no runs to analyze).
+Exit status: 0 when no finding breaks the gate, 1 when open findings of a --fail-on kind
+began within the newest --gate-runs runs (older ones are reported, and named "not
+gating" on stderr; provisional ones, from too little history, closed ones and
+improvements never fail it), 2 for a usage or input error (a bad option value, a path
+that does not exist, no runs to analyze, a --baseline-from naming no run).
+
+  otel-pytest analyze --fail-on regression,count,n+1   # CI: fail on what this run began
+  otel-pytest analyze --fail-on all --gate-runs 3      # ... or what the newest 3 runs began
+  otel-pytest analyze --baseline-from 4f2a9c1          # after an intended change in 4f2a9c1
+
+--gate-runs and --baseline-from can be set in pytest's configuration file as the ini keys
+otel_gate_runs and otel_baseline_from; the flags win.
 
 Problems with the input (skipped lines, runs left out) are listed in the report's notes,
 and on stderr too unless the terminal report is being printed."""
@@ -128,6 +139,35 @@ def _runs(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value!r}: expected a whole number of runs, 1 or more")
     return number
+
+
+def _baseline_from(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("expected a revision (or a prefix of one) or a run id")
+    return value.strip()
+
+
+# pytest configuration keys of analyze's flags: (key, dest, type), the flag wins.
+ANALYZE_INI = (("otel_gate_runs", "gate_runs", _runs), ("otel_baseline_from", "baseline_from", _baseline_from))
+
+
+def _from_ini(args: argparse.Namespace) -> None:
+    """Fill the analyze flags not given from their ini keys in pytest's configuration file
+    (found from here as pytest finds it), checked as the flags are."""
+    if all(getattr(args, dest) is not None for _, dest, _ in ANALYZE_INI):
+        return
+    try:
+        rootdir = find_rootdir(Path.cwd())
+    except ConfigFileError as error:
+        raise CliError(str(error)) from None
+    for key, dest, convert in ANALYZE_INI:
+        value = rootdir.settings.get(key)
+        if getattr(args, dest) is not None or value is None or not str(value).strip():
+            continue  # the flag wins; an empty key sets nothing
+        try:
+            setattr(args, dest, convert(str(value)))
+        except argparse.ArgumentTypeError as error:
+            raise CliError(f"{rootdir.config_file}: {key} = {value}: {error}") from None
 
 
 def _add_store_option(parser: argparse.ArgumentParser, about: str = "Store folder") -> None:
@@ -235,6 +275,20 @@ def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="KINDS",
         help=f"Exit with status 1 when findings of these kinds exist: a comma-separated list "
         f"of {', '.join(KINDS)}, or all (default: never).",
+    )
+    analyze.add_argument(
+        "--gate-runs",
+        type=_runs,
+        metavar="N",
+        help=f"Fail only on findings that began within the newest N runs (default {defaults.gate_runs}: "
+        "the run being judged introduced them); older open ones are reported, not gating.",
+    )
+    analyze.add_argument(
+        "--baseline-from",
+        type=_baseline_from,
+        metavar="REV|RUN",
+        help="Start the history at the first run of this revision (a prefix) or run id, after an "
+        "intended change: no finding rests on the runs before it.",
     )
     analyze.add_argument(
         "--any-environment",
@@ -473,8 +527,13 @@ class AnalyzeCommand:
         if output is not None:
             _check_output(output, f"--output {output}")
         step_summary = step_summary_path(os.environ) if args.github_summary else None
+        _from_ini(args)
         options = AnalysisOptions(
-            current_runs=args.current, baseline_runs=args.baseline, any_environment=args.any_environment
+            current_runs=args.current,
+            baseline_runs=args.baseline,
+            any_environment=args.any_environment,
+            gate_runs=args.gate_runs or AnalysisOptions.gate_runs,
+            baseline_from=args.baseline_from,
         )
         return cls(tuple(args.paths), args.store, args.format, output, args.fail_on, options, step_summary, jaeger)
 
@@ -599,8 +658,8 @@ def _ini_keep_runs(start: Path) -> int:
 
 def run_analyze(command: AnalyzeCommand) -> int:
     """Read the history, analyze it, write the report; the exit status is the gate's."""
-    from otel_pytest.analyze.analysis import analyze, gating_findings
-    from otel_pytest.analyze.history import build_history
+    from otel_pytest.analyze.analysis import analyze
+    from otel_pytest.analyze.history import BaselineError, build_history
     from otel_pytest.analyze.sources import Source, open_sources
     from otel_pytest.store.jaeger import JaegerError
 
@@ -611,7 +670,7 @@ def run_analyze(command: AnalyzeCommand) -> int:
         sources.extend(open_sources(list(command.paths), command.store))
     try:
         history = build_history(sources, command.options)
-    except JaegerError as error:
+    except (JaegerError, BaselineError) as error:
         raise CliError(str(error)) from None
     if not history.runs:
         raise CliError(f"no runs to analyze: {'; '.join(history.notes) or 'no runs found'}")
@@ -634,7 +693,30 @@ def run_analyze(command: AnalyzeCommand) -> int:
     if command.output is not None or command.format != "terminal":
         for note in analysis.notes:
             _say(f"otel-pytest: warning: {note}", to_stderr=True)
-    failing = gating_findings(analysis, command.fail_on)
+    return _closing(analysis, command)
+
+
+def _closing(analysis: Analysis, command: AnalyzeCommand) -> int:
+    """The gate's exit status, and its closing lines on stderr: the findings that failed it,
+    and the open ones of a --fail-on kind it let through because they are older."""
+    from otel_pytest.analyze.analysis import gating_findings, held_back
+    from otel_pytest.analyze.report.words import since
+
+    runs = command.options.gate_runs
+    older = held_back(analysis, command.fail_on, runs)
+    if older:
+        named = "; ".join(
+            f"{finding.kind} at {finding.location.describe()} open "
+            + (since(finding.began, finding.age) if finding.began else f"for more than {plural(runs, 'run')}")
+            for finding in older[:GATE_NAMED]
+        )
+        more = f"; and {len(older) - GATE_NAMED} more" if len(older) > GATE_NAMED else ""
+        _say(
+            f"otel-pytest: not gating: {plural(len(older), 'open finding')} of a --fail-on kind began before the "
+            f"newest {plural(runs, 'run')} (--gate-runs {runs}): {named}{more}",
+            to_stderr=True,
+        )
+    failing = gating_findings(analysis, command.fail_on, runs)
     if not failing:
         return EXIT_OK
     kinds = sorted({finding.kind for finding in failing})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -460,6 +461,7 @@ def finding_about(history: History, *, kind: str = "fixture", provisional: bool 
         saving=0.02,
         history=tuple((run.run_id, 0.03) for run in history.runs),
         provisional=provisional,
+        age=1,  # began in the newest run: the gate's to judge
     )
 
 
@@ -539,6 +541,141 @@ def test_the_exit_status_is_the_gate_s(
         assert err == [f"otel-pytest: the gate failed: 1 finding(s) of a --fail-on kind (1 {kind})"]
     else:
         assert err == []
+
+
+def pattern_since(first: int) -> Detector:
+    """A pattern detector (its findings carry no age) that finds the N+1 in the histories
+    ending at the ``first``-th run (0-based) or later."""
+
+    def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+        if len(history.runs) <= first:
+            return []
+        return [dataclasses.replace(finding_about(history, kind="n+1"), age=None)]
+
+    return detect
+
+
+@pytest.mark.parametrize(
+    ("first", "gate_args", "expected"),
+    [(2, [], EXIT_GATE), (1, [], EXIT_OK), (1, ["--gate-runs", "2"], EXIT_GATE), (0, ["--gate-runs", "2"], EXIT_OK)],
+)
+def test_the_gate_fails_on_findings_that_began_within_the_newest_gate_runs_runs(
+    recorded: Path,
+    detectors: list[Detector],
+    capsys: pytest.CaptureFixture[str],
+    first: int,
+    gate_args: list[str],
+    expected: int,
+) -> None:
+    detectors.append(pattern_since(first))
+    capsys.readouterr()
+    code, _, err = run(capsys, "analyze", "--store", str(recorded), "--format", "json", "--fail-on", "n+1", *gate_args)
+
+    assert code == expected
+    if expected == EXIT_GATE:
+        assert err == ["otel-pytest: the gate failed: 1 finding(s) of a --fail-on kind (1 n+1)"]
+    elif first == 1:  # older than the gate looks back
+        assert err == [
+            "otel-pytest: not gating: 1 open finding of a --fail-on kind began before the newest 1 run "
+            "(--gate-runs 1): n+1 at test_x.py::test_slow open for more than 1 run"
+        ]
+    else:  # in every run of the history: it began in the first
+        entries, _ = RunIndex(recorded).entries()
+        assert err == [
+            "otel-pytest: not gating: 1 open finding of a --fail-on kind began before the newest 2 runs "
+            f"(--gate-runs 2): n+1 at test_x.py::test_slow open since run {entries[0].run_id}, 3 runs"
+        ]
+
+
+def test_baseline_from_leaves_out_the_runs_before_it(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries, _ = RunIndex(recorded).entries()
+    seen: list[int] = []
+    detectors.append(lambda history, options: seen.append(len(history.runs)) or [])
+    capsys.readouterr()
+
+    code, _, err = run(
+        capsys, "analyze", "--store", str(recorded), "--format", "json", "--baseline-from", entries[1].run_id
+    )
+
+    assert (code, seen) == (EXIT_OK, [2])
+    assert err == [
+        f"otel-pytest: warning: left out 1 run(s) before run {entries[1].run_id}, where --baseline-from "
+        f"{entries[1].run_id} starts the history: nothing is compared against them"
+    ]
+
+
+def test_a_baseline_that_names_no_run_is_one_line_and_status_2(
+    recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "analyze", "--store", str(recorded), "--baseline-from", "zzzz")
+    assert (code, out) == (EXIT_USAGE, [])
+    assert err == [
+        "otel-pytest: error: --baseline-from zzzz: no run of the 3 analyzed has that run id or revision "
+        "(`otel-pytest runs` lists them)"
+    ]
+
+
+def test_gate_runs_and_baseline_from_are_read_from_pytest_s_configuration_and_the_flags_win(
+    recorded: Path,
+    detectors: list[Detector],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    entries, _ = RunIndex(recorded).entries()
+    seen: list[AnalysisOptions] = []
+    detectors.append(lambda history, options: seen.append(options) or [])
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\notel_gate_runs = 4\notel_baseline_from = {entries[1].run_id}\n")
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+
+    assert run(capsys, "analyze", "--store", str(recorded), "--format", "json")[0] == EXIT_OK
+    assert (
+        run(
+            capsys,
+            "analyze",
+            "--store",
+            str(recorded),
+            "--format",
+            "json",
+            "--gate-runs",
+            "2",
+            "--baseline-from",
+            entries[0].run_id,
+        )[0]
+        == EXIT_OK
+    )
+
+    assert [(options.gate_runs, options.baseline_from) for options in seen] == [
+        (4, entries[1].run_id),
+        (2, entries[0].run_id),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("otel_gate_runs = 0", "otel_gate_runs = 0: '0': expected a whole number of runs, 1 or more"),
+        ("otel_baseline_from =", None),
+    ],
+)
+def test_an_ini_value_of_an_analyze_flag_is_checked_as_the_flag(
+    recorded: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    line: str,
+    problem: str | None,
+) -> None:
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\n{line}\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "analyze", "--store", str(recorded), "--format", "json")
+    if problem is None:  # an empty key is no setting
+        assert (code, err) == (EXIT_OK, [])
+    else:
+        assert (code, err) == (EXIT_USAGE, [f"otel-pytest: error: {tmp_path / 'pytest.ini'}: {problem}"])
 
 
 def test_a_json_report_written_to_a_file_carries_the_slowest_test_s_waterfall(

@@ -3,15 +3,24 @@ the result every renderer draws from (with the current run's waterfall, when it 
 
 This is the only place that knows the set of detectors; renderers receive the
 :class:`Analysis` and nothing else, and the CLI decides the exit code with :func:`gate`.
+
+The gate fails on what the newest runs introduced, not on what a team has lived with for
+years: an open, non-provisional finding of a ``--fail-on`` kind whose ``age`` is at most
+``gate_runs`` (it began within the newest ``gate_runs`` runs). The duration and count
+detectors know where each finding began; the pattern detectors (connection, schema,
+cleanup, n+1, fixture, flaky) judge the newest run only, so :func:`analyze` finds their
+age itself (:func:`_aged`): it runs such a detector again on the history ending at each
+earlier run, as far back as the gate needs (``gate_runs`` runs), and a finding whose
+:attr:`Finding.id` is found in all of them began earlier than the gate looks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from otel_pytest.analyze.detectors import Detector
-from otel_pytest.analyze.findings import KINDS, SEVERITIES, Finding
+from otel_pytest.analyze.findings import KINDS, SEVERITIES, Finding, RunRef
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 
@@ -59,6 +68,8 @@ class Analysis:
 
 
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+# Kinds that are reported and never fail the gate, whatever --fail-on names: a speed-up is good news.
+NEVER_GATING = frozenset({"improvement"})
 
 
 def default_detectors() -> tuple[Detector, ...]:
@@ -129,9 +140,10 @@ def analyze(
     chosen = default_detectors() if detectors is None else tuple(detectors)
     findings: list[Finding] = []
     for detector in chosen:
-        for finding in detector(history, options):
+        found = detector(history, options)
+        for finding in found:
             _check(finding, detector)
-            findings.append(finding)
+        findings.extend(_aged(found, detector, history, options))
     findings.sort(key=sort_key)
 
     current = history.current
@@ -145,19 +157,87 @@ def analyze(
     )
 
 
-def gating_findings(analysis: Analysis, fail_on: Collection[str]) -> list[Finding]:
-    """The findings that break the CI gate: those of a kind in ``fail_on``.
+def _aged(found: Sequence[Finding], detector: Detector, history: History, options: AnalysisOptions) -> list[Finding]:
+    """``found`` with an ``age`` (and ``began``) for each open finding that has none (a
+    pattern detector's, which judges the newest run only): the detector runs again on the
+    history ending 1, 2, … runs earlier, up to ``options.gate_runs`` runs, and a finding
+    began in the run after the last history its id is not found in (in the first run, when
+    the history runs out first). One found in every history looked at is older than the
+    gate looks: its ``age`` is ``gate_runs + 1``, a lower bound, and ``began`` stays unknown:
+    all the gate needs to know, for the price of ``gate_runs`` detections."""
+    unknown = {finding.id for finding in found if finding.age is None and finding.status == "open"}
+    runs = history.runs
+    if not unknown:
+        return list(found)
+    began: dict[str, int | None] = {}  # finding id -> position in runs of the run it began in
+    back = 0
+    while unknown and back < options.gate_runs and back < len(runs) - 1:
+        back += 1
+        earlier = {finding.id for finding in detector(History(runs[:-back], history.notes), options)}
+        began.update(dict.fromkeys(unknown - earlier, len(runs) - back))
+        unknown &= earlier
+    # In every history looked at: from the first run on when the history ran out, else unknown.
+    began.update(dict.fromkeys(unknown, 0 if back == len(runs) - 1 else None))
+    aged = []
+    for finding in found:
+        if finding.id in began and finding.age is None and finding.status == "open":
+            position = began[finding.id]
+            if position is None:
+                finding = replace(finding, age=options.gate_runs + 1)
+            else:
+                run = runs[position]
+                finding = replace(finding, began=RunRef(run.run_id, run.revision), age=len(runs) - position)
+        aged.append(finding)
+    return aged
 
-    Provisional findings (from too little history, judged by the simple fallback
-    comparison) are reported but never fail the gate: their false-alarm rate is several
-    times the full test's, and a gate that fails at random gets switched off.
-    """
+
+def _check_kinds(fail_on: Collection[str]) -> None:
     unknown = set(fail_on) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown finding kinds {sorted(unknown)}; expected some of {KINDS}")
-    return [finding for finding in analysis.findings if finding.kind in fail_on and not finding.provisional]
 
 
-def gate(analysis: Analysis, fail_on: Collection[str]) -> bool:
+def _may_gate(finding: Finding, fail_on: Collection[str]) -> bool:
+    """Open, not provisional, of a ``fail_on`` kind that can gate: a candidate for the gate."""
+    return (
+        finding.kind in fail_on
+        and finding.kind not in NEVER_GATING
+        and finding.status == "open"
+        and not finding.provisional
+    )
+
+
+def gating_findings(analysis: Analysis, fail_on: Collection[str], gate_runs: int = 1) -> list[Finding]:
+    """The findings that break the CI gate: open ones of a kind in ``fail_on`` that began
+    within the newest ``gate_runs`` runs (``age`` at most ``gate_runs``; one whose age is
+    unknown gates, as before ages were known).
+
+    Provisional findings (from too little history, judged by the simple fallback
+    comparison) are reported but never fail the gate: their false-alarm rate is several
+    times the full test's, and a gate that fails at random gets switched off. Closed
+    findings (fixed) and improvements never fail it; older open findings are reported
+    (:func:`held_back`), so a team's years-old N+1 does not fail every pull request while
+    a new one does.
+    """
+    _check_kinds(fail_on)
+    return [
+        finding
+        for finding in analysis.findings
+        if _may_gate(finding, fail_on) and (finding.age is None or finding.age <= gate_runs)
+    ]
+
+
+def held_back(analysis: Analysis, fail_on: Collection[str], gate_runs: int = 1) -> list[Finding]:
+    """The open findings of a ``fail_on`` kind that do not gate because they began before
+    the newest ``gate_runs`` runs: what the CLI's closing line names as "not gating"."""
+    _check_kinds(fail_on)
+    return [
+        finding
+        for finding in analysis.findings
+        if _may_gate(finding, fail_on) and finding.age is not None and finding.age > gate_runs
+    ]
+
+
+def gate(analysis: Analysis, fail_on: Collection[str], gate_runs: int = 1) -> bool:
     """True when the analysis breaks the gate, i.e. the CLI must exit with status 1."""
-    return bool(gating_findings(analysis, fail_on))
+    return bool(gating_findings(analysis, fail_on, gate_runs))

@@ -54,3 +54,9 @@ class AnalysisOptions:
     min_current_runs: int = 3
     winsorize: float = 2.25
     pool_noise: bool = True
+    # The CI gate (analysis.py): open findings fail it when they began within the newest
+    # gate_runs runs; the pattern detectors are run again on as many earlier histories to
+    # know. baseline_from (history.py): a run id or revision prefix; the runs before its
+    # first run are left out of the history, after an intended change (--baseline-from).
+    gate_runs: int = 1
+    baseline_from: str | None = None

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from otel_pytest.analyze import analysis
 from otel_pytest.analyze.analysis import (
     Analysis,
     Waterfall,
@@ -14,10 +15,11 @@ from otel_pytest.analyze.analysis import (
     default_detectors,
     gate,
     gating_findings,
+    held_back,
     sort_key,
 )
 from otel_pytest.analyze.detectors import Detector
-from otel_pytest.analyze.findings import KINDS, Finding, Location, Written
+from otel_pytest.analyze.findings import KINDS, Finding, Location, RunRef, Written
 from otel_pytest.analyze.model import History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
 
@@ -30,6 +32,8 @@ def finding(
     *,
     provisional: bool = False,
     test: str = "tests/test_a.py::test_a",
+    age: int | None = 1,
+    status: str = "open",
 ) -> Finding:
     return Finding(
         kind=kind,
@@ -39,6 +43,8 @@ def finding(
         detail=Written(title=title, confidence="exact", suggestion="fix it"),
         saving=saving,
         provisional=provisional,
+        age=age,
+        status=status,
     )
 
 
@@ -152,6 +158,93 @@ def test_provisional_findings_never_fail_the_gate() -> None:
     assert not gate(result, {"regression"})
     mixed = analyze(HISTORY, detectors=[returning(finding("regression", provisional=True), finding("regression"))])
     assert [f.provisional for f in gating_findings(mixed, {"regression"})] == [False]
+
+
+def seen_in(*run_ids: str, calls: list[str] | None = None) -> Detector:
+    """A pattern detector (no age of its own) that finds the n+1 when the history ends at one of ``run_ids``."""
+
+    def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+        assert history.current is not None
+        if calls is not None:
+            calls.append(history.current.run_id)
+        return [finding("n+1", age=None)] if history.current.run_id in run_ids else []
+
+    return detect
+
+
+def test_a_pattern_finding_new_in_the_newest_run_is_aged_1_and_gates() -> None:
+    calls: list[str] = []
+    result = analyze(HISTORY, detectors=[seen_in("c", calls=calls)])
+
+    [found] = result.findings
+    assert (found.age, found.began) == (1, RunRef("c", "abc123"))
+    assert calls == ["c", "b"]  # the newest, then one earlier history: all --gate-runs 1 needs
+    assert gate(result, {"n+1"})
+    assert held_back(result, {"n+1"}) == []
+
+
+def test_an_older_pattern_finding_is_reported_but_does_not_gate_at_the_default() -> None:
+    calls: list[str] = []
+    result = analyze(HISTORY, detectors=[seen_in("b", "c", calls=calls)])
+
+    [found] = result.findings
+    assert (found.age, found.began) == (2, None)  # older than the gate looks: a lower bound
+    assert calls == ["c", "b"]
+    assert not gate(result, {"n+1"})
+    assert held_back(result, {"n+1"}) == [found]
+
+
+def test_the_gate_looks_back_as_many_runs_as_gate_runs_and_no_further() -> None:
+    calls: list[str] = []
+    result = analyze(HISTORY, AnalysisOptions(gate_runs=2), detectors=[seen_in("b", "c", calls=calls)])
+
+    [found] = result.findings
+    assert (found.age, found.began) == (2, RunRef("b"))
+    assert calls == ["c", "b", "a"]
+    assert gate(result, {"n+1"}, gate_runs=2)
+    assert not gate(result, {"n+1"}, gate_runs=1)
+
+
+def test_a_pattern_finding_in_every_run_of_a_short_history_began_in_its_first() -> None:
+    result = analyze(HISTORY, AnalysisOptions(gate_runs=5), detectors=[seen_in("a", "b", "c")])
+
+    [found] = result.findings
+    assert (found.age, found.began) == (3, RunRef("a"))
+    assert not gate(result, {"n+1"}, gate_runs=2)
+    assert gate(result, {"n+1"}, gate_runs=3)
+
+
+def test_findings_whose_detector_knows_their_age_cost_no_second_detection() -> None:
+    calls: list[str] = []
+
+    def aged(history: History, options: AnalysisOptions) -> list[Finding]:
+        assert history.current is not None
+        calls.append(history.current.run_id)
+        return [finding("count", age=4)]
+
+    result = analyze(HISTORY, detectors=[aged])
+
+    assert calls == ["c"]
+    assert [f.age for f in result.findings] == [4]
+    assert not gate(result, {"count"}, gate_runs=3)
+    assert gate(result, {"count"}, gate_runs=4)
+
+
+def test_closed_findings_never_fail_the_gate() -> None:
+    result = analyze(HISTORY, detectors=[returning(finding("count", status="closed"))])
+    assert not gate(result, {"count"})
+    assert held_back(result, {"count"}) == []
+
+
+def test_improvements_never_fail_the_gate_even_when_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(analysis, "KINDS", (*KINDS, "improvement"))
+    result = Analysis(findings=(finding("improvement"), finding("regression")), runs_analyzed=3, current_run="c")
+    assert [f.kind for f in gating_findings(result, {"improvement", "regression"})] == ["regression"]
+
+
+def test_a_finding_of_unknown_age_gates() -> None:
+    result = Analysis(findings=(finding("regression", age=None),), runs_analyzed=3, current_run="c")
+    assert gate(result, {"regression"})
 
 
 def test_the_gate_refuses_unknown_kinds() -> None:

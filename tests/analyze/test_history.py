@@ -1,11 +1,15 @@
-"""Building a history: order, comparable environments, and a note for everything left out."""
+"""Building a history: order, comparable environments, the baseline reset, and a note for
+everything left out."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from otel_pytest.analyze.history import build_history
+import pytest
+
+from otel_pytest.analyze.history import BaselineError, build_history
 from otel_pytest.analyze.model import RunSummary, TestSample
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.sources import Source
@@ -123,3 +127,54 @@ def test_a_run_without_an_environment_fingerprint_is_compared_but_flagged() -> N
     assert notes == (
         "run b carries no environment fingerprint (pytest.env.fingerprint): runs of other machines may be mixed in",
     )
+
+
+def revised(run_id: str, start: float, revision: str) -> RunSummary:
+    return dataclasses.replace(run(run_id, start), revision=revision)
+
+
+BASELINE_RUNS = [
+    revised("aa01", 10.0, "1111aaaa"),
+    revised("aa02", 20.0, "2222bbbb"),
+    revised("bb03", 30.0, "2222bbbb"),
+    revised("cc04", 40.0, "bb77cccc"),
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "first"),
+    [("2222", "aa02"), ("2222bbbb", "aa02"), ("bb03", "bb03"), ("bb77", "cc04"), ("cc", "cc04"), ("aa01", "aa01")],
+)
+def test_baseline_from_starts_the_history_at_the_first_run_of_a_revision_or_at_a_run(value: str, first: str) -> None:
+    names, notes = ids([Listed(BASELINE_RUNS)], AnalysisOptions(baseline_from=value))
+
+    expected = [run.run_id for run in BASELINE_RUNS]
+    assert names == expected[expected.index(first) :]
+    start = next(run for run in BASELINE_RUNS if run.run_id == first)
+    left = expected.index(first)
+    assert notes == (
+        (
+            f"left out {left} run(s) before run {first} (revision {start.revision}), where --baseline-from "
+            f"{value} starts the history: nothing is compared against them",
+        )
+        if left
+        else ()
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "4444",
+            "--baseline-from 4444: no run of the 4 analyzed has that run id or revision "
+            "(`otel-pytest runs` lists them)",
+        ),
+        ("aa", "--baseline-from aa: names run aa01, run aa02: give more of the id or revision"),
+        ("bb", "--baseline-from bb: names run bb03, revision bb77cccc: give more of the id or revision"),
+    ],
+)
+def test_a_baseline_that_names_no_run_or_several_is_an_error(value: str, message: str) -> None:
+    with pytest.raises(BaselineError) as raised:
+        build_history([Listed(BASELINE_RUNS)], AnalysisOptions(baseline_from=value))
+    assert str(raised.value) == message
