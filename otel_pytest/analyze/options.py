@@ -22,6 +22,9 @@ class AnalysisOptions:
     persistence: int = 2  # newest runs that must each be above the baseline median
     count_min_increase: int = 1
     count_min_ratio: float = 1.10
+    # A count's rise is judged from a lower level that held this many runs after a higher
+    # one (detectors/counts.py): one odd low run between two high ones is not a baseline.
+    count_stable_runs: int = 3
     n_plus_one_min: int = 5
     slow_fixture_share: float = 0.05  # of the suite's setup time
     # A test's own time (or a fixture's) counts as mostly garbage collection from this share

@@ -4,16 +4,19 @@ long as it does.
 Method, exact (counts need no statistics): per test, each count of ``db.summary``
 (queries, transactions, physical connections, commits) over its passed runs, oldest first,
 and for each statement fingerprint whether the test ran it. A count *rose at run b* when
-every run from b to the newest is above every one of the ``baseline_runs`` passed runs
-before b (its baseline), and the lowest of them exceeds the baseline's median by
-``count_min_increase`` and ``count_min_ratio``; the earliest such b is where it began. A
-statement is new at b when the test ran it in every passed run since b and in none of its
-baseline runs. So:
+every run from b to the newest is above every one of its baseline runs, and the lowest of
+them exceeds the baseline's median by ``count_min_increase`` and ``count_min_ratio``; the
+earliest such b is where it began. The baseline is the ``baseline_runs`` passed runs before
+b; if some of them were at the raised level, only the runs after the last of those, and
+at least ``count_stable_runs`` of them (a suite that did more work, then was fixed, is
+judged from the fixed level: the stable segment before the rise); and when the count *went
+up* to the raised level in those runs before, it flips, and has no rise. A statement is new at b when the test ran it in every passed run since b and in none
+of its baseline runs. So:
 
 * a raised count is reported in every analysis while it holds (status ``"open"``, with
   ``began`` and ``age``), not only in the run where it appeared;
 * a count that flips between two values (a pool that sometimes has a connection ready) is
-  never a finding: the higher value is always in its baseline; a decrease never is;
+  never a finding: it went up to the higher value before; a decrease never is;
 * a rise that held at the analysis of one of the newest ``current_runs`` runs and is gone
   now (every run since at or below its baseline) is reported ``"closed"``, with ``ended``
   the first run it was gone in, so that the fix is seen; a closed finding saves nothing
@@ -67,7 +70,17 @@ class Rise:
     ended: int | None = None  # closed: the first run it was gone in
 
 
-def rise(values: Sequence[float], window: int, increase: float, ratio: float) -> Rise | None:
+@dataclass(frozen=True)
+class Rule:
+    """What a rise of one series must show: see the module docstring."""
+
+    window: int  # baseline_runs
+    increase: float
+    ratio: float
+    stable: int | None  # runs a lower level must hold after a higher one; None: never judged from one
+
+
+def rise(values: Sequence[float], rule: Rule) -> Rise | None:
     """The rise that holds in the newest value, from the earliest run it can be said to
     have begun in (see the module docstring); ``None`` when the newest run holds none."""
     if len(values) < 2 or max(values) == min(values):
@@ -76,24 +89,28 @@ def rise(values: Sequence[float], window: int, increase: float, ratio: float) ->
     for began in range(1, len(values)):
         if values[began] <= values[began - 1]:  # a rise begins where the value went up
             continue
-        baseline = tuple(values[max(0, began - window) : began])
         raised = lowest_since[began]
-        if raised <= max(baseline):
-            continue
+        before = values[max(0, began - rule.window) : began]
+        high = [index for index, value in enumerate(before) if value >= raised]
+        if any(index > 0 and before[index - 1] < raised for index in high):
+            continue  # it went up to this level before: a count that flips
+        baseline = tuple(before[high[-1] + 1 :] if high else before)
+        if high and (rule.stable is None or len(baseline) < rule.stable):
+            continue  # no stable lower level since the higher one
         median = statistics.median(baseline)
-        if raised - median >= increase and (median <= 0 or raised >= median * ratio):
+        if raised - median >= rule.increase and (median <= 0 or raised >= median * rule.ratio):
             return Rise(began, baseline)
     return None
 
 
-def fall(values: Sequence[float], window: int, increase: float, ratio: float, recent: int) -> Rise | None:
+def fall(values: Sequence[float], rule: Rule, recent: int) -> Rise | None:
     """The rise that held at the analysis of one of the newest ``recent`` runs and is gone
     since (every value from its end on at or below its baseline); ``None`` otherwise, and
     when a rise holds now."""
-    if rise(values, window, increase, ratio) is not None:
+    if rise(values, rule) is not None:
         return None
     for ended in range(len(values) - 1, max(len(values) - recent, 2) - 1, -1):
-        held = rise(values[:ended], window, increase, ratio)
+        held = rise(values[:ended], rule)
         if held is None:
             continue
         if max(values[ended:]) <= max(held.baseline):
@@ -141,20 +158,23 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
 def _changes(samples: Sequence[TestSample], options: AnalysisOptions) -> list[_Change]:
     """Every count and statement of one test (its passed runs) that rose and holds, or held
     recently and is gone."""
-    window, recent = options.baseline_runs, options.current_runs
+    recent = options.current_runs
+    counted = Rule(
+        options.baseline_runs, options.count_min_increase, options.count_min_ratio, options.count_stable_runs
+    )
     found = []
     for metric, _ in COUNT_METRICS:
         values = [float(sample.db.get(metric, 0.0)) for sample in samples]
-        increase, ratio = options.count_min_increase, options.count_min_ratio
-        held = rise(values, window, increase, ratio) or fall(values, window, increase, ratio, recent)
+        held = rise(values, counted) or fall(values, counted, recent)
         if held is not None:
             found.append(_Change(held, metric=metric))
     sets = [sample.statements for sample in samples]
     everywhere = frozenset.intersection(*sets)
     candidates = frozenset().union(*sets[-recent:]) - everywhere
+    ran_before = Rule(options.baseline_runs, 1.0, 1.0, stable=None)  # a statement it ran in its baseline is not new
     for fingerprint in sorted(candidates):
         ran = [1.0 if fingerprint in statements else 0.0 for statements in sets]
-        held = rise(ran, window, 1.0, 1.0) or fall(ran, window, 1.0, 1.0, recent)
+        held = rise(ran, ran_before) or fall(ran, ran_before, recent)
         if held is not None:
             found.append(_Change(held, fingerprint=fingerprint))
     return found

@@ -251,3 +251,16 @@ def test_a_statement_the_test_ran_before_within_its_baseline_is_not_new() -> Non
     old = frozenset({"fp-a"})
     new = old | {"fp-new"}
     assert counts.detect(count_history([3] * 5, [new, old, old, new, new]), OPTIONS) == []
+
+
+def test_a_rise_after_a_fix_is_judged_from_the_fixed_level_that_held_before_it() -> None:
+    """The demo: the slow suite ran 39 queries, the fixed one 29 for 4 runs, then an N+1 made it 33."""
+    finding = only_finding(counts.detect(count_history([39, 39, 29, 29, 29, 29, 33]), OPTIONS))
+
+    assert (finding.status, finding.began, finding.age) == ("open", RunRef("run06", "rev06"), 1)
+    assert only([finding]).title == f"{name(0)}: 33 queries instead of 29"
+
+
+@pytest.mark.parametrize("fixed_runs", [1, 2])
+def test_a_lower_level_shorter_than_count_stable_runs_is_no_baseline(fixed_runs: int) -> None:
+    assert counts.detect(count_history([39, 39, *[29] * fixed_runs, 33]), OPTIONS) == []

@@ -1,0 +1,121 @@
+"""Fix, then analyze: the demo's history on a real PostgreSQL, judged as a team would see it.
+
+The shop's suite written the slow way (2 runs), rewritten the fast way (4 runs), then a
+change that slips an N+1 query into the order history (1 run): ``examples.demo.PLAN``, run
+as the demo runs it. The analyzer must report what the fix saved, no false regression
+(duration or count: the fix made everything faster and did less work), and the injected
+N+1 as what fails ``--fail-on regression,count,n+1``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from examples.demo import PLAN
+from otel_pytest.analyze.analysis import Analysis, analyze, gating_findings
+from otel_pytest.analyze.findings import CountRegression, NPlusOne
+from otel_pytest.analyze.history import build_history
+from otel_pytest.analyze.sources import open_sources
+from otel_pytest.cli import EXIT_GATE, main
+from tests.db import Database
+
+ROOT = Path(__file__).resolve().parents[2]
+FAIL_ON = frozenset({"regression", "count", "n+1"})
+# The tests that load a customer's order history, where the N+1 is injected (examples/shop/service.py).
+ORDER_HISTORY_TESTS = frozenset(
+    {
+        "tests/test_customers.py::test_a_regular_customer_sees_every_order_with_its_lines",
+        "tests/test_customers.py::test_order_history_is_newest_first",
+        "tests/test_customers.py::test_order_history_is_per_customer",
+        "tests/test_customers.py::test_order_history_loads_lines_and_products",
+    }
+)
+JUDGE = "the judgement of durations across a fix (issue 10, items 1-3: the 'judge' branch) is not on this branch yet"
+
+
+@pytest.fixture(scope="module")
+def demo_store(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store of the demo's seven runs, in order."""
+    store = tmp_path_factory.mktemp("demo") / "store"
+    for step in PLAN:
+        for _ in range(step.times):
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--otel",
+                f"--otel-store={store}",
+                "-p",
+                f"examples.shop.fixtures_{step.fixtures}",
+                "-c",
+                "examples/shop/pytest.ini",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "examples/shop/tests",
+            ]
+            environment = {**os.environ, "DATABASE_URL": database.url, **dict(step.environment)}
+            done = subprocess.run(
+                command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300, check=False
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+    return store
+
+
+@pytest.fixture(scope="module")
+def demo(demo_store: Path) -> Analysis:
+    history = build_history(open_sources([], demo_store))
+    assert len(history.runs) == sum(step.times for step in PLAN)
+    return analyze(history)
+
+
+def test_the_regressed_run_fails_the_gate_because_of_the_injected_n_plus_one_only(
+    demo: Analysis, demo_store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failing = gating_findings(demo, FAIL_ON)
+    [n_plus_one] = [finding for finding in failing if finding.kind == "n+1"]
+    assert isinstance(n_plus_one.detail, NPlusOne)
+    assert n_plus_one.location.test in ORDER_HISTORY_TESTS
+    assert n_plus_one.age == 1  # began in the regressed run
+    statement = n_plus_one.detail.statement
+    counts = [finding for finding in failing if finding.kind == "count"]
+    assert {finding.kind for finding in failing} == {"n+1", "count"}
+    tests: set[str] = set()
+    for finding in counts:  # the N+1's own footprint: its statement, new, and the queries it adds
+        assert isinstance(finding.detail, CountRegression)
+        assert [new.text for new in finding.detail.new_statements] == [statement]
+        assert {increase.metric for increase in finding.detail.increases} <= {"queries"}
+        assert finding.age == 1
+        tests.update(finding.detail.tests)
+    assert tests == ORDER_HISTORY_TESTS
+
+    capsys.readouterr()
+    assert main(["analyze", "--store", str(demo_store), "--format", "json", "--fail-on", "regression,count,n+1"]) == (
+        EXIT_GATE
+    )
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"otel-pytest: the gate failed: {len(failing)} finding(s) of a --fail-on kind ({len(counts)} count, 1 n+1)"
+    )
+
+
+def test_no_count_regression_is_reported_for_the_fix(demo: Analysis) -> None:
+    """The fast suite does less work in every test: counts that fell are not findings."""
+    counted = [finding for finding in demo.findings if finding.kind == "count"]
+    assert {
+        test for finding in counted if isinstance(finding.detail, CountRegression) for test in finding.detail.tests
+    } == (ORDER_HISTORY_TESTS)
+
+
+@pytest.mark.xfail(reason=JUDGE, strict=True)
+def test_no_duration_regression_is_reported_after_the_fix_not_even_a_provisional_one(demo: Analysis) -> None:
+    assert [finding.location.describe() for finding in demo.findings if finding.kind == "regression"] == []
+
+
+@pytest.mark.xfail(reason=JUDGE, strict=True)
+def test_the_fix_is_reported_as_an_improvement(demo: Analysis) -> None:
+    assert [finding for finding in demo.findings if finding.kind == "improvement"] != []
