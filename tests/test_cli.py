@@ -587,19 +587,29 @@ def test_the_gate_fails_on_findings_that_began_within_the_newest_gate_runs_runs(
         ]
 
 
+def spy(seen: list[tuple[History, AnalysisOptions]]) -> Detector:
+    """A detector that finds nothing and keeps what it was given."""
+
+    def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+        seen.append((history, options))
+        return []
+
+    return detect
+
+
 def test_baseline_from_leaves_out_the_runs_before_it(
     recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str]
 ) -> None:
     entries, _ = RunIndex(recorded).entries()
-    seen: list[int] = []
-    detectors.append(lambda history, options: seen.append(len(history.runs)) or [])
+    seen: list[tuple[History, AnalysisOptions]] = []
+    detectors.append(spy(seen))
     capsys.readouterr()
 
     code, _, err = run(
         capsys, "analyze", "--store", str(recorded), "--format", "json", "--baseline-from", entries[1].run_id
     )
 
-    assert (code, seen) == (EXIT_OK, [2])
+    assert (code, [len(history.runs) for history, _ in seen]) == (EXIT_OK, [2])
     assert err == [
         f"otel-pytest: warning: left out 1 run(s) before run {entries[1].run_id}, where --baseline-from "
         f"{entries[1].run_id} starts the history: nothing is compared against them"
@@ -625,8 +635,8 @@ def test_gate_runs_and_baseline_from_are_read_from_pytest_s_configuration_and_th
     tmp_path: Path,
 ) -> None:
     entries, _ = RunIndex(recorded).entries()
-    seen: list[AnalysisOptions] = []
-    detectors.append(lambda history, options: seen.append(options) or [])
+    seen: list[tuple[History, AnalysisOptions]] = []
+    detectors.append(spy(seen))
     (tmp_path / "pytest.ini").write_text(f"[pytest]\notel_gate_runs = 4\notel_baseline_from = {entries[1].run_id}\n")
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
@@ -648,7 +658,7 @@ def test_gate_runs_and_baseline_from_are_read_from_pytest_s_configuration_and_th
         == EXIT_OK
     )
 
-    assert [(options.gate_runs, options.baseline_from) for options in seen] == [
+    assert [(options.gate_runs, options.baseline_from) for _, options in seen] == [
         (4, entries[1].run_id),
         (2, entries[0].run_id),
     ]

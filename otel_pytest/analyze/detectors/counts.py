@@ -10,8 +10,9 @@ earliest such b is where it began. The baseline is the ``baseline_runs`` passed 
 b; if some of them were at the raised level, only the runs after the last of those, and
 at least ``count_stable_runs`` of them (a suite that did more work, then was fixed, is
 judged from the fixed level: the stable segment before the rise); and when the count *went
-up* to the raised level in those runs before, it flips, and has no rise. A statement is new at b when the test ran it in every passed run since b and in none
-of its baseline runs. So:
+up* to the raised level in those runs before, it flips, and has no rise. A statement is new
+at b when the test ran it in every passed run since b and in none of its baseline runs
+(never judged from a segment: a statement it ran before is not new). So:
 
 * a raised count is reported in every analysis while it holds (status ``"open"``, with
   ``began`` and ``age``), not only in the run where it appeared;
