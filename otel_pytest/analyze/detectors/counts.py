@@ -171,7 +171,7 @@ def _changes(samples: Sequence[TestSample], options: AnalysisOptions) -> list[_C
             found.append(_Change(held, metric=metric))
     sets = [sample.statements for sample in samples]
     everywhere = frozenset.intersection(*sets)
-    candidates = frozenset().union(*sets[-recent:]) - everywhere
+    candidates = frozenset().union(*sets[-recent - 1 :]) - everywhere  # the newest, or gone since one of them
     ran_before = Rule(options.baseline_runs, 1.0, 1.0, stable=None)  # a statement it ran in its baseline is not new
     for fingerprint in sorted(candidates):
         ran = [1.0 if fingerprint in statements else 0.0 for statements in sets]
