@@ -20,7 +20,9 @@ count), ``--repeat`` times; peak RSS and CPU come from ``os.wait4``:
   ``opentelemetry-proto-json`` (its ``TracesData.from_json``) for comparison;
 * **cold history**: ``build_history`` over the store with no summaries (every run file
   parsed and its summary cached), once;
-* **cached history**: ``build_history`` over the store with every summary cached.
+* **cached history**: ``build_history`` over the store with every summary cached;
+* **the gate's ages**: ``analyze()`` of the cached history with ``gate_runs`` 0 (no look
+  back), 1 and 3: what running the pattern detectors again on earlier histories costs.
 
 Run from the repository root::
 
@@ -395,6 +397,10 @@ def generate_store(store: Path, runs: int, tests: int) -> dict[str, int]:
 # -- the measured children ---------------------------------------------------------------
 
 
+# --gate-runs measured: 0 looks back at no earlier history (what analyze() cost before the gate knew ages).
+GATE_RUNS = (0, 1, 3)
+
+
 def child(task: str, target: str) -> dict[str, Any]:
     """Runs in a fresh interpreter; prints what it measured."""
     began = time.perf_counter()
@@ -451,6 +457,18 @@ def child(task: str, target: str) -> dict[str, Any]:
             "status": status,
             "findings": len(report.get("findings", [])),
         }
+    if task == "gate":  # the gate's ages: analyze() running the pattern detectors on N earlier histories
+        from otel_pytest.analyze.analysis import analyze
+        from otel_pytest.analyze.options import AnalysisOptions
+
+        history = build_history([StoreSource(path)])
+        loaded = time.perf_counter()
+        seconds = {}
+        for back in GATE_RUNS:
+            started = time.perf_counter()
+            analyze(history, AnalysisOptions(gate_runs=back))
+            seconds[str(back)] = time.perf_counter() - started
+        return {"import_s": imported - began, "load_s": loaded - imported, "analyze_s": seconds}
     if task == "history":
         source = StoreSource(path)
         history = build_history([source])
@@ -502,6 +520,7 @@ def render(
     cold: Measured | None,
     cached: list[Measured],
     full: list[Measured],
+    gate: list[Measured],
 ) -> str:
     per_run = shape["spans"] / shape["runs"]
     out = [
@@ -552,6 +571,14 @@ def render(
         f"{len(full)} | {_median([m.wall for m in full])} | {_median([m.cpu for m in full])} | "
         f"{_median([m.rss_mib for m in full])} | {full[0].data['findings']} findings, exit {full[0].data['status']} |"
     )
+    by_runs = {runs: [m.data["analyze_s"][str(runs)] for m in gate] for runs in GATE_RUNS}
+    out.append(
+        f"| `analyze()` of the cached history (all detectors, in the process), by `--gate-runs` | {len(gate)} | "
+        f"{_median([m.wall for m in gate])} | {_median([m.cpu for m in gate])} | "
+        f"{_median([m.rss_mib for m in gate])} | "
+        + ", ".join(f"{runs}{' (no look back)' if runs == 0 else ''}: {_median(by_runs[runs])} s" for runs in GATE_RUNS)
+        + " |"
+    )
     first_wall = statistics.median(m.wall for m in first)
     cached_wall = statistics.median(m.wall for m in cached)
     cached_rss = max(m.rss_mib for m in cached)
@@ -582,6 +609,11 @@ def render(
         "because every collection walks the history read so far.",
         "- Most of the cached history's memory is the per-test `db` mappings (a dict of every `db.summary.*` "
         "value, for each of the 100,000 test samples).",
+        f"- The gate's ages: a pattern finding (connection, schema, cleanup, n+1, fixture, flaky) gates only "
+        f"when it began within the newest `--gate-runs` runs, so `analyze()` runs each detector that found one "
+        f"again on the history ending 1 to N runs earlier: here +"
+        f"{statistics.median(by_runs[1]) - statistics.median(by_runs[0]):.2f} s at the default of 1, +"
+        f"{statistics.median(by_runs[3]) - statistics.median(by_runs[0]):.2f} s at 3 (medians).",
         "",
     ]
     return "\n".join(out)
@@ -626,7 +658,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             measure("history", store)  # builds the summaries
         cached = [measure("history", store) for _ in range(args.repeat)]
         full = [measure("analyze", store) for _ in range(args.repeat)]
-        section = render(command, facts, shape, first, stages, proto, cold, cached, full)
+        gate = [measure("gate", store) for _ in range(args.repeat)]
+        section = render(command, facts, shape, first, stages, proto, cold, cached, full, gate)
         publish("analyze_speed", section, None if args.no_docs else args.docs)
     finally:
         if not args.keep:
