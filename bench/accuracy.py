@@ -108,6 +108,24 @@ def test_id(index: int) -> str:
     return f"tests/test_m{index // 50:02d}.py::test_{index:04d}"
 
 
+def generated_sample(index: int, duration: float, db: dict[str, float], statements: frozenset[str]) -> TestSample:
+    """Test ``index`` in one generated run: passed, all its time in the call."""
+    name = test_id(index)
+    return TestSample(
+        test_id=name,
+        nodeid=name,
+        file=name.split("::")[0],
+        line=1 + index % 50,
+        outcome="passed",
+        duration=duration,
+        setup=0.0,
+        call=duration,
+        teardown=0.0,
+        db=db,
+        statements=statements,
+    )
+
+
 def generate(*, series: int, runs: int, cv: float, step_run: int, step_share: float, seed: int) -> Truth:
     """One history with known truth (see the module docstring)."""
     rng = np.random.default_rng(seed)
@@ -162,20 +180,11 @@ def generate(*, series: int, runs: int, cv: float, step_run: int, step_share: fl
     for run in range(runs):
         tests = {}
         for index in range(series):
-            name = test_id(index)
-            value = float(durations[index, run])
-            tests[name] = TestSample(
-                test_id=name,
-                nodeid=name,
-                file=name.split("::")[0],
-                line=1 + index % 50,
-                outcome="passed",
-                duration=value,
-                setup=0.0,
-                call=value,
-                teardown=0.0,
-                db={metric: float(counts[metric][index, run]) for metric in COUNT_METRICS},
-                statements=statement_sets[index][run],
+            tests[test_id(index)] = generated_sample(
+                index,
+                float(durations[index, run]),
+                {metric: float(counts[metric][index, run]) for metric in COUNT_METRICS},
+                statement_sets[index][run],
             )
         summaries.append(
             RunSummary(
@@ -978,7 +987,6 @@ def count_history(scenarios: Sequence[CountScenario]) -> list[RunSummary]:
     for run in range(len(scenarios[0].values)):
         tests = {}
         for index, scenario in enumerate(scenarios):
-            name = test_id(index)
             db = {"queries": 3.0, "query_time": 0.003, "transactions": 1.0, "connections": 0.0, "commits": 1.0}
             statements = {f"fp{index:04d}"}
             if scenario.metric is None:
@@ -986,19 +994,7 @@ def count_history(scenarios: Sequence[CountScenario]) -> list[RunSummary]:
                     statements.add(f"fp{index:04d}new")
             else:
                 db[scenario.metric] = scenario.values[run]
-            tests[name] = TestSample(
-                test_id=name,
-                nodeid=name,
-                file=name.split("::")[0],
-                line=1 + index % 50,
-                outcome="passed",
-                duration=0.1,
-                setup=0.0,
-                call=0.1,
-                teardown=0.0,
-                db=db,
-                statements=frozenset(statements),
-            )
+            tests[test_id(index)] = generated_sample(index, 0.1, db, frozenset(statements))
         runs.append(RunSummary(f"run{run:03d}", float(run), "generated", "bench", f"rev{run:03d}", tests=tests))
     return runs
 

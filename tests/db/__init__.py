@@ -7,6 +7,7 @@ suite, runs it in a subprocess under ``pytest --otel`` with the server's URL in
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,3 +207,24 @@ def assert_each_round_trip_once(test: Node) -> None:
             assert node.attributes["db.query.text"] == "BEGIN;"
             assert parent.attributes["pytest.db.layer"] == "sqlalchemy"
             assert parent.children[0] is node
+
+
+def shop_suite(fixtures: str, store: Path, *options: str) -> list[str]:
+    """The command that runs the demo shop's tests with ``examples.shop.fixtures_<fixtures>``
+    under ``pytest --otel``, storing the run in ``store``; from the repository root."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--otel",
+        *options,
+        f"--otel-store={store}",
+        "-p",
+        f"examples.shop.fixtures_{fixtures}",
+        "-c",
+        "examples/shop/pytest.ini",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "examples/shop/tests",
+    ]

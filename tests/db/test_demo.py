@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from otel_pytest.analyze.findings import CountRegression, NPlusOne
 from otel_pytest.analyze.history import build_history
 from otel_pytest.analyze.sources import open_sources
 from otel_pytest.cli import EXIT_GATE, main
-from tests.db import Database
+from tests.db import Database, shop_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 FAIL_ON = frozenset({"regression", "count", "n+1"})
@@ -44,24 +43,15 @@ def demo_store(database: Database, tmp_path_factory: pytest.TempPathFactory) -> 
     store = tmp_path_factory.mktemp("demo") / "store"
     for step in PLAN:
         for _ in range(step.times):
-            command = [
-                sys.executable,
-                "-m",
-                "pytest",
-                "--otel",
-                f"--otel-store={store}",
-                "-p",
-                f"examples.shop.fixtures_{step.fixtures}",
-                "-c",
-                "examples/shop/pytest.ini",
-                "-p",
-                "no:cacheprovider",
-                "-q",
-                "examples/shop/tests",
-            ]
             environment = {**os.environ, "DATABASE_URL": database.url, **dict(step.environment)}
             done = subprocess.run(
-                command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300, check=False
+                shop_suite(step.fixtures, store),
+                cwd=ROOT,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
             )
             assert done.returncode == 0, done.stdout + done.stderr
     return store

@@ -5,13 +5,12 @@ http/protobuf and gRPC. Compared with :mod:`tests.jaeger_traces`."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.db import Database, Suite
+from tests.db import Database, Suite, shop_suite
 from tests.jaeger_server import JaegerServer
 from tests.jaeger_traces import SpanFields, Traces, assert_same_traces, jaeger_traces, stored_traces, unique_service
 from tests.test_export_jaeger import EXPORT_BUDGET
@@ -110,24 +109,10 @@ def test_the_demo_suites_read_back_from_jaeger_exactly_as_stored(
 ) -> None:
     service, start_ns = export_to(jaeger, protocol, monkeypatch)
     store = tmp_path / "store"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--otel",
-        EXPORT_BUDGET,
-        f"--otel-store={store}",
-        "-p",
-        f"examples.shop.fixtures_{fixtures}",
-        "-c",
-        "examples/shop/pytest.ini",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "examples/shop/tests",
-    ]
     monkeypatch.setenv("DATABASE_URL", database.url)
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        shop_suite(fixtures, store, EXPORT_BUDGET), cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     stored = stored_traces(store)
 
