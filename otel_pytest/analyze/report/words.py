@@ -226,16 +226,12 @@ def count_words(metric: str) -> str:
 
 def _count_changes(detail: CountRegression, closed: bool) -> list[str]:
     """``12 queries instead of 3``, or once closed ``back to 3 queries (12 while raised)``."""
-    if closed:
-        changes = [
-            f"back to {number(i.current)} {_noun(count_words(i.metric), i.current)} ({number(i.raised)} while raised)"
-            for i in detail.increases
-        ]
-    else:
-        changes = [
-            f"{number(i.current)} {_noun(count_words(i.metric), i.current)} instead of {number(i.baseline)}"
-            for i in detail.increases
-        ]
+    changes = []
+    for i in detail.increases:
+        now = f"{number(i.current)} {_noun(count_words(i.metric), i.current)}"
+        changes.append(
+            f"back to {now} ({number(i.raised)} while raised)" if closed else f"{now} instead of {number(i.baseline)}"
+        )
     texts = [statement.text for statement in detail.new_statements]
     if texts:
         noun = "new statement" if len(texts) == 1 else f"{len(texts)} new statements"
