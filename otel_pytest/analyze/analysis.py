@@ -6,12 +6,13 @@ This is the only place that knows the set of detectors; renderers receive the
 
 The gate fails on what the newest runs introduced, not on what a team has lived with for
 years: an open, non-provisional finding of a ``--fail-on`` kind whose ``age`` is at most
-``gate_runs`` (it began within the newest ``gate_runs`` runs). The duration and count
-detectors know where each finding began; the pattern detectors (connection, schema,
-cleanup, n+1, fixture, flaky) judge the newest run only, so :func:`analyze` finds their
-age itself (:func:`_aged`): it runs such a detector again on the history ending at each
-earlier run, as far back as the gate needs (``gate_runs`` runs), and a finding whose
-:attr:`Finding.id` is found in all of them began earlier than the gate looks.
+``gate_runs`` (it began within the newest ``gate_runs`` runs). The detectors say where
+their findings began (the pattern detectors by judging earlier runs alone:
+``detectors.evidence.dated``, up to ``current_runs + baseline_runs`` back); a finding
+left without an age (older than its detector looked, or from a detector that does not
+date its findings) gets one here (:func:`_aged`): its detector runs again on the history
+ending at each earlier run, as far back as the gate needs (``gate_runs`` runs), and a
+finding whose :attr:`Finding.id` is found in all of them began earlier than the gate looks.
 """
 
 from __future__ import annotations
@@ -158,8 +159,8 @@ def analyze(
 
 
 def _aged(found: Sequence[Finding], detector: Detector, history: History, options: AnalysisOptions) -> list[Finding]:
-    """``found`` with an ``age`` (and ``began``) for each open finding that has none (a
-    pattern detector's, which judges the newest run only): the detector runs again on the
+    """``found`` with an ``age`` (and ``began``) for each open finding that has none: the
+    detector (one that judges the newest run, like the pattern detectors) runs again on the
     history ending 1, 2, … runs earlier, up to ``options.gate_runs`` runs, and a finding
     began in the run after the last history its id is not found in (in the first run, when
     the history runs out first). One found in every history looked at is older than the
