@@ -981,7 +981,7 @@ def count_scenarios(runs: int = 40) -> list[CountScenario]:
     return scenarios
 
 
-def count_history(scenarios: Sequence[CountScenario]) -> list[RunSummary]:
+def count_scenario_history(scenarios: Sequence[CountScenario]) -> list[RunSummary]:
     """One run per value, one test per scenario (its other counts constant)."""
     runs = []
     for run in range(len(scenarios[0].values)):
@@ -1000,7 +1000,7 @@ def count_history(scenarios: Sequence[CountScenario]) -> list[RunSummary]:
 
 
 @dataclass
-class CountTally:
+class ScenarioTally:
     """One scenario over every analysis of its history."""
 
     expected: int = 0  # analyses that must report it (open or closed)
@@ -1009,10 +1009,10 @@ class CountTally:
     early: int = 0  # a decoy reported before it first went up again (see CountScenario.repeats_from)
 
 
-def measure_counts(scenarios: Sequence[CountScenario], options: AnalysisOptions) -> list[CountTally]:
+def measure_count_scenarios(scenarios: Sequence[CountScenario], options: AnalysisOptions) -> list[ScenarioTally]:
     """Every analysis of the history (up to run t, for every t from 2 runs), sliding."""
-    runs = count_history(scenarios)
-    tallies = [CountTally() for _ in scenarios]
+    runs = count_scenario_history(scenarios)
+    tallies = [ScenarioTally() for _ in scenarios]
     index_of = {test_id(index): index for index in range(len(scenarios))}
     for end in range(2, len(runs) + 1):
         newest = end - 1
@@ -1042,7 +1042,7 @@ def count_section(options: AnalysisOptions, command: str, facts: dict[str, str])
     """The count scenarios' table, with what it shows."""
     began = time.perf_counter()
     scenarios = count_scenarios()
-    tallies = measure_counts(scenarios, options)
+    tallies = measure_count_scenarios(scenarios, options)
     seconds = time.perf_counter() - began
     lines = [
         *section_head("Count regressions as state", command, facts),
