@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from otel_pytest.analyze.detectors import Detector
-from otel_pytest.analyze.findings import KINDS, SEVERITIES, Finding, RunRef
+from otel_pytest.analyze.findings import KINDS, NEVER_GATING, SEVERITIES, Finding, RunRef
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 
@@ -69,8 +69,6 @@ class Analysis:
 
 
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
-# Kinds that are reported and never fail the gate, whatever --fail-on names: a speed-up is good news.
-NEVER_GATING = frozenset({"improvement"})
 
 
 def default_detectors() -> tuple[Detector, ...]:

@@ -24,6 +24,8 @@ KINDS = (
     "fixture",  # slow fixtures, setup-dominated tests, tests and fixtures whose time is mostly GC
     "flaky",  # outcome flips on one revision
 )
+# Kinds that report good news: never a reason to fail the CI gate.
+NEVER_GATING = frozenset({"improvement"})
 SEVERITIES = ("high", "medium", "low")
 # A finding's state in the newest run: "open" holds in it; "closed" held in earlier runs
 # and is gone now (a fixed regression: reported so the fix is seen, never gating).
