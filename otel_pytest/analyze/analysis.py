@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from otel_pytest.analyze.detectors import Detector
-from otel_pytest.analyze.findings import KINDS, SEVERITIES, Finding
+from otel_pytest.analyze.findings import KINDS, NEVER_GATING, SEVERITIES, Finding
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 
@@ -89,10 +89,20 @@ def default_detectors() -> tuple[Detector, ...]:
     )
 
 
-def sort_key(finding: Finding) -> tuple[int, float, str, str, str]:
-    """Most severe first; within a severity, the largest saving first; then by kind,
-    location and detail, so equal findings always come out in the same order."""
+# What changed leads a report: open regressions (new problems to act on), then improvements
+# (what a fix saved), then everything else. A report after a fix has no regressions, so it
+# leads with what the fix saved; ranked by severity alone, an improvement would trail the
+# patterns the suite still has.
+_CHANGES_FIRST = {"regression": 0, "count": 0, "improvement": 1}
+
+
+def sort_key(finding: Finding) -> tuple[int, int, float, str, str, str]:
+    """Open regressions, then improvements, then the rest (``_CHANGES_FIRST``); within
+    each, most severe first, the largest saving first; then by kind, location and detail,
+    so equal findings always come out in the same order."""
+    group = _CHANGES_FIRST.get(finding.kind, 2) if finding.status == "open" else 2
     return (
+        group,
         _SEVERITY_RANK.get(finding.severity, len(SEVERITIES)),
         -finding.saving,
         finding.kind,
@@ -148,14 +158,19 @@ def analyze(
 def gating_findings(analysis: Analysis, fail_on: Collection[str]) -> list[Finding]:
     """The findings that break the CI gate: those of a kind in ``fail_on``.
 
-    Provisional findings (from too little history, judged by the simple fallback
+    Improvements never do (``NEVER_GATING``: a fix must not fail the build, even under
+    ``--fail-on all``). Provisional findings (from too little history, judged by the simple fallback
     comparison) are reported but never fail the gate: their false-alarm rate is several
     times the full test's, and a gate that fails at random gets switched off.
     """
     unknown = set(fail_on) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown finding kinds {sorted(unknown)}; expected some of {KINDS}")
-    return [finding for finding in analysis.findings if finding.kind in fail_on and not finding.provisional]
+    return [
+        finding
+        for finding in analysis.findings
+        if finding.kind in fail_on and finding.kind not in NEVER_GATING and not finding.provisional
+    ]
 
 
 def gate(analysis: Analysis, fail_on: Collection[str]) -> bool:

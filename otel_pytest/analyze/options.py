@@ -51,6 +51,10 @@ class AnalysisOptions:
     # deviations of the series' own noise around its baseline median; pool_noise moderates
     # each series' noise estimate towards what all series share (empirical Bayes). Measured
     # in bench/accuracy.py (docs/benchmarks.md, "Analyzer accuracy").
-    min_current_runs: int = 3
+    min_current_runs: int = 2  # with persistence 2: two slow runs in a row, never one
     winsorize: float = 2.25
     pool_noise: bool = True
+    # Duration changes as state (detectors/judgement.py, track): the judgement is replayed
+    # at each of the newest state_runs runs, so a regression that began up to that many
+    # runs ago is still reported, with the run it began in, until it is fixed.
+    state_runs: int = 25
