@@ -46,8 +46,11 @@ or the suite's setup per run changed; this module answers, per series of a
   With fewer than ``MIN_STATISTICAL_RUNS`` (4) runs in all (1-3), no statistics are
   possible: a clearly labelled provisional rule replaces steps 3-5 (each of the newest
   ``persistence`` runs at least ``provisional_min_ratio`` (1.5) times the median of the
-  runs before them and above it by the floor; regressions only). From 4 runs on the test
-  compares the newest 2 to 5 runs with the (at least 2) runs before them.
+  runs before them and above it by the floor; regressions only); short of
+  ``current_runs + baseline_runs`` runs it also backs the test up for a series the test
+  did not flag (with few series, whose noise nothing pools, the test has little to go
+  on: a 10x slowdown in 2 of 5 runs of a 5-test suite has 3 degrees of freedom). From 4
+  runs on the test compares the newest 2 to 5 runs with the (at least 2) runs before them.
 
   State (:func:`track`): the analysis is replayed at each of the newest ``state_runs`` (25)
   runs, so that what a finding says is what the analyzer said, and would say, run by run:
@@ -174,7 +177,13 @@ def judge(norm: FloatArray, floors: FloatArray, options: AnalysisOptions) -> Jud
         verdicts, statistical, hypotheses = _scan(norm, floors, options)
     else:
         verdicts = (_empty(rows), _empty(rows))
-    up = _provisional(norm, floors, options, statistical, verdicts[UP])
+    # Short of current_runs + baseline_runs runs, a series the test did not flag may still
+    # pass the provisional rule: the test has little to go on where too few series share
+    # their noise (a 10x slowdown in 2 of 5 runs of a 5-test suite: 3 degrees of freedom).
+    short = runs < options.current_runs + options.baseline_runs
+    judged = statistical & ~verdicts[UP].flagged if short else np.zeros(rows, dtype=bool)
+    up = _provisional(norm, floors, options, statistical & ~judged, verdicts[UP], only_flagged=judged)
+    statistical = statistical & ~(judged & up.flagged)
     return Judgement(runs, statistical, up, verdicts[DOWN], hypotheses)
 
 
@@ -252,12 +261,19 @@ def _scan(
 
 
 def _provisional(
-    norm: FloatArray, floors: FloatArray, options: AnalysisOptions, statistical: BoolArray, up: Verdicts
+    norm: FloatArray,
+    floors: FloatArray,
+    options: AnalysisOptions,
+    statistical: BoolArray,
+    up: Verdicts,
+    *,
+    only_flagged: BoolArray,
 ) -> Verdicts:
     """The provisional rule for the series the statistical test could not judge (too short
     a history): each of the newest ``persistence`` runs at least the rule's ratio times the
     median of the runs before them, and above it by the floor. What the finding shows is
-    the newest run against that median."""
+    the newest run against that median. Rows of ``only_flagged`` (judged by the test, and
+    not flagged by it) keep their verdicts unless the rule flags them."""
     runs_seen = norm.shape[1]
     newest = max(options.persistence, 1)
     if runs_seen <= newest:
@@ -267,28 +283,32 @@ def _provisional(
     provisional = ~statistical & ~np.isnan(norm[:, -1]) & (counts > 0)
     if not provisional.any():
         return up
-    current, baseline, ratio = up.current.copy(), up.baseline.copy(), up.ratio.copy()
-    n_current, n_baseline, k = up.n_current.copy(), up.n_baseline.copy(), up.k.copy()
-    median = row_median(earlier[provisional])
-    value = norm[provisional, -1]
-    current[provisional] = value
-    baseline[provisional] = median
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio[provisional] = np.where(median > 0, value / median, np.inf)
-    n_current[provisional] = 1
-    n_baseline[provisional] = counts[provisional]
-    k[provisional] = newest
     rule = max(options.provisional_min_ratio, options.min_ratio)
-    recent = norm[provisional, runs_seen - newest :]
+    median = np.full(norm.shape[0], np.nan)
+    median[provisional] = row_median(earlier[provisional])
+    recent = norm[:, runs_seen - newest :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        passed = np.all(
+        passed = provisional & np.all(
             (np.where(median[:, None] > 0, recent / median[:, None], np.inf) >= rule)
-            & (recent - median[:, None] >= floors[provisional, None]),
+            & (recent - median[:, None] >= floors[:, None]),
             axis=1,
         )
+    replaced = passed | (provisional & ~only_flagged)
+    current, baseline, ratio = up.current.copy(), up.baseline.copy(), up.ratio.copy()
+    n_current, n_baseline, k = up.n_current.copy(), up.n_baseline.copy(), up.k.copy()
+    p, q = up.p.copy(), up.q.copy()
+    current[replaced] = norm[replaced, -1]
+    baseline[replaced] = median[replaced]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio[replaced] = np.where(median[replaced] > 0, norm[replaced, -1] / median[replaced], np.inf)
+    n_current[replaced] = 1
+    n_baseline[replaced] = counts[replaced]
+    k[replaced] = newest
+    p[replaced] = np.nan
+    q[replaced] = np.nan
     flagged = up.flagged.copy()
-    flagged[provisional] = passed
-    return Verdicts(flagged, current, baseline, ratio, up.p, up.q, k, n_current, n_baseline, up.windows)
+    flagged[replaced] = passed[replaced]
+    return Verdicts(flagged, current, baseline, ratio, p, q, k, n_current, n_baseline, up.windows)
 
 
 def _still_beyond(norm: FloatArray, k: IntArray, baseline: FloatArray, persistence: int, sign: float) -> BoolArray:
@@ -791,8 +811,8 @@ def locate_step(change: Change, options: AnalysisOptions, *, test_significance: 
         if found.points:
             segment_start = found.points[-1].index
         candidate = found.candidate
-    # A provisional change is known to hold only in the newest `persistence` runs.
-    shortest = max(1, min(MIN_SEGMENT, options.persistence)) if change.provisional else MIN_SEGMENT
+    # A young change holds in fewer runs than a segment: as many as it has held.
+    shortest = max(1, min(MIN_SEGMENT, change.held))
     index = last_step(
         series[segment_start:], min_before=min(MIN_SEGMENT, max(1, present.size - shortest)), min_after=shortest
     )
