@@ -250,15 +250,16 @@ def test_the_regression_of_the_branch_is_found_in_its_history(jobs: dict[str, Jo
     assert feature.runs[:4] == jobs["feature 1"].runs
     assert headline(feature) == f"{feature.runs[-1]}: 5 runs"
     (row,) = regressions(feature)
-    assert "regression _(provisional)_" in row
+    # 5 runs are enough for the statistical test: a sure finding, not a provisional one.
+    assert "| regression |" in row
     assert "`test_shop.py::test_checkout`" in row
     # The step is placed at the branch's first run, the one the first feature job added.
     assert f"Look at what changed in run {jobs['feature 1'].runs[-1]} " in feature.summary
-    # Provisional findings (too little history for the statistics) never fail the gate.
+    # A sure finding fails the gate (the Analyze step); the history is still packed.
     assert feature.outcomes == {
         "Unpack the history into .otel-pytest/": 0,
         "Test": 0,
-        "Analyze": 0,
+        "Analyze": 1,
         "Pack the history": 0,
     }
 

@@ -286,7 +286,7 @@ def test_an_unknown_fail_on_kind_is_one_line_naming_the_kinds_and_the_nearest(
 ) -> None:
     assert one_line_error(capsys, "analyze", "--fail-on", "regression,n+2") == (
         "argument --fail-on: unknown finding kind 'n+2' (did you mean 'n+1'?): expected a comma-separated list of "
-        "regression, count, connection, schema, cleanup, n+1, fixture, flaky, or all"
+        "regression, count, connection, schema, cleanup, n+1, fixture, flaky, improvement, or all"
     )
     assert one_line_error(capsys, "analyze", "--fail-on", ",").startswith(
         "argument --fail-on: ',': name at least one finding kind (regression, count,"

@@ -99,10 +99,20 @@ def default_detectors() -> tuple[Detector, ...]:
     )
 
 
-def sort_key(finding: Finding) -> tuple[int, float, str, str, str]:
-    """Most severe first; within a severity, the largest saving first; then by kind,
-    location and detail, so equal findings always come out in the same order."""
+# What changed leads a report: open regressions (new problems to act on), then improvements
+# (what a fix saved), then everything else. A report after a fix has no regressions, so it
+# leads with what the fix saved; ranked by severity alone, an improvement would trail the
+# patterns the suite still has.
+_CHANGES_FIRST = {"regression": 0, "count": 0, "improvement": 1}
+
+
+def sort_key(finding: Finding) -> tuple[int, int, float, str, str, str]:
+    """Open regressions, then improvements, then the rest (``_CHANGES_FIRST``); within
+    each, most severe first, the largest saving first; then by kind, location and detail,
+    so equal findings always come out in the same order."""
+    group = _CHANGES_FIRST.get(finding.kind, 2) if finding.status == "open" else 2
     return (
+        group,
         _SEVERITY_RANK.get(finding.severity, len(SEVERITIES)),
         -finding.saving,
         finding.kind,

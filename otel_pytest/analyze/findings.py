@@ -23,6 +23,7 @@ KINDS = (
     "n+1",  # repeated statements under one parent
     "fixture",  # slow fixtures, setup-dominated tests, tests and fixtures whose time is mostly GC
     "flaky",  # outcome flips on one revision
+    "improvement",  # a duration got faster (statistical; never gating)
 )
 # Kinds that report good news: never a reason to fail the CI gate.
 NEVER_GATING = frozenset({"improvement"})
@@ -114,11 +115,21 @@ class RegressionRule:
 
 
 @dataclass(frozen=True)
-class DurationRegression:
-    """A test's own duration, a fixture's setup or teardown per call, or a statement's time
-    per execution got slower (seconds, speed-normalised)."""
+class SetupsChange:
+    """A fixture whose setups per run changed (a scope change, or other tests using it)."""
 
-    series: str  # "test", "fixture setup", "fixture teardown", "statement"
+    setups_before: float  # median over the runs before the step
+    setups_now: float  # in the newest run
+
+
+@dataclass(frozen=True)
+class DurationChange:
+    """A test's own duration, a fixture's setup or teardown per call or its setup per run,
+    a statement's time per execution or the suite's setup per run changed (seconds,
+    speed-normalised). :class:`DurationRegression` and :class:`DurationImprovement` say
+    which way."""
+
+    series: str  # "test", "fixture setup", "fixture teardown", "fixture setup total", "statement", "suite setup"
     name: str  # the node id, the fixture's name or the statement's fingerprint
     calls: float  # how often the newest run paid the value (1 for a test)
     counted: str  # what calls counts: "runs", "setups", "teardowns", "executions"
@@ -138,6 +149,22 @@ class DurationRegression:
     current_revision: str | None
     step: ChangePointRun | None
     rule: RegressionRule
+    # Runs at the changed level: from the step to the newest, or to the fix when closed.
+    held: int = 0
+    # A closed regression: the level from the step to the fix (``current`` is the level since).
+    raised: float | None = None
+    scope: SetupsChange | None = None
+    saved: float = 0.0  # seconds per run an improvement saves (a closed regression: gave back)
+
+
+@dataclass(frozen=True)
+class DurationRegression(DurationChange):
+    """Got slower (``Finding.status`` "closed": was slower, and is fixed)."""
+
+
+@dataclass(frozen=True)
+class DurationImprovement(DurationChange):
+    """Got faster."""
 
 
 @dataclass(frozen=True)
@@ -368,6 +395,7 @@ class Flaky:
 Detail = (
     Written
     | DurationRegression
+    | DurationImprovement
     | CountRegression
     | EnginePerSetup
     | EnginesInTests

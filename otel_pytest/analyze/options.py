@@ -54,7 +54,7 @@ class AnalysisOptions:
     # deviations of the series' own noise around its baseline median; pool_noise moderates
     # each series' noise estimate towards what all series share (empirical Bayes). Measured
     # in bench/accuracy.py (docs/benchmarks.md, "Analyzer accuracy").
-    min_current_runs: int = 3
+    min_current_runs: int = 2  # with persistence 2: two slow runs in a row, never one
     winsorize: float = 2.25
     pool_noise: bool = True
     # The CI gate (analysis.py): open findings fail it when they began within the newest
@@ -63,3 +63,7 @@ class AnalysisOptions:
     # first run are left out of the history, after an intended change (--baseline-from).
     gate_runs: int = 1
     baseline_from: str | None = None
+    # Duration changes as state (detectors/judgement.py, track): the judgement is replayed
+    # at each of the newest state_runs runs, so a regression that began up to that many
+    # runs ago is still reported, with the run it began in, until it is fixed.
+    state_runs: int = 25

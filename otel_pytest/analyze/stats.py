@@ -8,10 +8,11 @@ value in a run.
 What is here, and why each piece exists:
 
 * :func:`speed_index` / :func:`normalise`: shared CI runners are faster or slower as a
-  whole from run to run. The median, over all series, of a value divided by that series'
-  own historical median estimates that machine factor per run; dividing it out removes
-  drift that would otherwise look like a regression of everything (measured here:
-  detection 61 % -> 89 % under shared-runner noise).
+  whole from run to run. The typical value, over the series stable in a run, of a value
+  divided by that series' own historical median estimates that machine factor per run;
+  dividing it out removes drift that would otherwise look like a regression of
+  everything (measured here: detection 61 % -> 89 % under shared-runner noise), without
+  taking a change of many tests (a fix) for a faster machine.
 * :func:`shift_scan` (with :func:`winsorized_t`, :func:`noise_prior`,
   :func:`hodges_lehmann`): the duration-regression test. "The newest k runs against the
   runs before them" for every k from 3 to 5, each judged by a one-sided two-sample t on
@@ -48,24 +49,79 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 
+def row_median(values: FloatArray) -> FloatArray:
+    """The median of each row, ``NaN`` ignored (``NaN`` for an empty row), as
+    ``np.nanmedian(values, axis=1)`` but without its slow masked path when no value is
+    missing, the usual case (the judgement takes hundreds of these per analysis)."""
+    matrix = np.asarray(values, dtype=np.float64)
+    if matrix.shape[1] == 0:
+        return np.full(matrix.shape[0], np.nan)
+    gaps = np.isnan(matrix)
+    if not gaps.any():
+        result: FloatArray = np.median(matrix, axis=1)
+        return result
+    out = np.full(matrix.shape[0], np.nan)
+    full = ~gaps.any(axis=1)
+    out[full] = np.median(matrix[full], axis=1)
+    partial = ~full & ~gaps.all(axis=1)
+    if partial.any():
+        # Missing values sorted last: the median of the first n of each row.
+        ordered = np.sort(matrix[partial], axis=1)
+        n = (~np.isnan(ordered)).sum(axis=1)
+        rows = np.arange(ordered.shape[0])
+        out[partial] = (ordered[rows, (n - 1) // 2] + ordered[rows, n // 2]) / 2.0
+    return out
+
+
 # -- speed index ------------------------------------------------------------------------
 
 
+# The share of series whose values, per run, locate the machine factor before it is refined:
+# the densest quarter (a cluster of unchanged series beside a spread of changed ones).
+DENSEST_SHARE = 0.25
+# Series within this many standard deviations of the run's noise from that location count
+# as stable in the run and give its index.
+STABLE_SPREAD = 3.0
+# A series whose deviations from the runs' locations shift by this many standard errors at
+# one split, with at least OWN_SEGMENT runs on each side, has a step of its own.
+OWN_STEP = 4.0
+OWN_SEGMENT = 3
+
+
 def speed_index(values: FloatArray, *, min_series: int = 1) -> FloatArray:
-    """The per-run machine-speed factor of a ``(series, runs)`` matrix.
+    """The per-run machine-speed factor of a ``(series, runs)`` matrix, from the series that
+    are stable across the run.
 
     For each series its historical median (over all runs of the matrix, ignoring ``NaN``)
-    is the reference; each run's index is the median over series of value / reference.
-    A run where every test took 30 % longer on a slower runner gets an index of about 1.3;
-    a few series that really regressed barely move the median, so dividing by the index
-    removes the machine and keeps the regression.
+    is the reference, and r = log(value / reference) its offset in each run. A slower
+    runner moves every series' r by the same amount; a change to the suite moves some
+    series (by as many different amounts as it has causes) and leaves the others where
+    they were. So the index is not the median of all r, which a fix that sped up most
+    tests drags down (dividing every unchanged test by it then makes it look several
+    times slower), but is found in three steps:
+
+    1. the series whose r steps (the largest shift of its mean at one split is
+       ``OWN_STEP`` standard errors or more, the noise measured from run-to-run differences
+       of all series: a fix, a regression) are left out, unless every series steps (then
+       the machine did): their overall median is no level of theirs, and the runs on its
+       minority side would pull the index; what is left is the series stable across
+       every run, and the index a machine factor they share;
+    2. per run, the location of the densest cluster of their r: the median of the
+       ``DENSEST_SHARE`` of the values that lie closest together (the shortest interval
+       holding them), so that what step 1 missed stays out;
+    3. the median of the r within ``STABLE_SPREAD`` standard deviations of the noise from
+       it: the series stable in this run. The noise is estimated from run-to-run
+       differences of r about each run's location (1.4826 x their median absolute value
+       / sqrt 2), which a level shift of a series disturbs once, not in every run after it.
+
+    When every series moved by the same factor (a slower machine, or a change everyone
+    pays for alike) the index takes it, as the median did; the benchmark's fix scenario
+    (docs/benchmarks.md) shows the difference when only some moved.
 
     Runs where fewer than ``min_series`` series have a value get index 1.0 (no
-    correction): with a handful of series, one real regression would be half the median
+    correction): with a handful of series, one real regression would be half the sample
     and would be divided out of itself. Series whose reference is not positive are left
-    out (a ratio to zero means nothing). The index cannot tell a machine slowdown from a
-    change that slows most series at once (say, an autouse fixture everyone pays for):
-    that is its price, and why fixtures are judged as series of their own.
+    out (a ratio to zero means nothing).
     """
     matrix = np.asarray(values, dtype=np.float64)
     if matrix.ndim != 2:
@@ -78,17 +134,75 @@ def speed_index(values: FloatArray, *, min_series: int = 1) -> FloatArray:
     counts = present.sum(axis=1)
     usable = counts > 0
     reference = np.full(matrix.shape[0], np.nan)
-    reference[usable] = np.nanmedian(matrix[usable], axis=1)
+    reference[usable] = row_median(matrix[usable])
     usable &= reference > 0
     if not usable.any():
         return index
-    ratios = matrix[usable] / reference[usable, None]
-    contributing = (~np.isnan(ratios)).sum(axis=0)
-    enough = contributing >= max(min_series, 1)
-    if enough.any():
-        index[enough] = np.nanmedian(ratios[:, enough], axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offsets = np.log(matrix[usable] / reference[usable, None])
+    offsets[~np.isfinite(offsets)] = np.nan
+    if not ((~np.isnan(offsets)).sum(axis=0) >= max(min_series, 1)).any():
+        return index
+    offsets = _stable(offsets, _run_noise(offsets))
+    enough = (~np.isnan(offsets)).sum(axis=0) >= max(min_series, 1)
+    centers = np.array([_densest(offsets[:, run]) for run in range(runs)])
+    scale = _run_noise(offsets - centers[None, :])
+    near = np.abs(offsets - centers[None, :]) <= STABLE_SPREAD * scale
+    stable = np.where(near, offsets, np.nan)
+    for run in np.flatnonzero(enough):
+        column = stable[:, run]
+        if (~np.isnan(column)).any():
+            index[run] = math.exp(float(np.nanmedian(column)))
     index[~np.isfinite(index) | (index <= 0)] = 1.0
     return index
+
+
+def _stable(offsets: FloatArray, scale: float) -> FloatArray:
+    """Step 1 of :func:`speed_index`: the offsets of the series without a step of their own
+    (all of them when every series steps: then the machine did)."""
+    deviations = offsets
+    present = ~np.isnan(deviations)
+    if not math.isfinite(scale) or offsets.shape[1] < 2 * OWN_SEGMENT:
+        return offsets
+    count = np.cumsum(present, axis=1)
+    total = np.cumsum(np.where(present, deviations, 0.0), axis=1)
+    n1, s1 = count[:, :-1], total[:, :-1]
+    n2, s2 = count[:, -1:] - n1, total[:, -1:] - s1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (s2 / n2 - s1 / n1) / (scale * np.sqrt(1.0 / n1 + 1.0 / n2))
+    t = np.where((n1 >= OWN_SEGMENT) & (n2 >= OWN_SEGMENT), np.abs(t), 0.0)
+    split = np.argmax(t, axis=1) + 1
+    stepped = t[np.arange(t.shape[0]), split - 1] >= OWN_STEP
+    if stepped.all():
+        return offsets
+    kept: FloatArray = offsets[~stepped]
+    return kept
+
+
+def _densest(column: FloatArray) -> float:
+    """The median of the ``DENSEST_SHARE`` of the values that lie closest together
+    (``NaN`` ignored; ``NaN`` for an empty column)."""
+    ordered = np.sort(column[~np.isnan(column)])
+    n = ordered.size
+    if n == 0:
+        return math.nan
+    size = min(n, max(1, math.ceil(n * DENSEST_SHARE)))
+    widths = ordered[size - 1 :] - ordered[: n - size + 1]
+    first = int(np.argmin(widths))
+    return float(np.median(ordered[first : first + size]))
+
+
+def _run_noise(deviations: FloatArray) -> float:
+    """One series' noise in one run, as a standard deviation: from the run-to-run
+    differences of the deviations from each run's location (robust to a series' level
+    shift, which is one difference among many); infinite when it cannot be told (no
+    exclusion then)."""
+    steps = np.abs(np.diff(deviations, axis=1))
+    steps = steps[~np.isnan(steps)]
+    if steps.size == 0:
+        return math.inf
+    scale = 1.4826 * float(np.median(steps)) / math.sqrt(2.0)
+    return scale if scale > 0 else math.inf
 
 
 def normalise(values: FloatArray, index: FloatArray) -> FloatArray:
@@ -159,9 +273,10 @@ def winsorized_t(current: FloatArray, baseline: FloatArray, *, clip: float = 2.2
     window (``clip`` standard deviations, not the 4-14 of a 1.5-4x spike at 10 % noise),
     and two outliers among three runs cannot move it either, which a clip centred on the
     current window's own median would allow. A current value is never clipped below the
-    lowest current value, though: when every current value is beyond the clip, the whole
-    window moved (a 2x regression of a quiet series), and outliers do not come in runs of
-    3; clipping them all would cap t at about 4 for 3 runs against 45 however large the
+    lowest current value (nor above the highest, for a downward shift), though: when every
+    current value is beyond the clip, the whole window moved (a 2x regression of a quiet
+    series), and outliers do not come in runs of 3; clipping them all would cap t at about 4
+    for 3 runs against 45 however large the
     step.
 
     ``shift`` is the difference of the winsorized means: what the test measures, biased
@@ -188,24 +303,25 @@ def winsorized_t(current: FloatArray, baseline: FloatArray, *, clip: float = 2.2
         return WinsorizedT(t, df, shift, center, scale, np.full(rows, np.nan), clipped, n_cur, n_base)
     c, b = cur[usable], base[usable]
     nc, nb = n_cur[usable].astype(np.float64), n_base[usable].astype(np.float64)
-    mid = np.nanmedian(b, axis=1)
-    deviations = np.concatenate([np.abs(c - np.nanmedian(c, axis=1)[:, None]), np.abs(b - mid[:, None])], axis=1)
-    s = 1.4826 * np.nanmedian(deviations, axis=1)
+    mid = row_median(b)
+    deviations = np.concatenate([np.abs(c - row_median(c)[:, None]), np.abs(b - mid[:, None])], axis=1)
+    s = 1.4826 * row_median(deviations)
     coarse = s <= 0
     if coarse.any():
         s[coarse] = np.sqrt(np.nansum(deviations[coarse] ** 2, axis=1) / (nc[coarse] + nb[coarse] - 2))
     s[s <= 0] = np.inf
-    lowest = np.nanmin(c, axis=1)
+    lowest, highest = np.nanmin(c, axis=1), np.nanmax(c, axis=1)
     for step in range(iterations + 1):
         lo, hi = (mid - clip * s)[:, None], (mid + clip * s)[:, None]
-        hi_c = np.maximum(hi, lowest[:, None])  # never clip a current value below the lowest one
-        wc, wb = np.clip(c, lo, hi_c), np.clip(b, lo, hi)
+        # Never clip a current value beyond the current value nearest the baseline.
+        hi_c, lo_c = np.maximum(hi, lowest[:, None]), np.minimum(lo, highest[:, None])
+        wc, wb = np.clip(c, lo_c, hi_c), np.clip(b, lo, hi)
         mean_c, mean_b = np.nanmean(wc, axis=1), np.nanmean(wb, axis=1)
         squares = np.nansum((wc - mean_c[:, None]) ** 2, axis=1) + np.nansum((wb - mean_b[:, None]) ** 2, axis=1)
         spread = np.sqrt(squares / (nc + nb - 2))
         if step < iterations:
             s = np.where(spread > 0, spread / consistency, s)
-    outside = ((c < lo) | (c > hi_c)).sum(axis=1) + ((b < lo) | (b > hi)).sum(axis=1)
+    outside = ((c < lo_c) | (c > hi_c)).sum(axis=1) + ((b < lo) | (b > hi)).sum(axis=1)
     difference = mean_c - mean_b
     error = spread * np.sqrt(1.0 / nc + 1.0 / nb)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -305,7 +421,7 @@ def hodges_lehmann(current: FloatArray, baseline: FloatArray) -> FloatArray:
         result[complete] = np.median(pairs[complete], axis=1)
         gaps = filled & ~complete
         if gaps.any():
-            result[gaps] = np.nanmedian(pairs[gaps], axis=1)
+            result[gaps] = row_median(pairs[gaps])
     return result
 
 
@@ -339,7 +455,32 @@ def shift_scan(
     clip: float = 2.25,
     pool_noise: bool = True,
 ) -> ShiftScan:
-    """Did the newest runs of each series shift up, and from which run on?
+    """Did the newest runs of each series shift up, and from which run on? (The upward
+    half of :func:`shift_scans`.)"""
+    return shift_scans(
+        values,
+        min_current=min_current,
+        max_current=max_current,
+        min_baseline=min_baseline,
+        max_baseline=max_baseline,
+        clip=clip,
+        pool_noise=pool_noise,
+    )[0]
+
+
+def shift_scans(
+    values: FloatArray,
+    *,
+    min_current: int = 3,
+    max_current: int = 5,
+    min_baseline: int = 10,
+    max_baseline: int | None = None,
+    clip: float = 2.25,
+    pool_noise: bool = True,
+) -> tuple[ShiftScan, ShiftScan]:
+    """Did the newest runs of each series shift up, or down, and from which run on?
+    Returns the upward scan and the downward one (``ratio`` below 1), from the same
+    statistics: each window's t is computed once and read in both directions.
 
     ``values`` is ``(series, runs)``, oldest run first, positive (durations), ``NaN`` for a
     missing value; values <= 0 count as missing (a ratio to them means nothing). For every
@@ -379,30 +520,81 @@ def shift_scan(
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.where(matrix > 0, np.log(np.where(matrix > 0, matrix, 1.0)), np.nan)
     positive = np.where(matrix > 0, matrix, np.nan)
-    k = np.zeros(rows, dtype=np.int64)
     windows = np.zeros(rows, dtype=np.int64)
-    t, df, p = np.full(rows, np.nan), np.full(rows, np.nan), np.full(rows, np.nan)
-    n_cur = np.zeros(rows, dtype=np.int64)
-    n_base = np.zeros(rows, dtype=np.int64)
+    chosen = (_Choice.empty(rows), _Choice.empty(rows))
     for size in range(min_current, min(max_current, runs - 1) + 1):
         first = _baseline_start(runs, size, max_baseline)
         result = winsorized_t(logs[:, runs - size :], logs[:, first : runs - size], clip=clip)
         testable = (result.n_current >= min_current) & (result.n_baseline >= min_baseline)
         if not testable.any():
             continue
-        result, p_size = _pooled(result, testable) if pool_noise else (result, result.p)
-        better = testable & ~np.isnan(p_size) & ~(p_size >= np.where(np.isnan(p), np.inf, p))
+        result = _pooled(result, testable) if pool_noise else result
         windows += testable
+        for choice, sign in zip(chosen, (1.0, -1.0), strict=True):
+            choice.offer(size, result, one_sided_p(sign * result.t, result.df), testable)
+    spread = _spread(positive)
+    scans = []
+    for choice in chosen:
+        ratio, baseline = _chosen_levels(logs, positive, choice.k, max_baseline)
+        p_adjusted = np.minimum(choice.p * windows, 1.0)
+        scans.append(
+            ShiftScan(
+                choice.k,
+                windows.copy(),
+                choice.t,
+                choice.df,
+                choice.p,
+                p_adjusted,
+                ratio,
+                baseline,
+                choice.n_current,
+                choice.n_baseline,
+                spread,
+            )
+        )
+    return scans[0], scans[1]
+
+
+@dataclass
+class _Choice:
+    """One direction's best window per row so far, while :func:`shift_scans` runs."""
+
+    k: IntArray
+    t: FloatArray
+    df: FloatArray
+    p: FloatArray
+    n_current: IntArray
+    n_baseline: IntArray
+
+    @classmethod
+    def empty(cls, rows: int) -> _Choice:
+        return cls(
+            np.zeros(rows, dtype=np.int64),
+            np.full(rows, np.nan),
+            np.full(rows, np.nan),
+            np.full(rows, np.nan),
+            np.zeros(rows, dtype=np.int64),
+            np.zeros(rows, dtype=np.int64),
+        )
+
+    def offer(self, size: int, result: WinsorizedT, p_size: FloatArray, testable: BoolArray) -> None:
+        """Keep the window of ``size`` runs where its p is the smallest yet (the smallest k on ties)."""
+        better = testable & ~np.isnan(p_size) & ~(p_size >= np.where(np.isnan(self.p), np.inf, self.p))
         if better.any():
-            k[better] = size
-            t[better] = result.t[better]
-            df[better] = result.df[better]
-            p[better] = p_size[better]
-            n_cur[better] = result.n_current[better]
-            n_base[better] = result.n_baseline[better]
-    ratio, baseline = _chosen_levels(logs, positive, k, max_baseline)
-    p_adjusted = np.minimum(p * windows, 1.0)
-    return ShiftScan(k, windows, t, df, p, p_adjusted, ratio, baseline, n_cur, n_base, _spread(positive))
+            self.k[better] = size
+            self.t[better] = result.t[better]
+            self.df[better] = result.df[better]
+            self.p[better] = p_size[better]
+            self.n_current[better] = result.n_current[better]
+            self.n_baseline[better] = result.n_baseline[better]
+
+
+def one_sided_p(t: FloatArray, df: FloatArray) -> FloatArray:
+    """P(T >= t) for Student's T with ``df`` degrees of freedom (normal where infinite)."""
+    with np.errstate(invalid="ignore"):
+        infinite = np.isinf(df)
+        p: FloatArray = np.where(infinite, ndtr(-t), stdtr(np.where(infinite, 1.0, df), -t))
+    return p
 
 
 def _baseline_start(runs: int, size: int, max_baseline: int | None) -> int:
@@ -410,19 +602,18 @@ def _baseline_start(runs: int, size: int, max_baseline: int | None) -> int:
     return 0 if max_baseline is None else max(0, runs - size - max_baseline)
 
 
-def _pooled(result: WinsorizedT, testable: BoolArray) -> tuple[WinsorizedT, FloatArray]:
+def _pooled(result: WinsorizedT, testable: BoolArray) -> WinsorizedT:
     """``result`` with each series' variance moderated towards what the ``testable`` series
-    share (:func:`noise_prior`, :func:`moderate`), and its one-sided p; unchanged when there
-    are too few series for a prior."""
+    share (:func:`noise_prior`, :func:`moderate`) and t on the posterior's degrees of
+    freedom; unchanged when there are too few series for a prior."""
     prior = noise_prior(np.where(testable, result.variance, np.nan), result.df)
     if prior is None:
-        return result, result.p
+        return result
     variance, dof = moderate(result.variance, result.df, prior)
     weight = np.sqrt(1.0 / np.maximum(result.n_current, 1) + 1.0 / np.maximum(result.n_baseline, 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = result.shift / (np.sqrt(variance) * weight)
-        p_size = np.where(np.isinf(dof), ndtr(-stat), stdtr(np.where(np.isinf(dof), 1.0, dof), -stat))
-    return replace(result, t=stat, df=dof), p_size
+    return replace(result, t=stat, df=dof)
 
 
 def _chosen_levels(
@@ -438,7 +629,7 @@ def _chosen_levels(
         first = _baseline_start(runs, int(size), max_baseline)
         ratio[rows_k] = np.exp(hodges_lehmann(logs[rows_k, runs - size :], logs[rows_k, first : runs - size]))
         with np.errstate(all="ignore"):
-            baseline[rows_k] = np.nanmedian(positive[rows_k, first : runs - size], axis=1)
+            baseline[rows_k] = row_median(positive[rows_k, first : runs - size])
     return ratio, baseline
 
 

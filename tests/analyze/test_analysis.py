@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
 import pytest
 
-from otel_pytest.analyze import analysis
 from otel_pytest.analyze.analysis import (
     Analysis,
     Waterfall,
@@ -70,9 +70,9 @@ def returning(*findings: Finding) -> Detector:
 
 
 def test_findings_are_sorted_by_severity_then_by_saving_then_by_kind_and_place() -> None:
-    low = finding(severity="low", saving=100.0)
-    high_small = finding(severity="high", saving=1.0)
-    high_big = finding(severity="high", saving=5.0)
+    low = finding("fixture", severity="low", saving=100.0)
+    high_small = finding("fixture", severity="high", saving=1.0)
+    high_big = finding("fixture", severity="high", saving=5.0)
     medium_b = finding("schema", severity="medium", saving=2.0)
     medium_a = finding("cleanup", severity="medium", saving=2.0)
     medium_a_earlier_test = finding("cleanup", severity="medium", saving=2.0, test="tests/test_0.py::test_0")
@@ -83,6 +83,20 @@ def test_findings_are_sorted_by_severity_then_by_saving_then_by_kind_and_place()
 
     assert list(result.findings) == [high_big, high_small, medium_a_earlier_test, medium_a, medium_b, low]
     assert sorted(result.findings, key=sort_key) == list(result.findings)
+
+
+def test_open_regressions_lead_then_improvements_then_the_rest_whatever_their_severity() -> None:
+    pattern = finding("schema", severity="high", saving=5.0)
+    improvement = finding("improvement", severity="low")
+    regression = finding("regression", severity="low", saving=0.01)
+    fixed = dataclasses.replace(finding("regression", severity="low"), status="closed")
+    count = finding("count", severity="medium")
+
+    result = analyze(HISTORY, detectors=[returning(pattern, fixed, improvement, regression, count)])
+
+    assert list(result.findings) == [count, regression, improvement, pattern, fixed]
+    # After a fix (nothing regressed) the report leads with what it saved.
+    assert list(analyze(HISTORY, detectors=[returning(pattern, improvement)]).findings) == [improvement, pattern]
 
 
 def test_every_detector_gets_the_history_and_the_options() -> None:
@@ -236,15 +250,16 @@ def test_closed_findings_never_fail_the_gate() -> None:
     assert held_back(result, {"count"}) == []
 
 
-def test_improvements_never_fail_the_gate_even_when_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(analysis, "KINDS", (*KINDS, "improvement"))
-    result = Analysis(findings=(finding("improvement"), finding("regression")), runs_analyzed=3, current_run="c")
-    assert [f.kind for f in gating_findings(result, {"improvement", "regression"})] == ["regression"]
-
-
 def test_a_finding_of_unknown_age_gates() -> None:
     result = Analysis(findings=(finding("regression", age=None),), runs_analyzed=3, current_run="c")
     assert gate(result, {"regression"})
+
+
+def test_improvements_never_fail_the_gate_even_when_named() -> None:
+    result = analyze(HISTORY, detectors=[returning(finding("improvement", severity="high"))])
+
+    assert not gate(result, set(KINDS))
+    assert not gate(result, {"improvement"})
 
 
 def test_the_gate_refuses_unknown_kinds() -> None:

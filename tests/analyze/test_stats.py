@@ -400,3 +400,15 @@ def test_last_step_can_name_a_step_in_the_newest_runs_when_allowed() -> None:
     assert last_step(series, min_after=2) == 7
     with pytest.raises(ValueError, match="at least one value"):
         last_step(series, min_after=0)
+
+
+def test_a_fix_that_sped_up_most_series_is_not_taken_for_a_faster_machine() -> None:
+    rng = np.random.default_rng(3)
+    machine = np.exp(rng.normal(0.0, 0.05, 36))
+    values = np.exp(rng.uniform(np.log(0.05), np.log(2.0), 300))[:, None] * machine[None, :]
+    values *= noise(rng, (300, 36), 0.10)
+    values[:180, 30:] *= rng.uniform(0.2, 0.7, 180)[:, None]  # 60 % of the series faster, each by its own factor
+
+    index = speed_index(values)
+
+    np.testing.assert_allclose(index / np.median(index), machine / np.median(machine), rtol=0.03)

@@ -19,6 +19,8 @@ from otel_pytest.analyze.findings import (
     CountIncrease,
     CountRegression,
     Detail,
+    DurationChange,
+    DurationImprovement,
     DurationRegression,
     EngineDisposals,
     EnginePerSetup,
@@ -35,6 +37,7 @@ from otel_pytest.analyze.findings import (
     SchemaRebuild,
     ScopeChange,
     SetupDominated,
+    SetupsChange,
     SlowFixture,
     Written,
 )
@@ -111,42 +114,114 @@ def _changed_in(run_id: str, revision: str | None, sure: str = "", previous: str
     return f"what changed in run {run_id}" + (f" ({sure})" if sure else "")
 
 
-# -- duration regressions --------------------------------------------------------------------
+# -- duration regressions and improvements --------------------------------------------------
 
-_SERIES_LABEL = {"fixture setup": "fixture {} setup", "fixture teardown": "fixture {} teardown"}
+_SERIES_LABEL = {
+    "fixture setup": "fixture {} setup",
+    "fixture teardown": "fixture {} teardown",
+    "fixture setup total": "fixture {} setup",
+    "suite setup": "the suite's setup",
+}
 
 
-def series_label(detail: DurationRegression) -> str:
+def series_label(detail: DurationChange) -> str:
     """How a reader names a series: the node id, ``fixture db setup``, ``statement SELECT …``."""
     if detail.series == "statement":
         return f"statement {short(detail.name)}"
     return _SERIES_LABEL.get(detail.series, "{}").format(detail.name)
 
 
-def _per(detail: DurationRegression) -> str:
+def _per(detail: DurationChange) -> str:
+    if detail.series in ("fixture setup total", "suite setup"):
+        return "per run"
     return "per execution" if detail.series == "statement" else "per call"
 
 
-def _duration(detail: DurationRegression, finding: Finding) -> Words:
-    percent = (detail.ratio - 1.0) * 100.0
+def _levels(detail: DurationChange, before: float, after: float) -> str:
+    """``30 ms -> 45 ms per call, 100 setups per run`` (a test: ``30 ms -> 45 ms``)."""
     per = "" if detail.series == "test" else f" {_per(detail)}"
-    calls = "" if detail.series == "test" else f", {number(detail.calls)} {detail.counted} per run"
-    title = (
-        f"{series_label(detail)} got {percent:.0f} % slower ({seconds(detail.baseline)} -> "
-        f"{seconds(detail.current)}{per}{calls})"
+    calls = (
+        ""
+        if detail.series == "test" or detail.counted == "runs"
+        else f", {number(detail.calls)} {detail.counted} per run"
     )
+    return f"{seconds(before)} -> {seconds(after)}{per}{calls}"
+
+
+def _scope(scope: SetupsChange) -> str:
+    return f"scope change: {number(scope.setups_before)} -> {number(scope.setups_now)} setups per run"
+
+
+def _since(detail: DurationChange, finding: Finding) -> str:
+    """`` since run X (revision Y), 6 runs`` from the step, or from the run that first reported it."""
+    step = detail.step
+    if step is not None:
+        where = f"run {step.run_id}" + (f" ({step.revision[:REVISION_SHOWN]})" if step.revision else "")
+    elif finding.began is not None:
+        where = f"run {finding.began.run_id}"
+    else:
+        return ""
+    return f" since {where}, {_runs(detail.held)}" if detail.held > 1 else f" since {where}"
+
+
+def _duration(detail: DurationRegression, finding: Finding) -> Words:
     told = {} if detail.step is None else {"change_point": _change_point(detail)}
+    if finding.status == "closed":
+        return _fixed(detail, finding, told)
+    percent = (detail.ratio - 1.0) * 100.0
+    scope = f" ({_scope(detail.scope)})" if detail.scope is not None else ""
+    title = (
+        f"{series_label(detail)} got {percent:.0f} % slower ({_levels(detail, detail.baseline, detail.current)})"
+        f"{scope}{_since(detail, finding)}"
+    )
     return Words(title, _duration_confidence(detail, finding.provisional), _duration_suggestion(detail, finding), told)
 
 
-def _change_point(detail: DurationRegression) -> str:
+def _fixed(detail: DurationRegression, finding: Finding, told: Mapping[str, str]) -> Words:
+    raised = detail.raised if detail.raised is not None else detail.current
+    percent = (raised / detail.baseline - 1.0) * 100.0 if detail.baseline > 0 else 0.0
+    ended = finding.ended
+    fixed = (
+        f"fixed in run {ended.run_id}" + (f" ({ended.revision[:REVISION_SHOWN]})" if ended and ended.revision else "")
+        if ended
+        else "fixed"
+    )
+    title = (
+        f"{series_label(detail)}: {fixed}; it was {percent:.0f} % slower "
+        f"({_levels(detail, detail.baseline, raised)}) for {_runs(detail.held)}, now {seconds(detail.current)}"
+    )
+    confidence = (
+        "the newest runs are significantly below the level since the step (one-sided t on winsorized log "
+        f"durations, p x windows < the detection's threshold) and nearer the baseline of {detail.n_baseline} "
+        "runs before it than that level"
+    )
+    return Words(title, confidence, "Nothing to do: this regression is gone. Keep the change that fixed it.", told)
+
+
+def _improvement(detail: DurationImprovement, finding: Finding) -> Words:
+    told = {} if detail.step is None else {"change_point": _change_point(detail)}
+    levels = _levels(detail, detail.baseline, detail.current)
+    since = _since(detail, finding)
+    if detail.series == "suite setup":
+        title = f"the suite's setup fell from {seconds(detail.baseline)} to {seconds(detail.current)} per run{since}"
+    elif detail.scope is not None:
+        title = f"{series_label(detail)}: {_scope(detail.scope)}; {levels}{since}"
+    else:
+        percent = (1.0 - detail.ratio) * 100.0
+        title = f"{series_label(detail)} got {percent:.0f} % faster ({levels}){since}"
+    title += f", saving {seconds(detail.saved)} per run"
+    suggestion = "Nothing to do: keep the change. Reported so that the fix and what it saved are seen."
+    return Words(title, _duration_confidence(detail, finding.provisional), suggestion, told)
+
+
+def _change_point(detail: DurationChange) -> str:
     step, limit = detail.step, detail.rule.change_point_p
     if step is not None and step.significant:
         return f"E-divisive means, permutation p={step.p:.2g} <= {limit:g}"
     return f"most likely split (E-divisive energy statistic); not significant at p <= {limit:g}"
 
 
-def _duration_confidence(detail: DurationRegression, provisional: bool) -> str:
+def _duration_confidence(detail: DurationChange, provisional: bool) -> str:
     rule = detail.rule
     index = (
         f"durations divided by the per-run speed index (newest run {detail.speed_index:.2f})"
@@ -175,12 +250,14 @@ def _duration_confidence(detail: DurationRegression, provisional: bool) -> str:
         if rule.pool_noise
         else ""
     )
+    way = "below" if isinstance(detail, DurationImprovement) else "above"
     return (
-        f"p={detail.p:.2g}, one-sided t on winsorized log durations, newest {detail.n_current} vs "
-        f"previous {detail.n_baseline} runs, the most significant of {detail.windows} current windows "
-        f"(p x {detail.windows}, Bonferroni){pooled}; q={detail.q:.2g} after Benjamini-Hochberg over "
-        f"{detail.hypotheses} series (rate {rule.false_discovery_rate:g}); the newest {newest} above the "
-        f"baseline median; {index}"
+        f"p={detail.p:.2g} when first reported, one-sided t on winsorized log durations of the newest runs vs "
+        f"the {detail.n_baseline} baseline runs before the step, the most significant of {detail.windows} "
+        f"current windows (p x {detail.windows}, Bonferroni){pooled}; q={detail.q:.2g} after "
+        f"Benjamini-Hochberg over {detail.hypotheses} series (rate {rule.false_discovery_rate:g}); the newest "
+        f"{newest} {way} the baseline median; held since: all {detail.n_current} runs since the step together; "
+        f"{index}"
     )
 
 
@@ -201,6 +278,14 @@ def _duration_suggestion(detail: DurationRegression, finding: Finding) -> str:
             f" It runs {number(detail.calls)} times per run: check its plan (EXPLAIN ANALYZE), indexes and the "
             f"data the tests create."
         )
+    elif detail.scope is not None:
+        tail = (
+            f" Its setups per run went from {number(detail.scope.setups_before)} to "
+            f"{number(detail.scope.setups_now)}: a narrower scope, or more tests using it, costs "
+            f"{seconds(finding.saving)} per run."
+        )
+    elif detail.series == "fixture setup total":
+        tail = f" It costs {seconds(finding.saving)} more per run."
     else:
         tail = (
             f" It runs {number(detail.calls)} times per run, so the change costs {seconds(finding.saving)} "
@@ -807,6 +892,7 @@ def _written(detail: Written, finding: Finding) -> Words:
 _MAKERS: Mapping[type[Detail], Callable[[Any, Finding], Words]] = {
     Written: _written,
     DurationRegression: _duration,
+    DurationImprovement: _improvement,
     CountRegression: _count,
     EnginePerSetup: _engine_per_setup,
     EnginesInTests: _engines_in_tests,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from otel_pytest.analyze.detectors import durations
-from otel_pytest.analyze.model import FixtureStats, History, StatementStats
+from otel_pytest.analyze.findings import Finding, Location, RunRef, Written
+from otel_pytest.analyze.model import FixtureStats, History, RunSummary, StatementStats
 from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import reports
 from tests.analyze.detectors.series_runs import history, name, noise, only, run_summary, timings
@@ -19,7 +21,8 @@ def test_a_20_percent_step_is_found_with_the_run_and_revision_where_it_happened(
     matrix = timings(seed=1, cv=0.05)  # bench/accuracy.py measures noisier series
     matrix[7, 44:] *= 1.2
 
-    finding = only(durations.detect(history(matrix), OPTIONS))
+    found = durations.detect(history(matrix), OPTIONS)
+    finding = only(found)
 
     assert finding.kind == "regression"
     assert finding.location.test == name(7)
@@ -27,11 +30,21 @@ def test_a_20_percent_step_is_found_with_the_run_and_revision_where_it_happened(
     assert finding.evidence["change_point_revision"] == "rev44"
     assert finding.evidence["current_run"] == "run49"
     assert not finding.provisional
-    assert "one-sided t on winsorized log durations, newest 5 vs previous 45 runs" in finding.confidence
-    assert "the most significant of 3 current windows (p x 3, Bonferroni)" in finding.confidence
+    assert "one-sided t on winsorized log durations of the newest runs vs the 44 baseline runs before the step" in (
+        finding.confidence
+    )
+    assert "the most significant of 4 current windows (p x 4, Bonferroni)" in finding.confidence
     assert "the newest 2 runs above the baseline median" in finding.confidence
     assert "Look at the change in rev44 (run run44" in finding.suggestion
     assert finding.title.startswith(f"{name(7)} got ")
+    assert finding.title.endswith("since run run44 (rev44), 6 runs")
+    # The analysis of run 46 (3 stepped runs) first reported it: 4 runs ago, both counted.
+    assert (found[0].status, found[0].began, found[0].age, found[0].key) == (
+        "open",
+        RunRef("run46", "rev46"),
+        4,
+        "test",
+    )
     ratio = next(m for m in finding.measurements if m.name == "ratio")
     assert ratio.value == pytest.approx(1.2, abs=0.04)  # Hodges-Lehmann: not shrunk by the winsorizing
     level = next(m for m in finding.measurements if m.name == "own duration")
@@ -87,21 +100,36 @@ def test_the_finding_says_whether_noise_was_pooled_across_series() -> None:
     assert "empirical Bayes" not in own.confidence
 
 
-def test_a_short_history_falls_back_to_a_labelled_provisional_comparison() -> None:
-    matrix = timings(seed=10, tests=20, runs=8)
-    matrix[5, 6:] *= 2.0  # doubled in the newest two runs
-    matrix[6, 6:] *= 1.2  # +20 %: too small for the provisional rule
+def test_a_history_of_three_runs_falls_back_to_a_labelled_provisional_comparison() -> None:
+    matrix = timings(seed=10, tests=20, runs=3)
+    matrix[5, 1:] *= 4.0  # 4x in the newest two runs (the rule compares each with the median before it)
+    matrix[6, 1:] *= 1.2  # +20 %: too small for the provisional rule
 
-    finding = only(durations.detect(history(matrix), OPTIONS))
+    found = durations.detect(history(matrix), OPTIONS)
+    finding = only(found)
 
     assert finding.location.test == name(5)
     assert finding.provisional
-    assert finding.confidence.startswith("provisional: only 8 runs, fewer than the 25")
+    assert finding.confidence.startswith("provisional: only 3 runs, fewer than the 4")
     assert "no significance claimed" in finding.confidence
     assert "p=" not in finding.confidence
     assert not any(m.unit == "p" for m in finding.measurements)
-    assert finding.evidence["change_point_run"] == "run06"
-    assert "not significant" in finding.evidence["change_point"]
+    assert (found[0].began, found[0].age) == (RunRef("run02", "rev02"), 1)
+
+
+def test_from_four_runs_the_statistical_test_judges_and_its_finding_is_not_provisional() -> None:
+    matrix = timings(seed=10, tests=20, runs=8)
+    matrix[5, 5:] *= 2.0  # doubled in the newest three runs
+
+    found = durations.detect(history(matrix), OPTIONS)
+    finding = only(found)
+
+    assert finding.location.test == name(5)
+    assert not finding.provisional
+    assert finding.confidence.startswith("p=")
+    assert "vs the 5 baseline runs before the step" in finding.confidence
+    assert finding.evidence["change_point_run"] == "run05"
+    assert (found[0].began, found[0].age) == (RunRef("run06", "rev06"), 2)  # two slow runs are enough
 
 
 def test_two_runs_are_enough_for_the_fallback_but_not_for_persistence() -> None:
@@ -128,7 +156,7 @@ def fixture(run: int, per_call: float, calls: int = 100) -> FixtureStats:
 
 
 def test_a_fixture_whose_setup_got_slower_costs_the_difference_times_its_calls() -> None:
-    matrix = timings(seed=13)
+    matrix = timings(seed=13, cv=0.05)
     per_call = 0.030 * noise(seed=14, shape=(50,), cv=0.05)
     per_call[44:] *= 1.5
     runs = [run_summary(run, matrix[:, run], fixtures={"f": fixture(run, per_call[run])}) for run in range(50)]
@@ -146,7 +174,7 @@ def test_a_fixture_whose_setup_got_slower_costs_the_difference_times_its_calls()
 
 
 def test_a_statement_regression_is_judged_per_execution_against_its_own_floor() -> None:
-    matrix = timings(seed=15)
+    matrix = timings(seed=15, cv=0.05)
     slow = 0.004 * noise(seed=16, shape=(50,), cv=0.05)
     slow[44:] *= 1.5  # +2 ms per execution: over the 1 ms floor
     fast = 0.0010 * noise(seed=17, shape=(50,), cv=0.05)
@@ -186,3 +214,111 @@ def test_a_step_in_runs_of_one_revision_points_at_the_run_not_at_a_change_of_cod
         "Look at what changed in run run44 (same revision, abc123, as the run before it: look at data, "
         "dependencies, configuration or the machine; where the step happened): "
     )
+
+
+def test_a_fixed_regression_is_a_closed_low_finding_that_says_where_it_was_fixed() -> None:
+    matrix = timings(seed=22, cv=0.05)
+    matrix[4, 25:40] *= 1.5
+
+    found = durations.detect(history(matrix), OPTIONS)
+    finding = only(found)
+
+    assert (found[0].kind, found[0].status, found[0].ended, found[0].key) == (
+        "regression",
+        "closed",
+        RunRef("run40", "rev40"),
+        "test",
+    )
+    assert (finding.severity, finding.saving) == ("low", 0.0)
+    assert finding.title == (
+        f"{name(4)}: fixed in run run40 (rev40); it was 53 % slower (100\u00a0ms -> 152\u00a0ms) for 15 runs, "
+        "now 100\u00a0ms"
+    )
+    assert finding.suggestion.startswith("Nothing to do")
+    assert finding.evidence["fixed_run"] == "run40"
+
+
+def test_a_test_that_got_faster_is_an_improvement_that_saves_nothing_more() -> None:
+    matrix = timings(seed=26, cv=0.05)
+    matrix[9, 44:] *= 0.5
+
+    found = durations.detect(history(matrix), OPTIONS)
+    finding = only(found)
+
+    assert (finding.kind, finding.severity, finding.saving) == ("improvement", "low", 0.0)
+    # The analysis of run 45 reported it first (its runs 43-45: two halved, and a low one before).
+    assert (found[0].status, found[0].key, found[0].began, found[0].age) == (
+        "open",
+        "test",
+        RunRef("run45", "rev45"),
+        5,
+    )
+    assert finding.title == (
+        f"{name(9)} got 49 % faster (100\u00a0ms -> 51\u00a0ms) since run run44 (rev44), 6 runs, "
+        "saving 49\u00a0ms per run"
+    )
+    saved = next(m for m in finding.measurements if m.name == "saved per run")
+    assert saved.value == pytest.approx(0.05, rel=0.1)
+
+
+def with_setup(run: int, values: np.ndarray, setup: float) -> RunSummary:
+    """A run whose tests each spend ``setup`` seconds in (shared) fixtures before they start."""
+    summary = run_summary(run, values)
+    tests = {
+        key: dataclasses.replace(sample, setup=setup, duration=sample.duration + setup, shared_fixture_time=setup)
+        for key, sample in summary.tests.items()
+    }
+    return dataclasses.replace(summary, tests=tests)
+
+
+def test_after_a_fix_the_suites_setup_is_reported_as_an_improvement_per_run() -> None:
+    matrix = timings(seed=27, cv=0.05)
+    per_test = 0.0375 * noise(seed=28, shape=(50,), cv=0.05)  # 40 tests: 1.5 s per run
+    per_test[44:] *= 0.2 / 1.5
+    runs = [with_setup(run, matrix[:, run], float(per_test[run])) for run in range(50)]
+
+    finding = only(durations.detect(History(runs), OPTIONS))
+
+    assert finding.kind == "improvement"
+    assert finding.location.describe() == "the suite"
+    assert finding.severity == "high"  # 1.3 s per run saved
+    assert finding.title == (
+        "the suite's setup fell from 1.50\u00a0s to 202\u00a0ms per run since run run44 (rev44), 6 runs, "
+        "saving 1.30\u00a0s per run"
+    )
+
+
+def test_a_fixture_whose_scope_widened_is_named_as_a_scope_change_and_judged_per_run() -> None:
+    matrix = timings(seed=29, cv=0.05)
+    per_call = 0.045 * noise(seed=30, shape=(50,), cv=0.05)
+    per_call[44:] *= 60 / 45  # one session-wide setup costs more than one per test ...
+    setups = [32 if run < 44 else 1 for run in range(50)]  # ... but runs once instead of 32 times
+    runs = [
+        run_summary(
+            run,
+            matrix[:, run],
+            fixtures={"e": fixture(run, float(per_call[run]), calls=setups[run])},
+        )
+        for run in range(50)
+    ]
+
+    found = durations.detect(History(runs), OPTIONS)
+    finding = only(found)
+
+    assert found[0].key == "fixture setup total"  # not the per-call series: never "33 % slower per call"
+    assert finding.kind == "improvement"
+    assert finding.title == (
+        "fixture db setup: scope change: 32 -> 1 setups per run; 1.43\u00a0s -> 60\u00a0ms per run since run run44 "
+        "(rev44), 6 runs, saving 1.37\u00a0s per run"
+    )
+    level = next(m for m in finding.measurements if m.name == "setup per run")
+    assert level.baseline == pytest.approx(32 * 0.045, rel=0.05)
+    assert level.value == pytest.approx(0.060, rel=0.05)
+
+
+def test_findings_of_one_fixture_in_two_series_have_distinct_ids() -> None:
+    site = Location(fixture="db", file="tests/conftest.py", line=12)
+    per_call = Finding("regression", "low", site, (), Written("t", "c", "s"), key="fixture setup")
+    per_run = dataclasses.replace(per_call, key="fixture setup total")
+
+    assert per_call.id != per_run.id

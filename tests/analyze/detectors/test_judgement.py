@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from otel_pytest.analyze.detectors import judgement
-from otel_pytest.analyze.detectors.judgement import find_regressions
+from otel_pytest.analyze.detectors.judgement import find_changes, find_regressions
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.stats import shift_scan
@@ -44,16 +44,21 @@ def test_a_step_in_the_very_last_run_is_not_flagged_yet() -> None:
     assert find_regressions(history(matrix), OPTIONS) == []
 
 
-def test_a_step_needs_the_shortest_current_window_of_runs() -> None:
+def test_a_step_needs_two_slow_runs_in_a_row() -> None:
     matrix = timings(seed=9, cv=0.05)
-    matrix[3, 47] = 0.097  # a usual value (the median is about 0.1) ...
-    matrix[3, 48:] *= 2.0  # ... then 2 doubled runs: every window of 3 or more holds an unstepped run
+    matrix[3, 49] *= 2.0  # one doubled run: never a finding
 
     assert find_regressions(history(matrix), OPTIONS) == []
-    matrix[3, 47] = 0.2  # the newest 3 runs: the 3-run window holds only stepped runs
+    matrix[3, 48] *= 2.0  # two: the shortest current window holds only stepped runs
     found = find_regressions(history(matrix), OPTIONS)
     assert [r.info.location.test for r in found] == [name(3)]
-    assert (found[0].n_current, found[0].n_baseline, found[0].windows) == (3, 47, 3)
+    assert (found[0].began, found[0].step, found[0].n_current, found[0].n_baseline, found[0].windows) == (
+        49,
+        48,
+        2,
+        48,
+        4,
+    )
     assert found[0].ratio == pytest.approx(2.0, rel=0.05)
 
 
@@ -100,3 +105,83 @@ def test_windows_of_no_runs_are_refused_with_the_values() -> None:
 
 def test_the_speed_index_needs_ten_tests_a_run() -> None:
     assert judgement.MIN_TESTS_FOR_SPEED_INDEX == 10
+
+
+# -- state: what the analysis replayed over the newest runs reports ---------------------------
+
+
+def test_a_25_percent_step_20_runs_ago_that_nobody_fixed_is_still_reported_with_the_run_it_began_in() -> None:
+    matrix = timings(seed=21, cv=0.05)
+    matrix[4, 29:] *= 1.25  # 21 stepped runs; a sliding window of 50 would hold 16 of them in its baseline
+
+    changes = find_changes(history(matrix), OPTIONS)
+
+    (regression,) = changes.regressions
+    assert regression.info.location.test == name(4)
+    assert (regression.status, regression.step, regression.began, regression.age, regression.held) == (
+        "open",
+        29,
+        30,  # the analysis of run 30 (2 stepped runs) first reported it
+        20,
+        21,
+    )
+    assert (regression.n_baseline, regression.n_current) == (29, 21)  # the frozen baseline: runs 0-28
+    assert regression.ratio == pytest.approx(1.25, rel=0.03)
+    assert changes.closed == ()
+    assert changes.improvements == ()
+
+
+def test_a_fixed_regression_is_closed_in_the_run_it_was_fixed_and_no_longer_open() -> None:
+    matrix = timings(seed=22, cv=0.05)
+    matrix[4, 25:40] *= 1.5  # slow from run 25, fixed in run 40
+
+    changes = find_changes(history(matrix), OPTIONS)
+
+    assert changes.regressions == ()
+    (fixed,) = changes.closed
+    assert fixed.info.location.test == name(4)
+    assert (fixed.status, fixed.step, fixed.ended, fixed.held) == ("closed", 25, 40, 15)
+    assert fixed.raised == pytest.approx(1.5 * fixed.baseline, rel=0.05)
+    assert fixed.ratio == pytest.approx(1.0, abs=0.05)  # the newest runs are back at the baseline
+    assert fixed.saving == 0.0
+    assert fixed.saved == pytest.approx(fixed.raised - fixed.current)
+    assert changes.improvements == ()  # the fix is the closed regression, not a second finding
+
+
+def test_an_8x_slowdown_after_10_stable_runs_is_sure_and_gating_after_3() -> None:
+    matrix = timings(seed=23, runs=13)
+    matrix[2, 10:] *= 8.0
+
+    (regression,) = find_regressions(history(matrix), OPTIONS)
+
+    assert regression.info.location.test == name(2)
+    assert not regression.provisional
+    assert (regression.step, regression.began, regression.age, regression.n_baseline) == (10, 11, 2, 10)
+    assert regression.ratio == pytest.approx(8.0, rel=0.10)
+    assert regression.q < 1e-6
+
+
+def test_a_single_slow_run_is_never_a_finding() -> None:
+    newest = timings(seed=24, runs=13)
+    newest[2, 12] *= 8.0
+    earlier = timings(seed=24, runs=13)
+    earlier[2, 11] *= 8.0  # and the newest run back to normal
+
+    assert find_changes(history(newest), OPTIONS).regressions == ()
+    assert find_changes(history(earlier), OPTIONS).regressions == ()
+
+
+def test_a_fix_that_sped_up_most_tests_leaves_the_others_unchanged_and_is_reported_as_improvements() -> None:
+    matrix = timings(seed=25, tests=40, runs=36)
+    faster = list(range(25))
+    matrix[faster, 30:] *= 0.3  # the fix, at run 30: most tests 3.3x faster; 15 untouched
+
+    changes = find_changes(history(matrix), OPTIONS)
+
+    assert changes.regressions == ()
+    assert sorted(change.info.name for change in changes.improvements) == [name(i) for i in faster]
+    assert all(change.ratio == pytest.approx(0.3, rel=0.10) for change in changes.improvements)
+    assert {(change.status, change.step) for change in changes.improvements} == {("open", 30)}
+    # First reported by the analysis of run 31 (2 faster runs), a few whose runs before the
+    # fix happened to be low already by that of run 30.
+    assert {change.began for change in changes.improvements} == {30, 31}
