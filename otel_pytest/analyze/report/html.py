@@ -426,7 +426,7 @@ def render(analysis: Analysis) -> str:
     if analysis.findings:
         body.append(_tiles(analysis))
         body.append("<h2>Findings</h2>")
-        body.append(_overview(wording.in_severity_order(analysis.findings)))  # numbered as the cards below
+        body.append(_overview(wording.in_report_order(analysis.findings)))  # numbered as the cards below
         number = 0
         for severity, group in wording.by_severity(analysis.findings):
             saving = sum(finding.saving for finding in group)

@@ -223,7 +223,7 @@ FIXED = Finding(
     location=Location(fixture="engine", file="tests/conftest.py", line=14),
     measurements=(Measurement("setup per call", 0.021, "s", baseline=0.118),),
     detail=Written(
-        title="fixture `engine` setup was 5.6× slower from run 3 to run 9",
+        title="fixture `engine` setup was 5.6 times slower from run 3 to run 9",
         confidence="exact: back at its baseline for 4 runs",
         suggestion="Nothing to do: it is fixed.",
     ),
