@@ -13,13 +13,15 @@ from typing import Any
 import pytest
 
 from otel_pytest.analyze.analysis import Analysis
-from otel_pytest.analyze.detectors import cleanup, connections, fixtures, schema
+from otel_pytest.analyze.detectors import cleanup, connections, durations, fixtures, schema
 from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.json_report import SCHEMA, SCHEMA_VERSION, from_data, loads, render, to_data
 from otel_pytest.analyze.report.words import words
 from tests.analyze.detectors.runs import slow_shop_run
+from tests.analyze.detectors.series_runs import history as series_history
+from tests.analyze.detectors.series_runs import name, timings
 from tests.analyze.report.samples import (
     ACTING,
     ACTING_NOTE,
@@ -290,11 +292,22 @@ def test_a_version_1_report_still_reads_its_findings_open_and_their_keys_derived
     data = to_data(Analysis(findings=(ENGINE_PER_TEST,), runs_analyzed=1, current_run="r"))
     data["version"] = 1
     for finding in data["findings"]:
-        for name in ("id", "key", "status", "began", "ended", "age"):
-            del finding[name]
+        for field in ("id", "key", "status", "began", "ended", "age"):
+            del finding[field]
         for item in finding["measurements"]:
             del item["key"]
     (finding,) = from_data(data).findings
     assert finding == ENGINE_PER_TEST
     assert (finding.status, finding.began, finding.age) == ("open", None, None)
     assert finding.measurements[0].key == "engines_created"
+
+
+def test_names_with_an_aside_that_would_make_a_poor_key_get_explicit_keys() -> None:
+    matrix = timings(7, tests=20, runs=30)
+    matrix[3, 25:] *= 3
+    regressions = durations.detect(series_history(matrix), AnalysisOptions())
+    (slower,) = [finding for finding in regressions if finding.location.test == name(3)]
+    assert [item.key for item in slower.measurements if item.unit == "p"] == ["p_value", "q_value"]
+    # What varies, in the words of the name, stays in the key when it tells measurements apart.
+    widen = fixtures.detect(History(runs=(slow_shop_run(),)), AnalysisOptions())
+    assert "setups_with_scope_module" in [item.key for finding in widen for item in finding.measurements]
