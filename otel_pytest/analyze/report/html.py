@@ -597,7 +597,7 @@ def render(analysis: Analysis) -> str:
         body.append(_overview(wording.in_report_order(analysis.findings)))  # numbered as the cards below
         number = 0
         for name, group in wording.sections(analysis.findings):
-            saving = sum(finding.saving for finding in group)
+            saving = wording.to_save(name, group)
             extra = f", saves {wording.about_seconds(saving)} per run" if saving > 0 else ""
             section = "good" if name == wording.GOOD else _escape(name)
             body.append(

@@ -208,7 +208,7 @@ def render(analysis: Analysis, *, width: int = 100, color: bool = False, details
         title = Text.assemble(
             (f" {section.upper()} ", _HEADING_STYLE.get(section, "bold")), f"  {plural(len(findings), 'finding')}"
         )
-        saving = sum(finding.saving for finding in findings)
+        saving = wording.to_save(section, findings)
         if saving > 0:
             title.append(f", saves {escape(wording.about_seconds(saving))} per run")
         console.print(title)

@@ -142,6 +142,12 @@ def is_good(finding: Finding) -> bool:
     return finding.kind == "improvement" or finding.status == "closed"
 
 
+def to_save(section: str, findings: Sequence[Finding]) -> float:
+    """What fixing a section's findings saves per run: nothing for :data:`GOOD`, which
+    holds no fix to make (an improvement's saving is what it saved already)."""
+    return 0.0 if section == GOOD else sum(finding.saving for finding in findings)
+
+
 def sections(findings: Sequence[Finding]) -> list[tuple[str, list[Finding]]]:
     """The findings as every view groups them: first what got better (:data:`GOOD`: after
     a fix the report leads with what it saved), then the open problems by severity, most
@@ -257,7 +263,7 @@ def summary(analysis: Analysis) -> list[str]:
         return [f"No findings: run {analysis.current_run} was compared with {plural(earlier, 'earlier run')}."]
     counts = ", ".join(f"{len(group)} {severity}" for severity, group in sections(findings))
     lines = [f"{plural(len(findings), 'finding')} ({counts})."]
-    saving = saving_sentence(findings)
+    saving = saving_sentence([finding for finding in findings if not is_good(finding)])  # nothing left to fix
     if saving:
         lines.append(saving)
     provisional = sum(1 for finding in findings if finding.provisional)

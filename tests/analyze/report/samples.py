@@ -8,6 +8,13 @@ from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
 from otel_pytest.analyze.findings import Finding, Location, Measurement, RunRef, Written
 
 
+def written(
+    title: str, location: Location, *, confidence: str = "c", suggestion: str = "s", kind: str = "fixture"
+) -> Finding:
+    """A low finding with hand-written words and no numbers, for what a view does with words."""
+    return Finding(kind, "low", location, (), Written(title, confidence, suggestion))
+
+
 def run_id(number: int) -> str:
     """A run id as the plugin makes them (16 hex digits), stable for the golden file."""
     return hashlib.blake2b(str(number).encode(), digest_size=8).hexdigest()

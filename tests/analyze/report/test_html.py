@@ -37,6 +37,7 @@ from tests.analyze.report.samples import (
     run_id,
     sample_analysis,
     status_analysis,
+    written,
 )
 
 CSP_META = re.compile(r'<meta http-equiv="Content-Security-Policy"[^>]*>')
@@ -376,12 +377,9 @@ def test_fixes_and_improvements_lead_with_their_own_badge_and_each_card_says_sin
 
 
 def test_titles_show_backticked_names_as_code_escaped_and_without_the_place() -> None:
-    titled = Finding(
-        kind="fixture",
-        severity="low",
-        location=Location(fixture="engine", file="conftest.py", line=3),
-        measurements=(),
-        detail=Written("Fixture `engine` (function scope) runs 8 times; not `<b>x</b>`", "c", "s"),
+    titled = written(
+        "Fixture `engine` (function scope) runs 8 times; not `<b>x</b>`",
+        Location(fixture="engine", file="conftest.py", line=3),
     )
     page = render(Analysis(findings=(titled,), runs_analyzed=2, current_run="r"))
     assert '<h3 class="title">runs 8 times; not <code>&lt;b&gt;x&lt;/b&gt;</code></h3>' in page

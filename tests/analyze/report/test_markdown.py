@@ -27,6 +27,7 @@ from tests.analyze.report.samples import (
     empty_analysis,
     run_id,
     sample_analysis,
+    written,
 )
 
 
@@ -118,16 +119,10 @@ NOTE_LINE = "- /ci/artifacts/run-3.otlp.jsonl:812: skipped an unreadable line (t
 
 
 def test_names_the_words_put_in_backticks_render_as_code_and_the_rest_stays_text() -> None:
-    finding = Finding(
-        kind="fixture",
-        severity="low",
-        location=Location(fixture="db"),
-        measurements=(),
-        detail=Written(
-            title="Setup of `db` is slow; `<b>x</b>` and `a|b` are not markup, *nor* this",
-            confidence="c",
-            suggestion="Give `db` a wider scope; an odd ` stays.",
-        ),
+    finding = written(
+        "Setup of `db` is slow; `<b>x</b>` and `a|b` are not markup, *nor* this",
+        Location(fixture="db"),
+        suggestion="Give `db` a wider scope; an odd ` stays.",
     )
     html = to_html(render(Analysis(findings=(finding,), runs_analyzed=2, current_run="r")))
     assert "<td>Setup of <code>db</code> is slow; <code>&lt;b&gt;x&lt;/b&gt;</code> and <code>a|b</code> " in html

@@ -30,6 +30,8 @@ from otel_pytest.analyze.report.wording import (
     short,
     state,
     state_short,
+    summary,
+    to_save,
     visible,
     where,
 )
@@ -305,3 +307,10 @@ def test_a_place_is_shown_short(location: Location, shown: str) -> None:
 def test_text_is_shortened_on_one_line_with_an_ellipsis() -> None:
     assert short("a  b\nc", 10) == "a b c"
     assert short("abcdefghijk", 5) == "abcd\u2026"
+
+
+def test_what_an_improvement_saved_is_not_offered_as_a_saving_still_to_make() -> None:
+    improved = replace(IMPROVEMENT, saving=1.3)
+    analysis = replace(status_analysis(), findings=(improved, NEW_COUNT))
+    assert summary(analysis)[1] == "Fixing this finding saves ~12\u00a0ms per run."
+    assert [to_save(name, group) for name, group in sections(analysis.findings)] == [0.0, 0.012]

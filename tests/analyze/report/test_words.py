@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from otel_pytest.analyze.detectors import connections, fixtures, schema
-from otel_pytest.analyze.findings import Finding, Flaky, Location, NPlusOne, Written
+from otel_pytest.analyze.findings import Finding, Flaky, Location, NPlusOne
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.words import brief, words
 from tests.analyze.detectors.runs import slow_shop_run
+from tests.analyze.report.samples import written
 
 
 def test_the_briefs_of_a_slow_suite_s_findings_leave_their_fixture_to_the_place_column() -> None:
@@ -28,7 +29,7 @@ def test_the_briefs_of_a_slow_suite_s_findings_leave_their_fixture_to_the_place_
     assert brief(found["catalogue"]).startswith("runs 8 times, ")
 
 
-def _finding(kind: str, location: Location, detail: Flaky | NPlusOne | Written) -> Finding:
+def _finding(kind: str, location: Location, detail: Flaky | NPlusOne) -> Finding:
     return Finding(kind=kind, severity="low", location=location, measurements=(), detail=detail)
 
 
@@ -74,4 +75,4 @@ def test_a_leading_kind_label_and_a_trailing_test_are_left_out() -> None:
     ],
 )
 def test_a_title_keeps_what_it_says_and_loses_only_the_place(location: Location, title: str, said: str) -> None:
-    assert brief(_finding("regression", location, Written(title, "c", "s"))) == said
+    assert brief(written(title, location, kind="regression")) == said
