@@ -18,8 +18,10 @@ numbers' baseline and current value as lines when they are on the chart's scale.
 Titles are shown without the place they name (:func:`~otel_pytest.analyze.report.words.brief`;
 the place is the line below), and names the words put in backticks become ``<code>``.
 Long names wrap anywhere rather than widen the page (checked in a browser at 1280 and
-390 pixels). The waterfall marks untraced time: within a span, the stretches no child span
-covers, at least :data:`UNTRACED_SHARE` of the test.
+390 pixels). The waterfall draws the bars the analysis holds: spans by kind, garbage-collection
+pauses (kind ``gc``), and untraced time (kind ``untraced``: where no span accounts for the
+time, found by :mod:`otel_pytest.analyze.waterfall`) dashed and labelled, their total said
+below the chart.
 """
 
 from __future__ import annotations
@@ -27,10 +29,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
 
-from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
+from otel_pytest.analyze.analysis import Analysis, Waterfall
 from otel_pytest.analyze.findings import DurationRegression, Finding, Measurement
 from otel_pytest.analyze.report import wording
 from otel_pytest.analyze.report.words import brief, words
@@ -121,19 +122,22 @@ svg .bar.phase { fill: var(--phase); } svg .bar.fixture { fill: var(--fixture); 
 svg .bar.query { fill: var(--query); } svg .bar.transaction { fill: var(--transaction); }
 svg .bar.connection { fill: var(--connection); } svg .bar.other { fill: var(--other); }
 svg .bar.gc { fill: var(--gc); }
-svg .untraced { fill: var(--paper); fill-opacity: .85; stroke: var(--high); stroke-width: 1; stroke-dasharray: 3 2; }
-svg text.untraced-label { fill: var(--high); font-size: 10px; }
+svg .bar.untraced { fill: none; stroke: var(--high); stroke-width: 1; stroke-dasharray: 3 2; }
 svg text.label { fill: var(--ink); }
 .legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: 12px; color: var(--muted); margin: 6px 0; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px;
   vertical-align: -1px; }
-.legend i.untraced-key { border: 1px dashed var(--high); }
+.legend i.phase { background: var(--phase); } .legend i.fixture { background: var(--fixture); }
+.legend i.query { background: var(--query); } .legend i.transaction { background: var(--transaction); }
+.legend i.connection { background: var(--connection); } .legend i.gc { background: var(--gc); }
+.legend i.other { background: var(--other); } .legend i.untraced { border: 1px dashed var(--high); }
 .empty { background: var(--panel); border-radius: 8px; padding: 18px 20px; font-size: 16px; }
 .notes li { overflow-wrap: anywhere; }
 body > footer { color: var(--muted); font-size: 12px; padding: 30px 24px 40px; }
 """
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
+UNTRACED = "untraced"  # the kind of a bar for time no span accounts for (otel_pytest.analyze.waterfall)
 _KIND_LABEL = {
     "phase": "phase",
     "fixture": "fixture",
@@ -141,9 +145,9 @@ _KIND_LABEL = {
     "transaction": "transaction",
     "connection": "connection",
     "gc": "garbage collection",
+    UNTRACED: "untraced",
     "other": "other",
 }
-UNTRACED_SHARE = 0.02  # of the test's duration: shorter stretches without a child span are not marked
 
 
 def _escape(text: str) -> str:
@@ -321,62 +325,15 @@ def history_chart(finding: Finding) -> str:
     return "".join(parts)
 
 
-def _end(bar: WaterfallBar) -> float:
-    return bar.start + bar.duration
-
-
-@dataclass(frozen=True)
-class Untraced:
-    """A stretch of a span (or of the test, between its phases) that no child span covers."""
-
-    row: int | None  # the index of the span's bar; None: the test, between its phases
-    start: float  # seconds after the test started
-    duration: float
-
-
-def untraced(waterfall: Waterfall) -> list[Untraced]:
-    """The stretches inside each span with children (and inside the test, between its
-    phases) that none of its children covers, each at least :data:`UNTRACED_SHARE` of the
-    test: where the time went without a span saying so (the span's own code, or a GC pause
-    when none was recorded). None when spans were left out of the waterfall, since a
-    left-out span is not untraced time."""
-    bars = waterfall.bars
-    if waterfall.omitted or not bars:
-        return []
-    children: dict[int | None, list[int]] = {}
-    open_: list[int] = []  # the bars enclosing the current one, innermost last
-    for index, bar in enumerate(bars):
-        while open_ and bars[open_[-1]].depth >= bar.depth:
-            open_.pop()
-        children.setdefault(open_[-1] if open_ else None, []).append(index)
-        open_.append(index)
-    floor = UNTRACED_SHARE * max(waterfall.duration, *map(_end, bars))
-    found = []
-    for parent, kids in children.items():
-        start, end = (0.0, waterfall.duration) if parent is None else (bars[parent].start, _end(bars[parent]))
-        at = start
-        for kid in sorted(kids, key=lambda kid: bars[kid].start):
-            if bars[kid].start - at >= floor:
-                found.append(Untraced(parent, at, bars[kid].start - at))
-            at = max(at, _end(bars[kid]))
-        if end - at >= floor:
-            found.append(Untraced(parent, at, end - at))
-    return sorted(found, key=lambda gap: (-1 if gap.row is None else gap.row, gap.start))
-
-
 def waterfall_chart(waterfall: Waterfall) -> str:
-    """An SVG waterfall: one row per span, placed on the test's own time axis, the
-    :func:`untraced` stretches dashed on their span's row (those between the test's phases
-    on a row of their own, first)."""
-    gaps = untraced(waterfall)
-    between = any(gap.row is None for gap in gaps)
+    """An SVG waterfall: one row per bar, placed on the test's own time axis; untraced
+    time dashed, its tooltip saying that no span accounts for it."""
     bars = list(waterfall.bars)
     if not bars:
         return ""
     row, label_w, right, top = 20.0, 230.0, 70.0, 26.0
     width = 1000.0
-    first = top + row * between  # the first span's row
-    height = first + row * len(bars) + 8
+    height = top + row * len(bars) + 8
     total = max([waterfall.duration, *(bar.start + bar.duration for bar in bars)]) or 1.0
     plot_w = width - label_w - right
 
@@ -397,17 +354,16 @@ def waterfall_chart(waterfall: Waterfall) -> str:
             f'<text x="{_number(tx)}" y="{_number(top - 10)}" text-anchor="middle">'
             f"{_escape(wording.seconds(tick))}</text>"
         )
-    if between:
-        parts.append(f'<text class="label" x="8" y="{_number(top + 14)}">between phases</text>')
     for index, bar in enumerate(bars):
-        ty = first + row * index
+        ty = top + row * index
         kind = bar.kind if bar.kind in _KIND_LABEL else "other"
         name = bar.name if len(bar.name) <= 32 else bar.name[:31] + "…"
         parts.append(
             f'<text class="label" x="{_number(8 + 14 * bar.depth)}" y="{_number(ty + 14)}">{_escape(name)}</text>'
         )
         bar_w = max(plot_w * bar.duration / total, 1.5)
-        tooltip = f"{bar.name}: {wording.seconds(bar.duration)}, from +{wording.seconds(bar.start)}"
+        why = ": no span accounts for this time" if kind == UNTRACED else ""
+        tooltip = f"{bar.name}: {wording.seconds(bar.duration)}, from +{wording.seconds(bar.start)}{why}"
         parts.append(
             f'<rect class="bar {kind}" x="{_number(x(bar.start))}" y="{_number(ty + 3)}" '
             f'width="{_number(bar_w)}" height="{_number(row - 6)}"><title>{_escape(tooltip)}</title></rect>'
@@ -416,20 +372,6 @@ def waterfall_chart(waterfall: Waterfall) -> str:
             f'<text x="{_number(x(bar.start) + bar_w + 5)}" y="{_number(ty + 14)}">'
             f"{_escape(wording.seconds(bar.duration))}</text>"
         )
-    for gap in gaps:
-        ty = top if gap.row is None else first + row * gap.row
-        gap_w = max(plot_w * gap.duration / total, 1.5)
-        shown = f"untraced {wording.seconds(gap.duration)}"
-        tooltip = f"{shown} from +{wording.seconds(gap.start)}: no span covers it"
-        parts.append(
-            f'<rect class="untraced" x="{_number(x(gap.start))}" y="{_number(ty + 3)}" width="{_number(gap_w)}" '
-            f'height="{_number(row - 6)}"><title>{_escape(tooltip)}</title></rect>'
-        )
-        if gap_w >= 7 * len(shown):  # room for the label inside
-            parts.append(
-                f'<text class="untraced-label" x="{_number(x(gap.start) + 3)}" y="{_number(ty + 13)}">'
-                f"{_escape(shown)}</text>"
-            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -560,23 +502,21 @@ def _waterfall_section(waterfall: Waterfall) -> str:
     chart = waterfall_chart(waterfall)
     if not chart:
         return ""
-    gaps = untraced(waterfall)
     legend = "".join(
-        f'<span><i style="background: var(--{kind})"></i>{label}</span>'
+        f'<span><i class="{kind}"></i>{label}</span>'
         for kind, label in _KIND_LABEL.items()
         if any(bar.kind == kind or (kind == "other" and bar.kind not in _KIND_LABEL) for bar in waterfall.bars)
-    ) + ('<span><i class="untraced-key"></i>untraced</span>' if gaps else "")
-    if waterfall.omitted:
-        said = f"{plural(waterfall.omitted, 'more span')} not drawn, so untraced time is not marked."
-    elif gaps:
-        said = (
-            f"Untraced: {wording.seconds(sum(gap.duration for gap in gaps))} in {plural(len(gaps), 'place')} "
-            "(dashed) inside spans that none of their child spans covers: the span's own code, or a pause "
-            "(such as garbage collection) that recorded no span."
+    )
+    said = []
+    gaps = [bar for bar in waterfall.bars if bar.kind == UNTRACED]
+    if gaps:
+        said.append(
+            f"Untraced: {wording.seconds(sum(bar.duration for bar in gaps))} in {plural(len(gaps), 'place')} "
+            "(dashed), where no span accounts for the time."
         )
-    else:
-        said = ""
-    note = f'<p class="confidence">{_escape(said)}</p>' if said else ""
+    if waterfall.omitted:
+        said.append(f"{plural(waterfall.omitted, 'more span')} not drawn.")
+    note = f'<p class="confidence">{_escape(" ".join(said))}</p>' if said else ""
     return (
         '<section class="waterfall-section"><h2>Slowest test, span by span '
         f'<span class="count">{_escape(wording.seconds(waterfall.duration))} in run '

@@ -881,9 +881,9 @@ _MAKERS: Mapping[type[Detail], Callable[[Any, Finding], Words]] = {
 
 
 def _mentions(location: Location) -> list[str]:
-    """Patterns of how titles name ``location``: the node id, ``fixture `db` (function
-    scope)`` or ``fixture db``, ``statement SELECT …``."""
-    found = [re.escape(location.test)] if location.test else []
+    """Patterns of how titles name ``location``: the node id (or ``test `t.py::test_a` ``),
+    ``fixture `db` (function scope)`` or ``fixture db``, ``statement SELECT …``."""
+    found = [rf"(?:[Tt]est `{re.escape(location.test)}`|{re.escape(location.test)})"] if location.test else []
     if location.fixture:
         found.append(rf"[Ff]ixture `?{re.escape(location.fixture)}`?(?: \(\w+ scope\))?")
     if location.fingerprint:

@@ -21,7 +21,7 @@ import pytest
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
 from otel_pytest.analyze.findings import DurationRegression, Finding, Location, Measurement, RegressionRule, Written
-from otel_pytest.analyze.report.html import CSP, Untraced, history_chart, render, untraced
+from otel_pytest.analyze.report.html import CSP, history_chart, render
 from otel_pytest.analyze.report.words import brief, words
 from tests.analyze.report.samples import (
     ACTING_TEST,
@@ -216,8 +216,7 @@ def test_the_slowest_test_s_waterfall_draws_every_span_on_the_test_s_time_axis()
 def test_a_waterfall_cut_short_says_how_many_spans_are_not_drawn() -> None:
     waterfall = Waterfall("t", "r", 1.0, (WaterfallBar("setup", 0.0, 1.0, 0, "phase"),), omitted=12)
     page = render(Analysis(findings=(), runs_analyzed=3, current_run="r", waterfall=waterfall))
-    assert "12 more spans not drawn, so untraced time is not marked." in page
-    assert not Dom(page).find("rect", "untraced")
+    assert "12 more spans not drawn." in page
     assert "Slowest test, span by span" not in render(empty_analysis())
 
 
@@ -416,46 +415,36 @@ def test_a_chart_says_whether_its_values_are_the_numbers_beside_and_draws_their_
     assert min(points) < float(levels[0]["y1"]) < max(points)
 
 
-def test_the_waterfall_marks_time_no_child_span_covers_on_its_parent_s_row() -> None:
-    assert [(gap.row, round(gap.start, 3), round(gap.duration, 3)) for gap in untraced(WATERFALL)] == [
-        (1, 0.025, 0.094),  # fixture engine after its connect
-        (3, 0.277, 0.022),  # fixture db after its COMMIT
-        (7, 0.331, 0.022),  # call after its COMMIT
-    ]
-    page = render(sample_analysis())
-    dom = Dom(page)
-    rects = dom.find("rect", "untraced")
-    bars = dom.find("rect", "bar")
-    assert [rect["y"] for rect in rects] == [bars[1]["y"], bars[3]["y"], bars[7]["y"]]
-    assert dom.text_of("text.untraced-label") == ["untraced 94\u00a0ms"]  # the others are too narrow to label
-    assert dom.text_of("title.")[-3:] == [
-        "untraced 94\u00a0ms from +25\u00a0ms: no span covers it",
-        "untraced 22\u00a0ms from +277\u00a0ms: no span covers it",
-        "untraced 22\u00a0ms from +331\u00a0ms: no span covers it",
-    ]
-    assert "Untraced: 138\u00a0ms in 3 places (dashed) inside spans" in page
-    assert "untraced" in dom.text_of("span.")
-
-
-def test_time_between_the_test_s_phases_gets_a_row_and_a_gc_span_is_traced_time() -> None:
+def test_the_waterfall_draws_untraced_time_dashed_and_says_how_much_and_gc_pauses_in_their_colour() -> None:
     waterfall = Waterfall(
         "t",
         "r",
         1.0,
         (
-            WaterfallBar("setup", 0.0, 0.2, 0, "phase"),
-            WaterfallBar("call", 0.5, 0.5, 0, "phase"),
-            WaterfallBar("gc gen 2", 0.5, 0.4, 1, "gc"),
-            WaterfallBar("SELECT", 0.9, 0.1, 1, "query"),
+            WaterfallBar("setup", 0.0, 0.45, 0, "phase"),
+            WaterfallBar("fixture db", 0.0, 0.1, 1, "fixture"),
+            WaterfallBar("untraced", 0.1, 0.35, 1, "untraced"),
+            WaterfallBar("call", 0.45, 0.55, 0, "phase"),
+            WaterfallBar("gc gen 2", 0.5, 0.05, 1, "gc"),
+            WaterfallBar("untraced", 0.97, 0.03, 0, "untraced"),
         ),
     )
-    assert untraced(waterfall) == [Untraced(None, 0.2, 0.3)]
-    dom = Dom(render(Analysis(findings=(), runs_analyzed=2, current_run="r", waterfall=waterfall)))
-    assert dom.text_of("text.label") == ["between phases", "setup", "call", "gc gen 2", "SELECT"]
-    (gap,) = dom.find("rect", "untraced")
-    assert float(gap["y"]) < float(dom.find("rect", "bar")[0]["y"])
-    assert dom.find("rect", "gc")
-    assert "garbage collection" in dom.text_of("span.")
+    page = render(Analysis(findings=(), runs_analyzed=2, current_run="r", waterfall=waterfall))
+    dom = Dom(page)
+    assert [bar["class"] for bar in dom.find("rect", "bar")] == [
+        "bar phase",
+        "bar fixture",
+        "bar untraced",
+        "bar phase",
+        "bar gc",
+        "bar untraced",
+    ]
+    assert dom.text_of("text.label") == ["setup", "fixture db", "untraced", "call", "gc gen 2", "untraced"]
+    titles = dom.text_of("title.")
+    assert "untraced: 350\u00a0ms, from +100\u00a0ms: no span accounts for this time" in titles
+    assert "gc gen 2: 50\u00a0ms, from +500\u00a0ms" in titles
+    assert dom.text_of("span.") == ["phase", "fixture", "garbage collection", "untraced"]
+    assert "Untraced: 380\u00a0ms in 2 places (dashed), where no span accounts for the time." in page
 
 
 LONG_ID = (
