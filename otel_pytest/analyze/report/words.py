@@ -885,7 +885,7 @@ def _mentions(location: Location) -> list[str]:
     ``fixture `db` (function scope)`` or ``fixture db``, ``statement SELECT …``."""
     found = [rf"(?:[Tt]est `{re.escape(location.test)}`|{re.escape(location.test)})"] if location.test else []
     if location.fixture:
-        found.append(rf"[Ff]ixture `?{re.escape(location.fixture)}`?(?: \(\w+ scope\))?")
+        found.append(rf"[Ff]ixture `?{re.escape(location.fixture)}`?(?: \(\w+ scope[^()]*\))?")
     if location.fingerprint:
         found.append(re.escape(f"statement {short(location.fingerprint, TITLE_STATEMENT)}"))
     return found

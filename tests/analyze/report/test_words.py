@@ -64,6 +64,7 @@ def test_a_leading_kind_label_and_a_trailing_test_are_left_out() -> None:
         (Location(test="t.py::test_a"), "t.py::test_a got 34 % slower (1 s -> 2 s)", "got 34 % slower (1 s -> 2 s)"),
         (Location(test="t.py::test_a"), "t.py::test_a: 8 queries instead of 2", "8 queries instead of 2"),
         (Location(fixture="db"), "fixture db setup got 2 % slower", "setup got 2 % slower"),
+        (Location(fixture="db"), "Fixture `db` (function scope, defined in 13 places) runs 8 times", "runs 8 times"),
         (Location(test="t.py::test_a"), "Test `t.py::test_a` spends 60% in GC", "spends 60% in GC"),
         (Location(fingerprint="SELECT 1"), "statement SELECT 1 got 50 % slower", "got 50 % slower"),
         (
