@@ -106,7 +106,8 @@ class Columns:
             return max((cell_len(text) for text in texts), default=0)
 
         kind = widest([line.kind for line in (HEADER, *lines)])
-        state = widest([line.state for line in lines]) and widest([line.state for line in (HEADER, *lines)])
+        # A status column only when some finding has a status to show.
+        state = widest([line.state for line in (HEADER, *lines)]) if any(line.state for line in lines) else 0
         saving = widest([line.saving for line in (HEADER, *lines)])
         gaps = GAP * (3 + (state > 0))
         rest = max(width - kind - state - saving - gaps, 2)
