@@ -256,3 +256,8 @@ def test_escape_sequences_carriage_returns_and_overrides_from_the_analysis_never
         assert any("exact\\x1b[8m" in line for line in lines)
         assert any("changed   run r\\x1b[2J (revision abc\\u202e)" in line for line in lines)
         assert lines[-1] == f"- {VISIBLE_NOTE}"
+
+
+def test_a_status_column_is_shown_only_when_some_finding_has_a_status() -> None:
+    out = lines_of(render(Analysis(findings=(ENGINE_PER_TEST, SCHEMA_PER_TEST), runs_analyzed=2, current_run="r")))
+    assert next(line for line in out if line.startswith("kind")).split() == ["kind", "where", "finding", "saves"]
