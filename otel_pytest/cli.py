@@ -264,6 +264,13 @@ def _add_analyze(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--output", type=Path, metavar="FILE", help="Write the report to FILE instead of standard output."
     )
     analyze.add_argument(
+        "-v",
+        "--details",
+        action="store_true",
+        help="In the terminal report, follow each finding's line with the finding in full: "
+        "where, its numbers, how sure, since when, and the fix.",
+    )
+    analyze.add_argument(
         "--github-summary",
         action="store_true",
         help="Also append the Markdown report to $GITHUB_STEP_SUMMARY, the job summary of a GitHub Actions step.",
@@ -502,6 +509,7 @@ class AnalyzeCommand:
     options: AnalysisOptions
     step_summary: Path | None = None  # --github-summary: where the Markdown is appended
     jaeger: JaegerSettings | None = None
+    details: bool = False  # --details: the terminal report's findings in full
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> AnalyzeCommand:
@@ -535,7 +543,17 @@ class AnalyzeCommand:
             gate_runs=args.gate_runs or AnalysisOptions.gate_runs,
             baseline_from=args.baseline_from,
         )
-        return cls(tuple(args.paths), args.store, args.format, output, args.fail_on, options, step_summary, jaeger)
+        return cls(
+            tuple(args.paths),
+            args.store,
+            args.format,
+            output,
+            args.fail_on,
+            options,
+            step_summary,
+            jaeger,
+            details=args.details,
+        )
 
 
 def step_summary_path(environ: Mapping[str, str]) -> Path:
@@ -584,9 +602,18 @@ def _render(analysis: Analysis, command: AnalyzeCommand) -> str:
     from otel_pytest.analyze.report import terminal
 
     to_terminal = command.output is None and sys.stdout.isatty()
-    width = shutil.get_terminal_size((100, 24)).columns if to_terminal else 100
     color = to_terminal and "NO_COLOR" not in os.environ
-    return terminal.render(analysis, width=max(width, 60), color=color)
+    return terminal.render(analysis, width=max(_width(to_terminal), 60), color=color, details=command.details)
+
+
+def _width(to_terminal: bool) -> int:
+    """The terminal report's width: ``COLUMNS`` when set (shells keep it unexported, so
+    ``COLUMNS=$COLUMNS otel-pytest analyze | less`` fits a pipe to the screen), else the
+    terminal's, else 100 (a pipe or a file has no width of its own)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return shutil.get_terminal_size((100, 24)).columns if to_terminal else 100
 
 
 def _write_stdout(report: str) -> None:

@@ -214,7 +214,9 @@ def headline(job: Job) -> str:
 
 
 def regressions(job: Job) -> list[str]:
-    return [line for line in job.summary.splitlines() if line.startswith("| ") and "| regression" in line]
+    """The rows of the job summary's findings table about duration regressions: a row says
+    what, then ``<br>`` and the kind in bold, where and since when."""
+    return [line for line in job.summary.splitlines() if line.startswith("| ") and "<br>**regression** · " in line]
 
 
 def test_each_job_on_main_carries_the_runs_of_every_job_before_it(jobs: dict[str, Job]) -> None:
@@ -251,8 +253,8 @@ def test_the_regression_of_the_branch_is_found_in_its_history(jobs: dict[str, Jo
     assert headline(feature) == f"{feature.runs[-1]}: 5 runs"
     (row,) = regressions(feature)
     # 5 runs are enough for the statistical test: a sure finding, not a provisional one.
-    assert "| regression |" in row
-    assert "`test_shop.py::test_checkout`" in row
+    assert "<br>**regression** · `test_shop.py::test_checkout` · " in row
+    assert "provisional" not in row
     # The step is placed at the branch's first run, the one the first feature job added.
     assert f"Look at what changed in run {jobs['feature 1'].runs[-1]} " in feature.summary
     # A sure finding fails the gate (the Analyze step); the history is still packed.

@@ -10,6 +10,7 @@ findings; they never recompute them.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -65,14 +66,39 @@ class RunRef:
     revision: str | None = None
 
 
+# A parenthetical aside in a measurement's name: an explanation or what varies ("most in
+# one test (t.py::test_x)"), never part of its machine key.
+_ASIDE = re.compile(r"\s*\([^()]*\)")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def machine_key(name: str) -> str:
+    """The machine key of a measurement named ``name``: ``engines created`` ->
+    ``engines_created``, ``DDL time`` -> ``ddl_time``, ``q (false-discovery adjusted)`` -> ``q``.
+
+    Asides in parentheses are dropped, the rest lower-cased, and every run of other
+    characters becomes one ``_``: so a report's reader can index measurements by a key that
+    stays the same when the words of the name are refined."""
+    return _NOT_WORD.sub("_", _ASIDE.sub("", name).lower()).strip("_")
+
+
 @dataclass(frozen=True)
 class Measurement:
-    """One number behind a finding, with its unit and, when there is one, its baseline."""
+    """One number behind a finding, with its unit and, when there is one, its baseline.
+
+    ``name`` is for people; ``key`` is for programs reading the JSON report: given where
+    the name holds what varies or would slug badly (``setups with scope=module``), else
+    derived from the name by :func:`machine_key`."""
 
     name: str
     value: float
     unit: str  # "s", "count", "%", "ratio", "p"
     baseline: float | None = None
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", machine_key(self.name))
 
 
 # -- details: the facts a finding's words are made of, one type per kind of finding --------

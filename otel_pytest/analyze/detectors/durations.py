@@ -150,8 +150,10 @@ def _measurements(change: Change) -> tuple[Measurement, ...]:
         measurements.append(Measurement(info.counted, info.calls, "count"))
     measurements.append(Measurement("runs at this level", float(change.held), "count"))
     if not change.provisional:
-        measurements.append(Measurement("p (winsorized t, Bonferroni over current windows)", change.p, "p"))
-        measurements.append(Measurement("q (false-discovery adjusted)", change.q, "p"))
+        measurements.append(
+            Measurement("p (winsorized t, Bonferroni over current windows)", change.p, "p", key="p_value")
+        )
+        measurements.append(Measurement("q (false-discovery adjusted)", change.q, "p", key="q_value"))
     if change.index_applied:
         measurements.append(Measurement("speed index of the newest run", change.speed_index, "ratio", baseline=1.0))
     return tuple(measurements)

@@ -9,8 +9,19 @@ analysis goes through :func:`_escape` (control characters made visible, then
 :func:`html.escape`).
 
 Evidence keys this view understands: ``change_point_run`` (the run id where a step
-started), ``change_point_revision``, and ``history_unit`` (the unit of
-``Finding.history``'s values; when absent, counts for a ``count`` finding, else seconds).
+started), ``change_point_revision``, ``history_unit`` (the unit of ``Finding.history``'s
+values; when absent, counts for a ``count`` finding, else seconds) and ``history_scale``
+(``raw``, the default, or ``normalised``: speed-normalised values, as a duration
+regression's numbers are). The chart's caption says which values it shows, and draws the
+numbers' baseline and current value as lines when they are on the chart's scale.
+
+Titles are shown without the place they name (:func:`~otel_pytest.analyze.report.words.brief`;
+the place is the line below), and names the words put in backticks become ``<code>``.
+Long names wrap anywhere rather than widen the page (checked in a browser at 1280 and
+390 pixels). The waterfall draws the bars the analysis holds: spans by kind, garbage-collection
+pauses (kind ``gc``), and untraced time (kind ``untraced``: where no span accounts for the
+time, found by :mod:`otel_pytest.analyze.waterfall`) dashed and labelled, their total said
+below the chart.
 """
 
 from __future__ import annotations
@@ -21,9 +32,9 @@ from collections.abc import Sequence
 from html import escape
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall
-from otel_pytest.analyze.findings import Finding, Measurement
+from otel_pytest.analyze.findings import DurationRegression, Finding, Measurement
 from otel_pytest.analyze.report import wording
-from otel_pytest.analyze.report.words import words
+from otel_pytest.analyze.report.words import brief, words
 from otel_pytest.plural import plural
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -33,7 +44,7 @@ _STYLE = """
   --ink: #1d2330; --muted: #5b6476; --line: #d9dde5; --paper: #ffffff; --panel: #f6f7f9;
   --high: #c62828; --medium: #e07b00; --low: #1e63b8; --good: #2e7d32;
   --phase: #8a94a6; --fixture: #8e44ad; --query: #1e88e5; --transaction: #2e9d57;
-  --connection: #d84315; --other: #9e9e9e;
+  --connection: #d84315; --gc: #6d4c41; --other: #9e9e9e;
 }
 @media (prefers-color-scheme: dark) {
   :root { --ink: #e4e7ee; --muted: #9aa3b5; --line: #3a4150; --paper: #161a22; --panel: #1f2430; }
@@ -44,10 +55,11 @@ body { margin: 0; background: var(--paper); color: var(--ink);
 main, body > header, body > footer { max-width: 1080px; margin: 0 auto; padding: 0 24px; }
 body > header { padding-top: 28px; }
 h1 { font-size: 22px; margin: 0 0 2px; }
-h2 { font-size: 18px; margin: 36px 0 12px; display: flex; gap: 12px; align-items: baseline; }
+h2 { font-size: 18px; margin: 36px 0 12px; display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: baseline; }
 h2 .count { font-size: 14px; font-weight: normal; color: var(--muted); }
 h3 { font-size: 16px; margin: 0; overflow-wrap: anywhere; }
-code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px;
+  overflow-wrap: anywhere; }
 .meta { color: var(--muted); margin: 0 0 14px; }
 .summary p { margin: 2px 0; }
 .tiles { display: flex; flex-wrap: wrap; gap: 12px; margin: 18px 0 8px; }
@@ -56,16 +68,17 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .tile b { display: block; font-size: 22px; }
 .tile span { color: var(--muted); font-size: 13px; }
 .tile.high b { color: var(--high); } .tile.medium b { color: var(--medium); } .tile.low b { color: var(--low); }
-.tile.saving b { color: var(--good); }
+.tile.saving b, .tile.good b { color: var(--good); }
 table.overview { width: 100%; border-collapse: collapse; margin: 8px 0; font-size: 14px; }
 table.overview th, table.overview td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line);
-  vertical-align: top; }
+  vertical-align: top; overflow-wrap: anywhere; }
+table.overview .facts { display: block; color: var(--muted); font-size: 13px; }
 table.overview td.num, table.overview th.num { text-align: right; white-space: nowrap; }
 table.overview a { color: inherit; }
 .badge { display: inline-block; border-radius: 4px; padding: 0 7px; font-size: 12px; font-weight: 600;
   text-transform: uppercase; letter-spacing: .04em; color: #fff; white-space: nowrap; }
 .badge.high { background: var(--high); } .badge.medium { background: var(--medium); }
-.badge.low { background: var(--low); }
+.badge.low { background: var(--low); } .badge.good { background: var(--good); }
 .tag { display: inline-block; border: 1px solid var(--line); border-radius: 4px; padding: 0 6px; font-size: 12px;
   color: var(--muted); white-space: nowrap; }
 .tag.provisional { border-color: var(--medium); color: var(--medium); }
@@ -73,15 +86,20 @@ article.finding { border: 1px solid var(--line); border-left: 5px solid var(--lo
   padding: 14px 18px; margin: 0 0 16px; background: var(--paper); }
 article.finding.high { border-left-color: var(--high); }
 article.finding.medium { border-left-color: var(--medium); }
-.finding .labels { display: flex; gap: 8px; align-items: center; margin-bottom: 4px; }
+article.finding.good { border-left-color: var(--good); }
+.finding .labels { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 4px; }
+.finding .state { color: var(--muted); font-size: 13px; margin: -6px 0 10px; }
 .finding .where { color: var(--muted); margin: 2px 0 10px; overflow-wrap: anywhere; }
 .finding .body { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1.25fr); gap: 20px; }
 .finding .body.wide { grid-template-columns: minmax(0, 1fr); }
 @media (max-width: 760px) { .finding .body { grid-template-columns: minmax(0, 1fr); } }
 table.numbers { border-collapse: collapse; font-size: 14px; margin-bottom: 8px; }
-table.numbers th { text-align: left; font-weight: normal; color: var(--muted); padding: 2px 14px 2px 0; }
+table.numbers th { text-align: left; font-weight: normal; color: var(--muted); padding: 2px 14px 2px 0;
+  overflow-wrap: anywhere; }
+table.numbers caption { text-align: left; color: var(--muted); font-size: 12px; }
 table.numbers td { padding: 2px 10px 2px 0; white-space: nowrap; font-variant-numeric: tabular-nums; }
 table.numbers td.baseline { color: var(--muted); }
+main p, main li { overflow-wrap: anywhere; }
 .confidence { color: var(--muted); font-size: 13px; margin: 4px 0; }
 .fix { background: var(--panel); border-radius: 6px; padding: 8px 12px; margin: 10px 0 4px; }
 .fix b { color: var(--good); }
@@ -96,27 +114,38 @@ svg .point { fill: var(--muted); }
 svg .point.after { fill: var(--high); }
 svg .point.current { stroke: var(--ink); stroke-width: 1.5; }
 svg .change-point { stroke: var(--high); stroke-width: 1.5; stroke-dasharray: 5 3; }
+svg .level { stroke: var(--ink); stroke-width: 1; stroke-dasharray: 2 3; opacity: .7; }
+svg text.level-label { fill: var(--ink); }
 svg text.change-label { fill: var(--high); font-weight: 600; }
 svg .bar { rx: 2; }
 svg .bar.phase { fill: var(--phase); } svg .bar.fixture { fill: var(--fixture); }
 svg .bar.query { fill: var(--query); } svg .bar.transaction { fill: var(--transaction); }
 svg .bar.connection { fill: var(--connection); } svg .bar.other { fill: var(--other); }
+svg .bar.gc { fill: var(--gc); }
+svg .bar.untraced { fill: none; stroke: var(--high); stroke-width: 1; stroke-dasharray: 3 2; }
 svg text.label { fill: var(--ink); }
 .legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: 12px; color: var(--muted); margin: 6px 0; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px;
   vertical-align: -1px; }
+.legend i.phase { background: var(--phase); } .legend i.fixture { background: var(--fixture); }
+.legend i.query { background: var(--query); } .legend i.transaction { background: var(--transaction); }
+.legend i.connection { background: var(--connection); } .legend i.gc { background: var(--gc); }
+.legend i.other { background: var(--other); } .legend i.untraced { border: 1px dashed var(--high); }
 .empty { background: var(--panel); border-radius: 8px; padding: 18px 20px; font-size: 16px; }
 .notes li { overflow-wrap: anywhere; }
 body > footer { color: var(--muted); font-size: 12px; padding: 30px 24px 40px; }
 """
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
+UNTRACED = "untraced"  # the kind of a bar for time no span accounts for (otel_pytest.analyze.waterfall)
 _KIND_LABEL = {
     "phase": "phase",
     "fixture": "fixture",
     "query": "query",
     "transaction": "transaction",
     "connection": "connection",
+    "gc": "garbage collection",
+    UNTRACED: "untraced",
     "other": "other",
 }
 
@@ -173,16 +202,53 @@ def history_unit(finding: Finding) -> str:
     return finding.evidence.get("history_unit") or ("count" if finding.kind == "count" else "s")
 
 
+def history_scale(finding: Finding) -> str:
+    """``raw`` or ``normalised``: the scale of ``finding.history``'s values (see the module docstring)."""
+    return finding.evidence.get("history_scale") or "raw"
+
+
+def _normalised_numbers(finding: Finding) -> bool:
+    """Whether the finding's numbers are speed-normalised (a duration regression's are,
+    when the speed index was applied)."""
+    return isinstance(finding.detail, DurationRegression) and finding.detail.index_applied
+
+
+def chart_caption(finding: Finding) -> str:
+    """What the chart of ``finding.history`` shows, and whether that is the numbers' scale."""
+    unit = history_unit(finding)
+    what = "duration per run" if unit == "s" else f"value per run ({unit})"
+    if history_scale(finding) == "normalised":
+        return f"{what}, speed-normalised, as the numbers beside"
+    if _normalised_numbers(finding):
+        return f"{what} as measured, not speed-normalised like the numbers beside"
+    return f"{what} as measured"
+
+
+def levels(finding: Finding) -> list[tuple[str, float]]:
+    """The numbers' baseline and current value, to draw on the chart as lines: those of
+    the first measurement in the chart's unit that has a baseline, and only when the chart
+    is on the numbers' scale (a raw series beside speed-normalised numbers gets none)."""
+    raw_beside_normalised = history_scale(finding) == "raw" and _normalised_numbers(finding)
+    unit = history_unit(finding)
+    for item in finding.measurements:
+        if item.unit == unit and item.baseline is not None and not raw_beside_normalised:
+            shown = [("baseline", item.baseline), ("now", item.value)]
+            return [(name, amount) for name, amount in shown if math.isfinite(amount)]
+    return []
+
+
 def history_chart(finding: Finding) -> str:
     """An SVG line chart of ``finding.history``, with the change point marked when the
-    finding names one (``evidence["change_point_run"]``). Empty when there is no series."""
+    finding names one (``evidence["change_point_run"]``) and the numbers' baseline and
+    current value as dotted lines (:func:`levels`). Empty when there is no series."""
     points = [(run, amount) for run, amount in finding.history if math.isfinite(amount)]
     if len(points) < 2:
         return ""
     unit = history_unit(finding)
     width, height = 560.0, 190.0
     left, right, top, bottom = 64.0, 14.0, 22.0, 30.0
-    low, high, ticks = _scale([amount for _, amount in points])
+    marked = levels(finding)
+    low, high, ticks = _scale([amount for _, amount in points] + [amount for _, amount in marked])
     span = (high - low) or 1.0
     plot_w, plot_h = width - left - right, height - top - bottom
 
@@ -209,6 +275,14 @@ def history_chart(finding: Finding) -> str:
             f'<text x="{_number(left - 6)}" y="{_number(ty + 4)}" text-anchor="end">'
             f"{_escape(wording.value(tick, unit))}</text>"
         )
+    for name, amount in marked:
+        ly = y(amount)
+        label = f"{name} {wording.value(amount, unit)}"
+        parts.append(
+            f'<line class="level" x1="{_number(left)}" x2="{_number(width - right)}" '
+            f'y1="{_number(ly)}" y2="{_number(ly)}"><title>{_escape(label)}</title></line>'
+        )
+        parts.append(f'<text class="level-label" x="{_number(left + 4)}" y="{_number(ly - 3)}">{_escape(label)}</text>')
     path = " ".join(f"{_number(x(i))},{_number(y(amount))}" for i, (_, amount) in enumerate(points))
     parts.append(f'<polyline class="series" points="{path}"/>')
     if change is not None:
@@ -252,7 +326,8 @@ def history_chart(finding: Finding) -> str:
 
 
 def waterfall_chart(waterfall: Waterfall) -> str:
-    """An SVG waterfall: one row per span, placed on the test's own time axis."""
+    """An SVG waterfall: one row per bar, placed on the test's own time axis; untraced
+    time dashed, its tooltip saying that no span accounts for it."""
     bars = list(waterfall.bars)
     if not bars:
         return ""
@@ -287,7 +362,8 @@ def waterfall_chart(waterfall: Waterfall) -> str:
             f'<text class="label" x="{_number(8 + 14 * bar.depth)}" y="{_number(ty + 14)}">{_escape(name)}</text>'
         )
         bar_w = max(plot_w * bar.duration / total, 1.5)
-        tooltip = f"{bar.name}: {wording.seconds(bar.duration)}, from +{wording.seconds(bar.start)}"
+        why = ": no span accounts for this time" if kind == UNTRACED else ""
+        tooltip = f"{bar.name}: {wording.seconds(bar.duration)}, from +{wording.seconds(bar.start)}{why}"
         parts.append(
             f'<rect class="bar {kind}" x="{_number(x(bar.start))}" y="{_number(ty + 3)}" '
             f'width="{_number(bar_w)}" height="{_number(row - 6)}"><title>{_escape(tooltip)}</title></rect>'
@@ -305,7 +381,7 @@ def _prose(text: str) -> str:
     return _BACKTICKED.sub(r"<code>\1</code>", _escape(text))
 
 
-def _measurements(items: Sequence[Measurement]) -> str:
+def _measurements(items: Sequence[Measurement], *, normalised: bool = False) -> str:
     if not items:
         return ""
     rows = []
@@ -315,7 +391,8 @@ def _measurements(items: Sequence[Measurement]) -> str:
             f"<tr><th>{_escape(item.name)}</th><td>{_escape(wording.value(item.value, item.unit))}</td>"
             f'<td class="baseline">{_escape(baseline)}</td></tr>'
         )
-    return f'<table class="numbers">{"".join(rows)}</table>'
+    caption = "<caption>durations speed-normalised</caption>" if normalised else ""
+    return f'<table class="numbers">{caption}{"".join(rows)}</table>'
 
 
 def _where(finding: Finding) -> str:
@@ -333,32 +410,55 @@ def _where(finding: Finding) -> str:
     return " · ".join(parts) or "the suite"
 
 
-def _finding(number: int, finding: Finding) -> str:
+def _short_where(finding: Finding) -> str:
+    """The place, short (:func:`~otel_pytest.analyze.report.wording.places`), names as code."""
+    shown = [f"{_escape(what)} <code>{_escape(name)}</code>".strip() for what, name in wording.places(finding.location)]
+    return ", ".join(shown) or "the suite"
+
+
+def _badge(finding: Finding) -> str:
+    """The severity of an open problem; ``fixed`` or ``better`` for good news."""
+    if wording.is_good(finding):
+        return f'<span class="badge good">{"fixed" if finding.status == "closed" else "better"}</span>'
     severity = _escape(finding.severity)
-    labels = [f'<span class="badge {severity}">{severity}</span>', f'<span class="tag">{_escape(finding.kind)}</span>']
+    return f'<span class="badge {severity}">{severity}</span>'
+
+
+def _tags(finding: Finding) -> str:
+    """The status in a word (``new``, ``7 runs``) and the provisional mark."""
+    tags = []
+    state = wording.state_short(finding)
+    if state:
+        tags.append(
+            f'<span class="tag state" title="{_escape(wording.state(finding) or state)}">{_escape(state)}</span>'
+        )
     if finding.provisional:
-        labels.append(
+        tags.append(
             '<span class="tag provisional" title="too little history for the statistical test">provisional</span>'
         )
+    return "".join(tags)
+
+
+def _finding(number: int, finding: Finding) -> str:
+    labels = [_badge(finding), f'<span class="tag">{_escape(finding.kind)}</span>', _tags(finding)]
     chart = history_chart(finding)
-    figure = ""
-    if chart:
-        unit = history_unit(finding)
-        caption = "duration per run" if unit == "s" else f"value per run ({unit})"
-        figure = f"<figure><figcaption>{_escape(caption)}</figcaption>{chart}</figure>"
+    figure = f"<figure><figcaption>{_escape(chart_caption(finding))}</figcaption>{chart}</figure>" if chart else ""
     saving = (
         f'<p class="saving">Saves <b>{_escape(wording.about_seconds(finding.saving))}</b> per run</p>'
         if finding.saving > 0
         else ""
     )
     said = words(finding)
+    state = wording.state(finding)
+    shown_state = f'<p class="state">{_escape(state[0].upper() + state[1:])}.</p>' if state else ""
+    group = "good" if wording.is_good(finding) else _escape(finding.severity)
     return (
-        f'<article class="finding {severity}" id="finding-{number}">'
+        f'<article class="finding {group}" id="finding-{number}">'
         f'<div class="labels">{"".join(labels)}</div>'
-        f'<h3 class="title">{_escape(said.title)}</h3>'
-        f'<p class="where">{_where(finding)}</p>'
+        f'<h3 class="title">{_prose(brief(finding))}</h3>'
+        f'<p class="where">{_where(finding)}</p>{shown_state}'
         f'<div class="body{"" if figure else " wide"}"><div class="facts">'
-        f"{_measurements(finding.measurements)}"
+        f"{_measurements(finding.measurements, normalised=_normalised_numbers(finding))}"
         f'<p class="confidence">{_prose(said.confidence)}</p>'
         f'<p class="fix"><b>Fix:</b> {_prose(said.suggestion)}</p>{saving}</div>'
         f"{figure}</div></article>"
@@ -366,26 +466,29 @@ def _finding(number: int, finding: Finding) -> str:
 
 
 def _overview(findings: Sequence[Finding]) -> str:
+    """A narrow table, as the Markdown's: severity, the finding (what; below it the
+    kind, where and status), saving."""
     rows = []
     for number, finding in enumerate(findings, 1):
-        severity = _escape(finding.severity)
         saving = _escape(wording.about_seconds(finding.saving)) if finding.saving > 0 else wording.DASH
-        provisional = ' <span class="tag provisional">provisional</span>' if finding.provisional else ""
+        facts = " · ".join([_escape(finding.kind), _short_where(finding)])
         rows.append(
-            f'<tr><td><span class="badge {severity}">{severity}</span></td><td>{_escape(finding.kind)}</td>'
-            f'<td><a href="#finding-{number}">{_escape(words(finding).title)}</a>{provisional}</td>'
+            f"<tr><td>{_badge(finding)}</td>"
+            f'<td><a href="#finding-{number}">{_prose(brief(finding))}</a>'
+            f'<span class="facts">{facts} {_tags(finding)}</span></td>'
             f'<td class="num">{saving}</td></tr>'
         )
     return (
-        '<table class="overview"><thead><tr><th>severity</th><th>kind</th><th>finding</th>'
+        '<table class="overview"><thead><tr><th></th><th>finding</th>'
         f'<th class="num">saves/run</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
 
 
 def _tiles(analysis: Analysis) -> str:
     tiles = [f'<div class="tile"><b>{len(analysis.findings)}</b><span>findings</span></div>']
-    for severity, group in wording.by_severity(analysis.findings):
-        tiles.append(f'<div class="tile {_escape(severity)}"><b>{len(group)}</b><span>{_escape(severity)}</span></div>')
+    for name, group in wording.sections(analysis.findings):
+        kind = "good" if name == wording.GOOD else _escape(name)
+        tiles.append(f'<div class="tile {kind}"><b>{len(group)}</b><span>{_escape(name)}</span></div>')
     if analysis.total_saving > 0:
         tiles.append(
             f'<div class="tile saving"><b>{_escape(wording.about_seconds(analysis.total_saving))}</b>'
@@ -400,21 +503,26 @@ def _waterfall_section(waterfall: Waterfall) -> str:
     if not chart:
         return ""
     legend = "".join(
-        f'<span><i style="background: var(--{kind})"></i>{label}</span>'
+        f'<span><i class="{kind}"></i>{label}</span>'
         for kind, label in _KIND_LABEL.items()
         if any(bar.kind == kind or (kind == "other" and bar.kind not in _KIND_LABEL) for bar in waterfall.bars)
     )
-    omitted = (
-        f'<p class="confidence">{_escape(plural(waterfall.omitted, "more span"))} not drawn.</p>'
-        if waterfall.omitted
-        else ""
-    )
+    said = []
+    gaps = [bar for bar in waterfall.bars if bar.kind == UNTRACED]
+    if gaps:
+        said.append(
+            f"Untraced: {wording.seconds(sum(bar.duration for bar in gaps))} in {plural(len(gaps), 'place')} "
+            "(dashed), where no span accounts for the time."
+        )
+    if waterfall.omitted:
+        said.append(f"{plural(waterfall.omitted, 'more span')} not drawn.")
+    note = f'<p class="confidence">{_escape(" ".join(said))}</p>' if said else ""
     return (
         '<section class="waterfall-section"><h2>Slowest test, span by span '
         f'<span class="count">{_escape(wording.seconds(waterfall.duration))} in run '
         f"{_escape(waterfall.run_id)}</span></h2>"
         f"<p><code>{_escape(waterfall.test)}</code></p>"
-        f'<div class="legend">{legend}</div>{chart}{omitted}</section>'
+        f'<div class="legend">{legend}</div>{chart}{note}</section>'
     )
 
 
@@ -426,13 +534,14 @@ def render(analysis: Analysis) -> str:
     if analysis.findings:
         body.append(_tiles(analysis))
         body.append("<h2>Findings</h2>")
-        body.append(_overview(wording.in_severity_order(analysis.findings)))  # numbered as the cards below
+        body.append(_overview(wording.in_report_order(analysis.findings)))  # numbered as the cards below
         number = 0
-        for severity, group in wording.by_severity(analysis.findings):
-            saving = sum(finding.saving for finding in group)
+        for name, group in wording.sections(analysis.findings):
+            saving = wording.to_save(name, group)
             extra = f", saves {wording.about_seconds(saving)} per run" if saving > 0 else ""
+            section = "good" if name == wording.GOOD else _escape(name)
             body.append(
-                f'<section class="severity {_escape(severity)}"><h2>{_escape(severity.capitalize())} '
+                f'<section class="severity {section}"><h2>{_escape(name.capitalize())} '
                 f'<span class="count">{_escape(plural(len(group), "finding") + extra)}</span></h2>'
             )
             for finding in group:

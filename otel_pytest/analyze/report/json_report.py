@@ -17,11 +17,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
-from otel_pytest.analyze.findings import Detail, Finding, Location, Measurement, Written
+from otel_pytest.analyze.findings import Detail, Finding, Location, Measurement, RunRef, Written
 from otel_pytest.analyze.report.words import words
 
 SCHEMA = "otel-pytest-analysis"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this module reads: 1 lacks what 2 added (a finding's id, key, status, began,
+# ended and age, a measurement's key), which read back as their defaults.
+READABLE_VERSIONS = (1, 2)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -42,6 +45,7 @@ def _location(location: Location) -> dict[str, Any]:
 
 def _measurement(item: Measurement) -> dict[str, Any]:
     return {
+        "key": item.key,
         "name": item.name,
         "value": _number(item.value),
         "unit": item.unit,
@@ -68,11 +72,21 @@ def _detail(detail: Detail) -> dict[str, Any] | None:
     return {"type": type(detail).__name__, **_plain(dataclasses.asdict(detail))}
 
 
+def _run(run: RunRef | None) -> dict[str, Any] | None:
+    return None if run is None else {"run": run.run_id, "revision": run.revision}
+
+
 def _finding(finding: Finding) -> dict[str, Any]:
     said = words(finding)
     data = {
+        "id": finding.id,
         "kind": finding.kind,
+        "key": finding.key,
         "severity": finding.severity,
+        "status": finding.status,
+        "began": _run(finding.began),
+        "ended": _run(finding.ended),
+        "age": finding.age,
         "title": said.title,
         "location": _location(finding.location),
         "measurements": [_measurement(item) for item in finding.measurements],
@@ -156,6 +170,10 @@ def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+def _run_back(value: Mapping[str, Any] | None) -> RunRef | None:
+    return None if value is None else RunRef(value["run"], value.get("revision"))
+
+
 def from_data(data: Mapping[str, Any]) -> Analysis:
     """An :class:`Analysis` from :func:`to_data`'s output; ``ValueError`` names what is wrong.
 
@@ -164,10 +182,9 @@ def from_data(data: Mapping[str, Any]) -> Analysis:
     if data.get("schema") != SCHEMA:
         raise ValueError(f"not an otel-pytest analysis report (schema {data.get('schema')!r}, expected {SCHEMA!r})")
     version = data.get("version")
-    if version != SCHEMA_VERSION:
-        raise ValueError(
-            f"report version {version!r} is not supported; this otel-pytest reads version {SCHEMA_VERSION}"
-        )
+    if version not in READABLE_VERSIONS:
+        readable = " and ".join(str(number) for number in READABLE_VERSIONS)
+        raise ValueError(f"report version {version!r} is not supported; this otel-pytest reads versions {readable}")
     try:
         findings = tuple(
             Finding(
@@ -182,6 +199,7 @@ def from_data(data: Mapping[str, Any]) -> Analysis:
                         _float(m["value"]),
                         m["unit"],
                         None if m.get("baseline") is None else float(m["baseline"]),
+                        m.get("key", ""),
                     )
                     for m in item["measurements"]
                 ),
@@ -190,6 +208,11 @@ def from_data(data: Mapping[str, Any]) -> Analysis:
                 evidence=dict(item.get("evidence", {})),
                 history=tuple((point["run"], _float(point["value"])) for point in item.get("history", ())),
                 provisional=bool(item.get("provisional", False)),
+                key=item.get("key", ""),
+                status=item.get("status", "open"),
+                began=_run_back(item.get("began")),
+                ended=_run_back(item.get("ended")),
+                age=item.get("age"),
             )
             for item in data["findings"]
         )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from otel_pytest.analyze.analysis import Analysis
-from otel_pytest.analyze.findings import SEVERITIES, Finding, Measurement
+from otel_pytest.analyze.findings import SEVERITIES, Finding, Location, Measurement, RunRef
 from otel_pytest.plural import plural
 
 # Between a number and its unit, so that no renderer wraps "62 %" into "62" and "%".
@@ -21,6 +21,8 @@ NBSP = "\u00a0"
 TIMES = "\u00d7"  # the multiplication sign after a ratio: "1.34" + TIMES
 DASH = "\u2013"  # an en dash: "no value" in a table cell
 UNKNOWN = "n/a"  # a number that is not known (not finite), wherever one is shown
+ELLIPSIS = "\u2026"  # where text was cut
+REVISION_SHOWN = 12  # characters of a revision shown
 
 # Characters that act instead of showing: C0 controls but tab and newline (ESC starts
 # terminal sequences: clear the screen, set the window title; CR overwrites a line),
@@ -131,17 +133,105 @@ def by_severity(findings: Sequence[Finding]) -> list[tuple[str, list[Finding]]]:
     return [(severity, members) for severity, members in groups if members]
 
 
-def in_severity_order(findings: Sequence[Finding]) -> list[Finding]:
-    """The findings as every view lists them: grouped by severity, most severe first, in
-    the analysis's order within a group (already by saving for an analysis from ``analyze``)."""
-    return [finding for _, group in by_severity(findings) for finding in group]
+# The section of findings that are good news: improvements, and regressions that were fixed.
+GOOD = "fixed or improved"
+
+
+def is_good(finding: Finding) -> bool:
+    """An improvement, or a finding that held in earlier runs and is gone now."""
+    return finding.kind == "improvement" or finding.status == "closed"
+
+
+def to_save(section: str, findings: Sequence[Finding]) -> float:
+    """What fixing a section's findings saves per run: nothing for :data:`GOOD`, which
+    holds no fix to make (an improvement's saving is what it saved already)."""
+    return 0.0 if section == GOOD else sum(finding.saving for finding in findings)
+
+
+def sections(findings: Sequence[Finding]) -> list[tuple[str, list[Finding]]]:
+    """The findings as every view groups them: first what got better (:data:`GOOD`: after
+    a fix the report leads with what it saved), then the open problems by severity, most
+    severe first (the order to act in; each line still names its kind), each section in
+    the analysis's order (by saving for an analysis from ``analyze``). Empty sections are
+    left out."""
+    good = [finding for finding in findings if is_good(finding)]
+    open_ = by_severity([finding for finding in findings if not is_good(finding)])
+    return ([(GOOD, good)] if good else []) + open_
+
+
+def in_report_order(findings: Sequence[Finding]) -> list[Finding]:
+    """The findings as every view lists and numbers them: in :func:`sections` order."""
+    return [finding for _, group in sections(findings) for finding in group]
+
+
+def run_named(run: RunRef) -> str:
+    """``run 7f3a0c9e1b2d4a6f (revision 9c1d2e3f4a5b)``."""
+    return f"run {run.run_id}" + (f" (revision {run.revision[:REVISION_SHOWN]})" if run.revision else "")
+
+
+def state(finding: Finding) -> str | None:
+    """Since when a finding holds, or when it was fixed, in full: ``open since run … (revision
+    …), 7 runs``, ``new in run …``, ``fixed in run …, after 6 runs``; None when its detector
+    could not tell."""
+    began, ended, age = finding.began, finding.ended, finding.age
+    runs = "" if age is None else f", {plural(age, 'run')}"
+    if finding.status == "closed":
+        fixed = f"fixed in {run_named(ended)}" if ended is not None else "fixed: gone in the newest run"
+        held = f"; it held from {run_named(began)}" if began is not None else ""
+        return fixed + held
+    if began is None:
+        return None if age is None else f"open for {plural(age, 'run')}"
+    if age == 1:
+        return f"new in {run_named(began)}"
+    return f"{'better' if finding.kind == 'improvement' else 'open'} since {run_named(began)}{runs}"
+
+
+def state_short(finding: Finding) -> str:
+    """The same in a word or two for a one-line view: ``new``, ``7 runs``, ``fixed``; empty
+    when unknown."""
+    if finding.status == "closed":
+        return "fixed"
+    if finding.age is None:
+        return "open" if finding.began is not None else ""
+    return "new" if finding.age == 1 else plural(finding.age, "run")
+
+
+def places(location: Location) -> list[tuple[str, str]]:
+    """Where a finding points, short, as (what, name) pairs a view can mark up: the test
+    by its file without folders (``("", "test_orders.py::test_checkout[card]")``), a fixture
+    (``("fixture", "engine")``), a file and line, or a statement cut to 40 characters.
+    :meth:`Location.describe` says it in full."""
+    found = []
+    if location.test:
+        path, sep, name = location.test.partition("::")
+        found.append(("", path.rsplit("/", 1)[-1] + sep + name))
+    if location.fixture:
+        found.append(("fixture", location.fixture))
+    elif location.file and not location.test:
+        found.append(("", f"{location.file.rsplit('/', 1)[-1]}:{location.line}"))
+    if location.fingerprint and not found:
+        found.append(("statement", short(location.fingerprint, 40)))
+    return found
+
+
+def where(location: Location) -> str:
+    """:func:`places` as plain text: ``test_orders.py::test_checkout[card], fixture db``;
+    ``the suite`` when the finding points nowhere in particular."""
+    return ", ".join(f"{what} {name}".strip() for what, name in places(location)) or "the suite"
+
+
+def short(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters, an ellipsis marking the cut: the
+    one way every view shortens what it shows."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
 def headline(analysis: Analysis) -> str:
     """What was analyzed: ``run 7f3a0c9e1b2d4a6f (revision 0123456789), 25 runs``."""
     if analysis.current_run is None:
         return "no runs analyzed"
-    revision = f" (revision {analysis.current_revision[:12]})" if analysis.current_revision else ""
+    revision = f" (revision {analysis.current_revision[:REVISION_SHOWN]})" if analysis.current_revision else ""
     return f"run {analysis.current_run}{revision}, {plural(analysis.runs_analyzed, 'run')} analyzed"
 
 
@@ -171,9 +261,9 @@ def summary(analysis: Analysis) -> list[str]:
         if earlier <= 0:
             return ["No findings, but there was only this one run: nothing to compare it with yet."]
         return [f"No findings: run {analysis.current_run} was compared with {plural(earlier, 'earlier run')}."]
-    counts = ", ".join(f"{len(group)} {severity}" for severity, group in by_severity(findings))
+    counts = ", ".join(f"{len(group)} {severity}" for severity, group in sections(findings))
     lines = [f"{plural(len(findings), 'finding')} ({counts})."]
-    saving = saving_sentence(findings)
+    saving = saving_sentence([finding for finding in findings if not is_good(finding)])  # nothing left to fix
     if saving:
         lines.append(saving)
     provisional = sum(1 for finding in findings if finding.provisional)

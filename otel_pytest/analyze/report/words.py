@@ -9,6 +9,7 @@ each renderer escapes it for its own format.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from otel_pytest.analyze.findings import (
     Flaky,
     GcDominated,
     LeakedTransactions,
+    Location,
     NPlusOne,
     PinnedFixture,
     PoolWaits,
@@ -41,9 +43,8 @@ from otel_pytest.analyze.findings import (
     SlowFixture,
     Written,
 )
-from otel_pytest.analyze.report.wording import number, seconds
+from otel_pytest.analyze.report.wording import REVISION_SHOWN, number, seconds, short
 
-REVISION_SHOWN = 12  # characters of a revision in titles
 TITLE_STATEMENT = 80  # characters of a statement shown in a title
 NAMED_TESTS = 3  # tests named in a merged count finding
 
@@ -72,12 +73,6 @@ def evidence(finding: Finding) -> dict[str, str]:
 
 
 # -- shared phrases ------------------------------------------------------------------------
-
-
-def short(text: str, limit: int = TITLE_STATEMENT) -> str:
-    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def of_tests(count: int, total: int) -> str:
@@ -127,7 +122,7 @@ _SERIES_LABEL = {
 def series_label(detail: DurationChange) -> str:
     """How a reader names a series: the node id, ``fixture db setup``, ``statement SELECT …``."""
     if detail.series == "statement":
-        return f"statement {short(detail.name)}"
+        return f"statement {short(detail.name, TITLE_STATEMENT)}"
     return _SERIES_LABEL.get(detail.series, "{}").format(detail.name)
 
 
@@ -908,3 +903,34 @@ _MAKERS: Mapping[type[Detail], Callable[[Any, Finding], Words]] = {
     GcDominated: _gc_dominated,
     Flaky: _flaky,
 }
+
+
+# -- briefs: what a finding says without where, for views with a column for the place --------
+
+
+def _mentions(location: Location) -> list[str]:
+    """Patterns of how titles name ``location``: the node id (or ``test `t.py::test_a` ``),
+    ``fixture `db` (function scope)`` or ``fixture db``, ``statement SELECT …``."""
+    found = [rf"(?:[Tt]est `{re.escape(location.test)}`|{re.escape(location.test)})"] if location.test else []
+    if location.fixture:
+        found.append(rf"[Ff]ixture `?{re.escape(location.fixture)}`?(?: \(\w+ scope[^()]*\))?")
+    if location.fingerprint:
+        found.append(re.escape(f"statement {short(location.fingerprint, TITLE_STATEMENT)}"))
+    return found
+
+
+def brief(finding: Finding) -> str:
+    """The title without the place it names and without a leading kind label, for a view
+    that shows kind and place in columns of their own (each said once):
+    ``tests/t.py::test_a got 34 % slower (…)`` -> ``got 34 % slower (…)``; ``Schema rebuilt on
+    every setup of fixture `db` (function scope): …`` -> ``Schema rebuilt on every setup: …``;
+    ``Flaky: t.py::test_a failed 2 of 6 runs …`` -> ``failed 2 of 6 runs …``. A title that
+    names its place in no such way is kept whole."""
+    whole = words(finding).title
+    title = re.sub(rf"^{re.escape(finding.kind)}: ", "", whole, count=1, flags=re.I)
+    mentions = _mentions(finding.location)
+    if mentions:
+        place = "|".join(mentions)
+        title = re.sub(rf"^(?:{place})[:,]?\s+", "", title, count=1)
+        title = re.sub(rf"\s+(?:of|in) (?:{place})(?=[:,.]|$)", "", title, count=1)
+    return title or whole

@@ -5,7 +5,14 @@ from __future__ import annotations
 import hashlib
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
-from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
+from otel_pytest.analyze.findings import Finding, Location, Measurement, RunRef, Written
+
+
+def written(
+    title: str, location: Location, *, confidence: str = "c", suggestion: str = "s", kind: str = "fixture"
+) -> Finding:
+    """A low finding with hand-written words and no numbers, for what a view does with words."""
+    return Finding(kind, "low", location, (), Written(title, confidence, suggestion))
 
 
 def run_id(number: int) -> str:
@@ -50,7 +57,7 @@ REGRESSION = Finding(
     measurements=(
         Measurement("median duration", 0.412, "s", baseline=0.307),
         Measurement("ratio", 1.342, "ratio"),
-        Measurement("Mann-Whitney", 0.00041, "p"),
+        Measurement("Mann-Whitney", 0.00041, "p", key="p_mann_whitney"),
     ),
     detail=Written(
         title="tests/test_orders.py::test_checkout[card] got 34 % slower",
@@ -60,6 +67,9 @@ REGRESSION = Finding(
     saving=0.105,
     evidence={"change_point_run": run_id(STEP_RUN), "change_point_revision": "9c1d2e3f4a5b6c7d8e9f"},
     history=tuple((run_id(number), duration) for number, duration in enumerate(DURATIONS)),
+    key="test",
+    began=RunRef(run_id(STEP_RUN), "9c1d2e3f4a5b6c7d8e9f"),
+    age=len(DURATIONS) - STEP_RUN,
 )
 
 ENGINE_PER_TEST = Finding(
@@ -208,4 +218,62 @@ def acting_analysis() -> Analysis:
         current_run="r2\x1b[2J",
         notes=(ACTING_NOTE,),
         current_revision="9c1d\u202e",
+    )
+
+
+# What other detectors set as issue 10 lands: a regression that was fixed (closed), one
+# that began in the newest run, and an improvement; in the hand-made form the renderers
+# must show, whatever detector makes them.
+FIXED = Finding(
+    kind="regression",
+    severity="low",
+    location=Location(fixture="engine", file="tests/conftest.py", line=14),
+    measurements=(Measurement("setup per call", 0.021, "s", baseline=0.118),),
+    detail=Written(
+        title="fixture `engine` setup was 5.6 times slower from run 3 to run 9",
+        confidence="exact: back at its baseline for 4 runs",
+        suggestion="Nothing to do: it is fixed.",
+    ),
+    key="fixture setup",
+    status="closed",
+    began=RunRef(run_id(3), "1111111111aaaaaaaaaa"),
+    ended=RunRef(run_id(10), "2222222222bbbbbbbbbb"),
+    age=22,
+)
+NEW_COUNT = Finding(
+    kind="count",
+    severity="high",
+    location=Location(test="tests/test_orders.py::test_list_orders"),
+    measurements=(Measurement("queries", 8, "count", baseline=2),),
+    detail=Written(
+        title="tests/test_orders.py::test_list_orders: 8 queries instead of 2",
+        confidence="exact counts",
+        suggestion="Eager-load `Order.items` with selectinload().",
+    ),
+    saving=0.012,
+    began=RunRef(run_id(24), "9c1d2e3f4a5b6c7d8e9f"),
+    age=1,
+)
+IMPROVEMENT = Finding(
+    kind="improvement",
+    severity="low",
+    location=Location(),
+    measurements=(Measurement("setup per run", 0.2, "s", baseline=1.5),),
+    detail=Written(
+        title="The suite's setup fell from 1.5 s to 200 ms per run",
+        confidence="exact: 6 runs since the change",
+        suggestion="Keep it: the fix in `conftest.py` worked.",
+    ),
+    began=RunRef(run_id(19), "3333333333cccccccccc"),
+    age=6,
+)
+
+
+def status_analysis() -> Analysis:
+    """A new count regression, a long-open regression, a fixed one and an improvement."""
+    return Analysis(
+        findings=(NEW_COUNT, REGRESSION, FIXED, IMPROVEMENT),
+        runs_analyzed=25,
+        current_run=run_id(24),
+        current_revision="9c1d2e3f4a5b6c7d8e9f",
     )

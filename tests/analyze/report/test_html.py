@@ -6,21 +6,23 @@ are skipped when it is absent, except on CI (``CI`` set), where its absence fail
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import struct
 import subprocess
 from dataclasses import replace
+from html import escape, unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
-from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
+from otel_pytest.analyze.findings import DurationRegression, Finding, Location, Measurement, RegressionRule, Written
 from otel_pytest.analyze.report.html import CSP, history_chart, render
-from otel_pytest.analyze.report.words import words
+from otel_pytest.analyze.report.words import brief, words
 from tests.analyze.report.samples import (
     ACTING_TEST,
     DURATIONS,
@@ -34,8 +36,11 @@ from tests.analyze.report.samples import (
     empty_analysis,
     run_id,
     sample_analysis,
+    status_analysis,
+    written,
 )
 
+CSP_META = re.compile(r'<meta http-equiv="Content-Security-Policy"[^>]*>')
 INJECTED = '<script>document.title="PWNED"</script><img src=x onerror="document.title=\'PWNED\'"></h3><b>bold</b>'
 HOSTILE = Finding(
     kind="flaky",
@@ -131,7 +136,10 @@ def test_each_finding_is_a_card_with_its_numbers_confidence_fix_and_saving() -> 
     assert [card["class"] for card in cards] == ["finding high"] * 2 + ["finding medium"] * 2 + ["finding low"] * 2
     assert [card["id"] for card in cards] == [f"finding-{n}" for n in range(1, 7)]
     titles = dom.text_of("h3.title")
-    assert titles[:2] == ["A new engine and physical connection for every test", words(REGRESSION).title]
+    assert titles[:2] == ["A new engine and physical connection for every test", "got 34 % slower"]
+    assert '<p class="where"><code>tests/test_orders.py::test_checkout[card]</code></p>' in render(sample_analysis())
+    assert dom.text_of("p.state") == [f"Open since run {run_id(STEP_RUN)} (revision 9c1d2e3f4a5b), 7 runs."]
+    assert dom.text_of("span.tag state") == ["7 runs", "7 runs"]  # overview row and card
     assert dom.text_of("td.baseline")[:1] == ["baseline 1"]
     assert "exact counts over 200 tests" in dom.text_of("p.confidence")
     assert dom.text_of("span.tag provisional") == ["provisional", "provisional"]  # overview row and card
@@ -148,7 +156,8 @@ def test_a_finding_with_a_history_gets_a_chart_with_its_change_point_between_the
     assert dom.find("circle", "current")[0]["cx"] == points[-1]["cx"]
     assert dom.text_of("text.change-label") == [f"change at run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
     assert dom.text_of("title.") == (
-        [f"change point: run {run_id(STEP_RUN)}, revision 9c1d2e3f4a5b6c7d8e9f"]
+        ["baseline 307\u00a0ms", "now 412\u00a0ms"]
+        + [f"change point: run {run_id(STEP_RUN)}, revision 9c1d2e3f4a5b6c7d8e9f"]
         + [f"run {run_id(n)}: {round(duration * 1000)}\u00a0ms" for n, duration in enumerate(DURATIONS)]
     )
     # Higher values are drawn higher: the step shows as a jump upwards.
@@ -180,7 +189,7 @@ def test_a_series_of_counts_is_labelled_in_its_unit() -> None:
         history=tuple((run_id(n), float(4 + (n > 10) * 3)) for n in range(20)),
     )
     dom = Dom(render(Analysis(findings=(counts,), runs_analyzed=20, current_run=run_id(19))))
-    assert dom.text_of("figcaption.") == ["value per run (count)"]
+    assert dom.text_of("figcaption.") == ["value per run (count) as measured"]
     assert dom.text_of("text.")[:4] == ["4", "5", "6", "7"]
 
 
@@ -268,10 +277,7 @@ def shown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Dom]:
 
 def test_the_browser_shows_every_finding_title_and_the_summary(shown: tuple[Path, Dom]) -> None:
     _, dom = shown
-    assert dom.text_of("h3.title") == [
-        *(words(finding).title for finding in sample_analysis().findings),
-        words(HOSTILE).title,
-    ]
+    assert dom.text_of("h3.title") == [*(brief(finding) for finding in sample_analysis().findings), brief(HOSTILE)]
     summary = dom.text_of("p.")
     assert "Fixing the 5 findings with a saving estimate saves ~39\u00a0s per run." in summary
     assert dom.text_of("h1.") == ["otel-pytest analyze"]
@@ -341,8 +347,157 @@ def test_characters_that_act_on_a_terminal_or_reorder_text_are_shown_as_their_es
     page = render(analysis)
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e\udcff]", page), repr(page)
     dom = Dom(page)
-    assert dom.text_of("h3.title") == [VISIBLE_TITLE]
+    assert dom.text_of("h3.title") == [VISIBLE_TITLE.removeprefix(f"{VISIBLE_TEST} ")]
     assert dom.text_of("li.") == [VISIBLE_NOTE]
     assert f"<code>{VISIBLE_TEST}</code>" in page
     assert "fixture <code>db\\x1b[31m</code>" in page
     assert "<title>SELECT \\u202e\\x1b[2J: 10 ms, from +0 s</title>" in page.replace("\u00a0", " ")
+
+
+# -- at a glance: titles, status, scales, untraced time, layout ------------------------------
+
+
+def test_fixes_and_improvements_lead_with_their_own_badge_and_each_card_says_since_when() -> None:
+    dom = Dom(render(status_analysis()))
+    assert [card["class"] for card in dom.find("article")] == [
+        "finding good",
+        "finding good",
+        "finding high",
+        "finding high",
+    ]
+    assert dom.text_of("h2.")[1:3] == ["Fixed or improved ", "High "]
+    assert dom.text_of("span.badge good") == ["fixed", "better"] * 2  # overview and cards
+    assert dom.text_of("p.state") == [
+        f"Fixed in run {run_id(10)} (revision 2222222222bb); it held from run {run_id(3)} (revision 1111111111aa).",
+        f"Better since run {run_id(19)} (revision 3333333333cc), 6 runs.",
+        f"New in run {run_id(24)} (revision 9c1d2e3f4a5b).",
+        f"Open since run {run_id(STEP_RUN)} (revision 9c1d2e3f4a5b), 7 runs.",
+    ]
+
+
+def test_titles_show_backticked_names_as_code_escaped_and_without_the_place() -> None:
+    titled = written(
+        "Fixture `engine` (function scope) runs 8 times; not `<b>x</b>`",
+        Location(fixture="engine", file="conftest.py", line=3),
+    )
+    page = render(Analysis(findings=(titled,), runs_analyzed=2, current_run="r"))
+    assert '<h3 class="title">runs 8 times; not <code>&lt;b&gt;x&lt;/b&gt;</code></h3>' in page
+    assert '<a href="#finding-1">runs 8 times; not <code>&lt;b&gt;x&lt;/b&gt;</code></a>' in page
+    assert "fixture <code>engine</code> <code>conftest.py:3</code>" in page  # the place, below the title
+
+
+def _duration(*, index_applied: bool) -> DurationRegression:
+    rule = RegressionRule(5, 25, 1.5, True, 0.05, 0.05, 10)
+    return DurationRegression(
+        "test", REGRESSION.location.test or "", 1, "runs", 0.412, 0.307, 1.342, 0.0004, 0.001, 5, 20, 3, 40,
+        1.08, index_applied, 25, run_id(24), None, None, rule,
+    )  # fmt: skip
+
+
+def test_a_chart_says_whether_its_values_are_the_numbers_beside_and_draws_their_levels_only_then() -> None:
+    raw_beside_normalised = replace(REGRESSION, detail=_duration(index_applied=True))
+    dom = Dom(render(Analysis(findings=(raw_beside_normalised,), runs_analyzed=25, current_run="r")))
+    assert dom.text_of("figcaption.") == ["duration per run as measured, not speed-normalised like the numbers beside"]
+    assert dom.text_of("caption.") == ["durations speed-normalised"]
+    assert not dom.find("line", "level")
+    normalised = replace(raw_beside_normalised, evidence={**REGRESSION.evidence, "history_scale": "normalised"})
+    dom = Dom(render(Analysis(findings=(normalised,), runs_analyzed=25, current_run="r")))
+    assert dom.text_of("figcaption.") == ["duration per run, speed-normalised, as the numbers beside"]
+    assert dom.text_of("text.level-label") == ["baseline 307\u00a0ms", "now 412\u00a0ms"]
+    raw = replace(REGRESSION, detail=_duration(index_applied=False))
+    dom = Dom(render(Analysis(findings=(raw,), runs_analyzed=25, current_run="r")))
+    assert dom.text_of("figcaption.") == ["duration per run as measured"]
+    assert not dom.find("caption")
+    levels = dom.find("line", "level")
+    points = {round(float(point["cy"]), 1) for point in dom.find("circle", "point")}
+    assert len(levels) == 2
+    # The lines sit among the points: the baseline below the newest ones, above the oldest.
+    assert min(points) < float(levels[0]["y1"]) < max(points)
+
+
+def test_the_waterfall_draws_untraced_time_dashed_and_says_how_much_and_gc_pauses_in_their_colour() -> None:
+    waterfall = Waterfall(
+        "t",
+        "r",
+        1.0,
+        (
+            WaterfallBar("setup", 0.0, 0.45, 0, "phase"),
+            WaterfallBar("fixture db", 0.0, 0.1, 1, "fixture"),
+            WaterfallBar("untraced", 0.1, 0.35, 1, "untraced"),
+            WaterfallBar("call", 0.45, 0.55, 0, "phase"),
+            WaterfallBar("gc gen 2", 0.5, 0.05, 1, "gc"),
+            WaterfallBar("untraced", 0.97, 0.03, 0, "untraced"),
+        ),
+    )
+    page = render(Analysis(findings=(), runs_analyzed=2, current_run="r", waterfall=waterfall))
+    dom = Dom(page)
+    assert [bar["class"] for bar in dom.find("rect", "bar")] == [
+        "bar phase",
+        "bar fixture",
+        "bar untraced",
+        "bar phase",
+        "bar gc",
+        "bar untraced",
+    ]
+    assert dom.text_of("text.label") == ["setup", "fixture db", "untraced", "call", "gc gen 2", "untraced"]
+    titles = dom.text_of("title.")
+    assert "untraced: 350\u00a0ms, from +100\u00a0ms: no span accounts for this time" in titles
+    assert "gc gen 2: 50\u00a0ms, from +500\u00a0ms" in titles
+    assert dom.text_of("span.") == ["phase", "fixture", "garbage collection", "untraced"]
+    assert "Untraced: 380\u00a0ms in 2 places (dashed), where no span accounts for the time." in page
+
+
+LONG_ID = (
+    "tests/integration/" + "deeply_nested_package/" * 3 + "test_" + "long_module_name_" * 4 + ".py::TestCheckout::"
+    "test_" + "x" * 80 + "[card-" + "y" * 50 + "]"
+)
+LONG = replace(
+    REGRESSION,
+    location=Location(test=LONG_ID, fixture="engine_" + "z" * 70, file="tests/conftest.py", line=9),
+    detail=Written(
+        f"{LONG_ID} got 34 % slower, in `fixture_{'w' * 90}`",
+        "p=0.0004 " + "q" * 120,
+        f"Make `engine_{'z' * 70}` session-scoped.",
+    ),
+)
+# Layout, measured by the browser inside the report: an iframe (its width is the viewport
+# the report sees) whose srcdoc page is the report, the CSP left out so the harness can read it.
+HARNESS = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="report" style="width:{width}px;height:3000px;border:0" srcdoc="{page}"></iframe>
+<script>
+const frame = document.getElementById("report");
+frame.addEventListener("load", () => {{
+  const view = frame.contentWindow, doc = frame.contentDocument, width = view.innerWidth;
+  const beyond = [...doc.querySelectorAll("body *")]
+    .filter(element => element.getBoundingClientRect().right > width + 0.5)
+    .map(element => element.tagName.toLowerCase() + "." + (element.getAttribute("class") || ""));
+  const scrolling = [...doc.querySelectorAll("body *")]  // boxes whose content is wider than they are
+    .filter(element => element.clientWidth && element.scrollWidth > element.clientWidth + 1)
+    .map(element => element.tagName.toLowerCase() + "." + (element.getAttribute("class") || ""));
+  const result = {{
+    width, scrolled: doc.documentElement.scrollWidth, beyond, scrolling,
+    titles: [...doc.querySelectorAll("h3.title, table.overview a")].map(element => element.textContent),
+    codes: doc.querySelectorAll("h3.title code").length,
+  }};
+  const out = document.createElement("pre");
+  out.id = "layout";
+  out.textContent = JSON.stringify(result);
+  document.body.appendChild(out);
+}});
+</script></body></html>"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_in_the_browser_nothing_overflows_and_no_title_shows_a_backtick(tmp_path: Path, width: int) -> None:
+    analysis = replace(sample_analysis(), findings=(*sample_analysis().findings, HOSTILE, LONG))
+    page = CSP_META.sub("", render(analysis))
+    harness = tmp_path / "harness.html"
+    harness.write_text(HARNESS.format(width=width, page=escape(page)), encoding="utf-8")
+    dumped = browse(tmp_path, harness, "--window-size=1400,3000", "--dump-dom")
+    found = re.search(r'<pre id="layout">(.*?)</pre>', dumped, flags=re.S)
+    assert found, dumped[-2000:]
+    layout = json.loads(unescape(found.group(1)))
+    assert (layout["width"], layout["scrolled"], layout["beyond"], layout["scrolling"]) == (width, width, [], [])
+    assert len(layout["titles"]) == 2 * len(analysis.findings)
+    assert not [title for title in layout["titles"] if "`" in title]
+    assert layout["codes"] == 1  # the long finding's backticked fixture, as code

@@ -6,26 +6,35 @@ import json
 import math
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from otel_pytest.analyze.analysis import Analysis
-from otel_pytest.analyze.detectors import schema
+from otel_pytest.analyze.detectors import cleanup, connections, durations, fixtures, schema
 from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.json_report import SCHEMA, SCHEMA_VERSION, from_data, loads, render, to_data
 from otel_pytest.analyze.report.words import words
 from tests.analyze.detectors.runs import slow_shop_run
+from tests.analyze.detectors.series_runs import history as series_history
+from tests.analyze.detectors.series_runs import name, timings
 from tests.analyze.report.samples import (
     ACTING,
     ACTING_NOTE,
     ENGINE_PER_TEST,
+    FIXED,
+    IMPROVEMENT,
+    NEW_COUNT,
+    REGRESSION,
     acting_analysis,
     empty_analysis,
+    run_id,
     sample_analysis,
+    status_analysis,
 )
 
 ROOT = Path(__file__).parents[3]
@@ -44,7 +53,7 @@ def test_the_report_of_a_constructed_analysis_matches_the_golden_file() -> None:
 
 def test_the_report_is_self_describing_and_versioned() -> None:
     data = json.loads(render(sample_analysis()))
-    assert (data["schema"], data["version"]) == (SCHEMA, SCHEMA_VERSION) == ("otel-pytest-analysis", 1)
+    assert (data["schema"], data["version"]) == (SCHEMA, SCHEMA_VERSION) == ("otel-pytest-analysis", 2)
     assert data["summary"] == {
         "findings": 6,
         "by_severity": {"high": 2, "medium": 2, "low": 2},
@@ -81,7 +90,9 @@ def test_numbers_that_are_not_finite_are_written_as_null_and_read_back_as_nan() 
     assert "NaN" not in text
     assert "Infinity" not in text
     (finding,) = data["findings"]
-    assert finding["measurements"] == [{"name": "ratio", "value": None, "unit": "ratio", "baseline": None}]
+    assert finding["measurements"] == [
+        {"key": "ratio", "name": "ratio", "value": None, "unit": "ratio", "baseline": None}
+    ]
     assert (finding["saving"], finding["history"][0]["value"]) == (None, None)
     assert data["summary"]["total_saving"] is None
     back = loads(text).findings[0]
@@ -107,7 +118,7 @@ def test_text_is_kept_as_is_in_utf8() -> None:
     ("change", "message"),
     [
         ({"schema": "something-else"}, "not an otel-pytest analysis report"),
-        ({"version": 2}, "report version 2 is not supported"),
+        ({"version": 3}, "report version 3 is not supported; this otel-pytest reads versions 1 and 2"),
         ({"findings": [{"kind": "count"}]}, "malformed analysis report"),
         ({"runs_analyzed": None}, "malformed analysis report"),
     ],
@@ -185,3 +196,118 @@ def test_a_detectors_finding_adds_its_facts_and_reads_back_to_the_same_words() -
     assert "detail" not in again["findings"][0]
     del data["findings"][0]["detail"]
     assert again == data
+
+
+def test_each_finding_has_its_stable_id_and_its_state_since_when_and_for_how_long() -> None:
+    data = to_data(status_analysis())
+    states = [
+        {name: finding[name] for name in ("id", "kind", "key", "status", "began", "ended", "age")}
+        for finding in data["findings"]
+    ]
+    assert states == [
+        {
+            "id": NEW_COUNT.id,
+            "kind": "count",
+            "key": "",
+            "status": "open",
+            "began": {"run": run_id(24), "revision": "9c1d2e3f4a5b6c7d8e9f"},
+            "ended": None,
+            "age": 1,
+        },
+        {
+            "id": REGRESSION.id,
+            "kind": "regression",
+            "key": "test",
+            "status": "open",
+            "began": {"run": run_id(18), "revision": "9c1d2e3f4a5b6c7d8e9f"},
+            "ended": None,
+            "age": 7,
+        },
+        {
+            "id": FIXED.id,
+            "kind": "regression",
+            "key": "fixture setup",
+            "status": "closed",
+            "began": {"run": run_id(3), "revision": "1111111111aaaaaaaaaa"},
+            "ended": {"run": run_id(10), "revision": "2222222222bbbbbbbbbb"},
+            "age": 22,
+        },
+        {
+            "id": IMPROVEMENT.id,
+            "kind": "improvement",
+            "key": "",
+            "status": "open",
+            "began": {"run": run_id(19), "revision": "3333333333cccccccccc"},
+            "ended": None,
+            "age": 6,
+        },
+    ]
+    assert all(re.fullmatch(r"[0-9a-f]{12}", state["id"]) for state in states)
+    assert loads(render(status_analysis())) == status_analysis()
+
+
+def test_the_same_finding_in_two_runs_has_the_same_id_and_another_finding_another() -> None:
+    later = replace(
+        REGRESSION,
+        measurements=(Measurement("median duration", 0.5, "s", baseline=0.3),),
+        location=replace(REGRESSION.location, line=57),  # code added above the test
+        history=(),
+        age=8,
+    )
+    first = to_data(Analysis(findings=(REGRESSION,), runs_analyzed=25, current_run="a"))["findings"][0]["id"]
+    second = to_data(Analysis(findings=(later,), runs_analyzed=26, current_run="b"))["findings"][0]["id"]
+    assert first == second
+    other_series = replace(REGRESSION, key="fixture setup")
+    assert len({REGRESSION.id, other_series.id, FIXED.id, NEW_COUNT.id, IMPROVEMENT.id}) == 5
+
+
+def test_measurements_have_machine_keys_given_or_derived_from_their_names() -> None:
+    data = to_data(sample_analysis())
+    keys = {finding["kind"]: [m["key"] for m in finding["measurements"]] for finding in data["findings"]}
+    assert keys["connection"] == [
+        "engines_created",
+        "physical_connections",
+        "connection_time",
+        "share_of_database_time",
+    ]
+    assert keys["regression"] == ["median_duration", "ratio", "p_mann_whitney"]
+
+
+def test_every_measurement_a_detector_makes_has_a_distinct_well_formed_key() -> None:
+    run = slow_shop_run()
+    history = History(runs=(run,))
+    findings = [
+        finding
+        for detector in (schema.detect, connections.detect, cleanup.detect, fixtures.detect)
+        for finding in detector(history, AnalysisOptions())
+    ]
+    assert {finding.kind for finding in findings} >= {"schema", "connection", "cleanup", "fixture"}
+    for finding in findings:
+        keys = [item.key for item in finding.measurements]
+        assert len(set(keys)) == len(keys), keys
+        assert all(re.fullmatch(r"[a-z][a-z0-9_]*", key) for key in keys), keys
+
+
+def test_a_version_1_report_still_reads_its_findings_open_and_their_keys_derived() -> None:
+    data = to_data(Analysis(findings=(ENGINE_PER_TEST,), runs_analyzed=1, current_run="r"))
+    data["version"] = 1
+    for finding in data["findings"]:
+        for field in ("id", "key", "status", "began", "ended", "age"):
+            del finding[field]
+        for item in finding["measurements"]:
+            del item["key"]
+    (finding,) = from_data(data).findings
+    assert finding == ENGINE_PER_TEST
+    assert (finding.status, finding.began, finding.age) == ("open", None, None)
+    assert finding.measurements[0].key == "engines_created"
+
+
+def test_names_with_an_aside_that_would_make_a_poor_key_get_explicit_keys() -> None:
+    matrix = timings(7, tests=20, runs=30)
+    matrix[3, 25:] *= 3
+    regressions = durations.detect(series_history(matrix), AnalysisOptions())
+    (slower,) = [finding for finding in regressions if finding.location.test == name(3)]
+    assert [item.key for item in slower.measurements if item.unit == "p"] == ["p_value", "q_value"]
+    # What varies, in the words of the name, stays in the key when it tells measurements apart.
+    widen = fixtures.detect(History(runs=(slow_shop_run(),)), AnalysisOptions())
+    assert "setups_with_scope_module" in [item.key for finding in widen for item in finding.measurements]

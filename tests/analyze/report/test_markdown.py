@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 
 from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
-from otel_pytest.analyze.report.markdown import code, render, text
+from otel_pytest.analyze.report.markdown import code, prose, render, text
 from otel_pytest.analyze.report.words import words
 from tests.analyze.report.samples import (
     ACTING,
@@ -27,6 +27,7 @@ from tests.analyze.report.samples import (
     empty_analysis,
     run_id,
     sample_analysis,
+    written,
 )
 
 
@@ -52,6 +53,8 @@ class Page(HTMLParser):
             self.rows.append([])
         elif tag in ("td", "th"):
             self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._cell is not None:
@@ -64,28 +67,29 @@ class Page(HTMLParser):
             self._cell.append(data)
 
 
-def test_the_comment_has_a_summary_and_one_table_row_per_finding() -> None:
+def test_the_comment_has_a_summary_and_a_narrow_table_one_row_per_finding() -> None:
     markdown = render(sample_analysis())
     assert markdown.startswith("### otel-pytest analyze\n\n")
     page = Page(to_html(markdown))
     header, *rows = page.rows
-    assert header == ["", "kind", "finding", "where", "saves/run"]
-    assert [row[:2] for row in rows] == [
-        ["🔴 high", "connection"],
-        ["🔴 high", "regression"],
-        ["🟠 medium", "schema"],
-        ["🟠 medium", "cleanup"],
-        ["🔵 low", "n+1 (provisional)"],
-        ["🔵 low", "flaky"],
+    assert header == ["", "finding", "saves/run"]
+    assert rows == [
+        ["🔴 high", "A new engine and physical connection for every test\nconnection · fixture engine", "~18\u00a0s"],
+        ["🔴 high", "got 34 % slower\nregression · test_orders.py::test_checkout[card] · 7 runs", "~100\u00a0ms"],
+        ["🟠 medium", "create_all/drop_all run in a function-scoped fixture\nschema · fixture db", "~15\u00a0s"],
+        [
+            "🟠 medium",
+            "Tests commit and then delete their rows instead of rolling back\ncleanup · fixture session",
+            "~6.1\u00a0s",
+        ],
+        [
+            "🔵 low",
+            "SELECT items by id executed 24 times in a row\nn+1 · test_orders.py::test_list_orders · provisional",
+            "~28\u00a0ms",
+        ],
+        ["🔵 low", "passed and failed on the same revision\nflaky · test_auth.py::test_token_expiry", "\u2013"],
     ]
-    assert rows[0][2:] == [
-        "A new engine and physical connection for every test",
-        "fixture engine (tests/conftest.py:14)",
-        "~18\u00a0s",
-    ]
-    assert rows[1][2] == "tests/test_orders.py::test_checkout[card] got 34 % slower"
-    assert rows[4][3] == "tests/test_orders.py::test_list_ordersSELECT * FROM items WHERE id = $1"  # a <br> between
-    assert rows[5][4] == "\u2013"  # an en dash: no estimate
+    assert max(len(line) for line in markdown.splitlines() if line.startswith("| ")) < 140
     body = "".join(page.text)
     assert "Fixing the 5 findings with a saving estimate saves ~39\u00a0s per run." in body
     assert "1 of 6 findings is provisional" in body
@@ -93,12 +97,46 @@ def test_the_comment_has_a_summary_and_one_table_row_per_finding() -> None:
 
 def test_fixes_and_evidence_are_folded_under_details() -> None:
     markdown = render(sample_analysis())
-    details = markdown[markdown.index("<details><summary>What to change") :]
-    assert "1. **A new engine and physical connection for every test**  \n" in details
-    assert "   Fix: Make the \\`engine\\` fixture session-scoped and share its pool across tests.  \n" in details
-    assert "   engines created 200 (baseline 1); physical connections 400;" in details
-    assert "   _exact counts over 200 tests_\n" in details
-    assert "- /ci/artifacts/run-3.otlp.jsonl:812: skipped an unreadable line (truncated)" in markdown
+    details = markdown[markdown.index("<details><summary>Each finding in full") :]
+    assert details.startswith(
+        "<details><summary>Each finding in full: what to change, and the evidence</summary>\n\n"
+        "1. **A new engine and physical connection for every test**  \n"
+        "   Where: fixture `engine` (`tests/conftest.py:14`)  \n"
+        "   Fix: Make the `engine` fixture session-scoped and share its pool across tests.  \n"
+        "   engines created 200 (baseline 1); physical connections 400; connection time 18.9\u00a0s; "
+        "share of database time 62\u00a0%  \n"
+        "   _exact counts over 200 tests_\n"
+        "2. **got 34 % slower**  \n"
+        "   Where: `tests/test_orders.py::test_checkout[card]`  \n"
+        f"   Status: open since run {run_id(18)} (revision 9c1d2e3f4a5b), 7 runs  \n"
+    )
+    assert details.endswith(
+        "\n\n</details>\n\n<details><summary>Notes on the input</summary>\n\n" + NOTE_LINE + "\n\n</details>\n"
+    )
+
+
+NOTE_LINE = "- /ci/artifacts/run-3.otlp.jsonl:812: skipped an unreadable line (truncated)"
+
+
+def test_names_the_words_put_in_backticks_render_as_code_and_the_rest_stays_text() -> None:
+    finding = written(
+        "Setup of `db` is slow; `<b>x</b>` and `a|b` are not markup, *nor* this",
+        Location(fixture="db"),
+        suggestion="Give `db` a wider scope; an odd ` stays.",
+    )
+    html = to_html(render(Analysis(findings=(finding,), runs_analyzed=2, current_run="r")))
+    assert "<td>Setup of <code>db</code> is slow; <code>&lt;b&gt;x&lt;/b&gt;</code> and <code>a|b</code> " in html
+    assert "are not markup, *nor* this<br>" in html
+    assert "Fix: Give <code>db</code> a wider scope; an odd ` stays." in html
+    assert "\\`" not in html
+    assert "<b>" not in html
+
+
+@pytest.mark.parametrize("value", ["a `b` c", "`a` b", "a `b`", "1. `x`", "# `h`", "`a|b` | c"])
+def test_prose_renders_its_code_spans_as_code_and_nothing_else(value: str) -> None:
+    page = Page(to_html(prose(value, table=False)))
+    assert page.tags == ["p"] + ["code"] * (value.count("`") // 2)
+    assert "".join(page.text).strip() == value.replace("`", "")
 
 
 def test_no_findings_is_a_short_comment() -> None:
@@ -145,12 +183,13 @@ def test_text_from_a_finding_cannot_inject_html_markup_links_or_table_cells() ->
         "li",
     }
     assert set(page.tags) <= structure  # no script, b, i, img, a, del, h1 or ul from the finding
-    assert (page.tags.count("em"), page.tags.count("strong")) == (3, 2)  # headline and confidences; fold titles
+    # em: the headline and two confidences; strong: two kinds in the table and two titles in the fold
+    assert (page.tags.count("em"), page.tags.count("strong")) == (3, 4)
     header, first, second = page.rows
-    assert len(first) == len(header) == len(second) == 5
-    assert first[2] == words(HOSTILE).title
-    assert first[3] == "tests/t.py::test_x[a|b]SELECT `weird``name` FROM t WHERE a = '|'"
+    assert len(first) == len(header) == len(second) == 3
+    assert first[1] == f"{words(HOSTILE).title}\nn+1 · t.py::test_x[a|b]"
     body = "".join(page.text)
+    assert "statement SELECT `weird``name` FROM t WHERE a = '|'" in body
     assert "# not a heading - nor a list <img src=x onerror=alert(1)>" in body
     assert "line one line two | three" in body
 
@@ -223,7 +262,12 @@ def test_characters_that_act_on_a_terminal_or_reorder_text_are_written_as_their_
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e\udcff]", markdown), repr(markdown)
     page = Page(to_html(markdown))
     _header, row = page.rows
-    assert row[2:4] == [VISIBLE_TITLE, f"{VISIBLE_TEST}fixture db\\x1b[31m (conftest.py:3)SELECT '\\u202e' FROM t\\x00"]
+    said = VISIBLE_TITLE.removeprefix(f"{VISIBLE_TEST} ")  # the place is the row's second line
+    assert row[1] == f"{said}\nfixture · {VISIBLE_TEST}, fixture db\\x1b[31m"
+    assert (
+        f"Where: `{VISIBLE_TEST}`, fixture `db\\x1b[31m` (`conftest.py:3`), statement `SELECT '\\u202e' FROM t\\x00`"
+        in markdown
+    )
     body = "".join(page.text)
     assert VISIBLE_NOTE in body
     assert "run r2\\x1b[2J (revision 9c1d\\u202e)" in body

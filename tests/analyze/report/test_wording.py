@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,14 +17,35 @@ from otel_pytest.analyze.findings import (
     Location,
     PinnedFixture,
     ReplacedFixture,
+    RunRef,
     SchemaCleaner,
     SchemaRebuild,
     ScopeChange,
     SlowFixture,
 )
-from otel_pytest.analyze.report.wording import visible
+from otel_pytest.analyze.report.wording import (
+    GOOD,
+    in_report_order,
+    sections,
+    short,
+    state,
+    state_short,
+    summary,
+    to_save,
+    visible,
+    where,
+)
 from otel_pytest.analyze.report.words import Words, words
 from tests.analyze.detectors.runs import plain
+from tests.analyze.report.samples import (
+    ENGINE_PER_TEST,
+    FIXED,
+    IMPROVEMENT,
+    NEW_COUNT,
+    REGRESSION,
+    run_id,
+    status_analysis,
+)
 
 
 @pytest.mark.parametrize(
@@ -225,3 +247,70 @@ def test_an_engine_fixture_that_can_be_session_scoped_names_what_widens_with_it(
         ' It requests `database_url` (module scope): it must take scope="session" with it, since pytest rejects a '
         "session-scoped fixture that requests a narrower one."
     )
+
+
+def test_the_state_of_a_finding_says_since_when_or_when_it_was_fixed() -> None:
+    assert [(state(finding), state_short(finding)) for finding in status_analysis().findings] == [
+        (f"new in run {run_id(24)} (revision 9c1d2e3f4a5b)", "new"),
+        (f"open since run {run_id(18)} (revision 9c1d2e3f4a5b), 7 runs", "7 runs"),
+        (
+            f"fixed in run {run_id(10)} (revision 2222222222bb); it held from run {run_id(3)} (revision 1111111111aa)",
+            "fixed",
+        ),
+        (f"better since run {run_id(19)} (revision 3333333333cc), 6 runs", "6 runs"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "long", "brief"),
+    [
+        ({}, None, ""),  # a detector that cannot tell
+        ({"age": 3}, "open for 3 runs", "3 runs"),
+        ({"began": RunRef("r1")}, "open since run r1", "open"),
+        ({"status": "closed"}, "fixed: gone in the newest run", "fixed"),
+    ],
+)
+def test_what_is_not_known_of_a_state_is_not_made_up(change: dict[str, Any], long: str | None, brief: str) -> None:
+    finding = replace(ENGINE_PER_TEST, **change)
+    assert (state(finding), state_short(finding)) == (long, brief)
+
+
+def test_what_got_better_comes_first_then_the_open_problems_by_severity() -> None:
+    assert [(name, [finding.kind for finding in group]) for name, group in sections(status_analysis().findings)] == [
+        (GOOD, ["regression", "improvement"]),
+        ("high", ["count", "regression"]),
+    ]
+    assert in_report_order(status_analysis().findings) == [FIXED, IMPROVEMENT, NEW_COUNT, REGRESSION]
+
+
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        (
+            Location(test="tests/unit/test_orders.py::TestCart::test_add[a/b]"),
+            "test_orders.py::TestCart::test_add[a/b]",
+        ),
+        (Location(fixture="db", file="tests/conftest.py", line=3), "fixture db"),
+        (Location(test="t.py::test_a", fixture="db"), "t.py::test_a, fixture db"),
+        (Location(file="tests/conftest.py", line=3), "conftest.py:3"),
+        (
+            Location(fingerprint="SELECT a,\n  b FROM t WHERE x = $1 AND y = $2 ORDER BY z"),
+            "statement SELECT a, b FROM t WHERE x = $1 AND y =…",
+        ),
+        (Location(), "the suite"),
+    ],
+)
+def test_a_place_is_shown_short(location: Location, shown: str) -> None:
+    assert where(location) == shown
+
+
+def test_text_is_shortened_on_one_line_with_an_ellipsis() -> None:
+    assert short("a  b\nc", 10) == "a b c"
+    assert short("abcdefghijk", 5) == "abcd\u2026"
+
+
+def test_what_an_improvement_saved_is_not_offered_as_a_saving_still_to_make() -> None:
+    improved = replace(IMPROVEMENT, saving=1.3)
+    analysis = replace(status_analysis(), findings=(improved, NEW_COUNT))
+    assert summary(analysis)[1] == "Fixing this finding saves ~12\u00a0ms per run."
+    assert [to_save(name, group) for name, group in sections(analysis.findings)] == [0.0, 0.012]
