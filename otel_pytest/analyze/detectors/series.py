@@ -10,7 +10,10 @@ A fixture is judged per call and per run: per call says whether each setup got s
 per run what the run pays. When its setups per run changed (a scope change: 32 setups a
 run became 1), per call compares a shared setup with a per-test one, so the per-call
 series keeps only the runs with about the newest run's setups (``SCOPE_CHANGE``) and the
-per-run series tells the change of cost.
+per-run series tells the change of cost. A statement is masked the same way: executed once
+a session instead of once a test, its one execution pays what 32 shared (a cold plan, a
+first touch of the table), so its time per execution is compared only across runs that
+executed it about as often.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ from otel_pytest.analyze.stats import BoolArray, FloatArray
 
 # The outcomes whose runs measure a test: a failure or a skip says nothing about its speed or its work.
 COUNTED_OUTCOMES = frozenset({"passed"})
-# A fixture whose setups per run differ from the newest run's by this factor or more ran
-# in another scope (or for other tests): its per-call values of those runs are not compared.
+# A fixture whose setups per run (a statement whose executions) differ from the newest run's
+# by this factor or more ran in another scope (or for other tests): its per-call values of
+# those runs are not compared.
 SCOPE_CHANGE = 2.0
 # The series kinds judged per call (their ``calls`` vary with how often the run paid them).
-PER_CALL_FIXTURE = ("fixture setup", "fixture teardown")
+PER_CALL = ("fixture setup", "fixture teardown", "statement")
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,8 @@ def build_series(history: History) -> SeriesMatrix:
     """Tests (own duration of passed runs: a failure or a skip says nothing about speed),
     fixtures (setup and teardown time per call, setup time per run), statements (time per
     execution) and the suite's setup per run, with their description taken from the
-    newest run that has them; per-call fixture values across a scope change masked (see
-    the module docstring)."""
+    newest run that has them; per-call values across a scope change masked (see the
+    module docstring)."""
     runs = history.runs
     rows: dict[str, int] = {}
     infos: dict[str, SeriesInfo] = {}
@@ -131,7 +135,7 @@ def build_series(history: History) -> SeriesMatrix:
         paid[r.astype(np.int64), c.astype(np.int64)] = n
     described = tuple(infos[key] for key in ordered)
     is_test = np.array([info.kind == "test" for info in described], dtype=bool)
-    per_call = np.array([info.kind in PER_CALL_FIXTURE for info in described], dtype=bool)
+    per_call = np.array([info.kind in PER_CALL for info in described], dtype=bool)
     if per_call.any() and len(runs):
         values[per_call] = np.where(_same_scope(paid[per_call]), values[per_call], np.nan)
     return SeriesMatrix(described, values, is_test, paid)
