@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from otel_pytest.analyze.detectors import Detector
-from otel_pytest.analyze.findings import KINDS, NEVER_GATING, SEVERITIES, Finding, RunRef
+from otel_pytest.analyze.findings import KINDS, NEVER_GATING, SEVERITIES, Finding, RunRef, total_saving
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 
@@ -65,7 +65,9 @@ class Analysis:
 
     @property
     def total_saving(self) -> float:
-        return sum(finding.saving for finding in self.findings)
+        """What fixing every finding saves per run: the union of their claims, so two
+        findings on one cost count it once (:func:`~otel_pytest.analyze.findings.total_saving`)."""
+        return total_saving(self.findings)
 
 
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}

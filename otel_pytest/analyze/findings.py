@@ -10,8 +10,9 @@ findings; they never recompute them.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 # Finding kinds, which are also the names the CI gate (--fail-on) accepts.
@@ -99,6 +100,41 @@ class Measurement:
     def __post_init__(self) -> None:
         if not self.key:
             object.__setattr__(self, "key", machine_key(self.name))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A share of one named cost that a finding's fix would save, in seconds per run.
+
+    Two findings can point at the same spans (an engine made and a schema built in one
+    fixture; a DELETE that is also an N+1): each claims the costs it would save by name
+    (``fixture <key>: other work``, ``statement <fingerprint id>``), and
+    :func:`total_saving` counts each name once, at its largest claim.
+    """
+
+    cost: str
+    seconds: float
+
+
+def claims_of(finding: Finding) -> tuple[Claim, ...]:
+    """What ``finding`` claims: its own claims, or, for one that names none, its whole saving
+    as a cost of its own (a regression's extra time is nobody else's)."""
+    if finding.claims:
+        return finding.claims
+    return () if finding.saving <= 0 else (Claim(f"finding {finding.id}", finding.saving),)
+
+
+def total_saving(findings: Iterable[Finding]) -> float:
+    """What fixing all of ``findings`` saves per run: the union of their claims, each named
+    cost counted once at its largest claim, so the total never exceeds what the costs are.
+    NaN when a saving is NaN (unknown, e.g. read back from a report that wrote null)."""
+    largest: dict[str, float] = {}
+    for finding in findings:
+        for claim in claims_of(finding):
+            if math.isnan(claim.seconds):
+                return math.nan
+            largest[claim.cost] = max(largest.get(claim.cost, 0.0), claim.seconds)
+    return sum(largest.values())
 
 
 # -- details: the facts a finding's words are made of, one type per kind of finding --------
@@ -229,6 +265,9 @@ class CountRegression:
 class FixtureRef:
     name: str
     scope: str
+    # Where it is defined, when one finding stands for the same fixture defined in several
+    # places ("file:line" each, sorted); empty for a single definition (the location has it).
+    places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -447,6 +486,8 @@ class Finding:
     measurements: tuple[Measurement, ...]
     detail: Detail  # what the report's words (title, confidence, suggestion) are made of
     saving: float = 0.0  # estimated seconds saved per run by the suggestion
+    # What the saving is made of, by named cost (their sum is ``saving``); see :class:`Claim`.
+    claims: tuple[Claim, ...] = ()
     # Run ids (and revisions) the finding rests on: e.g. the change point's run.
     evidence: Mapping[str, str] = field(default_factory=dict)
     # Series for charts: run id -> value (e.g. a test's duration per run).

@@ -34,6 +34,9 @@ class AnalysisOptions:
     change_point_p: float = 0.001
     seed: int = 0  # for the permutation tests of change-point detection
     any_environment: bool = False
+    # Pattern findings' times (detectors/steady.py): the fastest of at most this many newest
+    # runs of the same revision and fixtures, so identical runs are given the same savings.
+    steady_runs: int = 10
     # Pattern detectors (connection, schema, cleanup, n+1, fixture): a per-test pattern
     # counts as the suite's when at least this share of the tests with database work shows it.
     most_tests_share: float = 0.5

@@ -22,6 +22,8 @@ from otel_pytest.analyze.detectors import Detector
 from otel_pytest.analyze.findings import KINDS, Finding, Location, RunRef, Written
 from otel_pytest.analyze.model import History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
+from tests.analyze.detectors.runs import fixture, sample, slow_shop_run, statement
+from tests.analyze.detectors.runs import run as shop_run
 
 
 def finding(
@@ -300,3 +302,40 @@ def test_the_analysis_and_the_renderers_import_no_detector_and_nothing_heavy() -
 def test_the_command_line_loads_without_numpy_scipy_rich_or_the_detectors() -> None:
     """``otel-pytest runs`` and ``--help`` must not pay for the analyzer's imports."""
     assert modules_loaded_by("import otel_pytest.cli") == []
+
+
+def test_two_findings_on_one_fixture_never_save_more_than_the_fixture_costs() -> None:
+    # One fixture makes an engine and rebuilds the schema on every setup: the connection
+    # finding saves its connection set-up, the schema finding the rest; together, no more
+    # than the 1.0 s it costs (all but one setup of it).
+    both = fixture(
+        "db",
+        setups=10,
+        setup_time=0.8,
+        teardown_time=0.2,
+        db={"engines_created": 10, "connections": 10, "connection_time": 0.3, "ddl": 40, "ddl_time": 0.4},
+        statements={"c1": 20, "d1": 20},
+    )
+    ddl = [
+        statement("c1", "CREATE TABLE t (id INTEGER)", count=20, total_time=0.2, tests=10),
+        statement("d1", "DROP TABLE t", count=20, total_time=0.2, tests=10),
+    ]
+    tests = [
+        sample(f"tests/test_a.py::test_{n}", setup=0.1, db={"engines_created": 1, "connections": 1}) for n in range(10)
+    ]
+
+    analysis = analyze(History((shop_run("r1", tests, fixtures=[both], statements=ddl, wall_time=2.0),)))
+
+    assert sorted((f.kind, round(f.saving, 6)) for f in analysis.findings if f.saving > 0) == [
+        ("connection", 0.27),
+        ("schema", 0.63),
+    ]
+    assert analysis.total_saving == pytest.approx(0.9)
+
+
+def test_the_slow_shop_suites_savings_are_less_than_its_fixtures_cost() -> None:
+    analysis = analyze(History((slow_shop_run(),)))
+    fixtures = sum(item.total_time for item in slow_shop_run().fixtures.values())
+
+    assert sum(f.saving for f in analysis.findings) == pytest.approx(analysis.total_saving)  # no claim shared here
+    assert analysis.total_saving < fixtures

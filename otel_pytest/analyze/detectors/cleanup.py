@@ -13,26 +13,30 @@ Method (current run only; "tests" are the tests that ran with a database summary
   ``most_tests_share`` of the committing tests (their time is this finding's). Neither: the data stays for later tests.
   Rollback cost per test: the run's mean ROLLBACK duration (``rollback_time / rollbacks``).
   Saving: the DELETE time less one rollback per committing test; COMMIT time is not in the
-  summaries, so the saving leaves it out. Severity: the cleanup's time (the schema
-  fixtures' teardown plus the DELETE time) as a share of the run's time; at least
+  summaries, so the saving leaves it out; it claims the DELETE statements' time.
+  Severity: by the saving (:mod:`~otel_pytest.analyze.detectors.impact`), at least
   ``medium`` when nothing cleans up, since later tests then see the data.
 - **Leaked transactions** (one finding for the run): per test, BEGINs less COMMITs and
   ROLLBACKs (``transactions - commits - rollbacks``) in its summary. Pool resets (the pool's
   rollback when a connection is returned) are not counted as the code's rollbacks, so a
   transaction ended only by the pool returning its connection counts as leaked, as does
-  one still open when the test ended. Severity ``medium``; no saving (it is isolation).
+  one still open when the test ended. No saving (it is isolation), so ``medium`` by the
+  rule for what harms results.
 
 Each finding also says since when it holds (``began``, ``age``): the runs before the newest
 are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evidence.dated`).
+Times are steady (:mod:`~otel_pytest.analyze.detectors.steady`: the newest run's, at the
+fastest of the newest runs that did the same work), and a fixture defined in several
+modules is one finding (:mod:`~otel_pytest.analyze.detectors.causes`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from otel_pytest.analyze.detectors import db_work
+from otel_pytest.analyze.detectors import causes, db_work, steady
 from otel_pytest.analyze.detectors.evidence import dated, fixture_location, run_evidence
-from otel_pytest.analyze.detectors.impact import severity
+from otel_pytest.analyze.detectors.impact import claims, severity
 from otel_pytest.analyze.findings import (
     CommitThenClean,
     Finding,
@@ -46,17 +50,17 @@ from otel_pytest.analyze.options import AnalysisOptions
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
-    return dated(history, options, _found)
+    return dated(steady.steadied(history, options), options, _found)
 
 
 def _found(history: History, options: AnalysisOptions) -> list[Finding]:
-    run = history.current
+    run = causes.current(history)
     if run is None:
         return []
     tests = db_work.tests_with_database_work(run)
     if not tests:
         return []
-    return [*_commit_then_clean(run, tests, options), *_leaked_transactions(run, tests)]
+    return [*_commit_then_clean(run, tests, options), *_leaked_transactions(run, tests, options)]
 
 
 def _schema_commits(run: RunSummary) -> dict[str, float]:
@@ -99,7 +103,6 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
     rollbacks = db_work.total(tests, "rollbacks")
     rollback = db_work.total(tests, "rollback_time") / rollbacks if rollbacks else None
     saving = max(delete_time - committing * (rollback or 0.0), 0.0)
-    cleanup = schema_cleanup + delete_time
 
     measurements = [
         Measurement("tests that commit data", committing, "count"),
@@ -116,14 +119,11 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
     if rollback is not None:
         measurements.append(Measurement("a ROLLBACK in this run (mean, the cost per test instead)", rollback, "s"))
 
-    level = severity(cleanup, run, options)
-    if not schema and not deletes:
-        level = "high" if level == "high" else "medium"
     return [
         Finding(
             kind="cleanup",
             key="commit then clean",
-            severity=level,
+            severity=severity(saving, run, options, serious=not schema and not deletes),
             location=_where(schema, deletes),
             measurements=tuple(measurements),
             detail=CommitThenClean(
@@ -136,6 +136,7 @@ def _commit_then_clean(run: RunSummary, tests: list[TestSample], options: Analys
                 rollback is not None,
             ),
             saving=saving,
+            claims=claims(saving, {f"statement {s.fingerprint_id}": s.total_time for s in deletes}),
             evidence=run_evidence(run),
         )
     ]
@@ -169,7 +170,7 @@ def _leaked(test: TestSample) -> float:
     return max(db_work.amount(test.db, "transactions") - ended, 0.0)
 
 
-def _leaked_transactions(run: RunSummary, tests: list[TestSample]) -> list[Finding]:
+def _leaked_transactions(run: RunSummary, tests: list[TestSample], options: AnalysisOptions) -> list[Finding]:
     leaking = [test for test in tests if _leaked(test) >= 1]
     if not leaking:
         return []
@@ -179,7 +180,7 @@ def _leaked_transactions(run: RunSummary, tests: list[TestSample]) -> list[Findi
         Finding(
             kind="cleanup",
             key="leaked transactions",
-            severity="medium",
+            severity=severity(None, run, options, serious=True),
             location=Location(test=worst.test_id) if len(leaking) == 1 else Location(),
             measurements=(
                 Measurement("tests", len(leaking), "count"),

@@ -35,17 +35,24 @@ Method (current run only; "tests" are the tests that ran with a database summary
   of the 0.04-0.14 ms measured on loopback).
 
 The connection set-up share of the affected tests' database time (queries, rollbacks,
-connects, checkout waits, engines) is given with the first three.
+connects, checkout waits, engines) is given with the first three. Savings claim the
+fixture's costs (its connection set-up and other work), its engines' first connections
+where they were made, or the tests' connects and waits
+(:mod:`~otel_pytest.analyze.detectors.impact`); churn in a fixture that connects on every
+setup claims that fixture's connection set-up.
 
 Each finding also says since when it holds (``began``, ``age``): the runs before the newest
 are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evidence.dated`).
+Times are steady (:mod:`~otel_pytest.analyze.detectors.steady`: the newest run's, at the
+fastest of the newest runs that did the same work), and a fixture defined in several
+modules is one finding (:mod:`~otel_pytest.analyze.detectors.causes`).
 """
 
 from __future__ import annotations
 
-from otel_pytest.analyze.detectors import db_work, scopes
+from otel_pytest.analyze.detectors import causes, db_work, scopes, steady
 from otel_pytest.analyze.detectors.evidence import dated, fixture_location, fixture_ref, run_evidence
-from otel_pytest.analyze.detectors.impact import once_instead_of, severity
+from otel_pytest.analyze.detectors.impact import claims, connecting, fixture_costs, once_instead_of, severity
 from otel_pytest.analyze.findings import (
     ConnectionChurn,
     EngineDisposals,
@@ -65,11 +72,11 @@ POOLED_CHECKOUT = 0.0001  # seconds: a checkout from a warm pool, loopback
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
-    return dated(history, options, _found)
+    return dated(steady.steadied(history, options), options, _found)
 
 
 def _found(history: History, options: AnalysisOptions) -> list[Finding]:
-    run = history.current
+    run = causes.current(history)
     if run is None:
         return []
     tests = db_work.tests_with_database_work(run)
@@ -120,6 +127,11 @@ def _engine_fixture(
     first = engines * connected
     outside = max(first - db_work.amount(fixture.db, "connections"), 0.0)
     own = db_work.connection_setup_time(fixture.db) if schema else fixture.total_time
+    # What of the fixture's own time this finding counts, by name (with a schema finding
+    # on it, only the connection set-up: the rest is that finding's).
+    own_costs = fixture_costs(fixture)
+    if schema:
+        own_costs = {connecting(fixture): own}
     spent = own + outside * cost
     saving = once_instead_of(spent, engines)
     affected = [
@@ -157,8 +169,23 @@ def _engine_fixture(
             scopes.scope_change(run, fixture, "session", options),
         ),
         saving=saving,
+        claims=claims(saving, {**own_costs, **_first_connections(run, fixture, outside * cost)}),
         evidence=run_evidence(run),
     )
+
+
+def _first_connections(run: RunSummary, engines: FixtureStats, spent: float) -> dict[str, float]:
+    """Where the first connections of a fixture's engines, made outside it, cost ``spent``:
+    the connection set-up of the other repeating fixtures that connect (the schema fixture
+    whose ``engine.begin()`` opens the pool), as far as it goes, and the tests for the rest."""
+    costs = {}
+    for other in sorted(run.fixtures.values(), key=lambda fixture: fixture.key):
+        if other.key != engines.key and db_work.repeats(other) and db_work.amount(other.db, "connections") > 0:
+            share = min(db_work.connection_setup_time(other.db), spent)
+            costs[connecting(other)] = share
+            spent -= share
+    costs["tests: first connections of new engines"] = spent
+    return costs
 
 
 def _engines_in_tests(run: RunSummary, tests: list[TestSample], cost: float, options: AnalysisOptions) -> list[Finding]:
@@ -188,6 +215,7 @@ def _engines_in_tests(run: RunSummary, tests: list[TestSample], cost: float, opt
             ),
             detail=EnginesInTests(len(affected), len(tests), engines, spent),
             saving=saving,
+            claims=claims(saving, {"tests: engines created and their first connections": spent}),
             evidence=run_evidence(run),
         )
     ]
@@ -261,6 +289,7 @@ def _disposals(
                 fixture_ref(fixture), disposals, fixture.setups, reconnects, spent, len(users), tests
             ),
             saving=saving,
+            claims=claims(saving, {f"reconnects after fixture {fixture.key}'s disposals": spent}),
             evidence=run_evidence(run),
         )
     ]
@@ -282,6 +311,11 @@ def _churn(
     spent = excess * cost
     saving = max(spent - cost, 0.0)
     where = _connecting_fixture(run, options)
+    # The connects of a fixture that connects on every setup are that fixture's cost.
+    inside = min(db_work.connection_setup_time(where.db), spent) if where is not None else 0.0
+    costs = {"tests: connections beyond each engine's first": spent - inside}
+    if where is not None:
+        costs[connecting(where)] = inside
     return [
         Finding(
             kind="connection",
@@ -307,6 +341,7 @@ def _churn(
                 fixture_ref(where) if where is not None else None,
             ),
             saving=saving,
+            claims=claims(saving, costs),
             evidence=run_evidence(run),
         )
     ]
@@ -363,6 +398,7 @@ def _pool_waits(run: RunSummary, tests: list[TestSample], options: AnalysisOptio
             ),
             detail=PoolWaits(per_checkout, waited, checkouts, len(waiting), len(tests)),
             saving=saving,
+            claims=claims(saving, {"tests: pool waits": waited}),
             evidence=run_evidence(run),
         )
     ]

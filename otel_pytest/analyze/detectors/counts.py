@@ -26,8 +26,8 @@ at b when the test ran it in every passed run since b and in none of its baselin
 One finding per test and run where its counts rose (its increases and new statements
 together, their names the finding's ``key``, so that its id is the same in every
 analysis); the same new statements in several tests, from the same run, are one finding.
-Severity is by the seconds per run the extra work costs (``severity_high_seconds``,
-``severity_medium_seconds``), which is also ``Finding.saving``.
+Severity is by the seconds per run the extra work costs, which is also ``Finding.saving``,
+absolute and as a share of the run (:mod:`~otel_pytest.analyze.detectors.impact`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from otel_pytest.analyze.detectors.impact import severity_of_cost
+from otel_pytest.analyze.detectors.impact import severity
 from otel_pytest.analyze.detectors.series import COUNTED_OUTCOMES
 from otel_pytest.analyze.findings import (
     CountIncrease,
@@ -153,7 +153,7 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
             groups.setdefault((change.rise.began, change.rise.ended), []).append(change)
         for changes in groups.values():
             findings.append(_finding(runs, position, passed, changes, options))
-    return _merge_new_statements(findings, options)
+    return _merge_new_statements(findings, runs[-1], options)
 
 
 def _changes(samples: Sequence[TestSample], options: AnalysisOptions) -> list[_Change]:
@@ -181,7 +181,7 @@ def _changes(samples: Sequence[TestSample], options: AnalysisOptions) -> list[_C
     return found
 
 
-def _merge_new_statements(findings: list[Finding], options: AnalysisOptions) -> list[Finding]:
+def _merge_new_statements(findings: list[Finding], newest: RunSummary, options: AnalysisOptions) -> list[Finding]:
     """One finding for the same new statements in several tests from the same run (one
     code change reached by many tests), instead of one per test; findings with count
     increases stay per test."""
@@ -196,11 +196,11 @@ def _merge_new_statements(findings: list[Finding], options: AnalysisOptions) -> 
             statements = tuple(s.fingerprint_id for s in detail.new_statements)
             groups.setdefault((statements, finding.began, finding.ended), []).append(finding)
     for group in groups.values():
-        kept.append(group[0] if len(group) == 1 else _merged(group, options))
+        kept.append(group[0] if len(group) == 1 else _merged(group, newest, options))
     return kept
 
 
-def _merged(group: Sequence[Finding], options: AnalysisOptions) -> Finding:
+def _merged(group: Sequence[Finding], newest: RunSummary, options: AnalysisOptions) -> Finding:
     first = group[0]
     assert isinstance(first.detail, CountRegression)
     tests = tuple(
@@ -209,7 +209,7 @@ def _merged(group: Sequence[Finding], options: AnalysisOptions) -> Finding:
     saving = sum(finding.saving for finding in group)
     return dataclasses.replace(
         first,
-        severity=severity_of_cost(saving, options),
+        severity=severity(saving, newest, options),
         measurements=(
             *(m for m in first.measurements if m.name == NEW_STATEMENTS),
             Measurement("tests", float(len(tests)), "count", baseline=0.0),
@@ -280,7 +280,7 @@ def _finding(
     key = ",".join([*(i.metric for i in increases), *([NEW_STATEMENTS] if new_statements else [])])
     return Finding(
         kind="count",
-        severity=severity_of_cost(cost, options),
+        severity=severity(cost, newest, options),
         location=Location(test=sample.nodeid, file=sample.file, line=sample.line),
         measurements=tuple(measurements),
         detail=detail,

@@ -24,6 +24,8 @@ from otel_pytest.analyze.model import FixtureStats, RunSummary, StatementStats, 
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.semconv.statements import DDL_VERBS
 
+# db.summary keys that hold seconds end with this; the others are counts.
+TIME_SUFFIX = "_time"
 # Outcomes of tests that did not run their body: their (empty) summaries say nothing.
 NOT_RUN = frozenset({"skipped"})
 

@@ -7,13 +7,13 @@ newest runs, changes followed as a state) over the history's
 series, the costliest first located by a tested change point (at most
 ``MAX_CHANGE_POINT_TESTS``).
 
-* An open regression: its severity is by the seconds per run it costs
-  (``severity_high_seconds``, ``severity_medium_seconds``), which is also
-  ``Finding.saving``; ``began`` is the run whose analysis first reported it, ``age`` the
+* An open regression: its severity is by the seconds per run it costs, which is also
+  ``Finding.saving``, absolute and as a share of the newest run, one level lower when
+  provisional (:mod:`~otel_pytest.analyze.detectors.impact`); ``began`` is the run whose analysis first reported it, ``age`` the
   runs since (both counted). The gate reads them.
 * A closed regression (fixed in the run ``ended``), reported for ``RECENT_RUNS`` runs
   after it was fixed; low severity, no saving, never gating.
-* An improvement: severity by the seconds per run it saves; no saving (there is nothing
+* An improvement: severity by the seconds per run it saves (the same rule); no saving (there is nothing
   left to do), never gating; reported for ``RECENT_RUNS`` runs after it was first seen.
   The suite's setup per run is judged for improvements only (its regressions are the
   fixtures' and tests' own).
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from otel_pytest.analyze.detectors.impact import severity_of_cost
+from otel_pytest.analyze.detectors.impact import severity
 from otel_pytest.analyze.detectors.judgement import (
     DOWN,
     MIN_STATISTICAL_RUNS,
@@ -108,15 +108,16 @@ def _finding(
     chart = tuple((runs[i].run_id, float(series[i])) for i in range(len(runs)) if not np.isnan(series[i]))
     began = runs[change.began]
     improvement = change.direction == DOWN
+    sure = not change.provisional
     if improvement:
-        severity = severity_of_cost(change.saved, options)
+        level = severity(change.saved, newest, options, sure=sure)
     elif change.status == "closed":
-        severity = "low"
+        level = "low"
     else:
-        severity = severity_of_cost(change.saving, options)
+        level = severity(change.saving, newest, options, sure=sure)
     return Finding(
         kind="improvement" if improvement else "regression",
-        severity=severity,
+        severity=level,
         location=change.info.location,
         measurements=_measurements(change),
         detail=_detail(change, matrix, len(runs), newest.run_id, newest.revision, changed, options),

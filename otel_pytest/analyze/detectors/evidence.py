@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
+from otel_pytest.analyze.detectors.causes import Definitions
 from otel_pytest.analyze.findings import Finding, FixtureRef, Location, RunRef
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
@@ -15,11 +16,14 @@ Detect = Callable[[History, AnalysisOptions], list[Finding]]
 
 
 def fixture_location(fixture: FixtureStats) -> Location:
+    """The fixture's definition site; no site for definitions merged from several places
+    (the finding's detail lists them)."""
     return Location(fixture=fixture.name, file=fixture.file or None, line=fixture.line or None)
 
 
 def fixture_ref(fixture: FixtureStats) -> FixtureRef:
-    return FixtureRef(fixture.name, fixture.scope)
+    places = fixture.places if isinstance(fixture, Definitions) else ()
+    return FixtureRef(fixture.name, fixture.scope, places)
 
 
 def run_evidence(run: RunSummary) -> dict[str, str]:

@@ -14,7 +14,8 @@ Method (current run only):
   at all); module to ``session``. Saving: the fixture's time except the setups left after
   the change (one per run for session, at most one per test module of the run for
   module), at the mean cost of a setup: the summary has no per-setup spread, so "similar
-  time per setup" is assumed, and said.
+  time per setup" is assumed, and said. It claims the fixture's costs
+  (:func:`~otel_pytest.analyze.detectors.impact.fixture_costs`); severity by the saving.
 
   The change is proposed only where the fixtures it requests allow it (its recorded
   ``argnames``, followed transitively; pytest rejects a fixture that requests a narrower
@@ -29,19 +30,22 @@ Method (current run only):
   less the time spent in wider-scoped fixtures) is longer than their call phase and at
   least ``floor_test``, reported when they are at least ``most_tests_share`` of the tests
   that ran or their excess of setup over call is at least ``severity_medium_share`` of the
-  run's time (a few slow setups are the fixture findings' business). Severity by that
-  excess as a share of the run's time; no saving of its own (the fixture, schema and
-  connection findings carry it).
+  run's time (a few slow setups are the fixture findings' business). No saving of its own
+  (the fixture, schema and connection findings carry it), so ``low`` by the rule of
+  :mod:`~otel_pytest.analyze.detectors.impact`.
 
 Each finding also says since when it holds (``began``, ``age``): the runs before the newest
 are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evidence.dated`).
+Times are steady (:mod:`~otel_pytest.analyze.detectors.steady`: the newest run's, at the
+fastest of the newest runs that did the same work), and a fixture defined in several
+modules is one finding (:mod:`~otel_pytest.analyze.detectors.causes`).
 """
 
 from __future__ import annotations
 
-from otel_pytest.analyze.detectors import db_work, scopes
+from otel_pytest.analyze.detectors import causes, db_work, scopes, steady
 from otel_pytest.analyze.detectors.evidence import dated, fixture_location, fixture_ref, run_evidence
-from otel_pytest.analyze.detectors.impact import run_time, severity
+from otel_pytest.analyze.detectors.impact import claims, fixture_costs, run_time, severity
 from otel_pytest.analyze.findings import (
     CostlyFixture,
     Finding,
@@ -57,11 +61,11 @@ NAMED_FIXTURES = 3  # fixtures named in the setup-dominated finding
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
-    return dated(history, options, _found)
+    return dated(steady.steadied(history, options), options, _found)
 
 
 def _found(history: History, options: AnalysisOptions) -> list[Finding]:
-    run = history.current
+    run = causes.current(history)
     if run is None or not run.tests:
         return []
     return [*_slow_fixtures(run, options), *_setup_dominated(run, options)]
@@ -101,6 +105,7 @@ def _slow_fixture(
     return Finding(
         kind="fixture",
         key="slow fixture",
+        # Kept at its scope (pinned), it saves nothing, but still costs its time.
         severity=severity(saving or fixture.total_time, run, options),
         location=fixture_location(fixture),
         measurements=(
@@ -123,6 +128,7 @@ def _slow_fixture(
             change,
         ),
         saving=saving,
+        claims=claims(saving, fixture_costs(fixture)),
         evidence=run_evidence(run),
     )
 
@@ -151,7 +157,7 @@ def _setup_dominated(run: RunSummary, options: AnalysisOptions) -> list[Finding]
         Finding(
             kind="fixture",
             key="setup dominated",
-            severity=severity(setup - call, run, options),
+            severity=severity(None, run, options),
             location=Location(test=worst.test_id) if len(dominated) == 1 else Location(),
             measurements=(
                 Measurement("tests", len(dominated), "count"),

@@ -3,8 +3,9 @@
 Method: the runs of the history whose revision equals the current run's (at least two are
 needed; a run without a revision is never grouped). A test is flaky when among those runs
 it passed at least once and failed or errored at least once (skipped, xfailed and xpassed
-outcomes are left out). One finding per test; severity ``high`` when it failed in the
-current run, ``medium`` otherwise. No saving: the cost is re-runs and lost trust.
+outcomes are left out). One finding per test. No saving: the cost is re-runs and lost
+trust, so ``medium`` by the rule for what harms results
+(:mod:`~otel_pytest.analyze.detectors.impact`), whether or not it failed in the current run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from otel_pytest.analyze.detectors import db_work
+from otel_pytest.analyze.detectors.impact import severity
 from otel_pytest.analyze.findings import Finding, Flaky, Location, Measurement
 from otel_pytest.analyze.model import History, RunSummary, TestSample
 from otel_pytest.analyze.options import AnalysisOptions
@@ -36,21 +38,23 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
         outcomes = seen[test_id]
         failures = sum(1 for _, sample in outcomes if sample.outcome in FAILED)
         if 0 < failures < len(outcomes):
-            findings.append(_finding(current, test_id, outcomes, failures))
+            findings.append(_finding(current, test_id, outcomes, failures, options))
     return findings
 
 
 def _finding(
-    current: RunSummary, test_id: str, outcomes: list[tuple[RunSummary, TestSample]], failures: int
+    current: RunSummary,
+    test_id: str,
+    outcomes: list[tuple[RunSummary, TestSample]],
+    failures: int,
+    options: AnalysisOptions,
 ) -> Finding:
     revision = current.revision or ""
     passes = len(outcomes) - failures
-    now = current.tests.get(test_id)
-    failing_now = now is not None and now.outcome in FAILED
     latest = outcomes[-1][1]
     return Finding(
         kind="flaky",
-        severity="high" if failing_now else "medium",
+        severity=severity(None, current, options, serious=True),
         location=Location(test=test_id, file=latest.file or None, line=latest.line or None),
         measurements=(
             Measurement("runs of the revision", len(outcomes), "count"),

@@ -4,21 +4,24 @@ Method (Sentry's rule, current run only): a test's :class:`Repetition` is its lo
 consecutive executions of one statement fingerprint under one parent span (a phase or a
 fixture) after a different statement; it counts when ``count >= n_plus_one_min`` (5).
 Repetitions of the same fingerprint are gathered into one finding, naming the test with
-the longest run. Severity by the repeated executions' total time as a share of the run's
-time (``severity_high_share``, ``severity_medium_share``). Saving: every repeated execution
-but one per repetition, at their mean time (one IN query or eager load costs about one).
+the longest run. Saving: every repeated execution but one per repetition, at their mean
+time (one IN query or eager load costs about one), claimed on the statement. Severity: by
+the saving, at least ``medium``: its cost grows with the rows, beyond what a test's few
+rows show (:mod:`~otel_pytest.analyze.detectors.impact`).
 
 Each finding also says since when it holds (``began``, ``age``): the runs before the newest
 are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evidence.dated`).
+Times are steady (:mod:`~otel_pytest.analyze.detectors.steady`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from otel_pytest.analyze.detectors import steady
 from otel_pytest.analyze.detectors.db_work import tests_with_database_work
 from otel_pytest.analyze.detectors.evidence import dated, run_evidence
-from otel_pytest.analyze.detectors.impact import once_instead_of, severity
+from otel_pytest.analyze.detectors.impact import claims, once_instead_of, severity
 from otel_pytest.analyze.findings import Finding, Location, Measurement, NPlusOne
 from otel_pytest.analyze.model import History, Repetition, RunSummary, TestSample
 from otel_pytest.analyze.options import AnalysisOptions
@@ -26,7 +29,7 @@ from otel_pytest.semconv.spans import FIXTURE_PREFIX
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
-    return dated(history, options, _found)
+    return dated(steady.steadied(history, options), options, _found)
 
 
 def _found(history: History, options: AnalysisOptions) -> list[Finding]:
@@ -73,10 +76,11 @@ def _finding(
     )
     return Finding(
         kind="n+1",
-        severity=severity(spent, run, options),
+        severity=severity(saving, run, options, serious=True),
         location=Location(test=worst_test.test_id, fixture=fixture, fingerprint=text),
         measurements=tuple(measurements),
         detail=detail,
         saving=saving,
+        claims=claims(saving, {f"statement {fingerprint_id}": spent}),
         evidence={**run_evidence(run), "fingerprint_id": fingerprint_id},
     )

@@ -14,29 +14,33 @@ it (engines, physical connects and the checkouts that made them) when a connecti
 finding counts that set-up (:func:`~otel_pytest.analyze.detectors.connections.counts_connection_setup`);
 otherwise the set-up stays in this cost, and is said not to be taken off.
 Saving: that cost except one setup and teardown, i.e. the schema built once per run.
-Severity: the saving's share of the run's time (``severity_high_share``,
-``severity_medium_share``).
+The fixture's other work (not its connection set-up) is what the saving claims, and the
+set-up too when it stays in the cost. Severity: by the saving
+(:mod:`~otel_pytest.analyze.detectors.impact`).
 
 Each finding also says since when it holds (``began``, ``age``): the runs before the newest
 are judged the same way, each alone (:func:`~otel_pytest.analyze.detectors.evidence.dated`).
+Times are steady (:mod:`~otel_pytest.analyze.detectors.steady`: the newest run's, at the
+fastest of the newest runs that did the same work), and a fixture defined in several
+modules is one finding (:mod:`~otel_pytest.analyze.detectors.causes`).
 """
 
 from __future__ import annotations
 
-from otel_pytest.analyze.detectors import connections, db_work
+from otel_pytest.analyze.detectors import causes, connections, db_work, steady
 from otel_pytest.analyze.detectors.evidence import dated, fixture_location, fixture_ref, run_evidence
-from otel_pytest.analyze.detectors.impact import once_instead_of, severity
+from otel_pytest.analyze.detectors.impact import claims, fixture_costs, once_instead_of, severity, working
 from otel_pytest.analyze.findings import Finding, Measurement, SchemaRebuild
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
-    return dated(history, options, _found)
+    return dated(steady.steadied(history, options), options, _found)
 
 
 def _found(history: History, options: AnalysisOptions) -> list[Finding]:
-    run = history.current
+    run = causes.current(history)
     if run is None:
         return []
     fixtures = db_work.schema_fixtures(run, options)
@@ -86,5 +90,6 @@ def _finding(run: RunSummary, fixture: FixtureStats, counted: bool, options: Ana
         measurements=tuple(measurements),
         detail=detail,
         saving=saving,
+        claims=claims(saving, fixture_costs(fixture) if not counted else {working(fixture): spent}),
         evidence=run_evidence(run),
     )

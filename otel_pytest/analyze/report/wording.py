@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from otel_pytest.analyze.analysis import Analysis
-from otel_pytest.analyze.findings import SEVERITIES, Finding, Location, Measurement, RunRef
+from otel_pytest.analyze.findings import SEVERITIES, Finding, Location, Measurement, RunRef, total_saving
 from otel_pytest.plural import plural
 
 # Between a number and its unit, so that no renderer wraps "62 %" into "62" and "%".
@@ -145,7 +145,7 @@ def is_good(finding: Finding) -> bool:
 def to_save(section: str, findings: Sequence[Finding]) -> float:
     """What fixing a section's findings saves per run: nothing for :data:`GOOD`, which
     holds no fix to make (an improvement's saving is what it saved already)."""
-    return 0.0 if section == GOOD else sum(finding.saving for finding in findings)
+    return 0.0 if section == GOOD else total_saving(findings)  # each cost once
 
 
 def sections(findings: Sequence[Finding]) -> list[tuple[str, list[Finding]]]:
@@ -240,7 +240,7 @@ def saving_sentence(findings: Sequence[Finding]) -> str | None:
     saving = [finding for finding in findings if finding.saving > 0]
     if not saving:
         return None
-    total = about_seconds(sum(finding.saving for finding in saving))
+    total = about_seconds(total_saving(saving))  # each cost once, however many findings claim it
     if len(saving) == len(findings):
         these = "this finding" if len(saving) == 1 else f"these {len(saving)} findings"
         return f"Fixing {these} saves {total} per run."

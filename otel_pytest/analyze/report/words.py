@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from otel_pytest.analyze.findings import (
@@ -61,10 +61,20 @@ class Words:
 
 
 def words(finding: Finding) -> Words:
-    """The words of ``finding``, made from its detail."""
+    """The words of ``finding``, made from its detail; a finding without a saving estimate
+    says why in its confidence, and one fixture defined in several places lists them."""
     detail = finding.detail
     maker: Callable[[Any, Finding], Words] = _MAKERS[type(detail)]
-    return maker(detail, finding)
+    said = maker(detail, finding)
+    if isinstance(detail, Written):
+        return said
+    why = no_saving(detail) if finding.saving <= 0 else None
+    if why:
+        said = replace(said, confidence=f"{said.confidence}; {why}")
+    fixture = getattr(detail, "fixture", None)
+    if isinstance(fixture, FixtureRef) and fixture.places:
+        said = replace(said, evidence={**said.evidence, "definitions": ", ".join(fixture.places)})
+    return said
 
 
 def evidence(finding: Finding) -> dict[str, str]:
@@ -81,8 +91,15 @@ def of_tests(count: int, total: int) -> str:
 
 
 def fixture_label(fixture: FixtureRef) -> str:
-    """``fixture `engine` (function scope)``."""
-    return f"fixture `{fixture.name}` ({fixture.scope} scope)"
+    """``fixture `engine` (function scope)``, ``fixture `db` (function scope, defined in 13 places)``."""
+    return f"fixture `{fixture.name}` ({fixture_scope(fixture)})"
+
+
+def fixture_scope(fixture: FixtureRef) -> str:
+    """``function scope``, or ``function scope, defined in 13 places`` for one fixture name
+    defined in several modules (one finding for them all)."""
+    defined = f", defined in {len(fixture.places)} places" if fixture.places else ""
+    return f"{fixture.scope} scope{defined}"
 
 
 def _noun(plural: str, count: float) -> str:
@@ -780,7 +797,7 @@ def _slow_fixture(detail: SlowFixture, finding: Finding) -> Words:
         )
     return Words(
         title=(
-            f"Fixture `{name}` ({detail.fixture.scope} scope) runs {detail.setups} times, {seconds(detail.mean)} "
+            f"Fixture `{name}` ({fixture_scope(detail.fixture)}) runs {detail.setups} times, {seconds(detail.mean)} "
             f"each: {detail.share:.0%} of the suite's setup and teardown time"
         ),
         confidence=(
@@ -878,6 +895,30 @@ def _flaky(detail: Flaky, finding: Finding) -> Words:
         ),
         suggestion=advice,
     )
+
+
+# -- why a finding has no saving estimate ---------------------------------------------------
+
+
+def no_saving(detail: Detail) -> str | None:
+    """Why a finding of this kind comes without a saving estimate (and so is never
+    ``high``); None for kinds that have one whenever they are found, or say themselves why
+    not (a slow fixture kept at its scope by what it requests)."""
+    if isinstance(detail, SetupDominated):
+        return "no saving of its own: the fixture, schema and connection findings carry this time"
+    if isinstance(detail, LeakedTransactions):
+        return "no saving estimate: open transactions cost isolation between tests, not time"
+    if isinstance(detail, Flaky):
+        return "no saving estimate: a flaky test costs re-runs and trust, not time in one run"
+    if isinstance(detail, CountRegression):
+        return "no saving estimate: the summaries hold no time for the extra transactions and commits"
+    if isinstance(detail, CommitThenClean):
+        if detail.cleaners:
+            return "no saving of its own: the schema finding's saving covers the tables it drops or empties"
+        if not detail.deletes:
+            return "no saving estimate: nothing cleans up, so the cost is data later tests see, not time"
+        return "no saving estimate: a rollback per test costs as much as the DELETEs it replaces"
+    return None
 
 
 def _written(detail: Written, finding: Finding) -> Words:

@@ -46,7 +46,8 @@ def test_the_slow_shop_suite_commits_then_drops_the_tables_in_fixture_schema() -
     # and drop_all, which are not the test's data.
     expected = Reported(
         kind="cleanup",
-        severity="high",  # the 282 ms of drop_all are 13 % of the 2.22 s run
+        # No saving of its own (drop_all's 282 ms are the schema finding's): never high.
+        severity="low",
         title=(
             "23 of 28 tests commit their data, then fixture `schema` drops the tables (DDL on every setup) "
             "instead of rolling back"
@@ -61,7 +62,8 @@ def test_the_slow_shop_suite_commits_then_drops_the_tables_in_fixture_schema() -
         ),
         confidence=(
             "exact counts: COMMITs in 23 of 28 tests; less the 56 COMMITs of schema fixtures (their DDL) in the tests "
-            "that set them up; COMMIT time is not in the summaries and not in the saving"
+            "that set them up; COMMIT time is not in the summaries and not in the saving; no saving of its own: the "
+            "schema finding's saving covers the tables it drops or empties"
         ),
         suggestion=(
             f"{SAVEPOINT_PATTERN} Then `schema` can build the schema once per session (see the schema finding). "
@@ -137,7 +139,8 @@ def test_commits_that_nothing_cleans_up_are_at_least_medium() -> None:
     assert finding.confidence == (
         "exact counts: COMMITs in 4 of 4 tests; inferred: no DDL fixture and no DELETE in most committing tests "
         "were seen; no ROLLBACK in this run, so its cost is not measured; COMMIT time is not in the summaries "
-        "and not in the saving"
+        "and not in the saving; no saving estimate: nothing cleans up, so the cost is data later tests see, "
+        "not time"
     )
     assert finding.suggestion == (
         f"{SAVEPOINT_PATTERN} Until then, tests depend on the order they run in. {ROLLBACK_LIMITS}"
@@ -186,7 +189,8 @@ def test_a_transaction_left_to_the_pool_is_a_leak_in_that_test() -> None:
         ),
         confidence=(
             "counts from the per-test summaries: BEGINs less COMMITs and ROLLBACKs; a transaction ended "
-            "only by the pool's reset-on-return counts as left open"
+            "only by the pool's reset-on-return counts as left open; no saving estimate: open transactions "
+            "cost isolation between tests, not time"
         ),
         suggestion=(
             "End every transaction the code opens: use `async with session.begin():` or "
@@ -233,7 +237,15 @@ def test_schema_commits_are_taken_off_in_each_test_that_set_up_the_schema_fixtur
         db={"ddl": 240, "commits": 240, "transactions": 240},
         statements={"c1": 120, "d1": 120},
     )
-    second = dataclasses.replace(first, file="tests/test_b.py", setups=81, teardowns=81, teardown_time=0.4)
+    second = dataclasses.replace(
+        first,
+        file="tests/test_b.py",
+        setups=81,
+        teardowns=81,
+        teardown_time=0.4,
+        db={"ddl": 162, "commits": 162, "transactions": 162},
+        statements={"c1": 81, "d1": 81},
+    )
     tests = [
         sample(
             f"tests/test_{'a' if n < 120 else 'b'}.py::test_{n}",

@@ -134,3 +134,13 @@ def test_findings_come_in_fingerprint_order() -> None:
 
 def test_no_runs_give_nothing() -> None:
     assert n_plus_one.detect(History(runs=()), OPTIONS) == []
+
+
+def test_a_cheap_n_plus_one_is_still_medium_since_its_cost_grows_with_the_rows() -> None:
+    # The demo's injected N+1: 6 executions costing 1.8 ms in a 1 s run (0.15 %).
+    tests = [sample(HISTORY_TEST, call=0.01, repetitions=[Repetition("f1", "call", 6, 0.0018)])]
+
+    [finding] = n_plus_one.detect(history(run("r1", tests, statements=[LINES_STATS], wall_time=1.0)), OPTIONS)
+
+    assert finding.severity == "medium"
+    assert finding.saving == pytest.approx(0.0015)

@@ -182,7 +182,7 @@ def test_a_detectors_finding_adds_its_facts_and_reads_back_to_the_same_words() -
     detail = data["findings"][0]["detail"]
     assert detail == {
         "type": "SchemaRebuild",
-        "fixture": {"name": "schema", "scope": "function"},
+        "fixture": {"name": "schema", "scope": "function", "places": []},
         "setups": 28,
         "ddl": 224.0,
         "cost": finding.saving * 28 / 27,

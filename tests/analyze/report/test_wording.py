@@ -170,7 +170,8 @@ def test_commit_then_clean_names_the_schema_commits_taken_off_and_ends_with_the_
         ),
         confidence=(
             "exact counts: COMMITs in 77 of 201 tests; less the 402 COMMITs of schema fixtures (their DDL) in the "
-            "tests that set them up; COMMIT time is not in the summaries and not in the saving"
+            "tests that set them up; COMMIT time is not in the summaries and not in the saving; no saving of its "
+            "own: the schema finding's saving covers the tables it drops or empties"
         ),
         suggestion=(
             f"{SAVEPOINTS} Then `prepare_database` can build the schema once per session (see the schema finding). "
