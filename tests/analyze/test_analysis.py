@@ -339,3 +339,19 @@ def test_the_slow_shop_suites_savings_are_less_than_its_fixtures_cost() -> None:
 
     assert sum(f.saving for f in analysis.findings) == pytest.approx(analysis.total_saving)  # no claim shared here
     assert analysis.total_saving < fixtures
+
+
+def test_churn_in_a_fixture_and_its_slow_fixture_finding_claim_its_connects_once() -> None:
+    # `client` connects on every setup: the churn finding saves its connects, the slow
+    # fixture finding all but one setup of it; fixing both saves what the second does.
+    client = fixture("client", setups=10, setup_time=0.5, db={"connections": 10, "connection_time": 0.2})
+    tests = [
+        sample(f"tests/test_a.py::test_{n}", setup=0.06, db={"connections": 1, "connection_time": 0.02, "queries": 1})
+        for n in range(10)
+    ]
+
+    analysis = analyze(History((shop_run("r1", tests, fixtures=[client], wall_time=2.0),)))
+
+    savings = sorted((f.kind, round(f.saving, 6)) for f in analysis.findings if f.saving > 0)
+    assert savings == [("connection", 0.18), ("fixture", 0.45)]
+    assert analysis.total_saving == pytest.approx(0.45)
