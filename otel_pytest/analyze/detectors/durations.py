@@ -9,8 +9,8 @@ series, the costliest first located by a tested change point (at most
 
 * An open regression: its severity is by the seconds per run it costs, which is also
   ``Finding.saving``, absolute and as a share of the newest run, one level lower when
-  provisional (:mod:`~otel_pytest.analyze.detectors.impact`); ``began`` is the run whose analysis first reported it, ``age`` the
-  runs since (both counted). The gate reads them.
+  provisional (:mod:`~otel_pytest.analyze.detectors.impact`); ``began`` is the run whose
+  analysis first reported it, ``age`` the runs since (both counted). The gate reads them.
 * A closed regression (fixed in the run ``ended``), reported for ``RECENT_RUNS`` runs
   after it was fixed; low severity, no saving, never gating.
 * An improvement: severity by the seconds per run it saves (the same rule); no saving (there is nothing
