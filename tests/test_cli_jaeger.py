@@ -36,9 +36,18 @@ def report(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
 
 
 def regressed_tests(analysis: dict[str, object]) -> list[str]:
+    """The tests with a sure regression costing over 100 ms a run: the injected one costs
+    270 ms. The runs are real and timed on a shared machine, where an empty test now and then
+    measures milliseconds for two runs in a row (a stall, the exporter's thread) and is
+    reported, rightly, as slower: that is the analyzer's accuracy, measured in
+    bench/accuracy.py, not this test's subject."""
     findings = analysis["findings"]
     assert isinstance(findings, list)
-    return [finding["location"]["test"] for finding in findings if finding["kind"] == "regression"]
+    return [
+        finding["location"]["test"]
+        for finding in findings
+        if finding["kind"] == "regression" and not finding["provisional"] and finding["saving"] > 0.1
+    ]
 
 
 # -- the same findings as the store ----------------------------------------------------------
