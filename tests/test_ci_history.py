@@ -32,13 +32,18 @@ from tests.test_github_actions import WORKFLOW
 
 DEFAULT_BRANCH = "main"
 FEATURE = "feature/slow-checkout"
+# Twenty listings: with a few tests only, their noise cannot be pooled and 3 + 2 runs are
+# sometimes too few for a sure finding (then it is provisional and does not gate).
 SUITE = """
     import time
+
+    import pytest
 
     def test_checkout():
         time.sleep({delay})
 
-    def test_listing():
+    @pytest.mark.parametrize("page", range(20))
+    def test_listing(page):
         time.sleep(0.02)
 
     def test_quick():
