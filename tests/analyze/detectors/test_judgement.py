@@ -185,3 +185,24 @@ def test_a_fix_that_sped_up_most_tests_leaves_the_others_unchanged_and_is_report
     # First reported by the analysis of run 31 (2 faster runs), a few whose runs before the
     # fix happened to be low already by that of run 30.
     assert {change.began for change in changes.improvements} == {30, 31}
+
+
+def test_a_fixs_improvements_do_not_lower_the_bar_for_a_regression_of_a_test_it_left_unchanged() -> None:
+    # 300 tests 3.3x faster from run 30 (the fix), 200 untouched, and one 10 % slower in
+    # the newest 3 runs: evidence (p 0.0008) a lone regression among 500 series does not
+    # have, which the fix's 300 improvements must not lend it (they loosen the shared
+    # family's bar: q = p x m / rank).
+    rng = np.random.default_rng(3)
+    norm = np.exp(rng.normal(0.0, 0.05, (501, 36)))
+    norm[500, 33:] *= 1.10
+    floors = np.full(501, 0.001)
+    fixed = norm.copy()
+    fixed[:300, 30:] *= 0.3
+
+    without_fix = judgement.judge(norm, floors, OPTIONS)
+    with_fix = judgement.judge(fixed, floors, OPTIONS)
+
+    assert with_fix.up.p[500] == pytest.approx(7.857e-4, rel=1e-3)
+    assert np.flatnonzero(with_fix.down.flagged).tolist() == list(range(300))
+    assert np.flatnonzero(with_fix.up.flagged).tolist() == []
+    assert np.flatnonzero(without_fix.up.flagged).tolist() == []
