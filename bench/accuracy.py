@@ -726,8 +726,8 @@ def targets(rows: Sequence[Row], found: Sequence[tuple[float, Scenario]]) -> lis
             continue
         if s.label.startswith("8x step, 10 runs before"):
             notes.append(
-                f"- CV 10 %, {s.label}: {s.found}/{s.expected} open, gating (not provisional, began in a stepped run); target 100 %: "
-                f"{verdict(s.found == s.expected)}"
+                f"- CV 10 %, {s.label}: {s.found}/{s.expected} open, gating (not provisional, began in a stepped "
+                f"run); target 100 %: {verdict(s.found == s.expected)}"
             )
         elif s.label.startswith("fix: the suite"):
             notes.append(
@@ -815,7 +815,8 @@ def section(
         "series' noise estimate moderated towards what all series share (empirical Bayes), read in both "
         "directions (regressions and improvements). The window with the smallest p is taken and its p "
         f"multiplied by the windows tested (Bonferroni); Benjamini-Hochberg at q = {options.false_discovery_rate:g} "
-        f"over both directions of every series and over the change's own direction, adjusted p < {options.p_value:g}, Hodges-Lehmann ratio >= "
+        "over both directions of every series and over the change's own direction, "
+        f"adjusted p < {options.p_value:g}, Hodges-Lehmann ratio >= "
         f"{options.min_ratio:g}, difference >= the floor, and each of the newest {options.persistence} runs "
         "beyond the baseline median.",
         "",
