@@ -249,7 +249,7 @@ def tracked_tests(
     matrix = build_series(History(truth.runs))
     everything = replace(options, state_runs=len(truth.runs))
     began = time.perf_counter()
-    tracked = track(matrix.values, matrix.is_test, floors(matrix.infos, everything), everything)
+    tracked = track(matrix.values, matrix.is_test, floors(matrix.infos, everything), everything, matrix.rescoped)
     tally.track_seconds += time.perf_counter() - began
     tally.tracks += 1
     rows = np.array([row for row, info in enumerate(matrix.infos) if info.kind == "test"], dtype=np.int64)

@@ -82,6 +82,7 @@ or the suite's setup per run changed; this module answers, per series of a
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -157,16 +158,24 @@ def span(options: AnalysisOptions) -> int:
 
 
 def normalised(
-    values: FloatArray, is_test: BoolArray, options: AnalysisOptions
+    values: FloatArray, is_test: BoolArray, options: AnalysisOptions, rescoped: BoolArray | None = None
 ) -> tuple[int, FloatArray, bool, FloatArray]:
     """Step 2 over the runs every replayed analysis needs: (first run, speed index of each
-    run from it, whether the index applies, the values divided by it)."""
+    run from it, whether the index applies, the values divided by it). The index is found
+    apart on each side of a run where a fixture changed scope (``rescoped``): when the fix
+    moved every test, the index would take the fix for a faster machine and every series it
+    left alone would look slower by as much."""
     total = values.shape[1]
     first = max(0, total - span(options) - max(options.state_runs, 1) + 1)
     window = values[:, first:]
     tests = window[is_test]
     applied = bool(((~np.isnan(tests)).sum(axis=0) >= MIN_TESTS_FOR_SPEED_INDEX).any())
-    index = speed_index(tests, min_series=MIN_TESTS_FOR_SPEED_INDEX) if applied else np.ones(window.shape[1])
+    index = np.ones(window.shape[1])
+    if applied:
+        changes = np.flatnonzero(rescoped[first:]) if rescoped is not None else np.array([], dtype=np.int64)
+        cuts = [0, *(int(run) for run in changes if run > 0), window.shape[1]]
+        for start, end in itertools.pairwise(cuts):
+            index[start:end] = speed_index(tests[:, start:end], min_series=MIN_TESTS_FOR_SPEED_INDEX)
     return first, index, applied, normalise(window, index)
 
 
@@ -404,10 +413,16 @@ class Tracked:
     newest: Judgement  # the analysis of the newest run
 
 
-def track(values: FloatArray, is_test: BoolArray, floors: FloatArray, options: AnalysisOptions) -> Tracked:
+def track(
+    values: FloatArray,
+    is_test: BoolArray,
+    floors: FloatArray,
+    options: AnalysisOptions,
+    rescoped: BoolArray | None = None,
+) -> Tracked:
     """Replay the analysis at each of the newest ``state_runs`` runs and follow each change
     as a state (the module docstring)."""
-    first, index, applied, norm = normalised(values, is_test, options)
+    first, index, applied, norm = normalised(values, is_test, options, rescoped)
     rows, columns = norm.shape
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.where(norm > 0, np.log(np.where(norm > 0, norm, 1.0)), np.nan)
@@ -671,7 +686,7 @@ def find_changes(history: History, options: AnalysisOptions, matrix: SeriesMatri
     matrix = matrix if matrix is not None else build_series(history)
     if not matrix.infos:
         return Changes((), (), (), None)
-    tracked = track(matrix.values, matrix.is_test, floors(matrix.infos, options), options)
+    tracked = track(matrix.values, matrix.is_test, floors(matrix.infos, options), options, matrix.rescoped)
     return report(tracked, matrix, options, runs)
 
 

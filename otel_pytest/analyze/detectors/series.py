@@ -18,6 +18,7 @@ executed it about as often.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,9 @@ class SeriesMatrix:
     values: FloatArray
     is_test: BoolArray
     calls: FloatArray
+    # Per run: a fixture that also ran in the run before ran in another scope (the suite
+    # changed: the speed index must not take what that did to every test for the machine).
+    rescoped: BoolArray
 
 
 def build_series(history: History) -> SeriesMatrix:
@@ -138,7 +142,27 @@ def build_series(history: History) -> SeriesMatrix:
     per_call = np.array([info.kind in PER_CALL for info in described], dtype=bool)
     if per_call.any() and len(runs):
         values[per_call] = np.where(_same_scope(paid[per_call]), values[per_call], np.nan)
-    return SeriesMatrix(described, values, is_test, paid)
+    return SeriesMatrix(described, values, is_test, paid, rescoped(history))
+
+
+def rescoped(history: History) -> BoolArray:
+    """For each run, whether a fixture name that tests also requested in the run before it
+    came in other scopes: the fix "a shared engine, a schema created once" changes what every
+    test pays at one run, which no machine does. By name, wherever defined (the fix may move
+    the definition, as the demo's does); names added or removed do not count: a new test
+    module brings its own without changing the others."""
+    scopes = []
+    for run in history.runs:
+        by_name: dict[str, set[str]] = {}
+        for fixture in run.fixtures.values():
+            if fixture.setups > 0:
+                by_name.setdefault(fixture.name, set()).add(fixture.scope)
+        scopes.append(by_name)
+    changed = [False] + [
+        any(name in before and before[name] != scope for name, scope in after.items())
+        for before, after in itertools.pairwise(scopes)
+    ]
+    return np.array(changed, dtype=bool)
 
 
 SUITE_SETUP = SeriesInfo("suite setup:", "suite setup", "the suite", "setup per run", Location(), 1.0)

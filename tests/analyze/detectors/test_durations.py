@@ -350,3 +350,24 @@ def test_a_statement_run_once_a_session_instead_of_once_a_test_is_not_slower_per
     ]
 
     assert [f for f in durations.detect(History(runs), OPTIONS) if f.kind == "regression"] == []
+
+
+def test_a_fix_that_speeds_up_every_test_at_a_scope_change_is_no_faster_machine() -> None:
+    """The demo's fix: the engine fixture went from function to session scope and every
+    test got 5x faster at once. Taken for a faster machine, that would make the statement
+    it left alone look 5x slower; found apart on each side of the scope change, the speed
+    index leaves it as it is and the tests' speed-up is an improvement."""
+    matrix = timings(seed=33, cv=0.05)
+    matrix[:, 44:] /= 5
+    per_execution = 0.001 * noise(seed=34, shape=(50,), cv=0.05)
+
+    def run(number: int) -> RunSummary:
+        engine = dataclasses.replace(fixture(number, 0.01, calls=40 if number < 44 else 1), name="engine")
+        engine = dataclasses.replace(engine, scope="function" if number < 44 else "session")
+        select = StatementStats("q", "SELECT 1", "SELECT", 40, float(per_execution[number]) * 40, 40)
+        return run_summary(number, matrix[:, number], fixtures={"engine": engine}, stats={"q": select})
+
+    found = durations.detect(History([run(number) for number in range(50)]), OPTIONS)
+
+    assert [f for f in found if f.kind == "regression"] == []
+    assert sum(1 for f in found if f.kind == "improvement" and f.location.test) == 40
