@@ -51,7 +51,7 @@ class AnalysisOptions:
     severity_high_seconds: float = 1.0
     severity_medium_seconds: float = 0.1
     provisional_min_ratio: float = 1.5
-    # Duration regressions (detectors/judgement.py, stats.shift_scan): the current window
+    # Duration regressions (detectors/judgement.py, stats.shift_scans): the current window
     # is every k from min_current_runs to current_runs newest runs, the most significant one
     # chosen (Bonferroni for the choice); values are winsorized at this many standard
     # deviations of the series' own noise around its baseline median; pool_noise moderates

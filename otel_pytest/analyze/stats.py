@@ -13,7 +13,7 @@ What is here, and why each piece exists:
   dividing it out removes drift that would otherwise look like a regression of
   everything (measured here: detection 61 % -> 89 % under shared-runner noise), without
   taking a change of many tests (a fix) for a faster machine.
-* :func:`shift_scan` (with :func:`winsorized_t`, :func:`noise_prior`,
+* :func:`shift_scans` (with :func:`winsorized_t`, :func:`noise_prior`,
   :func:`hodges_lehmann`): the duration-regression test. "The newest k runs against the
   runs before them" for every k from 3 to 5, each judged by a one-sided two-sample t on
   log durations winsorized around the baseline's median (an outlier run counts as at most
@@ -443,29 +443,6 @@ class ShiftScan:
     n_current: IntArray  # values in the chosen current window
     n_baseline: IntArray
     spread: FloatArray  # max - min over all runs given: ignores where each value falls
-
-
-def shift_scan(
-    values: FloatArray,
-    *,
-    min_current: int = 3,
-    max_current: int = 5,
-    min_baseline: int = 10,
-    max_baseline: int | None = None,
-    clip: float = 2.25,
-    pool_noise: bool = True,
-) -> ShiftScan:
-    """Did the newest runs of each series shift up, and from which run on? (The upward
-    half of :func:`shift_scans`.)"""
-    return shift_scans(
-        values,
-        min_current=min_current,
-        max_current=max_current,
-        min_baseline=min_baseline,
-        max_baseline=max_baseline,
-        clip=clip,
-        pool_noise=pool_noise,
-    )[0]
 
 
 def shift_scans(

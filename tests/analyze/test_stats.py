@@ -20,7 +20,7 @@ from otel_pytest.analyze.stats import (
     moderate,
     noise_prior,
     normalise,
-    shift_scan,
+    shift_scans,
     speed_index,
     winsorized_t,
     winsorized_variance,
@@ -221,7 +221,7 @@ def test_the_shift_scan_takes_the_window_that_starts_at_the_step() -> None:
         ]
     )
 
-    scan = shift_scan(values, pool_noise=False)
+    scan = shift_scans(values, pool_noise=False)[0]
 
     assert scan.k.tolist()[:2] == [3, 5]
     assert scan.windows.tolist() == [3, 3, 3]
@@ -239,7 +239,7 @@ def test_the_shift_scan_tests_only_windows_with_enough_values() -> None:
     values[1, 28] = -1.0  # not a duration: missing
     values[2, :20] = np.nan  # 10 baseline values at most: fewer than min_baseline=12
 
-    scan = shift_scan(values, min_baseline=12, pool_noise=False)
+    scan = shift_scans(values, min_baseline=12, pool_noise=False)[0]
 
     assert scan.windows.tolist() == [2, 2, 0]
     assert scan.k.tolist() == [4, 4, 0]
@@ -247,9 +247,9 @@ def test_the_shift_scan_tests_only_windows_with_enough_values() -> None:
     assert np.isnan(scan.ratio[2])
     assert scan.spread[2] == pytest.approx(np.nanmax(values[2]) - np.nanmin(values[2]))
     with pytest.raises(ValueError, match="1 <= min_current <= max_current, got 4 and 3"):
-        shift_scan(values, min_current=4, max_current=3)
+        shift_scans(values, min_current=4, max_current=3)[0]
     with pytest.raises(ValueError, match="min_baseline must be at least 1, got 0"):
-        shift_scan(values, min_baseline=0)
+        shift_scans(values, min_baseline=0)[0]
 
 
 @pytest.mark.parametrize("pool_noise", [False, True])
@@ -258,7 +258,7 @@ def test_the_adjusted_p_of_the_shift_scan_is_not_optimistic_on_noise(pool_noise:
     values = np.exp(rng.normal(0.0, 0.1, (4000, 50)))
     values *= np.where(rng.random(values.shape) < 0.01, rng.uniform(1.5, 4.0, values.shape), 1.0)  # spikes
 
-    scan = shift_scan(values, pool_noise=pool_noise)
+    scan = shift_scans(values, pool_noise=pool_noise)[0]
 
     for level in (0.05, 0.01):
         assert (scan.p_adjusted < level).mean() <= level
@@ -268,8 +268,8 @@ def test_pooling_the_noise_lowers_the_threshold_a_shared_noise_level_allows() ->
     values = step_series(200, 50, 46, 1.2, seed=27, cv=0.10)
     values[100:, 46:] /= 1.2  # only the first 100 stepped
 
-    own = shift_scan(values, pool_noise=False)
-    pooled = shift_scan(values, pool_noise=True)
+    own = shift_scans(values, pool_noise=False)[0]
+    pooled = shift_scans(values, pool_noise=True)[0]
 
     # One noise level: the prior's degrees of freedom are large (not infinite: a winsorized variance
     # varies a little more than a chi-square one), so each t has about 3x the degrees of freedom.

@@ -11,7 +11,7 @@ from otel_pytest.analyze.detectors import judgement
 from otel_pytest.analyze.detectors.judgement import find_changes, find_regressions
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
-from otel_pytest.analyze.stats import shift_scan
+from otel_pytest.analyze.stats import shift_scans
 from tests.analyze.detectors.series_runs import history, name, run_summary, timings
 
 OPTIONS = AnalysisOptions()
@@ -79,7 +79,7 @@ def test_a_slow_stretch_that_already_ended_is_not_a_regression() -> None:
     matrix[3, 45:49] *= 2.0  # 4 slow runs ...
     matrix[3, 49] = 0.09  # ... then the newest back below the baseline median (about 0.1)
 
-    scan = shift_scan(matrix)
+    scan = shift_scans(matrix)[0]
     assert (scan.k[3], scan.p_adjusted[3] < 1e-3) == (5, True)  # the 5-run window is significant
     assert find_regressions(history(matrix), OPTIONS) == []  # but the newest run is not above the median
     assert find_regressions(history(matrix), dataclasses.replace(OPTIONS, persistence=1)) == []
