@@ -30,6 +30,14 @@ KINDS = (
 # Kinds that report good news: never a reason to fail the CI gate.
 NEVER_GATING = frozenset({"improvement"})
 SEVERITIES = ("high", "medium", "low")
+# The db.summary keys a count finding compares, with what a reader calls each (measurement
+# names and report words both use it).
+COUNTED: Mapping[str, str] = {
+    "queries": "queries",
+    "transactions": "transactions",
+    "connections": "physical connections",
+    "commits": "commits",
+}
 # A finding's state in the newest run: "open" holds in it; "closed" held in earlier runs
 # and is gone now (a fixed regression: reported so the fix is seen, never gating).
 STATUSES = ("open", "closed")

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from otel_pytest.analyze.detectors.impact import severity
 from otel_pytest.analyze.detectors.series import COUNTED_OUTCOMES
 from otel_pytest.analyze.findings import (
+    COUNTED,
     CountIncrease,
     CountRegression,
     Finding,
@@ -52,13 +53,6 @@ from otel_pytest.analyze.findings import (
 from otel_pytest.analyze.model import History, RunSummary, TestSample
 from otel_pytest.analyze.options import AnalysisOptions
 
-# db.summary keys compared, with the name of their measurements.
-COUNT_METRICS: tuple[tuple[str, str], ...] = (
-    ("queries", "queries"),
-    ("transactions", "transactions"),
-    ("connections", "physical connections"),
-    ("commits", "commits"),
-)
 NEW_STATEMENTS = "new statements"  # the key part, and the measurement, of new statements
 
 
@@ -164,7 +158,7 @@ def _changes(samples: Sequence[TestSample], options: AnalysisOptions) -> list[_C
         options.baseline_runs, options.count_min_increase, options.count_min_ratio, options.count_stable_runs
     )
     found = []
-    for metric, _ in COUNT_METRICS:
+    for metric in COUNTED:
         values = [float(sample.db.get(metric, 0.0)) for sample in samples]
         held = rise(values, counted) or fall(values, counted, recent)
         if held is not None:
@@ -245,16 +239,15 @@ def _finding(
             baseline=float(statistics.median(change.rise.baseline)),
             raised=float(passed[last_held][1].db.get(metric, 0.0)),
         )
-        for metric, _ in COUNT_METRICS
+        for metric in COUNTED
         for change in changes
         if change.metric == metric
     ]
     new_statements = [change.fingerprint for change in changes if change.fingerprint is not None]
     cost = _cost(newest, sample, increases, new_statements) if ended is None else 0.0
-    names = dict(COUNT_METRICS)
-    measurements = [Measurement(names[i.metric], i.current, "count", baseline=i.baseline) for i in increases]
+    measurements = [Measurement(COUNTED[i.metric], i.current, "count", baseline=i.baseline) for i in increases]
     if ended is not None:
-        measurements += [Measurement(f"{names[i.metric]} while raised", i.raised, "count") for i in increases]
+        measurements += [Measurement(f"{COUNTED[i.metric]} while raised", i.raised, "count") for i in increases]
     if new_statements:
         measurements.append(Measurement(NEW_STATEMENTS, float(len(new_statements)), "count", baseline=0.0))
     if ended is None:

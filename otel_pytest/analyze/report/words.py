@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from otel_pytest.analyze.findings import (
+    COUNTED,
     CommitThenClean,
     ConnectionChurn,
     CountIncrease,
@@ -308,17 +309,9 @@ def _duration_suggestion(detail: DurationRegression, finding: Finding) -> str:
 
 # -- count regressions -----------------------------------------------------------------------
 
-# What a reader calls each counted db.summary key.
-COUNT_WORDS = {
-    "queries": "queries",
-    "transactions": "transactions",
-    "connections": "physical connections",
-    "commits": "commits",
-}
-
 
 def count_words(metric: str) -> str:
-    return COUNT_WORDS.get(metric, metric)
+    return COUNTED.get(metric, metric)
 
 
 def _count_changes(detail: CountRegression, closed: bool) -> list[str]:
