@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import digamma, ndtr, polygamma, stdtr  # type: ignore[import-untyped]  # no stubs installed
+from scipy.special import digamma, ndtr, ndtri, polygamma, stdtr  # type: ignore[import-untyped]  # no stubs installed
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -203,6 +203,21 @@ def _run_noise(deviations: FloatArray) -> float:
         return math.inf
     scale = 1.4826 * float(np.median(steps)) / math.sqrt(2.0)
     return scale if scale > 0 else math.inf
+
+
+def noise_bar(differences: FloatArray, alpha: float) -> float:
+    """How far (in logs) a series must move for no series of the family to get there by
+    noise alone, family-wise at ``alpha``: ``z(alpha / m)`` times the robust spread (1.4826
+    x the median absolute deviation) of all ``m`` series' differences (rows, NaN ignored).
+    In a suite where nearly nothing changed, that spread is the machine's run-to-run noise,
+    so the bar rises with the load: 1.8x on a quiet machine, 4x or more on a busy one
+    (bench/repeat_runs.py). Infinite when no series has a difference."""
+    finite = differences[~np.isnan(differences)]
+    series = int((~np.isnan(differences)).any(axis=1).sum()) if differences.ndim == 2 else finite.size
+    if finite.size == 0 or series == 0:
+        return math.inf
+    spread = 1.4826 * float(np.median(np.abs(finite - np.median(finite))))
+    return float(-ndtri(alpha / series)) * spread
 
 
 def normalise(values: FloatArray, index: FloatArray) -> FloatArray:

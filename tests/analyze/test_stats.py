@@ -18,6 +18,7 @@ from otel_pytest.analyze.stats import (
     hodges_lehmann,
     last_step,
     moderate,
+    noise_bar,
     noise_prior,
     normalise,
     shift_scans,
@@ -412,3 +413,20 @@ def test_a_fix_that_sped_up_most_series_is_not_taken_for_a_faster_machine() -> N
     index = speed_index(values)
 
     np.testing.assert_allclose(index / np.median(index), machine / np.median(machine), rtol=0.03)
+
+
+def test_the_noise_bar_is_the_family_wise_normal_quantile_times_the_robust_spread() -> None:
+    differences = np.array([[0.0, 0.1], [-0.1, 0.2], [0.3, np.nan], [np.nan, np.nan]])
+    # 5 values about their median 0.1: absolute deviations 0.1, 0, 0.2, 0.1, 0.2 -> 0.1;
+    # 3 series have a difference, so alpha 0.03 is 0.01 per series.
+    assert noise_bar(differences, 0.03) == pytest.approx(norm.isf(0.01) * 1.4826 * 0.1)
+
+
+def test_the_noise_bar_rises_with_the_noise_and_ignores_one_series_that_moved() -> None:
+    rng = np.random.default_rng(3)
+    quiet, busy = rng.normal(0, 0.1, (100, 2)), rng.normal(0, 0.4, (100, 2))
+    quiet[7] = 2.0  # one series 7x slower: one difference among many for the spread
+
+    assert noise_bar(quiet, 0.01) == pytest.approx(norm.isf(1e-4) * 0.1, rel=0.15)
+    assert noise_bar(busy, 0.01) == pytest.approx(norm.isf(1e-4) * 0.4, rel=0.15)
+    assert noise_bar(np.full((3, 2), np.nan), 0.01) == math.inf

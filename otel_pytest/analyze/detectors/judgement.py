@@ -50,7 +50,8 @@ or the suite's setup per run changed; this module answers, per series of a
   possible: a clearly labelled provisional rule replaces steps 3-5 (each of the newest
   ``persistence`` runs at least ``provisional_min_ratio`` (1.5) times the median of the
   runs before them and above it by the floor; regressions only); short of
-  ``current_runs + baseline_runs`` runs it also backs the test up for a series the test
+  ``current_runs + baseline_runs`` runs, in a suite of fewer than
+  ``MIN_TESTS_FOR_SPEED_INDEX`` tests, it also backs the test up for a series the test
   did not flag (with few series, whose noise nothing pools, the test has little to go
   on: a 10x slowdown in 2 of 5 runs of a 5-test suite has 3 degrees of freedom). From 4
   runs on the test compares the newest 2 to 5 runs with the (at least 2) runs before them.
@@ -99,6 +100,7 @@ from otel_pytest.analyze.stats import (
     e_divisive,
     hodges_lehmann,
     last_step,
+    noise_bar,
     normalise,
     one_sided_p,
     row_median,
@@ -179,9 +181,10 @@ def normalised(
     return first, index, applied, normalise(window, index)
 
 
-def judge(norm: FloatArray, floors: FloatArray, options: AnalysisOptions) -> Judgement:
+def judge(norm: FloatArray, floors: FloatArray, options: AnalysisOptions, *, small: bool = False) -> Judgement:
     """Steps 3-6 of the module docstring (or the provisional rule) on ``norm``, whose last
-    column is the newest run of this analysis."""
+    column is the newest run of this analysis; ``small``: a suite of fewer than
+    ``MIN_TESTS_FOR_SPEED_INDEX`` tests, whose short histories the provisional rule backs up."""
     rows, runs = norm.shape
     statistical = np.zeros(rows, dtype=bool)
     hypotheses = 0
@@ -189,12 +192,14 @@ def judge(norm: FloatArray, floors: FloatArray, options: AnalysisOptions) -> Jud
         verdicts, statistical, hypotheses = _scan(norm, floors, options)
     else:
         verdicts = (_empty(rows), _empty(rows))
-    # Short of current_runs + baseline_runs runs, a series the test did not flag may still
-    # pass the provisional rule: the test has little to go on where too few series share
-    # their noise (a 10x slowdown in 2 of 5 runs of a 5-test suite: 3 degrees of freedom).
-    short = runs < options.current_runs + options.baseline_runs
+    # Short of current_runs + baseline_runs runs, in a small suite, a series the test did
+    # not flag may still pass the provisional rule: the test has little to go on where too
+    # few series share their noise (a 10x slowdown in 2 of 5 runs of a 5-test suite: 3
+    # degrees of freedom). In a larger suite the pooled test knows the noise, and the rule
+    # would only add the two slow runs in a row a busy machine gives (bench/repeat_runs.py).
+    short = small and runs < options.current_runs + options.baseline_runs
     judged = statistical & ~verdicts[UP].flagged if short else np.zeros(rows, dtype=bool)
-    up = _provisional(norm, floors, options, statistical & ~judged, verdicts[UP], only_flagged=judged)
+    up = _provisional(norm, floors, options, statistical & ~judged, verdicts[UP], only_flagged=judged, small=small)
     statistical = statistical & ~(judged & up.flagged)
     return Judgement(runs, statistical, up, verdicts[DOWN], hypotheses)
 
@@ -284,10 +289,15 @@ def _provisional(
     up: Verdicts,
     *,
     only_flagged: BoolArray,
+    small: bool,
 ) -> Verdicts:
     """The provisional rule for the series the statistical test could not judge (too short
     a history): each of the newest ``persistence`` runs at least the rule's ratio times the
-    median of the runs before them, and above it by the floor. What the finding shows is
+    median of the runs before them, and above it by the floor; in a suite that is not
+    ``small``, the rule's ratio is at least what the noise of all its series reaches
+    (:func:`~otel_pytest.analyze.stats.noise_bar` at ``p_value``, family-wise: two runs
+    against one leave each series nothing of its own to judge its noise by, the pool does).
+    What the finding shows is
     the newest run against that median. Rows of ``only_flagged`` (judged by the test, and
     not flagged by it) keep their verdicts unless the rule flags them."""
     runs_seen = norm.shape[1]
@@ -303,6 +313,10 @@ def _provisional(
     median = np.full(norm.shape[0], np.nan)
     median[provisional] = row_median(earlier[provisional])
     recent = norm[:, runs_seen - newest :]
+    if not small:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            moved = np.log(recent[provisional] / median[provisional, None])
+        rule = max(rule, math.exp(noise_bar(np.where(np.isfinite(moved), moved, np.nan), options.p_value)))
     with np.errstate(divide="ignore", invalid="ignore"):
         passed = provisional & np.all(
             (np.where(median[:, None] > 0, recent / median[:, None], np.inf) >= rule)
@@ -430,10 +444,10 @@ def track(
     episodes = (Episodes.empty(rows), Episodes.empty(rows))
     reported = (np.zeros((rows, analysed.size), dtype=bool), np.zeros((rows, analysed.size), dtype=bool))
     width = span(options)
-    newest = judge(norm[:, :1], floors, options)
+    newest = judge(norm[:, :1], floors, options, small=not applied)
     for position, column in enumerate(analysed.tolist()):
         window_first = max(0, column + 1 - width)
-        newest = judge(norm[:, window_first : column + 1], floors, options)
+        newest = judge(norm[:, window_first : column + 1], floors, options, small=not applied)
         for direction in (UP, DOWN):
             state = episodes[direction]
             _follow(state, newest, direction, column, window_first, logs, floors, options)
