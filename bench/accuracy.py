@@ -31,8 +31,8 @@ tests first reported at most 4, 5 and 15 runs after the step, the share reported
 3, 5, 10 and 20 runs after it, false alarms per series per analysis, whether the change
 point the finding names at the end is the step's run +-1, count changes found at their
 run and count false alarms, and analyses of a history without any step that report a
-duration finding. Apart: the analyses of short histories (2-3 runs: provisional; 4-24
-runs: the statistical test), and scenarios (:func:`scenarios`): an 8x step in the newest
+duration finding. Apart: the analyses of short histories (2-4 runs: provisional; 5-24
+runs: the statistical test, with the defaults), and scenarios (:func:`scenarios`): an 8x step in the newest
 3 runs of histories of 5, 8, 12 and 13 runs, a fix that sped up most tests and the
 suite's setup at one run beside unchanged tests, and a fixture whose scope widened.
 :func:`information_bound` shows what any per-series detector could reach.
@@ -63,7 +63,7 @@ import numpy as np
 from bench.harness import BENCHMARKS_DOC, command_line, machine_facts, publish, replace_section, section_head
 from otel_pytest.analyze.detectors import counts as count_detector
 from otel_pytest.analyze.detectors import durations as duration_detector
-from otel_pytest.analyze.detectors.judgement import MIN_STATISTICAL_RUNS, UP, Tracked, locate_step, report, track
+from otel_pytest.analyze.detectors.judgement import UP, Tracked, locate_step, report, statistical_runs, track
 from otel_pytest.analyze.detectors.series import SeriesMatrix, build_series, floors
 from otel_pytest.analyze.findings import DurationChange, Finding
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary, TestSample
@@ -269,7 +269,7 @@ def measure(truth: Truth, options: AnalysisOptions, tally: Tally, *, late: bool 
     tally.analyses += int(full.sum())
     tally.false_alarms += int(reported[~stepped][:, full].sum() + reported[stepped][:, full & before].sum())
     tally.null_pairs += int((~stepped).sum() * full.sum() + stepped.sum() * (full & before).sum())
-    provisional = analysed < MIN_STATISTICAL_RUNS - 1
+    provisional = analysed < statistical_runs(options) - 1
     short = ~provisional & ~full
     tally.provisional_flags += int(reported[:, provisional & before].sum())
     tally.provisional_pairs += series * int((provisional & before).sum())
@@ -666,10 +666,10 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def short_table(rows: Sequence[Row]) -> str:
+def short_table(rows: Sequence[Row], statistical_from: int, first_analysis: int) -> str:
     lines = [
-        "| CV | analyses of 2-3 runs (provisional rule): flags per series | analyses of 4-24 runs (the statistical "
-        "test): flags per series |",
+        f"| CV | analyses of 2-{statistical_from - 1} runs (provisional rule): flags per series | analyses of "
+        f"{statistical_from}-{first_analysis - 1} runs (the statistical test): flags per series |",
         "|---:|---:|---:|",
     ]
     for row in rows:
@@ -858,7 +858,7 @@ def section(
         f"Short histories, the analyses of the same histories before run {args.first_analysis - 1} (all before "
         "the step; none is true):",
         "",
-        short_table(rows),
+        short_table(rows, args.statistical_from, args.first_analysis),
         "",
         "### Scenarios",
         "",
@@ -1221,6 +1221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.counts:
         return main_counts(args, options, argv)
     args.first_analysis = options.current_runs + options.baseline_runs
+    args.statistical_from = statistical_runs(options)
     if args.step_run < args.first_analysis:
         raise SystemExit(
             f"--step-run {args.step_run}: the step must come at or after run {args.first_analysis}, "

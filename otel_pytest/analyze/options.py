@@ -19,7 +19,7 @@ class AnalysisOptions:
     false_discovery_rate: float = 0.20  # Benjamini-Hochberg q; why 0.20: docs/benchmarks.md
     floor_test: float = 0.005  # seconds: below this a test/fixture change is noise
     floor_statement: float = 0.001
-    persistence: int = 2  # newest runs that must each be above the baseline median
+    persistence: int = 3  # newest runs that must each be beyond the baseline median (see min_current_runs)
     count_min_increase: int = 1
     count_min_ratio: float = 1.10
     # A count's rise is judged from a lower level that held this many runs after a higher
@@ -57,7 +57,10 @@ class AnalysisOptions:
     # deviations of the series' own noise around its baseline median; pool_noise moderates
     # each series' noise estimate towards what all series share (empirical Bayes). Measured
     # in bench/accuracy.py (docs/benchmarks.md, "Analyzer accuracy").
-    min_current_runs: int = 2  # with persistence 2: two slow runs in a row, never one
+    # Three slow runs in a row, never one or two: a shared machine gives two in a row often
+    # enough to fill a report of an unchanged suite (bench/repeat_runs.py), and with 2-run
+    # windows gone the scan tests fewer windows, so it finds more (docs/benchmarks.md).
+    min_current_runs: int = 3
     winsorize: float = 2.25
     pool_noise: bool = True
     # The CI gate (analysis.py): open findings fail it when they began within the newest

@@ -30,12 +30,12 @@ import numpy as np
 from otel_pytest.analyze.detectors.impact import severity
 from otel_pytest.analyze.detectors.judgement import (
     DOWN,
-    MIN_STATISTICAL_RUNS,
     MIN_TESTS_FOR_SPEED_INDEX,
     Change,
     Step,
     find_changes,
     locate_step,
+    statistical_runs,
 )
 from otel_pytest.analyze.detectors.series import SeriesMatrix, build_series, scope_change
 from otel_pytest.analyze.findings import (
@@ -172,8 +172,8 @@ def _detail(
     info = change.info
     rule = RegressionRule(
         persistence=options.persistence,
-        needed_runs=MIN_STATISTICAL_RUNS,
-        provisional_ratio=max(options.provisional_min_ratio, options.min_ratio),
+        needed_runs=statistical_runs(options),
+        provisional_ratio=change.bar,
         pool_noise=options.pool_noise,
         false_discovery_rate=options.false_discovery_rate,
         change_point_p=options.change_point_p,

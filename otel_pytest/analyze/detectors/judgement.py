@@ -20,7 +20,7 @@ or the suite's setup per run changed; this module answers, per series of a
      Only with at least ``MIN_TESTS_FOR_SPEED_INDEX`` tests in a run: with fewer, one
      real regression would be divided out of itself.
   3. Scan of current windows (:func:`otel_pytest.analyze.stats.shift_scans`): for every k
-     from ``min_current_runs`` (2, never fewer than ``persistence``) to ``current_runs``
+     from ``min_current_runs`` (3, never fewer than ``persistence``) to ``current_runs``
      (5), the newest k runs against all runs of the window before them (at least
      ``MIN_BASELINE``, 2), by a one-sided t on log durations winsorized at ``winsorize``
      (2.25) standard deviations of the series' own noise around its baseline median, each
@@ -42,19 +42,25 @@ or the suite's setup per run changed; this module answers, per series of a
   5. A series changed when q <= false_discovery_rate, adjusted p < ``p_value`` (0.01),
      ratio >= ``min_ratio`` (1.10; <= 1 / min_ratio down) and the difference of levels
      >= the floor (``floor_test`` 5 ms, ``floor_statement`` 1 ms per execution).
-  6. Persistence: each of the newest ``persistence`` (2) runs is beyond the baseline's
-     median: a single slow run is never a finding (every window holds at least 2 runs,
-     and the winsorizing caps what one run adds).
+  6. Persistence: each of the newest ``persistence`` (3) runs is beyond the baseline's
+     median: one or two slow runs are never a finding (every window holds at least 3
+     runs, and the winsorizing caps what one run adds). Two slow runs in a row are what a
+     shared machine gives: with 2, an unchanged real suite run 10 times got 3 to 27
+     regression findings over its 9 analyses (bench/repeat_runs.py); with 3, none but one
+     that held (docs/benchmarks.md), and the scan, testing 3 windows instead of 4, finds
+     more real steps, not fewer (bench/accuracy.py).
 
-  With fewer than ``MIN_STATISTICAL_RUNS`` (4) runs in all (1-3), no statistics are
+  With fewer than :func:`statistical_runs` (5) runs in all (1-4), no statistics are
   possible: a clearly labelled provisional rule replaces steps 3-5 (each of the newest
   ``persistence`` runs at least ``provisional_min_ratio`` (1.5) times the median of the
-  runs before them and above it by the floor; regressions only); short of
+  runs before them, and at least what the run-to-run noise of all series reaches,
+  family-wise (:func:`otel_pytest.analyze.stats.noise_bar`: 1.8x on a quiet machine, 4x
+  or more on a busy one), and above it by the floor; regressions only); short of
   ``current_runs + baseline_runs`` runs, in a suite of fewer than
   ``MIN_TESTS_FOR_SPEED_INDEX`` tests, it also backs the test up for a series the test
   did not flag (with few series, whose noise nothing pools, the test has little to go
-  on: a 10x slowdown in 2 of 5 runs of a 5-test suite has 3 degrees of freedom). From 4
-  runs on the test compares the newest 2 to 5 runs with the (at least 2) runs before them.
+  on: a 10x slowdown in 3 of 6 runs of a 5-test suite has 4 degrees of freedom). From 5
+  runs on the test compares the newest 3 to 5 runs with the (at least 2) runs before them.
 
   State (:func:`track`): the analysis is replayed at each of the newest ``state_runs`` (25)
   runs, so that what a finding says is what the analyzer said, and would say, run by run:
@@ -113,9 +119,8 @@ from otel_pytest.analyze.stats import (
 MIN_TESTS_FOR_SPEED_INDEX = 10
 # Fewest values in a segment for the change-point search.
 MIN_SEGMENT = 3
-# Fewest baseline values for the statistical test, and runs in all for it to apply.
+# Fewest baseline values for the statistical test.
 MIN_BASELINE = 2
-MIN_STATISTICAL_RUNS = 4
 # A change holds while the runs after the analysis that flagged it are beyond its frozen
 # baseline at this p (see _holds; measured in bench/accuracy.py).
 HOLD_P = 0.05
@@ -149,9 +154,16 @@ class Judgement:
     up: Verdicts
     down: Verdicts
     hypotheses: int  # series under false-discovery control
+    bar: float  # the provisional rule's ratio in this analysis (see _provisional)
 
     def verdicts(self, direction: int) -> Verdicts:
         return self.up if direction == UP else self.down
+
+
+def statistical_runs(options: AnalysisOptions) -> int:
+    """Runs in all from which the statistical test applies: its shortest current window and
+    the fewest baseline runs (5 with the defaults); before, the provisional rule."""
+    return max(options.persistence, options.min_current_runs, 1) + MIN_BASELINE
 
 
 def span(options: AnalysisOptions) -> int:
@@ -188,7 +200,7 @@ def judge(norm: FloatArray, floors: FloatArray, options: AnalysisOptions, *, sma
     rows, runs = norm.shape
     statistical = np.zeros(rows, dtype=bool)
     hypotheses = 0
-    if runs >= MIN_STATISTICAL_RUNS:
+    if runs >= statistical_runs(options):
         verdicts, statistical, hypotheses = _scan(norm, floors, options)
     else:
         verdicts = (_empty(rows), _empty(rows))
@@ -196,12 +208,12 @@ def judge(norm: FloatArray, floors: FloatArray, options: AnalysisOptions, *, sma
     # not flag may still pass the provisional rule: the test has little to go on where too
     # few series share their noise (a 10x slowdown in 2 of 5 runs of a 5-test suite: 3
     # degrees of freedom). In a larger suite the pooled test knows the noise, and the rule
-    # would only add the two slow runs in a row a busy machine gives (bench/repeat_runs.py).
+    # would only add the slow runs in a row a busy machine gives (bench/repeat_runs.py).
     short = small and runs < options.current_runs + options.baseline_runs
     judged = statistical & ~verdicts[UP].flagged if short else np.zeros(rows, dtype=bool)
-    up = _provisional(norm, floors, options, statistical & ~judged, verdicts[UP], only_flagged=judged, small=small)
+    up, bar = _provisional(norm, floors, options, statistical & ~judged, verdicts[UP], only_flagged=judged, small=small)
     statistical = statistical & ~(judged & up.flagged)
-    return Judgement(runs, statistical, up, verdicts[DOWN], hypotheses)
+    return Judgement(runs, statistical, up, verdicts[DOWN], hypotheses, bar)
 
 
 def _empty(rows: int) -> Verdicts:
@@ -290,7 +302,7 @@ def _provisional(
     *,
     only_flagged: BoolArray,
     small: bool,
-) -> Verdicts:
+) -> tuple[Verdicts, float]:
     """The provisional rule for the series the statistical test could not judge (too short
     a history): each of the newest ``persistence`` runs at least the rule's ratio times the
     median of the runs before them, and above it by the floor; in a suite that is not
@@ -299,17 +311,18 @@ def _provisional(
     against one leave each series nothing of its own to judge its noise by, the pool does).
     What the finding shows is
     the newest run against that median. Rows of ``only_flagged`` (judged by the test, and
-    not flagged by it) keep their verdicts unless the rule flags them."""
+    not flagged by it) keep their verdicts unless the rule flags them. Also returns the
+    rule's ratio."""
     runs_seen = norm.shape[1]
     newest = max(options.persistence, 1)
+    rule = max(options.provisional_min_ratio, options.min_ratio)
     if runs_seen <= newest:
-        return up
+        return up, rule
     earlier = norm[:, max(0, runs_seen - newest - options.baseline_runs) : runs_seen - newest]
     counts = (~np.isnan(earlier)).sum(axis=1)
     provisional = ~statistical & ~np.isnan(norm[:, -1]) & (counts > 0)
     if not provisional.any():
-        return up
-    rule = max(options.provisional_min_ratio, options.min_ratio)
+        return up, rule
     median = np.full(norm.shape[0], np.nan)
     median[provisional] = row_median(earlier[provisional])
     recent = norm[:, runs_seen - newest :]
@@ -338,7 +351,7 @@ def _provisional(
     q[replaced] = np.nan
     flagged = up.flagged.copy()
     flagged[replaced] = passed[replaced]
-    return Verdicts(flagged, current, baseline, ratio, p, q, k, n_current, n_baseline, up.windows)
+    return Verdicts(flagged, current, baseline, ratio, p, q, k, n_current, n_baseline, up.windows), rule
 
 
 def _still_beyond(norm: FloatArray, k: IntArray, baseline: FloatArray, persistence: int, sign: float) -> BoolArray:
@@ -376,6 +389,7 @@ class Episodes:
     q: FloatArray
     windows: IntArray
     hypotheses: IntArray
+    bar: FloatArray  # the provisional rule's ratio in the flagging analysis
     closed: BoolArray  # the latest change of the row was closed ...
     closed_at: IntArray  # ... by the analysis of this run,
     ended: IntArray  # fixed from this run on
@@ -402,6 +416,7 @@ class Episodes:
             nan.copy(),
             ints(),
             ints(),
+            nan.copy(),
             no(),
             ints(),
             ints(),
@@ -472,8 +487,8 @@ def _follow(
     sign = SIGNS[direction]
     new = flagged & ~state.open
     confirm = flagged & state.open & state.provisional & judged.statistical
-    # A provisional change (the rule of a history of 1-3 runs, against a baseline of one or
-    # two runs) lasts until the statistical test can judge it: confirmed, or dropped.
+    # A provisional change (the rule of a short history, against a baseline of one or a
+    # few runs) lasts until the statistical test can judge it: confirmed, or dropped.
     state.open &= ~(state.provisional & judged.statistical & ~flagged)
     earlier = state.open & ~flagged
     for chosen in (new, confirm):
@@ -482,6 +497,7 @@ def _follow(
             state.q[chosen] = verdicts.q[chosen]
             state.windows[chosen] = verdicts.windows[chosen]
             state.hypotheses[chosen] = judged.hypotheses
+            state.bar[chosen] = judged.bar
             state.provisional[chosen] = ~judged.statistical[chosen]
     if new.any():
         state.open |= new
@@ -634,6 +650,7 @@ class Change:
     n_baseline: int
     hypotheses: int
     windows: int
+    bar: float  # the provisional rule's ratio when it flagged the change
     speed_index: float  # of the newest run
     index_applied: bool
     first: int  # index into history.runs of the first run of ``normalised``
@@ -765,6 +782,7 @@ def _change(tracked: Tracked, matrix: SeriesMatrix, direction: int, row: int, st
         n_current=int((~np.isnan(raised_part)).sum()),
         n_baseline=int((~np.isnan(base)).sum()),
         hypotheses=int(state.hypotheses[row]),
+        bar=float(state.bar[row]),
         windows=int(state.windows[row]),
         speed_index=float(tracked.index[-1]),
         index_applied=tracked.index_applied,

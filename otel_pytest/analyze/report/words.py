@@ -255,7 +255,7 @@ def _duration_confidence(detail: DurationChange, provisional: bool) -> str:
         )
         return (
             f"provisional: {reason}; simple comparison of {each} (newest run {detail.ratio:.2f}x the "
-            f"median of the {detail.n_baseline} before it, rule >= {rule.provisional_ratio:g}x); no significance "
+            f"median of the {detail.n_baseline} before it, rule >= {rule.provisional_ratio:.3g}x); no significance "
             f"claimed; {index}"
         )
     pooled = (
