@@ -35,6 +35,7 @@ from otel_pytest.analyze.analysis import Analysis, Waterfall
 from otel_pytest.analyze.findings import DurationRegression, Finding, Measurement
 from otel_pytest.analyze.report import wording
 from otel_pytest.analyze.report.words import brief, words
+from otel_pytest.analyze.waterfall import UNTRACED
 from otel_pytest.plural import plural
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -137,7 +138,6 @@ body > footer { color: var(--muted); font-size: 12px; padding: 30px 24px 40px; }
 """
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
-UNTRACED = "untraced"  # the kind of a bar for time no span accounts for (otel_pytest.analyze.waterfall)
 _KIND_LABEL = {
     "phase": "phase",
     "fixture": "fixture",
