@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
-from otel_pytest.analyze.findings import Detail, Finding, Location, Measurement, RunRef, Written
+from otel_pytest.analyze.findings import Claim, Detail, Finding, Location, Measurement, RunRef, Written
 from otel_pytest.analyze.report.words import words
 
 SCHEMA = "otel-pytest-analysis"
@@ -93,6 +93,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "confidence": said.confidence,
         "suggestion": said.suggestion,
         "saving": _number(finding.saving),
+        "claims": [{"cost": claim.cost, "seconds": _number(claim.seconds)} for claim in finding.claims],
         "provisional": finding.provisional,
         "evidence": {**finding.evidence, **said.evidence},
         "history": [{"run": run, "value": _number(amount)} for run, amount in finding.history],
@@ -205,6 +206,7 @@ def from_data(data: Mapping[str, Any]) -> Analysis:
                 ),
                 detail=Written(item["title"], item["confidence"], item["suggestion"]),
                 saving=_float(item.get("saving", 0.0)),
+                claims=tuple(Claim(claim["cost"], _float(claim["seconds"])) for claim in item.get("claims", ())),
                 evidence=dict(item.get("evidence", {})),
                 history=tuple((point["run"], _float(point["value"])) for point in item.get("history", ())),
                 provisional=bool(item.get("provisional", False)),
