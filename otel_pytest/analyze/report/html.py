@@ -288,10 +288,11 @@ def history_chart(finding: Finding) -> str:
     if change is not None:
         cx = x(change) - (plot_w / (len(points) - 1) / 2 if change > 0 else 0)
         revision = finding.evidence.get("change_point_revision")
-        label = f"change at run {runs[change][:8]}" + (f" ({revision[:8]})" if revision else "")
+        role = wording.step_role(finding.kind)
+        label = f"{role} {runs[change][:8]}" + (f" ({revision[:8]})" if revision else "")
         anchor = "end" if cx > left + plot_w * 0.6 else "start"
         offset = -4 if anchor == "end" else 4
-        tooltip = f"change point: run {runs[change]}" + (f", revision {revision}" if revision else "")
+        tooltip = f"{role} {runs[change]}" + (f", revision {revision}" if revision else "")
         parts.append(
             f'<line class="change-point" x1="{_number(cx)}" x2="{_number(cx)}" '
             f'y1="{_number(top - 6)}" y2="{_number(top + plot_h)}"><title>{_escape(tooltip)}</title></line>'

@@ -165,11 +165,6 @@ def _details(finding: Finding) -> list[tuple[str, str, str]]:
     state = wording.state(finding)
     if state:
         lines.append(("status", escape(state), ""))
-    change = finding.evidence.get("change_point_run")
-    if change and (finding.began is None or finding.began.run_id != change):  # else the status says it
-        revision = finding.evidence.get("change_point_revision")
-        shown = f"run {change}" + (f" (revision {revision[: wording.REVISION_SHOWN]})" if revision else "")
-        lines.append(("changed", escape(shown), "dim"))
     lines.append(("fix", escape(said.suggestion), "green"))
     return lines
 

@@ -166,13 +166,45 @@ def in_report_order(findings: Sequence[Finding]) -> list[Finding]:
 
 def run_named(run: RunRef) -> str:
     """``run 7f3a0c9e1b2d4a6f (revision 9c1d2e3f4a5b)``."""
-    return f"run {run.run_id}" + (f" (revision {run.revision[:REVISION_SHOWN]})" if run.revision else "")
+    return f"run {_run_and_revision(run)}"
+
+
+def _run_and_revision(run: RunRef) -> str:
+    return run.run_id + (f" (revision {run.revision[:REVISION_SHOWN]})" if run.revision else "")
+
+
+# A duration finding names two runs: ``began``, the first whose analysis reported it (its
+# start, what "since" and "new in" name and the gate counts from), and the step, the first
+# run at the changed level (``evidence["change_point_run"]``), which is often a run or two
+# earlier: it takes runs at the new level before a test can tell them from noise. Every
+# view names the step by what it is, never as a second "since".
+_FIRST_CHANGED_RUN = {"regression": "first slower run", "improvement": "first faster run"}
+
+
+def step_role(kind: str) -> str:
+    """What the step's run is to a finding of ``kind``: ``first slower run``, ``first faster run``."""
+    return _FIRST_CHANGED_RUN.get(kind, "first changed run")
+
+
+def first_changed(finding: Finding) -> str | None:
+    """``first slower run … (revision …)``: the run where a duration finding's step
+    happened, when it is not the run the finding began in (then "since" says it); None
+    when the finding names no step."""
+    run = finding.evidence.get("change_point_run")
+    if not run or (finding.began is not None and finding.began.run_id == run):
+        return None
+    return f"{step_role(finding.kind)} {_run_and_revision(RunRef(run, finding.evidence.get('change_point_revision')))}"
 
 
 def state(finding: Finding) -> str | None:
     """Since when a finding holds, or when it was fixed, in full: ``open since run … (revision
-    …), 7 runs``, ``new in run …``, ``fixed in run …, after 6 runs``; None when its detector
-    could not tell."""
+    …), 7 runs``, ``new in run …``, ``fixed in run …; it held from run …``, and the
+    :func:`first_changed` run when it is another; None when its detector could not tell."""
+    said = [part for part in (_since_when(finding), first_changed(finding)) if part]
+    return "; ".join(said) or None
+
+
+def _since_when(finding: Finding) -> str | None:
     began, ended, age = finding.began, finding.ended, finding.age
     runs = "" if age is None else f", {plural(age, 'run')}"
     if finding.status == "closed":

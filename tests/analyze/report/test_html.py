@@ -154,10 +154,10 @@ def test_a_finding_with_a_history_gets_a_chart_with_its_change_point_between_the
     assert xs[STEP_RUN - 1] < float(change["x1"]) == float(change["x2"]) < xs[STEP_RUN]
     assert len(dom.find("circle", "after")) == len(DURATIONS) - STEP_RUN
     assert dom.find("circle", "current")[0]["cx"] == points[-1]["cx"]
-    assert dom.text_of("text.change-label") == [f"change at run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
+    assert dom.text_of("text.change-label") == [f"first slower run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
     assert dom.text_of("title.") == (
         ["baseline 307\u00a0ms", "now 412\u00a0ms"]
-        + [f"change point: run {run_id(STEP_RUN)}, revision 9c1d2e3f4a5b6c7d8e9f"]
+        + [f"first slower run {run_id(STEP_RUN)}, revision 9c1d2e3f4a5b6c7d8e9f"]
         + [f"run {run_id(n)}: {round(duration * 1000)}\u00a0ms" for n, duration in enumerate(DURATIONS)]
     )
     # Higher values are drawn higher: the step shows as a jump upwards.
@@ -290,7 +290,7 @@ def test_the_browser_draws_the_history_chart_with_its_change_point(shown: tuple[
     assert len(dom.find("polyline", "series")) == 2
     assert len(dom.find("circle", "point")) == len(DURATIONS) + 2
     assert len(dom.find("line", "change-point")) == 1
-    assert dom.text_of("text.change-label") == [f"change at run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
+    assert dom.text_of("text.change-label") == [f"first slower run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
     assert len(dom.find("rect", "bar")) == len(WATERFALL.bars)
 
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 
 from otel_pytest.analyze.analysis import Analysis
-from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
+from otel_pytest.analyze.findings import Finding, Location, Measurement, RunRef, Written
 from otel_pytest.analyze.report.terminal import render
 from tests.analyze.report.samples import (
     COMMIT_CLEANUP,
@@ -120,11 +120,16 @@ def test_details_add_each_finding_in_full_under_its_line_each_statement_once() -
     assert "Look at what changed" not in plain
 
 
-def test_a_change_point_other_than_where_the_finding_began_is_shown_in_the_details() -> None:
+def test_a_change_point_other_than_where_the_finding_began_is_named_by_its_role_in_the_status() -> None:
     unknown = replace(REGRESSION, began=None, age=None)
     out = lines_of(render(Analysis(findings=(unknown,), runs_analyzed=25, current_run="r"), width=160, details=True))
-    assert f"            changed   run {run_id(18)} (revision 9c1d2e3f4a5b)" in out
-    assert not any(line.strip().startswith("status") for line in out)
+    assert f"            status    first slower run {run_id(18)} (revision 9c1d2e3f4a5b)" in out
+    later = replace(REGRESSION, began=RunRef(run_id(20), "9c1d2e3f4a5b6c7d8e9f"), age=5)
+    out = lines_of(render(Analysis(findings=(later,), runs_analyzed=25, current_run="r"), width=200, details=True))
+    assert (
+        f"            status    open since run {run_id(20)} (revision 9c1d2e3f4a5b), 5 runs; first slower run "
+        f"{run_id(18)} (revision 9c1d2e3f4a5b)"
+    ) in out
 
 
 def test_fixes_and_improvements_lead_and_each_finding_says_since_when() -> None:
@@ -254,7 +259,7 @@ def test_escape_sequences_carriage_returns_and_overrides_from_the_analysis_never
         assert any("fix       Open \\x1b]8;;https://evil.example\\x07this\\x1b]8;;\\x07." in line for line in lines)
         assert any("setup\\x1b[5m 250ms" in line for line in lines)
         assert any("exact\\x1b[8m" in line for line in lines)
-        assert any("changed   run r\\x1b[2J (revision abc\\u202e)" in line for line in lines)
+        assert any("status    first changed run r\\x1b[2J (revision abc\\u202e)" in line for line in lines)
         assert lines[-1] == f"- {VISIBLE_NOTE}"
 
 
