@@ -200,31 +200,34 @@ def state(finding: Finding) -> str | None:
     """Since when a finding holds, or when it was fixed, in full: ``open since run … (revision
     …), 7 runs``, ``new in run …``, ``fixed in run …; it held from run …``, and the
     :func:`first_changed` run when it is another; None when its detector could not tell."""
-    said = [part for part in (_since_when(finding), first_changed(finding)) if part]
+    said = [part for part in (since_when(finding), first_changed(finding)) if part]
     return "; ".join(said) or None
 
 
-def _since_when(finding: Finding) -> str | None:
+def since_when(finding: Finding) -> str | None:
+    """:func:`state` without the step's run: where the finding began, or when it was fixed."""
     began, ended, age = finding.began, finding.ended, finding.age
     runs = "" if age is None else f", {plural(age, 'run')}"
     if finding.status == "closed":
         fixed = f"fixed in {run_named(ended)}" if ended is not None else "fixed: gone in the newest run"
         held = f"; it held from {run_named(began)}" if began is not None else ""
         return fixed + held
-    if began is None:
-        return None if age is None else f"open for {plural(age, 'run')}"
+    if began is None:  # an age without a start is a lower bound (detectors.evidence.dated)
+        return None if age is None else f"open for at least {plural(age, 'run')}"
     if age == 1:
         return f"new in {run_named(began)}"
     return f"{'better' if finding.kind == 'improvement' else 'open'} since {run_named(began)}{runs}"
 
 
 def state_short(finding: Finding) -> str:
-    """The same in a word or two for a one-line view: ``new``, ``7 runs``, ``fixed``; empty
-    when unknown."""
+    """The same in a word or two for a one-line view: ``new``, ``7 runs``, ``26 runs+`` (at
+    least), ``fixed``; empty when unknown."""
     if finding.status == "closed":
         return "fixed"
     if finding.age is None:
         return "open" if finding.began is not None else ""
+    if finding.began is None:
+        return f"{plural(finding.age, 'run')}+"
     return "new" if finding.age == 1 else plural(finding.age, "run")
 
 

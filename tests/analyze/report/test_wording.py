@@ -266,7 +266,7 @@ def test_the_state_of_a_finding_says_since_when_or_when_it_was_fixed() -> None:
     ("change", "long", "brief"),
     [
         ({}, None, ""),  # a detector that cannot tell
-        ({"age": 3}, "open for 3 runs", "3 runs"),
+        ({"age": 3}, "open for at least 3 runs", "3 runs+"),  # no start: held in every run looked at
         ({"began": RunRef("r1")}, "open since run r1", "open"),
         ({"status": "closed"}, "fixed: gone in the newest run", "fixed"),
     ],
