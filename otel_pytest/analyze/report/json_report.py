@@ -18,6 +18,7 @@ from typing import Any
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
 from otel_pytest.analyze.findings import Claim, Detail, Finding, Location, Measurement, RunRef, Written
+from otel_pytest.analyze.report import wording
 from otel_pytest.analyze.report.words import words
 
 SCHEMA = "otel-pytest-analysis"
@@ -76,7 +77,7 @@ def _run(run: RunRef | None) -> dict[str, Any] | None:
     return None if run is None else {"run": run.run_id, "revision": run.revision}
 
 
-def _finding(finding: Finding) -> dict[str, Any]:
+def _finding(finding: Finding, folded_under: str | None) -> dict[str, Any]:
     said = words(finding)
     data = {
         "id": finding.id,
@@ -87,6 +88,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "began": _run(finding.began),
         "ended": _run(finding.ended),
         "age": finding.age,
+        "folded_under": folded_under,
         "title": said.title,
         "location": _location(finding.location),
         "measurements": [_measurement(item) for item in finding.measurements],
@@ -128,6 +130,7 @@ def _waterfall(waterfall: Waterfall | None) -> dict[str, Any] | None:
 def to_data(analysis: Analysis) -> dict[str, Any]:
     """The report as plain JSON-able data, keys in the documented order."""
     findings = analysis.findings
+    under = wording.folded_under(findings)
     by_severity: dict[str, int] = {}
     by_kind: dict[str, int] = {}
     for finding in findings:
@@ -147,7 +150,7 @@ def to_data(analysis: Analysis) -> dict[str, Any]:
             "total_saving": _number(analysis.total_saving),
         },
         "notes": list(analysis.notes),
-        "findings": [_finding(finding) for finding in findings],
+        "findings": [_finding(finding, under.get(id(finding))) for finding in findings],
         "waterfall": _waterfall(analysis.waterfall),
     }
 

@@ -159,9 +159,81 @@ def sections(findings: Sequence[Finding]) -> list[tuple[str, list[Finding]]]:
     return ([(GOOD, good)] if good else []) + open_
 
 
+# The series of the suite's setup per run (Finding.key of its duration findings): an
+# improvement of it is what a fix of the suite's fixtures saved, and leads a fold.
+SUITE_SETUP = "suite setup"
+
+
+def folds(findings: Sequence[Finding]) -> dict[str, tuple[Finding, ...]]:
+    """The findings each view folds under another, by the :attr:`~Finding.id` of the one they
+    are folded under: after a fix, the suite's setup improvement and the per-test,
+    per-fixture and per-statement improvements that began in the same run, one step seen
+    from many series (31 lines of one fix, else). Only open improvements fold, under an
+    open improvement of the suite's setup; regressions and fixed ones never do. The JSON
+    report names the lead of each folded finding (``folded_under``)."""
+    found = {}
+    for lead in findings:
+        if not _may_fold(lead) or lead.key != SUITE_SETUP or lead.began is None:
+            continue
+        members = tuple(
+            finding
+            for finding in findings
+            if finding is not lead
+            and _may_fold(finding)
+            and finding.key != SUITE_SETUP
+            and finding.began is not None
+            and finding.began.run_id == lead.began.run_id
+        )
+        if members:
+            found[lead.id] = members
+    return found
+
+
+def _may_fold(finding: Finding) -> bool:
+    return finding.kind == "improvement" and finding.status == "open"
+
+
+def folded_under(findings: Sequence[Finding]) -> dict[int, str]:
+    """For each folded finding (by ``id()`` of the object, as ids of two findings may be
+    equal), the :attr:`~Finding.id` of the finding it is folded under."""
+    return {id(member): lead for lead, members in folds(findings).items() for member in members}
+
+
+def unfolded(findings: Sequence[Finding]) -> list[Finding]:
+    """``findings`` without the ones :func:`folds` puts under another, in their order."""
+    under = folded_under(findings)
+    return [finding for finding in findings if id(finding) not in under]
+
+
 def in_report_order(findings: Sequence[Finding]) -> list[Finding]:
-    """The findings as every view lists and numbers them: in :func:`sections` order."""
-    return [finding for _, group in sections(findings) for finding in group]
+    """The findings as every view lists and numbers them: in :func:`sections` order, the
+    findings folded under one (:func:`folds`) right after it."""
+    folded = folds(findings)
+    return [
+        shown
+        for _, group in sections(unfolded(findings))
+        for finding in group
+        for shown in (finding, *folded.get(finding.id, ()))
+    ]
+
+
+def fold_summary(lead: Finding, members: Sequence[Finding]) -> str:
+    """``and 29 tests, 2 fixtures faster since run … (revision …)``: what a fold holds,
+    counted by what each points at."""
+    counts: dict[str, set[str]] = {"test": set(), "fixture": set(), "statement": set(), "other finding": set()}
+    for member in members:
+        where = member.location
+        if where.test:
+            counts["test"].add(where.test)
+        elif where.fixture:
+            counts["fixture"].add(where.fixture)
+        elif where.fingerprint:
+            counts["statement"].add(where.fingerprint)
+        else:
+            counts["other finding"].add(member.id)
+    named = [plural(len(names), noun) for noun, names in counts.items() if names]
+    since = f" since {run_named(lead.began)}" if lead.began is not None else ""
+    return f"and {', '.join(named)} faster{since}"
 
 
 def run_named(run: RunRef) -> str:

@@ -34,6 +34,7 @@ from tests.analyze.report.samples import (
     WATERFALL,
     acting_analysis,
     empty_analysis,
+    fold_analysis,
     run_id,
     sample_analysis,
     status_analysis,
@@ -501,3 +502,28 @@ def test_in_the_browser_nothing_overflows_and_no_title_shows_a_backtick(tmp_path
     assert len(layout["titles"]) == 2 * len(analysis.findings)
     assert not [title for title in layout["titles"] if "`" in title]
     assert layout["codes"] == 1  # the long finding's backticked fixture, as code
+
+
+def test_improvements_of_the_fix_are_folded_under_the_suite_s_setup_in_the_overview_and_the_cards() -> None:
+    page = render(fold_analysis())
+    dom = Dom(page)
+    summary = f"and 3 tests, 1 fixture faster since run {run_id(19)} (revision 3333333333cc)"
+    assert dom.text_of("summary.") == [summary, summary]  # the overview's fold and the cards'
+    assert [card["id"] for card in dom.find("article")] == [f"finding-{number}" for number in range(1, 8)]
+    overview = page[page.index('<table class="overview">') : page.index("</table>")]
+    folded = overview[overview.index('<details class="fold">') : overview.index("</details>")]
+    assert re.findall(r'<a href="#(finding-\d)">([^<]*)</a>', folded) == [
+        ("finding-2", "got 83 % faster (160 ms -&gt; 28 ms)"),
+        ("finding-3", "got 79 % faster (120 ms -&gt; 25 ms)"),
+        ("finding-4", "got 95 % faster (180 ms -&gt; 9.6 ms)"),
+        ("finding-5", "setup got 79 % faster (16 ms -&gt; 3.3 ms per call)"),
+    ]
+    assert overview.count("<tr>") == 4  # the header and three rows: the folded findings have none
+    cards = page[page.index("</table>") :]
+    fold = cards[cards.index('<details class="fold">') : cards.index("</details>")]
+    assert re.findall(r'<article class="finding (\w+)" id="(finding-\d)">', fold) == [
+        ("good", f"finding-{number}") for number in range(2, 6)
+    ]
+    assert cards.index('id="finding-1"') < cards.index('<details class="fold">') < cards.index('id="finding-6"')
+    assert dom.text_of("h2.")[1:3] == ["Fixed or improved ", "High "]
+    assert dom.text_of("span.count")[:2] == ["6 findings", "1 finding, saves ~100\u00a0ms per run"]

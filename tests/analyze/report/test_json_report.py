@@ -32,8 +32,10 @@ from tests.analyze.report.samples import (
     NEW_COUNT,
     REGRESSION,
     SCHEMA_PER_TEST,
+    SUITE_SETUP,
     acting_analysis,
     empty_analysis,
+    fold_analysis,
     run_id,
     sample_analysis,
     status_analysis,
@@ -339,3 +341,18 @@ def test_names_with_an_aside_that_would_make_a_poor_key_get_explicit_keys() -> N
     # What varies, in the words of the name, stays in the key when it tells measurements apart.
     widen = fixtures.detect(History(runs=(slow_shop_run(),)), AnalysisOptions())
     assert "setups_with_scope_module" in [item.key for finding in widen for item in finding.measurements]
+
+
+def test_every_folded_finding_is_kept_and_names_the_finding_it_is_folded_under() -> None:
+    data = to_data(fold_analysis())
+
+    assert [(finding["kind"], finding["key"], finding["folded_under"]) for finding in data["findings"]] == [
+        ("regression", "test", None),  # a regression is never folded, even one that began at the fix
+        ("improvement", "suite setup", None),
+        ("improvement", "test", SUITE_SETUP.id),
+        ("improvement", "test", SUITE_SETUP.id),
+        ("improvement", "test", SUITE_SETUP.id),
+        ("improvement", "fixture setup", SUITE_SETUP.id),
+        ("improvement", "statement", None),  # it began in a later run
+    ]
+    assert to_data(loads(render(fold_analysis())))["findings"] == data["findings"]

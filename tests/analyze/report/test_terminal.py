@@ -20,6 +20,7 @@ from tests.analyze.report.samples import (
     VISIBLE_TITLE,
     acting_analysis,
     empty_analysis,
+    fold_analysis,
     provisional_only,
     run_id,
     sample_analysis,
@@ -266,3 +267,33 @@ def test_escape_sequences_carriage_returns_and_overrides_from_the_analysis_never
 def test_a_status_column_is_shown_only_when_some_finding_has_a_status() -> None:
     out = lines_of(render(Analysis(findings=(ENGINE_PER_TEST, SCHEMA_PER_TEST), runs_analyzed=2, current_run="r")))
     assert next(line for line in out if line.startswith("kind")).split() == ["kind", "where", "finding", "saves"]
+
+
+def test_improvements_of_the_fix_are_one_line_under_the_suite_s_setup_and_listed_with_details() -> None:
+    out = lines_of(render(fold_analysis(), width=120))
+    start = out.index(" FIXED OR IMPROVED   6 findings")
+    assert out[start + 1 : start + 7] == [
+        "improvement  the suite                       the suite's setup fell from 1.50 s to 200 ms per run, sav…  "
+        "6 runs        -",
+        f"             … and 3 tests, 1 fixture faster since run {run_id(19)} (revision 3333333333cc)",
+        "improvement  … SELECT count(*) FROM product  got 86 % faster (2.2 ms -> 313 µs per execution)            "
+        "2 runs        -",
+        "",
+        " HIGH   1 finding, saves ~100 ms per run",
+        "regression   …rders.py::test_checkout[card]  got 34 % slower                                             "
+        "6 runs  ~100 ms",
+    ]
+    detailed = lines_of(render(fold_analysis(), width=120, details=True))
+    rows = [re.split(r"  +", line) for line in detailed if line.startswith(("improvement", "regression", "  "))]
+    assert [row[1] for row in rows if row[0] in ("improvement", "regression")] == [
+        "the suite",
+        "…rders.py::test_checkout[card]",
+        "test_orders.py::test_refund",
+        "test_stock.py::test_restock",
+        "fixture catalogue",
+        "… SELECT count(*) FROM product",
+        "…rders.py::test_checkout[card]",
+    ]
+    assert detailed.index(
+        f"             … and 3 tests, 1 fixture faster since run {run_id(19)} (revision 3333333333cc)"
+    ) < (detailed.index("             where     tests/test_orders.py::test_refund"))
