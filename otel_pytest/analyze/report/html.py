@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from html import escape
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall
-from otel_pytest.analyze.findings import DurationRegression, Finding, Measurement
+from otel_pytest.analyze.findings import DurationChange, Finding, Measurement
 from otel_pytest.analyze.report import wording
 from otel_pytest.analyze.report.words import brief, words
 from otel_pytest.analyze.waterfall import UNTRACED
@@ -217,9 +217,9 @@ def history_scale(finding: Finding) -> str:
 
 
 def _normalised_numbers(finding: Finding) -> bool:
-    """Whether the finding's numbers are speed-normalised (a duration regression's are,
-    when the speed index was applied)."""
-    return isinstance(finding.detail, DurationRegression) and finding.detail.index_applied
+    """Whether the finding's numbers are speed-normalised (a duration regression's or
+    improvement's are, when the speed index was applied)."""
+    return isinstance(finding.detail, DurationChange) and finding.detail.index_applied
 
 
 def chart_caption(finding: Finding) -> str:

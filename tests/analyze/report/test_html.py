@@ -12,7 +12,7 @@ import re
 import shutil
 import struct
 import subprocess
-from dataclasses import replace
+from dataclasses import fields, replace
 from html import escape, unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,12 +20,21 @@ from pathlib import Path
 import pytest
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
-from otel_pytest.analyze.findings import DurationRegression, Finding, Location, Measurement, RegressionRule, Written
+from otel_pytest.analyze.findings import (
+    DurationImprovement,
+    DurationRegression,
+    Finding,
+    Location,
+    Measurement,
+    RegressionRule,
+    Written,
+)
 from otel_pytest.analyze.report.html import CSP, history_chart, render
 from otel_pytest.analyze.report.words import brief, words
 from tests.analyze.report.samples import (
     ACTING_TEST,
     DURATIONS,
+    IMPROVEMENT,
     REGRESSION,
     STEP_RUN,
     VISIBLE_NOTE,
@@ -414,6 +423,20 @@ def test_a_chart_says_whether_its_values_are_the_numbers_beside_and_draws_their_
     assert len(levels) == 2
     # The lines sit among the points: the baseline below the newest ones, above the oldest.
     assert min(points) < float(levels[0]["y1"]) < max(points)
+
+
+def test_an_improvement_s_numbers_are_said_to_be_speed_normalised_as_a_regression_s_are() -> None:
+    faster = _duration(index_applied=True)
+    improvement = replace(
+        IMPROVEMENT, detail=DurationImprovement(**{f.name: getattr(faster, f.name) for f in fields(faster)})
+    )
+    dom = Dom(
+        render(
+            Analysis(findings=(replace(improvement, history=REGRESSION.history),), runs_analyzed=25, current_run="r")
+        )
+    )
+    assert dom.text_of("figcaption.") == ["duration per run as measured, not speed-normalised like the numbers beside"]
+    assert dom.text_of("caption.") == ["durations speed-normalised"]
 
 
 def test_the_waterfall_draws_untraced_time_dashed_and_says_how_much_and_gc_pauses_in_their_colour() -> None:
