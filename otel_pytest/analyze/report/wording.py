@@ -152,9 +152,11 @@ def sections(findings: Sequence[Finding]) -> list[tuple[str, list[Finding]]]:
     """The findings as every view groups them: first what got better (:data:`GOOD`: after
     a fix the report leads with what it saved), then the open problems by severity, most
     severe first (the order to act in; each line still names its kind), each section in
-    the analysis's order (by saving for an analysis from ``analyze``). Empty sections are
+    the analysis's order (by saving for an analysis from ``analyze``), but for the suite's
+    setup improvement, which leads its section: it is what the fix saved in all, and the
+    improvements of the tests it sped up fold under it (:func:`folds`). Empty sections are
     left out."""
-    good = [finding for finding in findings if is_good(finding)]
+    good = sorted((finding for finding in findings if is_good(finding)), key=lambda f: not _leads_a_fold(f))
     open_ = by_severity([finding for finding in findings if not is_good(finding)])
     return ([(GOOD, good)] if good else []) + open_
 
@@ -173,7 +175,7 @@ def folds(findings: Sequence[Finding]) -> dict[str, tuple[Finding, ...]]:
     report names the lead of each folded finding (``folded_under``)."""
     found = {}
     for lead in findings:
-        if not _may_fold(lead) or lead.key != SUITE_SETUP or lead.began is None:
+        if not _leads_a_fold(lead) or lead.began is None:
             continue
         members = tuple(
             finding
@@ -191,6 +193,10 @@ def folds(findings: Sequence[Finding]) -> dict[str, tuple[Finding, ...]]:
 
 def _may_fold(finding: Finding) -> bool:
     return finding.kind == "improvement" and finding.status == "open"
+
+
+def _leads_a_fold(finding: Finding) -> bool:
+    return _may_fold(finding) and finding.key == SUITE_SETUP
 
 
 def folded_under(findings: Sequence[Finding]) -> dict[int, str]:

@@ -25,6 +25,8 @@ from otel_pytest.analyze.findings import (
 )
 from otel_pytest.analyze.report.wording import (
     GOOD,
+    fold_summary,
+    folds,
     in_report_order,
     sections,
     short,
@@ -32,6 +34,7 @@ from otel_pytest.analyze.report.wording import (
     state_short,
     summary,
     to_save,
+    unfolded,
     visible,
     where,
 )
@@ -40,9 +43,13 @@ from tests.analyze.detectors.runs import plain
 from tests.analyze.report.samples import (
     ENGINE_PER_TEST,
     FIXED,
+    FOLDED,
     IMPROVEMENT,
+    LATER,
     NEW_COUNT,
     REGRESSION,
+    SLOWER_AT_THE_FIX,
+    SUITE_SETUP,
     run_id,
     status_analysis,
 )
@@ -315,3 +322,17 @@ def test_what_an_improvement_saved_is_not_offered_as_a_saving_still_to_make() ->
     analysis = replace(status_analysis(), findings=(improved, NEW_COUNT))
     assert summary(analysis)[1] == "Fixing this finding saves ~12\u00a0ms per run."
     assert [to_save(name, group) for name, group in sections(analysis.findings)] == [0.0, 0.012]
+
+
+def test_the_fix_s_improvements_fold_under_the_suite_s_setup_improvement_which_leads_its_section() -> None:
+    later_first = (LATER, *FOLDED, SLOWER_AT_THE_FIX, SUITE_SETUP)
+
+    assert folds(later_first) == {SUITE_SETUP.id: FOLDED}
+    assert sections(later_first) == [(GOOD, [SUITE_SETUP, LATER, *FOLDED]), ("high", [SLOWER_AT_THE_FIX])]
+    assert in_report_order(later_first) == [SUITE_SETUP, *FOLDED, LATER, SLOWER_AT_THE_FIX]
+    assert unfolded(later_first) == [LATER, SLOWER_AT_THE_FIX, SUITE_SETUP]
+    assert fold_summary(SUITE_SETUP, FOLDED) == (
+        f"and 3 tests, 1 fixture faster since run {run_id(19)} (revision 3333333333cc)"
+    )
+    fixed = replace(SUITE_SETUP, status="closed")
+    assert folds((fixed, *FOLDED)) == {}  # only an open improvement of the suite's setup leads one
