@@ -4,7 +4,8 @@ Each finding is one line: its kind, where (short: :func:`~otel_pytest.analyze.re
 what (its title without the place: :func:`~otel_pytest.analyze.report.words.brief`), since
 when (:func:`~otel_pytest.analyze.report.wording.state_short`) and what fixing it saves. The
 improvements of one fix (:func:`~otel_pytest.analyze.report.wording.folds`) are one line
-under the suite's setup improvement, ``… and 29 tests, 2 fixtures faster since run …``, and
+under the suite's setup improvement, ``… and 29 tests, 2 fixtures faster from the same step
+(first faster run …)``, and
 listed (in full) only with ``details``. The
 lines are grouped as every view groups them (:func:`~otel_pytest.analyze.report.wording.sections`:
 what got better first, then the open problems by severity, the order to act in), the

@@ -169,13 +169,16 @@ SUITE_SETUP = "suite setup"
 def folds(findings: Sequence[Finding]) -> dict[str, tuple[Finding, ...]]:
     """The findings each view folds under another, by the :attr:`~Finding.id` of the one they
     are folded under: after a fix, the suite's setup improvement and the per-test,
-    per-fixture and per-statement improvements that began in the same run, one step seen
-    from many series (31 lines of one fix, else). Only open improvements fold, under an
-    open improvement of the suite's setup; regressions and fixed ones never do. The JSON
-    report names the lead of each folded finding (``folded_under``)."""
+    per-fixture and per-statement improvements of the same step, one change seen from many
+    series (31 lines of one fix, else). The same step: the same first faster run
+    (``evidence["change_point_run"]``) when the suite's setup improvement names one, for the
+    analysis that first reports each series' improvement depends on its noise (one a run
+    later than another); else the same ``began``. Only open improvements fold, under an open
+    improvement of the suite's setup; regressions and fixed ones never do. The JSON report
+    names the lead of each folded finding (``folded_under``)."""
     found = {}
     for lead in findings:
-        if not _leads_a_fold(lead) or lead.began is None:
+        if not _leads_a_fold(lead) or _step(lead) is None:
             continue
         members = tuple(
             finding
@@ -183,12 +186,20 @@ def folds(findings: Sequence[Finding]) -> dict[str, tuple[Finding, ...]]:
             if finding is not lead
             and _may_fold(finding)
             and finding.key != SUITE_SETUP
-            and finding.began is not None
-            and finding.began.run_id == lead.began.run_id
+            and _step(finding) == _step(lead)
         )
         if members:
             found[lead.id] = members
     return found
+
+
+def _step(finding: Finding) -> tuple[str, str] | None:
+    """What tells one fix's improvements apart: ("step", its first faster run), or, when no
+    step was located, ("began", the run it began in)."""
+    step = finding.evidence.get("change_point_run")
+    if step:
+        return ("step", step)
+    return None if finding.began is None else ("began", finding.began.run_id)
 
 
 def _may_fold(finding: Finding) -> bool:
@@ -224,8 +235,9 @@ def in_report_order(findings: Sequence[Finding]) -> list[Finding]:
 
 
 def fold_summary(lead: Finding, members: Sequence[Finding]) -> str:
-    """``and 29 tests, 2 fixtures faster since run … (revision …)``: what a fold holds,
-    counted by what each points at."""
+    """``and 29 tests, 2 fixtures faster from the same step (first faster run …)`` (or ``…
+    faster since run …``: the run they all began in, when no step is named): what a fold
+    holds, counted by what each points at; the lead's own status names the runs' revisions."""
     counts: dict[str, set[str]] = {"test": set(), "fixture": set(), "statement": set(), "other finding": set()}
     for member in members:
         where = member.location
@@ -238,7 +250,11 @@ def fold_summary(lead: Finding, members: Sequence[Finding]) -> str:
         else:
             counts["other finding"].add(member.id)
     named = [plural(len(names), noun) for noun, names in counts.items() if names]
-    since = f" since {run_named(lead.began)}" if lead.began is not None else ""
+    step = lead.evidence.get("change_point_run")
+    if step:
+        since = f" from the same step ({step_role(lead.kind)} {step})"
+    else:
+        since = f" since run {lead.began.run_id}" if lead.began is not None else ""
     return f"and {', '.join(named)} faster{since}"
 
 

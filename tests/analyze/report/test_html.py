@@ -530,7 +530,7 @@ def test_in_the_browser_nothing_overflows_and_no_title_shows_a_backtick(tmp_path
 def test_improvements_of_the_fix_are_folded_under_the_suite_s_setup_in_the_overview_and_the_cards() -> None:
     page = render(fold_analysis())
     dom = Dom(page)
-    summary = f"and 3 tests, 1 fixture faster since run {run_id(19)} (revision 3333333333cc)"
+    summary = f"and 3 tests, 1 fixture faster from the same step (first faster run {run_id(18)})"
     assert dom.text_of("summary.") == [summary, summary]  # the overview's fold and the cards'
     assert [card["id"] for card in dom.find("article")] == [f"finding-{number}" for number in range(1, 8)]
     overview = page[page.index('<table class="overview">') : page.index("</table>")]

@@ -279,8 +279,8 @@ def test_improvements_of_the_fix_are_folded_in_a_details_of_the_suite_s_setup_ro
     rows = [line.replace("\u00a0", " ") for line in markdown.splitlines() if line.startswith("| ")]
     assert rows[1:] == [
         "| 🟢 better | the suite's setup fell from 1.50 s to 200 ms per run, saving 1.3 s per run<br>**improvement** · "
-        "the suite · 6 runs<details><summary>and 3 tests, 1 fixture faster since run "
-        f"{run_id(19)} (revision 3333333333cc)</summary>got 83 % faster (160 ms -&gt; 28 ms) · "
+        "the suite · 6 runs<details><summary>and 3 tests, 1 fixture faster from the same step (first faster run "
+        f"{run_id(18)})</summary>got 83 % faster (160 ms -&gt; 28 ms) · "
         "`test_orders.py::test_checkout[card]`<br>got 79 % faster (120 ms -&gt; 25 ms) · `test_orders.py::test_refund`"
         "<br>got 95 % faster (180 ms -&gt; 9.6 ms) · `test_stock.py::test_restock`<br>setup got 79 % faster "
         "(16 ms -&gt; 3.3 ms per call) · fixture `catalogue`</details> | \u2013 |",

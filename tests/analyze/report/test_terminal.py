@@ -275,7 +275,7 @@ def test_improvements_of_the_fix_are_one_line_under_the_suite_s_setup_and_listed
     assert out[start + 1 : start + 7] == [
         "improvement  the suite                       the suite's setup fell from 1.50 s to 200 ms per run, sav…  "
         "6 runs        -",
-        f"             … and 3 tests, 1 fixture faster since run {run_id(19)} (revision 3333333333cc)",
+        f"             … and 3 tests, 1 fixture faster from the same step (first faster run {run_id(18)})",
         "improvement  … SELECT count(*) FROM product  got 86 % faster (2.2 ms -> 313 µs per execution)            "
         "2 runs        -",
         "",
@@ -295,5 +295,5 @@ def test_improvements_of_the_fix_are_one_line_under_the_suite_s_setup_and_listed
         "…rders.py::test_checkout[card]",
     ]
     assert detailed.index(
-        f"             … and 3 tests, 1 fixture faster since run {run_id(19)} (revision 3333333333cc)"
+        f"             … and 3 tests, 1 fixture faster from the same step (first faster run {run_id(18)})"
     ) < (detailed.index("             where     tests/test_orders.py::test_refund"))

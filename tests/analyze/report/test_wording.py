@@ -332,7 +332,11 @@ def test_the_fix_s_improvements_fold_under_the_suite_s_setup_improvement_which_l
     assert in_report_order(later_first) == [SUITE_SETUP, *FOLDED, LATER, SLOWER_AT_THE_FIX]
     assert unfolded(later_first) == [LATER, SLOWER_AT_THE_FIX, SUITE_SETUP]
     assert fold_summary(SUITE_SETUP, FOLDED) == (
-        f"and 3 tests, 1 fixture faster since run {run_id(19)} (revision 3333333333cc)"
+        f"and 3 tests, 1 fixture faster from the same step (first faster run {run_id(18)})"
     )
+    # Without a located step, the same run of first report: the test first reported a run later is not folded.
+    lead, *members = (replace(finding, evidence={}) for finding in (SUITE_SETUP, *FOLDED))
+    assert folds((lead, *members)) == {lead.id: (members[0], members[2], members[3])}
+    assert fold_summary(lead, members) == f"and 3 tests, 1 fixture faster since run {run_id(19)}"
     fixed = replace(SUITE_SETUP, status="closed")
     assert folds((fixed, *FOLDED)) == {}  # only an open improvement of the suite's setup leads one
