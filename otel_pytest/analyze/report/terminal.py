@@ -5,8 +5,9 @@ what (its title without the place: :func:`~otel_pytest.analyze.report.words.brie
 when (:func:`~otel_pytest.analyze.report.wording.state_short`) and what fixing it saves. The
 improvements of one fix (:func:`~otel_pytest.analyze.report.wording.folds`) are one line
 under the suite's setup improvement, ``… and 29 tests, 2 fixtures faster from the same step
-(first faster run …)``, and listed (in full) only with ``details``. The lines are grouped as every view groups them (:func:`~otel_pytest.analyze.report.wording.sections`:
-what got better first, then the open problems by severity, the order to act in), the
+(first faster run …)``, and listed (in full) only with ``details``. The lines are grouped
+as every view groups them (:func:`~otel_pytest.analyze.report.wording.sections`: what got
+better first, then the open problems by severity, the order to act in), the
 group's heading naming the severity once. What does not fit is cut with an ellipsis: the
 place from the left (a node id ends in the test's name), the rest from the right. With
 ``details`` each line is followed by the finding in full: where, the numbers, how sure,
