@@ -727,15 +727,13 @@ def _closing(analysis: Analysis, command: AnalyzeCommand) -> int:
     """The gate's exit status, and its closing lines on stderr: the findings that failed it,
     and the open ones of a --fail-on kind it let through because they are older."""
     from otel_pytest.analyze.analysis import gating_findings, held_back
-    from otel_pytest.analyze.report.words import since
+    from otel_pytest.analyze.report.wording import since_when
 
     runs = command.options.gate_runs
     older = held_back(analysis, command.fail_on, runs)
     if older:
         named = "; ".join(
-            f"{finding.kind} at {finding.location.describe()} open "
-            + (since(finding.began, finding.age) if finding.began else f"for more than {plural(runs, 'run')}")
-            for finding in older[:GATE_NAMED]
+            f"{finding.kind} at {finding.location.describe()} {since_when(finding)}" for finding in older[:GATE_NAMED]
         )
         more = f"; and {len(older) - GATE_NAMED} more" if len(older) > GATE_NAMED else ""
         _say(

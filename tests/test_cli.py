@@ -18,6 +18,7 @@ import pytest
 
 from otel_pytest.analyze import analysis
 from otel_pytest.analyze.detectors import Detector
+from otel_pytest.analyze.detectors.evidence import dated
 from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
@@ -563,15 +564,15 @@ def test_the_exit_status_is_the_gate_s(
 
 
 def pattern_since(first: int) -> Detector:
-    """A pattern detector (its findings carry no age) that finds the N+1 in the histories
-    ending at the ``first``-th run (0-based) or later."""
+    """A pattern detector that finds the N+1 in the histories ending at the ``first``-th run
+    (0-based) or later, dated as the pattern detectors date theirs."""
 
-    def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    def find(history: History, options: AnalysisOptions) -> list[Finding]:
         if len(history.runs) <= first:
             return []
         return [dataclasses.replace(finding_about(history, kind="n+1"), age=None)]
 
-    return detect
+    return lambda history, options: dated(history, options, find)
 
 
 @pytest.mark.parametrize(
@@ -591,15 +592,15 @@ def test_the_gate_fails_on_findings_that_began_within_the_newest_gate_runs_runs(
     code, _, err = run(capsys, "analyze", "--store", str(recorded), "--format", "json", "--fail-on", "n+1", *gate_args)
 
     assert code == expected
+    entries, _ = RunIndex(recorded).entries()
     if expected == EXIT_GATE:
         assert err == ["otel-pytest: the gate failed: 1 finding(s) of a --fail-on kind (1 n+1)"]
-    elif first == 1:  # older than the gate looks back
+    elif first == 1:  # began in the run before the newest: older than the gate looks back
         assert err == [
             "otel-pytest: not gating: 1 open finding of a --fail-on kind began before the newest 1 run "
-            "(--gate-runs 1): n+1 at test_x.py::test_slow open for more than 1 run"
+            f"(--gate-runs 1): n+1 at test_x.py::test_slow open since run {entries[1].run_id}, 2 runs"
         ]
     else:  # in every run of the history: it began in the first
-        entries, _ = RunIndex(recorded).entries()
         assert err == [
             "otel-pytest: not gating: 1 open finding of a --fail-on kind began before the newest 2 runs "
             f"(--gate-runs 2): n+1 at test_x.py::test_slow open since run {entries[0].run_id}, 3 runs"

@@ -7,21 +7,20 @@ This is the only place that knows the set of detectors; renderers receive the
 The gate fails on what the newest runs introduced, not on what a team has lived with for
 years: an open, non-provisional finding of a ``--fail-on`` kind whose ``age`` is at most
 ``gate_runs`` (it began within the newest ``gate_runs`` runs). The detectors say where
-their findings began (the pattern detectors by judging earlier runs alone:
-``detectors.evidence.dated``, up to ``current_runs + baseline_runs`` back); a finding
-left without an age (older than its detector looked, or from a detector that does not
-date its findings) gets one here (:func:`_aged`): its detector runs again on the history
-ending at each earlier run, as far back as the gate needs (``gate_runs`` runs), and a
-finding whose :attr:`Finding.id` is found in all of them began earlier than the gate looks.
+their findings began: the duration and count detectors from the state they follow, the
+others (pattern detectors, flaky) by judging the earlier runs alone
+(``detectors.evidence.dated``, as far back as ``current_runs + baseline_runs`` or
+``gate_runs``, whichever is more). A finding that held in every run looked at has no
+``began`` and an ``age`` one more than that: a lower bound, older than the gate looks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from otel_pytest.analyze.detectors import Detector
-from otel_pytest.analyze.findings import KINDS, NEVER_GATING, SEVERITIES, Finding, RunRef, total_saving
+from otel_pytest.analyze.findings import KINDS, NEVER_GATING, SEVERITIES, Finding, total_saving
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 
@@ -154,7 +153,7 @@ def analyze(
         found = detector(history, options)
         for finding in found:
             _check(finding, detector)
-        findings.extend(_aged(found, detector, history, options))
+        findings.extend(found)
     findings.sort(key=sort_key)
 
     current = history.current
@@ -166,40 +165,6 @@ def analyze(
         current_revision=current.revision if current else None,
         waterfall=waterfall,
     )
-
-
-def _aged(found: Sequence[Finding], detector: Detector, history: History, options: AnalysisOptions) -> list[Finding]:
-    """``found`` with an ``age`` (and ``began``) for each open finding that has none: the
-    detector (one that judges the newest run, like the pattern detectors) runs again on the
-    history ending 1, 2, … runs earlier, up to ``options.gate_runs`` runs, and a finding
-    began in the run after the last history its id is not found in (in the first run, when
-    the history runs out first). One found in every history looked at is older than the
-    gate looks: its ``age`` is ``gate_runs + 1``, a lower bound, and ``began`` stays unknown:
-    all the gate needs to know, for the price of ``gate_runs`` detections."""
-    unknown = {finding.id for finding in found if finding.age is None and finding.status == "open"}
-    runs = history.runs
-    if not unknown:
-        return list(found)
-    began: dict[str, int | None] = {}  # finding id -> position in runs of the run it began in
-    back = 0
-    while unknown and back < options.gate_runs and back < len(runs) - 1:
-        back += 1
-        earlier = {finding.id for finding in detector(History(runs[:-back], history.notes), options)}
-        began.update(dict.fromkeys(unknown - earlier, len(runs) - back))
-        unknown &= earlier
-    # In every history looked at: from the first run on when the history ran out, else unknown.
-    began.update(dict.fromkeys(unknown, 0 if back == len(runs) - 1 else None))
-    aged = []
-    for finding in found:
-        if finding.id in began and finding.age is None and finding.status == "open":
-            position = began[finding.id]
-            if position is None:
-                finding = replace(finding, age=options.gate_runs + 1)
-            else:
-                run = runs[position]
-                finding = replace(finding, began=RunRef(run.run_id, run.revision), age=len(runs) - position)
-        aged.append(finding)
-    return aged
 
 
 def _check_kinds(fail_on: Collection[str]) -> None:

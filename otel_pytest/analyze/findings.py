@@ -511,7 +511,8 @@ class Finding:
     began: RunRef | None = None
     ended: RunRef | None = None
     # Runs from ``began`` to the newest, both counted (1: it began in the newest run);
-    # None when the detector cannot tell. The CI gate reads it (``--gate-runs``).
+    # None when the detector cannot tell; with ``began`` None a lower bound (it held in every
+    # run looked back at: detectors.evidence.dated). The CI gate reads it (``--gate-runs``).
     age: int | None = None
 
     @property

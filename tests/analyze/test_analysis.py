@@ -19,7 +19,8 @@ from otel_pytest.analyze.analysis import (
     sort_key,
 )
 from otel_pytest.analyze.detectors import Detector
-from otel_pytest.analyze.findings import KINDS, Finding, Location, RunRef, Written
+from otel_pytest.analyze.detectors.evidence import dated
+from otel_pytest.analyze.findings import KINDS, Finding, Location, Written
 from otel_pytest.analyze.model import History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import fixture, sample, slow_shop_run, statement
@@ -176,74 +177,45 @@ def test_provisional_findings_never_fail_the_gate() -> None:
     assert [f.provisional for f in gating_findings(mixed, {"regression"})] == [False]
 
 
-def seen_in(*run_ids: str, calls: list[str] | None = None) -> Detector:
-    """A pattern detector (no age of its own) that finds the n+1 when the history ends at one of ``run_ids``."""
+def test_each_detector_runs_once_and_its_findings_keep_the_age_it_gave_them() -> None:
+    """Dating is the detectors' (their state, or ``detectors.evidence.dated``): the analysis
+    judges no history twice, and a finding without an age gates (below)."""
+    calls: list[str] = []
 
     def detect(history: History, options: AnalysisOptions) -> list[Finding]:
         assert history.current is not None
-        if calls is not None:
-            calls.append(history.current.run_id)
-        return [finding("n+1", age=None)] if history.current.run_id in run_ids else []
-
-    return detect
-
-
-def test_a_pattern_finding_new_in_the_newest_run_is_aged_1_and_gates() -> None:
-    calls: list[str] = []
-    result = analyze(HISTORY, detectors=[seen_in("c", calls=calls)])
-
-    [found] = result.findings
-    assert (found.age, found.began) == (1, RunRef("c", "abc123"))
-    assert calls == ["c", "b"]  # the newest, then one earlier history: all --gate-runs 1 needs
-    assert gate(result, {"n+1"})
-    assert held_back(result, {"n+1"}) == []
-
-
-def test_an_older_pattern_finding_is_reported_but_does_not_gate_at_the_default() -> None:
-    calls: list[str] = []
-    result = analyze(HISTORY, detectors=[seen_in("b", "c", calls=calls)])
-
-    [found] = result.findings
-    assert (found.age, found.began) == (2, None)  # older than the gate looks: a lower bound
-    assert calls == ["c", "b"]
-    assert not gate(result, {"n+1"})
-    assert held_back(result, {"n+1"}) == [found]
-
-
-def test_the_gate_looks_back_as_many_runs_as_gate_runs_and_no_further() -> None:
-    calls: list[str] = []
-    result = analyze(HISTORY, AnalysisOptions(gate_runs=2), detectors=[seen_in("b", "c", calls=calls)])
-
-    [found] = result.findings
-    assert (found.age, found.began) == (2, RunRef("b"))
-    assert calls == ["c", "b", "a"]
-    assert gate(result, {"n+1"}, gate_runs=2)
-    assert not gate(result, {"n+1"}, gate_runs=1)
-
-
-def test_a_pattern_finding_in_every_run_of_a_short_history_began_in_its_first() -> None:
-    result = analyze(HISTORY, AnalysisOptions(gate_runs=5), detectors=[seen_in("a", "b", "c")])
-
-    [found] = result.findings
-    assert (found.age, found.began) == (3, RunRef("a"))
-    assert not gate(result, {"n+1"}, gate_runs=2)
-    assert gate(result, {"n+1"}, gate_runs=3)
-
-
-def test_findings_whose_detector_knows_their_age_cost_no_second_detection() -> None:
-    calls: list[str] = []
-
-    def aged(history: History, options: AnalysisOptions) -> list[Finding]:
-        assert history.current is not None
         calls.append(history.current.run_id)
-        return [finding("count", age=4)]
+        return [finding("count", age=4), finding("n+1", age=None)]
 
-    result = analyze(HISTORY, detectors=[aged])
+    result = analyze(HISTORY, detectors=[detect])
 
     assert calls == ["c"]
-    assert [f.age for f in result.findings] == [4]
-    assert not gate(result, {"count"}, gate_runs=3)
-    assert gate(result, {"count"}, gate_runs=4)
+    assert [(f.kind, f.age) for f in result.findings] == [("count", 4), ("n+1", None)]
+    assert [f.kind for f in gating_findings(result, {"count", "n+1"}, gate_runs=3)] == ["n+1"]
+    assert [f.kind for f in gating_findings(result, {"count", "n+1"}, gate_runs=4)] == ["count", "n+1"]
+
+
+def test_a_finding_newer_than_gate_runs_gates_and_an_older_one_is_held_back() -> None:
+    new, old = finding("n+1", age=2), finding("count", age=3)
+    result = Analysis(findings=(new, old), runs_analyzed=3, current_run="c")
+
+    assert gating_findings(result, {"n+1", "count"}, gate_runs=2) == [new]
+    assert held_back(result, {"n+1", "count"}, gate_runs=2) == [old]
+    assert held_back(result, {"n+1", "count"}, gate_runs=1) == [new, old]
+
+
+def test_a_finding_held_over_the_whole_lookback_is_older_than_the_gate_looks() -> None:
+    """``began`` unknown and ``age`` one more than the runs looked back at: a lower bound
+    (``detectors.evidence.dated``), beyond any ``gate_runs`` it looked back for."""
+    options = AnalysisOptions(current_runs=1, baseline_runs=1, gate_runs=2)
+    always = dataclasses.replace(finding("n+1", age=None), began=None)
+    longer = History((*HISTORY.runs, run("d")))
+    result = analyze(longer, options, detectors=[lambda h, o: dated(h, o, lambda *_: [always])])
+
+    [found] = result.findings
+    assert (found.began, found.age) == (None, 3)
+    assert not gate(result, {"n+1"}, gate_runs=2)
+    assert held_back(result, {"n+1"}, gate_runs=2) == [found]
 
 
 def test_closed_findings_never_fail_the_gate() -> None:

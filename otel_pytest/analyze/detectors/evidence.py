@@ -1,6 +1,7 @@
 """Where a pattern finding points and what it rests on, the same way for every pattern
 detector: fixture locations and references, the run a finding comes from, and since when
-it holds."""
+it holds (:func:`dated`: the one way a finding of a detector that judges the newest run is
+dated; the duration and count detectors follow their series as a state and date their own)."""
 
 from __future__ import annotations
 
@@ -34,19 +35,31 @@ def run_evidence(run: RunSummary) -> dict[str, str]:
     return evidence
 
 
+def lookback(options: AnalysisOptions) -> int:
+    """How many runs before the newest :func:`dated` judges at most: what a regression is
+    judged on (``current_runs + baseline_runs``), or more when the gate asks about more
+    (``gate_runs``), so that the gate always knows whether a finding began within its runs."""
+    return max(options.current_runs + options.baseline_runs, options.gate_runs)
+
+
 def dated(history: History, options: AnalysisOptions, find: Detect) -> list[Finding]:
     """The findings ``find`` makes of the newest run, each with the run it began in and its
     age: the oldest run of the unbroken streak of newest runs in which ``find`` made a
-    finding with the same :attr:`~Finding.id`. A pattern detector judges one run at a
-    time: the runs before the newest are judged alone, newest first, until every finding's
-    streak has ended, looking back at most ``current_runs + baseline_runs`` runs (what a
-    regression is judged on); a streak that reaches further leaves ``began`` and ``age``
-    unknown (None): older than that."""
+    finding with the same :attr:`~Finding.id`. A detector that judges one run (a pattern
+    detector), or the newest run's revision (flaky), dates its findings through this: the
+    histories ending 1, 2, … runs before the newest are judged alone, newest first, until
+    every finding's streak has ended, at most :func:`lookback` of them. A streak that
+    reaches the first run of the history began there; one that holds in every history
+    looked at and has runs before them is older than that: its ``began`` stays unknown
+    (None) and its ``age`` is ``lookback + 1``, a lower bound (it held in at least that many
+    runs), which the reports say as "open for at least N runs" and the gate reads as older
+    than any ``gate_runs`` it looks at."""
     findings = find(history, options)
     runs = history.runs
     if not findings:
         return findings
-    oldest = max(len(runs) - 1 - (options.current_runs + options.baseline_runs), 0)
+    back = lookback(options)
+    oldest = max(len(runs) - 1 - back, 0)
     began: dict[str, int | None] = dict.fromkeys((finding.id for finding in findings), len(runs) - 1)
     holding = set(began)
     for index in range(len(runs) - 2, oldest - 1, -1):
@@ -60,10 +73,10 @@ def dated(history: History, options: AnalysisOptions, find: Detect) -> list[Find
             break
     if oldest > 0:
         began.update(dict.fromkeys(holding))  # held in every run looked at, and maybe before
-    return [_since(finding, runs, began[finding.id]) for finding in findings]
+    return [_since(finding, runs, began[finding.id], back) for finding in findings]
 
 
-def _since(finding: Finding, runs: Sequence[RunSummary], began: int | None) -> Finding:
+def _since(finding: Finding, runs: Sequence[RunSummary], began: int | None, back: int) -> Finding:
     if began is None:
-        return finding
+        return dataclasses.replace(finding, began=None, age=back + 1)
     return dataclasses.replace(finding, began=RunRef(runs[began].run_id, runs[began].revision), age=len(runs) - began)

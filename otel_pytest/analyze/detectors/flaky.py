@@ -6,6 +6,9 @@ it passed at least once and failed or errored at least once (skipped, xfailed an
 outcomes are left out). One finding per test. No saving: the cost is re-runs and lost
 trust, so ``medium`` by the rule for what harms results
 (:mod:`~otel_pytest.analyze.detectors.impact`), whether or not it failed in the current run.
+Since when it is flaky: :func:`~otel_pytest.analyze.detectors.evidence.dated` (the
+histories ending at the earlier runs judged the same way, each alone: it began in the
+first run of the revision whose outcomes disagreed).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from otel_pytest.analyze.detectors import db_work
+from otel_pytest.analyze.detectors.evidence import dated
 from otel_pytest.analyze.detectors.impact import severity
 from otel_pytest.analyze.findings import Finding, Flaky, Location, Measurement
 from otel_pytest.analyze.model import History, RunSummary, TestSample
@@ -22,6 +26,10 @@ FAILED = frozenset({"failed", "error"})
 
 
 def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+    return dated(history, options, _found)
+
+
+def _found(history: History, options: AnalysisOptions) -> list[Finding]:
     current = history.current
     if current is None or not current.revision:
         return []

@@ -15,6 +15,10 @@ values; when absent, counts for a ``count`` finding, else seconds) and ``history
 regression's numbers are). The chart's caption says which values it shows, and draws the
 numbers' baseline and current value as lines when they are on the chart's scale.
 
+The improvements of one fix (:func:`~otel_pytest.analyze.report.wording.folds`) are folded
+under the suite's setup improvement, in the overview and among the cards alike, each in a
+``<details>`` that says what it holds.
+
 Titles are shown without the place they name (:func:`~otel_pytest.analyze.report.words.brief`;
 the place is the line below), and names the words put in backticks become ``<code>``.
 Long names wrap anywhere rather than widen the page (checked in a browser at 1280 and
@@ -32,9 +36,10 @@ from collections.abc import Sequence
 from html import escape
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall
-from otel_pytest.analyze.findings import DurationRegression, Finding, Measurement
+from otel_pytest.analyze.findings import DurationChange, Finding, Measurement
 from otel_pytest.analyze.report import wording
 from otel_pytest.analyze.report.words import brief, words
+from otel_pytest.analyze.waterfall import UNTRACED
 from otel_pytest.plural import plural
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -131,13 +136,17 @@ svg text.label { fill: var(--ink); }
 .legend i.query { background: var(--query); } .legend i.transaction { background: var(--transaction); }
 .legend i.connection { background: var(--connection); } .legend i.gc { background: var(--gc); }
 .legend i.other { background: var(--other); } .legend i.untraced { border: 1px dashed var(--high); }
+details.fold { margin: -6px 0 16px; }
+details.fold > summary { cursor: pointer; color: var(--muted); margin-bottom: 10px; }
+table.overview details.fold { margin: 4px 0 0; font-size: 13px; }
+table.overview details.fold > summary { margin: 0; }
+table.overview details.fold ul { margin: 4px 0 0; padding-left: 18px; }
 .empty { background: var(--panel); border-radius: 8px; padding: 18px 20px; font-size: 16px; }
 .notes li { overflow-wrap: anywhere; }
 body > footer { color: var(--muted); font-size: 12px; padding: 30px 24px 40px; }
 """
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
-UNTRACED = "untraced"  # the kind of a bar for time no span accounts for (otel_pytest.analyze.waterfall)
 _KIND_LABEL = {
     "phase": "phase",
     "fixture": "fixture",
@@ -208,9 +217,9 @@ def history_scale(finding: Finding) -> str:
 
 
 def _normalised_numbers(finding: Finding) -> bool:
-    """Whether the finding's numbers are speed-normalised (a duration regression's are,
-    when the speed index was applied)."""
-    return isinstance(finding.detail, DurationRegression) and finding.detail.index_applied
+    """Whether the finding's numbers are speed-normalised (a duration regression's or
+    improvement's are, when the speed index was applied)."""
+    return isinstance(finding.detail, DurationChange) and finding.detail.index_applied
 
 
 def chart_caption(finding: Finding) -> str:
@@ -288,10 +297,11 @@ def history_chart(finding: Finding) -> str:
     if change is not None:
         cx = x(change) - (plot_w / (len(points) - 1) / 2 if change > 0 else 0)
         revision = finding.evidence.get("change_point_revision")
-        label = f"change at run {runs[change][:8]}" + (f" ({revision[:8]})" if revision else "")
+        role = wording.step_role(finding.kind)
+        label = f"{role} {runs[change][:8]}" + (f" ({revision[:8]})" if revision else "")
         anchor = "end" if cx > left + plot_w * 0.6 else "start"
         offset = -4 if anchor == "end" else 4
-        tooltip = f"change point: run {runs[change]}" + (f", revision {revision}" if revision else "")
+        tooltip = f"{role} {runs[change]}" + (f", revision {revision}" if revision else "")
         parts.append(
             f'<line class="change-point" x1="{_number(cx)}" x2="{_number(cx)}" '
             f'y1="{_number(top - 6)}" y2="{_number(top + plot_h)}"><title>{_escape(tooltip)}</title></line>'
@@ -467,21 +477,40 @@ def _finding(number: int, finding: Finding) -> str:
 
 def _overview(findings: Sequence[Finding]) -> str:
     """A narrow table, as the Markdown's: severity, the finding (what; below it the
-    kind, where and status), saving."""
+    kind, where and status), saving; the findings folded under one
+    (:func:`~otel_pytest.analyze.report.wording.folds`) listed in a ``<details>`` of its
+    cell, each linked to its card. Numbered as the cards are (``in_report_order``)."""
+    ordered = wording.in_report_order(findings)
+    numbers = {id(finding): number for number, finding in enumerate(ordered, 1)}
+    folds = wording.folds(findings)
+    under = wording.folded_under(findings)
     rows = []
-    for number, finding in enumerate(findings, 1):
+    for finding in ordered:
+        if id(finding) in under:
+            continue
         saving = _escape(wording.about_seconds(finding.saving)) if finding.saving > 0 else wording.DASH
         facts = " · ".join([_escape(finding.kind), _short_where(finding)])
+        members = folds.get(finding.id, ())
+        listed = "".join(
+            f'<li><a href="#finding-{numbers[id(member)]}">{_prose(brief(member))}</a> · {_short_where(member)}</li>'
+            for member in members
+        )
+        fold = _fold(finding, members, f"<ul>{listed}</ul>") if members else ""
         rows.append(
             f"<tr><td>{_badge(finding)}</td>"
-            f'<td><a href="#finding-{number}">{_prose(brief(finding))}</a>'
-            f'<span class="facts">{facts} {_tags(finding)}</span></td>'
+            f'<td><a href="#finding-{numbers[id(finding)]}">{_prose(brief(finding))}</a>'
+            f'<span class="facts">{facts} {_tags(finding)}</span>{fold}</td>'
             f'<td class="num">{saving}</td></tr>'
         )
     return (
         '<table class="overview"><thead><tr><th></th><th>finding</th>'
         f'<th class="num">saves/run</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
+
+
+def _fold(lead: Finding, members: Sequence[Finding], inside: str) -> str:
+    """A fold: ``inside`` in a ``<details>`` whose ``<summary>`` says what it holds."""
+    return f'<details class="fold"><summary>{_escape(wording.fold_summary(lead, members))}</summary>{inside}</details>'
 
 
 def _tiles(analysis: Analysis) -> str:
@@ -534,19 +563,26 @@ def render(analysis: Analysis) -> str:
     if analysis.findings:
         body.append(_tiles(analysis))
         body.append("<h2>Findings</h2>")
-        body.append(_overview(wording.in_report_order(analysis.findings)))  # numbered as the cards below
+        body.append(_overview(analysis.findings))  # numbered as the cards below
+        folds = wording.folds(analysis.findings)
         number = 0
-        for name, group in wording.sections(analysis.findings):
+        for name, group in wording.sections(wording.unfolded(analysis.findings)):
             saving = wording.to_save(name, group)
             extra = f", saves {wording.about_seconds(saving)} per run" if saving > 0 else ""
             section = "good" if name == wording.GOOD else _escape(name)
+            counted = len(group) + sum(len(folds.get(finding.id, ())) for finding in group)
             body.append(
                 f'<section class="severity {section}"><h2>{_escape(name.capitalize())} '
-                f'<span class="count">{_escape(plural(len(group), "finding") + extra)}</span></h2>'
+                f'<span class="count">{_escape(plural(counted, "finding") + extra)}</span></h2>'
             )
             for finding in group:
                 number += 1
                 body.append(_finding(number, finding))
+                members = folds.get(finding.id, ())
+                if members:
+                    cards = [_finding(number + index, member) for index, member in enumerate(members, 1)]
+                    number += len(members)
+                    body.append(_fold(finding, members, "".join(cards)))
             body.append("</section>")
     else:
         body.append(f'<div class="empty">{summary}</div>')

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
-from otel_pytest.analyze.findings import Detail, Finding, Location, Measurement, RunRef, Written
+from otel_pytest.analyze.findings import Claim, Detail, Finding, Location, Measurement, RunRef, Written
+from otel_pytest.analyze.report import wording
 from otel_pytest.analyze.report.words import words
 
 SCHEMA = "otel-pytest-analysis"
@@ -76,7 +77,7 @@ def _run(run: RunRef | None) -> dict[str, Any] | None:
     return None if run is None else {"run": run.run_id, "revision": run.revision}
 
 
-def _finding(finding: Finding) -> dict[str, Any]:
+def _finding(finding: Finding, folded_under: str | None) -> dict[str, Any]:
     said = words(finding)
     data = {
         "id": finding.id,
@@ -87,12 +88,14 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "began": _run(finding.began),
         "ended": _run(finding.ended),
         "age": finding.age,
+        "folded_under": folded_under,
         "title": said.title,
         "location": _location(finding.location),
         "measurements": [_measurement(item) for item in finding.measurements],
         "confidence": said.confidence,
         "suggestion": said.suggestion,
         "saving": _number(finding.saving),
+        "claims": [{"cost": claim.cost, "seconds": _number(claim.seconds)} for claim in finding.claims],
         "provisional": finding.provisional,
         "evidence": {**finding.evidence, **said.evidence},
         "history": [{"run": run, "value": _number(amount)} for run, amount in finding.history],
@@ -127,6 +130,7 @@ def _waterfall(waterfall: Waterfall | None) -> dict[str, Any] | None:
 def to_data(analysis: Analysis) -> dict[str, Any]:
     """The report as plain JSON-able data, keys in the documented order."""
     findings = analysis.findings
+    under = wording.folded_under(findings)
     by_severity: dict[str, int] = {}
     by_kind: dict[str, int] = {}
     for finding in findings:
@@ -146,7 +150,7 @@ def to_data(analysis: Analysis) -> dict[str, Any]:
             "total_saving": _number(analysis.total_saving),
         },
         "notes": list(analysis.notes),
-        "findings": [_finding(finding) for finding in findings],
+        "findings": [_finding(finding, under.get(id(finding))) for finding in findings],
         "waterfall": _waterfall(analysis.waterfall),
     }
 
@@ -205,6 +209,7 @@ def from_data(data: Mapping[str, Any]) -> Analysis:
                 ),
                 detail=Written(item["title"], item["confidence"], item["suggestion"]),
                 saving=_float(item.get("saving", 0.0)),
+                claims=tuple(Claim(claim["cost"], _float(claim["seconds"])) for claim in item.get("claims", ())),
                 evidence=dict(item.get("evidence", {})),
                 history=tuple((point["run"], _float(point["value"])) for point in item.get("history", ())),
                 provisional=bool(item.get("provisional", False)),

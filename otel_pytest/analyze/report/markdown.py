@@ -1,6 +1,8 @@
 """The report as a pull-request comment (GitHub-flavoured Markdown): a summary, a narrow
 table with one row per finding (severity | finding | saves/run), and each finding in full,
-its fix and evidence, folded under ``<details>``.
+its fix and evidence, folded under ``<details>``. The improvements of one fix
+(:func:`~otel_pytest.analyze.report.wording.folds`) are listed in a ``<details>`` of the
+suite's setup improvement's cell, not in rows and items of their own.
 
 Everything taken from the analysis goes through :func:`text`, :func:`prose` or
 :func:`code`: what would act on a terminal showing the raw comment or reorder the text
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 
 from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.findings import Finding
@@ -109,15 +112,26 @@ def _severity(finding: Finding) -> str:
     return f"{_ICON[wording.GOOD]} {'fixed' if finding.status == 'closed' else 'better'}"
 
 
-def _cell(finding: Finding) -> str:
-    """What the finding says, and below it its kind, place and status."""
+def _facts(finding: Finding) -> str:
+    """Its kind, place and status: ``**regression** · `t.py::test_a` · 7 runs``."""
     facts = [f"**{text(finding.kind)}**", _where(finding)]
     state = wording.state_short(finding)
     if state:
         facts.append(text(state))
     if finding.provisional:
         facts.append("_provisional_")
-    return f"{prose(brief(finding))}<br>{' · '.join(facts)}"
+    return " · ".join(facts)
+
+
+def _cell(finding: Finding, folded: Sequence[Finding] = ()) -> str:
+    """What the finding says, and below it its kind, place and status; the findings folded
+    under it (:func:`~otel_pytest.analyze.report.wording.folds`) in a ``<details>`` below,
+    one per line."""
+    cell = f"{prose(brief(finding))}<br>{_facts(finding)}"
+    if folded:
+        listed = "<br>".join(f"{prose(brief(member))} · {_where(member)}" for member in folded)
+        cell += f"<details><summary>{text(wording.fold_summary(finding, folded))}</summary>{listed}</details>"
+    return cell
 
 
 def _in_full(number: int, finding: Finding) -> list[str]:
@@ -141,13 +155,14 @@ def render(analysis: Analysis, *, limit: int = 30) -> str:
     """The comment's Markdown, ending in a newline."""
     out = ["### otel-pytest analyze", "", f"_{text(wording.headline(analysis))}_", ""]
     out.extend(text(sentence) for sentence in wording.summary(analysis))
-    findings = wording.in_report_order(analysis.findings)
+    folds = wording.folds(analysis.findings)
+    findings = [finding for _, group in wording.sections(wording.unfolded(analysis.findings)) for finding in group]
     shown = findings[:limit]
     if shown:
         out += ["", "| | finding | saves/run |", "|---|---|--:|"]
         for finding in shown:
             saving = text(wording.about_seconds(finding.saving)) if finding.saving > 0 else wording.DASH
-            out.append(f"| {_severity(finding)} | {_cell(finding)} | {saving} |")
+            out.append(f"| {_severity(finding)} | {_cell(finding, folds.get(finding.id, ()))} | {saving} |")
         if len(findings) > limit:
             rest = findings[limit:]
             out += [

@@ -3,8 +3,11 @@
 Each finding is one line: its kind, where (short: :func:`~otel_pytest.analyze.report.wording.where`),
 what (its title without the place: :func:`~otel_pytest.analyze.report.words.brief`), since
 when (:func:`~otel_pytest.analyze.report.wording.state_short`) and what fixing it saves. The
-lines are grouped as every view groups them (:func:`~otel_pytest.analyze.report.wording.sections`:
-what got better first, then the open problems by severity, the order to act in), the
+improvements of one fix (:func:`~otel_pytest.analyze.report.wording.folds`) are one line
+under the suite's setup improvement, ``… and 29 tests, 2 fixtures faster from the same step
+(first faster run …)``, and listed (in full) only with ``details``. The lines are grouped
+as every view groups them (:func:`~otel_pytest.analyze.report.wording.sections`: what got
+better first, then the open problems by severity, the order to act in), the
 group's heading naming the severity once. What does not fit is cut with an ellipsis: the
 place from the left (a node id ends in the test's name), the rest from the right. With
 ``details`` each line is followed by the finding in full: where, the numbers, how sure,
@@ -30,6 +33,7 @@ from otel_pytest.analyze.report.words import brief, words
 from otel_pytest.plural import plural
 
 if TYPE_CHECKING:
+    from rich.padding import Padding
     from rich.text import Text
 
 
@@ -154,6 +158,15 @@ def _row(line: Line, columns: Columns, *, header: bool = False) -> Text:
     return row
 
 
+def _fold_row(summary: str, columns: Columns, width: int) -> Text:
+    """What a fold holds (its findings are listed only with ``details``), under the line of
+    the finding it is folded under, from the place column on."""
+    from rich.text import Text
+
+    indent = columns.kind + GAP
+    return Text.assemble(" " * indent, (_cell(f"{wording.ELLIPSIS} {escape(summary)}", width - indent).rstrip(), "dim"))
+
+
 def _details(finding: Finding) -> list[tuple[str, str, str]]:
     """The finding in full, each statement once: (label, text, style) per line."""
     said = words(finding)
@@ -165,21 +178,28 @@ def _details(finding: Finding) -> list[tuple[str, str, str]]:
     state = wording.state(finding)
     if state:
         lines.append(("status", escape(state), ""))
-    change = finding.evidence.get("change_point_run")
-    if change and (finding.began is None or finding.began.run_id != change):  # else the status says it
-        revision = finding.evidence.get("change_point_revision")
-        shown = f"run {change}" + (f" (revision {revision[: wording.REVISION_SHOWN]})" if revision else "")
-        lines.append(("changed", escape(shown), "dim"))
     lines.append(("fix", escape(said.suggestion), "green"))
     return lines
+
+
+def _in_full(finding: Finding, columns: Columns) -> Padding:
+    """The finding in full (:func:`_details`), under its line's statement."""
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, GAP))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for name, text, style in _details(finding):
+        grid.add_row(name, Text(text, style=style))
+    return Padding(grid, (0, 0, 0, columns.kind + GAP), expand=False)
 
 
 def render(analysis: Analysis, *, width: int = 100, color: bool = False, details: bool = False) -> str:
     """The report as text ``width`` columns wide; ANSI colours only when ``color``; each
     finding in full under its line when ``details``."""
     from rich.console import Console
-    from rich.padding import Padding
-    from rich.table import Table
     from rich.text import Text
 
     out = io.StringIO()
@@ -199,15 +219,20 @@ def render(analysis: Analysis, *, width: int = 100, color: bool = False, details
     for sentence in wording.summary(analysis):
         console.print(Text(escape(sentence)))
 
-    sections = wording.sections(analysis.findings)
-    columns = Columns.fit([Line.of(finding) for _, group in sections for finding in group], width)
+    sections = wording.sections(wording.unfolded(analysis.findings))
+    folds = wording.folds(analysis.findings)
+    shown = [finding for _, group in sections for finding in group]
+    if details:  # the folded findings are listed too
+        shown = [each for finding in shown for each in (finding, *folds.get(finding.id, ()))]
+    columns = Columns.fit([Line.of(finding) for finding in shown], width)
     if sections:
         console.print()
         console.print(_row(HEADER, columns, header=True), overflow="crop", no_wrap=True)
     for section, findings in sections:
         console.print()
+        counted = len(findings) + sum(len(folds.get(finding.id, ())) for finding in findings)
         title = Text.assemble(
-            (f" {section.upper()} ", _HEADING_STYLE.get(section, "bold")), f"  {plural(len(findings), 'finding')}"
+            (f" {section.upper()} ", _HEADING_STYLE.get(section, "bold")), f"  {plural(counted, 'finding')}"
         )
         saving = wording.to_save(section, findings)
         if saving > 0:
@@ -218,12 +243,14 @@ def render(analysis: Analysis, *, width: int = 100, color: bool = False, details
                 console.print()
             console.print(_row(Line.of(finding), columns), overflow="crop", no_wrap=True)
             if details:
-                grid = Table.grid(padding=(0, GAP))
-                grid.add_column(style="bold", no_wrap=True)
-                grid.add_column(overflow="fold")
-                for name, text, style in _details(finding):
-                    grid.add_row(name, Text(text, style=style))
-                console.print(Padding(grid, (0, 0, 0, columns.kind + GAP), expand=False))
+                console.print(_in_full(finding, columns))
+            members = folds.get(finding.id, ())
+            if members:
+                console.print(_fold_row(wording.fold_summary(finding, members), columns, width), no_wrap=True)
+            for member in members if details else ():
+                console.print()
+                console.print(_row(Line.of(member), columns), overflow="crop", no_wrap=True)
+                console.print(_in_full(member, columns))
 
     if analysis.notes:
         console.print()

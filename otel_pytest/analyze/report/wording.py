@@ -152,47 +152,176 @@ def sections(findings: Sequence[Finding]) -> list[tuple[str, list[Finding]]]:
     """The findings as every view groups them: first what got better (:data:`GOOD`: after
     a fix the report leads with what it saved), then the open problems by severity, most
     severe first (the order to act in; each line still names its kind), each section in
-    the analysis's order (by saving for an analysis from ``analyze``). Empty sections are
+    the analysis's order (by saving for an analysis from ``analyze``), but for the suite's
+    setup improvement, which leads its section: it is what the fix saved in all, and the
+    improvements of the tests it sped up fold under it (:func:`folds`). Empty sections are
     left out."""
-    good = [finding for finding in findings if is_good(finding)]
+    good = sorted((finding for finding in findings if is_good(finding)), key=lambda f: not _leads_a_fold(f))
     open_ = by_severity([finding for finding in findings if not is_good(finding)])
     return ([(GOOD, good)] if good else []) + open_
 
 
+# The series of the suite's setup per run (Finding.key of its duration findings): an
+# improvement of it is what a fix of the suite's fixtures saved, and leads a fold.
+SUITE_SETUP = "suite setup"
+
+
+def folds(findings: Sequence[Finding]) -> dict[str, tuple[Finding, ...]]:
+    """The findings each view folds under another, by the :attr:`~Finding.id` of the one they
+    are folded under: after a fix, the suite's setup improvement and the per-test,
+    per-fixture and per-statement improvements of the same step, one change seen from many
+    series (31 lines of one fix, else). The same step: the same first faster run
+    (``evidence["change_point_run"]``) when the suite's setup improvement names one, for the
+    analysis that first reports each series' improvement depends on its noise (one a run
+    later than another); else the same ``began``. Only open improvements fold, under an open
+    improvement of the suite's setup; regressions and fixed ones never do. The JSON report
+    names the lead of each folded finding (``folded_under``)."""
+    found = {}
+    for lead in findings:
+        if not _leads_a_fold(lead) or _step(lead) is None:
+            continue
+        members = tuple(
+            finding
+            for finding in findings
+            if finding is not lead
+            and _may_fold(finding)
+            and finding.key != SUITE_SETUP
+            and _step(finding) == _step(lead)
+        )
+        if members:
+            found[lead.id] = members
+    return found
+
+
+def _step(finding: Finding) -> tuple[str, str] | None:
+    """What tells one fix's improvements apart: ("step", its first faster run), or, when no
+    step was located, ("began", the run it began in)."""
+    step = finding.evidence.get("change_point_run")
+    if step:
+        return ("step", step)
+    return None if finding.began is None else ("began", finding.began.run_id)
+
+
+def _may_fold(finding: Finding) -> bool:
+    return finding.kind == "improvement" and finding.status == "open"
+
+
+def _leads_a_fold(finding: Finding) -> bool:
+    return _may_fold(finding) and finding.key == SUITE_SETUP
+
+
+def folded_under(findings: Sequence[Finding]) -> dict[int, str]:
+    """For each folded finding (by ``id()`` of the object, as ids of two findings may be
+    equal), the :attr:`~Finding.id` of the finding it is folded under."""
+    return {id(member): lead for lead, members in folds(findings).items() for member in members}
+
+
+def unfolded(findings: Sequence[Finding]) -> list[Finding]:
+    """``findings`` without the ones :func:`folds` puts under another, in their order."""
+    under = folded_under(findings)
+    return [finding for finding in findings if id(finding) not in under]
+
+
 def in_report_order(findings: Sequence[Finding]) -> list[Finding]:
-    """The findings as every view lists and numbers them: in :func:`sections` order."""
-    return [finding for _, group in sections(findings) for finding in group]
+    """The findings as every view lists and numbers them: in :func:`sections` order, the
+    findings folded under one (:func:`folds`) right after it."""
+    folded = folds(findings)
+    return [
+        shown
+        for _, group in sections(unfolded(findings))
+        for finding in group
+        for shown in (finding, *folded.get(finding.id, ()))
+    ]
+
+
+def fold_summary(lead: Finding, members: Sequence[Finding]) -> str:
+    """``and 29 tests, 2 fixtures faster from the same step (first faster run …)`` (or ``…
+    faster since run …``: the run they all began in, when no step is named): what a fold
+    holds, counted by what each points at; the lead's own status names the runs' revisions."""
+    counts: dict[str, set[str]] = {"test": set(), "fixture": set(), "statement": set(), "other finding": set()}
+    for member in members:
+        where = member.location
+        if where.test:
+            counts["test"].add(where.test)
+        elif where.fixture:
+            counts["fixture"].add(where.fixture)
+        elif where.fingerprint:
+            counts["statement"].add(where.fingerprint)
+        else:
+            counts["other finding"].add(member.id)
+    named = [plural(len(names), noun) for noun, names in counts.items() if names]
+    step = lead.evidence.get("change_point_run")
+    if step:
+        since = f" from the same step ({step_role(lead.kind)} {step})"
+    else:
+        since = f" since run {lead.began.run_id}" if lead.began is not None else ""
+    return f"and {', '.join(named)} faster{since}"
 
 
 def run_named(run: RunRef) -> str:
     """``run 7f3a0c9e1b2d4a6f (revision 9c1d2e3f4a5b)``."""
-    return f"run {run.run_id}" + (f" (revision {run.revision[:REVISION_SHOWN]})" if run.revision else "")
+    return f"run {_run_and_revision(run)}"
+
+
+def _run_and_revision(run: RunRef) -> str:
+    return run.run_id + (f" (revision {run.revision[:REVISION_SHOWN]})" if run.revision else "")
+
+
+# A duration finding names two runs: ``began``, the first whose analysis reported it (its
+# start, what "since" and "new in" name and the gate counts from), and the step, the first
+# run at the changed level (``evidence["change_point_run"]``), which is often a run or two
+# earlier: it takes runs at the new level before a test can tell them from noise. Every
+# view names the step by what it is, never as a second "since".
+_FIRST_CHANGED_RUN = {"regression": "first slower run", "improvement": "first faster run"}
+
+
+def step_role(kind: str) -> str:
+    """What the step's run is to a finding of ``kind``: ``first slower run``, ``first faster run``."""
+    return _FIRST_CHANGED_RUN.get(kind, "first changed run")
+
+
+def first_changed(finding: Finding) -> str | None:
+    """``first slower run … (revision …)``: the run where a duration finding's step
+    happened, when it is not the run the finding began in (then "since" says it); None
+    when the finding names no step."""
+    run = finding.evidence.get("change_point_run")
+    if not run or (finding.began is not None and finding.began.run_id == run):
+        return None
+    return f"{step_role(finding.kind)} {_run_and_revision(RunRef(run, finding.evidence.get('change_point_revision')))}"
 
 
 def state(finding: Finding) -> str | None:
     """Since when a finding holds, or when it was fixed, in full: ``open since run … (revision
-    …), 7 runs``, ``new in run …``, ``fixed in run …, after 6 runs``; None when its detector
-    could not tell."""
+    …), 7 runs``, ``new in run …``, ``fixed in run …; it held from run …``, and the
+    :func:`first_changed` run when it is another; None when its detector could not tell."""
+    said = [part for part in (since_when(finding), first_changed(finding)) if part]
+    return "; ".join(said) or None
+
+
+def since_when(finding: Finding) -> str | None:
+    """:func:`state` without the step's run: where the finding began, or when it was fixed."""
     began, ended, age = finding.began, finding.ended, finding.age
     runs = "" if age is None else f", {plural(age, 'run')}"
     if finding.status == "closed":
         fixed = f"fixed in {run_named(ended)}" if ended is not None else "fixed: gone in the newest run"
         held = f"; it held from {run_named(began)}" if began is not None else ""
         return fixed + held
-    if began is None:
-        return None if age is None else f"open for {plural(age, 'run')}"
+    if began is None:  # an age without a start is a lower bound (detectors.evidence.dated)
+        return None if age is None else f"open for at least {plural(age, 'run')}"
     if age == 1:
         return f"new in {run_named(began)}"
     return f"{'better' if finding.kind == 'improvement' else 'open'} since {run_named(began)}{runs}"
 
 
 def state_short(finding: Finding) -> str:
-    """The same in a word or two for a one-line view: ``new``, ``7 runs``, ``fixed``; empty
-    when unknown."""
+    """The same in a word or two for a one-line view: ``new``, ``7 runs``, ``26 runs+`` (at
+    least), ``fixed``; empty when unknown."""
     if finding.status == "closed":
         return "fixed"
     if finding.age is None:
         return "open" if finding.began is not None else ""
+    if finding.began is None:
+        return f"{plural(finding.age, 'run')}+"
     return "new" if finding.age == 1 else plural(finding.age, "run")
 
 

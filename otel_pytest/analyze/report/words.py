@@ -44,6 +44,7 @@ from otel_pytest.analyze.findings import (
     SlowFixture,
     Written,
 )
+from otel_pytest.analyze.report import wording
 from otel_pytest.analyze.report.wording import REVISION_SHOWN, number, seconds, short
 
 TITLE_STATEMENT = 80  # characters of a statement shown in a title
@@ -165,18 +166,6 @@ def _scope(scope: SetupsChange) -> str:
     return f"scope change: {number(scope.setups_before)} -> {number(scope.setups_now)} setups per run"
 
 
-def _since(detail: DurationChange, finding: Finding) -> str:
-    """`` since run X (revision Y), 6 runs`` from the step, or from the run that first reported it."""
-    step = detail.step
-    if step is not None:
-        where = f"run {step.run_id}" + (f" ({step.revision[:REVISION_SHOWN]})" if step.revision else "")
-    elif finding.began is not None:
-        where = f"run {finding.began.run_id}"
-    else:
-        return ""
-    return f" since {where}, {_runs(detail.held)}" if detail.held > 1 else f" since {where}"
-
-
 def _duration(detail: DurationRegression, finding: Finding) -> Words:
     told = {} if detail.step is None else {"change_point": _change_point(detail)}
     if finding.status == "closed":
@@ -184,8 +173,7 @@ def _duration(detail: DurationRegression, finding: Finding) -> Words:
     percent = (detail.ratio - 1.0) * 100.0
     scope = f" ({_scope(detail.scope)})" if detail.scope is not None else ""
     title = (
-        f"{series_label(detail)} got {percent:.0f} % slower ({_levels(detail, detail.baseline, detail.current)})"
-        f"{scope}{_since(detail, finding)}"
+        f"{series_label(detail)} got {percent:.0f} % slower ({_levels(detail, detail.baseline, detail.current)}){scope}"
     )
     return Words(title, _duration_confidence(detail, finding.provisional), _duration_suggestion(detail, finding), told)
 
@@ -201,7 +189,7 @@ def _fixed(detail: DurationRegression, finding: Finding, told: Mapping[str, str]
     )
     title = (
         f"{series_label(detail)}: {fixed}; it was {percent:.0f} % slower "
-        f"({_levels(detail, detail.baseline, raised)}) for {_runs(detail.held)}, now {seconds(detail.current)}"
+        f"({_levels(detail, detail.baseline, raised)}), now {seconds(detail.current)}"
     )
     confidence = (
         "the newest runs are significantly below the level since the step (one-sided t on winsorized log "
@@ -214,14 +202,13 @@ def _fixed(detail: DurationRegression, finding: Finding, told: Mapping[str, str]
 def _improvement(detail: DurationImprovement, finding: Finding) -> Words:
     told = {} if detail.step is None else {"change_point": _change_point(detail)}
     levels = _levels(detail, detail.baseline, detail.current)
-    since = _since(detail, finding)
     if detail.series == "suite setup":
-        title = f"the suite's setup fell from {seconds(detail.baseline)} to {seconds(detail.current)} per run{since}"
+        title = f"the suite's setup fell from {seconds(detail.baseline)} to {seconds(detail.current)} per run"
     elif detail.scope is not None:
-        title = f"{series_label(detail)}: {_scope(detail.scope)}; {levels}{since}"
+        title = f"{series_label(detail)}: {_scope(detail.scope)}; {levels}"
     else:
         percent = (1.0 - detail.ratio) * 100.0
-        title = f"{series_label(detail)} got {percent:.0f} % faster ({levels}){since}"
+        title = f"{series_label(detail)} got {percent:.0f} % faster ({levels})"
     title += f", saving {seconds(detail.saved)} per run"
     suggestion = "Nothing to do: keep the change. Reported so that the fix and what it saved are seen."
     return Words(title, _duration_confidence(detail, finding.provisional), suggestion, told)
@@ -279,7 +266,7 @@ def _duration_suggestion(detail: DurationRegression, finding: Finding) -> str:
     change = f"now takes {seconds(detail.current)}{per} instead of {seconds(detail.baseline)}"
     step = detail.step
     if step is not None:
-        sure = "where the step happened" if step.significant else "where the step most likely began"
+        sure = f"{'the' if step.significant else 'most likely the'} {wording.step_role('regression')}"
         where = _changed_in(step.run_id, step.revision, sure, step.previous_revision)
         head = f"Look at {where}: {series_label(detail)} {change}."
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from otel_pytest.analyze.detectors import flaky
-from otel_pytest.analyze.findings import Location, Measurement
+from otel_pytest.analyze.findings import Location, Measurement, RunRef
 from otel_pytest.analyze.model import History, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
 from tests.analyze.detectors.runs import Reported, history, reports, run, sample
@@ -100,3 +100,9 @@ def test_runs_of_the_revision_need_not_be_consecutive() -> None:
     [finding] = reports(flaky.detect(history(first, between, second), OPTIONS))
 
     assert finding.evidence == {"revision": REVISION, "r0": "failed", "r1": "passed"}
+
+
+def test_a_flaky_test_is_flaky_since_the_first_run_of_the_revision_whose_outcome_disagreed() -> None:
+    [found] = flaky.detect(history(*runs_with(["passed", "passed", "failed", "passed"])), OPTIONS)
+
+    assert (found.began, found.age, found.status) == (RunRef("r2", REVISION), 2, "open")

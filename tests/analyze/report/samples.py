@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
 from otel_pytest.analyze.findings import Finding, Location, Measurement, RunRef, Written
@@ -273,6 +274,67 @@ def status_analysis() -> Analysis:
     """A new count regression, a long-open regression, a fixed one and an improvement."""
     return Analysis(
         findings=(NEW_COUNT, REGRESSION, FIXED, IMPROVEMENT),
+        runs_analyzed=25,
+        current_run=run_id(24),
+        current_revision="9c1d2e3f4a5b6c7d8e9f",
+    )
+
+
+# After a fix (first faster run 18, first reported in run 19): the suite's setup
+# improvement, and the tests and the fixture the same step sped up (one first reported a run
+# later), which every view folds under it; a statement that got faster from a later step,
+# and a test that got slower at the fix, are not folded.
+FIX_RUN = RunRef(run_id(19), "3333333333cccccccccc")
+FIX_STEP = {"change_point_run": run_id(18), "change_point_revision": "3333333333cccccccccc"}
+
+
+def improved(location: Location, title: str, *, key: str = "test", began: RunRef = FIX_RUN, step: int = 18) -> Finding:
+    return Finding(
+        kind="improvement",
+        severity="medium",
+        location=location,
+        measurements=(),
+        detail=Written(title=title, confidence="p=0.001", suggestion="Nothing to do: keep the change."),
+        evidence={**FIX_STEP, "change_point_run": run_id(step)},
+        key=key,
+        began=began,
+        age=25 - int(next(n for n in range(25) if run_id(n) == began.run_id)),
+    )
+
+
+SUITE_SETUP = replace(
+    improved(
+        Location(), "the suite's setup fell from 1.50 s to 200 ms per run, saving 1.3 s per run", key="suite setup"
+    ),
+    severity="high",
+)
+FOLDED = (
+    improved(Location(test="tests/test_orders.py::test_checkout[card]"), "got 83 % faster (160 ms -> 28 ms)"),
+    improved(
+        Location(test="tests/test_orders.py::test_refund"),
+        "got 79 % faster (120 ms -> 25 ms)",
+        began=RunRef(run_id(20), "3333333333cccccccccc"),
+    ),
+    improved(Location(test="tests/test_stock.py::test_restock"), "got 95 % faster (180 ms -> 9.6 ms)"),
+    improved(
+        Location(fixture="catalogue", file="tests/conftest.py", line=40),
+        "fixture catalogue setup got 79 % faster (16 ms -> 3.3 ms per call)",
+        key="fixture setup",
+    ),
+)
+LATER = improved(
+    Location(fingerprint="SELECT count(*) FROM product"),
+    "got 86 % faster (2.2 ms -> 313 µs per execution)",
+    key="statement",
+    began=RunRef(run_id(23), "4444444444dddddddddd"),
+    step=22,
+)
+SLOWER_AT_THE_FIX = replace(REGRESSION, began=FIX_RUN, age=6)
+
+
+def fold_analysis() -> Analysis:
+    return Analysis(
+        findings=(SLOWER_AT_THE_FIX, SUITE_SETUP, *FOLDED, LATER),
         runs_analyzed=25,
         current_run=run_id(24),
         current_revision="9c1d2e3f4a5b6c7d8e9f",

@@ -12,7 +12,7 @@ import re
 import shutil
 import struct
 import subprocess
-from dataclasses import replace
+from dataclasses import fields, replace
 from html import escape, unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,12 +20,21 @@ from pathlib import Path
 import pytest
 
 from otel_pytest.analyze.analysis import Analysis, Waterfall, WaterfallBar
-from otel_pytest.analyze.findings import DurationRegression, Finding, Location, Measurement, RegressionRule, Written
+from otel_pytest.analyze.findings import (
+    DurationImprovement,
+    DurationRegression,
+    Finding,
+    Location,
+    Measurement,
+    RegressionRule,
+    Written,
+)
 from otel_pytest.analyze.report.html import CSP, history_chart, render
 from otel_pytest.analyze.report.words import brief, words
 from tests.analyze.report.samples import (
     ACTING_TEST,
     DURATIONS,
+    IMPROVEMENT,
     REGRESSION,
     STEP_RUN,
     VISIBLE_NOTE,
@@ -34,6 +43,7 @@ from tests.analyze.report.samples import (
     WATERFALL,
     acting_analysis,
     empty_analysis,
+    fold_analysis,
     run_id,
     sample_analysis,
     status_analysis,
@@ -154,10 +164,10 @@ def test_a_finding_with_a_history_gets_a_chart_with_its_change_point_between_the
     assert xs[STEP_RUN - 1] < float(change["x1"]) == float(change["x2"]) < xs[STEP_RUN]
     assert len(dom.find("circle", "after")) == len(DURATIONS) - STEP_RUN
     assert dom.find("circle", "current")[0]["cx"] == points[-1]["cx"]
-    assert dom.text_of("text.change-label") == [f"change at run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
+    assert dom.text_of("text.change-label") == [f"first slower run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
     assert dom.text_of("title.") == (
         ["baseline 307\u00a0ms", "now 412\u00a0ms"]
-        + [f"change point: run {run_id(STEP_RUN)}, revision 9c1d2e3f4a5b6c7d8e9f"]
+        + [f"first slower run {run_id(STEP_RUN)}, revision 9c1d2e3f4a5b6c7d8e9f"]
         + [f"run {run_id(n)}: {round(duration * 1000)}\u00a0ms" for n, duration in enumerate(DURATIONS)]
     )
     # Higher values are drawn higher: the step shows as a jump upwards.
@@ -290,7 +300,7 @@ def test_the_browser_draws_the_history_chart_with_its_change_point(shown: tuple[
     assert len(dom.find("polyline", "series")) == 2
     assert len(dom.find("circle", "point")) == len(DURATIONS) + 2
     assert len(dom.find("line", "change-point")) == 1
-    assert dom.text_of("text.change-label") == [f"change at run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
+    assert dom.text_of("text.change-label") == [f"first slower run {run_id(STEP_RUN)[:8]} (9c1d2e3f)"]
     assert len(dom.find("rect", "bar")) == len(WATERFALL.bars)
 
 
@@ -415,6 +425,20 @@ def test_a_chart_says_whether_its_values_are_the_numbers_beside_and_draws_their_
     assert min(points) < float(levels[0]["y1"]) < max(points)
 
 
+def test_an_improvement_s_numbers_are_said_to_be_speed_normalised_as_a_regression_s_are() -> None:
+    faster = _duration(index_applied=True)
+    improvement = replace(
+        IMPROVEMENT, detail=DurationImprovement(**{f.name: getattr(faster, f.name) for f in fields(faster)})
+    )
+    dom = Dom(
+        render(
+            Analysis(findings=(replace(improvement, history=REGRESSION.history),), runs_analyzed=25, current_run="r")
+        )
+    )
+    assert dom.text_of("figcaption.") == ["duration per run as measured, not speed-normalised like the numbers beside"]
+    assert dom.text_of("caption.") == ["durations speed-normalised"]
+
+
 def test_the_waterfall_draws_untraced_time_dashed_and_says_how_much_and_gc_pauses_in_their_colour() -> None:
     waterfall = Waterfall(
         "t",
@@ -501,3 +525,28 @@ def test_in_the_browser_nothing_overflows_and_no_title_shows_a_backtick(tmp_path
     assert len(layout["titles"]) == 2 * len(analysis.findings)
     assert not [title for title in layout["titles"] if "`" in title]
     assert layout["codes"] == 1  # the long finding's backticked fixture, as code
+
+
+def test_improvements_of_the_fix_are_folded_under_the_suite_s_setup_in_the_overview_and_the_cards() -> None:
+    page = render(fold_analysis())
+    dom = Dom(page)
+    summary = f"and 3 tests, 1 fixture faster from the same step (first faster run {run_id(18)})"
+    assert dom.text_of("summary.") == [summary, summary]  # the overview's fold and the cards'
+    assert [card["id"] for card in dom.find("article")] == [f"finding-{number}" for number in range(1, 8)]
+    overview = page[page.index('<table class="overview">') : page.index("</table>")]
+    folded = overview[overview.index('<details class="fold">') : overview.index("</details>")]
+    assert re.findall(r'<a href="#(finding-\d)">([^<]*)</a>', folded) == [
+        ("finding-2", "got 83 % faster (160 ms -&gt; 28 ms)"),
+        ("finding-3", "got 79 % faster (120 ms -&gt; 25 ms)"),
+        ("finding-4", "got 95 % faster (180 ms -&gt; 9.6 ms)"),
+        ("finding-5", "setup got 79 % faster (16 ms -&gt; 3.3 ms per call)"),
+    ]
+    assert overview.count("<tr>") == 4  # the header and three rows: the folded findings have none
+    cards = page[page.index("</table>") :]
+    fold = cards[cards.index('<details class="fold">') : cards.index("</details>")]
+    assert re.findall(r'<article class="finding (\w+)" id="(finding-\d)">', fold) == [
+        ("good", f"finding-{number}") for number in range(2, 6)
+    ]
+    assert cards.index('id="finding-1"') < cards.index('<details class="fold">') < cards.index('id="finding-6"')
+    assert dom.text_of("h2.")[1:3] == ["Fixed or improved ", "High "]
+    assert dom.text_of("span.count")[:2] == ["6 findings", "1 finding, saves ~100\u00a0ms per run"]

@@ -14,7 +14,7 @@ import pytest
 
 from otel_pytest.analyze.analysis import Analysis
 from otel_pytest.analyze.detectors import cleanup, connections, durations, fixtures, schema
-from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
+from otel_pytest.analyze.findings import Claim, Finding, Location, Measurement, Written
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
 from otel_pytest.analyze.report.json_report import SCHEMA, SCHEMA_VERSION, from_data, loads, render, to_data
@@ -27,11 +27,15 @@ from tests.analyze.report.samples import (
     ACTING_NOTE,
     ENGINE_PER_TEST,
     FIXED,
+    FLAKY,
     IMPROVEMENT,
     NEW_COUNT,
     REGRESSION,
+    SCHEMA_PER_TEST,
+    SUITE_SETUP,
     acting_analysis,
     empty_analysis,
+    fold_analysis,
     run_id,
     sample_analysis,
     status_analysis,
@@ -246,6 +250,32 @@ def test_each_finding_has_its_stable_id_and_its_state_since_when_and_for_how_lon
     assert loads(render(status_analysis())) == status_analysis()
 
 
+def test_each_finding_lists_the_named_costs_its_saving_claims_and_the_total_is_their_union() -> None:
+    connecting = "fixture tests/conftest.py::engine: connection set-up"
+    engine = replace(ENGINE_PER_TEST, saving=18.4, claims=(Claim(connecting, 18.4),))
+    schema_finding = replace(
+        SCHEMA_PER_TEST,
+        saving=14.8,
+        claims=(Claim(connecting, 2.5), Claim("fixture tests/conftest.py::db: other work", 12.3)),
+    )
+    analysis = Analysis(findings=(engine, schema_finding, FLAKY), runs_analyzed=25, current_run=run_id(24))
+
+    data = to_data(analysis)
+
+    assert [finding["claims"] for finding in data["findings"]] == [
+        [{"cost": connecting, "seconds": 18.4}],
+        [
+            {"cost": connecting, "seconds": 2.5},
+            {"cost": "fixture tests/conftest.py::db: other work", "seconds": 12.3},
+        ],
+        [],
+    ]
+    assert data["summary"]["total_saving"] == 18.4 + 12.3  # the engine's connection set-up counted once
+    again = loads(render(analysis))
+    assert again.findings[1].claims == schema_finding.claims
+    assert again.total_saving == analysis.total_saving
+
+
 def test_the_same_finding_in_two_runs_has_the_same_id_and_another_finding_another() -> None:
     later = replace(
         REGRESSION,
@@ -311,3 +341,18 @@ def test_names_with_an_aside_that_would_make_a_poor_key_get_explicit_keys() -> N
     # What varies, in the words of the name, stays in the key when it tells measurements apart.
     widen = fixtures.detect(History(runs=(slow_shop_run(),)), AnalysisOptions())
     assert "setups_with_scope_module" in [item.key for finding in widen for item in finding.measurements]
+
+
+def test_every_folded_finding_is_kept_and_names_the_finding_it_is_folded_under() -> None:
+    data = to_data(fold_analysis())
+
+    assert [(finding["kind"], finding["key"], finding["folded_under"]) for finding in data["findings"]] == [
+        ("regression", "test", None),  # a regression is never folded, even one that began at the fix
+        ("improvement", "suite setup", None),
+        ("improvement", "test", SUITE_SETUP.id),
+        ("improvement", "test", SUITE_SETUP.id),
+        ("improvement", "test", SUITE_SETUP.id),
+        ("improvement", "fixture setup", SUITE_SETUP.id),
+        ("improvement", "statement", None),  # it began in a later run
+    ]
+    assert to_data(loads(render(fold_analysis())))["findings"] == data["findings"]

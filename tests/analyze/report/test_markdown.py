@@ -25,6 +25,7 @@ from tests.analyze.report.samples import (
     VISIBLE_TITLE,
     acting_analysis,
     empty_analysis,
+    fold_analysis,
     run_id,
     sample_analysis,
     written,
@@ -271,3 +272,26 @@ def test_characters_that_act_on_a_terminal_or_reorder_text_are_written_as_their_
     body = "".join(page.text)
     assert VISIBLE_NOTE in body
     assert "run r2\\x1b[2J (revision 9c1d\\u202e)" in body
+
+
+def test_improvements_of_the_fix_are_folded_in_a_details_of_the_suite_s_setup_row() -> None:
+    markdown = render(fold_analysis())
+    rows = [line.replace("\u00a0", " ") for line in markdown.splitlines() if line.startswith("| ")]
+    assert rows[1:] == [
+        "| 🟢 better | the suite's setup fell from 1.50 s to 200 ms per run, saving 1.3 s per run<br>**improvement** · "
+        "the suite · 6 runs<details><summary>and 3 tests, 1 fixture faster from the same step (first faster run "
+        f"{run_id(18)})</summary>got 83 % faster (160 ms -&gt; 28 ms) · "
+        "`test_orders.py::test_checkout[card]`<br>got 79 % faster (120 ms -&gt; 25 ms) · `test_orders.py::test_refund`"
+        "<br>got 95 % faster (180 ms -&gt; 9.6 ms) · `test_stock.py::test_restock`<br>setup got 79 % faster "
+        "(16 ms -&gt; 3.3 ms per call) · fixture `catalogue`</details> | \u2013 |",
+        "| 🟢 better | got 86 % faster (2.2 ms -&gt; 313 µs per execution)<br>**improvement** · statement "
+        "`SELECT count(*) FROM product` · 2 runs | \u2013 |",
+        "| 🔴 high | got 34 % slower<br>**regression** · `test_orders.py::test_checkout[card]` · 6 runs | \\~100 ms |",
+    ]
+    page = Page(to_html(markdown))
+    assert page.rows[1][1].startswith("the suite's setup fell")
+    # The fold in the cell (before the table ends: its rows' cells are after it), then "each finding in full".
+    assert [tag for tag in page.tags if tag in ("details", "summary")] == ["details", "summary"] * 2
+    assert page.tags.index("details") < len(page.tags) - page.tags[::-1].index("td")
+    assert len(page.rows) == 4  # the header and three rows: the folded findings have none
+    assert markdown.count("   Where: ") == 3  # and no item of their own in full

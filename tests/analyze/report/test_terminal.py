@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 
 from otel_pytest.analyze.analysis import Analysis
-from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
+from otel_pytest.analyze.findings import Finding, Location, Measurement, RunRef, Written
 from otel_pytest.analyze.report.terminal import render
 from tests.analyze.report.samples import (
     COMMIT_CLEANUP,
@@ -20,6 +20,7 @@ from tests.analyze.report.samples import (
     VISIBLE_TITLE,
     acting_analysis,
     empty_analysis,
+    fold_analysis,
     provisional_only,
     run_id,
     sample_analysis,
@@ -120,11 +121,16 @@ def test_details_add_each_finding_in_full_under_its_line_each_statement_once() -
     assert "Look at what changed" not in plain
 
 
-def test_a_change_point_other_than_where_the_finding_began_is_shown_in_the_details() -> None:
+def test_a_change_point_other_than_where_the_finding_began_is_named_by_its_role_in_the_status() -> None:
     unknown = replace(REGRESSION, began=None, age=None)
     out = lines_of(render(Analysis(findings=(unknown,), runs_analyzed=25, current_run="r"), width=160, details=True))
-    assert f"            changed   run {run_id(18)} (revision 9c1d2e3f4a5b)" in out
-    assert not any(line.strip().startswith("status") for line in out)
+    assert f"            status    first slower run {run_id(18)} (revision 9c1d2e3f4a5b)" in out
+    later = replace(REGRESSION, began=RunRef(run_id(20), "9c1d2e3f4a5b6c7d8e9f"), age=5)
+    out = lines_of(render(Analysis(findings=(later,), runs_analyzed=25, current_run="r"), width=200, details=True))
+    assert (
+        f"            status    open since run {run_id(20)} (revision 9c1d2e3f4a5b), 5 runs; first slower run "
+        f"{run_id(18)} (revision 9c1d2e3f4a5b)"
+    ) in out
 
 
 def test_fixes_and_improvements_lead_and_each_finding_says_since_when() -> None:
@@ -254,10 +260,40 @@ def test_escape_sequences_carriage_returns_and_overrides_from_the_analysis_never
         assert any("fix       Open \\x1b]8;;https://evil.example\\x07this\\x1b]8;;\\x07." in line for line in lines)
         assert any("setup\\x1b[5m 250ms" in line for line in lines)
         assert any("exact\\x1b[8m" in line for line in lines)
-        assert any("changed   run r\\x1b[2J (revision abc\\u202e)" in line for line in lines)
+        assert any("status    first changed run r\\x1b[2J (revision abc\\u202e)" in line for line in lines)
         assert lines[-1] == f"- {VISIBLE_NOTE}"
 
 
 def test_a_status_column_is_shown_only_when_some_finding_has_a_status() -> None:
     out = lines_of(render(Analysis(findings=(ENGINE_PER_TEST, SCHEMA_PER_TEST), runs_analyzed=2, current_run="r")))
     assert next(line for line in out if line.startswith("kind")).split() == ["kind", "where", "finding", "saves"]
+
+
+def test_improvements_of_the_fix_are_one_line_under_the_suite_s_setup_and_listed_with_details() -> None:
+    out = lines_of(render(fold_analysis(), width=120))
+    start = out.index(" FIXED OR IMPROVED   6 findings")
+    assert out[start + 1 : start + 7] == [
+        "improvement  the suite                       the suite's setup fell from 1.50 s to 200 ms per run, sav…  "
+        "6 runs        -",
+        f"             … and 3 tests, 1 fixture faster from the same step (first faster run {run_id(18)})",
+        "improvement  … SELECT count(*) FROM product  got 86 % faster (2.2 ms -> 313 µs per execution)            "
+        "2 runs        -",
+        "",
+        " HIGH   1 finding, saves ~100 ms per run",
+        "regression   …rders.py::test_checkout[card]  got 34 % slower                                             "
+        "6 runs  ~100 ms",
+    ]
+    detailed = lines_of(render(fold_analysis(), width=120, details=True))
+    rows = [re.split(r"  +", line) for line in detailed if line.startswith(("improvement", "regression", "  "))]
+    assert [row[1] for row in rows if row[0] in ("improvement", "regression")] == [
+        "the suite",
+        "…rders.py::test_checkout[card]",
+        "test_orders.py::test_refund",
+        "test_stock.py::test_restock",
+        "fixture catalogue",
+        "… SELECT count(*) FROM product",
+        "…rders.py::test_checkout[card]",
+    ]
+    assert detailed.index(
+        f"             … and 3 tests, 1 fixture faster from the same step (first faster run {run_id(18)})"
+    ) < (detailed.index("             where     tests/test_orders.py::test_refund"))

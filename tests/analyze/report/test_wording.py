@@ -25,6 +25,8 @@ from otel_pytest.analyze.findings import (
 )
 from otel_pytest.analyze.report.wording import (
     GOOD,
+    fold_summary,
+    folds,
     in_report_order,
     sections,
     short,
@@ -32,6 +34,7 @@ from otel_pytest.analyze.report.wording import (
     state_short,
     summary,
     to_save,
+    unfolded,
     visible,
     where,
 )
@@ -40,9 +43,13 @@ from tests.analyze.detectors.runs import plain
 from tests.analyze.report.samples import (
     ENGINE_PER_TEST,
     FIXED,
+    FOLDED,
     IMPROVEMENT,
+    LATER,
     NEW_COUNT,
     REGRESSION,
+    SLOWER_AT_THE_FIX,
+    SUITE_SETUP,
     run_id,
     status_analysis,
 )
@@ -266,7 +273,7 @@ def test_the_state_of_a_finding_says_since_when_or_when_it_was_fixed() -> None:
     ("change", "long", "brief"),
     [
         ({}, None, ""),  # a detector that cannot tell
-        ({"age": 3}, "open for 3 runs", "3 runs"),
+        ({"age": 3}, "open for at least 3 runs", "3 runs+"),  # no start: held in every run looked at
         ({"began": RunRef("r1")}, "open since run r1", "open"),
         ({"status": "closed"}, "fixed: gone in the newest run", "fixed"),
     ],
@@ -315,3 +322,21 @@ def test_what_an_improvement_saved_is_not_offered_as_a_saving_still_to_make() ->
     analysis = replace(status_analysis(), findings=(improved, NEW_COUNT))
     assert summary(analysis)[1] == "Fixing this finding saves ~12\u00a0ms per run."
     assert [to_save(name, group) for name, group in sections(analysis.findings)] == [0.0, 0.012]
+
+
+def test_the_fix_s_improvements_fold_under_the_suite_s_setup_improvement_which_leads_its_section() -> None:
+    later_first = (LATER, *FOLDED, SLOWER_AT_THE_FIX, SUITE_SETUP)
+
+    assert folds(later_first) == {SUITE_SETUP.id: FOLDED}
+    assert sections(later_first) == [(GOOD, [SUITE_SETUP, LATER, *FOLDED]), ("high", [SLOWER_AT_THE_FIX])]
+    assert in_report_order(later_first) == [SUITE_SETUP, *FOLDED, LATER, SLOWER_AT_THE_FIX]
+    assert unfolded(later_first) == [LATER, SLOWER_AT_THE_FIX, SUITE_SETUP]
+    assert fold_summary(SUITE_SETUP, FOLDED) == (
+        f"and 3 tests, 1 fixture faster from the same step (first faster run {run_id(18)})"
+    )
+    # Without a located step, the same run of first report: the test first reported a run later is not folded.
+    lead, *members = (replace(finding, evidence={}) for finding in (SUITE_SETUP, *FOLDED))
+    assert folds((lead, *members)) == {lead.id: (members[0], members[2], members[3])}
+    assert fold_summary(lead, members) == f"and 3 tests, 1 fixture faster since run {run_id(19)}"
+    fixed = replace(SUITE_SETUP, status="closed")
+    assert folds((fixed, *FOLDED)) == {}  # only an open improvement of the suite's setup leads one

@@ -1,15 +1,22 @@
-"""A finding's words: here, its brief, the title without the place it names."""
+"""A finding's words: its brief (the title without the place it names), and the runs a duration finding names."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from otel_pytest.analyze.detectors import connections, fixtures, schema
-from otel_pytest.analyze.findings import Finding, Flaky, Location, NPlusOne
+from otel_pytest.analyze.analysis import Analysis
+from otel_pytest.analyze.detectors import connections, durations, fixtures, schema
+from otel_pytest.analyze.findings import Finding, Flaky, Location, NPlusOne, RunRef
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
+from otel_pytest.analyze.report import html, json_report, markdown, terminal
+from otel_pytest.analyze.report.wording import state
 from otel_pytest.analyze.report.words import brief, words
 from tests.analyze.detectors.runs import slow_shop_run
+from tests.analyze.detectors.series_runs import history as series_history
+from tests.analyze.detectors.series_runs import name, timings
 from tests.analyze.report.samples import written
 
 
@@ -78,3 +85,37 @@ def test_a_leading_kind_label_and_a_trailing_test_are_left_out() -> None:
 )
 def test_a_title_keeps_what_it_says_and_loses_only_the_place(location: Location, title: str, said: str) -> None:
     assert brief(written(title, location, kind="regression")) == said
+
+
+def test_a_duration_finding_names_the_run_it_began_in_and_its_first_slower_run_each_by_its_role() -> None:
+    """The analysis of run 46 first reported a step that happened in run 44: "since" is the
+    run it began in (run 46, what the gate counts from) in every view, and run 44 is said to
+    be the first slower run wherever it is named."""
+    matrix = timings(seed=1, cv=0.05)
+    matrix[7, 44:] *= 1.2
+    (finding,) = durations.detect(series_history(matrix), AnalysisOptions())
+    assert (finding.began, finding.evidence["change_point_run"]) == (RunRef("run46", "rev46"), "run44")
+    analysis = Analysis(findings=(finding,), runs_analyzed=50, current_run="run49", current_revision="rev49")
+    status = "open since run run46 (revision rev46), 4 runs; first slower run run44 (revision rev44)"
+
+    said = words(finding)
+    assert said.title == f"{name(7)} got 17 % slower (101\u00a0ms -> 118\u00a0ms)"
+    assert said.suggestion.startswith("Look at the change in rev44 (run run44, the first slower run): ")
+    assert state(finding) == status
+    shown = {
+        "terminal": terminal.render(analysis, width=200, details=True),
+        "markdown": markdown.render(analysis),
+        "html": html.render(analysis),
+        "json": json_report.render(analysis),
+    }
+    assert f"            status    {status}" in [line.rstrip() for line in shown["terminal"].splitlines()]
+    assert f"   Status: {status}  \n" in shown["markdown"]
+    assert f'<p class="state">O{status[1:]}.</p>' in shown["html"]
+    assert ">first slower run run44 (rev44)</text>" in shown["html"]  # the chart's change point
+    data = json.loads(shown["json"])["findings"][0]
+    assert (data["title"], data["began"], data["evidence"]["change_point_run"]) == (
+        said.title,
+        {"run": "run46", "revision": "rev46"},
+        "run44",
+    )
+    assert all("since run run44" not in text for text in shown.values())
