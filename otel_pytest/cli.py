@@ -691,8 +691,9 @@ def run_analyze(command: AnalyzeCommand) -> int:
     from otel_pytest.store.jaeger import JaegerError
 
     sources: list[Source] = []
-    if command.jaeger is not None:
-        sources.append(cli_jaeger.open_source(command.jaeger))
+    jaeger = cli_jaeger.open_source(command.jaeger) if command.jaeger is not None else None
+    if jaeger is not None:
+        sources.append(jaeger)
     if command.paths or command.jaeger is None:
         sources.extend(open_sources(list(command.paths), command.store))
     try:
@@ -702,10 +703,17 @@ def run_analyze(command: AnalyzeCommand) -> int:
     if not history.runs:
         raise CliError(f"no runs to analyze: {'; '.join(history.notes) or 'no runs found'}")
     waterfall = None
-    if command.format in ("html", "json") and history.current is not None:
-        from otel_pytest.analyze.waterfall import read_waterfall
+    current = history.current
+    if command.format in ("html", "json") and current is not None:
+        from otel_pytest.analyze.waterfall import fetched_waterfall, read_waterfall
 
-        waterfall = read_waterfall(history.current)
+        if jaeger is not None and current.source == jaeger.query.url:
+            try:
+                waterfall = fetched_waterfall(current, jaeger.test_spans)
+            except JaegerError as error:  # the waterfall is decoration: the report goes on
+                _say(f"otel-pytest: warning: no waterfall: {error}", to_stderr=True)
+        else:
+            waterfall = read_waterfall(current)
     analysis = analyze(history, command.options, waterfall=waterfall)
     report = _render(analysis, command)
     if command.output is not None:

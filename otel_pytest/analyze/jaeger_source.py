@@ -140,6 +140,7 @@ class JaegerSource:
         self._problems: list[str] = []
         self._summaries = SummaryCache(SUMMARY_CODEC, self._problems)
         self.fetched: list[str] = []  # run ids summarised from spans fetched by the last runs()
+        self._listed: dict[str, _Run] = {}  # the runs the last runs() read, by run id
 
     @property
     def description(self) -> str:
@@ -166,6 +167,7 @@ class JaegerSource:
                 "export was cut off): left out"
             )
         chosen = self._chosen(listed)
+        self._listed = {run.run_id: run for run in chosen}
         if not chosen and not unfinished:
             problems.append(
                 f"{self.description}: no runs (no {span_names.SESSION!r} spans); check --service and --since, "
@@ -184,6 +186,19 @@ class JaegerSource:
         problems.extend(self.query.problems)
         if self.cache_dir is not None:
             expire(self.cache_dir, CACHE_DAYS * 86400.0)
+
+    def test_spans(self, run_id: str, nodeid: str) -> list[Span]:
+        """The spans of test ``nodeid``'s trace in run ``run_id`` (a run the last :meth:`runs`
+        read; none for another): the traces with a span of that name (a test's span is named
+        by its node id) that started within the run's session, only their spans of that run.
+        What the waterfall of a run read from Jaeger is drawn from: such a run has no file.
+        Raises :class:`~otel_pytest.store.jaeger.JaegerError` when Jaeger cannot be read."""
+        run = self._listed.get(run_id)
+        if run is None:
+            return []
+        with collector_paused():
+            found = self.query.spans(self.service, run.window, operation=nodeid)
+            return [span for _resource, spans in found for span in spans if _run_id(span) == run_id]
 
     def _chosen(self, listed: dict[str, _Run]) -> list[_Run]:
         """The runs of the branch, the newest ``last`` of them, oldest first."""

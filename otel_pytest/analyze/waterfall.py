@@ -1,7 +1,8 @@
 """The current run's slowest test, span by span, for the HTML report's waterfall.
 
 Summaries keep no spans, so this reads the slowest test's spans back from the run's file
-(``RunSummary.source``): one file, parsed once with the readers' own OTLP parser. It is
+(``RunSummary.source``): one file, parsed once with the readers' own OTLP parser; or, for a
+run read from Jaeger, fetches that test's trace (:func:`fetched_waterfall`). It is
 optional decoration: when the spans cannot be read (the file is gone, the source is not a
 file) there is simply no waterfall. :func:`waterfall_of` is the pure part; it does no I/O.
 
@@ -16,7 +17,7 @@ and is not marked. Garbage-collection pauses of 1 ms or more are spans of their 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -190,3 +191,13 @@ def read_waterfall(run: RunSummary) -> Waterfall | None:
         return waterfall_of(_lines_with(path, needle), test, run.run_id, grouped_by_file=run.grouped_by_file)
     except OSError:
         return None
+
+
+def fetched_waterfall(run: RunSummary, test_spans: Callable[[str, str], Iterable[Span]]) -> Waterfall | None:
+    """The waterfall of ``run``'s slowest test from the spans ``test_spans(run id, node id)``
+    fetches: for a run read from Jaeger
+    (:meth:`~otel_pytest.analyze.jaeger_source.JaegerSource.test_spans`), which has no file."""
+    test = slowest_test(run)
+    if test is None:
+        return None
+    return waterfall_of(test_spans(run.run_id, test.nodeid), test, run.run_id, grouped_by_file=run.grouped_by_file)

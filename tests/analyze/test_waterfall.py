@@ -11,7 +11,7 @@ from otel_pytest.analyze import model
 from otel_pytest.analyze import waterfall as module
 from otel_pytest.analyze.analysis import WaterfallBar
 from otel_pytest.analyze.model import RunSummary
-from otel_pytest.analyze.waterfall import kind_of, read_waterfall, slowest_test, waterfall_of
+from otel_pytest.analyze.waterfall import fetched_waterfall, kind_of, read_waterfall, slowest_test, waterfall_of
 from otel_pytest.store.reader import Span
 from tests.bounded import within
 
@@ -142,6 +142,22 @@ def test_the_slowest_test_is_the_longest_and_ties_go_to_the_first_id() -> None:
 def test_reading_needs_the_run_s_file(tmp_path: Path) -> None:
     run = RunSummary("run1", 0.0, str(tmp_path / "gone.otlp.jsonl"), "e", tests={TEST.test_id: TEST})
     assert read_waterfall(run) is None
+
+
+def test_a_run_without_a_file_is_drawn_from_the_spans_fetched_for_its_slowest_test() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def test_spans(run_id: str, nodeid: str) -> list[Span]:
+        asked.append((run_id, nodeid))
+        return SPANS
+
+    quick = sample("t.py::test_quick", 0.01)
+    run = RunSummary("run1", 0.0, "http://jaeger:16686", "e", tests={TEST.test_id: TEST, quick.test_id: quick})
+
+    assert fetched_waterfall(run, test_spans) == waterfall_of(SPANS, TEST, "run1")
+    assert asked == [("run1", "t.py::test_a")]
+    assert fetched_waterfall(RunSummary("run1", 0.0, "http://jaeger:16686", "e"), test_spans) is None
+    assert len(asked) == 1  # no tests: nothing to fetch
 
 
 def otlp_line(spans: list[Span], *, ascii_only: bool = False) -> str:
