@@ -727,18 +727,21 @@ def report(tracked: Tracked, matrix: SeriesMatrix, options: AnalysisOptions, run
     recent = newest_column - RECENT_RUNS
     up, down = tracked.episodes
     regressions = (
-        [_change(tracked, matrix, UP, int(row), "open", runs) for row in np.flatnonzero(tracked.reported[UP][:, -1])]
+        [
+            _change(tracked, matrix, UP, int(row), "open", runs, options.persistence)
+            for row in np.flatnonzero(tracked.reported[UP][:, -1])
+        ]
         if tracked.analysed.size
         else []
     )
     closed = [
-        _change(tracked, matrix, UP, int(row), "closed", runs)
+        _change(tracked, matrix, UP, int(row), "closed", runs, options.persistence)
         for row in np.flatnonzero(up.closed & ~up.open & (up.closed_at > recent))
     ]
     fixed = {change.row for change in closed}
     improvements = (
         [
-            _change(tracked, matrix, DOWN, int(row), "open", runs)
+            _change(tracked, matrix, DOWN, int(row), "open", runs, options.persistence)
             for row in np.flatnonzero(tracked.reported[DOWN][:, -1] & (down.began > recent))
             if int(row) not in fixed
         ]
@@ -748,7 +751,9 @@ def report(tracked: Tracked, matrix: SeriesMatrix, options: AnalysisOptions, run
     return Changes(tuple(regressions), tuple(closed), tuple(improvements), tracked)
 
 
-def _change(tracked: Tracked, matrix: SeriesMatrix, direction: int, row: int, status: str, runs: int) -> Change:
+def _change(
+    tracked: Tracked, matrix: SeriesMatrix, direction: int, row: int, status: str, runs: int, persistence: int
+) -> Change:
     state = tracked.episodes[direction]
     closed = status == "closed"
     step = int(state.closed_step[row] if closed else state.step[row])
@@ -758,6 +763,12 @@ def _change(tracked: Tracked, matrix: SeriesMatrix, direction: int, row: int, st
     series = tracked.norm[row]
     step = _refined(series[base_first : ended if ended is not None else None], step - base_first, began - base_first)
     step += base_first
+    # Reported from the persistence-th run since its step on, never before: a replay whose
+    # newest window held a run that was high by chance may flag two slow runs, and a later
+    # replay (each new run moves the speed index of the earlier ones) place the start there,
+    # after the analysis of that run itself had not reported it; dated so, the change would
+    # never gate (--gate-runs counts from began), though first reported in the newest run.
+    began = min(max(began, step + persistence - 1), tracked.norm.shape[1] - 1)
     base = series[base_first:step]
     baseline = float(np.nanmedian(base)) if (~np.isnan(base)).any() else math.nan
     raised_part = series[step : ended if ended is not None else None]

@@ -279,12 +279,13 @@ def test_a_test_that_got_faster_is_an_improvement_that_saves_nothing_more() -> N
     finding = only(found)
 
     assert (finding.kind, finding.severity, finding.saving) == ("improvement", "low", 0.0)
-    # The analysis of run 45 reported it first (its runs 43-45: two halved, and a low one before).
+    # The analysis of run 45 flagged it (its runs 43-45: two halved, and a low one before);
+    # it begins with its third halved run, 46.
     assert (found[0].status, found[0].key, found[0].began, found[0].age) == (
         "open",
         "test",
-        RunRef("run45", "rev45"),
-        5,
+        RunRef("run46", "rev46"),
+        4,
     )
     assert finding.title == (f"{name(9)} got 49 % faster (100\u00a0ms -> 51\u00a0ms), saving 49\u00a0ms per run")
     saved = next(m for m in finding.measurements if m.name == "saved per run")

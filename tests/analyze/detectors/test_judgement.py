@@ -37,6 +37,21 @@ def test_a_change_below_the_floor_is_not_a_finding() -> None:
     assert {r.info.location.test for r in find_regressions(history(matrix), lower)} == {name(0), name(1)}
 
 
+def test_a_change_begins_no_sooner_than_its_third_slow_run_so_the_run_that_shows_it_gates() -> None:
+    matrix = timings(seed=9, cv=0.05)
+    matrix[3, 45] = 1.05 * np.median(matrix[3, :45])  # high by chance, not slow
+    matrix[3, 46:] = 2.0 * np.median(matrix[3, :45])  # slow from run 46: runs 46, 47 and 48 ...
+    (flagged,) = find_regressions(history(matrix[:, :48]), OPTIONS)  # ... but the analysis of 47 flags it
+    assert (flagged.step, flagged.began) == (46, 47)  # the newest run: it gates
+
+    (change,) = find_regressions(history(matrix[:, :49]), OPTIONS)
+
+    # Dated from its third slow run, not from the analysis that flagged two: a later replay
+    # may flag an earlier run that its own analysis did not (each new run moves the earlier
+    # runs' speed index), and dated by that the change would have gated nowhere.
+    assert (change.step, change.began, change.age) == (46, 48, 1)
+
+
 def test_a_step_in_the_very_last_run_is_not_flagged_yet() -> None:
     matrix = timings(seed=8)
     matrix[3, 49] *= 3.0
@@ -186,9 +201,9 @@ def test_a_fix_that_sped_up_most_tests_leaves_the_others_unchanged_and_is_report
     assert sorted(change.info.name for change in changes.improvements) == [name(i) for i in faster]
     assert all(change.ratio == pytest.approx(0.3, rel=0.10) for change in changes.improvements)
     assert {(change.status, change.step) for change in changes.improvements} == {("open", 30)}
-    # First reported by the analysis of run 32 (3 faster runs), a few whose runs before the
-    # fix happened to be low already by those of runs 30 and 31.
-    assert {change.began for change in changes.improvements} == {30, 31, 32}
+    # Each begins with its third faster run, 32 (a few whose runs before the fix happened to
+    # be low already were flagged by the analyses of runs 30 and 31).
+    assert {change.began for change in changes.improvements} == {32}
 
 
 def test_a_fixs_improvements_do_not_lower_the_bar_for_a_regression_of_a_test_it_left_unchanged() -> None:
