@@ -652,7 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shape = generate_store(store, args.runs, args.tests)
             shape_file.write_text(json.dumps(shape))
             print(f"generated {shape} in {time.perf_counter() - began:.1f} s", file=sys.stderr)
-        files = sorted((store / "runs").glob("*.otlp.jsonl"))
+        files = sorted((store / "runs").glob("*.otlp.jsonl.gz"))
         shutil.rmtree(store / "summaries", ignore_errors=True)
         first = [measure("first", files[(index * 7) % len(files)]) for index in range(args.repeat)]
         stages = [measure("stages", files[(index * 7) % len(files)]) for index in range(args.repeat)]

@@ -84,7 +84,7 @@ def run_suite(pytester: pytest.Pytester, source: str = SUITE, name: str = "test_
     """Run ``source`` traced in a fresh process; the run file it wrote."""
     pytester.makepyfile(**{name: source})
     pytester.runpytest_subprocess("--otel", *NO_ASYNC)
-    files = sorted((pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl"))
+    files = sorted((pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl.gz"))
     assert len(files) >= 1, "the traced run wrote no run file"
     return files[-1]
 

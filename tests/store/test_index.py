@@ -52,7 +52,9 @@ def store_with(tmp_path: Path, *entries: RunEntry) -> RunIndex:
 
 
 def test_run_file_names_start_with_the_utc_start_time() -> None:
-    assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c") == "20231114T221320Z_5f2b0c9d1e3a4b6c.otlp.jsonl"
+    name = "20231114T221320Z_5f2b0c9d1e3a4b6c.otlp.jsonl"
+    assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c") == f"{name}.gz"
+    assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c", compressed=False) == name
     assert worker_part_name("20231114T221320Z_x.otlp.jsonl", "gw3") == "20231114T221320Z_x.otlp.jsonl.gw3.part"
 
 
@@ -63,7 +65,7 @@ def test_an_entry_is_one_json_line_and_reads_back_equal() -> None:
     assert line.count(b"\n") == 1
     assert orjson.loads(line) == {
         "run_id": "0000000000000001",
-        "file": "20231114T221321Z_0000000000000001.otlp.jsonl",
+        "file": "20231114T221321Z_0000000000000001.otlp.jsonl.gz",
         "start_time_unix_nano": BASE + 1_000_000_000,
         "end_time_unix_nano": BASE + 1_500_000_000,
         "service_name": "shop",

@@ -323,7 +323,7 @@ def test_hang():
     finished(pytest_process(pytester.path, "-k", "done"))
     adopted, later = assert_index_and_files_agree(store)
     assert adopted.file == orphan.name
-    assert orphan.name == f"{orphan.name[:16]}_{adopted.run_id}.otlp.jsonl"
+    assert orphan.name == f"{orphan.name[:16]}_{adopted.run_id}.otlp.jsonl.gz"
     assert (adopted.tests, adopted.exit_status, adopted.complete) == (3, -1, False)
     assert (adopted.outcomes, later.outcomes) == ({"passed": 3}, {"passed": 3})  # the hanging test never ended
     assert adopted.spans == sum(1 for _ in read_spans(orphan))
@@ -339,8 +339,8 @@ def test_hang():
 
 def test_metrics_go_beside_the_run_file_a_workers_to_its_part(tmp_path: Path) -> None:
     run_file = tmp_path / "store" / "runs" / "20260101T000000Z_00000000000000aa.otlp.jsonl"
-    assert write_metrics(run_file, b"one\n") is None
-    assert write_metrics(run_file, b"two\n", worker="gw1") is None
+    assert write_metrics(run_file, b"one\n", compressed=False) is None
+    assert write_metrics(run_file, b"two\n", worker="gw1", compressed=False) is None
     metrics = tmp_path / "store" / "metrics" / run_file.name
     assert metrics.read_bytes() == b"one\n"
     assert Path(f"{metrics}.gw1.part").read_bytes() == b"two\n"
@@ -351,6 +351,6 @@ def test_metrics_that_cannot_be_written_are_one_problem(tmp_path: Path) -> None:
     store.mkdir()
     (store / "metrics").write_text("a file where the metrics folder should be")
     run_file = store / "runs" / "a.otlp.jsonl"
-    problem = write_metrics(run_file, b"one\n")
+    problem = write_metrics(run_file, b"one\n", compressed=False)
     assert problem is not None
     assert problem.startswith(f"cannot write the run's metrics to {store / 'metrics' / 'a.otlp.jsonl'} (")
