@@ -34,9 +34,10 @@ from otel_pytest.endpoint import DEFAULT_REQUEST_TIMEOUT, PROTOCOLS, SettingErro
 from otel_pytest.plural import plural
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store import files
-from otel_pytest.store.index import RunIndex, parse_size
+from otel_pytest.store.index import RunIndex
 from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_KEEP_SIZE, DEFAULT_STORE, INDEX
 from otel_pytest.store.locate import ConfigFileError, default_store, find_rootdir
+from otel_pytest.store.sizes import parse_size
 from otel_pytest.version import package_version
 
 EXIT_OK = 0
@@ -142,7 +143,7 @@ def _runs(value: str) -> int:
 
 
 def _size(value: str) -> str:
-    """A size as :func:`~otel_pytest.store.index.parse_size` reads it, kept as written (it
+    """A size as :func:`~otel_pytest.store.sizes.parse_size` reads it, kept as written (it
     may say "no limit", which ``None``, the flag not given, could not)."""
     try:
         parse_size("", value)

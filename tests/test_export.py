@@ -197,7 +197,7 @@ def by_span_id(views: list[dict[str, object]]) -> dict[object, dict[str, object]
 
 def run_id_of(store: Path) -> str:
     name = run_file(store).name
-    match = re.fullmatch(r"\d{8}T\d{6}Z_([0-9a-f]{16})\.otlp\.jsonl", name)
+    match = re.fullmatch(r"\d{8}T\d{6}Z_([0-9a-f]{16})\.otlp\.jsonl\.gz", name)
     assert match is not None, name
     return match.group(1)
 

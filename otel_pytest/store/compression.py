@@ -46,6 +46,7 @@ LEVEL = 3
 _GZIP = 16 + zlib.MAX_WBITS  # zlib's window bits for a gzip header and trailer
 _MAGIC = b"\x1f\x8b"
 _CHUNK = 2**20
+_SALVAGE_STEP = 64
 
 
 class LineCompressor:
@@ -111,6 +112,7 @@ class _Inflating(io.RawIOBase):
             self._begun = False
         else:
             data = stream.unconsumed_tail or self._source.read(_CHUNK)
+        saved = stream.copy()
         try:
             if data:
                 self._begun = True
@@ -118,6 +120,7 @@ class _Inflating(io.RawIOBase):
                 return
             pending = stream.flush()
         except zlib.error as error:
+            self._emit(_salvaged(saved, data))
             self._stop(f"its gzip data is damaged ({error})")
             return
         if pending:
@@ -140,10 +143,22 @@ class _Inflating(io.RawIOBase):
     def _stop(self, why: str) -> None:
         left_out = f": {len(self._tail)} bytes of a line after the last complete one left out" if self._tail else ""
         self.problem = f"{self._path}: {why}; read every complete line before that{left_out}"
-        self._end(b"")
+        self._end(self._out[self._at :])
 
     def _end(self, rest: bytes) -> None:
         self._out, self._at, self._tail, self._ended = rest, 0, b"", True
+
+
+def _salvaged(stream: zlib._Decompress, data: bytes) -> bytes:
+    """What ``stream`` makes of ``data`` up to the damage in it, fed a little at a time (a
+    whole chunk with damage in it yields nothing but the error)."""
+    out = []
+    for start in range(0, len(data), _SALVAGE_STEP):
+        try:
+            out.append(stream.decompress(data[start : start + _SALVAGE_STEP]))
+        except zlib.error:
+            break
+    return b"".join(out)
 
 
 class Decoded:

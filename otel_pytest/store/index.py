@@ -8,7 +8,7 @@ first, so they never open span files just to list runs.
 
 **Retention** keeps the newest ``keep`` runs (``otel_keep_runs``) and, of those, the newest
 whose files (spans, metrics, cached summaries) fit in ``keep_size`` bytes
-(``otel_keep_size``, :func:`parse_size`); the newest run is kept whatever its size.
+(``otel_keep_size``, :func:`otel_pytest.store.sizes.parse_size`); the newest run is kept whatever its size.
 
 Concurrent runs share a store: every change of the index happens under the store lock
 (:mod:`otel_pytest.store.lock`) as one read-modify-write, and the index is always replaced
@@ -20,7 +20,6 @@ still being written is not in it.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -246,29 +245,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:  # gone (removed by hand): it takes no room
         return 0
-
-
-_PREFIXES = "kmgt"  # kilo (1000 or, with i, 1024), mega, giga, tera
-_SIZE = re.compile(rf"\s*(\d+(?:\.\d+)?)\s*([{_PREFIXES}]?)(i?)b?\s*", re.IGNORECASE)
-
-
-def parse_size(setting: str, value: str) -> int | None:
-    """Bytes from ``500MB``, ``1GB``, ``1.5GiB``, ``200000`` (KB, MB, GB, TB are powers of
-    1000, KiB, MiB, GiB, TiB of 1024); ``None`` for ``none`` (no limit). ``ValueError``
-    with one line naming ``setting``, the value and what is accepted."""
-    if value.strip().lower() == "none":
-        return None
-    match = _SIZE.fullmatch(value)
-    if match is not None and not (match.group(3) and not match.group(2)):
-        number, prefix, binary = match.groups()
-        power = _PREFIXES.index(prefix.lower()) + 1 if prefix else 0
-        size = int(float(number) * (1024 if binary else 1000) ** power)
-        if size >= 1:
-            return size
-    raise ValueError(
-        f"{setting}={value!r} is not a size: use a number and a unit, as 500MB or 1GB "
-        "(KB, MB, GB, TB; KiB, MiB, GiB, TiB), or none for no limit"
-    )
 
 
 def _entry_or_none(line: bytes) -> RunEntry | None:
