@@ -310,7 +310,7 @@ def test_a_rerun_tests_phases_are_the_sum_of_its_attempts_and_its_outcome_the_la
     pytester.makepyfile(test_rerun=RERUN_SUITE)
     result = pytester.runpytest_subprocess("--otel", "--reruns", "2", *NO_ASYNC)
     assert result.parseoutcomes() == {"passed": 1, "rerun": 2}
-    (path,) = (pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl")
+    (path,) = (pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl.gz")
     (summary,), problems = summarize_file(path)
     assert problems == []
     (sample,) = summary.tests.values()
