@@ -154,10 +154,10 @@ def _ways(lines: Sequence[bytes], repeat: int) -> Iterator[Way]:
 
         yield Way(f"whole file at once, gzip level {level}", *_cpu(at_once, repeat))
     try:
-        import zstandard  # type: ignore[import-not-found]
+        import zstandard  # type: ignore[import-not-found,unused-ignore]  # not a dependency
     except ImportError:
         return
-    for level in (1, 3):
+    for level in (1, 3, 9):
 
         def zstd(level: int = level) -> int:
             compressor = zstandard.ZstdCompressor(level=level).compressobj()
