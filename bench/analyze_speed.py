@@ -219,7 +219,7 @@ def write_run(store: Path, number: int, tests: int, start_ns: int, speed: float)
 
     rng = random.Random(number)
     run_id = f"{rng.getrandbits(64):016x}"
-    name = run_file_name(start_ns, run_id)
+    name = run_file_name(start_ns, run_id, compressed=False)  # written plain, as before compression
     resource: dict[str, object] = {
         "telemetry.sdk.language": "python",
         "telemetry.distro.name": "otel-pytest",
@@ -652,7 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shape = generate_store(store, args.runs, args.tests)
             shape_file.write_text(json.dumps(shape))
             print(f"generated {shape} in {time.perf_counter() - began:.1f} s", file=sys.stderr)
-        files = sorted((store / "runs").glob("*.otlp.jsonl.gz"))
+        files = sorted((store / "runs").glob("*.otlp.jsonl"))
         shutil.rmtree(store / "summaries", ignore_errors=True)
         first = [measure("first", files[(index * 7) % len(files)]) for index in range(args.repeat)]
         stages = [measure("stages", files[(index * 7) % len(files)]) for index in range(args.repeat)]
