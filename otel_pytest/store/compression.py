@@ -7,7 +7,7 @@ stream (``zcat``, ``gzip -dc`` and any gzip library read it). The writer deflate
 of that line to the file, aligned, without ending the stream: a process that dies between
 two tests leaves a file whose every complete line decodes, today's guarantee for plain
 files. A gzip member per line would do as much, but loses the redundancy between lines:
-129 bytes a span against 52 (``bench/store_size.py``). The stream is ended (its CRC and
+125 bytes a span against 52 on the trivial suite (``bench/store_size.py``). The stream is ended (its CRC and
 length) when the run's writer closes; xdist parts and metrics lines are whole gzip members
 of their own, which the format allows one after the other (``gzip -dc`` reads them as one
 stream).
@@ -40,8 +40,9 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 GZIP_SUFFIX = ".gz"
-# zlib level 3: 52 bytes a span on the trivial suite at 28 us a test, against 57 at 23 us
-# (level 1) and 45 at 41 us (level 6) (bench/store_size.py, docs/benchmarks.md).
+# zlib level 3: 52 bytes a span on the trivial suite (94 on the demo's database suite) at
+# 23 us a test; level 1 costs as much for 57 (106), level 6 twice as much for 45 (75)
+# (bench/store_size.py, docs/benchmarks.md).
 LEVEL = 3
 _GZIP = 16 + zlib.MAX_WBITS  # zlib's window bits for a gzip header and trailer
 _MAGIC = b"\x1f\x8b"

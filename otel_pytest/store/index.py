@@ -8,7 +8,8 @@ first, so they never open span files just to list runs.
 
 **Retention** keeps the newest ``keep`` runs (``otel_keep_runs``) and, of those, the newest
 whose files (spans, metrics, cached summaries) fit in ``keep_size`` bytes
-(``otel_keep_size``, :func:`otel_pytest.store.sizes.parse_size`); the newest run is kept whatever its size.
+(``otel_keep_size``, :func:`otel_pytest.store.sizes.parse_size`); the newest run is kept
+whatever its size.
 
 Concurrent runs share a store: every change of the index happens under the store lock
 (:mod:`otel_pytest.store.lock`) as one read-modify-write, and the index is always replaced
