@@ -18,7 +18,6 @@ import pytest
 
 from otel_pytest.endpoint import Endpoint, SettingError, check_url, metrics_endpoint, traces_endpoint
 from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_KEEP_SIZE, DEFAULT_STORE, store_in
-from otel_pytest.store.sizes import parse_size
 
 TRACE_PER = ("test", "session")
 DEFAULT_EXPORT_TIMEOUT = 1.0
@@ -105,6 +104,9 @@ def _check_positive_int(setting: str, value: str) -> int:
 
 def _size(setting: str, value: str) -> int | None:
     """Bytes, or ``None`` for no limit, as :func:`~otel_pytest.store.sizes.parse_size` reads them."""
+    # Imported here: with --otel off the plugin loads nothing past its options (test_invisible).
+    from otel_pytest.store.sizes import parse_size
+
     try:
         return parse_size(setting, value)
     except ValueError as error:
