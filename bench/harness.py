@@ -31,6 +31,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from otel_pytest.store.compression import Decoded
+from otel_pytest.store.index import is_run_file
+
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS_DOC = REPO / "docs" / "benchmarks.md"
 
@@ -194,9 +197,9 @@ def check_pytest_run(label: str, command: Sequence[str], measured: Measured, tes
 def stored_spans(store: Path) -> Iterator[tuple[str, dict[str, object]]]:
     """The name and attributes of every span in the run files of a local store, in file
     order. Attribute values are unwrapped from OTLP JSON as written (an int stays a string)."""
-    for path in sorted((store / "runs").glob("*.otlp.jsonl")):
-        with path.open("rb") as lines:
-            for line in lines:
+    for path in sorted(path for path in (store / "runs").iterdir() if is_run_file(path.name)):
+        with Decoded(path) as decoded:
+            for line in decoded.handle:
                 if not line.strip():
                     continue
                 for resource in json.loads(line).get("resourceSpans", ()):

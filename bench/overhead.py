@@ -77,6 +77,7 @@ from tests.otlp_receiver import BlackHole, DownPort, HttpReceiver
 CPU_TARGET = 1.10
 RSS_TARGET_MIB = 50.0
 SUITE_FIXTURES = ("first", "second", "shared")
+PLAIN = ("--otel", "--no-otel-compress")
 PYTEST_OPENTELEMETRY = "pytest-opentelemetry"
 
 INI = """\
@@ -442,11 +443,28 @@ def cpu_verdict(row: Summary, what: str) -> str:
     )
 
 
+def compression_cost(samples: Sequence[Sample]) -> str:
+    """What writing the run file compressed (the default) costs against writing it plain, in
+    the same rounds."""
+
+    def of(key: str, what: str) -> dict[int, float]:
+        return {s.round: getattr(s, what) for s in samples if s.variant == key}
+
+    cpu = paired_ratios(of("otel", "cpu"), of("otel-plain", "cpu"))
+    wall = paired_ratios(of("otel", "wall"), of("otel-plain", "wall"))
+    return (
+        f"- Compressed run file (`--otel`) vs uncompressed (`{' '.join(PLAIN)}`), same rounds: CPU "
+        f"{cpu.render()}, wall {wall.render()} (medians / median per round / minimums)"
+    )
+
+
 def verdicts(results: Results) -> list[str]:
     lines = []
     by_key = {row.key: row for row in results.overhead}
     if "otel" in by_key:
         lines.append(cpu_verdict(by_key["otel"], "`--otel` (store only)"))
+    if "otel-plain" in by_key and "otel" in by_key:
+        lines.append(compression_cost(results.samples))
     if "otel-http" in by_key:
         lines.append(cpu_verdict(by_key["otel-http"], "`--otel` + OTLP/HTTP"))
     if len(results.memory) == 2:
@@ -605,9 +623,11 @@ def run(args: argparse.Namespace, command: str) -> Results:
 
         runner = Runner(suite, workdir / "pytest.log", args.timeout, quiet)
         ok = stack.enter_context(HttpReceiver())
+        plain = replace(ours("otel-plain", ""), label=f"`{' '.join(PLAIN)}` (store, uncompressed)", args=PLAIN)
         variants = [
             ours("bare", "bare pytest"),
             ours("otel", "`--otel` (store)"),
+            plain,
             ours("otel-http", "`--otel` + OTLP/HTTP", ok.endpoint, ok),
         ]
         if compare:

@@ -35,8 +35,9 @@ from otel_pytest.plural import plural
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store import files
 from otel_pytest.store.index import RunIndex
-from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_STORE, INDEX
+from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_KEEP_SIZE, DEFAULT_STORE, INDEX
 from otel_pytest.store.locate import ConfigFileError, default_store, find_rootdir
+from otel_pytest.store.sizes import parse_size
 from otel_pytest.version import package_version
 
 EXIT_OK = 0
@@ -141,6 +142,16 @@ def _runs(value: str) -> int:
     return number
 
 
+def _size(value: str) -> str:
+    """A size as :func:`~otel_pytest.store.sizes.parse_size` reads it, kept as written (it
+    may say "no limit", which ``None``, the flag not given, could not)."""
+    try:
+        parse_size("", value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("=")) from None
+    return value
+
+
 def _baseline_from(value: str) -> str:
     if not value.strip():
         raise argparse.ArgumentTypeError("expected a revision (or a prefix of one) or a run id")
@@ -214,7 +225,8 @@ def _add_store(commands: argparse._SubParsersAction[_Parser]) -> None:
         "unpack",
         help="Merge the runs of a pack into the store.",
         description="Merge the runs of a pack made by `otel-pytest store pack` into the store (made if "
-        "missing): runs it already holds are skipped, then only the newest --keep-runs runs are kept. "
+        "missing): runs it already holds are skipped, then only the newest --keep-runs runs that fit in "
+        "--keep-size are kept. "
         "A damaged pack, or a file that is not a pack, changes nothing.",
     )
     for action in (pack, unpack):
@@ -226,6 +238,13 @@ def _add_store(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="N",
         help="How many runs the store keeps, as pytest's --otel-keep-runs (default: the otel_keep_runs ini "
         f"value of pytest's rootdir found from here, else {DEFAULT_KEEP_RUNS}).",
+    )
+    unpack.add_argument(
+        "--keep-size",
+        type=_size,
+        metavar="SIZE",
+        help="How much the store's runs may take, as pytest's --otel-keep-size (default: the otel_keep_size "
+        f"ini value of pytest's rootdir found from here, else {DEFAULT_KEEP_SIZE}).",
     )
 
 
@@ -657,30 +676,36 @@ def run_store(args: argparse.Namespace) -> list[str]:
             for line in packed.left_out:
                 _say(f"otel-pytest: warning: {line}", to_stderr=True)
             return [f"packed {packed.runs} run(s) of {args.store} into {args.file} ({packed.size:,} bytes)"]
-        keep = args.keep_runs if args.keep_runs is not None else _ini_keep_runs(Path.cwd())
-        done = unpack(args.file, args.store, keep)
+        keep, keep_size = _retention(args.keep_runs, args.keep_size, Path.cwd())
+        done = unpack(args.file, args.store, keep, parse_size("--keep-size", keep_size))
     except PackError as error:
         raise CliError(str(error)) from None
     return [
         f"unpacked {args.file} into {args.store}: {done.added} of its {done.runs} run(s) added, "
-        f"{done.present} already there; {done.removed} removed to keep the newest {keep}"
+        f"{done.present} already there; {done.removed} removed to keep the newest {keep} within {keep_size}"
     ]
 
 
-def _ini_keep_runs(start: Path) -> int:
-    """What the plugin keeps in this project: ``otel_keep_runs`` of the rootdir's
-    configuration file, so that an unpacked CI history is trimmed as the next run would."""
+def _retention(keep_runs: int | None, keep_size: str | None, start: Path) -> tuple[int, str]:
+    """The flags, and for those not given what the plugin keeps in this project
+    (``otel_keep_runs``, ``otel_keep_size`` of the rootdir's configuration file), so that an
+    unpacked CI history is trimmed as the next run would trim it."""
+    if keep_runs is not None and keep_size is not None:
+        return keep_runs, keep_size
     try:
         rootdir = find_rootdir(start)
     except ConfigFileError as error:
-        raise CliError(f"{error}; pass --keep-runs N") from None
-    value = rootdir.settings.get("otel_keep_runs")
-    if value is None:
-        return DEFAULT_KEEP_RUNS
+        raise CliError(f"{error}; pass --keep-runs N and --keep-size SIZE") from None
+    settings = rootdir.settings
     try:
-        return _runs(str(value))
+        runs = keep_runs if keep_runs is not None else _runs(str(settings.get("otel_keep_runs", DEFAULT_KEEP_RUNS)))
     except argparse.ArgumentTypeError as error:
         raise CliError(f"{rootdir.config_file}: otel_keep_runs {error}; fix it or pass --keep-runs N") from None
+    try:
+        size = keep_size if keep_size is not None else _size(str(settings.get("otel_keep_size") or DEFAULT_KEEP_SIZE))
+    except argparse.ArgumentTypeError as error:
+        raise CliError(f"{rootdir.config_file}: otel_keep_size {error}; fix it or pass --keep-size SIZE") from None
+    return runs, size
 
 
 def run_analyze(command: AnalyzeCommand) -> int:

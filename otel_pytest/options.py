@@ -17,7 +17,7 @@ from typing import TypeVar
 import pytest
 
 from otel_pytest.endpoint import Endpoint, SettingError, check_url, metrics_endpoint, traces_endpoint
-from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_STORE, store_in
+from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_KEEP_SIZE, DEFAULT_STORE, store_in
 
 TRACE_PER = ("test", "session")
 DEFAULT_EXPORT_TIMEOUT = 1.0
@@ -61,6 +61,10 @@ class Options:
     jaeger_url: str | None = None
     # Time garbage-collection pauses (otel_pytest.gc_pauses): an entry in gc.callbacks.
     gc: bool = True
+    # Bytes of runs the store keeps (the newest run always); None: no limit but keep_runs.
+    keep_size: int | None = None
+    # Write run files gzip-compressed (.otlp.jsonl.gz): otel_pytest.store.compression.
+    compress: bool = True
 
 
 def parse_traceparent(value: str, tracestate: str = "", *, setting: str = "TRACEPARENT") -> TraceParent:
@@ -96,6 +100,24 @@ def _check_positive_int(setting: str, value: str) -> int:
     if number < 1:
         raise SettingError(f"{setting}={value!r} must be a whole number of runs, 1 or more")
     return number
+
+
+def _size(setting: str, value: str) -> int | None:
+    """Bytes, or ``None`` for no limit, as :func:`~otel_pytest.store.sizes.parse_size` reads them."""
+    # Imported here: with --otel off the plugin loads nothing past its options (test_invisible).
+    from otel_pytest.store.sizes import parse_size
+
+    try:
+        return parse_size(setting, value)
+    except ValueError as error:
+        raise SettingError(str(error)) from None
+
+
+def _check_size(setting: str, value: str) -> str:
+    """A size, kept as written: its value may be "no limit", which ``None`` (the flag not
+    given) could not say."""
+    _size(setting, value)
+    return value
 
 
 def _check_seconds(setting: str, value: str) -> float:
@@ -197,6 +219,20 @@ def add_options(parser: pytest.Parser) -> None:
         help=f"How many runs the local store keeps (default {DEFAULT_KEEP_RUNS}).",
     )
     group.addoption(
+        "--otel-keep-size",
+        default=None,
+        metavar="SIZE",
+        type=_argparse_type(_check_size, "--otel-keep-size"),
+        help=f"How much the local store's runs may take, oldest removed first, as 500MB or 1GB "
+        f"(default {DEFAULT_KEEP_SIZE}; none: no limit); the newest run is always kept.",
+    )
+    _add_switch(
+        group,
+        "compress",
+        "Write run files gzip-compressed, .otlp.jsonl.gz (default on; --no-otel-compress writes "
+        "plain .otlp.jsonl, to grep).",
+    )
+    group.addoption(
         "--otel-export-timeout",
         default=None,
         metavar="SECONDS",
@@ -239,6 +275,8 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("otel_capture_app", "Like --otel-capture-app.", type="bool", default=False)
     parser.addini("otel_store", "Folder of the local trace store, relative to the rootdir.", default=DEFAULT_STORE)
     parser.addini("otel_keep_runs", "How many runs the local store keeps.", type="int", default=DEFAULT_KEEP_RUNS)
+    parser.addini("otel_keep_size", "How much the local store's runs may take (like --otel-keep-size).")
+    parser.addini("otel_compress", "Write run files gzip-compressed (like --otel-compress).", type="bool", default=True)
     parser.addini(
         "otel_export_timeout", "Like --otel-export-timeout, in seconds.", type="float", default=DEFAULT_EXPORT_TIMEOUT
     )
@@ -367,6 +405,7 @@ def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
     keep_runs = config.getoption("otel_keep_runs") or _check_positive_int(
         "otel_keep_runs (ini)", str(_ini(config, "otel_keep_runs", "use a whole number of runs, 1 or more"))
     )
+    keep_size = config.getoption("otel_keep_size") or _ini_text(config, "otel_keep_size")
     timeout = config.getoption("otel_export_timeout") or _check_seconds(
         "otel_export_timeout (ini)", str(_ini(config, "otel_export_timeout", "use a number of seconds"))
     )
@@ -385,4 +424,6 @@ def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
         or _check_record_failures("otel_record_failures (ini)", _ini_text(config, "otel_record_failures")),
         jaeger_url=_jaeger_url(config),
         gc=_gc(config, env),
+        keep_size=_size("otel_keep_size (ini)", keep_size or DEFAULT_KEEP_SIZE),
+        compress=_switch(config, "otel_compress"),
     )

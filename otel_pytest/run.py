@@ -29,6 +29,7 @@ from otel_pytest.provider import RunTracerProvider
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import AttributeValue
 from otel_pytest.semconv import attributes as attr
+from otel_pytest.store.compression import GZIP_SUFFIX
 from otel_pytest.store.index import RunEntry, run_file_name, worker_part_name
 from otel_pytest.store.layout import RUNS
 from otel_pytest.store.locate import service_name
@@ -106,7 +107,9 @@ class TracedRun:
             self.start_ns = clock.now_ns()
             parent = options.traceparent
             session_parent = (parent.trace_id, parent.span_id) if parent else None
-            self.run_file = options.store / RUNS / run_file_name(self.start_ns, self.run_id)
+            self.run_file = (
+                options.store / RUNS / run_file_name(self.start_ns, self.run_id, compressed=options.compress)
+            )
             store_path = self.run_file
         self.resource = resource_attributes(env, rootdir)
         shape = ExportShape(self.resource, self.run_id, package_version())
@@ -119,7 +122,9 @@ class TracedRun:
                 options.export_timeout,
                 otlp_proto_encoder(shape),
             )
-        self.sink = RunSink(OtlpJsonEncoder(shape), store_path, self.exporter)
+        # Workers write as the controller's run file says, whatever their own options.
+        self.compressed = self.run_file.name.endswith(GZIP_SUFFIX)
+        self.sink = RunSink(OtlpJsonEncoder(shape), store_path, self.exporter, compressed=self.compressed)
         session_attributes: dict[str, AttributeValue] = {attr.TEST_SUITE_NAME: str(self.resource[attr.SERVICE_NAME])}
         if self.worker_id:
             session_attributes[attr.XDIST_WORKER] = self.worker_id
@@ -262,7 +267,8 @@ class TracedRun:
         metrics = self.db.spans.metrics if self.db is not None else None
         if metrics is None or metrics.empty:
             return
-        problem = write_metrics(self.run_file, metrics.json_line(), self.worker_id if self.is_worker else "")
+        worker = self.worker_id if self.is_worker else ""
+        problem = write_metrics(self.run_file, metrics.json_line(), worker, compressed=self.compressed)
         if problem:
             self.summary.problems.append(problem)
         self.sink.submit_metrics(metrics)
@@ -301,7 +307,7 @@ class TracedRun:
             ci=ci,
         )
         try:
-            store_run(self.run_file, entry, self.options.keep_runs)
+            store_run(self.run_file, entry, self.options.keep_runs, self.options.keep_size)
         except OSError as error:
             self.summary.problems.append(f"cannot update the trace store index ({error.strerror or error})")
 

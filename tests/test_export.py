@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from otel_pytest.store.compression import read_decoded
 from otel_pytest.store.reader import Event, Link, Span, SpanDetail, read_spans
 from tests.otlp_receiver import BlackHole, DownPort, GrpcReceiver, HttpReceiver
 
@@ -100,7 +101,7 @@ def run_suite(
 
 
 def run_file(store: Path) -> Path:
-    files = sorted((store / "runs").glob("*.otlp.jsonl"))
+    files = sorted((store / "runs").glob("*.otlp.jsonl.gz"))
     assert len(files) == 1, files
     return files[0]
 
@@ -196,7 +197,7 @@ def by_span_id(views: list[dict[str, object]]) -> dict[object, dict[str, object]
 
 def run_id_of(store: Path) -> str:
     name = run_file(store).name
-    match = re.fullmatch(r"\d{8}T\d{6}Z_([0-9a-f]{16})\.otlp\.jsonl", name)
+    match = re.fullmatch(r"\d{8}T\d{6}Z_([0-9a-f]{16})\.otlp\.jsonl\.gz", name)
     assert match is not None, name
     return match.group(1)
 
@@ -523,10 +524,10 @@ def test_query(engine, n):
 
 
 def stored_metric_names(store: Path) -> list[str]:
-    (path,) = (store / "metrics").glob("*.otlp.jsonl")
+    (path,) = (store / "metrics").glob("*.otlp.jsonl.gz")
     return sorted(
         metric["name"]
-        for line in path.read_text(encoding="utf-8").splitlines()
+        for line in read_decoded(path).splitlines()
         for resource in json.loads(line)["resourceMetrics"]
         for scope in resource["scopeMetrics"]
         for metric in scope["metrics"]

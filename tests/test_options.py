@@ -101,6 +101,7 @@ def test_defaults(pytester: pytest.Pytester) -> None:
         export_timeout=1.0,
         traceparent=None,
         capture_app=False,
+        keep_size=1_000_000_000,
     )
 
 
@@ -114,6 +115,8 @@ def test_flags_set_every_option(pytester: pytest.Pytester) -> None:
         "--otel-endpoint=http://collector:4318",
         f"--otel-traceparent={VALID}",
         "--otel-capture-app",
+        "--otel-keep-size=500MB",
+        "--no-otel-compress",
     )
     assert options == Options(
         trace_per="session",
@@ -124,6 +127,8 @@ def test_flags_set_every_option(pytester: pytest.Pytester) -> None:
         traceparent=TraceParent(int(TRACE_ID, 16), int(SPAN_ID, 16), True, ""),
         capture_app=True,
         metrics_endpoint=Endpoint("http://collector:4318", "http/protobuf", signal_specific=False),
+        keep_size=500_000_000,
+        compress=False,
     )
 
 
@@ -135,6 +140,8 @@ def test_ini_keys_set_their_options(pytester: pytest.Pytester) -> None:
         otel_store = .cache/otel
         otel_keep_runs = 3
         otel_capture_app = true
+        otel_keep_size = 1.5GiB
+        otel_compress = false
         """
     )
     options = resolve(pytester)
@@ -144,6 +151,24 @@ def test_ini_keys_set_their_options(pytester: pytest.Pytester) -> None:
         3,
         True,
     )
+    assert (options.keep_size, options.compress) == (1_610_612_736, False)
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "expected"),
+    [
+        (("--otel-keep-size=none",), "otel_keep_size = 2GB", None),  # the flag wins, and none is no limit
+        (("--otel-keep-size=2kib",), "", 2048),
+        ((), "otel_keep_size = 300 MB", 300_000_000),
+        (("--otel-compress",), "otel_compress = false", True),
+    ],
+)
+def test_keep_size_and_compress_flags_win_over_their_ini_keys(
+    pytester: pytest.Pytester, args: tuple[str, ...], ini: str, expected: object
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    options = resolve(pytester, *args)
+    assert (options.compress if "compress" in ini else options.keep_size) == expected
 
 
 def test_flags_win_over_ini_keys(pytester: pytest.Pytester) -> None:
@@ -406,6 +431,16 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
             "argument --otel-keep-runs: 'ten' must be a whole number of runs, 1 or more",
         ),
         (
+            "--otel-keep-size=lots",
+            "argument --otel-keep-size: 'lots' is not a size: use a number and a unit, as 500MB or 1GB "
+            "(KB, MB, GB, TB; KiB, MiB, GiB, TiB), or none for no limit",
+        ),
+        (
+            "--otel-keep-size=0MB",
+            "argument --otel-keep-size: '0MB' is not a size: use a number and a unit, as 500MB or 1GB "
+            "(KB, MB, GB, TB; KiB, MiB, GiB, TiB), or none for no limit",
+        ),
+        (
             "--otel-export-timeout=61",
             "argument --otel-export-timeout: '61' must be a number of seconds between 0 and 60",
         ),
@@ -432,6 +467,11 @@ def test_a_bad_flag_is_one_usage_error_naming_flag_value_and_accepted_values(
         (
             "otel_keep_runs = 0",
             "otel_keep_runs (ini)='0' must be a whole number of runs, 1 or more",
+        ),
+        (
+            "otel_keep_size = 1PB",
+            "otel_keep_size (ini)='1PB' is not a size: use a number and a unit, as 500MB or 1GB "
+            "(KB, MB, GB, TB; KiB, MiB, GiB, TiB), or none for no limit",
         ),
         (
             "otel_capture_app = sometimes",
@@ -631,6 +671,8 @@ def test_every_otel_flag_has_an_ini_key_of_the_same_name(pytester: pytest.Pytest
         "capture-app",
         "store",
         "keep-runs",
+        "keep-size",
+        "compress",
         "export-timeout",
         "db",
         "record-failures",

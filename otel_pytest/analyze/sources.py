@@ -32,12 +32,12 @@ from otel_pytest.analyze.model import SUMMARY_SCHEMA_VERSION, RunSummary, run_fr
 from otel_pytest.analyze.summarize import RunMetadata
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store import files
-from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex
+from otel_pytest.store.index import RunEntry, RunIndex, is_run_file
 from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
 from otel_pytest.store.reader import Span, collector_paused, read_otlp
 from otel_pytest.store.summaries import SummaryCache, SummaryCodec, prune, store_of, summary_path
 
-OTLP_SUFFIXES = (".jsonl", ".json")
+OTLP_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")  # the reader tells gzip by its content
 
 
 class Source(Protocol):
@@ -149,7 +149,7 @@ def _run_files(runs_dir: Path) -> tuple[set[str], str | None]:
     No ``runs/`` folder at all is simply no runs."""
     try:
         with os.scandir(runs_dir) as entries:
-            return {entry.name for entry in entries if entry.name.endswith(RUN_SUFFIX)}, None
+            return {entry.name for entry in entries if is_run_file(entry.name)}, None
     except FileNotFoundError:
         return set(), None
     except OSError as error:
@@ -254,7 +254,7 @@ class StoreSource:
 
     def _indexed(self, entry: RunEntry, runs_dir: Path, on_disk: set[str]) -> RunSummary | None:
         problems = self._problems
-        if Path(entry.file).name != entry.file or not entry.file.endswith(RUN_SUFFIX):
+        if Path(entry.file).name != entry.file or not is_run_file(entry.file):
             problems.append(
                 f"{self.store / INDEX}: run {entry.run_id} names {entry.file!r}, not a run file in {runs_dir}: skipped"
             )

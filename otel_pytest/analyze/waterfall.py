@@ -28,6 +28,7 @@ from otel_pytest.semconv import attributes as attr
 from otel_pytest.semconv import spans as span_names
 from otel_pytest.semconv.statements import TRANSACTION_STEPS
 from otel_pytest.store import files
+from otel_pytest.store.compression import Decoded
 from otel_pytest.store.reader import Span, spans_of_traces_data
 
 MAX_BARS = 150  # beyond this a waterfall is unreadable, and the page grows without bound
@@ -160,8 +161,8 @@ def _lines_with(path: Path, needle: bytes) -> Iterator[Span]:
     """The spans of the lines of ``path`` that contain ``needle`` (a cheap byte search before
     any JSON is parsed); lines that do not parse or are too long are skipped, the summary
     named them."""
-    with files.open_regular(path) as handle:
-        for _number, line in files.lines(handle):
+    with Decoded(path) as opened:
+        for _number, line in files.lines(opened.handle):
             if line is None or needle not in line:
                 continue
             try:

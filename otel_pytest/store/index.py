@@ -1,9 +1,15 @@
 """The local store's layout, its run index and retention.
 
-``<store>/runs/<start>_<run id>.otlp.jsonl`` holds a run's spans; ``<store>/index.jsonl``
+``<store>/runs/<start>_<run id>.otlp.jsonl.gz`` holds a run's spans (``.otlp.jsonl`` when
+written uncompressed, and in stores written before compression); ``<store>/index.jsonl``
 holds one self-describing line per finished run (schema version, run id, start time,
 revision, CI, environment). The index is what ``otel-pytest runs`` and the analyzer read
 first, so they never open span files just to list runs.
+
+**Retention** keeps the newest ``keep`` runs (``otel_keep_runs``) and, of those, the newest
+whose files (spans, metrics, cached summaries) fit in ``keep_size`` bytes
+(``otel_keep_size``, :func:`otel_pytest.store.sizes.parse_size`); the newest run is kept
+whatever its size.
 
 Concurrent runs share a store: every change of the index happens under the store lock
 (:mod:`otel_pytest.store.lock`) as one read-modify-write, and the index is always replaced
@@ -25,16 +31,28 @@ from typing import Any
 
 import orjson
 
+from otel_pytest.store.compression import GZIP_SUFFIX
 from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
 from otel_pytest.store.lock import store_lock
 
 INDEX_SCHEMA_VERSION = 1  # the version of an index line (RunEntry), written in its "schema" field
 RUN_SUFFIX = ".otlp.jsonl"
+RUN_SUFFIXES = (RUN_SUFFIX + GZIP_SUFFIX, RUN_SUFFIX)  # compressed (the default), plain
 
 
-def run_file_name(start_ns: int, run_id: str) -> str:
+def run_file_name(start_ns: int, run_id: str, *, compressed: bool = True) -> str:
     stamp = datetime.fromtimestamp(start_ns / 1e9, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}_{run_id}{RUN_SUFFIX}"
+    return f"{stamp}_{run_id}{RUN_SUFFIXES[0] if compressed else RUN_SUFFIX}"
+
+
+def is_run_file(name: str) -> bool:
+    """Whether ``name`` ends like a run file, compressed or not."""
+    return name.endswith(RUN_SUFFIXES)
+
+
+def run_id_of(name: str) -> str:
+    """The run id in a run file's name, ``<start>_<run id>.otlp.jsonl[.gz]``."""
+    return name.removesuffix(GZIP_SUFFIX).removesuffix(RUN_SUFFIX).rpartition("_")[2]
 
 
 def worker_part_name(run_file: str, worker: str) -> str:
@@ -142,14 +160,16 @@ class RunIndex:
         with store_lock(self.store):
             self.update([entry], None)
 
-    def retain(self, keep: int) -> list[RunEntry]:
-        """Delete all but the newest ``keep`` runs; return the ones removed."""
+    def retain(self, keep: int, keep_size: int | None = None) -> list[RunEntry]:
+        """Delete all but the newest ``keep`` runs that fit in ``keep_size`` bytes; return
+        the ones removed."""
         with store_lock(self.store):
-            return self.update([], keep)
+            return self.update([], keep, keep_size)
 
-    def update(self, new: Sequence[RunEntry], keep: int | None) -> list[RunEntry]:
-        """Add ``new`` and, when ``keep`` is given, delete all but the newest ``keep`` runs
-        (their run, metrics and summary files); return the removed entries.
+    def update(self, new: Sequence[RunEntry], keep: int | None, keep_size: int | None = None) -> list[RunEntry]:
+        """Add ``new`` and, when ``keep`` is given, delete all but the newest ``keep`` runs,
+        then the oldest of those until the rest fit in ``keep_size`` bytes (their run,
+        metrics and summary files); return the removed entries.
 
         The caller holds the store lock. Lines this version cannot read (damaged, or from
         a newer writer) are kept as they are, and so are the kept lines' bytes.
@@ -175,16 +195,38 @@ class RunIndex:
         rows.extend((entry.to_json().rstrip(b"\n"), entry) for entry in new)
         readable = sorted((entry for _, entry in rows if entry is not None), key=lambda e: e.start_time_unix_nano)
         removed = readable[:-keep] if keep is not None and len(readable) > keep else []
+        if keep is not None and keep_size is not None:
+            removed += self._too_big(readable[len(removed) :], keep_size)
         for entry in removed:
-            # The index is a plain file anyone can edit: never follow it out of runs/.
-            if entry.file.endswith(RUN_SUFFIX) and Path(entry.file).name == entry.file:
-                (self.runs_dir / entry.file).unlink(missing_ok=True)
-                (self.store / METRICS / entry.file).unlink(missing_ok=True)
-                (self.store / SUMMARIES / f"{entry.file}.json").unlink(missing_ok=True)
+            for path in self._files_of(entry):
+                path.unlink(missing_ok=True)
         if new or removed:
             dropped = {id(entry) for entry in removed}
             self._replace(b"".join(line + b"\n" for line, entry in rows if id(entry) not in dropped), mode)
         return removed
+
+    def _files_of(self, entry: RunEntry) -> tuple[Path, ...]:
+        """A run's spans, metrics and cached summaries; none for an entry that does not
+        name a run file (the index is a plain file anyone can edit: never follow it out of
+        runs/)."""
+        if not is_run_file(entry.file) or Path(entry.file).name != entry.file:
+            return ()
+        return (
+            self.runs_dir / entry.file,
+            self.store / METRICS / entry.file,
+            self.store / SUMMARIES / f"{entry.file}.json",
+        )
+
+    def _too_big(self, kept: Sequence[RunEntry], keep_size: int) -> list[RunEntry]:
+        """The oldest of ``kept`` (oldest first) whose removal brings the rest within
+        ``keep_size`` bytes; never the newest."""
+        sizes = [sum(_size(path) for path in self._files_of(entry)) for entry in kept]
+        total = sum(sizes)
+        dropped = 0
+        while dropped < len(kept) - 1 and total > keep_size:
+            total -= sizes[dropped]
+            dropped += 1
+        return list(kept[:dropped])
 
     def _replace(self, data: bytes, mode: int | None) -> None:
         """Write the whole index through a temporary file and ``os.replace``."""
@@ -197,6 +239,13 @@ class RunIndex:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone (removed by hand): it takes no room
+        return 0
 
 
 def _entry_or_none(line: bytes) -> RunEntry | None:

@@ -16,8 +16,9 @@ the name never holds half a pack (which a CI cache would keep).
 
 **Unpacking merges** into the store (made if missing): runs it already holds, by run id or
 by file, are skipped, so unpacking twice adds nothing; then retention keeps the newest
-``keep`` runs, as the plugin does at the end of a run. The pack is read member by member
-into a staging folder inside the store (never extracted by ``tarfile``): only regular files
+``keep`` runs that fit in ``keep_size`` bytes, as the plugin does at the end of a run. The
+pack is read member by member into a staging folder inside the store (never extracted by
+``tarfile``): only regular files
 named like a run's files in ``runs/``, ``metrics/`` or ``summaries/`` are taken, anything
 else (``../``, an absolute path, a link, a device, another file) refuses the whole pack, so
 nothing can be written outside the store. Each file must match the manifest, and the gzip
@@ -46,7 +47,7 @@ from typing import IO, Any, BinaryIO
 import orjson
 
 from otel_pytest.store import files
-from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex
+from otel_pytest.store.index import RUN_SUFFIXES, RunEntry, RunIndex
 from otel_pytest.store.layout import METRICS, RUNS, SUMMARIES
 from otel_pytest.store.lock import store_lock
 
@@ -55,7 +56,7 @@ VERSION = 1  # of the manifest and the layout of the members; another is refused
 MANIFEST = "otel-pytest-pack.json"
 MAX_MANIFEST_BYTES = 64 * 2**20
 _CHUNK = 2**20
-_RUN_FILE = r"[0-9A-Za-z][0-9A-Za-z._-]*" + re.escape(RUN_SUFFIX)
+_RUN_FILE = r"[0-9A-Za-z][0-9A-Za-z._-]*(?:" + "|".join(map(re.escape, RUN_SUFFIXES)) + ")"
 # The only members a pack holds besides the manifest: a run's files, by store-relative name.
 _MEMBER = re.compile(rf"(?:{RUNS}|{METRICS})/{_RUN_FILE}|{SUMMARIES}/{_RUN_FILE}\.json")
 
@@ -174,9 +175,10 @@ class _Run:
     files: Mapping[str, int]  # member -> mtime_ns
 
 
-def unpack(archive: Path, store: Path, keep: int) -> Unpacked:
-    """Merge the runs of ``archive`` into ``store`` and keep its newest ``keep`` runs (see
-    the module docstring); nothing in the store changes when the pack is refused."""
+def unpack(archive: Path, store: Path, keep: int, keep_size: int | None = None) -> Unpacked:
+    """Merge the runs of ``archive`` into ``store`` and keep its newest ``keep`` runs that
+    fit in ``keep_size`` bytes (see the module docstring); nothing in the store changes when
+    the pack is refused."""
     try:
         source = files.open_regular(archive)
     except OSError as error:
@@ -192,7 +194,7 @@ def unpack(archive: Path, store: Path, keep: int) -> Unpacked:
             staged, manifest = _stage(source, archive, staging)
         runs = _checked(manifest, staged, archive)
         with store_lock(store):
-            return _merge(runs, staging, store, keep)
+            return _merge(runs, staging, store, keep, keep_size)
     except OSError as error:
         raise PackError(f"cannot unpack {archive} into the store {store}: {files.reason(error)}") from None
     finally:
@@ -298,7 +300,7 @@ def _checked(manifest: Mapping[str, Any], staged: Mapping[str, tuple[int, str]],
     return runs
 
 
-def _merge(runs: Sequence[_Run], staging: Path, store: Path, keep: int) -> Unpacked:
+def _merge(runs: Sequence[_Run], staging: Path, store: Path, keep: int, keep_size: int | None) -> Unpacked:
     """Move the new runs' files in and index them, with retention. The caller holds the lock."""
     index = RunIndex(store)
     entries, _ = index.entries()
@@ -317,7 +319,7 @@ def _merge(runs: Sequence[_Run], staging: Path, store: Path, keep: int) -> Unpac
             target.parent.mkdir(exist_ok=True)
             os.utime(staging / name, ns=(mtime_ns, mtime_ns))  # keeps the cached summaries current
             os.replace(staging / name, target)
-    removed = index.update([run.entry for run in new], keep)
+    removed = index.update([run.entry for run in new], keep, keep_size)
     dropped = {entry.run_id for entry in removed}
     added = sum(1 for run in new if run.entry.run_id not in dropped)
     return Unpacked(runs=len(runs), added=added, present=len(runs) - len(new), removed=len(removed))

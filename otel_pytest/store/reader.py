@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import orjson
 
 from otel_pytest.store import files
+from otel_pytest.store.compression import Decoded
 
 _MAX_LINE_PROBLEMS = 5
 T = TypeVar("T")
@@ -233,20 +234,22 @@ def spans_of_traces_data(
 def read_lines(
     path: Path, problems: list[str], decode: Callable[[dict[str, Any]], T | None], without: str, guess: str
 ) -> Iterator[T]:
-    """``decode`` of every OTLP JSON line of a file, in order.
+    """``decode`` of every OTLP JSON line of a file, plain or gzip-compressed, in order.
 
     A line that is not JSON (invalid UTF-8 included), that ``decode`` finds is not OTLP
     (it raises ``ValueError``, ``TypeError``, ``KeyError`` or ``AttributeError``: a run cut
     off mid-write, a corrupt copy) or longer than
     :data:`~otel_pytest.store.files.MAX_LINE_BYTES` is skipped and named in ``problems``
     as ``file:line``; lines ``decode`` leaves out (``None``: another signal) are counted in
-    one line per file, as lines ``without`` what was read (``guess`` says what they may be). Only a regular file is read
-    (``OSError`` otherwise: see :mod:`otel_pytest.store.files`).
+    one line per file, as lines ``without`` what was read (``guess`` says what they may be).
+    A gzip stream that stops short (a crash) or is damaged ends the file at its last
+    complete line, with one problem (:mod:`otel_pytest.store.compression`). Only a regular
+    file is read (``OSError`` otherwise: see :mod:`otel_pytest.store.files`).
     """
     unreadable = 0
     other: list[int] = []
-    with files.open_regular(path) as handle:
-        for number, line in files.lines(handle):
+    with Decoded(path) as opened:
+        for number, line in files.lines(opened.handle):
             if line is None:
                 unreadable += 1
                 if unreadable <= _MAX_LINE_PROBLEMS:
@@ -271,6 +274,8 @@ def read_lines(
                 other.append(number)
                 continue
             yield decoded
+    if opened.problem is not None:
+        problems.append(opened.problem)
     if unreadable > _MAX_LINE_PROBLEMS:
         problems.append(f"{path}: skipped {unreadable - _MAX_LINE_PROBLEMS} more unreadable lines")
     if other:

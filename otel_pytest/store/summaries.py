@@ -26,7 +26,7 @@ from typing import Generic, TypeVar
 import orjson
 
 from otel_pytest.store import files
-from otel_pytest.store.index import RUN_SUFFIX
+from otel_pytest.store.index import is_run_file
 from otel_pytest.store.layout import INDEX, RUNS, SUMMARIES
 from otel_pytest.store.reader import collector_paused
 
@@ -59,7 +59,7 @@ def prune(store: Path, on_disk: set[str]) -> None:
     """Delete the summaries of runs the store no longer holds (retention removed them)."""
     folder = store / SUMMARIES
     try:
-        cached = list(folder.glob(f"*{RUN_SUFFIX}.json"))
+        cached = [path for path in folder.glob("*.json") if is_run_file(path.name.removesuffix(".json"))]
     except OSError:
         return
     for path in cached:

@@ -3,7 +3,9 @@
 **When records reach the disk.** A test's records are written as one line when the test
 ends (:meth:`RunSink.flush`, called after each test), so a process that dies (a test
 calling ``os._exit``, an xdist worker crash, ``kill -9``) loses at most the test it was
-running; the collector still gets batches of :data:`BATCH_SIZE`.
+running; the collector still gets batches of :data:`BATCH_SIZE`. A compressed run file
+(the default) keeps that promise: each line is sync-flushed into its gzip stream
+(:mod:`otel_pytest.store.compression`), which is ended when the run's file is closed.
 
 **A store removed under a run.** A test may delete or move the store folder. The run's
 file stays open, so nothing written is lost: at the end the writer sees that its path no
@@ -33,7 +35,8 @@ from otel_pytest.export import BackgroundExporter, DeliveryReport
 from otel_pytest.records import SpanRecord
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.semconv import spans as span_names
-from otel_pytest.store.index import RUN_SUFFIX, RunEntry, RunIndex, worker_part_name
+from otel_pytest.store.compression import LineCompressor, member, seal
+from otel_pytest.store.index import RunEntry, RunIndex, is_run_file, run_id_of, worker_part_name
 from otel_pytest.store.layout import METRICS, RUNS
 from otel_pytest.store.lock import has_live_writer, hold_writer_lock, store_lock
 from otel_pytest.store.reader import read_otlp
@@ -51,11 +54,13 @@ def store_of_run_file(path: Path) -> Path:
 
 class RunFile:
     """A run file or xdist part, open (and writer-locked) from its creation until the run
-    is in the index or, for a part, until its worker ends."""
+    is in the index or, for a part, until its worker ends; gzip-compressed when
+    ``compressed``, its stream ended by :meth:`finish`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, compressed: bool) -> None:
         self.path = path
         self.store = store_of_run_file(path)
+        self._compressor = LineCompressor() if compressed else None
         with store_lock(self.store):  # no other run may take it for an orphan before it is locked
             self._file = self._open("a+b")
 
@@ -66,8 +71,15 @@ class RunFile:
         return handle
 
     def write(self, data: bytes) -> None:
-        self._file.write(data)
+        self._file.write(data if self._compressor is None else self._compressor.compress(data))
         self._file.flush()
+
+    def finish(self) -> None:
+        """End the gzip stream (its CRC and length), so that gzip reads the file without a
+        complaint and parts can follow it; a write after it begins a new member."""
+        if self._compressor is not None:
+            self._file.write(self._compressor.finish())
+            self._file.flush()
 
     def moved(self) -> bool:
         """Whether the path no longer names this file (deleted, or its folder moved)."""
@@ -101,7 +113,9 @@ class RunSink:
     :data:`BATCH_SIZE` to the exporter. A store that cannot be written costs one warning;
     export goes on."""
 
-    def __init__(self, encoder: OtlpJsonEncoder, path: Path | None, exporter: BackgroundExporter | None) -> None:
+    def __init__(
+        self, encoder: OtlpJsonEncoder, path: Path | None, exporter: BackgroundExporter | None, *, compressed: bool
+    ) -> None:
         self._encoder = encoder
         self._exporter = exporter
         self._pending: list[SpanRecord] = []
@@ -116,7 +130,7 @@ class RunSink:
         self._file: RunFile | None = None
         if path is not None:
             try:
-                self._file = RunFile(path)
+                self._file = RunFile(path, compressed)
             except OSError as error:
                 self.store_problem = f"cannot write the trace store at {path.parent} ({error.strerror or error})"
 
@@ -162,6 +176,12 @@ class RunSink:
             if self._exporter is not None and self._unsent:
                 self._exporter.submit(self._unsent)
                 self._unsent = []
+            if self._file is not None:
+                try:
+                    self._file.finish()
+                except OSError as error:
+                    self.store_problem = f"stopped writing {self.path} ({error.strerror or error})"
+                    self.release()
         if self._file is not None and self._file.moved():
             store = self._file.store
             try:
@@ -185,7 +205,12 @@ class RunSink:
 
 
 def merge_parts(target: Path, parts: Sequence[Path]) -> None:
-    """Append xdist workers' part files to the run file and remove them."""
+    """Append xdist workers' part files to the run file and remove them. A compressed part
+    is a gzip member of its own; one that stops short (its worker crashed) is sealed first,
+    as is the target, so that what follows it can be read."""
+    for path in (target, *parts):
+        if path.exists():  # a worker may have metrics where the controller has none
+            seal(path)
     with target.open("ab") as out:
         for part in parts:
             with part.open("rb") as source:
@@ -203,16 +228,17 @@ def metrics_file_of(run_file: Path) -> Path:
     return store_of_run_file(run_file) / METRICS / run_file.name
 
 
-def write_metrics(run_file: Path, line: bytes, worker: str = "") -> str | None:
+def write_metrics(run_file: Path, line: bytes, worker: str = "", *, compressed: bool) -> str | None:
     """Append a run's metrics line beside its spans (an xdist worker's to its part, which
-    the controller folds in); the problem to report when it cannot be written."""
+    the controller folds in), as a gzip member of its own when ``compressed``; the problem
+    to report when it cannot be written."""
     path = metrics_file_of(run_file)
     if worker:
         path = Path(worker_part_name(str(path), worker))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("ab") as out:
-            out.write(line)
+            out.write(member(line) if compressed else line)
     except OSError as error:
         return f"cannot write the run's metrics to {path} ({error.strerror or error})"
     return None
@@ -266,13 +292,14 @@ def adopt_orphans(store: Path, indexed: set[str]) -> list[RunEntry]:
     their xdist parts folded in. The caller holds the store lock."""
     runs = store / RUNS
     adopted: list[RunEntry] = []
-    for path in sorted(runs.glob(f"*{RUN_SUFFIX}")) if runs.is_dir() else ():
-        if path.name in indexed:
+    for path in sorted(runs.iterdir()) if runs.is_dir() else ():
+        if not is_run_file(path.name) or path.name in indexed:
             continue
         metrics = metrics_file_of(path)
         parts = [*parts_of(path), *parts_of(metrics)]
         if any(has_live_writer(item) for item in (path, *parts)):
             continue
+        seal(path)  # its writer died mid-stream: what is adopted is whole
         for target in (path, metrics):
             if parts_of(target):
                 merge_parts(target, parts_of(target))
@@ -284,7 +311,7 @@ def orphan_entry(path: Path, contents: FileContents) -> RunEntry:
     resource = contents.resource
     vcs, ci = resource_groups(resource)
     environment = {key: resource[attribute] for key, attribute in _ENVIRONMENT.items() if attribute in resource}
-    run_id = path.name.removesuffix(RUN_SUFFIX).rpartition("_")[2]
+    run_id = run_id_of(path.name)
     start = contents.start if contents.start is not None else path.stat().st_mtime_ns
     return RunEntry(
         run_id=run_id,
@@ -312,9 +339,10 @@ _ENVIRONMENT = {
 }
 
 
-def store_run(run_file: Path, entry: RunEntry, keep: int) -> None:
+def store_run(run_file: Path, entry: RunEntry, keep: int, keep_size: int | None) -> None:
     """Fold the xdist parts into the run file and its metrics, adopt orphans, add the
-    run's entry and apply retention: one step under the store lock."""
+    run's entry and apply retention (``keep`` runs, ``keep_size`` bytes): one step under
+    the store lock."""
     store = store_of_run_file(run_file)
     with store_lock(store):
         for target in (run_file, metrics_file_of(run_file)):
@@ -324,4 +352,4 @@ def store_run(run_file: Path, entry: RunEntry, keep: int) -> None:
         index = RunIndex(store)
         entries, _ = index.entries()
         adopted = adopt_orphans(store, {item.file for item in entries} | {entry.file})
-        index.update([*adopted, entry], keep)
+        index.update([*adopted, entry], keep, keep_size)

@@ -370,7 +370,7 @@ def test_missing_paths_empty_folders_and_empty_files_are_one_problem_each(tmp_pa
     assert consume(source) == []
     assert source.problems == [
         f"{tmp_path / 'nope.jsonl'}: no such file or folder",
-        f"{tmp_path / 'empty'}: no OTLP JSON Lines files (.jsonl, .json) in this folder",
+        f"{tmp_path / 'empty'}: no OTLP JSON Lines files (.jsonl, .json, .jsonl.gz, .json.gz) in this folder",
         f"{tmp_path / 'nothing.jsonl'}: no spans in this file",
     ]
 
@@ -642,13 +642,36 @@ def test_a_line_longer_than_the_limit_is_skipped_without_being_parsed(
     assert run.problems == (f"{path}:2: skipped a line longer than 1 MiB (not a run file's line)",)
 
 
-def test_a_compressed_file_is_a_few_problems_not_a_flood(tmp_path: Path) -> None:
+def test_a_compressed_file_cut_in_half_is_read_up_to_its_last_complete_line_with_one_problem(
+    tmp_path: Path,
+) -> None:
     packed = gzip.compress(b"".join(run_lines("00000000000000aa", tests=200)))
     path = write(tmp_path / "run.jsonl.gz", [packed[: len(packed) // 2]])
     source = OtlpFileSource([path])
-    assert consume(source) == []
-    assert 2 <= len(source.problems) <= 7
-    assert source.problems[-1] == f"{path}: no spans in this file"
+    (run,) = consume(source)
+    assert 50 < len(run.tests) < 200
+    cut = [problem for problem in run.problems if problem.startswith(f"{path}: its gzip stream stops short")]
+    assert len(cut) == 1
+
+
+def test_a_store_of_plain_and_compressed_run_files_reads_both(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    old = write(store / "runs" / "old.otlp.jsonl", run_lines("00000000000000aa"))
+    new = write(store / "runs" / "new.otlp.jsonl.gz", [gzip.compress(b"".join(run_lines("00000000000000bb")))])
+    index = RunIndex(store)
+    index.append(entry("00000000000000aa", old.name))
+    index.append(entry("00000000000000bb", new.name, start=START + 10**10))
+    source = StoreSource(store)
+    runs = consume(source)
+    assert [(run.run_id, Path(run.source).name, len(run.tests)) for run in runs] == [
+        ("00000000000000aa", "old.otlp.jsonl", 2),
+        ("00000000000000bb", "new.otlp.jsonl.gz", 2),
+    ]
+    assert source.problems == []
+    assert sorted(path.name for path in (store / "summaries").iterdir()) == [
+        "new.otlp.jsonl.gz.json",
+        "old.otlp.jsonl.json",
+    ]
 
 
 WRONG: tuple[object, ...] = (None, True, -1, 1.5, "x", "", [], [1], {}, {"a": 1})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from otel_pytest.store.compression import read_decoded
 from tests.db import Suite
 from tests.otlp_receiver import GrpcReceiver, HttpReceiver
 
@@ -57,10 +58,10 @@ def test_a_collector_receives_the_database_spans_and_metrics_of_the_store(
     names = {name for _, name in stored}
     assert {"engine create", "connect", "pool checkout", "BEGIN", "COMMIT", "engine dispose"} <= names
     assert set(receiver.metric_names()) == DATABASE_METRICS
-    (metrics_file,) = (suite.pytester.path / ".otel-pytest" / "metrics").glob("*.otlp.jsonl")
+    (metrics_file,) = (suite.pytester.path / ".otel-pytest" / "metrics").glob("*.otlp.jsonl.gz")
     stored_metrics = {
         metric["name"]
-        for line in metrics_file.read_bytes().splitlines()
+        for line in read_decoded(metrics_file).splitlines()
         for resource in orjson.loads(line)["resourceMetrics"]
         for scope in resource["scopeMetrics"]
         for metric in scope["metrics"]

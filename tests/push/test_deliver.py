@@ -3,6 +3,7 @@ refused, skipped, and what is shown."""
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import math
 import re
@@ -15,6 +16,7 @@ import orjson
 import pytest
 
 from otel_pytest.cli import EXIT_OK, EXIT_USAGE
+from otel_pytest.store.compression import read_decoded
 from otel_pytest.store.layout import PUSHED
 from otel_pytest.store.reader import read_spans
 from tests.jaeger_traces import span_count, traces_of, typed
@@ -66,7 +68,7 @@ def test_a_stored_run_arrives_exactly_as_stored_with_its_metrics(
     assert span_count(traces_of(read_spans(run_file))) == run.spans
     stored_metrics = [
         metric
-        for line in (store / "metrics" / run.file).read_bytes().splitlines()
+        for line in read_decoded(store / "metrics" / run.file).splitlines()
         for resource in orjson.loads(line)["resourceMetrics"]
         for scope in resource["scopeMetrics"]
         for metric in scope["metrics"]
@@ -181,9 +183,9 @@ def test_a_corrupt_line_is_a_warning_naming_the_file_and_line_and_the_rest_is_pu
 ) -> None:
     run = entries(store)[0]
     run_file = run_files(store, [run])[0]
-    lines = run_file.read_bytes().splitlines(keepends=True)
+    lines = read_decoded(run_file).splitlines(keepends=True)
     lines[1] = lines[1][: len(lines[1]) // 2] + b"\n"  # cut off mid-write
-    run_file.write_bytes(b"".join(lines))
+    run_file.write_bytes(gzip.compress(b"".join(lines)))
     with HttpReceiver() as receiver:
         code, _out, err = push(capsys, run.run_id, "--store", str(store), "--endpoint", receiver.endpoint)
     assert code == EXIT_OK

@@ -52,7 +52,9 @@ def store_with(tmp_path: Path, *entries: RunEntry) -> RunIndex:
 
 
 def test_run_file_names_start_with_the_utc_start_time() -> None:
-    assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c") == "20231114T221320Z_5f2b0c9d1e3a4b6c.otlp.jsonl"
+    name = "20231114T221320Z_5f2b0c9d1e3a4b6c.otlp.jsonl"
+    assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c") == f"{name}.gz"
+    assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c", compressed=False) == name
     assert worker_part_name("20231114T221320Z_x.otlp.jsonl", "gw3") == "20231114T221320Z_x.otlp.jsonl.gw3.part"
 
 
@@ -63,7 +65,7 @@ def test_an_entry_is_one_json_line_and_reads_back_equal() -> None:
     assert line.count(b"\n") == 1
     assert orjson.loads(line) == {
         "run_id": "0000000000000001",
-        "file": "20231114T221321Z_0000000000000001.otlp.jsonl",
+        "file": "20231114T221321Z_0000000000000001.otlp.jsonl.gz",
         "start_time_unix_nano": BASE + 1_000_000_000,
         "end_time_unix_nano": BASE + 1_500_000_000,
         "service_name": "shop",
@@ -279,3 +281,40 @@ def test_a_new_entry_replaces_the_older_entry_of_its_run_file(tmp_path: Path) ->
     index = store_with(tmp_path, entry(1), entry(2, complete=False, exit_status=-1))
     index.append(entry(2))
     assert index.entries() == ([entry(1), entry(2)], [])
+
+
+def sized_store(tmp_path: Path, sizes: dict[int, int]) -> RunIndex:
+    """Runs numbered as ``sizes`` says, each run file that many bytes."""
+    index = store_with(tmp_path, *(entry(number) for number in sizes))
+    for number, size in sizes.items():
+        (index.runs_dir / entry(number).file).write_bytes(b"x" * size)
+    return index
+
+
+def test_retention_by_size_removes_the_oldest_runs_until_the_rest_fit(tmp_path: Path) -> None:
+    index = sized_store(tmp_path, {1: 400, 2: 300, 3: 200, 4: 100})
+    assert index.retain(100, 300) == [entry(1), entry(2)]
+    assert index.entries() == ([entry(3), entry(4)], [])
+    assert sorted(path.name for path in index.runs_dir.iterdir()) == [entry(3).file, entry(4).file]
+
+
+def test_retention_by_size_never_removes_the_newest_run(tmp_path: Path) -> None:
+    index = sized_store(tmp_path, {1: 10, 2: 5_000})
+    assert index.retain(100, 1_000) == [entry(1)]
+    assert index.entries() == ([entry(2)], [])
+
+
+def test_retention_by_size_counts_a_runs_metrics_and_cached_summary(tmp_path: Path) -> None:
+    index = sized_store(tmp_path, {1: 100, 2: 100})
+    (index.store / "metrics").mkdir()
+    (index.store / "summaries").mkdir()
+    (index.store / "metrics" / entry(2).file).write_bytes(b"m" * 50)
+    (index.store / "summaries" / f"{entry(2).file}.json").write_bytes(b"s" * 50)
+    assert index.retain(100, 299) == [entry(1)]  # 100 + 200 bytes: one too many
+    assert index.retain(100, 200) == []
+
+
+def test_retention_by_count_comes_first_then_by_size(tmp_path: Path) -> None:
+    index = sized_store(tmp_path, {1: 10, 2: 10, 3: 100, 4: 100})
+    assert index.retain(3, 150) == [entry(1), entry(2), entry(3)]
+    assert index.entries() == ([entry(4)], [])

@@ -182,9 +182,9 @@ def test_the_new_runs_are_moved_in_and_indexed_under_the_store_lock(
         events.append(f"move {Path(target).relative_to(store)}")
         real_replace(source, target)
 
-    def update(self: RunIndex, new: list[RunEntry], keep: int | None) -> list[RunEntry]:
+    def update(self: RunIndex, new: list[RunEntry], keep: int | None, keep_size: int | None) -> list[RunEntry]:
         events.append(f"index {[item.run_id for item in new]} keep {keep}")
-        return real_update(self, new, keep)
+        return real_update(self, new, keep, keep_size)
 
     monkeypatch.setattr(pack_module, "store_lock", lock)
     monkeypatch.setattr(os, "replace", replace)

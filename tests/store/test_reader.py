@@ -15,6 +15,7 @@ from opentelemetry.proto_json.trace.v1.trace import TracesData
 from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import AttributeValue, SpanRecord
+from otel_pytest.store.compression import read_decoded
 from otel_pytest.store.reader import Event, Link, SpanDetail, read_otlp, read_spans
 from tests.analyze.test_summarize import run_suite
 
@@ -194,7 +195,7 @@ def otel_attributes(key_values: Sequence[KeyValue]) -> dict[str, object]:
 
 
 def otel_read_spans(path: Path) -> Iterator[tuple[OtelSpan, dict[str, object]]]:
-    for line in path.read_bytes().splitlines():
+    for line in read_decoded(path).splitlines():
         for resource_spans in TracesData.from_json(line).resource_spans:
             resource = otel_attributes(resource_spans.resource.attributes) if resource_spans.resource else {}
             for scope_spans in resource_spans.scope_spans:

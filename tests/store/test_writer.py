@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import signal
 import subprocess
@@ -11,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from otel_pytest.store.index import RunEntry, RunIndex
+from otel_pytest.store.compression import LineCompressor, member
+from otel_pytest.store.index import RunEntry, RunIndex, worker_part_name
 from otel_pytest.store.reader import read_spans
-from otel_pytest.store.writer import write_metrics
+from otel_pytest.store.writer import merge_parts, write_metrics
 from tests.spantree import Node, Run
 
 NO_ASYNC = ("-p", "no:asyncio", "-p", "no:anyio")
@@ -323,7 +325,7 @@ def test_hang():
     finished(pytest_process(pytester.path, "-k", "done"))
     adopted, later = assert_index_and_files_agree(store)
     assert adopted.file == orphan.name
-    assert orphan.name == f"{orphan.name[:16]}_{adopted.run_id}.otlp.jsonl"
+    assert orphan.name == f"{orphan.name[:16]}_{adopted.run_id}.otlp.jsonl.gz"
     assert (adopted.tests, adopted.exit_status, adopted.complete) == (3, -1, False)
     assert (adopted.outcomes, later.outcomes) == ({"passed": 3}, {"passed": 3})  # the hanging test never ended
     assert adopted.spans == sum(1 for _ in read_spans(orphan))
@@ -339,8 +341,8 @@ def test_hang():
 
 def test_metrics_go_beside_the_run_file_a_workers_to_its_part(tmp_path: Path) -> None:
     run_file = tmp_path / "store" / "runs" / "20260101T000000Z_00000000000000aa.otlp.jsonl"
-    assert write_metrics(run_file, b"one\n") is None
-    assert write_metrics(run_file, b"two\n", worker="gw1") is None
+    assert write_metrics(run_file, b"one\n", compressed=False) is None
+    assert write_metrics(run_file, b"two\n", worker="gw1", compressed=False) is None
     metrics = tmp_path / "store" / "metrics" / run_file.name
     assert metrics.read_bytes() == b"one\n"
     assert Path(f"{metrics}.gw1.part").read_bytes() == b"two\n"
@@ -351,6 +353,48 @@ def test_metrics_that_cannot_be_written_are_one_problem(tmp_path: Path) -> None:
     store.mkdir()
     (store / "metrics").write_text("a file where the metrics folder should be")
     run_file = store / "runs" / "a.otlp.jsonl"
-    problem = write_metrics(run_file, b"one\n")
+    problem = write_metrics(run_file, b"one\n", compressed=False)
     assert problem is not None
     assert problem.startswith(f"cannot write the run's metrics to {store / 'metrics' / 'a.otlp.jsonl'} (")
+
+
+def test_compressed_metrics_are_a_gzip_member_per_line(tmp_path: Path) -> None:
+    run_file = tmp_path / "store" / "runs" / "20260101T000000Z_00000000000000aa.otlp.jsonl.gz"
+    assert write_metrics(run_file, b"one\n", compressed=True) is None
+    assert write_metrics(run_file, b"two\n", compressed=True) is None
+    metrics = tmp_path / "store" / "metrics" / run_file.name
+    assert metrics.read_bytes() == member(b"one\n") + member(b"two\n")
+    assert gzip.decompress(metrics.read_bytes()) == b"one\ntwo\n"
+
+
+def test_merging_seals_a_crashed_workers_part_so_every_complete_line_of_every_part_is_read(tmp_path: Path) -> None:
+    target = tmp_path / "runs" / "20260101T000000Z_00000000000000aa.otlp.jsonl.gz"
+    target.parent.mkdir()
+    target.write_bytes(member(b"controller\n"))
+    crashed, whole = (Path(worker_part_name(str(target), worker)) for worker in ("gw0", "gw1"))
+    compressor = LineCompressor()
+    crashed.write_bytes(compressor.compress(b"gw0 test 1\n") + compressor.compress(b"gw0 test 2\n")[:-4])
+    whole.write_bytes(member(b"gw1 test 1\n"))
+    merge_parts(target, [crashed, whole])
+    assert gzip.decompress(target.read_bytes()) == b"controller\ngw0 test 1\ngw0 test 2\ngw1 test 1\n"
+    assert sorted(path.name for path in target.parent.iterdir()) == [target.name]
+
+
+def test_without_compression_the_run_file_is_plain_otlp_json_lines(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_one():\n    pass\n")
+    pytester.runpytest_subprocess("--otel", "--no-otel-compress", *NO_ASYNC).assert_outcomes(passed=1)
+    (run_file,) = (pytester.path / ".otel-pytest" / "runs").iterdir()
+    assert run_file.name.endswith(".otlp.jsonl")
+    assert all(line.startswith(b'{"resourceSpans":') for line in run_file.read_bytes().splitlines())
+    (entry,), _ = RunIndex(pytester.path / ".otel-pytest").entries()
+    assert entry.file == run_file.name
+
+
+def test_a_store_kept_to_a_size_smaller_than_one_run_keeps_the_newest_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_one():\n    pass\n")
+    pytester.makeini("[pytest]\notel_keep_size = 1B\n")
+    for _ in range(2):
+        pytester.runpytest_subprocess("--otel", *NO_ASYNC).assert_outcomes(passed=1)
+    store = pytester.path / ".otel-pytest"
+    (kept,) = assert_index_and_files_agree(store)
+    assert [path.name for path in (store / "runs").iterdir()] == [kept.file]

@@ -1,0 +1,239 @@
+"""What a run takes on disk, per span: plain, and compressed the ways a run file could be.
+
+Records two suites once each with ``--otel --no-otel-compress`` (the plain OTLP JSON Lines a
+run writes) and once with ``--otel`` (what the plugin writes by default, ``.otlp.jsonl.gz``):
+
+* the **trivial suite** of ``bench/overhead.py`` (default 20 modules x 100 tests, three yield
+  fixtures each);
+* the demo's **slow suite** (``examples/shop`` with ``fixtures_slow``, as ``scripts/demo``
+  runs it: an engine, ``create_all`` and cleanup by commit and delete per test, so database
+  spans), on ``DATABASE_URL`` or a throwaway PostgreSQL (``examples/postgres.py``).
+
+Then, in this process, compresses the plain file's lines the ways a writer could, and times
+the CPU each costs (``time.process_time``, best of ``--repeat``): one gzip stream
+sync-flushed after every line (what the plugin does: each test readable as soon as it is
+written) at zlib levels 1, 3, 6 and 9; a gzip member per line (as readable, but each line
+compressed alone); the whole file at once (the best gzip can do, but nothing readable until
+the end); and zstd per line with a flush, when the ``zstandard`` package is importable (it
+is no dependency: its numbers say whether it would earn one). Prints Markdown and replaces
+this benchmark's section of ``docs/benchmarks.md`` (``--no-docs`` to skip).
+
+Run from the repository root::
+
+    env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -m bench.store_size
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.harness import (
+    BenchError,
+    command_line,
+    machine_facts,
+    positive,
+    progress,
+    publish,
+    section_head,
+)
+from bench.overhead import write_suite
+from otel_pytest.store.compression import LEVEL, LineCompressor, member, read_decoded
+from otel_pytest.store.index import RunIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+TARGET_BYTES_PER_SPAN = 60
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One suite recorded plain and compressed."""
+
+    name: str
+    tests: int
+    spans: int
+    plain: Path
+    written: Path  # what the plugin wrote by default
+
+
+@dataclass(frozen=True)
+class Way:
+    label: str
+    size: int
+    cpu: float  # seconds for the whole file
+
+
+def _pytest(label: str, arguments: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
+    progress(f"{label}: python -m pytest {' '.join(arguments)}")
+    done = subprocess.run([sys.executable, "-m", "pytest", *arguments], cwd=cwd, env=env, capture_output=True)
+    if done.returncode != 0:
+        raise BenchError(f"{label} failed ({done.returncode}):\n{done.stdout.decode()[-2000:]}")
+
+
+def _record(name: str, store: Path, arguments: Sequence[str], cwd: Path, env: dict[str, str]) -> Recorded:
+    """The suite run plain, then compressed, each into a store of its own."""
+    files = []
+    for extra in (("--no-otel-compress",), ()):
+        folder = store / ("plain" if extra else "compressed")
+        _pytest(name, ["--otel", f"--otel-store={folder}", *extra, *arguments], cwd, env)
+        (entry,), _problems = RunIndex(folder).entries()
+        files.append((entry, folder / "runs" / entry.file))
+    (plain_entry, plain), (_entry, written) = files
+    return Recorded(name, plain_entry.tests, plain_entry.spans, plain, written)
+
+
+def _trivial(workdir: Path, modules: int, tests_per_module: int) -> Recorded:
+    suite = write_suite(workdir / "trivial", modules, tests_per_module)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return _record(
+        f"trivial suite ({suite.tests:,} tests)",
+        workdir / "trivial-store",
+        ["-q", "-p", "no:cacheprovider"],
+        suite.root,
+        env,
+    )
+
+
+def _slow_demo(workdir: Path) -> Recorded:
+    from examples.postgres import database_url
+
+    arguments = [
+        "-p",
+        "examples.shop.fixtures_slow",
+        "-c",
+        "examples/shop/pytest.ini",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "examples/shop/tests",
+    ]
+    with database_url() as url:
+        env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
+        return _record("demo's slow suite", workdir / "demo-store", arguments, ROOT, env)
+
+
+def _cpu(action: Callable[[], int], repeat: int) -> tuple[int, float]:
+    best = float("inf")
+    size = 0
+    for _ in range(repeat):
+        began = time.process_time()
+        size = action()
+        best = min(best, time.process_time() - began)
+    return size, best
+
+
+def _ways(lines: Sequence[bytes], repeat: int) -> Iterator[Way]:
+    def streamed(level: int) -> Callable[[], int]:
+        def run() -> int:
+            compressor = LineCompressor(level)
+            return sum(len(compressor.compress(line)) for line in lines) + len(compressor.finish())
+
+        return run
+
+    for level in (1, 3, 6, 9):
+        chosen = " (the plugin's)" if level == LEVEL else ""
+        yield Way(f"gzip stream, sync flush per line, level {level}{chosen}", *_cpu(streamed(level), repeat))
+    yield Way(
+        f"gzip member per line, level {LEVEL}",
+        *_cpu(lambda: sum(len(member(line)) for line in lines), repeat),
+    )
+    whole = b"".join(lines)
+    for level in (1, 6):
+
+        def at_once(level: int = level) -> int:
+            return len(gzip.compress(whole, level))
+
+        yield Way(f"whole file at once, gzip level {level}", *_cpu(at_once, repeat))
+    try:
+        import zstandard  # type: ignore[import-not-found,unused-ignore]  # not a dependency
+    except ImportError:
+        return
+    for level in (1, 3, 9):
+
+        def zstd(level: int = level) -> int:
+            compressor = zstandard.ZstdCompressor(level=level).compressobj()
+            flush = zstandard.COMPRESSOBJ_FLUSH_BLOCK
+            return sum(len(compressor.compress(line)) + len(compressor.flush(flush)) for line in lines) + len(
+                compressor.flush()
+            )
+
+        yield Way(
+            f"zstd stream, flush per line, level {level} (zstandard {zstandard.__version__})", *_cpu(zstd, repeat)
+        )
+
+
+def _table(recorded: Recorded, repeat: int) -> list[str]:
+    data = read_decoded(recorded.plain)
+    lines = data.splitlines(keepends=True)
+    if len(read_decoded(recorded.written).splitlines()) != len(lines):
+        raise BenchError(f"{recorded.written} and {recorded.plain} hold different numbers of lines")
+    spans = recorded.spans
+    written = recorded.written.stat().st_size
+    rows = [
+        f"### {recorded.name}: {recorded.tests:,} tests, {spans:,} spans, {len(lines):,} lines",
+        "",
+        "| run file | bytes | bytes a span | x smaller | CPU to write | CPU a line |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| plain `.otlp.jsonl` (`--no-otel-compress`) | {len(data):,} | {len(data) / spans:.1f} | 1.0 | - | - |",
+        f"| **written by `--otel`** (`.otlp.jsonl.gz`) | {written:,} | **{written / spans:.1f}** "
+        f"| {len(data) / written:.1f} | - | - |",
+    ]
+    for way in _ways(lines, repeat):
+        rows.append(
+            f"| {way.label} | {way.size:,} | {way.size / spans:.1f} | {len(data) / way.size:.1f} "
+            f"| {way.cpu * 1e3:.0f} ms | {way.cpu / len(lines) * 1e6:.1f} µs |"
+        )
+    verdict = "met" if written / spans <= TARGET_BYTES_PER_SPAN else "NOT met"
+    rows += ["", f"Target <= {TARGET_BYTES_PER_SPAN} bytes a span: {written / spans:.1f}, {verdict}.", ""]
+    return rows
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--modules", type=positive, default=20, help="modules of the trivial suite")
+    parser.add_argument("--tests-per-module", type=positive, default=100, help="tests per module")
+    parser.add_argument("--repeat", type=positive, default=5, help="compressions of each kind; the best CPU counts")
+    parser.add_argument("--skip-demo", action="store_true", help="no PostgreSQL: the trivial suite only")
+    parser.add_argument("--no-docs", action="store_true", help=f"only print, do not update {DOCS.name}")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(raw)
+    facts = machine_facts()
+    try:
+        with tempfile.TemporaryDirectory(prefix="otel-pytest-store-size-") as tmp:
+            workdir = Path(tmp)
+            suites = [_trivial(workdir, args.modules, args.tests_per_module)]
+            if not args.skip_demo:
+                suites.append(_slow_demo(workdir))
+            body = [line for recorded in suites for line in _table(recorded, args.repeat)]
+    except BenchError as error:
+        print(f"store_size: {error}", file=sys.stderr)
+        return 2
+    section = "\n".join(
+        [
+            *section_head("Store size per span (bench/store_size.py)", command_line("store_size", raw), facts),
+            "CPU is this process compressing the plain file's lines as a writer would (best of "
+            f"{args.repeat}); the plugin's own CPU with and without compression is in bench/overhead.py "
+            "(`--otel` vs `--otel --no-otel-compress`).",
+            "",
+            *body,
+        ]
+    )
+    publish("store_size", section, None if args.no_docs else DOCS)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
