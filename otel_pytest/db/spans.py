@@ -126,8 +126,11 @@ class DbSpans:
 
     @never_raises
     def end(self, record: SpanRecord | None, error: BaseException | None = None) -> None:
-        if record is None:
-            return
+        if record is not None:
+            self._end(record, error)
+
+    def _end(self, record: SpanRecord, error: BaseException | None) -> None:
+        """Unguarded: for callers that are guarded themselves (one guard per hook call)."""
         if error is None:
             self.recorder.end_span(record)
             return
@@ -152,7 +155,7 @@ class DbSpans:
     def end_query(self, record: SpanRecord | None, error: BaseException | None = None) -> None:
         if record is None:
             return
-        self.end(record, error)
+        self._end(record, error)
         if self.metrics is not None:
             self.metrics.operation(record, error)
 

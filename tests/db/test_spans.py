@@ -19,10 +19,12 @@ from sqlalchemy.pool import Pool
 
 from otel_pytest.db import DbInstrumentation
 from otel_pytest.db.asyncpg import AsyncpgInstrumentation
-from otel_pytest.db.spans import DbSpans, summary_attributes
+from otel_pytest.db import spans as spans_module
+from otel_pytest.db.spans import DbSpans, EngineInfo, summary_attributes
 from otel_pytest.db.sqlalchemy import SqlAlchemyInstrumentation
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import SpanRecord
+from otel_pytest.semconv import attributes as attr
 from tests.db import Database
 
 _ENGINE_METHODS = ("__init__", "dispose", "raw_connection")
@@ -312,3 +314,40 @@ def test_transaction_depth_is_kept_per_connection_and_steps_are_told_apart(
 def test_a_test_without_database_work_gets_no_summary() -> None:
     assert summary_attributes([]) == {}
     assert summary_attributes([SpanRecord("fixture client", 1, 2, 0, 0, {})]) == {}
+
+
+def test_statement_attributes_are_one_shared_object_per_statement_text_and_layer() -> None:
+    info = EngineInfo("postgresql", "asyncpg", "shop", "db.local", 5432)
+    first = info.statement_attributes("SELECT * FROM items WHERE id = $1", "sqlalchemy")
+    again = info.statement_attributes("SELECT * FROM items WHERE id = $1", "sqlalchemy")
+    assert again is first
+    assert again[attr.DB_FINGERPRINT] is first[attr.DB_FINGERPRINT]
+    assert first[attr.DB_QUERY_TEXT] == "SELECT * FROM items WHERE id = $1"
+    assert first[attr.DB_LAYER] == "sqlalchemy"
+    other_layer = info.statement_attributes("SELECT * FROM items WHERE id = $1", "asyncpg")
+    assert other_layer is not first
+    assert other_layer[attr.DB_LAYER] == "asyncpg"
+
+
+def test_different_statement_texts_never_share_attributes() -> None:
+    info = EngineInfo("postgresql", "asyncpg", "shop", None, None)
+    # One fingerprint (the literal is a value), two texts: two attribute sets.
+    one = info.statement_attributes("SELECT * FROM items WHERE id = 1", "sqlalchemy")
+    two = info.statement_attributes("SELECT * FROM items WHERE id = 2", "sqlalchemy")
+    assert one is not two
+    assert one[attr.DB_FINGERPRINT_ID] == two[attr.DB_FINGERPRINT_ID]
+    update = info.statement_attributes("UPDATE items SET qty = $1", "sqlalchemy")
+    assert (update[attr.DB_OPERATION_NAME], one[attr.DB_OPERATION_NAME]) == ("UPDATE", "SELECT")
+
+
+def test_the_statement_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spans_module, "_MAX_CACHED_STATEMENTS", 3)
+    info = EngineInfo("postgresql", "asyncpg", "shop", None, None)
+    texts = [f"SELECT * FROM items_{number}" for number in range(5)]
+    made = [info.statement_attributes(text, "sqlalchemy") for text in texts]
+    assert len(info._statements) == 3
+    assert info.statement_attributes(texts[0], "sqlalchemy") is made[0]
+    beyond = info.statement_attributes(texts[4], "sqlalchemy")
+    assert beyond is not made[4]  # not kept: computed again, the same attributes
+    assert beyond == made[4]
+    assert beyond[attr.DB_COLLECTION_NAME] == "items_4"
