@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.harness import command_line, machine_facts, package_version, positive, publish, section_head
 from otel_pytest.db import DbInstrumentation
@@ -40,8 +39,8 @@ from otel_pytest.db.metrics import DbMetrics
 from otel_pytest.db.spans import DbSpans, EngineInfo, summary_attributes
 from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.encode.shape import ExportShape
-from otel_pytest.records import SpanRecord
 from otel_pytest.recorder import Recorder, TestInfo
+from otel_pytest.records import SpanRecord
 from otel_pytest.semconv.statements import describe, sanitize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +110,7 @@ def isolated_parts(calls: int, repeats: int) -> list[Part]:
     def cached_attributes(number: int) -> None:
         info.statement_attributes(STATEMENTS[number % 3], "sqlalchemy")
 
-    first_sight = describe.__wrapped__  # type: ignore[attr-defined]
+    first_sight = describe.__wrapped__
 
     def statement_facts(number: int) -> None:
         text = f"{STATEMENTS[number % 3]} AND bench_item.qty > {number}"
@@ -239,7 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     bare = sqlite_tests(args.tests, args.repeats, instrumented=False)
     traced = sqlite_tests(args.tests, args.repeats, instrumented=True)
     facts["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    publish("db_parts", render(parts, bare, traced, command_line("db_parts", arguments), facts), None if args.no_docs else args.docs)
+    publish(
+        "db_parts",
+        render(parts, bare, traced, command_line("db_parts", arguments), facts),
+        None if args.no_docs else args.docs,
+    )
     return 0
 
 

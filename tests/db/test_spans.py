@@ -18,8 +18,8 @@ from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.pool import Pool
 
 from otel_pytest.db import DbInstrumentation
-from otel_pytest.db.asyncpg import AsyncpgInstrumentation
 from otel_pytest.db import spans as spans_module
+from otel_pytest.db.asyncpg import AsyncpgInstrumentation
 from otel_pytest.db.spans import DbSpans, EngineInfo, summary_attributes
 from otel_pytest.db.sqlalchemy import SqlAlchemyInstrumentation
 from otel_pytest.recorder import Recorder
