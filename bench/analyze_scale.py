@@ -63,7 +63,7 @@ class Point:
     cached: list[Measured]
 
     def median(self, what: str) -> float:
-        return statistics.median(getattr(m, what) for m in self.cached)
+        return statistics.median(float(getattr(m, what)) for m in self.cached)
 
 
 def measure_size(target: Size, repeat: int) -> tuple[Point, Path]:
