@@ -12,7 +12,7 @@ All durations are seconds.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 # The version of a summary as the summary cache keeps it (otel_pytest.store.summaries):
@@ -167,30 +167,19 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-_TEST_SAMPLE_FIELDS = frozenset(item.name for item in fields(TestSample))
-
-
-def _test_sample(plain: Mapping[str, Any]) -> TestSample:
-    """One cached test sample. A frozen dataclass's ``__init__`` sets each of its 16 fields
-    through ``object.__setattr__``: 6 µs a sample, 0.6 s of a cached analyze of 100,000. When
-    the cached fields are exactly the class's (what :func:`to_plain` writes), the instance's
-    ``__dict__`` is filled at once: the object ``__init__`` would make, since ``TestSample``
-    has no ``__post_init__``; anything else goes through ``__init__`` (and its errors)."""
-    values = dict(plain)
-    values["statements"] = frozenset(values.get("statements", ()))
-    repetitions = values.get("repetitions")
-    values["repetitions"] = tuple([Repetition(**rep) for rep in repetitions]) if repetitions else ()
-    values["fixtures"] = frozenset(values.get("fixtures", ()))
-    if values.keys() != _TEST_SAMPLE_FIELDS:
-        return TestSample(**values)
-    sample: TestSample = object.__new__(TestSample)
-    sample.__dict__.update(values)
-    return sample
-
-
 def run_from_plain(data: Mapping[str, Any]) -> RunSummary:
     """The inverse of :func:`to_plain` for a run summary (the cache format)."""
-    tests = {key: _test_sample(sample) for key, sample in data.get("tests", {}).items()}
+    tests = {
+        key: TestSample(
+            **{
+                **sample,
+                "statements": frozenset(sample.get("statements", ())),
+                "repetitions": tuple(Repetition(**rep) for rep in sample.get("repetitions", ())),
+                "fixtures": frozenset(sample.get("fixtures", ())),
+            }
+        )
+        for key, sample in data.get("tests", {}).items()
+    }
     fixtures = {
         key: FixtureStats(**{**stats, "argnames": None if stats.get("argnames") is None else tuple(stats["argnames"])})
         for key, stats in data.get("fixtures", {}).items()
