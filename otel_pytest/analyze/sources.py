@@ -221,13 +221,16 @@ class StoreSource:
             if not unreadable and not unlisted:
                 problems.append(f"{self.store}: the store has no runs yet; run `pytest --otel` first")
             return
-        listed: set[str] = set()
+        unindexed = sorted(on_disk - {entry.file for entry in entries})
+        named = [entry.file for entry in entries if entry.file in on_disk] + unindexed
+        self._summaries.prefetch(
+            [(runs_dir / name, self._cache_path(runs_dir / name)) for name in dict.fromkeys(named)]
+        )
         for entry in entries:
             run = self._indexed(entry, runs_dir, on_disk)
-            listed.add(entry.file)
             if run is not None:
                 yield run
-        for name in sorted(on_disk - listed):
+        for name in unindexed:
             path = runs_dir / name
             runs, file_problems = self._summaries.load(path, self._cache_path(path))
             problems.extend(file_problems)
@@ -383,7 +386,9 @@ class OtlpFileSource:
         self._summaries = SummaryCache(SUMMARY_CODEC, problems)
         loaded: list[tuple[Path, list[RunSummary]]] = []
         where: dict[str, list[Path]] = {}
-        for path in self._files():
+        paths = self._files()
+        self._summaries.prefetch([(path, self._cache_path(path)) for path in paths])
+        for path in paths:
             runs, file_problems = self._summaries.load(path, self._cache_path(path))
             problems.extend(file_problems)
             loaded.append((path, runs))

@@ -12,14 +12,24 @@ store no longer holds are deleted (:func:`prune`).
 The store does not know what a summary holds: the analyzer, which makes them, passes a
 :class:`SummaryCodec` (how to build the summaries of a file, encode and decode them, and
 the version of that encoding), so the store stays below the analyzer and judges nothing.
+
+Building a summary is parsing a run's spans, about 0.5-0.9 s of CPU for 25,000 spans: a
+history with none cached (a store's first analyze, CI artifacts) is built on every CPU at
+once (:meth:`SummaryCache.prefetch`), each file in a worker process, when there is more to
+parse than a worker costs to start (:data:`PARALLEL_BYTES`).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -31,6 +41,11 @@ from otel_pytest.store.layout import INDEX, RUNS, SUMMARIES
 from otel_pytest.store.reader import collector_paused
 
 T = TypeVar("T")
+
+# Run-file bytes still to summarise above which they are parsed on several processes: a
+# history this small is summarised in a fraction of a second in one (tests' stores start
+# no process), a bigger one on every CPU.
+PARALLEL_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -87,8 +102,43 @@ def expire(folder: Path, max_age: float) -> None:
             continue
 
 
-def _stamp(stat: os.stat_result) -> dict[str, object]:
+def _stamp(stat: os.stat_result) -> Mapping[str, object]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+Built = tuple[list[T], list[str]] | str  # a file's summaries and problems, or why it cannot be read
+
+
+def _build(build: Callable[[Path], tuple[list[T], list[str]]], path: Path) -> Built[T]:
+    """``build(path)``, with an ``OSError`` as its reason: what a worker process returns."""
+    try:
+        return build(path)
+    except OSError as error:
+        return files.reason(error)
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+def _may_fork() -> bool:
+    """Whether worker processes can be forked safely: on Linux, from a process with no other
+    thread (a fork copies only the calling thread, and a lock another held stays locked).
+    Forked, a worker starts in milliseconds and runs nothing of ``__main__`` again, as a
+    spawned one would (an unguarded script of the user's would run once per worker)."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+@dataclass(frozen=True)
+class _Ready(Generic[T]):
+    """A run file's summaries found by :meth:`SummaryCache.prefetch`: from the cache
+    (``recalled``) or built (``built``, not yet written to the cache)."""
+
+    stamp: Mapping[str, object]
+    recalled: tuple[list[T], list[str]] | None
+    built: Built[T] | None
 
 
 class SummaryCache(Generic[T]):
@@ -100,6 +150,37 @@ class SummaryCache(Generic[T]):
         self.problems = problems
         self.cache_failed = False
         self.built = 0  # files summarised from their spans (not from the cache)
+        self._ready: dict[tuple[Path, Path | None], _Ready[T]] = {}
+
+    def prefetch(self, requests: Sequence[tuple[Path, Path | None]], workers: int | None = None) -> None:
+        """Read the summaries :meth:`load` will be asked for, ``(path, cache)`` each, and
+        build the ones not cached on up to ``workers`` processes (default: every CPU) when
+        their files hold more than :data:`PARALLEL_BYTES`; otherwise leave them to
+        :meth:`load`, which builds them one by one. The cache is written, and problems
+        are told, by :meth:`load`, in the order it is called: what it returns is the same
+        either way, and so are the problems."""
+        pending: list[tuple[Path, Path | None, Mapping[str, object]]] = []
+        size = 0  # bytes of the files to build
+        with collector_paused():
+            for path, cache in requests:
+                try:
+                    status = files.regular(path)
+                except OSError:
+                    continue  # load() says why
+                stamp = _stamp(status)
+                recalled = self.recall(cache, stamp, str(path)) if cache is not None else None
+                if recalled is not None:
+                    self._ready[(path, cache)] = _Ready(stamp, recalled, None)
+                else:
+                    pending.append((path, cache, stamp))
+                    size += status.st_size
+        count = min(workers or cpus(), len(pending))
+        if count < 2 or size <= PARALLEL_BYTES or not _may_fork():
+            return
+        with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
+            built = pool.map(partial(_build, self.codec.build), [path for path, _, _ in pending])
+            for (path, cache, stamp), result in zip(pending, built, strict=True):
+                self._ready[(path, cache)] = _Ready(stamp, None, result)
 
     def load(self, path: Path, cache: Path | None) -> tuple[list[T], list[str]]:
         """The summaries of the run file at ``path`` and its problems, read from ``cache``
@@ -108,18 +189,27 @@ class SummaryCache(Generic[T]):
             return self._load(path, cache)
 
     def _load(self, path: Path, cache: Path | None) -> tuple[list[T], list[str]]:
-        try:
-            stamp = _stamp(files.regular(path))
-        except OSError as error:
-            return [], [f"{path}: cannot read it ({files.reason(error)})"]
-        if cache is not None:
-            cached = self.recall(cache, stamp, str(path))
-            if cached is not None:
-                return cached
-        try:
-            items, problems = self.codec.build(path)
-        except OSError as error:
-            return [], [f"{path}: cannot read it ({files.reason(error)})"]
+        ready = self._ready.pop((path, cache), None)
+        stamp: Mapping[str, object]
+        if ready is not None:
+            stamp, built = ready.stamp, ready.built
+            if ready.recalled is not None:
+                return ready.recalled
+        else:
+            try:
+                stamp = _stamp(files.regular(path))
+            except OSError as error:
+                return [], [f"{path}: cannot read it ({files.reason(error)})"]
+            if cache is not None:
+                cached = self.recall(cache, stamp, str(path))
+                if cached is not None:
+                    return cached
+            built = None
+        if built is None:
+            built = _build(self.codec.build, path)
+        if isinstance(built, str):
+            return [], [f"{path}: cannot read it ({built})"]
+        items, problems = built
         self.built += 1
         if cache is not None:
             self.keep(cache, stamp, items, problems, str(path))

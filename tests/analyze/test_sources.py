@@ -7,6 +7,8 @@ import gzip
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import orjson
@@ -26,7 +28,7 @@ from otel_pytest.analyze.sources import (
 from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import AttributeValue, SpanRecord
-from otel_pytest.store import files
+from otel_pytest.store import files, summaries
 from otel_pytest.store.index import RunEntry, RunIndex
 from tests.analyze.test_summarize import NO_ASYNC, run_suite
 from tests.bounded import within
@@ -743,3 +745,40 @@ def test_a_run_file_whose_name_is_not_utf_8_is_read_and_said_not_to_be_cached(tm
     assert source.problems == [
         f"{name}: its name is not UTF-8, so its summary is not cached: it is rebuilt from the spans each time"
     ]
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")
+def test_runs_summarised_on_several_processes_are_the_runs_summarised_in_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "store"
+    for number, run_id in enumerate(("00000000000000aa", "00000000000000bb", "00000000000000cc")):
+        write(store / "runs" / f"{run_id}.otlp.jsonl", run_lines(run_id, tests=3))
+        RunIndex(store).append(entry(run_id, f"{run_id}.otlp.jsonl", start=START + number))
+    write(store / "runs" / "00000000000000dd.otlp.jsonl", run_lines("00000000000000dd"))  # not indexed
+    copy = tmp_path / "copy"
+    shutil.copytree(store, copy)
+    files_copy = tmp_path / "files"
+    shutil.copytree(store / "runs", files_copy)
+
+    def read() -> list[tuple[list[dict[str, object]], list[str]]]:
+        shutil.rmtree(store / "summaries", ignore_errors=True)
+        shutil.rmtree(copy / "summaries", ignore_errors=True)
+        read_sources: list[Source] = [StoreSource(store), OtlpFileSource([files_copy]), OtlpFileSource([copy / "runs"])]
+        return [([to_plain(run) for run in consume(source)], list(source.problems)) for source in read_sources]
+
+    alone = read()
+    pools: list[int] = []
+
+    class Pool(ProcessPoolExecutor):
+        def __init__(self, workers: int, mp_context: BaseContext) -> None:
+            pools.append(workers)
+            super().__init__(workers, mp_context=mp_context)
+
+    monkeypatch.setattr(summaries, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(summaries, "_may_fork", lambda: True)
+    monkeypatch.setattr(summaries, "cpus", lambda: 2)
+    monkeypatch.setattr(summaries, "ProcessPoolExecutor", Pool)
+    assert read() == alone
+    assert pools == [2, 2, 2]
+    assert [len(runs) for runs, _ in alone] == [4, 4, 4]

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
+import pytest
 
+from otel_pytest.store import summaries
 from otel_pytest.store.summaries import SummaryCache, SummaryCodec, prune, store_of, summary_path
 
 
@@ -19,6 +21,8 @@ class Codec:
 
     def build(self, path: Path) -> tuple[list[str], list[str]]:
         self.builds.append(path.name)
+        if path.name.startswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
         return path.read_text().split(), [f"{path.name}: read"]
 
     @staticmethod
@@ -77,6 +81,67 @@ def test_a_cache_that_cannot_be_written_is_one_problem_and_tried_once(tmp_path: 
     assert cache.cache_failed
     assert len(problems) == 1
     assert problems[0].startswith(f"cannot write run summaries to {tmp_path / 'summaries'} (")
+
+
+def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers for any history: forked although pytest-rerunfailures keeps a thread (an idle
+    server socket's, which a fork cannot deadlock on)."""
+    monkeypatch.setattr(summaries, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(summaries, "_may_fork", lambda: True)
+
+
+FORK_WITH_THREADS = "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"  # Python >= 3.12
+
+
+@pytest.mark.filterwarnings(FORK_WITH_THREADS)
+def test_prefetched_summaries_are_built_in_worker_processes_and_cached_by_load_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parallel(monkeypatch)
+    paths = [run_file(tmp_path, f"{name}.otlp.jsonl", f"{name}1 {name}2") for name in "abc"]
+    codec = Codec()
+    SummaryCache(codec.codec, []).load(paths[1], summary_path(tmp_path, paths[1]))  # b is cached
+    cache = SummaryCache(codec.codec, [])
+    cache.prefetch([(path, summary_path(tmp_path, path)) for path in paths], workers=2)
+    assert codec.builds == ["b.otlp.jsonl"]  # a and c were built in the workers
+    assert not summary_path(tmp_path, paths[0]).exists()  # written by load, not before
+    assert [cache.load(path, summary_path(tmp_path, path)) for path in paths] == [
+        (["a1", "a2"], ["a.otlp.jsonl: read"]),
+        (["b1@b.otlp.jsonl", "b2@b.otlp.jsonl"], ["b.otlp.jsonl: read"]),
+        (["c1", "c2"], ["c.otlp.jsonl: read"]),
+    ]
+    assert (cache.built, codec.builds) == (2, ["b.otlp.jsonl"])
+    assert orjson.loads(summary_path(tmp_path, paths[2]).read_bytes())["runs"] == ["c1", "c2"]
+
+
+def test_a_history_smaller_than_a_worker_is_worth_is_built_by_load_in_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(summaries, "_may_fork", lambda: True)
+    paths = [run_file(tmp_path, name) for name in ("a.otlp.jsonl", "b.otlp.jsonl")]
+    codec = Codec()
+    cache = SummaryCache(codec.codec, [])
+    cache.prefetch([(path, None) for path in paths], workers=2)
+    assert codec.builds == []
+    assert [cache.load(path, None)[0] for path in paths] == [["one", "two"], ["one", "two"]]
+    assert codec.builds == ["a.otlp.jsonl", "b.otlp.jsonl"]
+
+
+@pytest.mark.filterwarnings(FORK_WITH_THREADS)
+def test_files_that_cannot_be_read_say_the_same_after_a_prefetch_as_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parallel(monkeypatch)
+    paths = [run_file(tmp_path), run_file(tmp_path, "locked.otlp.jsonl"), tmp_path / "runs" / "x.otlp.jsonl"]
+    paths[2].mkdir()
+    alone = SummaryCache(Codec().codec, [])
+    expected = [alone.load(path, None) for path in paths]
+    assert expected[1] == ([], [f"{paths[1]}: cannot read it (Permission denied)"])
+    codec = Codec()
+    cache = SummaryCache(codec.codec, [])
+    cache.prefetch([(path, None) for path in paths], workers=2)
+    assert [cache.load(path, None) for path in paths] == expected
+    assert (cache.built, codec.builds) == (alone.built, [])
 
 
 def test_what_is_not_a_regular_file_is_not_summarised(tmp_path: Path) -> None:

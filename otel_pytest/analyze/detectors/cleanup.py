@@ -171,11 +171,11 @@ def _leaked(test: TestSample) -> float:
 
 
 def _leaked_transactions(run: RunSummary, tests: list[TestSample], options: AnalysisOptions) -> list[Finding]:
-    leaking = [test for test in tests if _leaked(test) >= 1]
+    leaking = [(count, test) for test in tests if (count := _leaked(test)) >= 1]
     if not leaking:
         return []
-    leaked = sum(_leaked(test) for test in leaking)
-    worst = max(leaking, key=lambda test: (_leaked(test), test.test_id))
+    leaked = sum(count for count, _ in leaking)
+    most, worst = max(leaking, key=lambda pair: (pair[0], pair[1].test_id))
     return [
         Finding(
             kind="cleanup",
@@ -185,7 +185,7 @@ def _leaked_transactions(run: RunSummary, tests: list[TestSample], options: Anal
             measurements=(
                 Measurement("tests", len(leaking), "count"),
                 Measurement("transactions left open", leaked, "count"),
-                Measurement(f"most in one test ({worst.test_id})", _leaked(worst), "count"),
+                Measurement(f"most in one test ({worst.test_id})", most, "count"),
             ),
             detail=LeakedTransactions(leaked, len(leaking), len(tests)),
             evidence=run_evidence(run),

@@ -77,6 +77,9 @@ def build_series(history: History) -> SeriesMatrix:
     rows: dict[str, int] = {}
     infos: dict[str, SeriesInfo] = {}
     cells: list[tuple[int, int, float, float]] = []
+    # A test's description is made once, from its newest counted sample: a history holds
+    # tens of thousands of samples of a few thousand tests.
+    newest_samples: dict[str, TestSample] = {}
 
     def add(column: int, info: SeriesInfo, value: float, calls: float = 1.0) -> None:
         row = rows.setdefault(info.key, len(rows))
@@ -87,7 +90,9 @@ def build_series(history: History) -> SeriesMatrix:
         setup = 0.0
         for sample in run.tests.values():
             if sample.outcome in COUNTED_OUTCOMES:
-                add(column, _test_info(sample), sample.own_duration)
+                key = f"test:{sample.test_id}"
+                cells.append((rows.setdefault(key, len(rows)), column, sample.own_duration, 1.0))
+                newest_samples[key] = sample
                 setup += sample.setup
         if run.tests:
             add(column, SUITE_SETUP, setup)
@@ -130,6 +135,7 @@ def build_series(history: History) -> SeriesMatrix:
                     "executions",
                 )
                 add(column, info, statement.total_time / statement.count, float(statement.count))
+    infos.update((key, _test_info(sample)) for key, sample in newest_samples.items())
     ordered = sorted(rows, key=rows.__getitem__)
     values = np.full((len(ordered), len(runs)), np.nan)
     paid = np.full((len(ordered), len(runs)), np.nan)
