@@ -223,7 +223,7 @@ def write_run(store: Path, number: int, tests: int, start_ns: int, speed: float)
 
     rng = random.Random(number)
     run_id = f"{rng.getrandbits(64):016x}"
-    name = run_file_name(start_ns, run_id, compressed=False)  # written plain, as before compression
+    name = run_file_name(start_ns, run_id, None)  # written plain, as before compression
     resource: dict[str, object] = {
         "telemetry.sdk.language": "python",
         "telemetry.distro.name": "otel-pytest",

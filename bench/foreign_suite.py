@@ -187,7 +187,7 @@ def run_suite(project: Project, source: Path, python: Path, work: Path, traced: 
         )
     spans = db_spans = 0
     if traced:
-        for path in sorted((store / "runs").glob("*.otlp.jsonl.gz")):
+        for path in sorted((store / "runs").glob("*.otlp.jsonl.zst")):
             for _resource, span in read_spans(path):
                 spans += 1
                 db_spans += attributes.DB_SYSTEM_NAME in span.attributes

@@ -46,7 +46,7 @@ from bench.harness import (
     section_head,
 )
 from bench.overhead import write_suite
-from otel_pytest.store.compression import LEVEL, LineCompressor, member, read_decoded
+from otel_pytest.store.compression import LEVEL, GzipLines, member, read_decoded
 from otel_pytest.store.index import RunIndex
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,7 @@ def _cpu(action: Callable[[], int], repeat: int) -> tuple[int, float]:
 def _ways(lines: Sequence[bytes], repeat: int) -> Iterator[Way]:
     def streamed(level: int) -> Callable[[], int]:
         def run() -> int:
-            compressor = LineCompressor(level)
+            compressor = GzipLines(level)
             return sum(len(compressor.compress(line)) for line in lines) + len(compressor.finish())
 
         return run

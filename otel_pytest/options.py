@@ -24,6 +24,9 @@ DEFAULT_EXPORT_TIMEOUT = 1.0
 # What of a failure the traces keep; see otel_pytest.failures for each mode and the default.
 RECORD_FAILURES = ("message", "traceback", "none")
 DEFAULT_RECORD_FAILURES = "message"
+# The formats a compressed run file may be written in (otel_pytest.store.compression); auto:
+# zstd when the zstandard package is installed (the zstd extra), else gzip.
+COMPRESSIONS = ("auto", "zstd", "gzip")
 
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _TRUE = ("1", "true", "yes", "on")
@@ -63,8 +66,9 @@ class Options:
     gc: bool = True
     # Bytes of runs the store keeps (the newest run always); None: no limit but keep_runs.
     keep_size: int | None = None
-    # Write run files gzip-compressed (.otlp.jsonl.gz): otel_pytest.store.compression.
-    compress: bool = True
+    # The codec run files are written with (.otlp.jsonl.zst, .otlp.jsonl.gz:
+    # otel_pytest.store.compression): "zstd" or "gzip"; None: plain .otlp.jsonl.
+    compress: str | None = "gzip"
 
 
 def parse_traceparent(value: str, tracestate: str = "", *, setting: str = "TRACEPARENT") -> TraceParent:
@@ -141,6 +145,12 @@ def _check_switch(setting: str, value: str) -> bool:
 def _check_record_failures(setting: str, value: str) -> str:
     if value not in RECORD_FAILURES:
         raise SettingError(f"{setting}={value!r} is not valid: use one of {', '.join(RECORD_FAILURES)}")
+    return value
+
+
+def _check_compression(setting: str, value: str) -> str:
+    if value not in COMPRESSIONS:
+        raise SettingError(f"{setting}={value!r} is not valid: use one of {', '.join(COMPRESSIONS)}")
     return value
 
 
@@ -229,8 +239,16 @@ def add_options(parser: pytest.Parser) -> None:
     _add_switch(
         group,
         "compress",
-        "Write run files gzip-compressed, .otlp.jsonl.gz (default on; --no-otel-compress writes "
+        "Write run files compressed, .otlp.jsonl.zst or .gz (default on; --no-otel-compress writes "
         "plain .otlp.jsonl, to grep).",
+    )
+    group.addoption(
+        "--otel-compression",
+        default=None,
+        metavar="|".join(COMPRESSIONS),
+        type=_argparse_type(_check_compression, "--otel-compression"),
+        help="How run files are compressed: zstd (smaller, cheaper; needs pip install "
+        "'otel-pytest[zstd]'), gzip, or auto (default): zstd when installed, else gzip.",
     )
     group.addoption(
         "--otel-export-timeout",
@@ -276,7 +294,8 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("otel_store", "Folder of the local trace store, relative to the rootdir.", default=DEFAULT_STORE)
     parser.addini("otel_keep_runs", "How many runs the local store keeps.", type="int", default=DEFAULT_KEEP_RUNS)
     parser.addini("otel_keep_size", "How much the local store's runs may take (like --otel-keep-size).")
-    parser.addini("otel_compress", "Write run files gzip-compressed (like --otel-compress).", type="bool", default=True)
+    parser.addini("otel_compress", "Write run files compressed (like --otel-compress).", type="bool", default=True)
+    parser.addini("otel_compression", "auto, zstd or gzip (like --otel-compression).", default="auto")
     parser.addini(
         "otel_export_timeout", "Like --otel-export-timeout, in seconds.", type="float", default=DEFAULT_EXPORT_TIMEOUT
     )
@@ -392,6 +411,24 @@ def _store(config: pytest.Config) -> Path:
     return store_in(config.rootpath, _ini_text(config, "otel_store"))
 
 
+def _compression(config: pytest.Config) -> str | None:
+    """The codec's name, auto resolved; None with ``--no-otel-compress``. zstd asked for
+    without its package is an error here, before the run starts."""
+    if not _switch(config, "otel_compress"):
+        return None
+    # Imported here: with --otel off the plugin loads nothing past its options (test_invisible).
+    from otel_pytest.store.compression import GZIP, ZSTD, ZSTD_INSTALL, available
+
+    flag: str | None = config.getoption("otel_compression")
+    setting = "--otel-compression" if flag else "otel_compression (ini)"
+    name = flag or _check_compression(setting, _ini_text(config, "otel_compression") or "auto")
+    if name == "auto":
+        return ZSTD.name if available(ZSTD) else GZIP.name
+    if name == ZSTD.name and not available(ZSTD):
+        raise SettingError(f"{setting}={name!r} needs the zstandard package: {ZSTD_INSTALL}")
+    return name
+
+
 def _jaeger_url(config: pytest.Config) -> str | None:
     flag: str | None = config.getoption("otel_jaeger_url")
     if flag:
@@ -425,5 +462,5 @@ def resolve(config: pytest.Config, env: Mapping[str, str]) -> Options:
         jaeger_url=_jaeger_url(config),
         gc=_gc(config, env),
         keep_size=_size("otel_keep_size (ini)", keep_size or DEFAULT_KEEP_SIZE),
-        compress=_switch(config, "otel_compress"),
+        compress=_compression(config),
     )

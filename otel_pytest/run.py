@@ -29,7 +29,7 @@ from otel_pytest.provider import RunTracerProvider
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import AttributeValue
 from otel_pytest.semconv import attributes as attr
-from otel_pytest.store.compression import GZIP_SUFFIX
+from otel_pytest.store.compression import codec_named, codec_of_name
 from otel_pytest.store.index import RunEntry, run_file_name, worker_part_name
 from otel_pytest.store.layout import RUNS
 from otel_pytest.store.locate import service_name
@@ -107,9 +107,8 @@ class TracedRun:
             self.start_ns = clock.now_ns()
             parent = options.traceparent
             session_parent = (parent.trace_id, parent.span_id) if parent else None
-            self.run_file = (
-                options.store / RUNS / run_file_name(self.start_ns, self.run_id, compressed=options.compress)
-            )
+            codec = None if options.compress is None else codec_named(options.compress)
+            self.run_file = options.store / RUNS / run_file_name(self.start_ns, self.run_id, codec)
             store_path = self.run_file
         self.resource = resource_attributes(env, rootdir)
         shape = ExportShape(self.resource, self.run_id, package_version())
@@ -123,8 +122,8 @@ class TracedRun:
                 otlp_proto_encoder(shape),
             )
         # Workers write as the controller's run file says, whatever their own options.
-        self.compressed = self.run_file.name.endswith(GZIP_SUFFIX)
-        self.sink = RunSink(OtlpJsonEncoder(shape), store_path, self.exporter, compressed=self.compressed)
+        self.codec = codec_of_name(self.run_file.name)
+        self.sink = RunSink(OtlpJsonEncoder(shape), store_path, self.exporter, self.codec)
         session_attributes: dict[str, AttributeValue] = {attr.TEST_SUITE_NAME: str(self.resource[attr.SERVICE_NAME])}
         if self.worker_id:
             session_attributes[attr.XDIST_WORKER] = self.worker_id
@@ -268,7 +267,7 @@ class TracedRun:
         if metrics is None or metrics.empty:
             return
         worker = self.worker_id if self.is_worker else ""
-        problem = write_metrics(self.run_file, metrics.json_line(), worker, compressed=self.compressed)
+        problem = write_metrics(self.run_file, metrics.json_line(), self.codec, worker)
         if problem:
             self.summary.problems.append(problem)
         self.sink.submit_metrics(metrics)

@@ -75,7 +75,7 @@ def traces_of(spans: Iterable[tuple[dict[str, object], Span]]) -> Traces:
 def stored_traces(store: Path) -> Traces:
     """Every span of every run file in a store (one file per run; the xdist workers' parts
     are merged into it when the run ends)."""
-    files = sorted((store / "runs").glob("*.otlp.jsonl.gz"))
+    files = sorted((store / "runs").glob("*.otlp.jsonl.zst"))
     assert files, f"no run file in {store}"
     return traces_of(pair for path in files for pair in read_spans(path))
 

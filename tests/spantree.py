@@ -102,7 +102,7 @@ class Run:
 
     @classmethod
     def from_store(cls, store: Path) -> Run:
-        files = sorted((store / "runs").glob("*.otlp.jsonl.gz"))
+        files = sorted((store / "runs").glob("*.otlp.jsonl.zst"))
         assert len(files) == 1, f"expected one run file in {store}, found {files}"
         return cls(list(read_spans(files[0])))
 

@@ -98,7 +98,7 @@ def test_runs_lists_a_run_recorded_by_a_real_pytest_session(
     assert len(out) == 2
     (stored,), _ = RunIndex(store).entries()
     started = datetime.fromtimestamp(stored.start_time_unix_nano / 1e9, tz=timezone.utc)
-    assert run_file.name == f"{started:%Y%m%dT%H%M%SZ}_{run_id}.otlp.jsonl.gz"
+    assert run_file.name == f"{started:%Y%m%dT%H%M%SZ}_{run_id}.otlp.jsonl.zst"
     duration = (stored.end_time_unix_nano - stored.start_time_unix_nano) / 1e9
     assert out[1].split() == [
         run_id,

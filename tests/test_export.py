@@ -101,7 +101,7 @@ def run_suite(
 
 
 def run_file(store: Path) -> Path:
-    files = sorted((store / "runs").glob("*.otlp.jsonl.gz"))
+    files = sorted((store / "runs").glob("*.otlp.jsonl.zst"))
     assert len(files) == 1, files
     return files[0]
 
@@ -197,7 +197,7 @@ def by_span_id(views: list[dict[str, object]]) -> dict[object, dict[str, object]
 
 def run_id_of(store: Path) -> str:
     name = run_file(store).name
-    match = re.fullmatch(r"\d{8}T\d{6}Z_([0-9a-f]{16})\.otlp\.jsonl\.gz", name)
+    match = re.fullmatch(r"\d{8}T\d{6}Z_([0-9a-f]{16})\.otlp\.jsonl\.zst", name)
     assert match is not None, name
     return match.group(1)
 
@@ -524,7 +524,7 @@ def test_query(engine, n):
 
 
 def stored_metric_names(store: Path) -> list[str]:
-    (path,) = (store / "metrics").glob("*.otlp.jsonl.gz")
+    (path,) = (store / "metrics").glob("*.otlp.jsonl.zst")
     return sorted(
         metric["name"]
         for line in read_decoded(path).splitlines()

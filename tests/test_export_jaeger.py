@@ -289,7 +289,7 @@ def test_jaeger_changes_the_form_of_the_json_never_a_value(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, jaeger: JaegerServer
 ) -> None:
     service, start_ns, stored = export_run(pytester, monkeypatch, "http/protobuf", jaeger.otlp_http)
-    files = sorted((pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl.gz"))
+    files = sorted((pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl.zst"))
     written = raw_traces(orjson.loads(line) for path in files for line in read_decoded(path).splitlines())
     answer = jaeger_answer(jaeger, service, start_ns, span_count(stored), len(stored))
     returned = without_raw_parent_warnings(raw_traces([answer]))

@@ -4,6 +4,7 @@ one-line usage errors a configuration mistake produces in a real pytest run."""
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,7 @@ def test_defaults(pytester: pytest.Pytester) -> None:
         traceparent=None,
         capture_app=False,
         keep_size=1_000_000_000,
+        compress="zstd",  # auto, and the dev extra installs zstandard
     )
 
 
@@ -128,7 +130,7 @@ def test_flags_set_every_option(pytester: pytest.Pytester) -> None:
         capture_app=True,
         metrics_endpoint=Endpoint("http://collector:4318", "http/protobuf", signal_specific=False),
         keep_size=500_000_000,
-        compress=False,
+        compress=None,
     )
 
 
@@ -151,7 +153,7 @@ def test_ini_keys_set_their_options(pytester: pytest.Pytester) -> None:
         3,
         True,
     )
-    assert (options.keep_size, options.compress) == (1_610_612_736, False)
+    assert (options.keep_size, options.compress) == (1_610_612_736, None)
 
 
 @pytest.mark.parametrize(
@@ -160,7 +162,7 @@ def test_ini_keys_set_their_options(pytester: pytest.Pytester) -> None:
         (("--otel-keep-size=none",), "otel_keep_size = 2GB", None),  # the flag wins, and none is no limit
         (("--otel-keep-size=2kib",), "", 2048),
         ((), "otel_keep_size = 300 MB", 300_000_000),
-        (("--otel-compress",), "otel_compress = false", True),
+        (("--otel-compress",), "otel_compress = false", "zstd"),
     ],
 )
 def test_keep_size_and_compress_flags_win_over_their_ini_keys(
@@ -673,6 +675,7 @@ def test_every_otel_flag_has_an_ini_key_of_the_same_name(pytester: pytest.Pytest
         "keep-runs",
         "keep-size",
         "compress",
+        "compression",
         "export-timeout",
         "db",
         "record-failures",
@@ -891,3 +894,54 @@ def test_a_bad_value_of_a_new_flag_is_one_usage_error(
     suite: pytest.Pytester, args: tuple[str, ...], message: str
 ) -> None:
     assert flag_error(suite.runpytest("--otel", *NO_ASYNC, *args)) == message
+
+
+# --- compression: the format of run files ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "expected"),
+    [
+        ((), "", "zstd"),  # auto: the zstandard package is installed
+        (("--otel-compression=gzip",), "", "gzip"),
+        ((), "otel_compression = gzip", "gzip"),
+        (("--otel-compression=zstd",), "otel_compression = gzip", "zstd"),  # the flag wins
+        (("--otel-compression=auto",), "otel_compression = gzip", "zstd"),
+        (("--otel-compression=zstd", "--no-otel-compress"), "", None),  # plain: nothing to choose
+    ],
+)
+def test_compression_is_zstd_when_installed_unless_a_flag_or_ini_key_says(
+    pytester: pytest.Pytester, args: tuple[str, ...], ini: str, expected: str | None
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    assert resolve(pytester, *args).compress == expected
+
+
+def test_without_the_zstandard_package_auto_compresses_with_gzip(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # what an import then finds: none
+    assert resolve(pytester).compress == "gzip"
+    assert resolve(pytester, "--otel-compression=gzip").compress == "gzip"
+
+
+def test_zstd_asked_for_without_its_package_is_one_error_line_with_the_pip_command(suite: pytest.Pytester) -> None:
+    suite.makeconftest("import sys\nsys.modules['zstandard'] = None\n")  # as if not installed
+    assert setting_error(suite.runpytest("--otel", *NO_ASYNC, "--otel-compression=zstd")) == (
+        "--otel-compression='zstd' needs the zstandard package: pip install 'otel-pytest[zstd]'"
+    )
+    suite.makeini("[pytest]\notel_compression = zstd\n")
+    assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == (
+        "otel_compression (ini)='zstd' needs the zstandard package: pip install 'otel-pytest[zstd]'"
+    )
+    assert not (suite.path / ".otel-pytest").exists()
+
+
+def test_a_bad_compression_flag_or_ini_value_is_one_error_line(suite: pytest.Pytester) -> None:
+    assert flag_error(suite.runpytest("--otel", *NO_ASYNC, "--otel-compression=lz4")) == (
+        "argument --otel-compression: 'lz4' is not valid: use one of auto, zstd, gzip"
+    )
+    suite.makeini("[pytest]\notel_compression = brotli\n")
+    assert setting_error(suite.runpytest("--otel", *NO_ASYNC)) == (
+        "otel_compression (ini)='brotli' is not valid: use one of auto, zstd, gzip"
+    )

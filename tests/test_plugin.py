@@ -394,7 +394,7 @@ def test_the_store_keeps_only_the_newest_runs(pytester: pytest.Pytester) -> None
     pytester.makepyfile("def test_one(): pass")
     for _ in range(3):
         pytester.runpytest("--otel", *NO_ASYNC, "--otel-keep-runs=2").assert_outcomes(passed=1)
-    runs = sorted((pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl.gz"))
+    runs = sorted((pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl.zst"))
     index = (pytester.path / ".otel-pytest" / "index.jsonl").read_text().splitlines()
     assert len(runs) == 2
     assert len(index) == 2

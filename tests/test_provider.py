@@ -223,7 +223,7 @@ def test_exceptions_the_sdk_records_on_app_spans_keep_only_what_the_failure_mode
     )
     result.assert_outcomes(failed=1)
     written = [path for path in (pytester.path / ".otel-pytest").rglob("*") if path.is_file()]
-    assert any(path.name.endswith(".otlp.jsonl.gz") for path in written)
+    assert any(path.name.endswith(".otlp.jsonl.zst") for path in written)
     for path in written:
         assert APP_TOKEN.encode() not in read_decoded(path)
     (span,) = Run.from_store(pytester.path / ".otel-pytest").named("handle request")

@@ -37,7 +37,7 @@ from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
 from otel_pytest.store.reader import Span, collector_paused, read_otlp
 from otel_pytest.store.summaries import SummaryCache, SummaryCodec, prune, store_of, summary_path
 
-OTLP_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")  # the reader tells gzip by its content
+OTLP_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")  # the reader tells by content
 
 
 class Source(Protocol):

@@ -1,26 +1,35 @@
-"""Compressed run files: one gzip stream, flushed after every line, and a reader that keeps
-every line a crash left whole.
+"""Compressed run files: one gzip or zstd stream, flushed after every line, and a reader that
+keeps every line a crash left whole.
 
-**Writing.** A run file ``<start>_<run id>.otlp.jsonl.gz`` is OTLP JSON Lines inside a gzip
-stream (``zcat``, ``gzip -dc`` and any gzip library read it). The writer deflates each line
-(a test's spans) into the stream and ends it with a *sync flush*, which pushes every byte
-of that line to the file, aligned, without ending the stream: a process that dies between
-two tests leaves a file whose every complete line decodes, today's guarantee for plain
-files. A gzip member per line would do as much, but loses the redundancy between lines:
-125 bytes a span against 52 on the trivial suite (``bench/store_size.py``). The stream is ended (its CRC and
-length) when the run's writer closes; xdist parts and metrics lines are whole gzip members
-of their own, which the format allows one after the other (``gzip -dc`` reads them as one
-stream).
+**Writing.** A run file ``<start>_<run id>.otlp.jsonl.gz`` (or ``.otlp.jsonl.zst``) is OTLP
+JSON Lines inside a gzip stream (``zcat``, ``gzip -dc``) or a zstd frame (``zstdcat``,
+``zstd -dc``). The writer compresses each line (a test's spans) into the stream and ends it
+with a flush (zlib's *sync flush*, zstd's *block flush*) that pushes every byte of that line
+to the file without ending the stream: a process that dies between two tests leaves a file
+whose every complete line decodes, today's guarantee for plain files, and the next line is
+still compressed against the ones before. A member or frame per line would do as much, but
+loses the redundancy between lines: 125 bytes a span against 52 on the trivial suite
+(``bench/store_size.py``). The stream is ended (gzip's CRC and length, zstd's last block and
+checksum) when the run's writer closes; xdist parts and metrics lines are whole members of
+their own, which both formats allow one after the other (``gzip -dc`` and ``zstd -dc`` read
+them as one stream).
 
-**Reading.** :class:`Decoded` opens any run file, plain or gzip (told apart by the gzip
-magic bytes, not by the name), and yields its decompressed bytes. A gzip stream that stops
-short (a crashed run, a run still being written) or is damaged ends the data at the last
-complete line before it, and :attr:`Decoded.problem` says what was left out, so callers warn
-and keep every complete record. Output is produced in chunks of at most :data:`_CHUNK`, so
-a small file that inflates to gigabytes never sits in memory whole.
+**Which.** zstd keeps a larger window than deflate's 32 KB, so a database suite's lines of
+SQL-heavy spans, which repeat further apart, cost half as many bytes, at a third of gzip's
+CPU; it needs the ``zstandard`` package (``pip install 'otel-pytest[zstd]'``), imported only
+when a zstd file is written or read. :func:`available` says whether it is installed without
+importing it.
 
-:func:`seal` rewrites a stream that stops short as a whole one, so that gzip parts can be
-appended to it (an orphan run's file, a crashed xdist worker's part).
+**Reading.** :class:`Decoded` opens any run file, plain, gzip or zstd (told apart by their
+magic bytes, member by member, not by the name), and yields its decompressed bytes. A stream
+that stops short (a crashed run, a run still being written) or is damaged ends the data at
+the last complete line before it, and :attr:`Decoded.problem` says what was left out, so
+callers warn and keep every complete record; a zstd file read without ``zstandard`` yields
+nothing and a problem with the pip command. Output is produced in chunks of about
+:data:`_CHUNK`, so a small file that inflates to gigabytes never sits in memory whole.
+
+:func:`seal` rewrites a stream that stops short as a whole one, so that parts can be appended
+to it (an orphan run's file, a crashed xdist worker's part).
 
 Light on purpose (``io``, ``os`` and ``zlib``): the writer runs inside the code under test's
 process, the CLI before the analyzer loads.
@@ -28,11 +37,14 @@ process, the CLI before the analyzer loads.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 from otel_pytest.store import files
 
@@ -40,19 +52,82 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 GZIP_SUFFIX = ".gz"
+ZSTD_SUFFIX = ".zst"
 # zlib level 3: 52 bytes a span on the trivial suite (94 on the demo's database suite) at
 # 23 us a test; level 1 costs as much for 57 (106), level 6 twice as much for 45 (75)
 # (bench/store_size.py, docs/benchmarks.md).
 LEVEL = 3
+# zstd level 1: 47 bytes a span on the demo's database suite at a third of gzip level 3's
+# CPU (bench/store_size.py).
+ZSTD_LEVEL = 1
+ZSTD_INSTALL = "pip install 'otel-pytest[zstd]'"
 _GZIP = 16 + zlib.MAX_WBITS  # zlib's window bits for a gzip header and trailer
-_MAGIC = b"\x1f\x8b"
+_MAGIC_BYTES = 4  # the longest magic: zstd's
 _CHUNK = 2**20
 _SALVAGE_STEP = 64
+# zstandard's decompressor has no output bound, so it is fed this much at a time: at most
+# 128 KiB (a block) for every 4 bytes of input, 32 MiB in the worst case, ~70 KiB for a run
+# file; and what a damaged step held before the damage is lost with it.
+_ZSTD_STEP = 2**10
 
 
-class LineCompressor:
-    """A gzip stream that every :meth:`compress` leaves decodable up to its last byte; a
+_Input = bytes | memoryview  # compressed data given to a decompressor
+
+
+class MissingExtra(ImportError):
+    """zstd asked for or met without the ``zstandard`` package; the message says the pip command."""
+
+
+class LineCompressor(Protocol):
+    """A stream that every :meth:`compress` leaves decodable up to its last byte; a
     :meth:`compress` after :meth:`finish` starts a new member."""
+
+    def compress(self, data: bytes) -> bytes: ...
+
+    def finish(self) -> bytes:
+        """The stream's end; nothing when none was begun."""
+        ...
+
+
+class _Frame(Protocol):
+    """The decompression of one gzip member or zstd frame, as zlib's ``decompressobj``:
+    ``decompress`` raises :class:`_Damaged`."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    @property
+    def unconsumed_tail(self) -> _Input: ...
+
+    def decompress(self, data: _Input, max_length: int) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+    def salvaged(self, data: _Input) -> bytes:
+        """What the last :meth:`decompress`, which raised, made of ``data`` before the damage."""
+        ...
+
+
+class _Damaged(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Codec:
+    """A compressed format a run file may be in."""
+
+    name: str
+    suffix: str  # after .otlp.jsonl
+    magic: bytes
+    compressor: Callable[[], LineCompressor]
+    frame: Callable[[], _Frame]  # raises MissingExtra
+
+
+class GzipLines:
+    """A :class:`LineCompressor` for gzip."""
 
     def __init__(self, level: int = LEVEL) -> None:
         self._level = level
@@ -64,31 +139,166 @@ class LineCompressor:
         return self._stream.compress(data) + self._stream.flush(zlib.Z_SYNC_FLUSH)
 
     def finish(self) -> bytes:
-        """The stream's end (its last block, CRC and length); nothing when none was begun."""
         stream, self._stream = self._stream, None
         return b"" if stream is None else stream.flush(zlib.Z_FINISH)
 
 
-def member(data: bytes, level: int = LEVEL) -> bytes:
-    """``data`` as one whole gzip member."""
-    compressor = LineCompressor(level)
+class _GzipFrame:
+    def __init__(self) -> None:
+        self._stream = zlib.decompressobj(_GZIP)
+        self._saved = self._stream
+
+    @property
+    def eof(self) -> bool:
+        return self._stream.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._stream.unused_data
+
+    @property
+    def unconsumed_tail(self) -> _Input:
+        return self._stream.unconsumed_tail
+
+    def decompress(self, data: _Input, max_length: int) -> bytes:
+        self._saved = self._stream.copy()
+        try:
+            return self._stream.decompress(data, max_length)
+        except zlib.error as error:
+            raise _Damaged(str(error)) from None
+
+    def flush(self) -> bytes:
+        try:
+            return self._stream.flush()
+        except zlib.error as error:
+            raise _Damaged(str(error)) from None
+
+    def salvaged(self, data: _Input) -> bytes:
+        """Fed a little at a time: a whole chunk with damage in it yields nothing but the error."""
+        out = []
+        for start in range(0, len(data), _SALVAGE_STEP):
+            try:
+                out.append(self._saved.decompress(data[start : start + _SALVAGE_STEP]))
+            except zlib.error:
+                break
+        return b"".join(out)
+
+
+def _zstandard() -> Any:
+    """The ``zstandard`` module (no type hints of its own); :class:`MissingExtra` without it."""
+    try:
+        import zstandard
+    except ImportError:
+        raise MissingExtra(f"needs the zstandard package: {ZSTD_INSTALL}") from None
+    return zstandard
+
+
+class ZstdLines:
+    """A :class:`LineCompressor` for zstd; :class:`MissingExtra` without ``zstandard``."""
+
+    def __init__(self, level: int = ZSTD_LEVEL) -> None:
+        self._zstd = _zstandard()
+        # The checksum lets `zstd -dc` (and this reader) tell a damaged frame at its end.
+        self._compressor = self._zstd.ZstdCompressor(level=level, write_checksum=True)
+        self._stream: Any = None
+
+    def compress(self, data: bytes) -> bytes:
+        if self._stream is None:
+            self._stream = self._compressor.compressobj()
+        return bytes(self._stream.compress(data) + self._stream.flush(self._zstd.COMPRESSOBJ_FLUSH_BLOCK))
+
+    def finish(self) -> bytes:
+        stream, self._stream = self._stream, None
+        return b"" if stream is None else bytes(stream.flush(self._zstd.COMPRESSOBJ_FLUSH_FINISH))
+
+
+class _ZstdFrame:
+    def __init__(self) -> None:
+        zstd = _zstandard()
+        self._stream = zstd.ZstdDecompressor().decompressobj()
+        self._error: type[Exception] = zstd.ZstdError
+        self._before_damage = b""
+        self._rest: _Input = b""  # input not yet fed: after the frame's end once it has ended
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._stream.eof)
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes(self._stream.unused_data) + bytes(self._rest) if self.eof else b""
+
+    @property
+    def unconsumed_tail(self) -> _Input:
+        return b"" if self.eof else self._rest
+
+    def decompress(self, data: _Input, max_length: int) -> bytes:
+        out: list[bytes] = []
+        size = at = 0
+        view = memoryview(data)
+        while at < len(view) and size < max_length and not self._stream.eof:
+            try:
+                piece = self._stream.decompress(view[at : at + _ZSTD_STEP])
+            except self._error as error:
+                self._before_damage = b"".join(out)
+                raise _Damaged(str(error)) from None
+            at += _ZSTD_STEP
+            out.append(piece)
+            size += len(piece)
+        self._rest = view[at:]  # a view: a megabyte of input is not copied at every step
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        return b""  # everything decodable was given out: a frame without its end stops short
+
+    def salvaged(self, data: _Input) -> bytes:
+        return self._before_damage
+
+
+GZIP = Codec("gzip", GZIP_SUFFIX, b"\x1f\x8b", GzipLines, _GzipFrame)
+ZSTD = Codec("zstd", ZSTD_SUFFIX, b"\x28\xb5\x2f\xfd", ZstdLines, _ZstdFrame)
+CODECS = (ZSTD, GZIP)
+
+
+def available(codec: Codec) -> bool:
+    """Whether ``codec`` can be written and read here, without importing anything."""
+    return codec is not ZSTD or importlib.util.find_spec("zstandard") is not None
+
+
+def codec_named(name: str) -> Codec:
+    return next(codec for codec in CODECS if codec.name == name)
+
+
+def codec_of_name(file_name: str) -> Codec | None:
+    """The codec a run file's name says it was written with; None: plain."""
+    return next((codec for codec in CODECS if file_name.endswith(codec.suffix)), None)
+
+
+def _codec_of(data: bytes) -> Codec | None:
+    return next((codec for codec in CODECS if data.startswith(codec.magic)), None)
+
+
+def member(data: bytes, codec: Codec = GZIP) -> bytes:
+    """``data`` as one whole gzip member or zstd frame."""
+    compressor = codec.compressor()
     return compressor.compress(data) + compressor.finish()
 
 
-class _Inflating(io.RawIOBase):
-    """The decompressed bytes of one or more gzip members, cut at the last complete line
-    when the data stops short or is damaged (``problem`` then says why)."""
+class _Decompressing(io.RawIOBase):
+    """The decompressed bytes of one or more gzip members and zstd frames, cut at the last
+    complete line when the data stops short or is damaged (``problem`` then says why)."""
 
-    def __init__(self, source: BinaryIO, path: Path | str) -> None:
+    def __init__(self, source: BinaryIO, path: Path | str, codec: Codec) -> None:
         self._source = source
         self._path = path
-        self._stream = zlib.decompressobj(_GZIP)
-        self._begun = False  # whether the current member has had any input
+        self._codec = codec
+        self._stream: _Frame | None = None  # None: the next member has not begun
         self._out = b""
         self._at = 0
         self._tail = b""  # decompressed bytes after the last newline: held back until it ends
         self._ended = False
         self.problem: str | None = None
+        self.unavailable = False  # a zstd member and no zstandard: nothing could be read
 
     def readable(self) -> bool:
         return True
@@ -104,32 +314,38 @@ class _Inflating(io.RawIOBase):
 
     def _fill(self) -> None:
         stream = self._stream
-        if stream.eof:  # a member ended: another may follow
-            data = stream.unused_data or self._source.read(_CHUNK)
-            if not data:
+        data: _Input
+        if stream is None or stream.eof:  # a member ended (or none began): another may follow
+            head = b"" if stream is None else stream.unused_data
+            while len(head) < _MAGIC_BYTES and (more := self._source.read(_CHUNK)):
+                head += more
+            if not head:
                 self._end(self._tail)
                 return
-            stream = self._stream = zlib.decompressobj(_GZIP)
-            self._begun = False
+            data = head
+            self._codec = _codec_of(head) or self._codec  # anything else: the damage says what
+            try:
+                stream = self._stream = self._codec.frame()
+            except MissingExtra as error:
+                self.unavailable = True
+                self.problem = f"{self._path}: its data is zstd, and reading it {error}"
+                self._end(self._tail)
+                return
         else:
             data = stream.unconsumed_tail or self._source.read(_CHUNK)
-        saved = stream.copy()
         try:
             if data:
-                self._begun = True
                 self._emit(stream.decompress(data, _CHUNK))
                 return
             pending = stream.flush()
-        except zlib.error as error:
-            self._emit(_salvaged(saved, data))
-            self._stop(f"its gzip data is damaged ({error})")
+        except _Damaged as error:
+            self._emit(stream.salvaged(data))
+            self._stop(f"its {self._codec.name} data is damaged ({error})")
             return
         if pending:
             self._emit(pending)
-        elif self._begun:
-            self._stop("its gzip stream stops short (the run was cut off, or is still being written)")
-        else:  # an empty file: no lines
-            self._end(self._tail)
+        else:
+            self._stop(f"its {self._codec.name} stream stops short (the run was cut off, or is still being written)")
 
     def _emit(self, data: bytes) -> None:
         cut = data.rfind(b"\n") + 1
@@ -150,43 +366,37 @@ class _Inflating(io.RawIOBase):
         self._out, self._at, self._tail, self._ended = rest, 0, b"", True
 
 
-def _salvaged(stream: zlib._Decompress, data: bytes) -> bytes:
-    """What ``stream`` makes of ``data`` up to the damage in it, fed a little at a time (a
-    whole chunk with damage in it yields nothing but the error)."""
-    out = []
-    for start in range(0, len(data), _SALVAGE_STEP):
-        try:
-            out.append(stream.decompress(data[start : start + _SALVAGE_STEP]))
-        except zlib.error:
-            break
-    return b"".join(out)
-
-
 class Decoded:
     """A run file (or any OTLP JSON Lines file) open for reading its lines, decompressed
-    when it is gzip; a context manager. ``problem`` is complete once it has been read."""
+    when it is gzip or zstd; a context manager. ``problem`` is complete once it has been read."""
 
     def __init__(self, path: Path | str) -> None:
         raw = files.open_regular(path)
         try:
-            magic = raw.read(len(_MAGIC))
+            magic = raw.read(_MAGIC_BYTES)
             raw.seek(0)
         except BaseException:
             raw.close()
             raise
-        self._inflating = _Inflating(raw, path) if magic == _MAGIC else None
+        self.codec = _codec_of(magic)
+        self._decompressing = None if self.codec is None else _Decompressing(raw, path, self.codec)
         self.handle: BinaryIO = (
-            raw if self._inflating is None else cast(BinaryIO, io.BufferedReader(self._inflating, _CHUNK))
+            raw if self._decompressing is None else cast(BinaryIO, io.BufferedReader(self._decompressing, _CHUNK))
         )
         self._raw = raw
 
     @property
     def compressed(self) -> bool:
-        return self._inflating is not None
+        return self.codec is not None
 
     @property
     def problem(self) -> str | None:
-        return None if self._inflating is None else self._inflating.problem
+        return None if self._decompressing is None else self._decompressing.problem
+
+    @property
+    def unavailable(self) -> bool:
+        """Whether a member could not be read at all for want of ``zstandard``."""
+        return self._decompressing is not None and self._decompressing.unavailable
 
     def close(self) -> None:
         self.handle.close()
@@ -200,18 +410,19 @@ class Decoded:
 
 
 def seal(path: Path) -> str | None:
-    """Make a gzip file that stops short (or is damaged) whole again, keeping its complete
-    lines; a plain or whole file is left as it is. Returns the problem :class:`Decoded`
-    found, which the file no longer has."""
+    """Make a compressed file that stops short (or is damaged) whole again, in its own
+    format, keeping its complete lines; a plain or whole file is left as it is, and so is
+    one this process cannot read (zstd without ``zstandard``). Returns the problem
+    :class:`Decoded` found."""
     with Decoded(path) as decoded:
-        if not decoded.compressed:
+        if decoded.codec is None:
             return None
         while decoded.handle.read(_CHUNK):
             pass
         problem = decoded.problem
-    if problem is None:
-        return None
-    compressor = LineCompressor()
+        if problem is None or decoded.unavailable:
+            return problem
+        compressor = decoded.codec.compressor()
     temporary = path.with_name(f".{path.name}.{os.getpid()}.seal")
     try:
         with Decoded(path) as decoded, temporary.open("wb") as out:
@@ -225,7 +436,7 @@ def seal(path: Path) -> str | None:
 
 
 def read_decoded(path: Path) -> bytes:
-    """The whole of a run file, decompressed when it is gzip (for the tests and benchmarks,
-    which look at the lines as written)."""
+    """The whole of a run file, decompressed (for the tests and benchmarks, which look at
+    the lines as written)."""
     with Decoded(path) as decoded:
         return decoded.handle.read()

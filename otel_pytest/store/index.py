@@ -1,7 +1,8 @@
 """The local store's layout, its run index and retention.
 
-``<store>/runs/<start>_<run id>.otlp.jsonl.gz`` holds a run's spans (``.otlp.jsonl`` when
-written uncompressed, and in stores written before compression); ``<store>/index.jsonl``
+``<store>/runs/<start>_<run id>.otlp.jsonl.gz`` holds a run's spans (``.otlp.jsonl.zst``
+when written with zstd, ``.otlp.jsonl`` when written uncompressed, and in stores written
+before compression; a store may hold all three); ``<store>/index.jsonl``
 holds one self-describing line per finished run (schema version, run id, start time,
 revision, CI, environment). The index is what ``otel-pytest runs`` and the analyzer read
 first, so they never open span files just to list runs.
@@ -31,18 +32,19 @@ from typing import Any
 
 import orjson
 
-from otel_pytest.store.compression import GZIP_SUFFIX
+from otel_pytest.store.compression import CODECS, GZIP, Codec
 from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
 from otel_pytest.store.lock import store_lock
 
 INDEX_SCHEMA_VERSION = 1  # the version of an index line (RunEntry), written in its "schema" field
 RUN_SUFFIX = ".otlp.jsonl"
-RUN_SUFFIXES = (RUN_SUFFIX + GZIP_SUFFIX, RUN_SUFFIX)  # compressed (the default), plain
+RUN_SUFFIXES = (*(RUN_SUFFIX + codec.suffix for codec in CODECS), RUN_SUFFIX)  # compressed, plain
 
 
-def run_file_name(start_ns: int, run_id: str, *, compressed: bool = True) -> str:
+def run_file_name(start_ns: int, run_id: str, codec: Codec | None = GZIP) -> str:
+    """``<start>_<run id>.otlp.jsonl``, and the codec's suffix (None: plain)."""
     stamp = datetime.fromtimestamp(start_ns / 1e9, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}_{run_id}{RUN_SUFFIXES[0] if compressed else RUN_SUFFIX}"
+    return f"{stamp}_{run_id}{RUN_SUFFIX}{'' if codec is None else codec.suffix}"
 
 
 def is_run_file(name: str) -> bool:
@@ -51,8 +53,8 @@ def is_run_file(name: str) -> bool:
 
 
 def run_id_of(name: str) -> str:
-    """The run id in a run file's name, ``<start>_<run id>.otlp.jsonl[.gz]``."""
-    return name.removesuffix(GZIP_SUFFIX).removesuffix(RUN_SUFFIX).rpartition("_")[2]
+    """The run id in a run file's name, ``<start>_<run id>.otlp.jsonl[.gz|.zst]``."""
+    return name[: name.rindex(RUN_SUFFIX)].rpartition("_")[2]
 
 
 def worker_part_name(run_file: str, worker: str) -> str:

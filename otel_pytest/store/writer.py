@@ -4,7 +4,7 @@
 ends (:meth:`RunSink.flush`, called after each test), so a process that dies (a test
 calling ``os._exit``, an xdist worker crash, ``kill -9``) loses at most the test it was
 running; the collector still gets batches of :data:`BATCH_SIZE`. A compressed run file
-(the default) keeps that promise: each line is sync-flushed into its gzip stream
+(the default) keeps that promise: each line is flushed into its gzip or zstd stream
 (:mod:`otel_pytest.store.compression`), which is ended when the run's file is closed.
 
 **A store removed under a run.** A test may delete or move the store folder. The run's
@@ -35,7 +35,7 @@ from otel_pytest.export import BackgroundExporter, DeliveryReport
 from otel_pytest.records import SpanRecord
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.semconv import spans as span_names
-from otel_pytest.store.compression import LineCompressor, member, seal
+from otel_pytest.store.compression import Codec, member, seal
 from otel_pytest.store.index import RunEntry, RunIndex, is_run_file, run_id_of, worker_part_name
 from otel_pytest.store.layout import METRICS, RUNS
 from otel_pytest.store.lock import has_live_writer, hold_writer_lock, store_lock
@@ -54,13 +54,13 @@ def store_of_run_file(path: Path) -> Path:
 
 class RunFile:
     """A run file or xdist part, open (and writer-locked) from its creation until the run
-    is in the index or, for a part, until its worker ends; gzip-compressed when
-    ``compressed``, its stream ended by :meth:`finish`."""
+    is in the index or, for a part, until its worker ends; compressed with ``codec``
+    (None: plain), its stream ended by :meth:`finish`."""
 
-    def __init__(self, path: Path, compressed: bool) -> None:
+    def __init__(self, path: Path, codec: Codec | None) -> None:
         self.path = path
         self.store = store_of_run_file(path)
-        self._compressor = LineCompressor() if compressed else None
+        self._compressor = None if codec is None else codec.compressor()
         with store_lock(self.store):  # no other run may take it for an orphan before it is locked
             self._file = self._open("a+b")
 
@@ -75,8 +75,9 @@ class RunFile:
         self._file.flush()
 
     def finish(self) -> None:
-        """End the gzip stream (its CRC and length), so that gzip reads the file without a
-        complaint and parts can follow it; a write after it begins a new member."""
+        """End the stream (gzip's CRC and length, zstd's last block and checksum), so that
+        gzip or zstd reads the file without a complaint and parts can follow it; a write
+        after it begins a new member."""
         if self._compressor is not None:
             self._file.write(self._compressor.finish())
             self._file.flush()
@@ -114,7 +115,7 @@ class RunSink:
     export goes on."""
 
     def __init__(
-        self, encoder: OtlpJsonEncoder, path: Path | None, exporter: BackgroundExporter | None, *, compressed: bool
+        self, encoder: OtlpJsonEncoder, path: Path | None, exporter: BackgroundExporter | None, codec: Codec | None
     ) -> None:
         self._encoder = encoder
         self._exporter = exporter
@@ -130,7 +131,7 @@ class RunSink:
         self._file: RunFile | None = None
         if path is not None:
             try:
-                self._file = RunFile(path, compressed)
+                self._file = RunFile(path, codec)
             except OSError as error:
                 self.store_problem = f"cannot write the trace store at {path.parent} ({error.strerror or error})"
 
@@ -206,7 +207,7 @@ class RunSink:
 
 def merge_parts(target: Path, parts: Sequence[Path]) -> None:
     """Append xdist workers' part files to the run file and remove them. A compressed part
-    is a gzip member of its own; one that stops short (its worker crashed) is sealed first,
+    is a gzip member or zstd frame of its own; one that stops short (its worker crashed) is sealed first,
     as is the target, so that what follows it can be read."""
     for path in (target, *parts):
         if path.exists():  # a worker may have metrics where the controller has none
@@ -228,17 +229,17 @@ def metrics_file_of(run_file: Path) -> Path:
     return store_of_run_file(run_file) / METRICS / run_file.name
 
 
-def write_metrics(run_file: Path, line: bytes, worker: str = "", *, compressed: bool) -> str | None:
+def write_metrics(run_file: Path, line: bytes, codec: Codec | None, worker: str = "") -> str | None:
     """Append a run's metrics line beside its spans (an xdist worker's to its part, which
-    the controller folds in), as a gzip member of its own when ``compressed``; the problem
-    to report when it cannot be written."""
+    the controller folds in), as a member of its own in ``codec`` (None: plain); the
+    problem to report when it cannot be written."""
     path = metrics_file_of(run_file)
     if worker:
         path = Path(worker_part_name(str(path), worker))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("ab") as out:
-            out.write(member(line) if compressed else line)
+            out.write(line if codec is None else member(line, codec))
     except OSError as error:
         return f"cannot write the run's metrics to {path} ({error.strerror or error})"
     return None

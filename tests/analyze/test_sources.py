@@ -29,6 +29,7 @@ from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.encode.shape import ExportShape
 from otel_pytest.records import AttributeValue, SpanRecord
 from otel_pytest.store import files, summaries
+from otel_pytest.store.compression import ZSTD, member
 from otel_pytest.store.index import RunEntry, RunIndex
 from tests.analyze.test_summarize import NO_ASYNC, run_suite
 from tests.bounded import within
@@ -372,7 +373,8 @@ def test_missing_paths_empty_folders_and_empty_files_are_one_problem_each(tmp_pa
     assert consume(source) == []
     assert source.problems == [
         f"{tmp_path / 'nope.jsonl'}: no such file or folder",
-        f"{tmp_path / 'empty'}: no OTLP JSON Lines files (.jsonl, .json, .jsonl.gz, .json.gz) in this folder",
+        f"{tmp_path / 'empty'}: no OTLP JSON Lines files "
+        "(.jsonl, .json, .jsonl.gz, .json.gz, .jsonl.zst, .json.zst) in this folder",
         f"{tmp_path / 'nothing.jsonl'}: no spans in this file",
     ]
 
@@ -656,24 +658,34 @@ def test_a_compressed_file_cut_in_half_is_read_up_to_its_last_complete_line_with
     assert len(cut) == 1
 
 
-def test_a_store_of_plain_and_compressed_run_files_reads_both(tmp_path: Path) -> None:
+def test_a_store_of_plain_gzip_and_zstd_run_files_reads_all_three(tmp_path: Path) -> None:
     store = tmp_path / "store"
     old = write(store / "runs" / "old.otlp.jsonl", run_lines("00000000000000aa"))
     new = write(store / "runs" / "new.otlp.jsonl.gz", [gzip.compress(b"".join(run_lines("00000000000000bb")))])
+    newest = write(store / "runs" / "newest.otlp.jsonl.zst", [member(b"".join(run_lines("00000000000000cc")), ZSTD)])
     index = RunIndex(store)
     index.append(entry("00000000000000aa", old.name))
     index.append(entry("00000000000000bb", new.name, start=START + 10**10))
+    index.append(entry("00000000000000cc", newest.name, start=START + 2 * 10**10))
     source = StoreSource(store)
     runs = consume(source)
     assert [(run.run_id, Path(run.source).name, len(run.tests)) for run in runs] == [
         ("00000000000000aa", "old.otlp.jsonl", 2),
         ("00000000000000bb", "new.otlp.jsonl.gz", 2),
+        ("00000000000000cc", "newest.otlp.jsonl.zst", 2),
     ]
     assert source.problems == []
     assert sorted(path.name for path in (store / "summaries").iterdir()) == [
         "new.otlp.jsonl.gz.json",
+        "newest.otlp.jsonl.zst.json",
         "old.otlp.jsonl.json",
     ]
+
+
+def test_a_folder_of_zstd_files_is_read_like_any_other(tmp_path: Path) -> None:
+    write(tmp_path / "artifacts" / "run.jsonl.zst", [member(b"".join(run_lines("00000000000000aa")), ZSTD)])
+    (run,) = consume(OtlpFileSource([tmp_path / "artifacts"]))
+    assert (run.run_id, len(run.tests), run.problems) == ("00000000000000aa", 2, ())
 
 
 WRONG: tuple[object, ...] = (None, True, -1, 1.5, "x", "", [], [1], {}, {"a": 1})

@@ -84,7 +84,7 @@ def run_suite(pytester: pytest.Pytester, source: str = SUITE, name: str = "test_
     """Run ``source`` traced in a fresh process; the run file it wrote."""
     pytester.makepyfile(**{name: source})
     pytester.runpytest_subprocess("--otel", *NO_ASYNC)
-    files = sorted((pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl.gz"))
+    files = sorted((pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl.zst"))
     assert len(files) >= 1, "the traced run wrote no run file"
     return files[-1]
 
@@ -310,7 +310,7 @@ def test_a_rerun_tests_phases_are_the_sum_of_its_attempts_and_its_outcome_the_la
     pytester.makepyfile(test_rerun=RERUN_SUITE)
     result = pytester.runpytest_subprocess("--otel", "--reruns", "2", *NO_ASYNC)
     assert result.parseoutcomes() == {"passed": 1, "rerun": 2}
-    (path,) = (pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl.gz")
+    (path,) = (pytester.path / ".otel-pytest" / "runs").glob("*.otlp.jsonl.zst")
     (summary,), problems = summarize_file(path)
     assert problems == []
     (sample,) = summary.tests.values()

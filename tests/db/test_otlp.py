@@ -58,7 +58,7 @@ def test_a_collector_receives_the_database_spans_and_metrics_of_the_store(
     names = {name for _, name in stored}
     assert {"engine create", "connect", "pool checkout", "BEGIN", "COMMIT", "engine dispose"} <= names
     assert set(receiver.metric_names()) == DATABASE_METRICS
-    (metrics_file,) = (suite.pytester.path / ".otel-pytest" / "metrics").glob("*.otlp.jsonl.gz")
+    (metrics_file,) = (suite.pytester.path / ".otel-pytest" / "metrics").glob("*.otlp.jsonl.zst")
     stored_metrics = {
         metric["name"]
         for line in read_decoded(metrics_file).splitlines()

@@ -9,11 +9,14 @@ from pathlib import Path
 import orjson
 import pytest
 
+from otel_pytest.store.compression import ZSTD
 from otel_pytest.store.index import (
     INDEX_SCHEMA_VERSION,
     RunEntry,
     RunIndex,
+    is_run_file,
     run_file_name,
+    run_id_of,
     worker_part_name,
 )
 from otel_pytest.store.lock import LOCK_NAME
@@ -51,10 +54,18 @@ def store_with(tmp_path: Path, *entries: RunEntry) -> RunIndex:
     return index
 
 
+@pytest.mark.parametrize("end", [".zst", ".gz", ""])
+def test_a_run_file_of_any_format_is_one_and_names_its_run(end: str) -> None:
+    name = f"20231114T221320Z_5f2b0c9d1e3a4b6c.otlp.jsonl{end}"
+    assert (is_run_file(name), run_id_of(name)) == (True, "5f2b0c9d1e3a4b6c")
+    assert not is_run_file(f"{name}.gw0.part")
+
+
 def test_run_file_names_start_with_the_utc_start_time() -> None:
     name = "20231114T221320Z_5f2b0c9d1e3a4b6c.otlp.jsonl"
     assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c") == f"{name}.gz"
-    assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c", compressed=False) == name
+    assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c", ZSTD) == f"{name}.zst"
+    assert run_file_name(BASE + 123_456_789, "5f2b0c9d1e3a4b6c", None) == name
     assert worker_part_name("20231114T221320Z_x.otlp.jsonl", "gw3") == "20231114T221320Z_x.otlp.jsonl.gw3.part"
 
 

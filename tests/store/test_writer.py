@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import re
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_pytest.store.compression import LineCompressor, member
+from otel_pytest.store.compression import CODECS, Codec, Decoded, member, read_decoded
 from otel_pytest.store.index import RunEntry, RunIndex, worker_part_name
 from otel_pytest.store.reader import read_spans
 from otel_pytest.store.writer import merge_parts, write_metrics
@@ -325,7 +324,7 @@ def test_hang():
     finished(pytest_process(pytester.path, "-k", "done"))
     adopted, later = assert_index_and_files_agree(store)
     assert adopted.file == orphan.name
-    assert orphan.name == f"{orphan.name[:16]}_{adopted.run_id}.otlp.jsonl.gz"
+    assert orphan.name == f"{orphan.name[:16]}_{adopted.run_id}.otlp.jsonl.zst"
     assert (adopted.tests, adopted.exit_status, adopted.complete) == (3, -1, False)
     assert (adopted.outcomes, later.outcomes) == ({"passed": 3}, {"passed": 3})  # the hanging test never ended
     assert adopted.spans == sum(1 for _ in read_spans(orphan))
@@ -341,8 +340,8 @@ def test_hang():
 
 def test_metrics_go_beside_the_run_file_a_workers_to_its_part(tmp_path: Path) -> None:
     run_file = tmp_path / "store" / "runs" / "20260101T000000Z_00000000000000aa.otlp.jsonl"
-    assert write_metrics(run_file, b"one\n", compressed=False) is None
-    assert write_metrics(run_file, b"two\n", worker="gw1", compressed=False) is None
+    assert write_metrics(run_file, b"one\n", None) is None
+    assert write_metrics(run_file, b"two\n", None, worker="gw1") is None
     metrics = tmp_path / "store" / "metrics" / run_file.name
     assert metrics.read_bytes() == b"one\n"
     assert Path(f"{metrics}.gw1.part").read_bytes() == b"two\n"
@@ -353,30 +352,37 @@ def test_metrics_that_cannot_be_written_are_one_problem(tmp_path: Path) -> None:
     store.mkdir()
     (store / "metrics").write_text("a file where the metrics folder should be")
     run_file = store / "runs" / "a.otlp.jsonl"
-    problem = write_metrics(run_file, b"one\n", compressed=False)
+    problem = write_metrics(run_file, b"one\n", None)
     assert problem is not None
     assert problem.startswith(f"cannot write the run's metrics to {store / 'metrics' / 'a.otlp.jsonl'} (")
 
 
-def test_compressed_metrics_are_a_gzip_member_per_line(tmp_path: Path) -> None:
-    run_file = tmp_path / "store" / "runs" / "20260101T000000Z_00000000000000aa.otlp.jsonl.gz"
-    assert write_metrics(run_file, b"one\n", compressed=True) is None
-    assert write_metrics(run_file, b"two\n", compressed=True) is None
+@pytest.mark.parametrize("codec", CODECS, ids=[codec.name for codec in CODECS])
+def test_compressed_metrics_are_a_member_per_line(tmp_path: Path, codec: Codec) -> None:
+    run_file = tmp_path / "store" / "runs" / f"20260101T000000Z_00000000000000aa.otlp.jsonl{codec.suffix}"
+    assert write_metrics(run_file, b"one\n", codec) is None
+    assert write_metrics(run_file, b"two\n", codec) is None
     metrics = tmp_path / "store" / "metrics" / run_file.name
-    assert metrics.read_bytes() == member(b"one\n") + member(b"two\n")
-    assert gzip.decompress(metrics.read_bytes()) == b"one\ntwo\n"
+    assert metrics.read_bytes() == member(b"one\n", codec) + member(b"two\n", codec)
+    assert read_decoded(metrics) == b"one\ntwo\n"
 
 
-def test_merging_seals_a_crashed_workers_part_so_every_complete_line_of_every_part_is_read(tmp_path: Path) -> None:
-    target = tmp_path / "runs" / "20260101T000000Z_00000000000000aa.otlp.jsonl.gz"
+@pytest.mark.parametrize("codec", CODECS, ids=[codec.name for codec in CODECS])
+def test_merging_seals_a_crashed_workers_part_so_every_complete_line_of_every_part_is_read(
+    tmp_path: Path, codec: Codec
+) -> None:
+    target = tmp_path / "runs" / f"20260101T000000Z_00000000000000aa.otlp.jsonl{codec.suffix}"
     target.parent.mkdir()
-    target.write_bytes(member(b"controller\n"))
+    target.write_bytes(member(b"controller\n", codec))
     crashed, whole = (Path(worker_part_name(str(target), worker)) for worker in ("gw0", "gw1"))
-    compressor = LineCompressor()
-    crashed.write_bytes(compressor.compress(b"gw0 test 1\n") + compressor.compress(b"gw0 test 2\n")[:-4])
-    whole.write_bytes(member(b"gw1 test 1\n"))
+    compressor = codec.compressor()
+    first, second = compressor.compress(b"gw0 test 1\n"), compressor.compress(b"gw0 test 2\n")
+    crashed.write_bytes(first + second[: len(second) // 2])
+    whole.write_bytes(member(b"gw1 test 1\n", codec))
     merge_parts(target, [crashed, whole])
-    assert gzip.decompress(target.read_bytes()) == b"controller\ngw0 test 1\ngw0 test 2\ngw1 test 1\n"
+    with Decoded(target) as merged:
+        assert merged.handle.read() == b"controller\ngw0 test 1\ngw1 test 1\n"
+        assert merged.problem is None  # every member whole
     assert sorted(path.name for path in target.parent.iterdir()) == [target.name]
 
 
