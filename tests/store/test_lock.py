@@ -47,7 +47,7 @@ def test_the_store_lock_keeps_out_another_process_until_it_is_released(tmp_path:
 def test_a_run_file_has_a_live_writer_until_its_process_dies_even_by_sigkill(tmp_path: Path) -> None:
     path = tmp_path / "store" / "runs" / "a.otlp.jsonl"
     process = holding(
-        f"from otel_pytest.store.writer import RunFile\nfor _run in [RunFile(pathlib.Path({str(path)!r}), False)]:"
+        f"from otel_pytest.store.writer import RunFile\nfor _run in [RunFile(pathlib.Path({str(path)!r}), None)]:"
     )
     assert has_live_writer(path)
     process.send_signal(signal.SIGKILL)
