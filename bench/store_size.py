@@ -1,7 +1,9 @@
 """What a run takes on disk, per span: plain, and compressed the ways a run file could be.
 
-Records two suites once each with ``--otel --no-otel-compress`` (the plain OTLP JSON Lines a
-run writes) and once with ``--otel`` (what the plugin writes by default, ``.otlp.jsonl.gz``):
+Records two suites three times each, into stores of their own: ``--otel --no-otel-compress``
+(the plain OTLP JSON Lines a run writes), ``--otel --otel-compression=gzip``
+(``.otlp.jsonl.gz``) and ``--otel --otel-compression=zstd`` (``.otlp.jsonl.zst``, what
+``--otel`` writes by default when the ``zstd`` extra is installed):
 
 * the **trivial suite** of ``bench/overhead.py`` (default 20 modules x 100 tests, three yield
   fixtures each);
@@ -11,14 +13,15 @@ run writes) and once with ``--otel`` (what the plugin writes by default, ``.otlp
 
 Then, in this process, compresses the plain file's lines the ways a writer could, and times
 the CPU each costs (``time.process_time``, best of ``--repeat``): one gzip stream
-sync-flushed after every line (what the plugin does: each test readable as soon as it is
-written) at zlib levels 1, 3, 6 and 9; a gzip member per line (as readable, but each line
-compressed alone); the whole file at once (the best gzip can do, but nothing readable until
-the end); and zstd per line with a flush, when the ``zstandard`` package is importable (it
-is no dependency: its numbers say whether it would earn one). Prints Markdown and replaces
-this benchmark's section of ``docs/benchmarks.md`` (``--no-docs`` to skip).
+sync-flushed after every line (each test readable as soon as it is written) at zlib levels
+1, 3, 6 and 9; a gzip member per line (as readable, but each line compressed alone); the
+whole file at once (the best gzip can do, but nothing readable until the end); one zstd
+frame block-flushed after every line at levels 1, 3 and 9. Last, the CPU the plugin's own
+writer (``RunFile.write``: compress, write, flush) spends on each line, plain, gzip and
+zstd, alternated round by round in this process. Prints Markdown and replaces this
+benchmark's section of ``docs/benchmarks.md`` (``--no-docs`` to skip).
 
-Run from the repository root::
+Run from the repository root (with the ``zstd`` extra, as the dev extra installs it)::
 
     env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -m bench.store_size
 """
@@ -46,12 +49,31 @@ from bench.harness import (
     section_head,
 )
 from bench.overhead import write_suite
-from otel_pytest.store.compression import LEVEL, GzipLines, member, read_decoded
-from otel_pytest.store.index import RunIndex
+from otel_pytest.store.compression import (
+    GZIP,
+    LEVEL,
+    ZSTD,
+    ZSTD_LEVEL,
+    Codec,
+    GzipLines,
+    ZstdLines,
+    available,
+    member,
+    read_decoded,
+)
+from otel_pytest.store.index import RunIndex, run_file_name
+from otel_pytest.store.writer import RunFile
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
 TARGET_BYTES_PER_SPAN = 60
+
+
+CODECS = (None, GZIP, ZSTD)  # plain, then the compressed formats, as the plugin writes them
+
+
+def _label(codec: Codec | None) -> str:
+    return "plain" if codec is None else codec.name
 
 
 @dataclass(frozen=True)
@@ -60,9 +82,7 @@ class Recorded:
 
     name: str
     tests: int
-    spans: int
-    plain: Path
-    written: Path  # what the plugin wrote by default
+    files: dict[str, tuple[Path, int]]  # _label(codec) -> the run file the plugin wrote, its spans
 
 
 @dataclass(frozen=True)
@@ -80,15 +100,15 @@ def _pytest(label: str, arguments: Sequence[str], cwd: Path, env: dict[str, str]
 
 
 def _record(name: str, store: Path, arguments: Sequence[str], cwd: Path, env: dict[str, str]) -> Recorded:
-    """The suite run plain, then compressed, each into a store of its own."""
-    files = []
-    for extra in (("--no-otel-compress",), ()):
-        folder = store / ("plain" if extra else "compressed")
-        _pytest(name, ["--otel", f"--otel-store={folder}", *extra, *arguments], cwd, env)
+    """The suite run plain, gzip and zstd, each into a store of its own."""
+    files = {}
+    for codec in CODECS:
+        folder = store / _label(codec)
+        extra = "--no-otel-compress" if codec is None else f"--otel-compression={codec.name}"
+        _pytest(name, ["--otel", f"--otel-store={folder}", extra, *arguments], cwd, env)
         (entry,), _problems = RunIndex(folder).entries()
-        files.append((entry, folder / "runs" / entry.file))
-    (plain_entry, plain), (_entry, written) = files
-    return Recorded(name, plain_entry.tests, plain_entry.spans, plain, written)
+        files[_label(codec)] = (folder / "runs" / entry.file, entry.spans)  # gc pause spans vary
+    return Recorded(name, entry.tests, files)
 
 
 def _trivial(workdir: Path, modules: int, tests_per_module: int) -> Recorded:
@@ -132,16 +152,16 @@ def _cpu(action: Callable[[], int], repeat: int) -> tuple[int, float]:
 
 
 def _ways(lines: Sequence[bytes], repeat: int) -> Iterator[Way]:
-    def streamed(level: int) -> Callable[[], int]:
+    def streamed(kind: Callable[[int], GzipLines | ZstdLines], level: int) -> Callable[[], int]:
         def run() -> int:
-            compressor = GzipLines(level)
+            compressor = kind(level)
             return sum(len(compressor.compress(line)) for line in lines) + len(compressor.finish())
 
         return run
 
     for level in (1, 3, 6, 9):
         chosen = " (the plugin's)" if level == LEVEL else ""
-        yield Way(f"gzip stream, sync flush per line, level {level}{chosen}", *_cpu(streamed(level), repeat))
+        yield Way(f"gzip stream, sync flush per line, level {level}{chosen}", *_cpu(streamed(GzipLines, level), repeat))
     yield Way(
         f"gzip member per line, level {LEVEL}",
         *_cpu(lambda: sum(len(member(line)) for line in lines), repeat),
@@ -153,48 +173,81 @@ def _ways(lines: Sequence[bytes], repeat: int) -> Iterator[Way]:
             return len(gzip.compress(whole, level))
 
         yield Way(f"whole file at once, gzip level {level}", *_cpu(at_once, repeat))
-    try:
-        import zstandard  # type: ignore[import-not-found,unused-ignore]  # not a dependency
-    except ImportError:
-        return
     for level in (1, 3, 9):
-
-        def zstd(level: int = level) -> int:
-            compressor = zstandard.ZstdCompressor(level=level).compressobj()
-            flush = zstandard.COMPRESSOBJ_FLUSH_BLOCK
-            return sum(len(compressor.compress(line)) + len(compressor.flush(flush)) for line in lines) + len(
-                compressor.flush()
-            )
-
+        chosen = " (the plugin's)" if level == ZSTD_LEVEL else ""
         yield Way(
-            f"zstd stream, flush per line, level {level} (zstandard {zstandard.__version__})", *_cpu(zstd, repeat)
+            f"zstd stream, block flush per line, level {level}{chosen}",
+            *_cpu(streamed(ZstdLines, level), repeat),
         )
 
 
-def _table(recorded: Recorded, repeat: int) -> list[str]:
-    data = read_decoded(recorded.plain)
+def _zstandard_version() -> str:
+    import zstandard
+
+    return str(zstandard.__version__)
+
+
+def _writing(lines: Sequence[bytes], workdir: Path, repeat: int) -> dict[str, float]:
+    """CPU seconds a line the plugin's writer takes (compress, write, flush), best of
+    ``repeat`` rounds, the three formats alternated in every round."""
+    best = dict.fromkeys(map(_label, CODECS), float("inf"))
+    for round_number in range(repeat):
+        for codec in CODECS:
+            path = workdir / f"writing-{round_number}" / "runs" / run_file_name(0, f"{round_number:016x}", codec)
+            began = time.process_time()
+            run_file = RunFile(path, codec)
+            for line in lines:
+                run_file.write(line)
+            run_file.finish()
+            run_file.close()
+            spent = time.process_time() - began
+            best[_label(codec)] = min(best[_label(codec)], spent / len(lines))
+            if read_decoded(path) != b"".join(lines):
+                raise BenchError(f"{path} does not read back as the lines written")
+    return best
+
+
+def _table(recorded: Recorded, workdir: Path, repeat: int) -> list[str]:
+    plain, spans = recorded.files["plain"]
+    data = read_decoded(plain)
     lines = data.splitlines(keepends=True)
-    if len(read_decoded(recorded.written).splitlines()) != len(lines):
-        raise BenchError(f"{recorded.written} and {recorded.plain} hold different numbers of lines")
-    spans = recorded.spans
-    written = recorded.written.stat().st_size
+    for path, _spans in recorded.files.values():
+        if len(read_decoded(path).splitlines()) != len(lines):
+            raise BenchError(f"{path} and {plain} hold different numbers of lines")
     rows = [
         f"### {recorded.name}: {recorded.tests:,} tests, {spans:,} spans, {len(lines):,} lines",
         "",
         "| run file | bytes | bytes a span | x smaller | CPU to write | CPU a line |",
         "|---|---:|---:|---:|---:|---:|",
-        f"| plain `.otlp.jsonl` (`--no-otel-compress`) | {len(data):,} | {len(data) / spans:.1f} | 1.0 | - | - |",
-        f"| **written by `--otel`** (`.otlp.jsonl.gz`) | {written:,} | **{written / spans:.1f}** "
-        f"| {len(data) / written:.1f} | - | - |",
     ]
+    flags = {"plain": "`--no-otel-compress`", "gzip": "`--otel-compression=gzip`", "zstd": "`--otel`, zstd extra"}
+    for label, (path, written_spans) in recorded.files.items():
+        size = path.stat().st_size
+        rows.append(
+            f"| **written by {flags[label]}** (`{path.name[path.name.index('.otlp') :]}`) | {size:,} "
+            f"| **{size / written_spans:.1f}** | {len(data) / size:.1f} | - | - |"
+        )
     for way in _ways(lines, repeat):
         rows.append(
             f"| {way.label} | {way.size:,} | {way.size / spans:.1f} | {len(data) / way.size:.1f} "
             f"| {way.cpu * 1e3:.0f} ms | {way.cpu / len(lines) * 1e6:.1f} µs |"
         )
-    verdict = "met" if written / spans <= TARGET_BYTES_PER_SPAN else "NOT met"
-    rows += ["", f"Target <= {TARGET_BYTES_PER_SPAN} bytes a span: {written / spans:.1f}, {verdict}.", ""]
-    return rows
+    writing = _writing(lines, workdir, repeat)
+    rows += [
+        "",
+        "The plugin's writer (`RunFile.write`: compress, write, flush), CPU a line (a test), best of "
+        f"{repeat}, alternated: "
+        + ", ".join(f"{label} {seconds * 1e6:.1f} µs" for label, seconds in writing.items())
+        + f"; compressing adds {(writing['gzip'] - writing['plain']) * 1e6:+.1f} µs a line with gzip, "
+        f"{(writing['zstd'] - writing['plain']) * 1e6:+.1f} µs with zstd.",
+        "",
+    ]
+    for label in ("zstd", "gzip"):
+        path, written_spans = recorded.files[label]
+        per_span = path.stat().st_size / written_spans
+        verdict = "met" if per_span <= TARGET_BYTES_PER_SPAN else "NOT met"
+        rows.append(f"Target <= {TARGET_BYTES_PER_SPAN} bytes a span with {label}: {per_span:.1f}, {verdict}.")
+    return [*rows, ""]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -211,13 +264,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(raw)
     facts = machine_facts()
+    if not available(ZSTD):
+        print("store_size: needs the zstandard package: pip install -e '.[zstd]'", file=sys.stderr)
+        return 2
     try:
         with tempfile.TemporaryDirectory(prefix="otel-pytest-store-size-") as tmp:
             workdir = Path(tmp)
             suites = [_trivial(workdir, args.modules, args.tests_per_module)]
             if not args.skip_demo:
                 suites.append(_slow_demo(workdir))
-            body = [line for recorded in suites for line in _table(recorded, args.repeat)]
+            body = [line for recorded in suites for line in _table(recorded, workdir, args.repeat)]
     except BenchError as error:
         print(f"store_size: {error}", file=sys.stderr)
         return 2
@@ -225,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             *section_head("Store size per span (bench/store_size.py)", command_line("store_size", raw), facts),
             "CPU is this process compressing the plain file's lines as a writer would (best of "
-            f"{args.repeat}); the plugin's own CPU with and without compression is in bench/overhead.py "
+            f"{args.repeat}; zstd is zstandard {_zstandard_version()}); the plugin's whole CPU with and without compression is in bench/overhead.py "
             "(`--otel` vs `--otel --no-otel-compress`).",
             "",
             *body,
