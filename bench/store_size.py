@@ -281,7 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             *section_head("Store size per span (bench/store_size.py)", command_line("store_size", raw), facts),
             "CPU is this process compressing the plain file's lines as a writer would (best of "
-            f"{args.repeat}; zstd is zstandard {_zstandard_version()}); the plugin's whole CPU with and without compression is in bench/overhead.py "
+            f"{args.repeat}; zstd is zstandard {_zstandard_version()}); the plugin's whole CPU with and "
+            "without compression is in bench/overhead.py "
             "(`--otel` vs `--otel --no-otel-compress`).",
             "",
             *body,
