@@ -18,8 +18,9 @@ sync-flushed after every line (each test readable as soon as it is written) at z
 whole file at once (the best gzip can do, but nothing readable until the end); one zstd
 frame block-flushed after every line at levels 1, 3 and 9. Last, the CPU the plugin's own
 writer (``RunFile.write``: compress, write, flush) spends on each line, plain, gzip and
-zstd, alternated round by round in this process. Prints Markdown and replaces this
-benchmark's section of ``docs/benchmarks.md`` (``--no-docs`` to skip).
+zstd, and the reader's to read the file back, alternated round by round in this process.
+Prints Markdown and replaces this benchmark's section of ``docs/benchmarks.md``
+(``--no-docs`` to skip).
 
 Run from the repository root (with the ``zstd`` extra, as the dev extra installs it)::
 
@@ -187,24 +188,37 @@ def _zstandard_version() -> str:
     return str(zstandard.__version__)
 
 
-def _writing(lines: Sequence[bytes], workdir: Path, repeat: int) -> dict[str, float]:
-    """CPU seconds a line the plugin's writer takes (compress, write, flush), best of
-    ``repeat`` rounds, the three formats alternated in every round."""
-    best = dict.fromkeys(map(_label, CODECS), float("inf"))
+@dataclass(frozen=True)
+class WriteRead:
+    """CPU seconds a line, best of the rounds, by _label(codec)."""
+
+    write: dict[str, float]  # the plugin's writer: compress, write, flush
+    read: dict[str, float]  # Decoded, what every reader reads through
+
+
+def _writing(lines: Sequence[bytes], workdir: Path, repeat: int) -> WriteRead:
+    """The plugin's writer writing ``lines`` and the reader reading them back, ``repeat``
+    rounds, the three formats alternated in every round."""
+    write = dict.fromkeys(map(_label, CODECS), float("inf"))
+    read = dict(write)
+    folder = Path(tempfile.mkdtemp(dir=workdir))  # a file of its own for every suite and round
     for round_number in range(repeat):
         for codec in CODECS:
-            path = workdir / f"writing-{round_number}" / "runs" / run_file_name(0, f"{round_number:016x}", codec)
+            path = folder / f"writing-{round_number}" / "runs" / run_file_name(0, f"{round_number:016x}", codec)
             began = time.process_time()
             run_file = RunFile(path, codec)
             for line in lines:
                 run_file.write(line)
             run_file.finish()
             run_file.close()
-            spent = time.process_time() - began
-            best[_label(codec)] = min(best[_label(codec)], spent / len(lines))
-            if read_decoded(path) != b"".join(lines):
+            written = time.process_time()
+            back = read_decoded(path)
+            done = time.process_time()
+            write[_label(codec)] = min(write[_label(codec)], (written - began) / len(lines))
+            read[_label(codec)] = min(read[_label(codec)], (done - written) / len(lines))
+            if back != b"".join(lines):
                 raise BenchError(f"{path} does not read back as the lines written")
-    return best
+    return WriteRead(write, read)
 
 
 def _table(recorded: Recorded, workdir: Path, repeat: int) -> list[str]:
@@ -232,16 +246,19 @@ def _table(recorded: Recorded, workdir: Path, repeat: int) -> list[str]:
             f"| {way.label} | {way.size:,} | {way.size / spans:.1f} | {len(data) / way.size:.1f} "
             f"| {way.cpu * 1e3:.0f} ms | {way.cpu / len(lines) * 1e6:.1f} µs |"
         )
-    writing = _writing(lines, workdir, repeat)
-    rows += [
-        "",
-        "The plugin's writer (`RunFile.write`: compress, write, flush), CPU a line (a test), best of "
-        f"{repeat}, alternated: "
-        + ", ".join(f"{label} {seconds * 1e6:.1f} µs" for label, seconds in writing.items())
-        + f"; compressing adds {(writing['gzip'] - writing['plain']) * 1e6:+.1f} µs a line with gzip, "
-        f"{(writing['zstd'] - writing['plain']) * 1e6:+.1f} µs with zstd.",
-        "",
-    ]
+    measured = _writing(lines, workdir, repeat)
+    rows += ["", f"CPU a line (a test) in this process, best of {repeat} rounds, the formats alternated:", ""]
+    for what, cpu in (
+        ("the plugin's writer (`RunFile.write`: compress, write, flush)", measured.write),
+        ("reading it back (`Decoded`, what every reader reads through)", measured.read),
+    ):
+        rows.append(
+            f"- {what}: "
+            + ", ".join(f"{label} {seconds * 1e6:.1f} µs" for label, seconds in cpu.items())
+            + f"; gzip {(cpu['gzip'] - cpu['plain']) * 1e6:+.1f} µs over plain, "
+            f"zstd {(cpu['zstd'] - cpu['plain']) * 1e6:+.1f} µs."
+        )
+    rows.append("")
     for label in ("zstd", "gzip"):
         path, written_spans = recorded.files[label]
         per_span = path.stat().st_size / written_spans

@@ -16,7 +16,9 @@ import orjson
 import pytest
 
 from otel_pytest.analyze.sources import StoreSource
+from otel_pytest.store import compression
 from otel_pytest.store import pack as pack_module
+from otel_pytest.store.compression import GZIP, ZSTD
 from otel_pytest.store.index import RunEntry, RunIndex, run_file_name
 from otel_pytest.store.layout import INDEX, METRICS, RUNS, SUMMARIES
 from otel_pytest.store.pack import MANIFEST, PackError, pack, unpack
@@ -81,6 +83,24 @@ def test_a_pack_unpacked_into_a_fresh_folder_gives_the_same_runs_byte_for_byte(t
     assert unpacked == pack_module.Unpacked(runs=2, added=2, present=0, removed=0)
     assert tree(fresh) == tree(store)
     assert sorted(path.name for path in fresh.iterdir()) == [".lock", INDEX, METRICS, RUNS]  # no staging left
+
+
+def test_a_store_of_plain_gzip_and_zstd_run_files_packs_and_unpacks_all_three(tmp_path: Path) -> None:
+    store = tmp_path / "job1" / ".otel-pytest"
+    for number, codec in enumerate((None, GZIP, ZSTD), start=1):
+        start = START + number * 60 * 10**9
+        item = dataclasses.replace(entry(number), file=run_file_name(start, f"{number:016x}", codec))
+        (store / RUNS).mkdir(parents=True, exist_ok=True)
+        data = b"".join(run_lines(item.run_id))
+        (store / RUNS / item.file).write_bytes(data if codec is None else compression.member(data, codec))
+        RunIndex(store).append(item)
+    archive = tmp_path / "history.tar.gz"
+    assert pack(store, archive).runs == 3
+    fresh = tmp_path / "job2" / ".otel-pytest"
+    assert unpack(archive, fresh, KEEP).added == 3
+    assert tree(fresh) == tree(store)
+    ends = sorted(path.name.rpartition(".otlp")[2] for path in (fresh / RUNS).iterdir())
+    assert ends == [".jsonl", ".jsonl.gz", ".jsonl.zst"]
 
 
 def test_the_summaries_travel_with_their_runs_and_are_not_built_again(tmp_path: Path) -> None:

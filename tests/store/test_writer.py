@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_pytest.store.compression import CODECS, Codec, Decoded, member, read_decoded
+from otel_pytest.store.compression import CODECS, GZIP, ZSTD, Codec, Decoded, member, read_decoded
 from otel_pytest.store.index import RunEntry, RunIndex, worker_part_name
 from otel_pytest.store.reader import read_spans
 from otel_pytest.store.writer import merge_parts, write_metrics
@@ -384,6 +384,22 @@ def test_merging_seals_a_crashed_workers_part_so_every_complete_line_of_every_pa
         assert merged.handle.read() == b"controller\ngw0 test 1\ngw1 test 1\n"
         assert merged.problem is None  # every member whole
     assert sorted(path.name for path in target.parent.iterdir()) == [target.name]
+
+
+@pytest.mark.parametrize(("args", "codec"), [((), ZSTD), (("--otel-compression=gzip",), GZIP)])
+def test_a_run_file_is_zstd_with_the_extra_installed_or_gzip_when_asked(
+    pytester: pytest.Pytester, args: tuple[str, ...], codec: Codec
+) -> None:
+    pytester.makepyfile("def test_one():\n    pass\n")
+    pytester.runpytest_subprocess("--otel", *args, *NO_ASYNC).assert_outcomes(passed=1)
+    (run_file,) = (pytester.path / ".otel-pytest" / "runs").iterdir()
+    assert run_file.name.endswith(f".otlp.jsonl{codec.suffix}")
+    with Decoded(run_file) as opened:
+        assert opened.codec is codec
+        lines = opened.handle.read().splitlines()
+        assert opened.problem is None  # the stream was ended
+    assert len(lines) == 2  # the test's spans, then the session's
+    assert all(line.startswith(b'{"resourceSpans":') for line in lines)
 
 
 def test_without_compression_the_run_file_is_plain_otlp_json_lines(pytester: pytest.Pytester) -> None:
