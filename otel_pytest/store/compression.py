@@ -51,14 +51,13 @@ from otel_pytest.store import files
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-GZIP_SUFFIX = ".gz"
-ZSTD_SUFFIX = ".zst"
 # zlib level 3: 52 bytes a span on the trivial suite (94 on the demo's database suite) at
 # 23 us a test; level 1 costs as much for 57 (106), level 6 twice as much for 45 (75)
 # (bench/store_size.py, docs/benchmarks.md).
 LEVEL = 3
-# zstd level 1: 47 bytes a span on the demo's database suite at a third of gzip level 3's
-# CPU (bench/store_size.py).
+# zstd level 1: 39 bytes a span on the trivial suite, 47 on the demo's database suite, for
+# +2.5 us a test to write against gzip level 3's +18.5; level 3 is larger here (45, 51),
+# level 9 4-5 times the CPU for 39 and 39 (bench/store_size.py, docs/benchmarks.md).
 ZSTD_LEVEL = 1
 ZSTD_INSTALL = "pip install 'otel-pytest[zstd]'"
 _GZIP = 16 + zlib.MAX_WBITS  # zlib's window bits for a gzip header and trailer
@@ -255,8 +254,8 @@ class _ZstdFrame:
         return self._before_damage
 
 
-GZIP = Codec("gzip", GZIP_SUFFIX, b"\x1f\x8b", GzipLines, _GzipFrame)
-ZSTD = Codec("zstd", ZSTD_SUFFIX, b"\x28\xb5\x2f\xfd", ZstdLines, _ZstdFrame)
+GZIP = Codec("gzip", ".gz", b"\x1f\x8b", GzipLines, _GzipFrame)
+ZSTD = Codec("zstd", ".zst", b"\x28\xb5\x2f\xfd", ZstdLines, _ZstdFrame)
 CODECS = (ZSTD, GZIP)
 
 
@@ -384,10 +383,6 @@ class Decoded:
             raw if self._decompressing is None else cast(BinaryIO, io.BufferedReader(self._decompressing, _CHUNK))
         )
         self._raw = raw
-
-    @property
-    def compressed(self) -> bool:
-        return self.codec is not None
 
     @property
     def problem(self) -> str | None:
