@@ -142,7 +142,7 @@ def test_the_metadata_says_what_pyproject_declares(built: Built) -> None:
     assert metadata.get_all("Classifier") == PROJECT["classifiers"]
     assert "Framework :: Pytest" in PROJECT["classifiers"]
     assert "Typing :: Typed" in PROJECT["classifiers"]
-    assert metadata.get_all("Provides-Extra") == ["grpc", "analyze", "demo", "dev"]
+    assert metadata.get_all("Provides-Extra") == ["grpc", "zstd", "analyze", "demo", "dev"]
     assert metadata["Description-Content-Type"] == "text/markdown"
     assert metadata.get_payload() == (ROOT / "README.md").read_text(encoding="utf-8")
 
