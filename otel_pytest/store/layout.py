@@ -5,7 +5,7 @@ load pytest to learn where the store is)."""
 from pathlib import Path
 
 DEFAULT_STORE = ".otel-pytest"  # in the rootdir
-RUNS = "runs"  # run files: <start>_<run id>.otlp.jsonl.gz (.otlp.jsonl uncompressed)
+RUNS = "runs"  # run files: <start>_<run id>.otlp.jsonl.zst or .gz (.otlp.jsonl uncompressed)
 METRICS = "metrics"  # each run's metrics, under its run file's name
 SUMMARIES = "summaries"  # the analyzer's cached per-run summaries: <run file>.json
 INDEX = "index.jsonl"  # one line per run

@@ -234,7 +234,7 @@ def spans_of_traces_data(
 def read_lines(
     path: Path, problems: list[str], decode: Callable[[dict[str, Any]], T | None], without: str, guess: str
 ) -> Iterator[T]:
-    """``decode`` of every OTLP JSON line of a file, plain or gzip-compressed, in order.
+    """``decode`` of every OTLP JSON line of a file, plain, gzip or zstd, in order.
 
     A line that is not JSON (invalid UTF-8 included), that ``decode`` finds is not OTLP
     (it raises ``ValueError``, ``TypeError``, ``KeyError`` or ``AttributeError``: a run cut
@@ -242,7 +242,7 @@ def read_lines(
     :data:`~otel_pytest.store.files.MAX_LINE_BYTES` is skipped and named in ``problems``
     as ``file:line``; lines ``decode`` leaves out (``None``: another signal) are counted in
     one line per file, as lines ``without`` what was read (``guess`` says what they may be).
-    A gzip stream that stops short (a crash) or is damaged ends the file at its last
+    A compressed stream that stops short (a crash) or is damaged ends the file at its last
     complete line, with one problem (:mod:`otel_pytest.store.compression`). Only a regular
     file is read (``OSError`` otherwise: see :mod:`otel_pytest.store.files`).
     """

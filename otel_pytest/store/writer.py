@@ -207,8 +207,8 @@ class RunSink:
 
 def merge_parts(target: Path, parts: Sequence[Path]) -> None:
     """Append xdist workers' part files to the run file and remove them. A compressed part
-    is a gzip member or zstd frame of its own; one that stops short (its worker crashed) is sealed first,
-    as is the target, so that what follows it can be read."""
+    is a gzip member or zstd frame of its own; one that stops short (its worker crashed) is
+    sealed first, as is the target, so that what follows it can be read."""
     for path in (target, *parts):
         if path.exists():  # a worker may have metrics where the controller has none
             seal(path)
