@@ -15,10 +15,10 @@ their own, which both formats allow one after the other (``gzip -dc`` and ``zstd
 them as one stream).
 
 **Which.** zstd keeps a larger window than deflate's 32 KB, so a database suite's lines of
-SQL-heavy spans, which repeat further apart, cost half as many bytes, at a third of gzip's
-CPU; it needs the ``zstandard`` package (``pip install 'otel-pytest[zstd]'``), imported only
-when a zstd file is written or read. :func:`available` says whether it is installed without
-importing it.
+SQL-heavy spans, which repeat further apart, cost half as many bytes, for a sixth of the CPU
+gzip adds to writing; it needs the ``zstandard`` package (``pip install 'otel-pytest[zstd]'``),
+imported only when a zstd file is written or read. :func:`available` says whether it is
+installed without importing it.
 
 **Reading.** :class:`Decoded` opens any run file, plain, gzip or zstd (told apart by their
 magic bytes, member by member, not by the name), and yields its decompressed bytes. A stream
@@ -56,8 +56,9 @@ if TYPE_CHECKING:
 # (bench/store_size.py, docs/benchmarks.md).
 LEVEL = 3
 # zstd level 1: 39 bytes a span on the trivial suite, 47 on the demo's database suite, for
-# +2.5 us a test to write against gzip level 3's +18.5; level 3 is larger here (45, 51),
-# level 9 4-5 times the CPU for 39 and 39 (bench/store_size.py, docs/benchmarks.md).
+# +2.5-4.2 us a test to write against gzip level 3's +18.5-23.9; level 3 is larger here
+# (45, 51), level 9 takes 4-5 times the CPU for 39 and 39 (bench/store_size.py,
+# docs/benchmarks.md).
 ZSTD_LEVEL = 1
 ZSTD_INSTALL = "pip install 'otel-pytest[zstd]'"
 _GZIP = 16 + zlib.MAX_WBITS  # zlib's window bits for a gzip header and trailer
