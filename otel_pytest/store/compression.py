@@ -215,7 +215,9 @@ class ZstdLines:
 class _ZstdFrame:
     def __init__(self) -> None:
         zstd = _zstandard()
-        self._stream = zstd.ZstdDecompressor().decompressobj()
+        # One frame (its end, eof, tells a whole frame from a cut one), whatever later
+        # versions make the default; the argument came in zstandard 0.22, the extra's bound.
+        self._stream = zstd.ZstdDecompressor().decompressobj(read_across_frames=False)
         self._error: type[Exception] = zstd.ZstdError
         self._before_damage = b""
         self._rest: _Input = b""  # input not yet fed: after the frame's end once it has ended
