@@ -386,11 +386,16 @@ def test_merging_seals_a_crashed_workers_part_so_every_complete_line_of_every_pa
     assert sorted(path.name for path in target.parent.iterdir()) == [target.name]
 
 
-@pytest.mark.parametrize(("args", "codec"), [((), ZSTD), (("--otel-compression=gzip",), GZIP)])
-def test_a_run_file_is_zstd_with_the_extra_installed_or_gzip_when_asked(
-    pytester: pytest.Pytester, args: tuple[str, ...], codec: Codec
+@pytest.mark.parametrize(
+    ("args", "installed", "codec"),
+    [((), True, ZSTD), (("--otel-compression=gzip",), True, GZIP), ((), False, GZIP)],
+)
+def test_a_run_file_is_zstd_with_the_extra_installed_or_gzip_when_asked_or_without_it(
+    pytester: pytest.Pytester, args: tuple[str, ...], installed: bool, codec: Codec
 ) -> None:
     pytester.makepyfile("def test_one():\n    pass\n")
+    if not installed:
+        pytester.makeconftest("import sys\nsys.modules['zstandard'] = None\n")  # as if not installed
     pytester.runpytest_subprocess("--otel", *args, *NO_ASYNC).assert_outcomes(passed=1)
     (run_file,) = (pytester.path / ".otel-pytest" / "runs").iterdir()
     assert run_file.name.endswith(f".otlp.jsonl{codec.suffix}")
