@@ -5,8 +5,9 @@ and one module-scoped yield fixture) into a temporary folder with its own ``pyte
 then runs it as separate ``python -m pytest -q -p no:cacheprovider`` processes:
 
 * **overhead**: bare pytest, ``--otel`` (local store only) and ``--otel`` exporting over
-  OTLP/HTTP to the tests' receiver (``tests.otlp_receiver.HttpReceiver``, which decodes
-  every request; it runs in this process, beside the pytest one), in rotating order for
+  OTLP/HTTP and over OTLP/gRPC to the tests' receivers (``tests.otlp_receiver.HttpReceiver``
+  and ``GrpcReceiver``, which decode every request; they run in this process, beside the
+  pytest one, so their CPU is counted among the other processes'), in rotating order for
   ``--rounds`` rounds after one untimed warm-up run each. CPU (user + system) and peak
   RSS come from ``os.wait4`` on the pytest process (its CPU plus that of otel-pytest's
   detached export helper, adopted as child subreaper); wall time is measured around it.
@@ -72,7 +73,9 @@ from otel_pytest.gc_pauses import GcPauses
 from otel_pytest.recorder import Recorder
 from otel_pytest.records import SpanRecord
 from otel_pytest.semconv import spans
-from tests.otlp_receiver import BlackHole, DownPort, HttpReceiver
+from tests.otlp_receiver import BlackHole, DownPort, GrpcReceiver, HttpReceiver
+
+Receiver = HttpReceiver | GrpcReceiver
 
 CPU_TARGET = 1.10
 RSS_TARGET_MIB = 50.0
@@ -198,7 +201,7 @@ class Variant:
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     otel_store: bool = False
-    receiver: HttpReceiver | None = None
+    receiver: Receiver | None = None
     source: Path | None = None
 
 
@@ -465,8 +468,9 @@ def verdicts(results: Results) -> list[str]:
         lines.append(cpu_verdict(by_key["otel"], "`--otel` (store only)"))
     if "otel-plain" in by_key and "otel" in by_key:
         lines.append(compression_cost(results.samples))
-    if "otel-http" in by_key:
-        lines.append(cpu_verdict(by_key["otel-http"], "`--otel` + OTLP/HTTP"))
+    for key, what in (("otel-http", "`--otel` + OTLP/HTTP"), ("otel-grpc", "`--otel` + OTLP/gRPC")):
+        if key in by_key:
+            lines.append(cpu_verdict(by_key[key], what))
     if len(results.memory) == 2:
         bare, otel = results.memory
         extra = otel.rss_mib - bare.rss_mib
@@ -589,10 +593,14 @@ def run(args: argparse.Namespace, command: str) -> Results:
             f"(2 function-scoped, 1 module-scoped)",
         )
 
-        def ours(key: str, label: str, endpoint: str = "", receiver: HttpReceiver | None = None) -> Variant:
+        def ours(
+            key: str, label: str, endpoint: str = "", receiver: Receiver | None = None, protocol: str = ""
+        ) -> Variant:
             if key == "bare":
                 return Variant(key, label, "bare", python, source=source)
             env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint} if endpoint else {}
+            if protocol:
+                env["OTEL_EXPORTER_OTLP_PROTOCOL"] = protocol
             return Variant(key, label, "bare", python, ("--otel",), env, True, receiver, source)
 
         compare = args.compare_python
@@ -603,7 +611,7 @@ def run(args: argparse.Namespace, command: str) -> Results:
         potel = f"pytest-opentelemetry {potel_version}"
         potel_on = ("--trace-per-test", "--export-traces")
 
-        def theirs(key: str, label: str, endpoint: str = "", receiver: HttpReceiver | None = None) -> Variant:
+        def theirs(key: str, label: str, endpoint: str = "", receiver: Receiver | None = None) -> Variant:
             """pytest-opentelemetry: off (``potel-bare``), on without an exporter, or exporting to ``endpoint``."""
             assert compare is not None
             if key == "potel-bare":
@@ -623,12 +631,14 @@ def run(args: argparse.Namespace, command: str) -> Results:
 
         runner = Runner(suite, workdir / "pytest.log", args.timeout, quiet)
         ok = stack.enter_context(HttpReceiver())
+        grpc_ok = stack.enter_context(GrpcReceiver())
         plain = replace(ours("otel-plain", ""), label=f"`{' '.join(PLAIN)}` (store, uncompressed)", args=PLAIN)
         variants = [
             ours("bare", "bare pytest"),
             ours("otel", "`--otel` (store)"),
             plain,
             ours("otel-http", "`--otel` + OTLP/HTTP", ok.endpoint, ok),
+            ours("otel-grpc", "`--otel` + OTLP/gRPC", grpc_ok.endpoint, grpc_ok, "grpc"),
         ]
         if compare:
             results.machine["comparison"] = f"{potel} in {Path(compare).parent.parent}"
