@@ -42,9 +42,11 @@ or the suite's setup per run changed; this module answers, per series of a
   5. A series changed when q <= false_discovery_rate, adjusted p < ``p_value`` (0.01),
      ratio >= ``min_ratio`` (1.10; <= 1 / min_ratio down) and the difference of levels
      >= the floor (``floor_test`` 5 ms, ``floor_statement`` 1 ms per execution).
-  6. Persistence: each of the newest ``persistence`` (3) runs is beyond the baseline's
-     median: one or two slow runs are never a finding (every window holds at least 3
-     runs, and the winsorizing caps what one run adds). Two slow runs in a row are what a
+  6. Persistence: each of the newest ``persistence`` (3) runs is nearer the changed
+     level than the baseline's median (beyond their geometric midpoint): one or two slow
+     runs are never a finding, even after a run that the noise put a little above the
+     median (every window holds at least 3 runs, and the winsorizing caps what one run
+     adds). Two slow runs in a row are what a
      shared machine gives: with 2, an unchanged real suite run 10 times got 3 to 27
      regression findings over its 9 analyses (bench/repeat_runs.py); with 3, none but one
      that held (docs/benchmarks.md), and the scan, testing 3 windows instead of 4, finds
@@ -274,7 +276,7 @@ def _scan(
                 & (scan.p_adjusted < options.p_value)
                 & (np.log(scan.ratio) * sign >= math.log(options.min_ratio))
                 & ((level - scan.baseline) * sign >= floors)
-                & _still_beyond(norm, scan.k, scan.baseline, options.persistence, sign)
+                & _still_beyond(norm, scan.k, scan.baseline, scan.ratio, options.persistence, sign)
             )
         verdicts.append(
             Verdicts(
@@ -354,10 +356,15 @@ def _provisional(
     return Verdicts(flagged, current, baseline, ratio, p, q, k, n_current, n_baseline, up.windows), rule
 
 
-def _still_beyond(norm: FloatArray, k: IntArray, baseline: FloatArray, persistence: int, sign: float) -> BoolArray:
+def _still_beyond(
+    norm: FloatArray, k: IntArray, baseline: FloatArray, ratio: FloatArray, persistence: int, sign: float
+) -> BoolArray:
     """Step 6: each of the newest ``persistence`` values of the row's current window (its
-    newest ``k`` runs; runs without a value are skipped) is beyond the baseline median
-    (above it for ``sign`` 1, below for -1)."""
+    newest ``k`` runs; runs without a value are skipped) is nearer the changed level than
+    the baseline median: beyond their geometric midpoint, ``baseline * sqrt(ratio)``
+    (above it for ``sign`` 1, below for -1). Beyond the median alone, an unchanged run
+    that the noise put a little above it counted as changed: half of them do, so two slow
+    runs after one were flagged as a 3-run step about every other time."""
     rows, runs = norm.shape
     if persistence < 1 or runs == 0:
         return np.ones(rows, dtype=bool)
@@ -367,7 +374,7 @@ def _still_beyond(norm: FloatArray, k: IntArray, baseline: FloatArray, persisten
     inside = np.arange(widest)[None, :] < k[:, None]
     checked = present & inside & (np.cumsum(present & inside, axis=1) <= persistence)
     with np.errstate(invalid="ignore"):
-        beyond = (recent - baseline[:, None]) * sign > 0
+        beyond = (recent - (baseline * np.sqrt(ratio))[:, None]) * sign > 0
     held: BoolArray = np.all(beyond | ~checked, axis=1)
     return held
 
