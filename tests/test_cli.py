@@ -721,8 +721,9 @@ def test_a_json_report_written_to_a_file_carries_the_slowest_test_s_waterfall(
     waterfall = report["waterfall"]
     assert waterfall["test"].endswith("::test_slow")
     assert waterfall["run"] == report["current_run"]
-    # Untraced gaps come and go with the machine's load: the spans are what this checks.
-    spans = [bar for bar in waterfall["bars"] if bar["kind"] != "untraced"]
+    # Untraced gaps and garbage-collection pauses (a span of 1 ms or more) come and go with
+    # the machine's load: the spans the suite made are what this checks.
+    spans = [bar for bar in waterfall["bars"] if bar["kind"] not in {"untraced", "gc"}]
     names = [bar["name"] for bar in spans]
     assert names[:2] == ["setup", "fixture slow"]
     assert "call" in names
