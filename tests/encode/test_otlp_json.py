@@ -242,7 +242,7 @@ def test_the_parsed_line_encodes_back_to_the_same_json() -> None:
 
 def test_an_unset_status_and_a_root_span_leave_their_fields_out() -> None:
     record = SpanRecord("pytest session", TRACE, 1, 0, START, {})
-    span = orjson.loads(orjson.dumps(encoder().span(record)))
+    span = orjson.loads(encoder().span(record))
     assert span == {
         "traceId": "0af7651916cd43dd8448eb211c80319c",
         "spanId": "0000000000000001",
@@ -297,7 +297,7 @@ def test_a_per_span_value_replaces_a_shared_one_instead_of_repeating_the_key() -
     shared: dict[str, AttributeValue] = {"pytest.outcome": "passed", "test.case.name": "t"}
     record = SpanRecord("t", TRACE, 1, 0, START, shared)
     record.set("pytest.outcome", "failed")
-    attributes = orjson.loads(orjson.dumps(encoder().span(record)))["attributes"]
+    attributes = orjson.loads(encoder().span(record))["attributes"]
     assert attributes == [
         {"key": "pytest.outcome", "value": {"stringValue": "failed"}},
         {"key": "test.case.name", "value": {"stringValue": "t"}},
@@ -349,3 +349,11 @@ def test_newlines_inside_values_stay_escaped_on_one_line() -> None:
         "key": "exception.stacktrace",
         "value": {"stringValue": "line 1\nline 2\r\n"},
     }
+
+
+def test_the_span_template_writes_the_bytes_orjson_writes_for_the_same_json() -> None:
+    """The template is filled with bytes orjson made: names that need escaping come out
+    exactly as orjson writes them, with no whitespace, in every optional part."""
+    awkward = SpanRecord('tests/t.py::test_x["a\\b\n☃"]', TRACE, 1, 2, START, {"k": 'q"uote'})
+    line = encoder().line([awkward, a_failed_test(), a_phase(awkward)])
+    assert orjson.dumps(orjson.loads(line), option=orjson.OPT_APPEND_NEWLINE) == line
