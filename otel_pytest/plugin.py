@@ -8,6 +8,7 @@ is installed); when it is off, pytest calls no otel-pytest hook per test at all.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from collections.abc import Generator
@@ -232,26 +233,25 @@ class TracingHooks(SessionHooks):
             self.recorder.failed(error)
 
     def _fixture_info(self, fixturedef: pytest.FixtureDef[Any]) -> FixtureInfo:
-        info = self._fixtures.get(fixturedef)
-        if info is None:
-            from otel_pytest.recorder import FixtureInfo
-            from otel_pytest.records import SharedAttributes
+        """A fixture definition's static facts, made on its first setup and kept."""
+        from otel_pytest.recorder import FixtureInfo
+        from otel_pytest.records import SharedAttributes
 
-            func = inspect.unwrap(fixturedef.func)
-            code = getattr(func, "__code__", None)
-            attributes: dict[str, str | int | tuple[str, ...]] = {
-                attr.FIXTURE_NAME: fixturedef.argname,
-                attr.FIXTURE_SCOPE: fixturedef.scope,
-                attr.CODE_FUNCTION_NAME: getattr(func, "__qualname__", fixturedef.argname),
-                # What it requests: the analyzer proposes a wider scope only where these allow it.
-                attr.FIXTURE_ARGNAMES: tuple(fixturedef.argnames),
-            }
-            if code is not None:
-                attributes[attr.CODE_FILE_PATH] = os.path.relpath(code.co_filename, self.config.rootpath)
-                attributes[attr.CODE_LINE_NUMBER] = code.co_firstlineno
-            info = self._fixtures[fixturedef] = FixtureInfo(
-                fixturedef.argname, fixturedef.scope, SharedAttributes(attributes)
-            )
+        func = inspect.unwrap(fixturedef.func)
+        code = getattr(func, "__code__", None)
+        attributes: dict[str, str | int | tuple[str, ...]] = {
+            attr.FIXTURE_NAME: fixturedef.argname,
+            attr.FIXTURE_SCOPE: fixturedef.scope,
+            attr.CODE_FUNCTION_NAME: getattr(func, "__qualname__", fixturedef.argname),
+            # What it requests: the analyzer proposes a wider scope only where these allow it.
+            attr.FIXTURE_ARGNAMES: tuple(fixturedef.argnames),
+        }
+        if code is not None:
+            attributes[attr.CODE_FILE_PATH] = os.path.relpath(code.co_filename, self.config.rootpath)
+            attributes[attr.CODE_LINE_NUMBER] = code.co_firstlineno
+        info = self._fixtures[fixturedef] = FixtureInfo(
+            fixturedef.argname, fixturedef.scope, SharedAttributes(attributes)
+        )
         return info
 
     @pytest.hookimpl(wrapper=True)
@@ -259,15 +259,22 @@ class TracingHooks(SessionHooks):
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
     ) -> Generator[None, object, object]:
         __tracebackhide__ = True
-        if _is_direct_parameter(fixturedef):
-            return (yield)
         recorder = self.recorder
         try:
-            info = self._fixture_info(fixturedef)
-            param = getattr(request, "param", None)
-            record = recorder.fixture_setup_start(info, None if param is None else _param_text(param))
+            # A known fixture costs one look-up; parametrize arguments (pseudo-fixtures, one
+            # per test function) are checked each time rather than kept.
+            info = self._fixtures.get(fixturedef)
+            if info is None and not _is_direct_parameter(fixturedef):
+                info = self._fixture_info(fixturedef)
+            if info is None:
+                record = None
+            else:
+                param = getattr(request, "param", None)
+                record = recorder.fixture_setup_start(info, None if param is None else _param_text(param))
         except Exception as error:
             recorder.failed(error)
+            record = None
+        if record is None:
             return (yield)
         try:
             result = yield
@@ -279,7 +286,7 @@ class TracingHooks(SessionHooks):
             key = id(fixturedef)
             # Runs first among the fixture's finalizers: the teardown span starts here
             # and ends in pytest_fixture_post_finalizer, after the fixture's own code.
-            fixturedef.addfinalizer(lambda: self._guard(recorder.fixture_teardown_start, key, info))
+            fixturedef.addfinalizer(functools.partial(self._guard, recorder.fixture_teardown_start, key, info))
         except Exception as error:
             recorder.failed(error)
         return result
