@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from otel_pytest.encode.shape import ExportShape, by_scope
-from otel_pytest.records import Attributes, AttributeValue, Link, SpanRecord
+from otel_pytest.records import Attributes, AttributeValue, Link, SharedAttributes, SpanRecord
 
 
 def any_value(value: AttributeValue) -> dict[str, Any]:
@@ -36,7 +36,11 @@ def any_value(value: AttributeValue) -> dict[str, Any]:
 
 
 def key_values(attributes: Mapping[str, AttributeValue]) -> list[dict[str, Any]]:
-    return [{"key": key, "value": any_value(value)} for key, value in attributes.items()]
+    # Most values are strings: those skip the call to any_value.
+    return [
+        {"key": key, "value": {"stringValue": value} if type(value) is str else any_value(value)}
+        for key, value in attributes.items()
+    ]
 
 
 def _members(attributes: Attributes) -> bytes:
@@ -58,6 +62,20 @@ class OtlpJsonEncoder:
         self._shape = shape
         self._resource = b'{"resourceSpans":[{"resource":' + orjson.dumps({"attributes": key_values(shape.resource)})
         self._scopes: dict[str, bytes] = {}
+        # The run id's key-value, alone and after a shared set's (see _attributes).
+        self._run_only = shape.run_attributes.forms.get(_members) or _members(shape.run_attributes)
+        self._after_shared = b"," + self._run_only
+
+    def _attributes(self, record: SpanRecord) -> bytes:
+        """The span's attribute members. A span with only a shared set (a phase, a fixture,
+        most queries) whose form is made is joined to the run id here, without the general
+        path of :meth:`ExportShape.encoded_attributes` (same result, a few calls fewer)."""
+        static = record.attributes
+        if not record.extra and type(static) is SharedAttributes:
+            form = static.forms.get(_members)
+            if form is not None:
+                return form + self._after_shared if form else self._run_only
+        return b",".join(self._shape.encoded_attributes(record, _members))
 
     def span(self, record: SpanRecord) -> bytes:
         """One ``Span`` object, its keys in the order OTLP's JSON examples give them."""
@@ -69,7 +87,7 @@ class OtlpJsonEncoder:
             record.kind,
             record.start,
             record.end,
-            b",".join(self._shape.encoded_attributes(record, _members)),
+            self._attributes(record),
             (b',"parentSpanId":"%016x"' % parent_id) if parent_id else b"",
         )
         if record.events or record.links or record.status:
