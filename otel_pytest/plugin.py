@@ -21,7 +21,7 @@ from otel_pytest.endpoint import SettingError
 from otel_pytest.semconv import attributes as attr
 
 if TYPE_CHECKING:
-    from otel_pytest.recorder import FixtureInfo, Recorder, TestInfo
+    from otel_pytest.recorder import FixtureInfo, Recorder
     from otel_pytest.run import RunTally, TracedRun
 
 PLUGIN_NAME = "otel-pytest-tracing"
@@ -64,16 +64,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def _is_xdist_controller(config: pytest.Config) -> bool:
     """xdist has already turned ``-n N`` into a ``dist`` mode by the time we configure."""
     return not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no"
-
-
-def _test_info(nodeid: str, location: tuple[str, int | None, str]) -> TestInfo:
-    from otel_pytest.recorder import TestInfo
-
-    path, line, domain = location
-    module = nodeid.split("::", 1)[0]
-    suite = nodeid.rsplit("::", 1)[0] if "::" in nodeid else module
-    function = domain.split("[", 1)[0]
-    return TestInfo(nodeid, module, suite, path, (line or 0) + 1, function)
 
 
 def _is_direct_parameter(fixturedef: pytest.FixtureDef[Any]) -> bool:
@@ -154,7 +144,10 @@ class TracingHooks(SessionHooks):
     where a span must enclose work (phases, fixture setup)."""
 
     def __init__(self, run: TracedRun, config: pytest.Config) -> None:
+        from otel_pytest.recorder import TestInfo
+
         super().__init__(run, config)
+        self._test_at = TestInfo.at  # kept: an import statement in the hook would run per test
         self._fixtures: dict[pytest.FixtureDef[Any], FixtureInfo] = {}
         self._next_module: str | None = None
 
@@ -164,7 +157,7 @@ class TracingHooks(SessionHooks):
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         try:
             self.run.before_test()
-            self.recorder.test_start(_test_info(nodeid, location))
+            self.recorder.test_start(self._test_at(nodeid, location))
         except Exception as error:
             self.recorder.failed(error)
 
@@ -382,9 +375,10 @@ class XdistControllerHooks:
         """After other plugins had their say on the report (a rerun plugin may change it)."""
         try:
             from otel_pytest import clock
+            from otel_pytest.recorder import TestInfo
 
             start, location = self._started.pop(crashitem, (clock.now_ns(), report.location))
             worker = str(report.node.workerinput["workerid"])
-            self.run.record_crash(_test_info(crashitem, location), report.outcome, str(report.longrepr), worker, start)
+            self.run.record_crash(TestInfo.at(crashitem, location), report.outcome, str(report.longrepr), worker, start)
         except Exception as error:
             self.run.recorder.failed(error)
