@@ -3,9 +3,10 @@
 The local store is written first and always (:mod:`otel_pytest.store.writer`); this module
 encodes the same batches as OTLP protobuf requests and hands them, down a pipe, to a
 helper process (:mod:`otel_pytest.sender`, whose docstring says why it is a process) that
-sends them through the OpenTelemetry SDK's own exporters. No exporter, ``requests`` or
-``grpc`` is imported here (only the SDK's metrics encoder, once the tests are over), and
-no logger or warning filter is touched.
+sends them through the OpenTelemetry SDK's own exporters. No exporter, ``requests``,
+``grpc`` or protobuf is imported here for the spans (only the SDK's metrics encoder, once
+the tests are over, for a database run's metrics), and no logger or warning filter is
+touched.
 
 A collector that is down, never answers, or answers 500 costs at most ``export_timeout``
 seconds at the end of the run, for the whole run: the helper stops a signal after its

@@ -63,7 +63,7 @@ def resource_attributes(env: Mapping[str, str], rootdir: Path) -> dict[str, Attr
 
 
 def otlp_proto_encoder(shape: ExportShape) -> OtlpProtoEncoder:
-    """Imported only when exporting: protobuf costs a store-only run ~13 ms."""
+    """Imported only when exporting: a store-only run never needs it."""
     from otel_pytest.encode.otlp_proto import OtlpProtoEncoder
 
     return OtlpProtoEncoder(shape)

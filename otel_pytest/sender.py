@@ -28,8 +28,9 @@ bounds the wait on a collector that is down or never answers.
 The pipe carries frames (:data:`FRAME`: kind, item count, length, then the bytes): one
 ``CONFIG`` frame, any number of ``SPANS`` and ``METRICS`` requests, then ``CLOSE`` with the
 seconds left to finish. On its standard output this process writes :data:`READY` once
-its exporters are built (the imports take ~0.2-0.7 s, in parallel with the tests: a run
-shorter than that waits for them at its end, as it used to at its start), then, at the
+its span exporter is built (the imports take ~0.15-0.7 s, in parallel with the tests: a
+run shorter than that waits for them at its end, as it used to at its start; the metrics
+exporter is built for the first metrics request, if one comes), then, at the
 end, one JSON report (per signal: items delivered and rejected, the collector's message,
 the problem), and ends, with or without the requests still in flight.
 """
@@ -276,17 +277,21 @@ def open_sender(signal: str, protocol: str, url: str, timeout: float) -> Sender:
 
 
 class _Signal:
-    """One signal's queue and thread; the thread builds its exporter first (the imports
-    happen there, while the main thread already drains the pipe)."""
+    """One signal's queue and thread; the thread builds its exporter (the imports happen
+    there, while the main thread already drains the pipe). A ``lazy`` signal builds it
+    for its first batch only: a run without database metrics never imports the SDK's
+    metrics exporter (~30-60 ms of the helper's start-up)."""
 
-    def __init__(self, signal: str, target: dict[str, str], timeout: float, log: LastMessages) -> None:
+    def __init__(self, signal: str, target: dict[str, str], timeout: float, log: LastMessages, *, lazy: bool) -> None:
         self.outcome = SignalOutcome()
         self._signal = signal
         self._target = target
         self._timeout = timeout
         self._log = log
+        self._lazy = lazy
         self._queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue()
-        self.ready = threading.Event()  # the exporter is built (or failed to be)
+        self.ready = threading.Event()  # the exporter is built (or failed to be), or waits for a first batch
+        self.built = threading.Event()  # the thread has its exporter, or will never build one
         self._thread = threading.Thread(target=self._run, name=f"otel-pytest-{signal}", daemon=True)
         self._thread.start()
 
@@ -298,20 +303,28 @@ class _Signal:
             return
         self._queue.put((data, items))
 
+    def _open(self) -> Sender | None:
+        try:
+            return open_sender(self._signal, self._target["protocol"], self._target["url"], self._timeout)
+        except Exception as error:
+            self.outcome.problem = f"cannot set up the exporter ({type(error).__name__}: {error})"
+            return None
+        finally:
+            self.built.set()
+
     def _run(self) -> None:
         outcome = self.outcome
-        try:
-            send, shutdown = open_sender(self._signal, self._target["protocol"], self._target["url"], self._timeout)
-        except Exception as error:
-            outcome.problem = f"cannot set up the exporter ({type(error).__name__}: {error})"
+        sender = None if self._lazy else self._open()
         self.ready.set()
         while (item := self._queue.get()) is not None:
-            if outcome.problem is not None or outcome.unsupported:
+            if sender is None and not self.built.is_set():
+                sender = self._open()
+            if sender is None or outcome.problem is not None or outcome.unsupported:
                 continue
             data, items = item
             self._log.forget_this_thread()
             try:
-                answer = send(data, items)
+                answer = sender[0](data, items)
             except Exception as error:  # an exporter bug must not end the signal silently
                 outcome.problem = f"{type(error).__name__}: {error}"
                 continue
@@ -323,13 +336,17 @@ class _Signal:
             outcome.delivered += items - answer.rejected
             outcome.rejected += answer.rejected
             outcome.rejection = answer.message[:200] or outcome.rejection
-        if outcome.problem is None:
-            shutdown()
+        self.built.set()  # a lazy signal that got no batch
+        if sender is not None and outcome.problem is None:
+            sender[1]()
+
+    def end_of_input(self) -> None:
+        """No more batches: the thread sends what is queued, then ends."""
+        self._queue.put(None)
 
     def finish(self, deadline: float, timeout: float) -> None:
         """Wait for the requests queued before ``deadline``; what is still in flight then
         is not delivered."""
-        self._queue.put(None)
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             self.outcome.problem = self.outcome.problem or f"no answer within {timeout:g} s"
@@ -370,7 +387,12 @@ def main() -> int:
     timeout = float(config["timeout"])
     log = LastMessages()
     logging.getLogger().addHandler(log)
-    signals = {kind: _Signal(name, config[name], timeout, log) for kind, name in SIGNALS.items() if config.get(name)}
+    # Spans come all along the run; metrics (database runs only) at its end, if at all.
+    signals = {
+        kind: _Signal(name, config[name], timeout, log, lazy=kind == METRICS)
+        for kind, name in SIGNALS.items()
+        if config.get(name)
+    }
 
     def announce() -> None:
         for signal in signals.values():
@@ -389,8 +411,13 @@ def main() -> int:
             break
         if kind in signals:
             signals[kind].put(payload, items)
-    # The budget is the collector's: it starts once the exporters are built.
+    # The budget is the collector's: it starts once the exporters are built (a lazy one
+    # for the batches it was given).
     announcer.join()
+    for signal in signals.values():
+        signal.end_of_input()
+    for signal in signals.values():
+        signal.built.wait()
     deadline = time.monotonic() + budget
     for signal in signals.values():
         signal.finish(deadline, timeout)

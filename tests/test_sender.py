@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from otel_pytest.sender import scrub
+from otel_pytest import sender
+from otel_pytest.sender import Answer, LastMessages, Sender, scrub
 
 
 @pytest.mark.parametrize(
@@ -42,3 +45,52 @@ def test_scrub_removes_userinfo_query_and_fragment_in_every_form_the_exporters_q
     message: str, url: str, scrubbed: str
 ) -> None:
     assert scrub(message, url) == scrubbed
+
+
+class _Opened:
+    """Stands in for :func:`sender.open_sender`: counts the exporters built and the batches sent."""
+
+    def __init__(self) -> None:
+        self.built: list[str] = []
+        self.sent: list[bytes] = []
+
+    def __call__(self, signal: str, protocol: str, url: str, timeout: float) -> Sender:
+        self.built.append(signal)
+        return self.send, lambda: None
+
+    def send(self, data: bytes, items: int) -> Answer:
+        self.sent.append(data)
+        return Answer(True)
+
+
+def _run_signal(opened: _Opened, monkeypatch: pytest.MonkeyPatch, batches: list[bytes], *, lazy: bool) -> None:
+    monkeypatch.setattr(sender, "open_sender", opened)
+    target = {"url": "http://collector:4318/v1/metrics", "protocol": "http/protobuf"}
+    signal = sender._Signal("metrics", target, 1.0, LastMessages(), lazy=lazy)
+    assert signal.ready.wait(5)
+    for batch in batches:
+        signal.put(batch, 1)
+    signal.end_of_input()
+    assert signal.built.wait(5)
+    signal.finish(time.monotonic() + 5, 1.0)
+    assert signal.outcome.problem is None
+
+
+def test_a_lazy_signal_given_no_batch_never_builds_its_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = _Opened()
+    _run_signal(opened, monkeypatch, [], lazy=True)
+    assert opened.built == []
+
+
+def test_a_lazy_signal_builds_its_exporter_once_for_its_first_batch_and_sends_every_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opened = _Opened()
+    _run_signal(opened, monkeypatch, [b"one", b"two"], lazy=True)
+    assert (opened.built, opened.sent) == (["metrics"], [b"one", b"two"])
+
+
+def test_an_eager_signal_builds_its_exporter_before_any_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = _Opened()
+    _run_signal(opened, monkeypatch, [], lazy=False)
+    assert opened.built == ["metrics"]
