@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import re
@@ -493,6 +494,24 @@ def test_analyze_reads_the_store_and_prints_the_terminal_report(
     assert out[0] == f"otel-pytest analyze: run {history.runs[-1].run_id}, 3 runs analyzed"
     assert "Fixing this finding saves ~20 ms per run." in out
     assert any("test_slow is setup-dominated" in line for line in out)
+
+
+def test_analyze_keeps_the_history_out_of_collections_and_leaves_the_collector_as_it_was(
+    recorded: Path, detectors: list[Detector], capsys: pytest.CaptureFixture[str]
+) -> None:
+    during: list[tuple[bool, int]] = []
+
+    def detect(history: History, options: AnalysisOptions) -> list[Finding]:
+        during.append((gc.isenabled(), gc.get_freeze_count()))
+        return []
+
+    detectors.append(detect)
+    assert gc.isenabled()
+    code, _, err = run(capsys, "analyze", "--store", str(recorded))
+    assert (code, err) == (EXIT_OK, [])
+    ((enabled, frozen),) = during
+    assert (enabled, frozen > 0) == (True, True)  # the history, read, is frozen while the detectors run
+    assert (gc.isenabled(), gc.get_freeze_count()) == (True, 0)
 
 
 def test_the_terminal_report_fits_columns_when_piped_and_details_add_each_fix(

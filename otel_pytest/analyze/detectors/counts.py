@@ -102,8 +102,8 @@ def fall(values: Sequence[float], rule: Rule, recent: int) -> Rise | None:
     """The rise that held at the analysis of one of the newest ``recent`` runs and is gone
     since (every value from its end on at or below its baseline); ``None`` otherwise, and
     when a rise holds now."""
-    if rise(values, rule) is not None:
-        return None
+    if rise(values, rule) is not None or min(values, default=0.0) == max(values, default=0.0):
+        return None  # no part of a constant series rose
     for ended in range(len(values) - 1, max(len(values) - recent, 2) - 1, -1):
         held = rise(values[:ended], rule)
         if held is None:
@@ -131,15 +131,17 @@ def detect(history: History, options: AnalysisOptions) -> list[Finding]:
     if len(runs) < 2:
         return []
     position = {run.run_id: index for index, run in enumerate(runs)}
+    passed_runs: dict[str, list[tuple[RunSummary, TestSample]]] = {
+        test_id: [] for test_id, sample in runs[-1].tests.items() if sample.outcome in COUNTED_OUTCOMES
+    }
+    for run in runs:  # one pass over the samples, not one per test
+        for test_id, sample in run.tests.items():
+            judged = passed_runs.get(test_id)
+            if judged is not None and sample.outcome in COUNTED_OUTCOMES:
+                judged.append((run, sample))
     findings = []
-    for test_id in sorted(runs[-1].tests):
-        if runs[-1].tests[test_id].outcome not in COUNTED_OUTCOMES:
-            continue
-        passed = [
-            (run, run.tests[test_id])
-            for run in runs
-            if test_id in run.tests and run.tests[test_id].outcome in COUNTED_OUTCOMES
-        ]
+    for test_id in sorted(passed_runs):
+        passed = passed_runs[test_id]
         if len(passed) < 2:
             continue
         groups: dict[tuple[int, int | None], list[_Change]] = {}
