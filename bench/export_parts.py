@@ -43,6 +43,8 @@ IMPORTS = {
     "pytest side, import otel_pytest.export": "import otel_pytest.export",
     "pytest side, + otel_pytest.encode.otlp_proto": "import otel_pytest.export, otel_pytest.encode.otlp_proto",
     "interpreter (python -c pass)": "pass",
+    # What a hand-written OTLP/HTTP transport would import instead of the SDK exporter.
+    "instead: import http.client, ssl, gzip": "import http.client, ssl, gzip",
 }
 
 
