@@ -173,38 +173,30 @@ class TracingHooks(SessionHooks):
         except Exception as error:
             self.recorder.failed(error)
 
-    # The phase wrappers are written out rather than sharing a nested generator: a
-    # ``yield from`` layer costs a generator and a frame per phase, three times a test.
-
-    def _phase_start(self, when: str) -> None:
+    def _phase(self, when: str) -> Generator[None, object, object]:
+        __tracebackhide__ = True
+        recorder = self.recorder
         try:
-            self.recorder.phase_start(when)
+            recorder.phase_start(when)
         except Exception as error:
-            self.recorder.failed(error)
-
-    def _phase_end(self) -> None:
+            recorder.failed(error)
         try:
-            self.recorder.phase_end()
-        except Exception as error:
-            self.recorder.failed(error)
+            return (yield)
+        finally:
+            try:
+                recorder.phase_end()
+            except Exception as error:
+                recorder.failed(error)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
         __tracebackhide__ = True
-        self._phase_start("setup")
-        try:
-            return (yield)
-        finally:
-            self._phase_end()
+        return (yield from self._phase("setup"))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         __tracebackhide__ = True
-        self._phase_start("call")
-        try:
-            return (yield)
-        finally:
-            self._phase_end()
+        return (yield from self._phase("call"))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(
@@ -212,11 +204,7 @@ class TracingHooks(SessionHooks):
     ) -> Generator[None, object, object]:
         __tracebackhide__ = True
         self._next_module = nextitem.nodeid.split("::", 1)[0] if nextitem is not None else None
-        self._phase_start("teardown")
-        try:
-            return (yield)
-        finally:
-            self._phase_end()
+        return (yield from self._phase("teardown"))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         try:
