@@ -18,7 +18,6 @@ from urllib.parse import unquote
 from otel_pytest import clock, identity
 from otel_pytest.binding import ProcessBinding, traceparent
 from otel_pytest.db import DbInstrumentation
-from otel_pytest.db.metrics import DbMetrics
 from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.encode.shape import ExportShape
 from otel_pytest.export import BackgroundExporter, DeliveryReport, check_exporter
@@ -37,6 +36,7 @@ from otel_pytest.store.writer import RunSink, read_contents, resource_groups, st
 from otel_pytest.version import package_version
 
 if TYPE_CHECKING:
+    from otel_pytest.db.metrics import DbMetrics
     from otel_pytest.encode.otlp_proto import OtlpProtoEncoder
     from otel_pytest.recorder import TestInfo
 
@@ -60,6 +60,13 @@ def resource_attributes(env: Mapping[str, str], rootdir: Path) -> dict[str, Attr
     if env.get("OTEL_SERVICE_NAME") or attr.SERVICE_NAME not in attributes:
         attributes[attr.SERVICE_NAME] = service_name(env, rootdir)
     return attributes
+
+
+def _db_metrics(shape: ExportShape) -> DbMetrics:
+    """Imported only when a database library is instrumented."""
+    from otel_pytest.db.metrics import DbMetrics
+
+    return DbMetrics(shape.resource, shape.version)
 
 
 def otlp_proto_encoder(shape: ExportShape) -> OtlpProtoEncoder:
@@ -137,7 +144,7 @@ class TracedRun:
         self.provider = RunTracerProvider(self.recorder, dict(self.resource))
         self.db: DbInstrumentation | None = None
         if options.db:
-            self.db = DbInstrumentation(self.recorder, lambda: DbMetrics(shape.resource, shape.version))
+            self.db = DbInstrumentation(self.recorder, lambda: _db_metrics(shape))
         self.summary = RunTally(self.run_id, None if self.sink.store_problem else self.run_file)
         self._worker_outputs: list[Mapping[str, Any]] = []
         # xdist workers that died: worker id -> (xdist's reason, the test it was running).
@@ -263,7 +270,7 @@ class TracedRun:
             summary.store_file = None
 
     def _write_metrics(self) -> None:
-        metrics = self.db.spans.metrics if self.db is not None else None
+        metrics = self.db.metrics if self.db is not None else None
         if metrics is None or metrics.empty:
             return
         worker = self.worker_id if self.is_worker else ""

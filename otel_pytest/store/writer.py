@@ -39,7 +39,6 @@ from otel_pytest.store.compression import Codec, member, seal
 from otel_pytest.store.index import RunEntry, RunIndex, is_run_file, run_id_of, worker_part_name
 from otel_pytest.store.layout import METRICS, RUNS
 from otel_pytest.store.lock import has_live_writer, hold_writer_lock, store_lock
-from otel_pytest.store.reader import read_otlp
 
 if TYPE_CHECKING:
     from otel_pytest.db.metrics import DbMetrics
@@ -268,6 +267,9 @@ class FileContents:
 def read_contents(paths: Iterable[Path]) -> FileContents:
     """Count the tests and spans of files whose writer died before it could say: an orphan
     run, a crashed xdist worker's part."""
+    # Imported here: only a crash or an orphan needs the reader (~2 ms at every start-up).
+    from otel_pytest.store.reader import read_otlp
+
     contents = FileContents()
     skipped: list[str] = []  # a line cut off by the death: not counted, as it is not read
     for path in paths:
