@@ -50,6 +50,7 @@ from bench.harness import (
     section_head,
 )
 from otel_pytest.semconv import attributes
+from otel_pytest.store.index import is_run_file
 from otel_pytest.store.reader import read_spans
 
 DOCS = REPO / "docs" / "foreign-suites.md"
@@ -187,7 +188,7 @@ def run_suite(project: Project, source: Path, python: Path, work: Path, traced: 
         )
     spans = db_spans = 0
     if traced:
-        for path in sorted((store / "runs").glob("*.otlp.jsonl.zst")):
+        for path in sorted(path for path in (store / "runs").iterdir() if is_run_file(path.name)):
             for _resource, span in read_spans(path):
                 spans += 1
                 db_spans += attributes.DB_SYSTEM_NAME in span.attributes

@@ -18,6 +18,12 @@ at b when the test ran it in every passed run since b and in none of its baselin
   ``began`` and ``age``), not only in the run where it appeared;
 * a count that flips between two values (a pool that sometimes has a connection ready) is
   never a finding: it went up to the higher value before; a decrease never is;
+* a rise back to the level the count held before its baseline began is no finding when, in
+  the run the baseline began, another of the test's counts or statements rose and that
+  rise ended in the run this one began: a change and its revert, the first of which also
+  lowered this count (the revert is reported on the other change, closed). A lower level
+  that came without a rise of the test's own (an optimisation) stays its baseline: losing
+  it is a regression;
 * a rise that held at the analysis of one of the newest ``current_runs`` runs and is gone
   now (every run since at or below its baseline) is reported ``"closed"``, with ``ended``
   the first run it was gone in, so that the fix is seen; a closed finding saves nothing
@@ -159,22 +165,58 @@ def _changes(samples: Sequence[TestSample], options: AnalysisOptions) -> list[_C
     counted = Rule(
         options.baseline_runs, options.count_min_increase, options.count_min_ratio, options.count_stable_runs
     )
+    ran_before = Rule(options.baseline_runs, 1.0, 1.0, stable=None)  # a statement it ran in its baseline is not new
+    series = _Series(samples, counted, ran_before)
     found = []
     for metric in COUNTED:
-        values = [float(sample.db.get(metric, 0.0)) for sample in samples]
+        values = series.counts(metric)
         held = rise(values, counted) or fall(values, counted, recent)
-        if held is not None:
+        if held is not None and not series.reverted(held, values, metric):
             found.append(_Change(held, metric=metric))
-    sets = [sample.statements for sample in samples]
+    sets = series.sets
     everywhere = frozenset.intersection(*sets)
     candidates = frozenset().union(*sets[-recent - 1 :]) - everywhere  # the newest, or gone since one of them
-    ran_before = Rule(options.baseline_runs, 1.0, 1.0, stable=None)  # a statement it ran in its baseline is not new
     for fingerprint in sorted(candidates):
         ran = [1.0 if fingerprint in statements else 0.0 for statements in sets]
         held = rise(ran, ran_before) or fall(ran, ran_before, recent)
         if held is not None:
             found.append(_Change(held, fingerprint=fingerprint))
     return found
+
+
+class _Series:
+    """One test's counts and statement sets over its passed runs, and the revert check that
+    needs the other series of the same test (see the module docstring)."""
+
+    def __init__(self, samples: Sequence[TestSample], counted: Rule, ran_before: Rule) -> None:
+        self._samples = samples
+        self._counted = counted
+        self._ran_before = ran_before
+        self.sets = [sample.statements for sample in samples]
+
+    def counts(self, metric: str) -> list[float]:
+        return [float(sample.db.get(metric, 0.0)) for sample in self._samples]
+
+    def reverted(self, held: Rise, values: Sequence[float], metric: str) -> bool:
+        """Whether the open rise ``held`` of ``metric`` undoes the fall that came with
+        another change of the test: back to at most the level before the run its baseline
+        began in, where another count or statement rose, a rise that ended where this one
+        began."""
+        fell = held.began - len(held.baseline)
+        if held.ended is not None or fell < 1 or min(values[held.began :]) > values[fell - 1]:
+            return False
+        others = [(self.counts(other), self._counted) for other in COUNTED if other != metric]
+        others += [
+            ([1.0 if fingerprint in statements else 0.0 for statements in self.sets], self._ran_before)
+            for fingerprint in sorted(self.sets[fell] - self.sets[fell - 1])
+        ]
+        return any(_rose_between(other, rule, fell, held.began) for other, rule in others)
+
+
+def _rose_between(values: Sequence[float], rule: Rule, began: int, ended: int) -> bool:
+    """Whether the series rose in run ``began`` and was back at its baseline from run ``ended`` on."""
+    held = rise(values[:ended], rule)
+    return held is not None and held.began == began and max(values[ended:]) <= max(held.baseline)
 
 
 def _merge_new_statements(findings: list[Finding], newest: RunSummary, options: AnalysisOptions) -> list[Finding]:

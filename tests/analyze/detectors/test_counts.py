@@ -264,3 +264,39 @@ def test_a_rise_after_a_fix_is_judged_from_the_fixed_level_that_held_before_it()
 @pytest.mark.parametrize("fixed_runs", [1, 2])
 def test_a_lower_level_shorter_than_count_stable_runs_is_no_baseline(fixed_runs: int) -> None:
     assert counts.detect(count_history([39, 39, *[29] * fixed_runs, 33]), OPTIONS) == []
+
+
+REVERTED = [10, 10, 10, 10, 9, 9, 9, 9, 10, 10]  # queries: a change in run04 lowered them, run08 undid it
+
+
+def test_a_count_back_where_it_was_when_a_regression_of_the_test_was_reverted_is_part_of_the_fix() -> None:
+    """The demo's revert: the N+1 change (run04) added a statement and, as a side effect, took one
+    query off; reverting it (run08) removes the statement and brings the query back."""
+    old = frozenset({"fp-a"})
+    sets = [old] * 4 + [old | {"fp-new"}] * 4 + [old] * 2
+
+    finding = only_finding(counts.detect(count_history(REVERTED, sets), OPTIONS))
+
+    assert (finding.status, finding.key, finding.began, finding.ended) == (
+        "closed",
+        "new statements",
+        RunRef("run04", "rev04"),
+        RunRef("run08", "rev08"),
+    )
+
+
+def test_a_count_back_where_it_was_after_an_optimisation_of_its_own_is_a_regression() -> None:
+    finding = only_finding(counts.detect(count_history(REVERTED, [frozenset({"fp-a"})] * 10), OPTIONS))
+
+    assert (finding.status, finding.began) == ("open", RunRef("run08", "rev08"))
+    assert only([finding]).title == f"{name(0)}: 10 queries instead of 9"
+
+
+def test_a_count_rising_above_where_it_was_before_a_reverted_change_is_a_regression() -> None:
+    old = frozenset({"fp-a"})
+    sets = [old] * 4 + [old | {"fp-new"}] * 4 + [old] * 2
+    queries = [*REVERTED[:8], 14, 14]
+
+    found = sorted(counts.detect(count_history(queries, sets), OPTIONS), key=lambda finding: finding.key)
+
+    assert [(f.key, f.status) for f in found] == [("new statements", "closed"), ("queries", "open")]
