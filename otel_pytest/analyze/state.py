@@ -30,6 +30,7 @@ entries the last analysis used or made, so it does not grow with the history.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import sys
 import zipfile
@@ -43,10 +44,12 @@ import numpy as np
 
 from otel_pytest.analyze.model import SUMMARY_SCHEMA_VERSION, RunSummary
 from otel_pytest.analyze.options import AnalysisOptions
+from otel_pytest.store import files
 
 STATE_FILE = "analysis-state.npz"  # in the store's summary cache folder
 Entry = dict[str, np.ndarray]  # what one computation left: named arrays
 _SEPARATOR = "/"  # between an entry's key and an array's name in the state file
+_DIGEST = "#digest"  # each entry's own name for the digest of its arrays
 
 
 def _code_digest() -> str:
@@ -96,13 +99,26 @@ def identities(
     return {run.run_id: (run, run_identity(run, stamps[run.source])) for run in runs if run.source in stamps}
 
 
+def _digest(entry: Entry) -> np.ndarray:
+    """What an entry's arrays are, hashed: a stored entry that parses but is not what was
+    written (a damaged file) is not recalled."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(entry):
+        if name != _DIGEST:
+            array = np.ascontiguousarray(entry[name])
+            digest.update(repr((name, array.dtype.str, array.shape)).encode())
+            digest.update(array.tobytes())
+    return np.array(digest.hexdigest())
+
+
 class Memo:
-    """Entries recalled from the last analysis and those this one used or made."""
+    """Entries recalled from the last analysis (``recalled``, by key) and those this one
+    used or made (``kept``: what is written for the next)."""
 
     def __init__(self, fingerprint: str, runs: Mapping[str, tuple[RunSummary, str]], recalled: Mapping[str, Entry]):
         self.fingerprint = fingerprint
         self._runs = runs  # run id -> (the run object read, its identity)
-        self._recalled = recalled
+        self.recalled = recalled
         self.kept: dict[str, Entry] = {}
 
     def key(self, part: str, options: AnalysisOptions, runs: Sequence[RunSummary] = (), *data: bytes) -> str | None:
@@ -124,14 +140,16 @@ class Memo:
         return digest.hexdigest()
 
     def recall(self, key: str) -> Entry | None:
-        """The entry under ``key``, kept for the next analysis; None when there is none."""
-        entry = self._recalled.get(key)
-        if entry is not None:
-            self.kept[key] = entry
+        """The entry under ``key``, kept for the next analysis; None when there is none or
+        it is not what was written."""
+        entry = self.recalled.get(key)
+        if entry is None or _DIGEST not in entry or str(entry[_DIGEST]) != str(_digest(entry)):
+            return None
+        self.kept[key] = entry
         return entry
 
     def keep(self, key: str, entry: Entry) -> None:
-        self.kept[key] = entry
+        self.kept[key] = {**entry, _DIGEST: _digest(entry)}
 
 
 _ACTIVE: ContextVar[Memo | None] = ContextVar("otel_pytest_analysis_memo", default=None)
@@ -157,7 +175,7 @@ def load(folder: Path, runs: Mapping[str, tuple[RunSummary, str]]) -> Memo:
     current = fingerprint()
     recalled: dict[str, Entry] = {}
     try:
-        with np.load(folder / STATE_FILE, allow_pickle=False) as stored:
+        with np.load(io.BytesIO(files.read_regular(folder / STATE_FILE)), allow_pickle=False) as stored:
             if str(stored["fingerprint"]) == current:
                 for name in stored.files:
                     key, found, array = name.partition(_SEPARATOR)
