@@ -68,7 +68,8 @@ def fingerprint() -> str:
     of Python, numpy and scipy (their arithmetic is part of every result)."""
     import scipy  # type: ignore[import-untyped]  # no stubs installed
 
-    return "\0".join((_code_digest(), SUMMARY_SCHEMA_VERSION, sys.version, np.__version__, scipy.__version__))
+    parts = (_code_digest(), SUMMARY_SCHEMA_VERSION, sys.version, np.__version__, scipy.__version__)
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def run_identity(run: RunSummary, stamp: Mapping[str, object]) -> str:
