@@ -37,13 +37,14 @@ from otel_pytest.plural import plural
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.store import files
 from otel_pytest.store.index import RunIndex
-from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_KEEP_SIZE, DEFAULT_STORE, INDEX
+from otel_pytest.store.layout import DEFAULT_KEEP_RUNS, DEFAULT_KEEP_SIZE, DEFAULT_STORE, INDEX, SUMMARIES
 from otel_pytest.store.locate import ConfigFileError, default_store, find_rootdir
 from otel_pytest.store.sizes import parse_size
 from otel_pytest.version import package_version
 
 if TYPE_CHECKING:
     from otel_pytest.analyze.jaeger_source import JaegerSource
+    from otel_pytest.analyze.sources import StoreSource
 
 EXIT_OK = 0
 EXIT_GATE = 1
@@ -716,7 +717,7 @@ def _retention(keep_runs: int | None, keep_size: str | None, start: Path) -> tup
 def run_analyze(command: AnalyzeCommand) -> int:
     """Read the history, analyze it, write the report; the exit status is the gate's."""
     from otel_pytest.analyze.history import BaselineError, build_history
-    from otel_pytest.analyze.sources import Source, open_sources
+    from otel_pytest.analyze.sources import Source, StoreSource, open_sources
     from otel_pytest.store.jaeger import JaegerError
     from otel_pytest.store.reader import collector_paused
 
@@ -736,14 +737,19 @@ def run_analyze(command: AnalyzeCommand) -> int:
         except (JaegerError, BaselineError) as error:
             raise CliError(str(error)) from None
         gc.freeze()
+    # One store's history keeps what the analysis computed beside its summaries, for the
+    # next analyze (otel_pytest.analyze.state).
+    store = sources[0] if len(sources) == 1 and isinstance(sources[0], StoreSource) and sources[0].cache else None
     try:
-        return _analyzed(history, command, jaeger)
+        return _analyzed(history, command, jaeger, store)
     finally:
         gc.unfreeze()
 
 
-def _analyzed(history: History, command: AnalyzeCommand, jaeger: JaegerSource | None) -> int:
-    """Analyze the history, write the report; the exit status is the gate's."""
+def _analyzed(history: History, command: AnalyzeCommand, jaeger: JaegerSource | None, store: StoreSource | None) -> int:
+    """Analyze the history (with the state ``store`` keeps, when given), write the report;
+    the exit status is the gate's."""
+    from otel_pytest.analyze import state
     from otel_pytest.analyze.analysis import analyze
     from otel_pytest.store.jaeger import JaegerError
 
@@ -761,7 +767,12 @@ def _analyzed(history: History, command: AnalyzeCommand, jaeger: JaegerSource | 
                 _say(f"otel-pytest: warning: no waterfall: {error}", to_stderr=True)
         else:
             waterfall = read_waterfall(current)
-    analysis = analyze(history, command.options, waterfall=waterfall)
+    memo = None
+    if store is not None:
+        memo = state.load(store.store / SUMMARIES, state.identities(history.runs, store.stamps))
+    analysis = analyze(history, command.options, waterfall=waterfall, memo=memo)
+    if store is not None and memo is not None:
+        state.save(store.store / SUMMARIES, memo)
     report = _render(analysis, command)
     if command.output is not None:
         try:

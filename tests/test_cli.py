@@ -23,6 +23,7 @@ from otel_pytest.analyze.detectors.evidence import dated
 from otel_pytest.analyze.findings import Finding, Location, Measurement, Written
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
+from otel_pytest.analyze.state import STATE_FILE
 from otel_pytest.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from otel_pytest.store.compression import member
 from otel_pytest.store.index import RunEntry, RunIndex, run_file_name
@@ -438,6 +439,27 @@ def test_run_from_a_subfolder_runs_and_analyze_find_the_store_pytest_s_ini_names
     assert run(capsys, "runs")[2] == [
         "otel-pytest: error: no trace store at ../.otel-pytest: run pytest with --otel first, or pass --store DIR"
     ]
+
+
+def test_analyze_keeps_its_state_beside_the_store_s_summaries_and_reports_alike_with_it(
+    recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    analyze = ("analyze", "--store", str(recorded), "--format", "json")
+    saved = recorded / "summaries" / STATE_FILE
+
+    first = run(capsys, *analyze)
+    assert saved.is_file()
+    assert run(capsys, *analyze) == first
+    saved.write_bytes(b"damaged")
+    assert run(capsys, *analyze) == first
+    assert saved.read_bytes() != b"damaged"
+
+
+def test_analyze_of_run_files_keeps_no_state(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(capsys, "analyze", str(recorded / "runs"), "--format", "json")
+
+    assert code == EXIT_OK
+    assert not (recorded / "summaries" / STATE_FILE).exists()
 
 
 def test_a_pytest_configuration_file_that_cannot_be_read_is_one_line(

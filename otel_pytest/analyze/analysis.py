@@ -18,11 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from otel_pytest.analyze.detectors import Detector
 from otel_pytest.analyze.findings import KINDS, NEVER_GATING, SEVERITIES, Finding, total_saving
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
+
+if TYPE_CHECKING:
+    from otel_pytest.analyze.state import Memo
 
 
 @dataclass(frozen=True)
@@ -139,21 +143,27 @@ def analyze(
     *,
     detectors: Sequence[Detector] | None = None,
     waterfall: Waterfall | None = None,
+    memo: Memo | None = None,
 ) -> Analysis:
     """Every detector's findings over ``history``, sorted by :func:`sort_key`.
 
-    ``detectors`` defaults to :func:`default_detectors`; tests pass their own. The
+    ``detectors`` defaults to :func:`default_detectors`; tests pass their own. ``memo``:
+    what the previous analysis computed, which the detectors use where it is certain to
+    equal a recomputation (:mod:`otel_pytest.analyze.state`). The
     history's notes (inputs skipped, runs left out, each kept run's problems) become the
     analysis's notes, so no report hides what was missing from its data.
     """
     options = options if options is not None else AnalysisOptions()
     chosen = default_detectors() if detectors is None else tuple(detectors)
     findings: list[Finding] = []
-    for detector in chosen:
-        found = detector(history, options)
-        for finding in found:
-            _check(finding, detector)
-        findings.extend(found)
+    from otel_pytest.analyze import state  # numpy: only when an analysis runs
+
+    with state.using(memo):
+        for detector in chosen:
+            found = detector(history, options)
+            for finding in found:
+                _check(finding, detector)
+            findings.extend(found)
     findings.sort(key=sort_key)
 
     current = history.current

@@ -185,6 +185,12 @@ class StoreSource:
         """How many run files the last ``runs()`` summarised from their spans."""
         return self._summaries.built
 
+    @property
+    def stamps(self) -> Mapping[str, Mapping[str, object]]:
+        """The stamp each run file's summaries were read under, by path (the runs' source),
+        in the last ``runs()``."""
+        return self._summaries.stamps
+
     def _cache_path(self, path: Path) -> Path | None:
         return summary_path(self.store, path) if self.cache else None
 

@@ -150,6 +150,9 @@ class SummaryCache(Generic[T]):
         self.problems = problems
         self.cache_failed = False
         self.built = 0  # files summarised from their spans (not from the cache)
+        # Each file's stamp (size and time) as its summaries were read or built: what an
+        # analysis keys what it kept of these summaries by (otel_pytest.analyze.state).
+        self.stamps: dict[str, Mapping[str, object]] = {}
         self._ready: dict[tuple[Path, Path | None], _Ready[T]] = {}
 
     def prefetch(self, requests: Sequence[tuple[Path, Path | None]], workers: int | None = None) -> None:
@@ -194,6 +197,7 @@ class SummaryCache(Generic[T]):
         if ready is not None:
             stamp, built = ready.stamp, ready.built
             if ready.recalled is not None:
+                self.stamps[str(path)] = stamp
                 return ready.recalled
         else:
             try:
@@ -203,6 +207,7 @@ class SummaryCache(Generic[T]):
             if cache is not None:
                 cached = self.recall(cache, stamp, str(path))
                 if cached is not None:
+                    self.stamps[str(path)] = stamp
                     return cached
             built = None
         if built is None:
@@ -211,6 +216,7 @@ class SummaryCache(Generic[T]):
             return [], [f"{path}: cannot read it ({built})"]
         items, problems = built
         self.built += 1
+        self.stamps[str(path)] = stamp
         if cache is not None:
             self.keep(cache, stamp, items, problems, str(path))
         return items, problems

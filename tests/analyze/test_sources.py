@@ -155,6 +155,18 @@ def test_an_unchanged_run_is_never_parsed_again(tmp_path: Path, monkeypatch: pyt
     assert to_plain(second) == to_plain(first)
 
 
+def test_a_store_s_runs_are_stamped_by_their_source_as_their_summaries_were_read(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    path = write(store / "runs" / "a.otlp.jsonl", run_lines("00000000000000aa"))
+    RunIndex(store).append(entry("00000000000000aa", "a.otlp.jsonl"))
+    stat = path.stat()
+
+    for _ in range(2):  # summarised, then read from the cache
+        source = StoreSource(store)
+        (run,) = consume(source)
+        assert source.stamps == {run.source: {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}}
+
+
 def entry(run_id: str, file: str, start: int = START, fingerprint: str = "env0000000a") -> RunEntry:
     return RunEntry(
         run_id=run_id,

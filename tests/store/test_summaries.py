@@ -61,6 +61,22 @@ def test_a_run_file_is_summarised_once_then_read_from_the_cache(tmp_path: Path) 
     assert (first.built, again.built, codec.builds) == (1, 0, ["a.otlp.jsonl"])
 
 
+def test_each_file_s_stamp_is_the_one_its_summaries_were_built_or_read_under(tmp_path: Path) -> None:
+    path = run_file(tmp_path)
+    missing = tmp_path / "runs" / "gone.otlp.jsonl"
+    stat = path.stat()
+    stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    built, read, prefetched = (SummaryCache(Codec().codec, []) for _ in range(3))
+
+    built.load(path, summary_path(tmp_path, path))
+    read.load(path, summary_path(tmp_path, path))
+    prefetched.prefetch([(path, summary_path(tmp_path, path))])
+    prefetched.load(path, summary_path(tmp_path, path))
+    built.load(missing, None)
+
+    assert built.stamps == read.stamps == prefetched.stamps == {str(path): stamp}
+
+
 def test_a_cache_of_another_schema_is_rebuilt(tmp_path: Path) -> None:
     path = run_file(tmp_path)
     cache = summary_path(tmp_path, path)

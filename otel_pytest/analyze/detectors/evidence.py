@@ -8,6 +8,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
+from otel_pytest.analyze import state
 from otel_pytest.analyze.detectors.causes import Definitions
 from otel_pytest.analyze.findings import Finding, FixtureRef, Location, RunRef
 from otel_pytest.analyze.model import FixtureStats, History, RunSummary
@@ -63,7 +66,7 @@ def dated(history: History, options: AnalysisOptions, find: Detect) -> list[Find
     began: dict[str, int | None] = dict.fromkeys((finding.id for finding in findings), len(runs) - 1)
     holding = set(began)
     for index in range(len(runs) - 2, oldest - 1, -1):
-        found = {finding.id for finding in find(History(runs[: index + 1], history.notes), options)}
+        found = _ids(find, History(runs[: index + 1], history.notes), options)
         for held in sorted(holding):
             if held in found:
                 began[held] = index
@@ -74,6 +77,23 @@ def dated(history: History, options: AnalysisOptions, find: Detect) -> list[Find
     if oldest > 0:
         began.update(dict.fromkeys(holding))  # held in every run looked at, and maybe before
     return [_since(finding, runs, began[finding.id], back) for finding in findings]
+
+
+def _ids(find: Detect, history: History, options: AnalysisOptions) -> set[str]:
+    """The ids of the findings ``find`` makes of ``history``: from the analysis's memo when
+    the previous analysis judged the same runs (:mod:`otel_pytest.analyze.state`), else
+    judged now and kept for the next one."""
+    memo = state.active()
+    notes = "\0".join(history.notes).encode()
+    key = memo.key(f"dated {find.__module__}.{find.__qualname__}", options, history.runs, notes) if memo else None
+    if memo is None or key is None:
+        return {finding.id for finding in find(history, options)}
+    entry = memo.recall(key)
+    if entry is not None:
+        return {str(found) for found in entry["ids"].tolist()}
+    ids = {finding.id for finding in find(history, options)}
+    memo.keep(key, {"ids": np.array(sorted(ids), dtype=str)})
+    return ids
 
 
 def _since(finding: Finding, runs: Sequence[RunSummary], began: int | None, back: int) -> Finding:

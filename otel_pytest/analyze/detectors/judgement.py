@@ -91,12 +91,15 @@ or the suite's setup per run changed; this module answers, per series of a
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from otel_pytest.analyze import state
 from otel_pytest.analyze.detectors.series import SeriesInfo, SeriesMatrix, build_series, floors
 from otel_pytest.analyze.model import History
 from otel_pytest.analyze.options import AnalysisOptions
@@ -724,8 +727,75 @@ def find_changes(history: History, options: AnalysisOptions, matrix: SeriesMatri
     matrix = matrix if matrix is not None else build_series(history)
     if not matrix.infos:
         return Changes((), (), (), None)
-    tracked = track(matrix.values, matrix.is_test, floors(matrix.infos, options), options, matrix.rescoped)
-    return report(tracked, matrix, options, runs)
+    return report(_tracked(matrix, floors(matrix.infos, options), options), matrix, options, runs)
+
+
+def _tracked(matrix: SeriesMatrix, limits: FloatArray, options: AnalysisOptions) -> Tracked:
+    """:func:`track` of the matrix, from the analysis's memo when the previous analysis
+    tracked the very same matrices (:mod:`otel_pytest.analyze.state`: an unchanged history;
+    a new run moves every run's speed index, so its replays are made again), else tracked
+    now and kept for the next one."""
+    memo = state.active()
+    rescoped = matrix.rescoped
+    key = None
+    if memo is not None:
+        inputs = (matrix.values, matrix.is_test, limits, *(() if rescoped is None else (rescoped,)))
+        shapes = repr([(array.dtype.str, array.shape) for array in inputs]).encode()
+        key = memo.key("durations track", options, (), shapes, *(np.ascontiguousarray(a).tobytes() for a in inputs))
+    if memo is not None and key is not None:
+        entry = memo.recall(key)
+        if entry is not None:
+            return _from_entry(entry)
+    tracked = track(matrix.values, matrix.is_test, limits, options, rescoped)
+    if memo is not None and key is not None:
+        memo.keep(key, _entry(tracked))
+    return tracked
+
+
+def _entry(tracked: Tracked) -> state.Entry:
+    """``tracked`` as named arrays (fields joined by dots; scalars as 0-d arrays)."""
+    entry: state.Entry = {}
+
+    def flatten(name: str, value: object) -> None:
+        if isinstance(value, np.ndarray):
+            entry[name] = value
+        elif dataclasses.is_dataclass(value):
+            for item in dataclasses.fields(value):
+                flatten(f"{name}.{item.name}", getattr(value, item.name))
+        elif isinstance(value, tuple):
+            for position, item in enumerate(value):
+                flatten(f"{name}.{position}", item)
+        else:
+            entry[name] = np.array(value)
+
+    flatten("tracked", tracked)
+    return entry
+
+
+def _from_entry(entry: state.Entry) -> Tracked:
+    """The :class:`Tracked` that :func:`_entry` wrote."""
+
+    def arrays(kind: type[Verdicts] | type[Episodes], name: str) -> Any:
+        return kind(**{item.name: entry[f"{name}.{item.name}"] for item in dataclasses.fields(kind)})
+
+    newest = "tracked.newest"
+    return Tracked(
+        first=int(entry["tracked.first"]),
+        index=entry["tracked.index"],
+        index_applied=bool(entry["tracked.index_applied"]),
+        norm=entry["tracked.norm"],
+        analysed=entry["tracked.analysed"],
+        episodes=(arrays(Episodes, "tracked.episodes.0"), arrays(Episodes, "tracked.episodes.1")),
+        reported=(entry["tracked.reported.0"], entry["tracked.reported.1"]),
+        newest=Judgement(
+            runs=int(entry[f"{newest}.runs"]),
+            statistical=entry[f"{newest}.statistical"],
+            up=arrays(Verdicts, f"{newest}.up"),
+            down=arrays(Verdicts, f"{newest}.down"),
+            hypotheses=int(entry[f"{newest}.hypotheses"]),
+            bar=float(entry[f"{newest}.bar"]),
+        ),
+    )
 
 
 def report(tracked: Tracked, matrix: SeriesMatrix, options: AnalysisOptions, runs: int) -> Changes:
