@@ -127,7 +127,7 @@ class OtlpJsonEncoder:
     def line(self, records: Iterable[SpanRecord]) -> bytes:
         """One ``TracesData`` as a JSON line (newline included)."""
         scope_spans = b",".join(
-            self._scope(scope) + b",".join(spans) + b"]}" for scope, spans in by_scope(records, self.span).items()
+            [self._scope(scope) + b",".join(spans) + b"]}" for scope, spans in by_scope(records, self.span).items()]
         )
         return self._resource + b',"scopeSpans":[' + scope_spans + b"]}]}\n"
 
