@@ -43,12 +43,12 @@ if TYPE_CHECKING:
 _WORKER_KEYS = ("otel_run_id", "otel_session", "otel_run_file", "otel_start")
 
 
-def resource_attributes(env: Mapping[str, str], rootdir: Path) -> dict[str, AttributeValue]:
+def resource_attributes(env: Mapping[str, str], rootdir: Path, version: str) -> dict[str, AttributeValue]:
     """Detected facts, then ``OTEL_RESOURCE_ATTRIBUTES`` over them, then ``service.name``."""
     attributes: dict[str, AttributeValue] = {
         attr.TELEMETRY_SDK_LANGUAGE: "python",
         attr.TELEMETRY_DISTRO_NAME: "otel-pytest",
-        attr.TELEMETRY_DISTRO_VERSION: package_version(),
+        attr.TELEMETRY_DISTRO_VERSION: version,
     }
     attributes.update(identity.Environment.current().attributes())
     attributes.update(identity.git_attributes(rootdir))
@@ -117,8 +117,10 @@ class TracedRun:
             codec = None if options.compress is None else codec_named(options.compress)
             self.run_file = options.store / RUNS / run_file_name(self.start_ns, self.run_id, codec)
             store_path = self.run_file
-        self.resource = resource_attributes(env, rootdir)
-        shape = ExportShape(self.resource, self.run_id, package_version())
+        # Read once: each look-up parses the distribution's metadata (~0.7 ms after the first).
+        version = package_version()
+        self.resource = resource_attributes(env, rootdir, version)
+        shape = ExportShape(self.resource, self.run_id, version)
         self.exporter: BackgroundExporter | None = None
         if options.endpoint is not None or options.metrics_endpoint is not None:
             check_exporter((options.endpoint, options.metrics_endpoint))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,12 @@ def test_sdk_status_descriptions_keep_their_first_line_scrubbed_and_none_mode_dr
 def test_an_unknown_mode_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown failure text mode 'all'"):
         FailureText("all")
+
+
+def test_the_statement_parser_is_loaded_by_the_first_failure_not_by_the_import() -> None:
+    code = (
+        "import sys, otel_pytest.failures as f; before = 'otel_pytest.semconv.statements' in sys.modules; "
+        "f.FailureText().message(ValueError, 'boom'); print(before, 'otel_pytest.semconv.statements' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]

@@ -56,43 +56,64 @@ class OtlpJsonEncoder:
     sets already encoded once (:class:`otel_pytest.records.SharedAttributes`), and the
     dict cost more than the rest of the encoding. orjson still writes every string, so the
     escaping is its own, and the bytes are the same as the dict's would be (a test compares
-    them with a dict encoding)."""
+    them with a dict encoding).
+
+    Per span, the template's integer conversions are most of the cost, so what repeats is
+    converted once: the trace id's hex, shared by a test's spans, is kept from the last
+    span; the names of spans with a shared attribute set (phases, fixtures, statements: a
+    bounded set of names, unlike test names) are kept encoded."""
 
     def __init__(self, shape: ExportShape) -> None:
         self._shape = shape
         self._resource = b'{"resourceSpans":[{"resource":' + orjson.dumps({"attributes": key_values(shape.resource)})
         self._scopes: dict[str, bytes] = {}
-        # The run id's key-value, alone and after a shared set's (see _attributes).
+        # The run id's key-value, alone and after a shared set's (see span).
         self._run_only = shape.run_attributes.forms.get(_members) or _members(shape.run_attributes)
         self._after_shared = b"," + self._run_only
-
-    def _attributes(self, record: SpanRecord) -> bytes:
-        """The span's attribute members. A span with only a shared set (a phase, a fixture,
-        most queries) whose form is made is joined to the run id here, without the general
-        path of :meth:`ExportShape.encoded_attributes` (same result, a few calls fewer)."""
-        static = record.attributes
-        if not record.extra and type(static) is SharedAttributes:
-            form = static.forms.get(_members)
-            if form is not None:
-                return form + self._after_shared if form else self._run_only
-        return b",".join(self._shape.encoded_attributes(record, _members))
+        # The last trace id and its hex, one tuple: replaced whole, never half-updated.
+        self._trace: tuple[int, bytes] = (-1, b"")
+        self._names: dict[str, bytes] = {}
 
     def span(self, record: SpanRecord) -> bytes:
         """One ``Span`` object, its keys in the order OTLP's JSON examples give them."""
-        parent_id = record.parent_id
-        encoded = _SPAN % (
-            record.trace_id,
-            record.span_id,
-            orjson.dumps(record.name),
-            record.kind,
-            record.start,
-            record.end,
-            self._attributes(record),
-            (b',"parentSpanId":"%016x"' % parent_id) if parent_id else b"",
-        )
-        if record.events or record.links or record.status:
-            return encoded[:-1] + _rare_fields(record) + b"}"
-        return encoded
+        trace_id, trace = self._trace
+        if record.trace_id != trace_id:
+            trace = b"%032x" % record.trace_id
+            self._trace = (record.trace_id, trace)
+        static = record.attributes
+        # Same members as ExportShape.encoded_attributes gives, by shorter paths where they
+        # exist: a span with only a shared set whose form is made (a phase, a fixture, most
+        # queries) joins that form to the run id's; a span whose set is its own (a test)
+        # has it merged with its per-span values and encoded in one call.
+        if type(static) is SharedAttributes:
+            name = self._names.get(record.name)
+            if name is None:
+                name = orjson.dumps(record.name)
+                if len(self._names) < _MAX_NAMES:
+                    self._names[record.name] = name
+            form = None if record.extra else static.forms.get(_members)
+            if form is None:
+                attributes = b",".join(self._shape.encoded_attributes(record, _members))
+            else:
+                attributes = form + self._after_shared if form else self._run_only
+        else:
+            name = orjson.dumps(record.name)
+            own = _members(record.all_attributes() if record.extra else static)
+            attributes = own + self._after_shared if own else self._run_only
+        rare = _rare_fields(record) if record.events or record.links or record.status else b""
+        if record.parent_id:
+            return _CHILD % (
+                trace,
+                record.span_id,
+                name,
+                record.kind,
+                record.start,
+                record.end,
+                attributes,
+                record.parent_id,
+                rare,
+            )
+        return _ROOT % (trace, record.span_id, name, record.kind, record.start, record.end, attributes, rare)
 
     def _scope(self, name: str) -> bytes:
         """A ``ScopeSpans`` opening, up to its spans' array, made once per scope."""
@@ -106,38 +127,44 @@ class OtlpJsonEncoder:
     def line(self, records: Iterable[SpanRecord]) -> bytes:
         """One ``TracesData`` as a JSON line (newline included)."""
         scope_spans = b",".join(
-            self._scope(scope) + b",".join(spans) + b"]}" for scope, spans in by_scope(records, self.span).items()
+            [self._scope(scope) + b",".join(spans) + b"]}" for scope, spans in by_scope(records, self.span).items()]
         )
         return self._resource + b',"scopeSpans":[' + scope_spans + b"]}]}\n"
 
 
-_SPAN = (
-    b'{"traceId":"%032x","spanId":"%016x","name":%s,"kind":%d,'
-    b'"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":[%s]%s}'
+# Statement spans past the database code's cache of statements still have shared sets:
+# their names are kept up to this many.
+_MAX_NAMES = 1024
+_FIELDS = (
+    b'{"traceId":"%s","spanId":"%016x","name":%s,"kind":%d,'
+    b'"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":[%s]'
 )
+_ROOT = _FIELDS + b"%s}"
+_CHILD = _FIELDS + b',"parentSpanId":"%016x"%s}'
+_LINK = b'{"traceId":"%032x","spanId":"%016x"%s}'
 
 
 def _rare_fields(record: SpanRecord) -> bytes:
     """Events, links and status, in that order, each with its leading comma: few spans have
-    any, so they go through a dict for orjson."""
-    fields: dict[str, Any] = {}
+    any. Links (a test span's link to its session) are written from a template too;
+    events and status go through orjson."""
+    fields = b""
     if record.events:
-        fields["events"] = [
+        events = [
             {"timeUnixNano": str(event.time), "name": event.name, "attributes": key_values(event.attributes)}
             for event in record.events
         ]
+        fields = b',"events":' + orjson.dumps(events)
     if record.links:
-        fields["links"] = [_link(link) for link in record.links]
+        fields += b',"links":[' + b",".join([_link(link) for link in record.links]) + b"]"
     if record.status:
         status: dict[str, Any] = {"code": record.status}
         if record.status_message:
             status["message"] = record.status_message
-        fields["status"] = status
-    return b"," + orjson.dumps(fields)[1:-1]
+        fields += b',"status":' + orjson.dumps(status)
+    return fields
 
 
-def _link(link: Link) -> dict[str, Any]:
-    encoded: dict[str, Any] = {"traceId": f"{link.trace_id:032x}", "spanId": f"{link.span_id:016x}"}
-    if link.attributes:
-        encoded["attributes"] = key_values(link.attributes)
-    return encoded
+def _link(link: Link) -> bytes:
+    attributes = b',"attributes":[' + _members(link.attributes) + b"]" if link.attributes else b""
+    return _LINK % (link.trace_id, link.span_id, attributes)

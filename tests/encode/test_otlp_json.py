@@ -18,6 +18,7 @@ from otel_pytest.records import (
     AttributeValue,
     Event,
     Link,
+    SharedAttributes,
     SpanRecord,
 )
 
@@ -355,5 +356,15 @@ def test_the_span_template_writes_the_bytes_orjson_writes_for_the_same_json() ->
     """The template is filled with bytes orjson made: names that need escaping come out
     exactly as orjson writes them, with no whitespace, in every optional part."""
     awkward = SpanRecord('tests/t.py::test_x["a\\b\n☃"]', TRACE, 1, 2, START, {"k": 'q"uote'})
-    line = encoder().line([awkward, a_failed_test(), a_phase(awkward)])
-    assert orjson.dumps(orjson.loads(line), option=orjson.OPT_APPEND_NEWLINE) == line
+    # A shared set's span: its name is kept encoded, and the second line writes it from there.
+    shared = SpanRecord('fixture "db"\t', SESSION_TRACE, 3, 1, START, SharedAttributes({"k": "v"}))
+    writer = encoder()
+    for line in (writer.line([awkward, a_failed_test(), a_phase(awkward), shared]), writer.line([shared])):
+        assert orjson.dumps(orjson.loads(line), option=orjson.OPT_APPEND_NEWLINE) == line
+
+
+def test_spans_of_alternating_traces_each_carry_their_own_trace_id() -> None:
+    """The encoder keeps the last trace id's hex: a span of another trace must not get it."""
+    records = [SpanRecord("a", TRACE, 1, 0, START, {}), SpanRecord("b", SESSION_TRACE, 2, 0, START, {})]
+    spans = orjson.loads(encoder().line([*records, records[0]]))["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert [span["traceId"] for span in spans] == [f"{TRACE:032x}", f"{SESSION_TRACE:032x}", f"{TRACE:032x}"]
