@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from otel_pytest.records import NO_ATTRIBUTES, AttributeValue, SharedAttributes, SpanRecord
+from otel_pytest.records import KIND_INTERNAL, NO_ATTRIBUTES, PLUGIN_SCOPE, AttributeValue, SharedAttributes, SpanRecord
 from otel_pytest.semconv import attributes as attr
 from otel_pytest.semconv import metrics as metric_names
 from otel_pytest.semconv import spans as span_names
@@ -313,7 +313,13 @@ def summary_attributes(records: list[SpanRecord]) -> Mapping[str, AttributeValue
     """The per-test database summary, folded from the test's own records at its end.
 
     Counting from the records rather than keeping counters means the summary can never
-    disagree with the spans it summarises. Times are seconds.
+    disagree with the spans it summarises. Times are seconds. The plugin's own phase,
+    fixture and wait spans (internal spans of its scope) carry no database attribute nor
+    a database span's name, so the fold would pass over them: they are left out before.
     """
-    work = fold((r.name, r.all_attributes() if r.extra else r.attributes, r.end - r.start) for r in records)
+    work = fold(
+        (r.name, r.all_attributes() if r.extra else r.attributes, r.end - r.start)
+        for r in records
+        if r.kind != KIND_INTERNAL or r.scope != PLUGIN_SCOPE
+    )
     return {attr.DB_SUMMARY_PREFIX + key: value for key, value in work.items()}

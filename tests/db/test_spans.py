@@ -23,7 +23,7 @@ from otel_pytest.db.asyncpg import AsyncpgInstrumentation
 from otel_pytest.db.spans import DbSpans, EngineInfo, summary_attributes
 from otel_pytest.db.sqlalchemy import SqlAlchemyInstrumentation
 from otel_pytest.recorder import Recorder
-from otel_pytest.records import SpanRecord
+from otel_pytest.records import KIND_INTERNAL, SpanRecord
 from otel_pytest.semconv import attributes as attr
 from tests.db import Database
 
@@ -314,6 +314,15 @@ def test_transaction_depth_is_kept_per_connection_and_steps_are_told_apart(
 def test_a_test_without_database_work_gets_no_summary() -> None:
     assert summary_attributes([]) == {}
     assert summary_attributes([SpanRecord("fixture client", 1, 2, 0, 0, {})]) == {}
+
+
+def test_the_summary_counts_another_tools_statement_spans_whatever_their_kind() -> None:
+    select = {attr.DB_QUERY_TEXT: "SELECT 1"}
+    app_client = SpanRecord("SELECT", 1, 2, 0, 0, select, scope="opentelemetry.instrumentation.asyncpg", kind=3)
+    app_internal = SpanRecord("SELECT", 1, 3, 0, 0, select, scope="app", kind=KIND_INTERNAL)
+    plugin_phase = SpanRecord("call", 1, 4, 0, 0, {})  # the plugin's own: an internal span of its scope
+    summary = summary_attributes([app_client, app_internal, plugin_phase])
+    assert summary["db.summary.queries"] == 2
 
 
 def test_statement_attributes_are_one_shared_object_per_statement_text_and_layer() -> None:
