@@ -119,6 +119,8 @@ class DbSpans:
         self._connect: SpanRecord | None = None
         self._checkin: SpanRecord | None = None
         self._depths: dict[int, int] = {}
+        # (id of a statement set, depth, reset) -> (that set, the step's shared set)
+        self._step_sets: dict[tuple[int, int, bool], tuple[Mapping[str, AttributeValue], SharedAttributes]] = {}
 
     @property
     def suppressed(self) -> bool:
@@ -184,11 +186,26 @@ class DbSpans:
         # checks (inside the checkout); not the application's.
         reset = self.recorder.current.name in (span_names.POOL_CHECKIN, span_names.POOL_CHECKOUT)
         depth = self._depth(connection, step)  # before the span opens: nothing may fail after
-        record = self.recorder.start_span(step, attributes)
-        record.set(attr.DB_TRANSACTION_DEPTH, depth)
-        if reset:
-            record.set(attr.DB_TRANSACTION_RESET, True)
-        return record
+        return self.recorder.start_span(step, self._step_attributes(attributes, depth, reset))
+
+    def _step_attributes(
+        self, attributes: Mapping[str, AttributeValue], depth: int, reset: bool
+    ) -> Mapping[str, AttributeValue]:
+        """The step's statement attributes with its depth (and reset) after them, as one
+        shared set per statement set, depth and reset: a step span then has no values of
+        its own, and the store encodes its set once, not on every span (the key-values
+        come in the order they had as per-span values after the shared ones)."""
+        key = (id(attributes), depth, reset)  # the entry holds the set: its id stays its own
+        entry = self._step_sets.get(key)
+        if entry is None:
+            with_depth = SharedAttributes(attributes)
+            with_depth[attr.DB_TRANSACTION_DEPTH] = depth
+            if reset:
+                with_depth[attr.DB_TRANSACTION_RESET] = True
+            entry = (attributes, with_depth)
+            if len(self._step_sets) < _MAX_CACHED_STATEMENTS:
+                self._step_sets[key] = entry
+        return entry[1]
 
     def _depth(self, connection: Any, step: str) -> int:
         """The nesting level the step acts at: 1 for the outer transaction, 2 for the
