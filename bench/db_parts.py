@@ -121,6 +121,7 @@ def isolated_parts(calls: int, repeats: int) -> list[Part]:
         spans.end_query(spans.start_query(STATEMENTS[number % 3], info, "sqlalchemy"))
 
     record = spans.start_query(STATEMENTS[0], info, "sqlalchemy")
+    assert record is not None, "the recorder failed"
     spans.end_query(record)
 
     def histogram(number: int) -> None:

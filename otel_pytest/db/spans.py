@@ -122,10 +122,6 @@ class DbSpans:
         # (id of a statement set, depth, reset) -> (that set, the step's shared set)
         self._step_sets: dict[tuple[int, int, bool], tuple[Mapping[str, AttributeValue], SharedAttributes]] = {}
 
-    @property
-    def suppressed(self) -> bool:
-        return self.suppress_depth > 0
-
     @never_raises
     def end(self, record: SpanRecord | None, error: BaseException | None = None) -> None:
         if record is not None:
@@ -144,22 +140,32 @@ class DbSpans:
 
     # -- queries -----------------------------------------------------------------------
 
-    @never_raises
-    def start_query(self, statement: str, info: EngineInfo | None, layer: str, connection: Any = None) -> SpanRecord:
-        """A query span; a transaction-control statement sent as SQL becomes a step span."""
-        attributes = (info or _NO_INFO).statement_attributes(statement, layer)
-        step = attributes.get(attr.DB_TRANSACTION_STEP)
-        if step is not None:
-            return self._start_step(str(step), attributes, connection)
-        return self.recorder.start_span(str(attributes[attr.DB_QUERY_SUMMARY]), attributes)
+    # start_query, end_query and in_pool_work run for every statement: they are guarded
+    # as never_raises guards, but inline, without its extra frame (~0.4 µs a call).
 
-    @never_raises
+    def start_query(
+        self, statement: str, info: EngineInfo | None, layer: str, connection: Any = None
+    ) -> SpanRecord | None:
+        """A query span; a transaction-control statement sent as SQL becomes a step span."""
+        try:
+            attributes = (info or _NO_INFO).statement_attributes(statement, layer)
+            step = attributes.get(attr.DB_TRANSACTION_STEP)
+            if step is not None:
+                return self._start_step(str(step), attributes, connection)
+            return self.recorder.start_span(str(attributes[attr.DB_QUERY_SUMMARY]), attributes)
+        except Exception as error:
+            self.recorder.failed(error)
+            return None
+
     def end_query(self, record: SpanRecord | None, error: BaseException | None = None) -> None:
         if record is None:
             return
-        self._end(record, error)
-        if self.metrics is not None:
-            self.metrics.operation(record, error)
+        try:
+            self._end(record, error)
+            if self.metrics is not None:
+                self.metrics.operation(record, error)
+        except Exception as failure:
+            self.recorder.failed(failure)
 
     # -- transactions ------------------------------------------------------------------
 
@@ -229,11 +235,14 @@ class DbSpans:
     def covered_by_connect(self) -> bool:
         return self.recorder.current.name == span_names.CONNECT
 
-    @never_raises
     def in_pool_work(self) -> bool:
         """True while the pool connects or checks out: statements sent then (a dialect's
         first-connect checks, ``pool_pre_ping``) are part of that time, not queries."""
-        return self.recorder.current.name in (span_names.CONNECT, span_names.POOL_CHECKOUT)
+        try:
+            return self.recorder.current.name in (span_names.CONNECT, span_names.POOL_CHECKOUT)
+        except Exception as error:
+            self.recorder.failed(error)
+            return False
 
     @never_raises
     def start_physical_connect(self, info: EngineInfo | None) -> None:

@@ -222,7 +222,9 @@ def test_db_instrumentation_instruments_imported_libraries_once_and_closes_them(
     assert recorder.summarizers == []
 
 
+@pytest.mark.parametrize("method", ["start_span", "end_span"])
 def test_a_failing_recorder_never_fails_the_query(
+    method: str,
     database: Database,
     recorder: Recorder,
     spans: DbSpans,
@@ -236,7 +238,7 @@ def test_a_failing_recorder_never_fails_the_query(
     layer = SqlAlchemyInstrumentation(spans, lambda: None)
     layer.instrument()
     try:
-        monkeypatch.setattr(recorder, "start_span", broken)
+        monkeypatch.setattr(recorder, method, broken)
         engine = make_engine(database.sync_url)
         engines.append(engine)
         with engine.begin() as connection:
