@@ -8,8 +8,8 @@ each many times, as the best of several repeats (the least disturbed), in CPU µ
   statement's shared attributes when cached and the statement facts on first sight (the
   fingerprint, summary and sanitised text: once per distinct text), a query span through
   ``DbSpans`` (no metrics), the duration histogram, a transaction step span, the database
-  summary at the test's end (per database span) and the span's OTLP JSON encoding for the
-  store;
+  summary at the test's end (per database span), the span's OTLP JSON encoding for the
+  store (a query's, a transaction step's) and the test's own records found at its end;
 * the whole: SQLAlchemy on an in-memory SQLite (stdlib, no server), tests of ten
   ``exec_driver_sql`` queries each, with the plugin's recorder, store encoding and database
   instrumentation, against the same tests with the recorder and encoding but no database
@@ -39,7 +39,7 @@ from otel_pytest.db.metrics import DbMetrics
 from otel_pytest.db.spans import DbSpans, EngineInfo, summary_attributes
 from otel_pytest.encode.otlp_json import OtlpJsonEncoder
 from otel_pytest.encode.shape import ExportShape
-from otel_pytest.recorder import Recorder, TestInfo
+from otel_pytest.recorder import Recorder, TestInfo, _subtree
 from otel_pytest.records import SpanRecord
 from otel_pytest.semconv.statements import describe, sanitize
 
@@ -52,6 +52,8 @@ STATEMENTS = (
     "SELECT bench_item.id, bench_item.name, bench_item.qty FROM bench_item WHERE bench_item.id = $1::INTEGER",
 )
 SQLITE_STATEMENT = "SELECT 1"
+# A test's steps in bench/db.py: the transaction, its savepoint, both rolled back.
+STEPS = ("BEGIN", "SAVEPOINT", "ROLLBACK TO SAVEPOINT", "ROLLBACK")
 
 
 class EncodingSink:
@@ -121,6 +123,7 @@ def isolated_parts(calls: int, repeats: int) -> list[Part]:
         spans.end_query(spans.start_query(STATEMENTS[number % 3], info, "sqlalchemy"))
 
     record = spans.start_query(STATEMENTS[0], info, "sqlalchemy")
+    assert record is not None, "the recorder failed"
     spans.end_query(record)
 
     def histogram(number: int) -> None:
@@ -129,7 +132,9 @@ def isolated_parts(calls: int, repeats: int) -> list[Part]:
     connection = type("Connection", (), {"dbapi_connection": object()})()
 
     def step_span(number: int) -> None:
-        spans.timed_step("SAVEPOINT", info, lambda dialect, connection: None, None, connection)
+        # A test's steps in turn: its depths stay those of a real test (one SAVEPOINT after
+        # another would nest them thousands deep).
+        spans.timed_step(STEPS[number % len(STEPS)], info, lambda dialect, connection: None, None, connection)
 
     measured = [
         Part("span record (`Recorder.start_span` + `end_span`)", best_us(span_record, calls, repeats), "every span"),
@@ -146,6 +151,10 @@ def isolated_parts(calls: int, repeats: int) -> list[Part]:
     keep_test_small()
     measured[3] = Part(measured[3].name, best_us(query_span, calls, repeats), measured[3].note)
     keep_test_small()
+    for step in STEPS:
+        spans.timed_step(step, info, lambda dialect, connection: None, None, connection)
+    step_records = list(recorder._test_records)
+    keep_test_small()
     for number in range(QUERIES_PER_TEST):
         query_span(number)
     test_records = list(recorder._test_records)
@@ -158,6 +167,16 @@ def isolated_parts(calls: int, repeats: int) -> list[Part]:
     def encoding(number: int) -> None:
         encoder.line(test_records)
 
+    def step_encoding(number: int) -> None:
+        encoder.line(step_records)
+
+    root, phase = recorder.test_span, recorder.current
+    assert root is not None
+    own_records = [*test_records, *step_records, phase, root]  # the order they end in
+
+    def own(number: int) -> None:
+        _subtree(root, own_records)
+
     per_span = len(test_records)
     measured += [
         Part(
@@ -169,6 +188,16 @@ def isolated_parts(calls: int, repeats: int) -> list[Part]:
             "OTLP JSON encoding for the store, per query span",
             best_us(encoding, calls // per_span, repeats) / per_span,
             "every span (also without `--otel-db`)",
+        ),
+        Part(
+            "OTLP JSON encoding for the store, per transaction step span",
+            best_us(step_encoding, calls // len(STEPS), repeats) / len(STEPS),
+            "every step",
+        ),
+        Part(
+            "the test's own records at its end (`_subtree`), per record",
+            best_us(own, calls // len(own_records), repeats) / len(own_records),
+            "every span of a test",
         ),
     ]
     return measured

@@ -241,6 +241,50 @@ def test_the_database_summary_takes_a_tests_own_records_by_parent_ids_whatever_t
     assert seen == [["ROLLBACK", "app work", "session fixture engine", "teardown"]]
 
 
+def _own_records_seen(rec: Recorder) -> list[list[str]]:
+    seen: list[list[str]] = []
+
+    def summarize(records: list[SpanRecord]) -> dict[str, AttributeValue]:
+        seen.append([record.name for record in records])
+        return {}
+
+    rec.summarizers.append(summarize)
+    return seen
+
+
+def test_the_database_summary_keeps_an_application_span_that_ended_after_its_parent() -> None:
+    rec = recorder(Sink())
+    seen = _own_records_seen(rec)
+    rec.test_start(INFO)
+    rec.phase_start("call")
+    call = rec.current
+    outer = SpanRecord("app outer", call.trace_id, 0x111, call.span_id, 1, {})
+    inner = SpanRecord("app inner", call.trace_id, 0x222, outer.span_id, 2, {})
+    grandchild = SpanRecord("app query", call.trace_id, 0x333, inner.span_id, 3, {})
+    for record in (outer, grandchild, inner):  # the inner spans outlived the outer one
+        rec.add_finished(record)
+    stray = SpanRecord("elsewhere", call.trace_id, 0x444, 0x999, 4, {})  # its parent is no record of the test
+    rec.add_finished(stray)
+    rec.phase_end()
+    rec.test_end(None)
+    assert seen == [["app outer", "app query", "app inner", "call"]]
+
+
+def test_with_one_trace_per_session_the_summary_leaves_out_another_scopes_fixture() -> None:
+    rec = traced(Sink(), trace_per_test=False)
+    seen = _own_records_seen(rec)
+    rec.test_start(INFO)
+    rec.phase_start("setup")
+    shared = rec.fixture_setup_start(_session_fixture(), None)
+    query = rec.start_span("SELECT t", {})
+    rec.end_span(query)
+    rec.fixture_setup_end(shared, None)
+    rec.phase_end()
+    rec.test_end(None)
+    assert shared.trace_id == rec.session.trace_id == query.trace_id
+    assert seen == [["session fixture engine", "setup"]]
+
+
 def _session_fixture() -> Any:
     from otel_pytest.recorder import FixtureInfo
 

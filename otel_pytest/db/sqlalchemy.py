@@ -203,7 +203,7 @@ class SqlAlchemyInstrumentation:
             # asyncpg layer records the real round trip: its do_begin is a no-op.
             if (
                 info is None
-                or spans.suppressed
+                or spans.suppress_depth
                 or not called(dialect)
                 or (step == "BEGIN" and info.driver == "asyncpg")
             ):
@@ -218,7 +218,7 @@ class SqlAlchemyInstrumentation:
         def execute(dialect: Any, cursor: Any, statement: str, *args: Any) -> Any:
             __tracebackhide__ = True
             context = args[-1]  # the last parameter of all three: no context, no statement of ours
-            if context is None or spans.suppressed or spans.in_pool_work() or not called(dialect):
+            if context is None or spans.suppress_depth or spans.in_pool_work() or not called(dialect):
                 return original(dialect, cursor, statement, *args)
             info = dialects.get(dialect)
             if info is None:  # an engine whose connection predates instrumentation

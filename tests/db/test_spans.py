@@ -22,8 +22,10 @@ from otel_pytest.db import spans as spans_module
 from otel_pytest.db.asyncpg import AsyncpgInstrumentation
 from otel_pytest.db.spans import DbSpans, EngineInfo, summary_attributes
 from otel_pytest.db.sqlalchemy import SqlAlchemyInstrumentation
+from otel_pytest.encode.otlp_json import OtlpJsonEncoder
+from otel_pytest.encode.shape import ExportShape
 from otel_pytest.recorder import Recorder
-from otel_pytest.records import SpanRecord
+from otel_pytest.records import KIND_INTERNAL, SpanRecord
 from otel_pytest.semconv import attributes as attr
 from tests.db import Database
 
@@ -220,7 +222,9 @@ def test_db_instrumentation_instruments_imported_libraries_once_and_closes_them(
     assert recorder.summarizers == []
 
 
+@pytest.mark.parametrize("method", ["start_span", "end_span"])
 def test_a_failing_recorder_never_fails_the_query(
+    method: str,
     database: Database,
     recorder: Recorder,
     spans: DbSpans,
@@ -234,7 +238,7 @@ def test_a_failing_recorder_never_fails_the_query(
     layer = SqlAlchemyInstrumentation(spans, lambda: None)
     layer.instrument()
     try:
-        monkeypatch.setattr(recorder, "start_span", broken)
+        monkeypatch.setattr(recorder, method, broken)
         engine = make_engine(database.sync_url)
         engines.append(engine)
         with engine.begin() as connection:
@@ -275,7 +279,8 @@ def test_transaction_depth_is_kept_per_connection_and_steps_are_told_apart(
     spans.start_checkin(None)  # the pool's rollback-on-return is a reset, not a rollback
     run("ROLLBACK", first)
     spans.end_checkin(None, None)
-    assert [(record.name, (record.extra or {}).get("pytest.db.transaction.depth")) for record in sink.records] == [
+    depths = [(record.name, record.all_attributes().get("pytest.db.transaction.depth")) for record in sink.records]
+    assert depths == [
         ("BEGIN", 1),
         ("SAVEPOINT", 2),
         ("BEGIN", 1),
@@ -289,7 +294,7 @@ def test_transaction_depth_is_kept_per_connection_and_steps_are_told_apart(
         ("ROLLBACK", 1),
         ("pool checkin", None),
     ]
-    assert (sink.records[-2].extra or {})["pytest.db.transaction.reset"] is True
+    assert sink.records[-2].all_attributes()["pytest.db.transaction.reset"] is True
     assert recorder.current is recorder.session  # every span ended
     summary = summary_attributes(sink.records)
     counts = {key: value for key, value in summary.items() if not key.endswith("_time")}
@@ -311,9 +316,44 @@ def test_transaction_depth_is_kept_per_connection_and_steps_are_told_apart(
     assert summary["db.summary.rollback_time"] == (rollback.end - rollback.start) * 1e-9
 
 
+def test_a_step_span_encodes_as_its_statement_attributes_followed_by_its_depth_and_reset(
+    recorder: Recorder, spans: DbSpans, sink: ListSink
+) -> None:
+    info = EngineInfo("postgresql", "asyncpg", "shop", "db.local", 5432)
+    connection = Connection()
+    for step in ("BEGIN", "SAVEPOINT", "BEGIN"):
+        spans.timed_step(step, info, lambda dialect, connection: None, None, connection)
+    spans.start_checkin(None)
+    spans.timed_step("ROLLBACK", info, lambda dialect, connection: None, None, connection)
+    spans.end_checkin(None, None)
+    encoder = OtlpJsonEncoder(ExportShape({"service.name": "shop"}, "0" * 16, "1.0"))
+    for record in sink.records[:4]:
+        # The same span as it was recorded before: the statement's shared set, then the
+        # depth and the reset as values of its own.
+        per_span = SpanRecord(record.name, record.trace_id, record.span_id, record.parent_id, record.start, {})
+        per_span.end, per_span.kind = record.end, record.kind
+        per_span.attributes = info.step_attributes(record.name)
+        per_span.set(attr.DB_TRANSACTION_DEPTH, record.all_attributes()[attr.DB_TRANSACTION_DEPTH])
+        if attr.DB_TRANSACTION_RESET in record.attributes:
+            per_span.set(attr.DB_TRANSACTION_RESET, True)
+        assert encoder.span(record) == encoder.span(per_span)
+    begin, _, again, reset = sink.records[:4]
+    assert begin.attributes is again.attributes  # one shared set per statement, depth and reset
+    assert reset.attributes[attr.DB_TRANSACTION_RESET] is True
+
+
 def test_a_test_without_database_work_gets_no_summary() -> None:
     assert summary_attributes([]) == {}
     assert summary_attributes([SpanRecord("fixture client", 1, 2, 0, 0, {})]) == {}
+
+
+def test_the_summary_counts_another_tools_statement_spans_whatever_their_kind() -> None:
+    select = {attr.DB_QUERY_TEXT: "SELECT 1"}
+    app_client = SpanRecord("SELECT", 1, 2, 0, 0, select, scope="opentelemetry.instrumentation.asyncpg", kind=3)
+    app_internal = SpanRecord("SELECT", 1, 3, 0, 0, select, scope="app", kind=KIND_INTERNAL)
+    plugin_phase = SpanRecord("call", 1, 4, 0, 0, {})  # the plugin's own: an internal span of its scope
+    summary = summary_attributes([app_client, app_internal, plugin_phase])
+    assert summary["db.summary.queries"] == 2
 
 
 def test_statement_attributes_are_one_shared_object_per_statement_text_and_layer() -> None:
