@@ -105,12 +105,12 @@ class Count:
 
 
 @contextmanager
-def _environment(kind: Kind) -> Iterator[dict[str, str]]:
+def _environment(kind: Kind, source: Path | None) -> Iterator[dict[str, str]]:
     if not kind.queries_per_test:
-        yield child_environment()
+        yield child_environment(source=source)
         return
     with db.postgres() as server:
-        yield child_environment({db.URL_VARIABLE: db.DRIVERS["asyncpg"].url(server.url)})
+        yield child_environment({db.URL_VARIABLE: db.DRIVERS["asyncpg"].url(server.url)}, source=source)
 
 
 class Runner:
@@ -160,13 +160,13 @@ class Result:
         return (self.counts[(variant, 2 * self.tests)] - self.counts[(variant, self.tests)]) / self.tests
 
 
-def measure_kind(kind: Kind, tests: int, python: str, calibrate: int) -> Result:
+def measure_kind(kind: Kind, tests: int, python: str, calibrate: int, source: Path | None) -> Result:
     with tempfile.TemporaryDirectory(prefix=f"otel-pytest-bench-instructions-{kind.name}-") as tmp:
         workdir = Path(tmp)
         suites = {size: workdir / f"suite{size}" for size in (tests, 2 * tests)}
         for size, root in suites.items():
             kind.write(root, size)
-        with _environment(kind) as env:
+        with _environment(kind, source) as env:
             runner = Runner(python, env, workdir)
             for size, root in suites.items():  # bytecode caches, the schema
                 for label, args in kind.variants.items():
@@ -221,6 +221,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tests", type=positive, default=200, help="N, the smaller suite's tests (a multiple of 100)")
     parser.add_argument("--calibrate", type=positive, default=3, help="native runs of the bare suite for the rate")
     parser.add_argument("--python", default=sys.executable, help="interpreter of the pytest runs (with otel-pytest)")
+    parser.add_argument(
+        "--source", type=Path, default=None, help="the folder of the otel_pytest to measure (default: the installed one)"
+    )
     parser.add_argument("--docs", type=Path, default=DOCS, help="the file whose section to replace")
     parser.add_argument("--no-docs", action="store_true", help="print only")
     args = parser.parse_args(argv)
@@ -237,8 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("instructions: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
     facts = machine_facts(args.python, packages=("pytest",))
+    if args.source is not None:
+        facts["otel-pytest"] = f"from {args.source}"
     try:
-        results = [measure_kind(KINDS[name], args.tests, args.python, args.calibrate) for name in args.kinds.split(",")]
+        results = [
+            measure_kind(KINDS[name], args.tests, args.python, args.calibrate, args.source)
+            for name in args.kinds.split(",")
+        ]
     except (BenchError, subprocess.CalledProcessError) as error:
         print(f"instructions: {error}", file=sys.stderr)
         return 2
