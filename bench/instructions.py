@@ -222,7 +222,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--calibrate", type=positive, default=3, help="native runs of the bare suite for the rate")
     parser.add_argument("--python", default=sys.executable, help="interpreter of the pytest runs (with otel-pytest)")
     parser.add_argument(
-        "--source", type=Path, default=None, help="the folder of the otel_pytest to measure (default: the installed one)"
+        "--source", type=Path, default=None, help="the otel_pytest folder to measure (default: the installed one)"
     )
     parser.add_argument("--docs", type=Path, default=DOCS, help="the file whose section to replace")
     parser.add_argument("--no-docs", action="store_true", help="print only")
