@@ -41,7 +41,7 @@ from pathlib import Path
 
 from bench import db, overhead
 from bench.harness import (
-    REPO,
+    BENCHMARKS_DOC,
     BenchError,
     check_pytest_run,
     child_environment,
@@ -54,7 +54,6 @@ from bench.harness import (
     section_head,
 )
 
-DOCS = REPO / "docs" / "benchmarks.md"
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 BARE = "bare pytest"
 
@@ -224,7 +223,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--source", type=Path, default=None, help="the otel_pytest folder to measure (default: the installed one)"
     )
-    parser.add_argument("--docs", type=Path, default=DOCS, help="the file whose section to replace")
+    parser.add_argument("--docs", type=Path, default=BENCHMARKS_DOC, help="the file whose section to replace")
     parser.add_argument("--no-docs", action="store_true", help="print only")
     args = parser.parse_args(argv)
     unknown = [name for name in args.kinds.split(",") if name not in KINDS]
