@@ -19,7 +19,7 @@ Suites: ``trivial`` (bench/overhead.py's tests, 3 yield fixtures each; variants 
 ``--otel``) and ``db`` (bench/db.py's asyncpg tests, 10 statements each on a pooled
 connection rolled back per test, against a throwaway PostgreSQL; variants bare, ``--otel``
 and ``--otel --otel-db=off``). The store is emptied before every run; every run must pass
-all its tests. The instrumented runs take a few minutes (two at a time). Run from the
+all its tests. The instrumented runs take a few minutes each (two at a time without a database). Run from the
 repository root::
 
     .venv/bin/python -m bench.instructions              # both suites, docs/benchmarks.md updated
@@ -133,7 +133,7 @@ class Runner:
 
     def counted(self, suite: Path, tests: int, label: str, args: Sequence[str], copy: int) -> int:
         """The instructions of one run under cachegrind, in a copy of the suite of its own
-        (two run at once)."""
+        (two may run at once)."""
         own = self.workdir / f"{suite.name}-{copy}"
         if not own.exists():
             shutil.copytree(suite, own)
@@ -172,8 +172,10 @@ def measure_kind(kind: Kind, tests: int, python: str, calibrate: int, source: Pa
                     runner.native(root, size, label, args)
             bare_cpu = min(runner.native(suites[2 * tests], 2 * tests, BARE, ()) for _ in range(calibrate))
             jobs = [(label, size) for label in kind.variants for size in suites]
-            progress(f"{kind.name}: {len(jobs)} runs under cachegrind, two at a time ...")
-            with ThreadPoolExecutor(2) as pool:
+            # Two at a time only without a database: the suites' schema fixtures would meet in one.
+            at_once = 1 if kind.queries_per_test else 2
+            progress(f"{kind.name}: {len(jobs)} runs under cachegrind, {at_once} at a time ...")
+            with ThreadPoolExecutor(at_once) as pool:
                 found = pool.map(
                     lambda job: runner.counted(
                         suites[job[1]], job[1], job[0], kind.variants[job[0]], jobs.index(job) % 2
