@@ -4,7 +4,10 @@ Whole-process CPU times on a shared 2-core machine vary between identical runs b
 the costs issue 11's targets are about (+30 µs a query is 3 % of bench/db.py's run), so a
 claim for or against them cannot rest on them alone. This counts what the pytest process
 executes instead (valgrind's cachegrind, ``--cache-sim=no``): the same run gives the same
-count to a fraction of a per mille, whatever else the machine does.
+count to a fraction of a per mille, whatever else the machine does (the trivial suite: 0.05 %
+between runs). Not so the database suite: its asyncio event loop turns as often as the server's
+answers make it, and its counts vary by a few hundred thousand instructions a test between runs
+of the same code; read them as a range, and repeat them.
 
 Each suite is written at two sizes, ``N`` and ``2N`` tests; each variant runs once natively
 (bytecode caches, the schema) and then once under cachegrind at each size. The difference of
@@ -12,8 +15,9 @@ the two counts divided by ``N`` is what one test more costs, with every fixed co
 imports, the session, the store's opening and closing) cancelled out. Instructions become
 µs at the rate the bare variant of the larger suite runs natively: its instructions over its
 CPU seconds (user + system from ``os.wait4``, the fastest of ``--calibrate`` runs). That rate
-is an average over pytest's, the plugin's and the drivers' code, so the µs are an estimate;
-the instruction counts are the measurement.
+is an average over pytest's, the plugin's and the drivers' code, and CPU seconds include the
+kernel's time (the database suite's socket calls) that instructions do not count, so the µs are
+an estimate, an upper one for the database suite; the instruction counts are the measurement.
 
 Suites: ``trivial`` (bench/overhead.py's tests, 3 yield fixtures each; variants bare and
 ``--otel``) and ``db`` (bench/db.py's asyncpg tests, 10 statements each on a pooled
