@@ -29,9 +29,9 @@ entries the last analysis used or made, so it does not grow with the history.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-import os
 import sys
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -188,18 +188,14 @@ def load(folder: Path, runs: Mapping[str, tuple[RunSummary, str]]) -> Memo:
 
 
 def save(folder: Path, memo: Memo) -> None:
-    """Write the entries this analysis used or made through a temporary file and
-    ``os.replace``: a reader never sees half of it. A store that cannot be written keeps
+    """Write the entries this analysis used or made whole (:func:`~otel_pytest.store.files.replace_whole`):
+    a reader never sees half of it. A store that cannot be written keeps
     no state (the next analysis computes everything again)."""
     arrays = {"fingerprint": np.array(memo.fingerprint)}
     for key, entry in memo.kept.items():
         for name, array in entry.items():
             arrays[f"{key}{_SEPARATOR}{name}"] = array
-    temporary = folder / f".{STATE_FILE}.{os.getpid()}.tmp"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as out:
-            np.savez(out, **cast("dict[str, Any]", arrays))
-        os.replace(temporary, folder / STATE_FILE)
-    except OSError:
-        temporary.unlink(missing_ok=True)
+    written = io.BytesIO()
+    np.savez(written, **cast("dict[str, Any]", arrays))
+    with contextlib.suppress(OSError):  # the next analysis computes everything again
+        files.replace_whole(folder / STATE_FILE, written.getvalue())

@@ -82,6 +82,19 @@ def read_regular(path: Path | str) -> bytes:
         return handle.read()
 
 
+def replace_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` as ``path`` through a temporary file beside it and ``os.replace``: a
+    reader never sees half of it, and a failed write leaves no temporary file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def lines(handle: BinaryIO, limit: int | None = None) -> Iterator[tuple[int, bytes | None]]:
     """``(line number, line)`` for each line; ``None`` for a line longer than ``limit``
     bytes (default :data:`MAX_LINE_BYTES`), which is skipped in chunks, never held whole."""

@@ -255,7 +255,7 @@ class SummaryCache(Generic[T]):
             )
 
     def _write(self, cache: Path, stamp: Mapping[str, object], items: Sequence[T], problems: Sequence[str]) -> None:
-        """Write through a temporary file and ``os.replace``: a reader never sees half of it."""
+        """Write it whole (:func:`~otel_pytest.store.files.replace_whole`): a reader never sees half of it."""
         payload = orjson.dumps(
             {
                 "schema": self.codec.schema,
@@ -264,11 +264,4 @@ class SummaryCache(Generic[T]):
                 "runs": orjson.Fragment(self.codec.encode(items)),
             }
         )
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-        try:
-            temporary.write_bytes(payload)
-            os.replace(temporary, cache)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        files.replace_whole(cache, payload)

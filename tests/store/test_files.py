@@ -84,3 +84,24 @@ def test_looking_tells_nothing_there_from_cannot_look(tmp_path: Path, odd: dict[
     assert look(tmp_path / "file" / "below") == (None, "Not a directory")
     mode, problem = look(odd["fifo"])
     assert (files.what_is(mode or 0), problem) == ("a named pipe (FIFO)", None)
+
+
+def test_replace_whole_writes_the_file_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "cache" / "state.bin"
+
+    files.replace_whole(target, b"first")
+    files.replace_whole(target, b"second")
+
+    assert target.read_bytes() == b"second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["state.bin"]
+
+
+def test_replace_whole_that_cannot_replace_raises_and_leaves_the_old_contents_alone(tmp_path: Path) -> None:
+    target = tmp_path / "state.bin"
+    target.mkdir()  # a folder where the file should be: os.replace fails
+
+    with pytest.raises(IsADirectoryError):
+        files.replace_whole(target, b"data")
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.bin"]
+    assert target.is_dir()
